@@ -1,0 +1,188 @@
+//! The one API every front uses (DESIGN.md, control plane): plan SQL, apply it, run the
+//! persistent queries it starts.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::execution::session_state::SessionState;
+
+use crate::catalog::Catalog;
+use crate::error::{EngineError, Result, SqlError};
+use crate::runtime::{start_query, ConnectorFactory, QueryHandle, QueryStatus};
+use crate::sql::ast::ObjectKind;
+use crate::sql::context::new_session_state;
+use crate::sql::parser::parse_sql;
+use crate::sql::planner::{PlannedStatement, Planner};
+
+/// A named piece of SQL text: a `.sql` file or one request.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// Where it came from (a file path, `<input>`), for error messages.
+    pub name: String,
+    /// The SQL text, variables already substituted.
+    pub sql: String,
+}
+
+/// A SQL error located in a script: `queries/fraud/02_server_log.sql:3:8: unknown column ...`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}{error}", location(.script, .error))]
+pub struct ScriptError {
+    /// The script's name.
+    pub script: String,
+    /// The error, positioned within the script.
+    pub error: SqlError,
+}
+
+fn location(script: &str, error: &SqlError) -> String {
+    match error.position {
+        Some(p) => format!("{script}:{}:{}: ", p.line, p.column),
+        None => format!("{script}: "),
+    }
+}
+
+/// Statements planned against a copy of the catalog, not applied yet.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    catalog: Catalog,
+    query_ids: BTreeSet<String>,
+    /// The planned statements, in order.
+    pub statements: Vec<PlannedStatement>,
+}
+
+/// What applying one statement did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatementResult {
+    /// A stream or table was created.
+    Created {
+        /// STREAM or TABLE.
+        kind: ObjectKind,
+        /// Its name.
+        name: String,
+    },
+    /// A persistent query was started.
+    QueryStarted {
+        /// Its id.
+        id: String,
+    },
+    /// Nothing changed; the text says why.
+    Noop(String),
+}
+
+impl fmt::Display for StatementResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StatementResult::Created { kind: ObjectKind::Stream, name } => write!(f, "Stream {name} created"),
+            StatementResult::Created { kind: ObjectKind::Table, name } => write!(f, "Table {name} created"),
+            StatementResult::QueryStarted { id } => write!(f, "Created query with ID {id}"),
+            StatementResult::Noop(why) => f.write_str(why),
+        }
+    }
+}
+
+/// The engine: catalog, DataFusion session, connector factory and running queries.
+pub struct Engine {
+    catalog: Catalog,
+    state: SessionState,
+    query_ids: BTreeSet<String>,
+    factory: Option<Arc<dyn ConnectorFactory>>,
+    application_id: String,
+    queries: Vec<QueryHandle>,
+}
+
+impl Engine {
+    /// An engine whose queries use `factory` for sources and sinks. Without a factory
+    /// the engine only plans (golden tests, `--check`). `application_id` prefixes the
+    /// Kafka consumer groups (`<application_id>-<query id>`), as ksqlDB's service id does.
+    pub fn new(factory: Option<Arc<dyn ConnectorFactory>>, application_id: impl Into<String>) -> Self {
+        Engine {
+            catalog: Catalog::default(),
+            state: new_session_state(),
+            query_ids: BTreeSet::new(),
+            factory,
+            application_id: application_id.into(),
+            queries: Vec::new(),
+        }
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Running and ended queries.
+    pub fn queries(&self) -> &[QueryHandle] {
+        &self.queries
+    }
+
+    /// Parses and plans every statement of every script, in order, against a copy of the
+    /// catalog. Nothing is applied; the first error stops planning.
+    pub fn plan(&self, scripts: &[Script]) -> Result<Plan, ScriptError> {
+        let mut catalog = self.catalog.clone();
+        let mut query_ids = self.query_ids.clone();
+        let mut statements = Vec::new();
+        for script in scripts {
+            let err = |error: SqlError| ScriptError { script: script.name.clone(), error };
+            let parsed = parse_sql(&script.sql).map_err(err)?;
+            let mut planner = Planner::new(&mut catalog, &self.state, &mut query_ids);
+            for statement in &parsed {
+                statements.extend(planner.plan(statement).map_err(err)?);
+            }
+        }
+        Ok(Plan { catalog, query_ids, statements })
+    }
+
+    /// Applies a plan: registers its streams and tables (creating topics that declare
+    /// partitions), then starts its queries.
+    ///
+    /// Errors: a connector failed (topic creation, source or sink creation); statements
+    /// before the failing one stay applied.
+    pub async fn apply(&mut self, plan: Plan) -> Result<Vec<StatementResult>> {
+        self.catalog = plan.catalog;
+        self.query_ids = plan.query_ids;
+        let mut results = Vec::with_capacity(plan.statements.len());
+        for statement in plan.statements {
+            match statement {
+                PlannedStatement::CreateRelation(relation) => {
+                    if let Some(factory) = &self.factory {
+                        factory.prepare(&relation).await?;
+                    }
+                    results.push(StatementResult::Created { kind: relation.kind, name: relation.name.clone() });
+                }
+                PlannedStatement::StartQuery(plan) => {
+                    let Some(factory) = &self.factory else {
+                        return Err(EngineError::Other("this engine has no connectors and cannot run queries".into()));
+                    };
+                    tracing::info!(query = %plan.id, "starting query\n{plan}");
+                    let handle = start_query(plan.clone(), factory.as_ref(), &self.application_id).await?;
+                    results.push(StatementResult::QueryStarted { id: plan.id.clone() });
+                    self.queries.push(handle);
+                }
+                PlannedStatement::Noop(why) => results.push(StatementResult::Noop(why)),
+            }
+        }
+        Ok(results)
+    }
+
+    /// Plans and applies `sql` (statements separated by `;`).
+    pub async fn execute(&mut self, sql: &str) -> Result<Vec<StatementResult>> {
+        let plan = self
+            .plan(&[Script { name: "<input>".into(), sql: sql.to_string() }])
+            .map_err(|e| EngineError::Sql(e.error))?;
+        self.apply(plan).await
+    }
+
+    /// Stops every query (flushing sinks and committing offsets) and returns the final
+    /// status of each, by id.
+    pub async fn stop_all(&mut self) -> Vec<(String, QueryStatus)> {
+        for q in &self.queries {
+            q.request_stop();
+        }
+        let mut out = Vec::with_capacity(self.queries.len());
+        for q in self.queries.iter_mut() {
+            let status = q.wait().await;
+            out.push((q.plan.id.clone(), status));
+        }
+        out
+    }
+}

@@ -1,0 +1,87 @@
+//! JSON values to Arrow with arrow-json (one object per value, fields by name; unknown
+//! fields ignored, missing fields null).
+
+use arrow::datatypes::SchemaRef;
+use arrow::json::ReaderBuilder;
+use arrow::record_batch::RecordBatch;
+
+use super::{decode_with_fallback, reason, Decoded, ValueDecoder};
+use crate::error::Result;
+
+/// Decodes JSON object values. Invalid JSON, a non-object, a value of the wrong type for
+/// its column (`"amount": "abc"` for an INT), invalid UTF-8 and empty values are
+/// malformed records.
+pub struct JsonDecoder {
+    schema: SchemaRef,
+}
+
+impl JsonDecoder {
+    /// A decoder for rows of `schema`.
+    pub fn new(schema: SchemaRef) -> Self {
+        JsonDecoder { schema }
+    }
+
+    fn run(&self, bytes: &[u8], rows: usize) -> std::result::Result<Option<RecordBatch>, String> {
+        if std::str::from_utf8(bytes).is_err() {
+            return Err("invalid UTF-8".into());
+        }
+        let mut decoder = ReaderBuilder::new(self.schema.clone())
+            .with_batch_size(rows.max(1) + 1)
+            .build_decoder()
+            .map_err(|e| reason(&e))?;
+        let mut offset = 0;
+        while offset < bytes.len() {
+            let n = decoder.decode(&bytes[offset..]).map_err(|e| reason(&e))?;
+            if n == 0 {
+                break;
+            }
+            offset += n;
+        }
+        if offset < bytes.len() {
+            return Err("value holds more records than expected".into());
+        }
+        decoder.flush().map_err(|e| reason(&e))
+    }
+}
+
+impl ValueDecoder for JsonDecoder {
+    fn decode(&mut self, values: &[Option<&[u8]>]) -> Result<Decoded> {
+        let schema = self.schema.clone();
+        decode_with_fallback(&schema, values, |bytes, rows| self.run(bytes, rows), |value| self.run(value, 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{AsArray, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+
+    use super::*;
+
+    #[test]
+    fn good_and_malformed_mixed() -> Result<()> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("user_id", DataType::Utf8, true),
+            Field::new("amount", DataType::Int64, true),
+        ]));
+        let values: Vec<Option<&[u8]>> = vec![
+            Some(br#"{"user_id": "5a", "amount": 50}"#),
+            Some(b"hello,world"),
+            Some(br#"{"user_id": "0b", "amount": 100, "extra": true}"#),
+            Some(br#"{"user_id": "1c", "amount": "abc"}"#),
+            Some(br#"{"user_id": "2d""#),
+            Some(b"   "),
+            Some(b"{\"user_id\": \"\xff\"}"),
+            Some(br#"{"user_id": "3e"}"#),
+        ];
+        let decoded = JsonDecoder::new(schema).decode(&values)?;
+        assert_eq!(decoded.rows, vec![0, 2, 7]);
+        assert_eq!(decoded.malformed.iter().map(|m| m.index).collect::<Vec<_>>(), vec![1, 3, 4, 5, 6]);
+        let b = &decoded.batch;
+        assert_eq!(b.column(0).as_string::<i32>(), &StringArray::from(vec!["5a", "0b", "3e"]));
+        assert_eq!(b.column(1).as_primitive::<Int64Type>(), &Int64Array::from(vec![Some(50), Some(100), None]));
+        Ok(())
+    }
+}

@@ -1,0 +1,22 @@
+//! # eddy-engine
+//!
+//! Eddy's engine: the SQL frontend ([`sql`]), the catalog ([`catalog`]), record formats
+//! ([`format`]), operators ([`operator`], [`operators`]) and the runtime that runs
+//! persistent queries ([`runtime`]), behind one API ([`Engine`]).
+//!
+//! The engine does no Kafka or PostgreSQL I/O itself: it defines the
+//! [`runtime::Source`], [`runtime::Sink`] and [`runtime::ConnectorFactory`] traits, which
+//! the `eddy-connectors` crate implements. See `DESIGN.md` for the architecture.
+
+pub mod catalog;
+pub mod engine;
+pub mod error;
+pub mod format;
+pub mod operator;
+pub mod operators;
+pub mod options;
+pub mod runtime;
+pub mod sql;
+
+pub use engine::{Engine, Plan, Script, ScriptError, StatementResult};
+pub use error::{EngineError, Position, Result, SqlError};

@@ -1,0 +1,44 @@
+//! Projection: computes the output columns (SELECT list, CASE, CAST, functions) with
+//! DataFusion `PhysicalExpr`s over the whole batch.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use datafusion::physical_expr::PhysicalExpr;
+
+use crate::error::Result;
+use crate::operator::{Collector, Operator};
+
+/// Evaluates one expression per output column.
+pub struct Projection {
+    exprs: Vec<Arc<dyn PhysicalExpr>>,
+    schema: SchemaRef,
+}
+
+impl Projection {
+    /// A projection producing `schema` (one field per expression, same order).
+    pub fn new(exprs: Vec<Arc<dyn PhysicalExpr>>, schema: SchemaRef) -> Self {
+        Projection { exprs, schema }
+    }
+}
+
+impl Operator for Projection {
+    fn name(&self) -> &'static str {
+        "project"
+    }
+
+    fn on_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> Result<()> {
+        let rows = batch.num_rows();
+        let columns = self.exprs.iter().map(|e| e.evaluate(&batch)?.into_array(rows)).collect::<Result<Vec<_>, _>>()?;
+        // Expressions may differ in nullability from the declared schema; the sink's schema rules.
+        let columns = columns
+            .into_iter()
+            .zip(self.schema.fields())
+            .map(|(c, f)| if c.data_type() == f.data_type() { Ok(c) } else { arrow::compute::cast(&c, f.data_type()) })
+            .collect::<Result<Vec<_>, _>>()?;
+        let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows));
+        out.emit(RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?);
+        Ok(())
+    }
+}

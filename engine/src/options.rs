@@ -1,0 +1,312 @@
+//! `WITH (...)` options: which connector and format a stream or table uses, validated.
+//!
+//! Both dialects are accepted. ksqlDB: `kafka_topic`, `value_format`, `partitions`,
+//! `replicas`, `value_delimiter`, `auto.offset.reset`. Flink: `'connector'='kafka'|'postgres'|'jdbc'|'print'|'blackhole'`,
+//! `'topic'`, `'format'`, `'properties.bootstrap.servers'` (and any other `properties.*`,
+//! passed to the Kafka client), `'scan.startup.mode'`, `'url'`, `'table-name'`,
+//! `'username'`, `'password'`. Eddy's own: `'scan.batch.max-rows'` (default 8192) and
+//! `'scan.batch.linger-ms'` (default 100). An unknown option is an error that names the
+//! closest known one.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::error::{closest, SqlError};
+use crate::sql::ast::WithOption;
+
+/// How record values are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// DELIMITED / CSV: one record per value, fields in column order, no header.
+    Delimited {
+        /// Field delimiter byte, `,` by default.
+        delimiter: u8,
+    },
+    /// JSON: one object per value, fields by column name.
+    Json,
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Format::Delimited { delimiter: b',' } => f.write_str("delimited"),
+            Format::Delimited { delimiter } => write!(f, "delimited(delimiter='{}')", *delimiter as char),
+            Format::Json => f.write_str("json"),
+        }
+    }
+}
+
+/// Where a Kafka source starts when its consumer group has no committed offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartupMode {
+    /// The earliest offset of each partition (ksqlDB `auto.offset.reset=earliest`, Flink `earliest-offset`); the default.
+    Earliest,
+    /// The end of each partition (`latest`, `latest-offset`).
+    Latest,
+}
+
+/// Options of the `kafka` connector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KafkaOptions {
+    /// The topic.
+    pub topic: String,
+    /// `properties.bootstrap.servers`; `None` means the engine's default.
+    pub bootstrap_servers: Option<String>,
+    /// Value format.
+    pub format: Format,
+    /// Partitions for a topic Eddy creates; `None` means the topic must exist (or 1 for a sink).
+    pub partitions: Option<i32>,
+    /// Replication factor for a topic Eddy creates.
+    pub replicas: Option<i32>,
+    /// Where to start without committed offsets.
+    pub startup: StartupMode,
+    /// Other `properties.*` options, passed to librdkafka without the prefix.
+    pub properties: BTreeMap<String, String>,
+    /// Most rows in one micro-batch (rows).
+    pub batch_max_rows: usize,
+    /// Longest wait to fill a micro-batch (ms).
+    pub batch_linger_ms: u64,
+}
+
+/// Options of the `postgres` connector (`jdbc` is an alias).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostgresOptions {
+    /// Connection URL, `postgres://...` (a `jdbc:postgresql://` URL is converted); `None`
+    /// means the engine's default.
+    pub url: Option<String>,
+    /// The table in PostgreSQL; defaults to the Eddy table's name.
+    pub table: String,
+    /// `username`, overriding the URL's.
+    pub username: Option<String>,
+    /// `password`, overriding the URL's.
+    pub password: Option<String>,
+}
+
+/// The connector of a stream or table, with its validated options.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnectorOptions {
+    /// Kafka topic (source or sink).
+    Kafka(KafkaOptions),
+    /// PostgreSQL table (sink).
+    Postgres(PostgresOptions),
+    /// Rows printed to standard output (sink).
+    Print,
+    /// Rows discarded (sink; for benchmarks).
+    Blackhole,
+}
+
+impl ConnectorOptions {
+    /// The connector's name as users write it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConnectorOptions::Kafka(_) => "kafka",
+            ConnectorOptions::Postgres(_) => "postgres",
+            ConnectorOptions::Print => "print",
+            ConnectorOptions::Blackhole => "blackhole",
+        }
+    }
+
+    /// Whether this connector can be read from.
+    pub fn is_source(&self) -> bool {
+        matches!(self, ConnectorOptions::Kafka(_))
+    }
+}
+
+impl fmt::Display for ConnectorOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectorOptions::Kafka(k) => {
+                write!(f, "kafka topic={} format={}", k.topic, k.format)?;
+                if let Some(p) = k.partitions {
+                    write!(f, " partitions={p}")?;
+                }
+                Ok(())
+            }
+            ConnectorOptions::Postgres(p) => write!(f, "postgres table={}", p.table),
+            ConnectorOptions::Print => f.write_str("print"),
+            ConnectorOptions::Blackhole => f.write_str("blackhole"),
+        }
+    }
+}
+
+const CONNECTORS: [&str; 5] = ["kafka", "postgres", "jdbc", "print", "blackhole"];
+
+const KAFKA_KEYS: &[&str] = &[
+    "connector",
+    "topic",
+    "kafka_topic",
+    "format",
+    "value_format",
+    "key_format",
+    "value_delimiter",
+    "csv.field-delimiter",
+    "partitions",
+    "replicas",
+    "scan.startup.mode",
+    "auto.offset.reset",
+    "scan.batch.max-rows",
+    "scan.batch.linger-ms",
+    "key.fields",
+];
+
+const POSTGRES_KEYS: &[&str] = &["connector", "url", "table-name", "username", "password"];
+
+fn unknown_option(o: &WithOption, connector: &str, known: &[&str]) -> SqlError {
+    let hint = match closest(&o.key, known.iter().copied()) {
+        Some(c) => format!("did you mean '{c}'?"),
+        None => format!("the {connector} connector takes: {}", known.join(", ")),
+    };
+    SqlError::new(format!("unknown WITH option '{}' for the {connector} connector", o.key)).at(o.key_position).hint(hint)
+}
+
+fn find<'a>(options: &'a [WithOption], keys: &[&str]) -> Option<&'a WithOption> {
+    options.iter().find(|o| keys.contains(&o.key.as_str()))
+}
+
+fn parse_int<T: std::str::FromStr>(o: &WithOption, what: &str) -> Result<T, SqlError> {
+    o.value.parse::<T>().map_err(|_| {
+        SqlError::new(format!("option '{}' must be {what}, found '{}'", o.key, o.value)).at(o.value_position)
+    })
+}
+
+/// Parses a format name (`delimited`, `csv`, `json`; any case).
+fn parse_format(o: &WithOption, delimiter: u8) -> Result<Format, SqlError> {
+    match o.value.to_lowercase().as_str() {
+        "delimited" | "csv" => Ok(Format::Delimited { delimiter }),
+        "json" => Ok(Format::Json),
+        other => Err(SqlError::new(format!("unknown format '{other}'"))
+            .at(o.value_position)
+            .hint("use 'DELIMITED' (or 'csv') or 'JSON'")),
+    }
+}
+
+/// Validates the WITH options of `name` and picks its connector.
+///
+/// Errors: a missing or unknown connector, an unknown option (with the closest known
+/// one), a missing topic, a bad number or format, each with the option's position.
+pub fn parse_connector(name: &str, options: &[WithOption]) -> Result<ConnectorOptions, SqlError> {
+    let connector = match find(options, &["connector"]) {
+        Some(o) => {
+            let value = o.value.to_lowercase();
+            if !CONNECTORS.contains(&value.as_str()) {
+                let hint = match closest(&value, CONNECTORS) {
+                    Some(c) => format!("did you mean '{c}'?"),
+                    None => format!("connectors: {}", CONNECTORS.join(", ")),
+                };
+                return Err(SqlError::new(format!("unknown connector '{}'", o.value)).at(o.value_position).hint(hint));
+            }
+            value
+        }
+        None if find(options, &["kafka_topic", "topic"]).is_some() => "kafka".to_string(),
+        None => {
+            return Err(SqlError::new(format!("\"{name}\" has no connector"))
+                .hint("add WITH (kafka_topic='...', value_format='DELIMITED') or WITH ('connector'='kafka'|'postgres', ...)"))
+        }
+    };
+    match connector.as_str() {
+        "kafka" => kafka_options(name, options).map(ConnectorOptions::Kafka),
+        "postgres" | "jdbc" => postgres_options(name, options).map(ConnectorOptions::Postgres),
+        other => {
+            if let Some(o) = options.iter().find(|o| o.key != "connector") {
+                return Err(unknown_option(o, other, &["connector"]));
+            }
+            Ok(if other == "print" { ConnectorOptions::Print } else { ConnectorOptions::Blackhole })
+        }
+    }
+}
+
+fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, SqlError> {
+    let mut properties = BTreeMap::new();
+    let mut bootstrap_servers = None;
+    for o in options {
+        if let Some(prop) = o.key.strip_prefix("properties.") {
+            if prop == "bootstrap.servers" {
+                bootstrap_servers = Some(o.value.clone());
+            } else {
+                properties.insert(prop.to_string(), o.value.clone());
+            }
+        } else if !KAFKA_KEYS.contains(&o.key.as_str()) {
+            return Err(unknown_option(o, "kafka", KAFKA_KEYS));
+        }
+    }
+    let topic = find(options, &["kafka_topic", "topic"])
+        .map(|o| o.value.clone())
+        .ok_or_else(|| SqlError::new(format!("\"{name}\" needs a topic")).hint("add kafka_topic='...' (or 'topic'='...')"))?;
+    if topic.is_empty() {
+        return Err(SqlError::new("the topic name is empty").at(find(options, &["kafka_topic", "topic"]).and_then(|o| o.value_position)));
+    }
+    let delimiter = match find(options, &["value_delimiter", "csv.field-delimiter"]) {
+        None => b',',
+        Some(o) => match o.value.as_str() {
+            "TAB" | "\\t" => b'\t',
+            "SPACE" => b' ',
+            v if v.len() == 1 => v.as_bytes()[0],
+            _ => {
+                return Err(SqlError::new(format!("delimiter must be one character, found '{}'", o.value))
+                    .at(o.value_position)
+                    .hint("write ',' or '|', or TAB or SPACE"))
+            }
+        },
+    };
+    let format = match find(options, &["value_format", "format"]) {
+        Some(o) => parse_format(o, delimiter)?,
+        None => {
+            return Err(SqlError::new(format!("\"{name}\" needs a value format"))
+                .hint("add value_format='DELIMITED' or value_format='JSON' (Flink: 'format'='csv'|'json')"))
+        }
+    };
+    let startup = match find(options, &["scan.startup.mode", "auto.offset.reset"]) {
+        None => StartupMode::Earliest,
+        Some(o) => match o.value.to_lowercase().as_str() {
+            "earliest" | "earliest-offset" | "group-offsets" => StartupMode::Earliest,
+            "latest" | "latest-offset" => StartupMode::Latest,
+            other => {
+                return Err(SqlError::new(format!("unknown startup mode '{other}'"))
+                    .at(o.value_position)
+                    .hint("use 'earliest-offset' or 'latest-offset' (ksqlDB: 'earliest' or 'latest')"))
+            }
+        },
+    };
+    let partitions = find(options, &["partitions"]).map(|o| parse_int::<i32>(o, "a positive number")).transpose()?;
+    if let (Some(p), Some(o)) = (partitions, find(options, &["partitions"])) {
+        if p < 1 {
+            return Err(SqlError::new(format!("partitions must be at least 1, found {p}")).at(o.value_position));
+        }
+    }
+    let replicas = find(options, &["replicas"]).map(|o| parse_int::<i32>(o, "a positive number")).transpose()?;
+    let batch_max_rows = match find(options, &["scan.batch.max-rows"]) {
+        Some(o) => parse_int::<usize>(o, "a number of rows")?.max(1),
+        None => 8192,
+    };
+    let batch_linger_ms = match find(options, &["scan.batch.linger-ms"]) {
+        Some(o) => parse_int::<u64>(o, "a number of milliseconds")?,
+        None => 100,
+    };
+    Ok(KafkaOptions { topic, bootstrap_servers, format, partitions, replicas, startup, properties, batch_max_rows, batch_linger_ms })
+}
+
+fn postgres_options(name: &str, options: &[WithOption]) -> Result<PostgresOptions, SqlError> {
+    if let Some(o) = options.iter().find(|o| !POSTGRES_KEYS.contains(&o.key.as_str())) {
+        return Err(unknown_option(o, "postgres", POSTGRES_KEYS));
+    }
+    let url = match find(options, &["url"]) {
+        None => None,
+        Some(o) if o.value.is_empty() => None,
+        Some(o) => {
+            let url = o.value.strip_prefix("jdbc:").unwrap_or(&o.value).to_string();
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(SqlError::new(format!("not a PostgreSQL URL: '{}'", o.value))
+                    .at(o.value_position)
+                    .hint("write 'postgres://user@host:5432/db' or 'jdbc:postgresql://host:5432/db'"));
+            }
+            Some(url)
+        }
+    };
+    let table = find(options, &["table-name"]).map(|o| o.value.clone()).unwrap_or_else(|| name.to_string());
+    Ok(PostgresOptions {
+        url,
+        table,
+        username: find(options, &["username"]).map(|o| o.value.clone()),
+        password: find(options, &["password"]).map(|o| o.value.clone()),
+    })
+}

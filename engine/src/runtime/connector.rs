@@ -1,0 +1,80 @@
+//! The traits connectors implement (in the `eddy-connectors` crate): the engine defines
+//! them and never links a Kafka or PostgreSQL client itself.
+
+use std::sync::Arc;
+
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+
+use super::QueryMetrics;
+use crate::catalog::Relation;
+use crate::error::Result;
+
+/// The next offset to read in one topic partition (Kafka's commit convention: last
+/// processed offset + 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionOffset {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Next offset to read.
+    pub next_offset: i64,
+}
+
+/// One micro-batch from a source.
+#[derive(Debug)]
+pub struct SourceBatch {
+    /// Raw records with [`crate::operators::raw_schema`].
+    pub records: RecordBatch,
+    /// Where each partition that contributed records stands after this batch.
+    pub positions: Vec<PartitionOffset>,
+}
+
+/// What a connector knows about the query it serves.
+#[derive(Debug, Clone)]
+pub struct QueryContext {
+    /// The query id.
+    pub query_id: String,
+    /// Kafka consumer group of the query's source (`<application id>-<query id>`).
+    pub group_id: String,
+    /// The query's counters.
+    pub metrics: Arc<QueryMetrics>,
+}
+
+/// Reads records in micro-batches.
+#[async_trait]
+pub trait Source: Send {
+    /// The next micro-batch: up to the configured rows, waiting at most the configured
+    /// linger. An empty batch means nothing arrived in time; `None` means the source ended.
+    async fn next_batch(&mut self) -> Result<Option<SourceBatch>>;
+
+    /// Records that every row before `positions` is durable downstream (Kafka: commits
+    /// the consumer group's offsets).
+    async fn commit(&mut self, positions: &[PartitionOffset]) -> Result<()>;
+}
+
+/// Writes rows.
+#[async_trait]
+pub trait Sink: Send {
+    /// Takes a batch with the sink relation's schema. May buffer.
+    async fn write(&mut self, batch: RecordBatch) -> Result<()>;
+
+    /// Makes every row written so far durable (Kafka: acknowledged by the broker;
+    /// PostgreSQL: committed). Called at each barrier, before the source commits.
+    async fn flush(&mut self) -> Result<()>;
+}
+
+/// Creates sources and sinks for relations; implemented by `eddy-connectors`.
+#[async_trait]
+pub trait ConnectorFactory: Send + Sync {
+    /// Called when a relation is created: e.g. creates its Kafka topic when it declares
+    /// `partitions` and the topic is missing.
+    async fn prepare(&self, relation: &Relation) -> Result<()>;
+
+    /// A source reading `relation` for a query.
+    async fn source(&self, relation: &Relation, query: &QueryContext) -> Result<Box<dyn Source>>;
+
+    /// A sink writing `relation` for a query (creates the topic or table if missing).
+    async fn sink(&self, relation: &Relation, query: &QueryContext) -> Result<Box<dyn Sink>>;
+}

@@ -1,0 +1,209 @@
+//! Eddy's statement AST: what [`super::parser::StreamParser`] returns.
+//!
+//! Standard SQL (queries, INSERT) stays in sqlparser's AST; Eddy adds the streaming DDL
+//! that sqlparser cannot parse (`CREATE STREAM`, `WITH (kafka_topic=...)`, `WATERMARK FOR`).
+
+use std::fmt;
+
+use sqlparser::ast::{DataType, Expr, Query};
+
+use crate::error::Position;
+
+/// A name as written, normalized the way DataFusion does: unquoted names are lowercased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name {
+    /// The normalized name.
+    pub value: String,
+    /// Where it starts in the SQL text.
+    pub position: Option<Position>,
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.value)
+    }
+}
+
+/// `STREAM` (append-only, ksqlDB) or `TABLE` (Flink's word for any source or sink; a
+/// PostgreSQL sink is a TABLE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// `CREATE STREAM`.
+    Stream,
+    /// `CREATE TABLE`.
+    Table,
+}
+
+impl fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ObjectKind::Stream => "STREAM",
+            ObjectKind::Table => "TABLE",
+        })
+    }
+}
+
+/// One column of a `CREATE STREAM|TABLE` column list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnSpec {
+    /// Column name.
+    pub name: Name,
+    /// Declared SQL type, as sqlparser parsed it.
+    pub data_type: DataType,
+    /// Where the type starts.
+    pub type_position: Option<Position>,
+    /// ksqlDB `KEY`: the Kafka record key.
+    pub key: bool,
+    /// `PRIMARY KEY` on the column (Flink adds `NOT ENFORCED`).
+    pub primary_key: bool,
+    /// `NOT NULL`.
+    pub not_null: bool,
+}
+
+/// `WATERMARK FOR column AS expr` (Flink).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatermarkSpec {
+    /// The event-time column.
+    pub column: Name,
+    /// The watermark expression, e.g. `ts - INTERVAL '5' SECOND`.
+    pub expr: Expr,
+}
+
+/// One `key = value` of a `WITH (...)` clause. Keys are lowercased (`KAFKA_TOPIC` and
+/// `kafka_topic` are the same option); values keep their case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WithOption {
+    /// Lowercased key, e.g. `kafka_topic`, `properties.bootstrap.servers`.
+    pub key: String,
+    /// Where the key starts.
+    pub key_position: Option<Position>,
+    /// The value as text (string literals unquoted, numbers and words as written).
+    pub value: String,
+    /// Where the value starts.
+    pub value_position: Option<Position>,
+}
+
+/// `CREATE [OR REPLACE] STREAM|TABLE [IF NOT EXISTS] name (columns) WITH (options)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateSource {
+    /// STREAM or TABLE.
+    pub kind: ObjectKind,
+    /// `OR REPLACE`.
+    pub or_replace: bool,
+    /// `IF NOT EXISTS`.
+    pub if_not_exists: bool,
+    /// The new object's name.
+    pub name: Name,
+    /// The declared columns, in order.
+    pub columns: Vec<ColumnSpec>,
+    /// Table-level `PRIMARY KEY (a, b)`.
+    pub primary_key: Vec<Name>,
+    /// `WATERMARK FOR ...`.
+    pub watermark: Option<WatermarkSpec>,
+    /// The WITH options.
+    pub options: Vec<WithOption>,
+}
+
+/// `CREATE STREAM|TABLE name [WITH (options)] AS SELECT ...` (ksqlDB CSAS/CTAS).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateAs {
+    /// STREAM or TABLE.
+    pub kind: ObjectKind,
+    /// `OR REPLACE`.
+    pub or_replace: bool,
+    /// `IF NOT EXISTS`.
+    pub if_not_exists: bool,
+    /// The new object's name.
+    pub name: Name,
+    /// The WITH options of the new object (its sink).
+    pub options: Vec<WithOption>,
+    /// The query that fills it.
+    pub query: Box<Query>,
+}
+
+/// `INSERT INTO sink SELECT ...`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InsertInto {
+    /// The sink.
+    pub target: Name,
+    /// The query.
+    pub query: Box<Query>,
+}
+
+/// A statement Eddy understands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    /// `CREATE STREAM|TABLE ... (columns) WITH (...)`.
+    CreateSource(CreateSource),
+    /// `CREATE STREAM|TABLE ... AS SELECT`.
+    CreateAs(CreateAs),
+    /// `INSERT INTO ... SELECT`.
+    InsertInto(InsertInto),
+    /// A bare query (a transient push query).
+    Query(Box<Query>),
+}
+
+/// A statement with its text and where it starts in the input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedStatement {
+    /// The statement.
+    pub statement: Statement,
+    /// The statement's own text (without the trailing `;`).
+    pub text: String,
+    /// Where it starts in the input.
+    pub position: Position,
+}
+
+fn write_options(f: &mut fmt::Formatter<'_>, options: &[WithOption]) -> fmt::Result {
+    let parts: Vec<String> = options.iter().map(|o| format!("{}='{}'", o.key, o.value)).collect();
+    write!(f, " with=[{}]", parts.join(", "))
+}
+
+impl fmt::Display for Statement {
+    /// A compact, stable rendering used by the golden parser tests.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Statement::CreateSource(c) => {
+                write!(f, "CREATE {}", c.kind)?;
+                if c.or_replace {
+                    write!(f, " OR REPLACE")?;
+                }
+                if c.if_not_exists {
+                    write!(f, " IF NOT EXISTS")?;
+                }
+                write!(f, " {} cols=[", c.name)?;
+                for (i, col) in c.columns.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{} {}", col.name, col.data_type)?;
+                    if col.key {
+                        write!(f, " KEY")?;
+                    }
+                    if col.primary_key {
+                        write!(f, " PRIMARY KEY")?;
+                    }
+                    if col.not_null {
+                        write!(f, " NOT NULL")?;
+                    }
+                }
+                write!(f, "]")?;
+                if !c.primary_key.is_empty() {
+                    let pk: Vec<&str> = c.primary_key.iter().map(|n| n.value.as_str()).collect();
+                    write!(f, " primary_key=[{}]", pk.join(", "))?;
+                }
+                if let Some(w) = &c.watermark {
+                    write!(f, " watermark=[{} AS {}]", w.column, w.expr)?;
+                }
+                write_options(f, &c.options)
+            }
+            Statement::CreateAs(c) => {
+                write!(f, "CREATE {} {} AS", c.kind, c.name)?;
+                write_options(f, &c.options)?;
+                write!(f, " query=[{}]", c.query)
+            }
+            Statement::InsertInto(i) => write!(f, "INSERT INTO {} query=[{}]", i.target, i.query),
+            Statement::Query(q) => write!(f, "QUERY [{q}]"),
+        }
+    }
+}

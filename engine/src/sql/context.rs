@@ -1,0 +1,88 @@
+//! DataFusion's view of Eddy's catalog: a [`ContextProvider`] so that DataFusion's SQL
+//! planner (`SqlToRel`) binds names against streams and tables, with DataFusion's full
+//! function library (string, math, date/time, CASE, CAST) and expression planners.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::{plan_err, Result as DfResult, TableReference};
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::planner::{ContextProvider, ExprPlanner};
+use datafusion::logical_expr::{
+    AggregateUDF, HigherOrderUDF, LogicalTableSource, ScalarUDF, TableSource, WindowUDF,
+};
+
+use crate::catalog::Catalog;
+
+/// A DataFusion session with the default functions, used for planning and for
+/// creating physical expressions. Cheap to share; build one per engine.
+pub fn new_session_state() -> SessionState {
+    SessionStateBuilder::new().with_default_features().build()
+}
+
+/// Binds table names to the catalog's relations and functions to the session's registry.
+pub struct CatalogContext<'a> {
+    catalog: &'a Catalog,
+    state: &'a SessionState,
+}
+
+impl<'a> CatalogContext<'a> {
+    /// A context over `catalog` with the functions of `state`.
+    pub fn new(catalog: &'a Catalog, state: &'a SessionState) -> Self {
+        CatalogContext { catalog, state }
+    }
+}
+
+impl ContextProvider for CatalogContext<'_> {
+    fn get_table_source(&self, name: TableReference) -> DfResult<Arc<dyn TableSource>> {
+        match self.catalog.get(name.table()) {
+            Some(relation) => Ok(Arc::new(LogicalTableSource::new(relation.schema.clone()))),
+            None => plan_err!("unknown stream or table \"{}\"", name.table()),
+        }
+    }
+
+    fn get_expr_planners(&self) -> &[Arc<dyn ExprPlanner>] {
+        self.state.expr_planners()
+    }
+
+    fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {
+        self.state.scalar_functions().get(name).cloned()
+    }
+
+    fn get_higher_order_meta(&self, name: &str) -> Option<Arc<HigherOrderUDF>> {
+        self.state.higher_order_functions().get(name).cloned()
+    }
+
+    fn get_aggregate_meta(&self, name: &str) -> Option<Arc<AggregateUDF>> {
+        self.state.aggregate_functions().get(name).cloned()
+    }
+
+    fn get_window_meta(&self, name: &str) -> Option<Arc<WindowUDF>> {
+        self.state.window_functions().get(name).cloned()
+    }
+
+    fn get_variable_type(&self, _variable_names: &[String]) -> Option<DataType> {
+        None
+    }
+
+    fn options(&self) -> &ConfigOptions {
+        self.state.config_options()
+    }
+
+    fn udf_names(&self) -> Vec<String> {
+        self.state.scalar_functions().keys().cloned().collect()
+    }
+
+    fn higher_order_function_names(&self) -> Vec<String> {
+        self.state.higher_order_functions().keys().cloned().collect()
+    }
+
+    fn udaf_names(&self) -> Vec<String> {
+        self.state.aggregate_functions().keys().cloned().collect()
+    }
+
+    fn udwf_names(&self) -> Vec<String> {
+        self.state.window_functions().keys().cloned().collect()
+    }
+}

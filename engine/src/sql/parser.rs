@@ -1,0 +1,442 @@
+//! Eddy's SQL parser: a wrapper around sqlparser in the manner of DataFusion's `DFParser`.
+//!
+//! The input is tokenized once with sqlparser's tokenizer (GenericDialect). For each
+//! statement the leading tokens are peeked: `CREATE [OR REPLACE] STREAM|TABLE` is parsed
+//! here with sqlparser's public helpers (columns with ksqlDB `KEY`, Flink `WATERMARK FOR`
+//! and `PRIMARY KEY ... NOT ENFORCED`, and `WITH (...)` in both the ksqlDB
+//! `KAFKA_TOPIC='x'` and the Flink `'connector'='kafka'` forms); everything else is handed
+//! to sqlparser unchanged. sqlparser is never forked.
+//!
+//! Errors carry the line and column of the offending token and, where it helps, a hint.
+
+use sqlparser::ast::{DataType, Ident, ObjectName, ObjectNamePart, TableObject};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
+
+use super::ast::*;
+use crate::error::{Position, SqlError};
+
+/// Parses every statement of `sql` (separated by `;`).
+///
+/// Returns the statements in order, each with its own text and start position, or the
+/// first syntax error as a [`SqlError`] with line, column and a hint.
+pub fn parse_sql(sql: &str) -> Result<Vec<ParsedStatement>, SqlError> {
+    let dialect = GenericDialect {};
+    let tokens = Tokenizer::new(&dialect, sql).tokenize_with_location().map_err(|e| {
+        let (message, position) = split_location(&e.message);
+        let position = position.or(Position::from_location(e.location));
+        tokenizer_error(&message).at(position)
+    })?;
+    let mut parser = StreamParser { parser: Parser::new(&dialect).with_tokens_with_locations(tokens) };
+    let mut out = Vec::new();
+    loop {
+        while parser.parser.consume_token(&Token::SemiColon) {}
+        let start = parser.parser.peek_token();
+        if start.token == Token::EOF {
+            break;
+        }
+        let statement = parser.parse_statement()?;
+        let end = parser.parser.peek_token();
+        let end_offset = match end.token {
+            Token::EOF => sql.len(),
+            Token::SemiColon => byte_offset(sql, end.span.start),
+            _ => {
+                return Err(SqlError::new(format!("syntax error: expected end of statement, found {}", end.token))
+                    .at(Position::from_location(end.span.start))
+                    .hint("end each statement with ';'"))
+            }
+        };
+        let begin = byte_offset(sql, start.span.start);
+        let text = sql.get(begin..end_offset).unwrap_or_default().trim().to_string();
+        let position = Position::from_location(start.span.start).unwrap_or_default();
+        out.push(ParsedStatement { statement, text, position });
+    }
+    Ok(out)
+}
+
+/// The byte offset of a 1-based line/column (in characters) in `sql`.
+fn byte_offset(sql: &str, loc: Location) -> usize {
+    if loc.line == 0 {
+        return sql.len();
+    }
+    let mut line = 1u64;
+    let mut column = 1u64;
+    for (i, ch) in sql.char_indices() {
+        if line == loc.line && column == loc.column {
+            return i;
+        }
+        if ch == '\n' {
+            line += 1;
+            column = 1;
+        } else {
+            column += 1;
+        }
+    }
+    sql.len()
+}
+
+/// Splits sqlparser's ` at Line: L, Column: C` suffix off a message.
+fn split_location(message: &str) -> (String, Option<Position>) {
+    if let Some(idx) = message.rfind(" at Line: ") {
+        let tail = &message[idx + " at Line: ".len()..];
+        let mut parts = tail.split(", Column: ");
+        let line = parts.next().and_then(|l| l.trim().parse::<u64>().ok());
+        let column = parts.next().and_then(|c| c.trim().parse::<u64>().ok());
+        if let (Some(line), Some(column)) = (line, column) {
+            return (message[..idx].to_string(), Some(Position { line, column }));
+        }
+    }
+    (message.to_string(), None)
+}
+
+fn tokenizer_error(message: &str) -> SqlError {
+    let lower = lowercase_first(message);
+    let err = SqlError::new(format!("syntax error: {lower}"));
+    if lower.starts_with("unterminated string") {
+        err.hint("close the string with a single quote ('); write '' for a quote inside a string")
+    } else {
+        err
+    }
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Converts a sqlparser error into Eddy's error text: `syntax error: expected X, found Y`.
+fn parser_error(e: ParserError) -> SqlError {
+    match e {
+        ParserError::TokenizerError(m) => {
+            let (message, position) = split_location(&m);
+            tokenizer_error(&message).at(position)
+        }
+        ParserError::ParserError(m) => {
+            let (message, position) = split_location(&m);
+            let message = message.replacen("Expected: ", "expected ", 1);
+            SqlError::new(format!("syntax error: {}", lowercase_first(&message))).at(position)
+        }
+        ParserError::RecursionLimitExceeded => {
+            SqlError::new("statement is nested too deeply").hint("split the expression into smaller parts")
+        }
+    }
+}
+
+/// Normalizes an identifier as DataFusion does: unquoted names are lowercased.
+pub fn normalize_ident(ident: &Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_lowercase()
+    }
+}
+
+/// A [`Name`] from an identifier.
+pub fn name_of(ident: &Ident) -> Name {
+    Name { value: normalize_ident(ident), position: Position::from_location(ident.span.start) }
+}
+
+/// A [`Name`] from a one-part object name; `schema.table` is refused.
+pub fn object_name(name: &ObjectName) -> Result<Name, SqlError> {
+    match name.0.as_slice() {
+        [ObjectNamePart::Identifier(ident)] => Ok(name_of(ident)),
+        _ => {
+            let position = name.0.first().and_then(|p| p.as_ident()).and_then(|i| Position::from_location(i.span.start));
+            Err(SqlError::new(format!("qualified names are not supported: {name}"))
+                .at(position)
+                .hint("streams and tables live in one namespace; drop the qualifier"))
+        }
+    }
+}
+
+/// The statement parser: sqlparser's [`Parser`] plus Eddy's statements.
+pub struct StreamParser<'a> {
+    /// The wrapped sqlparser parser (public, as in DataFusion's `DFParser`).
+    pub parser: Parser<'a>,
+}
+
+impl StreamParser<'_> {
+    fn peek_word(&self, n: usize) -> Option<String> {
+        match &self.parser.peek_nth_token(n).token {
+            Token::Word(w) => Some(w.value.to_uppercase()),
+            _ => None,
+        }
+    }
+
+    fn position(&self) -> Option<Position> {
+        Position::from_location(self.parser.peek_token().span.start)
+    }
+
+    /// Parses one statement.
+    pub fn parse_statement(&mut self) -> Result<Statement, SqlError> {
+        if self.peek_word(0).as_deref() == Some("CREATE") {
+            let mut n = 1;
+            if self.peek_word(1).as_deref() == Some("OR") && self.peek_word(2).as_deref() == Some("REPLACE") {
+                n = 3;
+            }
+            if matches!(self.peek_word(n).as_deref(), Some("STREAM") | Some("TABLE")) {
+                return self.parse_create();
+            }
+        }
+        let start = self.position();
+        let statement = self.parser.parse_statement().map_err(parser_error)?;
+        match statement {
+            sqlparser::ast::Statement::Insert(insert) => {
+                let target = match &insert.table {
+                    TableObject::TableName(name) => object_name(name)?,
+                    other => {
+                        return Err(SqlError::new(format!("cannot insert into {other}"))
+                            .at(start)
+                            .hint("INSERT INTO takes the name of a stream or table"))
+                    }
+                };
+                if !insert.columns.is_empty() {
+                    return Err(SqlError::new("INSERT with a column list is not supported")
+                        .at(start)
+                        .hint("select the columns in the sink's order instead"));
+                }
+                let query = insert.source.ok_or_else(|| {
+                    SqlError::new("INSERT needs a SELECT").at(start).hint("write INSERT INTO sink SELECT ... FROM stream")
+                })?;
+                Ok(Statement::InsertInto(InsertInto { target, query }))
+            }
+            sqlparser::ast::Statement::Query(query) => Ok(Statement::Query(query)),
+            other => {
+                let kind = other.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+                Err(SqlError::new(format!("unsupported statement: {kind}"))
+                    .at(start)
+                    .hint("Eddy runs CREATE STREAM, CREATE TABLE, CREATE STREAM ... AS SELECT and INSERT INTO ... SELECT"))
+            }
+        }
+    }
+
+    fn parse_create(&mut self) -> Result<Statement, SqlError> {
+        self.parser.expect_keyword_is(Keyword::CREATE).map_err(parser_error)?;
+        let or_replace = self.parser.parse_keywords(&[Keyword::OR, Keyword::REPLACE]);
+        let kind = match self.peek_word(0).as_deref() {
+            Some("STREAM") => ObjectKind::Stream,
+            _ => ObjectKind::Table,
+        };
+        self.parser.next_token();
+        let if_not_exists = self.parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+        let name = object_name(&self.parser.parse_object_name(false).map_err(parser_error)?)?;
+        let mut columns = Vec::new();
+        let mut primary_key = Vec::new();
+        let mut watermark = None;
+        let has_columns = self.parser.peek_token().token == Token::LParen;
+        if has_columns {
+            self.parse_columns(&mut columns, &mut primary_key, &mut watermark)?;
+        }
+        let options = self.parse_with_options()?;
+        if self.parser.parse_keyword(Keyword::AS) {
+            if has_columns {
+                return Err(SqlError::new("CREATE ... AS SELECT takes its columns from the query")
+                    .at(name.position)
+                    .hint("drop the column list"));
+            }
+            let query = self.parser.parse_query().map_err(parser_error)?;
+            return Ok(Statement::CreateAs(CreateAs { kind, or_replace, if_not_exists, name, options, query }));
+        }
+        if !has_columns {
+            let found = self.parser.peek_token();
+            return Err(SqlError::new(format!("syntax error: expected a column list or AS SELECT, found {}", found.token))
+                .at(Position::from_location(found.span.start))
+                .hint(format!("write CREATE {kind} {name} (col TYPE, ...) WITH (...)")));
+        }
+        Ok(Statement::CreateSource(CreateSource { kind, or_replace, if_not_exists, name, columns, primary_key, watermark, options }))
+    }
+
+    fn parse_columns(
+        &mut self,
+        columns: &mut Vec<ColumnSpec>,
+        primary_key: &mut Vec<Name>,
+        watermark: &mut Option<WatermarkSpec>,
+    ) -> Result<(), SqlError> {
+        self.parser.expect_token(&Token::LParen).map_err(parser_error)?;
+        loop {
+            if self.peek_word(0).as_deref() == Some("WATERMARK") {
+                self.parser.next_token();
+                self.parser.expect_keyword_is(Keyword::FOR).map_err(parser_error)?;
+                let column = name_of(&self.parser.parse_identifier().map_err(parser_error)?);
+                self.parser.expect_keyword_is(Keyword::AS).map_err(parser_error)?;
+                let expr = self.parser.parse_expr().map_err(parser_error)?;
+                *watermark = Some(WatermarkSpec { column, expr });
+            } else if self.peek_word(0).as_deref() == Some("PRIMARY") && self.peek_word(1).as_deref() == Some("KEY") {
+                self.parser.next_token();
+                self.parser.next_token();
+                self.parser.expect_token(&Token::LParen).map_err(parser_error)?;
+                let idents = self.parser.parse_comma_separated(|p| p.parse_identifier()).map_err(parser_error)?;
+                self.parser.expect_token(&Token::RParen).map_err(parser_error)?;
+                primary_key.extend(idents.iter().map(name_of));
+                let _ = self.parser.parse_keywords(&[Keyword::NOT, Keyword::ENFORCED]);
+            } else {
+                columns.push(self.parse_column()?);
+            }
+            if self.parser.consume_token(&Token::Comma) {
+                continue;
+            }
+            let next = self.parser.peek_token();
+            if next.token == Token::RParen {
+                self.parser.next_token();
+                return Ok(());
+            }
+            return Err(SqlError::new(format!("syntax error: expected ',' or ')' after a column, found {}", next.token))
+                .at(Position::from_location(next.span.start)));
+        }
+    }
+
+    fn parse_column(&mut self) -> Result<ColumnSpec, SqlError> {
+        let name = name_of(&self.parser.parse_identifier().map_err(parser_error)?);
+        let next = self.parser.peek_token();
+        let type_position = Position::from_location(next.span.start);
+        let missing = match &next.token {
+            Token::Comma | Token::RParen | Token::EOF => true,
+            Token::Word(w) => matches!(w.value.to_uppercase().as_str(), "KEY" | "PRIMARY" | "NOT" | "NULL"),
+            _ => false,
+        };
+        if missing {
+            return Err(SqlError::new(format!("column \"{name}\" has no type"))
+                .at(type_position)
+                .hint(format!("write {name} VARCHAR KEY, or another type: INT, BIGINT, DOUBLE, BOOLEAN, VARCHAR, TIMESTAMP(3)")));
+        }
+        let data_type: DataType = self.parser.parse_data_type().map_err(parser_error)?;
+        let mut column = ColumnSpec { name, data_type, type_position, key: false, primary_key: false, not_null: false };
+        loop {
+            match self.peek_word(0).as_deref() {
+                Some("KEY") => {
+                    self.parser.next_token();
+                    column.key = true;
+                }
+                Some("PRIMARY") => {
+                    self.parser.next_token();
+                    self.parser.expect_keyword_is(Keyword::KEY).map_err(parser_error)?;
+                    column.primary_key = true;
+                    let _ = self.parser.parse_keywords(&[Keyword::NOT, Keyword::ENFORCED]);
+                }
+                Some("NOT") => {
+                    self.parser.next_token();
+                    self.parser.expect_keyword_is(Keyword::NULL).map_err(parser_error)?;
+                    column.not_null = true;
+                }
+                Some("NULL") => {
+                    self.parser.next_token();
+                }
+                _ => return Ok(column),
+            }
+        }
+    }
+
+    fn parse_with_options(&mut self) -> Result<Vec<WithOption>, SqlError> {
+        if !self.parser.parse_keyword(Keyword::WITH) {
+            return Ok(Vec::new());
+        }
+        self.parser.expect_token(&Token::LParen).map_err(parser_error)?;
+        let mut options: Vec<WithOption> = Vec::new();
+        if self.parser.consume_token(&Token::RParen) {
+            return Ok(options);
+        }
+        loop {
+            let key_token = self.parser.next_token();
+            let key_position = Position::from_location(key_token.span.start);
+            let mut key = match &key_token.token {
+                Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => s.clone(),
+                Token::Word(w) => w.value.clone(),
+                other => {
+                    return Err(SqlError::new(format!("syntax error: expected an option name, found {other}"))
+                        .at(key_position)
+                        .hint("write WITH (kafka_topic='t', value_format='json') or WITH ('connector'='kafka', ...)"))
+                }
+            };
+            while let Token::Word(_) = key_token.token {
+                if !self.parser.consume_token(&Token::Period) {
+                    break;
+                }
+                match self.parser.next_token().token {
+                    Token::Word(w) => {
+                        key.push('.');
+                        key.push_str(&w.value);
+                    }
+                    other => {
+                        return Err(SqlError::new(format!("syntax error: expected an option name, found {other}")).at(key_position))
+                    }
+                }
+            }
+            let key = key.to_lowercase();
+            self.parser.expect_token(&Token::Eq).map_err(parser_error)?;
+            let value_token: TokenWithSpan = self.parser.next_token();
+            let value_position = Position::from_location(value_token.span.start);
+            let value = match value_token.token {
+                Token::SingleQuotedString(s) => s,
+                Token::Number(n, _) => n,
+                Token::Word(w) => w.value,
+                Token::Minus => match self.parser.next_token().token {
+                    Token::Number(n, _) => format!("-{n}"),
+                    other => {
+                        return Err(SqlError::new(format!("syntax error: expected a number after '-', found {other}")).at(value_position))
+                    }
+                },
+                other => {
+                    return Err(SqlError::new(format!("syntax error: expected a value for option '{key}', found {other}"))
+                        .at(value_position)
+                        .hint("option values are quoted strings, numbers or words: kafka_topic='server-logs'"))
+                }
+            };
+            if options.iter().any(|o| o.key == key) {
+                return Err(SqlError::new(format!("option '{key}' is given twice")).at(key_position));
+            }
+            options.push(WithOption { key, key_position, value, value_position });
+            if self.parser.consume_token(&Token::Comma) {
+                continue;
+            }
+            self.parser.expect_token(&Token::RParen).map_err(parser_error)?;
+            return Ok(options);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(sql: &str) -> String {
+        let mut stmts = parse_sql(sql).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stmts.len(), 1);
+        stmts.remove(0).statement.to_string()
+    }
+
+    fn err(sql: &str) -> String {
+        match parse_sql(sql) {
+            Ok(s) => panic!("parsed: {s:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn ksqldb_stream() {
+        assert_eq!(
+            one("CREATE STREAM server_logs (event_id VARCHAR KEY, account_id INT) WITH (KAFKA_TOPIC='server-logs', value_format='DELIMITED', partitions=4);"),
+            "CREATE STREAM server_logs cols=[event_id VARCHAR KEY, account_id INT] with=[kafka_topic='server-logs', value_format='DELIMITED', partitions='4']"
+        );
+    }
+
+    #[test]
+    fn statement_text_and_positions() {
+        let stmts = parse_sql("CREATE STREAM a (x INT) WITH (kafka_topic='a');\n  INSERT INTO b SELECT x FROM a;").unwrap_or_default();
+        assert_eq!(stmts.len(), 2);
+        assert_eq!(stmts[1].text, "INSERT INTO b SELECT x FROM a");
+        assert_eq!(stmts[1].position, Position { line: 2, column: 3 });
+    }
+
+    #[test]
+    fn missing_type() {
+        assert_eq!(
+            err("CREATE STREAM s (event_id KEY) WITH (kafka_topic='x')"),
+            "column \"event_id\" has no type (line 1, column 27); write event_id VARCHAR KEY, or another type: INT, BIGINT, DOUBLE, BOOLEAN, VARCHAR, TIMESTAMP(3)"
+        );
+    }
+}
