@@ -1,1 +1,14 @@
-//! placeholder
+//! # eddy-connectors
+//!
+//! Sources and sinks for Eddy's engine: Kafka ([`kafka`], through rdkafka exactly as
+//! with Apache Kafka), PostgreSQL ([`postgres`], through tokio-postgres), and the
+//! `print` / `blackhole` sinks. [`Connectors`] is the factory the binary gives the engine.
+
+pub mod error;
+pub mod factory;
+pub mod kafka;
+pub mod postgres;
+pub mod print;
+
+pub use error::ConnectorError;
+pub use factory::Connectors;

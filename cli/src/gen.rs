@@ -1,0 +1,242 @@
+//! `eddy gen`: the generated events of SCENARIOS.md.
+//!
+//! - `server-logs` (§1): `event_id,account_id,event_type,location_country,event_ts`,
+//!   DELIMITED, keyed by `event_id`; `event_ts` in epoch seconds.
+//! - `transactions` (§2): `{"user_id": "...", "amount": N, "paid_at": "ISO-8601"}`;
+//!   10 fixed users whose leading digit d pays 10*d (0 pays 100).
+//!
+//! With `--seed` the events are reproducible; with `--start-ts` event times advance by
+//! `--step-ms` per event from that start instead of following the clock.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::rngs::StdRng;
+use rand::{Rng, RngCore, SeedableRng};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+
+use crate::settings::{Settings, FLUSH_TIMEOUT};
+
+/// Event types of SCENARIOS.md §1.
+pub const EVENT_TYPES: [&str; 8] =
+    ["click", "purchase", "login", "log-out", "delete-account", "create-account", "update-settings", "other"];
+/// Country codes of SCENARIOS.md §1.
+pub const COUNTRIES: [&str; 15] = ["USA", "IN", "UK", "CA", "AU", "DE", "ES", "FR", "NL", "SG", "RU", "JP", "BR", "CN", "O"];
+/// The 10 users of SCENARIOS.md §2; user `d…` pays `10 * d` (0 pays 100).
+pub const USERS: [&str; 10] = [
+    "0b6a2f4e-user", "1c7d3a5f-user", "2d8e4b6a-user", "3e9f5c7b-user", "4fa06d8c-user",
+    "5ab17e9d-user", "6bc28fae-user", "7cd390bf-user", "8de4a1c0-user", "9ef5b2d1-user",
+];
+
+/// Arguments of `eddy gen`.
+#[derive(clap::Args, Debug)]
+pub struct GenArgs {
+    /// What to generate.
+    #[arg(value_enum)]
+    kind: Kind,
+    /// Topic to write to (created with --partitions if missing).
+    #[arg(long)]
+    topic: Option<String>,
+    /// Number of events.
+    #[arg(long, default_value_t = 1000)]
+    count: u64,
+    /// Events per second (unlimited when absent).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Seed for reproducible events.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Event time of the first event, epoch seconds (default: now, following the clock).
+    #[arg(long)]
+    start_ts: Option<i64>,
+    /// Event-time step between events with --start-ts, milliseconds.
+    #[arg(long, default_value_t = 10)]
+    step_ms: i64,
+    /// Partitions of the topic if it has to be created.
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Kind {
+    /// Account actions for the fraud pipeline (DELIMITED).
+    ServerLogs,
+    /// Payments for the revenue pipeline (JSON).
+    Transactions,
+}
+
+/// One generated record: key and value.
+pub struct Event {
+    /// Record key.
+    pub key: String,
+    /// Record value.
+    pub value: String,
+}
+
+/// Generates event `i` of `kind` at `ts_ms`.
+fn event(kind: Kind, rng: &mut StdRng, ts_ms: i64) -> Event {
+    match kind {
+        Kind::ServerLogs => {
+            let mut bytes = [0u8; 16];
+            rng.fill_bytes(&mut bytes);
+            let id = uuid::Builder::from_random_bytes(bytes).into_uuid().to_string();
+            let account = rng.random_range(0..9999);
+            let event_type = EVENT_TYPES[rng.random_range(0..EVENT_TYPES.len())];
+            let country = COUNTRIES[rng.random_range(0..COUNTRIES.len())];
+            let value = format!("{id},{account},{event_type},{country},{}", ts_ms.div_euclid(1000));
+            Event { key: id, value }
+        }
+        Kind::Transactions => {
+            let digit = rng.random_range(0..USERS.len());
+            let user = USERS[digit];
+            let amount = if digit == 0 { 100 } else { 10 * digit };
+            let paid_at = iso8601(ts_ms);
+            Event { key: user.to_string(), value: format!(r#"{{"user_id": "{user}", "amount": {amount}, "paid_at": "{paid_at}"}}"#) }
+        }
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for epoch milliseconds (civil-from-days, Howard Hinnant).
+fn iso8601(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Produces the events and waits until the broker has acknowledged all of them.
+pub async fn gen(settings: &Settings, args: GenArgs) -> anyhow::Result<()> {
+    let topic = args.topic.clone().unwrap_or_else(|| match args.kind {
+        Kind::ServerLogs => "server-logs".into(),
+        Kind::Transactions => "transactions".into(),
+    });
+    let config = eddy_connectors::kafka::KafkaConfig {
+        bootstrap_servers: settings.bootstrap_servers.clone(),
+        properties: Default::default(),
+    };
+    eddy_connectors::kafka::ensure_topic(&config, &topic, args.partitions, 1)
+        .await
+        .with_context(|| format!("cannot create topic {topic}"))?;
+    let producer = settings.producer()?;
+    let mut rng = match args.seed {
+        Some(s) => StdRng::seed_from_u64(s),
+        None => StdRng::from_rng(&mut rand::rng()),
+    };
+    let progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let bar = ProgressBar::new(args.count);
+        if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} events ({per_sec}, eta {eta})") {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let started = Instant::now();
+    let mut pending = std::collections::VecDeque::new();
+    for i in 0..args.count {
+        if let Some(rate) = args.rate.filter(|r| *r > 0.0) {
+            let due = started + Duration::from_secs_f64(i as f64 / rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        let ts_ms = match args.start_ts {
+            Some(start) => start * 1000 + i as i64 * args.step_ms,
+            None => now_ms(),
+        };
+        let e = event(args.kind, &mut rng, ts_ms);
+        send(&producer, &topic, &e, &mut pending).await?;
+        progress.inc(1);
+    }
+    for d in pending {
+        d.await.context("producer closed")?.map_err(|(e, _)| anyhow::anyhow!("delivery failed: {e}"))?;
+    }
+    producer.flush(Timeout::After(FLUSH_TIMEOUT)).context("flushing the producer")?;
+    progress.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!("produced {} events to {topic} in {secs:.1} s ({:.0} events/s)", args.count, args.count as f64 / secs.max(1e-9));
+    Ok(())
+}
+
+async fn send(
+    producer: &FutureProducer,
+    topic: &str,
+    e: &Event,
+    pending: &mut std::collections::VecDeque<rdkafka::producer::DeliveryFuture>,
+) -> anyhow::Result<()> {
+    loop {
+        match producer.send_result(FutureRecord::to(topic).key(&e.key).payload(&e.value)) {
+            Ok(d) => {
+                pending.push_back(d);
+                if pending.len() > 100_000 {
+                    if let Some(d) = pending.pop_front() {
+                        d.await.context("producer closed")?.map_err(|(e, _)| anyhow::anyhow!("delivery failed: {e}"))?;
+                    }
+                }
+                return Ok(());
+            }
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => match pending.pop_front() {
+                Some(d) => {
+                    d.await.context("producer closed")?.map_err(|(e, _)| anyhow::anyhow!("delivery failed: {e}"))?;
+                }
+                None => tokio::time::sleep(Duration::from_millis(5)).await,
+            },
+            Err((e, _)) => return Err(anyhow::anyhow!("cannot produce to {topic}: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso8601_formats_utc() {
+        assert_eq!(iso8601(1_601_736_282_000), "2020-10-03T14:44:42.000Z");
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn seeded_events_repeat_and_parse() {
+        let mut a = StdRng::seed_from_u64(7);
+        let mut b = StdRng::seed_from_u64(7);
+        let ea = event(Kind::ServerLogs, &mut a, 1_601_736_282_500);
+        let eb = event(Kind::ServerLogs, &mut b, 1_601_736_282_500);
+        assert_eq!(ea.value, eb.value);
+        let fields: Vec<&str> = ea.value.split(',').collect();
+        assert_eq!(fields.len(), 5);
+        assert_eq!(fields[0], ea.key);
+        assert!(fields[1].parse::<u32>().is_ok_and(|a| a < 9999));
+        assert!(EVENT_TYPES.contains(&fields[2]) && COUNTRIES.contains(&fields[3]));
+        assert_eq!(fields[4], "1601736282");
+    }
+
+    #[test]
+    fn transactions_pay_ten_times_the_leading_digit() {
+        let mut rng = StdRng::seed_from_u64(1);
+        for _ in 0..50 {
+            let e = event(Kind::Transactions, &mut rng, 0);
+            let v: serde_json::Value = serde_json::from_str(&e.value).unwrap_or_default();
+            let digit = v["user_id"].as_str().and_then(|u| u.chars().next()).and_then(|c| c.to_digit(10)).unwrap_or(99);
+            let want = if digit == 0 { 100 } else { 10 * digit as i64 };
+            assert_eq!(v["amount"].as_i64(), Some(want));
+        }
+    }
+}

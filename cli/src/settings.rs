@@ -1,0 +1,48 @@
+//! Connection settings shared by every subcommand: flags, or environment variables, so
+//! that `.sql` files never hard-code hosts or passwords.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::producer::FutureProducer;
+use rdkafka::ClientConfig;
+
+/// Global connection flags.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Settings {
+    /// Kafka bootstrap servers for streams that do not set 'properties.bootstrap.servers'.
+    #[arg(long, global = true, env = "EDDY_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    pub bootstrap_servers: String,
+    /// PostgreSQL URL for tables that do not set 'url'.
+    #[arg(long, global = true, env = "EDDY_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pub postgres_url: String,
+}
+
+impl Settings {
+    /// The value of `${name}` in `.sql` files: the environment, where the two connection
+    /// settings default to the flags above.
+    pub fn variable(&self, name: &str) -> Option<String> {
+        match name {
+            "EDDY_BOOTSTRAP_SERVERS" => Some(self.bootstrap_servers.clone()),
+            "EDDY_POSTGRES_URL" => Some(self.postgres_url.clone()),
+            _ => std::env::var(name).ok(),
+        }
+    }
+
+    /// A producer for generated or literal records.
+    pub fn producer(&self) -> anyhow::Result<FutureProducer> {
+        ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap_servers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "20")
+            .set("batch.num.messages", "10000")
+            .set("queue.buffering.max.messages", "200000")
+            .set("message.timeout.ms", "60000")
+            .create()
+            .with_context(|| format!("cannot create a Kafka producer for {}", self.bootstrap_servers))
+    }
+}
+
+/// How long producers wait for the broker at the end.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);

@@ -1,0 +1,76 @@
+//! The connector factory the `eddy` binary hands to the engine.
+
+use async_trait::async_trait;
+use eddy_engine::catalog::Relation;
+use eddy_engine::options::ConnectorOptions;
+use eddy_engine::runtime::{ConnectorFactory, QueryContext, Sink, Source};
+
+use crate::error::ConnectorError;
+use crate::kafka::{ensure_topic, KafkaConfig, KafkaSink, KafkaSource};
+use crate::postgres::PostgresSink;
+use crate::print::{BlackholeSink, PrintSink};
+
+/// Defaults for relations whose WITH options leave them out.
+#[derive(Debug, Clone)]
+pub struct Connectors {
+    /// Kafka `bootstrap.servers` when a stream does not set `properties.bootstrap.servers`
+    /// (from `--bootstrap-servers` / `EDDY_BOOTSTRAP_SERVERS`).
+    pub bootstrap_servers: String,
+    /// PostgreSQL URL when a table does not set `url` (from `--postgres-url` / `EDDY_POSTGRES_URL`).
+    pub postgres_url: Option<String>,
+}
+
+impl Connectors {
+    fn kafka<'a>(&self, relation: &'a Relation) -> Option<(KafkaConfig, &'a eddy_engine::options::KafkaOptions)> {
+        match &relation.connector {
+            ConnectorOptions::Kafka(k) => Some((
+                KafkaConfig {
+                    bootstrap_servers: k.bootstrap_servers.clone().unwrap_or_else(|| self.bootstrap_servers.clone()),
+                    properties: Default::default(),
+                },
+                k,
+            )),
+            _ => None,
+        }
+    }
+}
+
+#[async_trait]
+impl ConnectorFactory for Connectors {
+    async fn prepare(&self, relation: &Relation) -> eddy_engine::Result<()> {
+        if let Some((config, k)) = self.kafka(relation) {
+            if let Some(partitions) = k.partitions {
+                ensure_topic(&config, &k.topic, partitions, k.replicas.unwrap_or(1)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn source(&self, relation: &Relation, query: &QueryContext) -> eddy_engine::Result<Box<dyn Source>> {
+        match self.kafka(relation) {
+            Some((config, k)) => Ok(Box::new(KafkaSource::new(&config, k, &query.group_id)?)),
+            None => Err(ConnectorError::Config(format!("\"{}\" ({}) cannot be read", relation.name, relation.connector.name())).into()),
+        }
+    }
+
+    async fn sink(&self, relation: &Relation, _query: &QueryContext) -> eddy_engine::Result<Box<dyn Sink>> {
+        match &relation.connector {
+            ConnectorOptions::Kafka(_) => {
+                let (config, k) = self.kafka(relation).ok_or_else(|| ConnectorError::Config("not a Kafka relation".into()))?;
+                ensure_topic(&config, &k.topic, k.partitions.unwrap_or(1), k.replicas.unwrap_or(1)).await?;
+                Ok(Box::new(KafkaSink::new(&config, k, relation)?))
+            }
+            ConnectorOptions::Postgres(p) => {
+                let url = p.url.clone().or_else(|| self.postgres_url.clone()).ok_or_else(|| {
+                    ConnectorError::Config(format!(
+                        "no PostgreSQL URL for \"{}\": set 'url' in WITH, --postgres-url or EDDY_POSTGRES_URL",
+                        relation.name
+                    ))
+                })?;
+                Ok(Box::new(PostgresSink::connect(&url, p, relation).await?))
+            }
+            ConnectorOptions::Print => Ok(Box::new(PrintSink)),
+            ConnectorOptions::Blackhole => Ok(Box::new(BlackholeSink)),
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! Topic creation through the Kafka admin API (the broker used in tests does not
+//! auto-create topics, and ksqlDB creates a stream's topic when it names `PARTITIONS`).
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::KafkaConfig;
+use crate::error::{ConnectorError, Result};
+
+/// Creates `topic` with `partitions` partitions and `replicas` replicas unless it exists.
+/// Returns whether it was created.
+///
+/// Errors: the broker is unreachable, or refuses the topic for another reason than that
+/// it already exists.
+pub async fn ensure_topic(config: &KafkaConfig, topic: &str, partitions: i32, replicas: i32) -> Result<bool> {
+    let admin: AdminClient<DefaultClientContext> = config.client_config().create()?;
+    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replicas));
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))).request_timeout(Some(Duration::from_secs(30)));
+    let results = admin.create_topics([&new_topic], &options).await?;
+    for result in results {
+        match result {
+            Ok(_) => {
+                tracing::info!(topic, partitions, "created topic");
+                return Ok(true);
+            }
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => return Ok(false),
+            Err((name, code)) => return Err(ConnectorError::Config(format!("cannot create topic {name}: {code}"))),
+        }
+    }
+    Ok(false)
+}

@@ -1,0 +1,36 @@
+//! Kafka through rdkafka (librdkafka), exactly as with Apache Kafka: a consumer-group
+//! source, an idempotent producer sink, and topic creation through the admin API.
+
+mod admin;
+mod sink;
+mod source;
+
+use std::collections::BTreeMap;
+
+use rdkafka::ClientConfig;
+
+pub use admin::ensure_topic;
+pub use sink::KafkaSink;
+pub use source::KafkaSource;
+
+/// Client settings shared by every Kafka client Eddy makes.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`.
+    pub bootstrap_servers: String,
+    /// Extra librdkafka properties (from `properties.*` WITH options), applied last.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl KafkaConfig {
+    /// A librdkafka config with the bootstrap servers and the extra properties.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap_servers);
+        config.set("client.id", "eddy");
+        for (k, v) in &self.properties {
+            config.set(k, v);
+        }
+        config
+    }
+}

@@ -1,0 +1,143 @@
+//! Kafka source: a consumer in the query's consumer group, reading every partition of
+//! the topic in micro-batches of raw records.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{ArrayRef, BinaryBuilder, Int32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder};
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use eddy_engine::operators::raw_schema;
+use eddy_engine::options::{KafkaOptions, StartupMode};
+use eddy_engine::runtime::{PartitionOffset, Source, SourceBatch};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::KafkaConfig;
+use crate::error::{ConnectorError, Result};
+
+/// Reads one topic with a `StreamConsumer` in consumer group `group_id`. Offsets are
+/// committed only through [`Source::commit`], never automatically.
+pub struct KafkaSource {
+    consumer: StreamConsumer,
+    topic: String,
+    max_rows: usize,
+    linger: Duration,
+}
+
+impl KafkaSource {
+    /// Subscribes to the topic of `options` in consumer group `group_id`.
+    ///
+    /// Errors: the client cannot be created or cannot subscribe.
+    pub fn new(config: &KafkaConfig, options: &KafkaOptions, group_id: &str) -> Result<Self> {
+        let mut client = config.client_config();
+        client
+            .set("group.id", group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .set(
+                "auto.offset.reset",
+                match options.startup {
+                    StartupMode::Earliest => "earliest",
+                    StartupMode::Latest => "latest",
+                },
+            );
+        for (k, v) in &options.properties {
+            client.set(k, v);
+        }
+        let consumer: StreamConsumer = client.create()?;
+        consumer.subscribe(&[options.topic.as_str()])?;
+        Ok(KafkaSource {
+            consumer,
+            topic: options.topic.clone(),
+            max_rows: options.batch_max_rows,
+            linger: Duration::from_millis(options.batch_linger_ms),
+        })
+    }
+}
+
+#[async_trait]
+impl Source for KafkaSource {
+    async fn next_batch(&mut self) -> eddy_engine::Result<Option<SourceBatch>> {
+        let mut keys = BinaryBuilder::new();
+        let mut values = BinaryBuilder::new();
+        let mut topics = StringBuilder::new();
+        let mut partitions = Int32Builder::new();
+        let mut offsets = Int64Builder::new();
+        let mut timestamps = TimestampMillisecondBuilder::new();
+        let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
+        let deadline = Instant::now() + self.linger;
+        let mut rows = 0;
+        while rows < self.max_rows {
+            let Some(remaining) = deadline.checked_duration_since(Instant::now()) else { break };
+            // `recv` is cancellation safe: a timeout loses no message.
+            let message = match tokio::time::timeout(remaining, self.consumer.recv()).await {
+                Err(_) => break,
+                Ok(Ok(m)) => m,
+                Ok(Err(KafkaError::PartitionEOF(_))) => continue,
+                Ok(Err(e)) if is_transient(&e) => {
+                    tracing::warn!(topic = %self.topic, error = %e, "kafka consumer error; retrying");
+                    continue;
+                }
+                Ok(Err(e)) => return Err(ConnectorError::from(e).into()),
+            };
+            keys.append_option(message.key());
+            values.append_option(message.payload());
+            topics.append_value(message.topic());
+            partitions.append_value(message.partition());
+            offsets.append_value(message.offset());
+            timestamps.append_option(message.timestamp().to_millis());
+            positions.insert(message.partition(), message.offset() + 1);
+            rows += 1;
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(keys.finish()),
+            Arc::new(values.finish()),
+            Arc::new(topics.finish()),
+            Arc::new(partitions.finish()),
+            Arc::new(offsets.finish()),
+            Arc::new(timestamps.finish()),
+        ];
+        let records = RecordBatch::try_new(raw_schema(), columns).map_err(ConnectorError::from)?;
+        let positions = positions
+            .into_iter()
+            .map(|(partition, next_offset)| PartitionOffset { topic: self.topic.clone(), partition, next_offset })
+            .collect();
+        Ok(Some(SourceBatch { records, positions }))
+    }
+
+    async fn commit(&mut self, positions: &[PartitionOffset]) -> eddy_engine::Result<()> {
+        let mut list = TopicPartitionList::new();
+        for p in positions {
+            list.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next_offset)).map_err(ConnectorError::from)?;
+        }
+        // A synchronous commit: when this returns, a restart resumes after these rows.
+        let consumer = &self.consumer;
+        tokio::task::block_in_place(|| consumer.commit(&list, CommitMode::Sync)).map_err(ConnectorError::from)?;
+        Ok(())
+    }
+}
+
+/// Errors the consumer recovers from by itself (broker down, rebalance in progress).
+fn is_transient(e: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            C::BrokerTransportFailure
+                | C::AllBrokersDown
+                | C::OperationTimedOut
+                | C::UnknownTopicOrPartition
+                | C::UnknownTopic
+                | C::LeaderNotAvailable
+                | C::NotLeaderForPartition
+                | C::RebalanceInProgress
+                | C::NotCoordinator
+                | C::CoordinatorNotAvailable
+        )
+    )
+}
