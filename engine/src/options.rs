@@ -197,7 +197,11 @@ pub fn parse_connector(name: &str, options: &[WithOption]) -> Result<ConnectorOp
             }
             value
         }
-        None if find(options, &["kafka_topic", "topic"]).is_some() => "kafka".to_string(),
+        // Without 'connector', any Kafka option (or a near-miss such as kafka_topik)
+        // means Kafka, so a typo is reported as an unknown option with a suggestion.
+        None if options.iter().any(|o| KAFKA_KEYS.contains(&o.key.as_str()) || closest(&o.key, KAFKA_KEYS.iter().copied()).is_some()) => {
+            "kafka".to_string()
+        }
         None => {
             return Err(SqlError::new(format!("\"{name}\" has no connector"))
                 .hint("add WITH (kafka_topic='...', value_format='DELIMITED') or WITH ('connector'='kafka'|'postgres', ...)"))

@@ -10,7 +10,6 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::compute::can_cast_types;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::common::DFSchema;
 use datafusion::error::DataFusionError;
@@ -292,8 +291,8 @@ impl<'a> Planner<'a> {
             name: c.name.value.clone(),
             kind: c.kind,
             schema: schema.clone(),
-            key: key.clone(),
-            primary_key: key.into_iter().collect(),
+            primary_key: if matches!(connector, ConnectorOptions::Postgres(_)) { key.clone().into_iter().collect() } else { Vec::new() },
+            key,
             connector,
             watermark: None,
             sql: sql.to_string(),
@@ -403,7 +402,7 @@ impl<'a> Planner<'a> {
             };
             let expr = if have == want {
                 expr
-            } else if can_cast_types(&have, &want) {
+            } else if implicit_cast(&have, &want) {
                 Expr::Cast(Cast::new(Box::new(expr), want.clone()))
             } else {
                 return Err(SqlError::new(format!(
@@ -443,6 +442,22 @@ fn storable_type(data_type: &DataType) -> Option<DataType> {
         DataType::Null => DataType::Utf8,
         _ => return None,
     })
+}
+
+/// Whether INSERT may convert `from` to `to` without an explicit CAST: numeric widening,
+/// anything to VARCHAR, and timestamps of another unit or zone. Anything that can fail on
+/// a value (VARCHAR to INT, BIGINT to INT) needs a CAST, as in Flink SQL.
+fn implicit_cast(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    match (from, to) {
+        (Null, _) => true,
+        (_, Utf8) => arrow::compute::can_cast_types(from, to),
+        (Int8 | Int16 | Int32 | UInt8 | UInt16, Int32) => true,
+        (Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32, Int64) => true,
+        (Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Float16 | Float32 | Float64 | Decimal128(..), Float64) => true,
+        (Timestamp(..) | Date32 | Date64, Timestamp(..)) => true,
+        _ => false,
+    }
 }
 
 fn unknown_column(name: &str, position: Option<Position>, fields: &[Field]) -> SqlError {
