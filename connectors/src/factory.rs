@@ -48,7 +48,7 @@ impl ConnectorFactory for Connectors {
 
     async fn source(&self, relation: &Relation, query: &QueryContext) -> eddy_engine::Result<Box<dyn Source>> {
         match self.kafka(relation) {
-            Some((config, k)) => Ok(Box::new(KafkaSource::new(&config, k, &query.group_id)?)),
+            Some((config, k)) => Ok(Box::new(KafkaSource::open(&config, k, &query.group_id).await?)),
             None => Err(ConnectorError::Config(format!("\"{}\" ({}) cannot be read", relation.name, relation.connector.name())).into()),
         }
     }

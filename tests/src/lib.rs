@@ -1,1 +1,247 @@
-//! placeholder
+//! Helpers for Eddy's end-to-end tests: they drive the real `eddy` binary against the
+//! real broker (`EDDY_BOOTSTRAP_SERVERS`, default 127.0.0.1:9092) and the real
+//! PostgreSQL (`EDDY_TEST_POSTGRES`, default postgres://postgres@127.0.0.1:5432),
+//! which `scripts/services.sh up` starts. Every test uses its own topics, database and
+//! consumer groups, so tests can run in parallel and leave nothing shared behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use rdkafka::ClientConfig;
+
+/// The broker's bootstrap servers.
+pub fn bootstrap() -> String {
+    std::env::var("EDDY_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+/// The PostgreSQL server URL without a database.
+pub fn postgres_server() -> String {
+    std::env::var("EDDY_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The `eddy` binary: `$EDDY_BIN`, else `target/debug/eddy` (built by `make test`).
+pub fn eddy_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("EDDY_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target"));
+    let bin = target.join("debug/eddy");
+    assert!(bin.exists(), "{} is missing: run `cargo build --workspace --bins` first (make test does)", bin.display());
+    bin
+}
+
+/// A name no other test run uses: `prefix-<random hex>`.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", rand::random::<u32>())
+}
+
+/// A scratch directory under the system temp dir.
+pub fn scratch_dir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique(prefix));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    dir
+}
+
+/// A database of its own for one test, dropped by [`TestDb::drop_db`].
+pub struct TestDb {
+    /// Database name.
+    pub name: String,
+    /// URL of the database.
+    pub url: String,
+}
+
+impl TestDb {
+    /// Creates `eddy_test_<random>`.
+    pub async fn create() -> TestDb {
+        let name = unique("eddy_test").replace('-', "_");
+        let admin = connect(&format!("{}/postgres", postgres_server())).await;
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap_or_else(|e| panic!("create database: {e}"));
+        TestDb { url: format!("{}/{name}", postgres_server()), name }
+    }
+
+    /// A client of the database.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        connect(&self.url).await
+    }
+
+    /// The single i64 of a query such as `SELECT count(*) ...`; 0 if the table is missing.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        match self.client().await.query_one(sql, &[]).await {
+            Ok(row) => row.get::<_, i64>(0),
+            Err(_) => 0,
+        }
+    }
+
+    /// Drops the database.
+    pub async fn drop_db(self) {
+        let admin = connect(&format!("{}/postgres", postgres_server())).await;
+        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await;
+    }
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) =
+        tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    tokio::spawn(connection);
+    client
+}
+
+/// Produces records and waits for the broker's acknowledgement.
+pub async fn produce(topic: &str, records: &[(Option<&str>, &str)]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("message.timeout.ms", "30000")
+        .create()
+        .unwrap_or_else(|e| panic!("producer: {e}"));
+    for (key, value) in records {
+        let mut record = FutureRecord::<str, str>::to(topic).payload(value);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        producer.send(record, Timeout::After(Duration::from_secs(30))).await.unwrap_or_else(|(e, _)| panic!("produce: {e}"));
+    }
+}
+
+/// Reads `topic` from the beginning until `count` records arrived or `timeout` passed,
+/// then a further second to catch extras. Returns `(key, value)` pairs.
+pub async fn consume(topic: &str, count: usize, timeout: Duration) -> Vec<(Option<String>, String)> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("group.id", unique("eddy-test-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap_or_else(|e| panic!("consumer: {e}"));
+    consumer.subscribe(&[topic]).unwrap_or_else(|e| panic!("subscribe: {e}"));
+    let mut out = Vec::new();
+    let deadline = Instant::now() + timeout;
+    let mut extra_deadline = None;
+    loop {
+        let until = extra_deadline.unwrap_or(deadline);
+        let Some(left) = until.checked_duration_since(Instant::now()) else { break };
+        match tokio::time::timeout(left, consumer.recv()).await {
+            Ok(Ok(m)) => out.push((
+                m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                m.payload().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default(),
+            )),
+            Ok(Err(e)) => eprintln!("consume {topic}: {e}"),
+            Err(_) => break,
+        }
+        if out.len() >= count && extra_deadline.is_none() {
+            extra_deadline = Some(Instant::now() + Duration::from_secs(1));
+        }
+    }
+    out
+}
+
+/// Waits until `check` returns true, polling every 200 ms; panics with `what` after `timeout`.
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A running `eddy` process with its log and status file.
+pub struct Eddy {
+    child: Child,
+    /// Combined standard output and error.
+    pub log: PathBuf,
+    /// The `--status-file` of `eddy run`.
+    pub status_file: PathBuf,
+}
+
+impl Eddy {
+    /// Starts `eddy run --status-file <dir>/status.json <paths>` with `envs`.
+    pub fn run(dir: &Path, paths: &[&Path], envs: &[(&str, &str)]) -> Eddy {
+        let log = dir.join(format!("eddy-{:08x}.log", rand::random::<u32>()));
+        let status_file = dir.join("status.json");
+        let _ = std::fs::remove_file(&status_file);
+        let out = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        let err = out.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        let mut cmd = Command::new(eddy_bin());
+        cmd.arg("run").arg("--status-file").arg(&status_file).args(paths).current_dir(repo_root());
+        cmd.env("EDDY_BOOTSTRAP_SERVERS", bootstrap()).env("EDDY_LOG", "info");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let child = cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn().unwrap_or_else(|e| panic!("spawn eddy: {e}"));
+        Eddy { child, log, status_file }
+    }
+
+    /// The first query's counter `name` from the status file (0 before it exists).
+    pub fn counter(&self, name: &str) -> u64 {
+        std::fs::read_to_string(&self.status_file)
+            .ok()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|v| v["queries"][0][name].as_u64())
+            .unwrap_or(0)
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGTERM, then waits up to 60 s for the exit.
+    pub fn terminate(mut self) -> ExitStatus {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("eddy did not stop within 60 s after SIGTERM; log:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILL, no chance to flush or commit.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Eddy {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs `eddy gen server-logs` into `topic` (created with 4 partitions).
+pub fn gen_server_logs(topic: &str, count: u64, seed: u64) {
+    let status = Command::new(eddy_bin())
+        .args(["gen", "server-logs", "--topic", topic, "--count", &count.to_string(), "--seed", &seed.to_string()])
+        .args(["--start-ts", "1601736282"])
+        .env("EDDY_BOOTSTRAP_SERVERS", bootstrap())
+        .status()
+        .unwrap_or_else(|e| panic!("eddy gen: {e}"));
+    assert!(status.success(), "eddy gen failed: {status}");
+}

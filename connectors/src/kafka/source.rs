@@ -1,5 +1,5 @@
-//! Kafka source: a consumer in the query's consumer group, reading every partition of
-//! the topic in micro-batches of raw records.
+//! Kafka source: reads every partition of a topic in micro-batches of raw records,
+//! resuming from the offsets committed under the query's consumer group.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,8 +19,8 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::KafkaConfig;
 use crate::error::{ConnectorError, Result};
 
-/// Reads one topic with a `StreamConsumer` in consumer group `group_id`. Offsets are
-/// committed only through [`Source::commit`], never automatically.
+/// Reads one topic with a `StreamConsumer`. Offsets are committed under the query's
+/// group only through [`Source::commit`], never automatically.
 pub struct KafkaSource {
     consumer: StreamConsumer,
     topic: String,
@@ -29,10 +29,17 @@ pub struct KafkaSource {
 }
 
 impl KafkaSource {
-    /// Subscribes to the topic of `options` in consumer group `group_id`.
+    /// Assigns every partition of the topic of `options` to a consumer of group
+    /// `group_id`, each starting at the group's committed offset (or at the startup
+    /// mode's end when none is committed).
     ///
-    /// Errors: the client cannot be created or cannot subscribe.
-    pub fn new(config: &KafkaConfig, options: &KafkaOptions, group_id: &str) -> Result<Self> {
+    /// Partitions are assigned explicitly, as Flink's `KafkaSource` does, instead of
+    /// through group membership: a restarted query never waits for the broker to expire
+    /// the member of a killed process. Offsets are still committed under `group_id`, so
+    /// the group's lag is visible to Kafka tools.
+    ///
+    /// Errors: the client cannot be created, or the topic does not appear within 60 s.
+    pub async fn open(config: &KafkaConfig, options: &KafkaOptions, group_id: &str) -> Result<Self> {
         let mut client = config.client_config();
         client
             .set("group.id", group_id)
@@ -50,13 +57,70 @@ impl KafkaSource {
             client.set(k, v);
         }
         let consumer: StreamConsumer = client.create()?;
-        consumer.subscribe(&[options.topic.as_str()])?;
+        let partitions = Self::partitions(&consumer, &options.topic).await?;
+        let mut wanted = TopicPartitionList::new();
+        for p in &partitions {
+            wanted.add_partition(&options.topic, *p);
+        }
+        let committed =
+            tokio::task::block_in_place(|| consumer.committed_offsets(wanted, Duration::from_secs(30)))?;
+        let default_start = match options.startup {
+            StartupMode::Earliest => Offset::Beginning,
+            StartupMode::Latest => Offset::End,
+        };
+        let mut assignment = TopicPartitionList::new();
+        let mut starts = Vec::with_capacity(partitions.len());
+        for element in committed.elements() {
+            let start = match element.offset() {
+                Offset::Offset(o) if o >= 0 => Offset::Offset(o),
+                _ => default_start,
+            };
+            starts.push(format!("{}:{:?}", element.partition(), start));
+            assignment.add_partition_offset(element.topic(), element.partition(), start)?;
+        }
+        // Drop the list returned by librdkafka before anything else (see tools/README.md).
+        drop(committed);
+        consumer.assign(&assignment)?;
+        tracing::info!(topic = %options.topic, group = group_id, starts = %starts.join(" "), "assigned partitions");
         Ok(KafkaSource {
             consumer,
             topic: options.topic.clone(),
             max_rows: options.batch_max_rows,
             linger: Duration::from_millis(options.batch_linger_ms),
         })
+    }
+
+    /// The partition ids of `topic`, waiting up to 60 s for the topic to exist.
+    async fn partitions(consumer: &StreamConsumer, topic: &str) -> Result<Vec<i32>> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut warned = false;
+        loop {
+            let metadata = tokio::task::block_in_place(|| consumer.fetch_metadata(Some(topic), Duration::from_secs(10)));
+            match metadata {
+                Ok(m) => {
+                    let found: Vec<i32> = m
+                        .topics()
+                        .iter()
+                        .filter(|t| t.name() == topic && t.error().is_none())
+                        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                        .collect();
+                    if !found.is_empty() {
+                        return Ok(found);
+                    }
+                }
+                Err(e) => tracing::warn!(topic, error = %e, "cannot fetch topic metadata; retrying"),
+            }
+            if Instant::now() > deadline {
+                return Err(ConnectorError::Config(format!(
+                    "topic {topic} does not exist: create it, or declare partitions in WITH so Eddy creates it"
+                )));
+            }
+            if !warned {
+                tracing::warn!(topic, "topic does not exist yet; waiting up to 60 s");
+                warned = true;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 }
 

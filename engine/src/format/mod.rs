@@ -124,6 +124,15 @@ pub(crate) fn reason(e: &arrow::error::ArrowError) -> String {
     let text = ["Parser error: ", "Csv error: ", "Json error: ", "Invalid argument error: "]
         .iter()
         .fold(text, |t, p| t.strip_prefix(p).map(str::to_string).unwrap_or(t));
+    // Each value is decoded on its own here, so arrow's line numbers only mislead.
+    let text = [" for line ", " at line "].iter().fold(text, |t, marker| match t.find(marker) {
+        Some(i) => {
+            let rest = &t[i + marker.len()..];
+            let digits = rest.chars().take_while(char::is_ascii_digit).count();
+            format!("{}{}", &t[..i], &rest[digits..])
+        }
+        None => t,
+    });
     let mut chars = text.chars();
     match chars.next() {
         Some(c) => c.to_lowercase().chain(chars).collect(),
