@@ -1,2 +1,259 @@
-//! Benchmarks (filled in below).
-fn main() {}
+//! `eddy-bench`: the throughput figures of `make bench` (never asserted by tests).
+//!
+//! CPU (one core, no I/O): decoding 1M DELIMITED server-log lines into Arrow, and
+//! decode + filter + projection with the fraud pipeline's CASE. With `--services`
+//! (broker and PostgreSQL up): the PostgreSQL sink alone, Kafka -> PostgreSQL end to end
+//! through the fraud query, and a bare rdkafka consumer reading the same topic.
+//! Build with `--release` for meaningful numbers (`make bench` does).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use arrow::array::{ArrayRef, BinaryArray, Int32Array, Int64Array, StringArray, TimestampMillisecondArray};
+use arrow::record_batch::RecordBatch;
+use clap::Parser;
+use eddy_connectors::kafka::{ensure_topic, KafkaConfig};
+use eddy_connectors::Connectors;
+use eddy_engine::operator::{Collector, Operator};
+use eddy_engine::operators::{raw_schema, Decode, ErrorPolicy, Filter, Projection};
+use eddy_engine::options::Format;
+use eddy_engine::runtime::{ConnectorFactory, QueryContext, QueryMetrics};
+use eddy_engine::sql::planner::{PlannedStatement, QueryPlan};
+use eddy_engine::{Engine, Script};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+use rdkafka::ClientConfig;
+
+#[derive(Parser)]
+#[command(about = "Eddy throughput benchmarks")]
+struct Args {
+    /// Events for the CPU benchmarks.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: usize,
+    /// Events for the Kafka and PostgreSQL benchmarks.
+    #[arg(long, default_value_t = 100_000)]
+    io_events: usize,
+    /// Also run the benchmarks that need the broker and PostgreSQL.
+    #[arg(long)]
+    services: bool,
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "EDDY_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    bootstrap_servers: String,
+    /// PostgreSQL server URL (a database is created and dropped on it).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    postgres: String,
+}
+
+const BATCH: usize = 8192;
+const TYPES: [&str; 8] = ["click", "purchase", "login", "log-out", "delete-account", "create-account", "update-settings", "other"];
+const COUNTRIES: [&str; 15] = ["USA", "IN", "UK", "CA", "AU", "DE", "ES", "FR", "NL", "SG", "RU", "JP", "BR", "CN", "O"];
+
+fn lines(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            format!(
+                "{:08x}-7aee-409a-85cc-{:012x},{},{},{},{}",
+                i,
+                i * 7919,
+                (i * 31) % 9999,
+                TYPES[i % TYPES.len()],
+                COUNTRIES[(i / 3) % COUNTRIES.len()],
+                1_601_736_282 + i / 100
+            )
+        })
+        .collect()
+}
+
+fn raw_batch(values: &[String]) -> anyhow::Result<RecordBatch> {
+    let n = values.len();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(BinaryArray::from_iter(std::iter::repeat_n(None::<&[u8]>, n))),
+        Arc::new(BinaryArray::from_iter_values(values.iter().map(|v| v.as_bytes()))),
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n("bench", n))),
+        Arc::new(Int32Array::from(vec![0; n])),
+        Arc::new(Int64Array::from_iter_values(0..n as i64)),
+        Arc::new(TimestampMillisecondArray::from(vec![None; n])),
+    ];
+    Ok(RecordBatch::try_new(raw_schema(), columns)?)
+}
+
+const FRAUD_SQL: &str = include_str!("../../../queries/fraud/02_server_log.sql");
+const SOURCE_SQL: &str = include_str!("../../../queries/fraud/01_server_logs.sql");
+
+fn fraud_plan(topic: &str, table: &str, filter: bool) -> anyhow::Result<Arc<QueryPlan>> {
+    let vars = |name: &str| match name {
+        "EDDY_SERVER_LOGS_TOPIC" => Some(topic.to_string()),
+        "EDDY_SERVER_LOG_TABLE" => Some(table.to_string()),
+        "EDDY_POSTGRES_URL" => Some(String::new()),
+        _ => None,
+    };
+    let source = eddy_engine::sql::vars::substitute(SOURCE_SQL, vars)?;
+    let mut sink = eddy_engine::sql::vars::substitute(FRAUD_SQL, vars)?;
+    if filter {
+        sink = sink.replace("FROM server_logs;", "FROM server_logs WHERE event_type <> 'other';");
+    }
+    let engine = Engine::new(None, "bench");
+    let plan = engine
+        .plan(&[Script { name: "01".into(), sql: source }, Script { name: "02".into(), sql: sink }])
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    plan.statements
+        .into_iter()
+        .find_map(|s| match s {
+            PlannedStatement::StartQuery(q) => Some(q),
+            _ => None,
+        })
+        .context("no query in the fraud pipeline")
+}
+
+fn report(what: &str, events: usize, elapsed: Duration) -> f64 {
+    let rate = events as f64 / elapsed.as_secs_f64();
+    println!("{what:<52} {events:>9} events in {:>7.3} s = {:>12.0} events/s", elapsed.as_secs_f64(), rate);
+    rate
+}
+
+fn cpu(args: &Args) -> anyhow::Result<()> {
+    let values = lines(args.events);
+    let raws: Vec<RecordBatch> = values.chunks(BATCH).map(raw_batch).collect::<anyhow::Result<_>>()?;
+    let plan = fraud_plan("bench", "bench", true)?;
+    let metrics = Arc::new(QueryMetrics::default());
+
+    let mut decode = Decode::new(Format::Delimited { delimiter: b',' }, plan.source.schema.clone(), metrics.clone(), ErrorPolicy::Skip, "bench".into());
+    let mut out = Collector::default();
+    let start = Instant::now();
+    let mut decoded = Vec::with_capacity(raws.len());
+    for raw in &raws {
+        decode.on_batch(raw.clone(), &mut out)?;
+        decoded.extend(out.take());
+    }
+    report("decode DELIMITED -> Arrow (1 core)", args.events, start.elapsed());
+
+    let mut filter = Filter::new(plan.filter.as_ref().context("filter")?.expr.clone());
+    let mut project = Projection::new(plan.projection.iter().map(|p| p.expr.clone()).collect(), plan.output_schema.clone());
+    let start = Instant::now();
+    let mut rows = 0;
+    for raw in &raws {
+        decode.on_batch(raw.clone(), &mut out)?;
+        for b in out.take() {
+            filter.on_batch(b, &mut out)?;
+        }
+        for b in out.take() {
+            project.on_batch(b, &mut out)?;
+        }
+        rows += out.take().iter().map(RecordBatch::num_rows).sum::<usize>();
+    }
+    report("decode + filter + project with CASE (1 core)", args.events, start.elapsed());
+    println!("  ({rows} rows passed the filter; malformed {})", metrics.snapshot().malformed);
+    Ok(())
+}
+
+async fn pg_admin(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, conn) = tokio_postgres::connect(&format!("{url}/postgres"), tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+async fn services(args: &Args) -> anyhow::Result<()> {
+    let suffix = format!("{:08x}", rand::random::<u32>());
+    let db = format!("eddy_bench_{suffix}");
+    let topic = format!("bench-server-logs-{suffix}");
+    let admin = pg_admin(&args.postgres).await?;
+    admin.batch_execute(&format!("CREATE DATABASE {db}")).await?;
+    let db_url = format!("{}/{db}", args.postgres);
+    let factory = Connectors { bootstrap_servers: args.bootstrap_servers.clone(), postgres_url: Some(db_url.clone()) };
+    let n = args.io_events;
+    let values = lines(n);
+
+    // PostgreSQL sink alone (upsert on the primary key, as the fraud pipeline writes).
+    let plan = fraud_plan(&topic, "sink_only", false)?;
+    let ctx = QueryContext { query_id: "bench".into(), group_id: "bench".into(), metrics: Arc::new(QueryMetrics::default()) };
+    let mut sink = factory.sink(&plan.sink, &ctx).await?;
+    let metrics = Arc::new(QueryMetrics::default());
+    let mut decode = Decode::new(Format::Delimited { delimiter: b',' }, plan.source.schema.clone(), metrics, ErrorPolicy::Skip, "bench".into());
+    let mut project = Projection::new(plan.projection.iter().map(|p| p.expr.clone()).collect(), plan.output_schema.clone());
+    let mut out = Collector::default();
+    let mut batches = Vec::new();
+    for chunk in values.chunks(BATCH) {
+        decode.on_batch(raw_batch(chunk)?, &mut out)?;
+        for b in out.take() {
+            project.on_batch(b, &mut out)?;
+        }
+        batches.extend(out.take());
+    }
+    let start = Instant::now();
+    for b in batches {
+        sink.write(b).await?;
+        sink.flush().await?;
+    }
+    report("PostgreSQL sink, upsert, 8192-row transactions", n, start.elapsed());
+
+    // Produce the events once.
+    let config = KafkaConfig { bootstrap_servers: args.bootstrap_servers.clone(), properties: Default::default() };
+    ensure_topic(&config, &topic, 4, 1).await?;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &args.bootstrap_servers)
+        .set("linger.ms", "20")
+        .set("queue.buffering.max.messages", "500000")
+        .create()?;
+    let mut deliveries = Vec::with_capacity(n);
+    for v in &values {
+        let key = &v[..36];
+        loop {
+            match producer.send_result(FutureRecord::to(&topic).key(key).payload(v.as_str())) {
+                Ok(d) => {
+                    deliveries.push(d);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    }
+    for d in deliveries {
+        d.await?.map_err(|(e, _)| anyhow::anyhow!("{e}"))?;
+    }
+    producer.flush(Timeout::After(Duration::from_secs(30)))?;
+
+    // Bare consumer on the same topic.
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &args.bootstrap_servers)
+        .set("group.id", format!("bench-bare-{suffix}"))
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    consumer.subscribe(&[topic.as_str()])?;
+    let mut seen = 0;
+    let mut start = None;
+    while seen < n {
+        tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await.context("bare consumer stalled")??;
+        start.get_or_insert_with(Instant::now);
+        seen += 1;
+    }
+    let bare = report("bare rdkafka consumer (same broker, same topic)", n, start.map(|s| s.elapsed()).unwrap_or_default());
+    drop(consumer);
+
+    // Kafka -> PostgreSQL through the fraud query.
+    let plan = fraud_plan(&topic, "server_log", false)?;
+    let start = Instant::now();
+    let mut handle = eddy_engine::runtime::start_query(plan, &factory, &format!("bench-{suffix}")).await?;
+    while handle.metrics.snapshot().committed_batches == 0 || (handle.metrics.snapshot().rows_out as usize) < n {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        anyhow::ensure!(start.elapsed() < Duration::from_secs(300), "Kafka -> PostgreSQL did not finish");
+    }
+    let elapsed = start.elapsed();
+    handle.stop().await;
+    let eddy = report("Kafka -> PostgreSQL, fraud query (rows committed)", n, elapsed);
+    println!("  Kafka -> PostgreSQL is {:.0}% of the bare consumer's rate", 100.0 * eddy / bare);
+
+    admin.batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)")).await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    cpu(&args)?;
+    if args.services {
+        services(&args).await?;
+    }
+    Ok(())
+}
