@@ -1,0 +1,35 @@
+# Eddy: the two commands of the README are `make demo` and `make test`.
+.PHONY: build demo test services services-down services-status bench check clean-demo
+
+CARGO ?= cargo
+
+build:
+	$(CARGO) build --workspace --bins
+
+## Start the broker (Tansu) and check/start PostgreSQL.
+services:
+	scripts/services.sh up
+
+services-down:
+	scripts/services.sh down
+
+services-status:
+	scripts/services.sh status
+
+## The fraud pipeline on 100,000 generated events: services up, queries/fraud submitted,
+## events produced, counts and a sample printed, everything it started stopped.
+demo:
+	scripts/demo.sh
+
+## Unit, golden and end-to-end tests (the end-to-end ones need `make services`).
+test: services build
+	$(CARGO) test --workspace
+
+## Throughput figures (release build; needs the services for the I/O part).
+bench: services
+	$(CARGO) build --release --workspace --bins
+	target/release/eddy-bench --services
+
+## Parse and plan the shipped pipelines without running them.
+check: build
+	target/debug/eddy run --check queries/fraud

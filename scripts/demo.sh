@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The main job: the fraud pipeline (queries/fraud) on 100,000 generated server-log events.
+#   services up -> eddy run queries/fraud -> eddy gen 100,000 events (+3 malformed lines)
+#   -> wait until every event is in PostgreSQL -> print counts, malformed count, a sample
+#   -> stop eddy and the services this script started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+COUNT=${EDDY_DEMO_COUNT:-100000}
+DB=${EDDY_DEMO_DB:-eddy_demo}
+TOPIC=server-logs
+OUT=target/demo
+PG=postgres://postgres@127.0.0.1:5432
+mkdir -p "$OUT"
+
+started_services=0
+if ! scripts/services.sh status 2>/dev/null; then
+  scripts/services.sh up
+  started_services=1
+fi
+EDDY_PID=
+cleanup() {
+  if [ -n "$EDDY_PID" ] && kill -0 "$EDDY_PID" 2>/dev/null; then
+    kill -TERM "$EDDY_PID" 2>/dev/null || true
+    wait "$EDDY_PID" 2>/dev/null || true
+  fi
+  if [ "$started_services" = 1 ]; then scripts/services.sh down; fi
+}
+trap cleanup EXIT
+
+echo "== building eddy"
+cargo build --workspace --bins --quiet
+EDDY=target/debug/eddy
+
+echo "== fresh database $DB and topic $TOPIC"
+psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+$EDDY topics delete "$TOPIC" >/dev/null 2>&1 || true
+export EDDY_POSTGRES_URL="$PG/$DB"
+export EDDY_APPLICATION_ID="demo-$(date +%s)"
+
+echo "== eddy run queries/fraud/"
+$EDDY run --status-file "$OUT/status.json" queries/fraud/ >"$OUT/eddy.log" 2>&1 &
+EDDY_PID=$!
+for _ in $(seq 1 300); do [ -f "$OUT/status.json" ] && break; kill -0 $EDDY_PID || { cat "$OUT/eddy.log"; exit 1; }; sleep 0.1; done
+
+echo "== producing $COUNT events and 3 malformed lines"
+$EDDY gen server-logs --topic "$TOPIC" --count "$COUNT"
+$EDDY produce --topic "$TOPIC" 'hello,world' 'one,two' 'x,notanint,login,RU,1601736282'
+
+echo "== waiting until all $COUNT events are in PostgreSQL"
+start=$(date +%s)
+while :; do
+  n=$(psql "$PG/$DB" -tAc "SELECT count(*) FROM server_log" 2>/dev/null || echo 0)
+  printf '\r   %s / %s rows' "$n" "$COUNT"
+  [ "$n" -ge "$COUNT" ] && break
+  kill -0 $EDDY_PID || { echo; cat "$OUT/eddy.log"; exit 1; }
+  [ $(( $(date +%s) - start )) -gt 600 ] && { echo; echo "timed out"; exit 1; }
+  sleep 1
+done
+echo
+sleep 1.5   # one more status-file tick
+
+echo "== results"
+psql "$PG/$DB" -c "SELECT count(*) AS rows, count(DISTINCT event_id) AS distinct_event_ids FROM server_log"
+python3 - "$OUT/status.json" <<'PY'
+import json, sys
+for q in json.load(open(sys.argv[1]))["queries"]:
+    print(f"query {q['id']}: {q['status']}, records in {q['rows_in']}, rows out {q['rows_out']}, malformed {q['malformed']}")
+PY
+psql "$PG/$DB" -c "SELECT * FROM server_log ORDER BY event_time, event_id LIMIT 5"
+psql "$PG/$DB" -c "SELECT location_country, count(*) FROM server_log GROUP BY 1 ORDER BY 2 DESC LIMIT 5"
+grep 'skipped malformed' "$OUT/eddy.log" | sed 's/^/   /' || true
+echo "== stopping eddy (flush, commit offsets)"
+kill -TERM $EDDY_PID && wait $EDDY_PID && EDDY_PID=
+echo "done: log in $OUT/eddy.log"
