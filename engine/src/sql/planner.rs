@@ -216,6 +216,9 @@ impl<'a> Planner<'a> {
             None => None,
         };
         let connector = parse_connector(&c.name.value, &c.options)?;
+        if let Some(k) = key_fields(&c.options, &fields, key.as_deref())? {
+            key = Some(k);
+        }
         if let ConnectorOptions::Postgres(_) = connector {
             if primary_key.is_empty() {
                 if let Some(k) = &key {
@@ -286,7 +289,11 @@ impl<'a> Planner<'a> {
             }
         }
         let connector = parse_connector(&c.name.value, &options)?;
-        let key = source.key.clone().filter(|k| schema.field_with_name(k).is_ok());
+        let fields_of_query: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        let key = match key_fields(&c.options, &fields_of_query, None)? {
+            Some(k) => Some(k),
+            None => source.key.clone().filter(|k| schema.field_with_name(k).is_ok()),
+        };
         let relation = Arc::new(Relation {
             name: c.name.value.clone(),
             kind: c.kind,
@@ -422,6 +429,28 @@ impl<'a> Planner<'a> {
         let expr = self.state.create_physical_expr(expr, schema).map_err(df_error)?;
         Ok(PlannedExpr { name: name.to_string(), display, expr })
     }
+}
+
+/// Flink's `'key.fields'`: the column written as the Kafka record key (one column).
+fn key_fields(options: &[WithOption], fields: &[Field], declared: Option<&str>) -> Result<Option<String>, SqlError> {
+    let Some(o) = options.iter().find(|o| o.key == "key.fields") else { return Ok(None) };
+    let name = o.value.trim().to_lowercase();
+    if name.contains(';') || name.contains(',') {
+        return Err(SqlError::new(format!("'key.fields' names one column, found '{}'", o.value))
+            .at(o.value_position)
+            .hint("Eddy keys records by one column"));
+    }
+    if !fields.iter().any(|f| f.name() == &name) {
+        return Err(unknown_column(&name, o.value_position, fields));
+    }
+    if let Some(k) = declared {
+        if k != name {
+            return Err(SqlError::new(format!("'key.fields' names \"{name}\" but \"{k}\" is declared KEY"))
+                .at(o.value_position)
+                .hint("declare the key once"));
+        }
+    }
+    Ok(Some(name))
 }
 
 fn synthetic(key: &str, value: &str) -> WithOption {

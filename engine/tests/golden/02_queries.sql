@@ -24,3 +24,6 @@ SELECT event_id AS id, SUBSTR(location_country, 1, 1) AS initial, event_ts * 100
 INSERT INTO server_log SELECT * FROM server_logs
 ----
 INSERT INTO server_log SELECT event_id, account_id, event_type, location_country, TO_TIMESTAMP_SECONDS(event_ts) FROM server_logs
+----
+CREATE TABLE alerts_by_account WITH ('connector'='kafka', 'topic'='by-account', 'format'='json', 'key.fields'='account_id') AS
+SELECT event_id, account_id FROM server_logs
