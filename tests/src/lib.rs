@@ -24,18 +24,20 @@ pub fn postgres_server() -> String {
     std::env::var("EDDY_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
-/// The repository root.
+/// The repository root (cargo runs tests with `CARGO_MANIFEST_DIR` set to `tests/`).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    PathBuf::from(manifest).join("..")
 }
 
-/// The `eddy` binary: `$EDDY_BIN`, else `target/debug/eddy` (built by `make test`).
+/// The `eddy` binary: `$EDDY_BIN`, else `eddy` in the profile directory of the running
+/// test executable (`target/debug/deps/e2e-*` -> `target/debug/eddy`), built by `make test`.
 pub fn eddy_bin() -> PathBuf {
     if let Ok(p) = std::env::var("EDDY_BIN") {
         return PathBuf::from(p);
     }
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target"));
-    let bin = target.join("debug/eddy");
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current_exe: {e}"));
+    let bin = exe.parent().and_then(Path::parent).map(|d| d.join("eddy")).unwrap_or_else(|| PathBuf::from("eddy"));
     assert!(bin.exists(), "{} is missing: run `cargo build --workspace --bins` first (make test does)", bin.display());
     bin
 }

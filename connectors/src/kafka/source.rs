@@ -22,6 +22,9 @@ use crate::error::{ConnectorError, Result};
 /// Reads one topic with a `StreamConsumer`. Offsets are committed under the query's
 /// group only through [`Source::commit`], never automatically.
 pub struct KafkaSource {
+    /// The last positions handed to `commit`, committed synchronously by `close`.
+    /// Declared first so it is dropped before the consumer.
+    last_commit: Option<TopicPartitionList>,
     consumer: StreamConsumer,
     topic: String,
     max_rows: usize,
@@ -87,6 +90,7 @@ impl KafkaSource {
             topic: options.topic.clone(),
             max_rows: options.batch_max_rows,
             linger: Duration::from_millis(options.batch_linger_ms),
+            last_commit: None,
         })
     }
 
@@ -179,9 +183,18 @@ impl Source for KafkaSource {
         for p in positions {
             list.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next_offset)).map_err(ConnectorError::from)?;
         }
-        // A synchronous commit: when this returns, a restart resumes after these rows.
-        let consumer = &self.consumer;
-        tokio::task::block_in_place(|| consumer.commit(&list, CommitMode::Sync)).map_err(ConnectorError::from)?;
+        // Asynchronous, so polling never waits for the broker; librdkafka keeps commits
+        // in order. A commit lost in a crash only means re-reading rows already written.
+        self.consumer.commit(&list, CommitMode::Async).map_err(ConnectorError::from)?;
+        self.last_commit = Some(list);
+        Ok(())
+    }
+
+    async fn close(&mut self) -> eddy_engine::Result<()> {
+        if let Some(list) = self.last_commit.take() {
+            let consumer = &self.consumer;
+            tokio::task::block_in_place(|| consumer.commit(&list, CommitMode::Sync)).map_err(ConnectorError::from)?;
+        }
         Ok(())
     }
 }

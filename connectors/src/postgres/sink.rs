@@ -156,7 +156,7 @@ impl PostgresSink {
         let ncols = self.schema.fields().len();
         let per_statement = (MAX_PARAMS / ncols.max(1)).min(MAX_ROWS_PER_STATEMENT).max(1);
         let columns = batch.columns().iter().map(PgColumn::from_array).collect::<Result<Vec<_>>>()?;
-        let chunks: Vec<&[usize]> = keep.chunks(per_statement).collect();
+        let chunks = statement_chunks(&keep, per_statement);
         let mut prepared = Vec::with_capacity(chunks.len());
         for chunk in &chunks {
             let n = chunk.len();
@@ -208,6 +208,25 @@ impl PostgresSink {
     }
 }
 
+/// Splits rows into statements of `full` rows, then the remainder into power-of-two
+/// sizes, so at most about 15 distinct statement sizes are ever prepared and cached.
+fn statement_chunks(rows: &[usize], full: usize) -> Vec<&[usize]> {
+    let mut chunks = Vec::new();
+    let mut rest = rows;
+    while rest.len() >= full {
+        let (head, tail) = rest.split_at(full);
+        chunks.push(head);
+        rest = tail;
+    }
+    while !rest.is_empty() {
+        let size = 1usize << (usize::BITS - 1 - rest.len().leading_zeros());
+        let (head, tail) = rest.split_at(size);
+        chunks.push(head);
+        rest = tail;
+    }
+    chunks
+}
+
 #[async_trait]
 impl Sink for PostgresSink {
     async fn write(&mut self, batch: RecordBatch) -> eddy_engine::Result<()> {
@@ -229,5 +248,19 @@ impl Sink for PostgresSink {
         }
         self.buffered.clear();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statement_chunks;
+
+    #[test]
+    fn chunk_sizes_are_full_or_powers_of_two() {
+        let rows: Vec<usize> = (0..23_021).collect();
+        let sizes: Vec<usize> = statement_chunks(&rows, 10_000).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, vec![10_000, 10_000, 2048, 512, 256, 128, 64, 8, 4, 1]);
+        assert_eq!(sizes.iter().sum::<usize>(), 23_021);
+        assert!(statement_chunks(&[], 10).is_empty());
     }
 }

@@ -51,7 +51,14 @@ pub trait Source: Send {
 
     /// Records that every row before `positions` is durable downstream (Kafka: commits
     /// the consumer group's offsets).
+    /// May return before the commit is durable (commits stay ordered).
     async fn commit(&mut self, positions: &[PartitionOffset]) -> Result<()>;
+
+    /// Called once when the query stops, after the last commit: waits until every
+    /// commit is durable.
+    async fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Writes rows.

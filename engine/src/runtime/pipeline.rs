@@ -209,7 +209,7 @@ async fn run_source(
             None => break,
         }
     }
-    Ok(())
+    source.close().await
 }
 
 /// Commits the merged positions of every pending batch up to and including `id`.
