@@ -131,51 +131,29 @@ impl KafkaSource {
 #[async_trait]
 impl Source for KafkaSource {
     async fn next_batch(&mut self) -> eddy_engine::Result<Option<SourceBatch>> {
-        let mut keys = BinaryBuilder::new();
-        let mut values = BinaryBuilder::new();
-        let mut topics = StringBuilder::new();
-        let mut partitions = Int32Builder::new();
-        let mut offsets = Int64Builder::new();
-        let mut timestamps = TimestampMillisecondBuilder::new();
-        let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
-        let deadline = Instant::now() + self.linger;
-        let mut rows = 0;
-        while rows < self.max_rows {
-            let Some(remaining) = deadline.checked_duration_since(Instant::now()) else { break };
-            // `recv` is cancellation safe: a timeout loses no message.
-            let message = match tokio::time::timeout(remaining, self.consumer.recv()).await {
-                Err(_) => break,
-                Ok(Ok(m)) => m,
-                Ok(Err(KafkaError::PartitionEOF(_))) => continue,
-                Ok(Err(e)) if is_transient(&e) => {
-                    tracing::warn!(topic = %self.topic, error = %e, "kafka consumer error; retrying");
-                    continue;
+        let mut batch = RawBatchBuilder::default();
+        let deadline = tokio::time::Instant::now() + self.linger;
+        // One deadline for the whole micro-batch, not a timer per record. `recv` is
+        // cancellation safe and the rows live in `batch`, outside the future, so the
+        // deadline firing mid-batch loses nothing.
+        let fill = async {
+            while batch.rows < self.max_rows {
+                match self.consumer.recv().await {
+                    Ok(m) => batch.append(&m),
+                    Err(KafkaError::PartitionEOF(_)) => {}
+                    Err(e) if is_transient(&e) => {
+                        tracing::warn!(topic = %self.topic, error = %e, "kafka consumer error; retrying");
+                    }
+                    Err(e) => return Err(e),
                 }
-                Ok(Err(e)) => return Err(ConnectorError::from(e).into()),
-            };
-            keys.append_option(message.key());
-            values.append_option(message.payload());
-            topics.append_value(message.topic());
-            partitions.append_value(message.partition());
-            offsets.append_value(message.offset());
-            timestamps.append_option(message.timestamp().to_millis());
-            positions.insert(message.partition(), message.offset() + 1);
-            rows += 1;
+            }
+            Ok(())
+        };
+        match tokio::time::timeout_at(deadline, fill).await {
+            Err(_) | Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(ConnectorError::from(e).into()),
         }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(keys.finish()),
-            Arc::new(values.finish()),
-            Arc::new(topics.finish()),
-            Arc::new(partitions.finish()),
-            Arc::new(offsets.finish()),
-            Arc::new(timestamps.finish()),
-        ];
-        let records = RecordBatch::try_new(raw_schema(), columns).map_err(ConnectorError::from)?;
-        let positions = positions
-            .into_iter()
-            .map(|(partition, next_offset)| PartitionOffset { topic: self.topic.clone(), partition, next_offset })
-            .collect();
-        Ok(Some(SourceBatch { records, positions }))
+        Ok(Some(batch.finish(&self.topic)?))
     }
 
     async fn commit(&mut self, positions: &[PartitionOffset]) -> eddy_engine::Result<()> {
@@ -196,6 +174,50 @@ impl Source for KafkaSource {
             tokio::task::block_in_place(|| consumer.commit(&list, CommitMode::Sync)).map_err(ConnectorError::from)?;
         }
         Ok(())
+    }
+}
+
+/// Column builders of one micro-batch of raw records ([`raw_schema`]).
+#[derive(Default)]
+struct RawBatchBuilder {
+    keys: BinaryBuilder,
+    values: BinaryBuilder,
+    topics: StringBuilder,
+    partitions: Int32Builder,
+    offsets: Int64Builder,
+    timestamps: TimestampMillisecondBuilder,
+    positions: BTreeMap<i32, i64>,
+    rows: usize,
+}
+
+impl RawBatchBuilder {
+    fn append<M: Message>(&mut self, message: &M) {
+        self.keys.append_option(message.key());
+        self.values.append_option(message.payload());
+        self.topics.append_value(message.topic());
+        self.partitions.append_value(message.partition());
+        self.offsets.append_value(message.offset());
+        self.timestamps.append_option(message.timestamp().to_millis());
+        self.positions.insert(message.partition(), message.offset() + 1);
+        self.rows += 1;
+    }
+
+    fn finish(mut self, topic: &str) -> Result<SourceBatch> {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.keys.finish()),
+            Arc::new(self.values.finish()),
+            Arc::new(self.topics.finish()),
+            Arc::new(self.partitions.finish()),
+            Arc::new(self.offsets.finish()),
+            Arc::new(self.timestamps.finish()),
+        ];
+        let records = RecordBatch::try_new(raw_schema(), columns)?;
+        let positions = self
+            .positions
+            .into_iter()
+            .map(|(partition, next_offset)| PartitionOffset { topic: topic.to_string(), partition, next_offset })
+            .collect();
+        Ok(SourceBatch { records, positions })
     }
 }
 
