@@ -1,5 +1,5 @@
 # Eddy: the two commands of the README are `make demo` and `make test`.
-.PHONY: build demo test services services-down services-status bench check clean-demo
+.PHONY: build demo test lint services services-down services-status bench check
 
 CARGO ?= cargo
 
@@ -24,6 +24,10 @@ demo:
 ## Unit, golden and end-to-end tests (the end-to-end ones need `make services`).
 test: services build
 	$(CARGO) test --workspace
+
+## Clippy with the workspace lints (no unwrap/expect outside tests), warnings as errors.
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ## Throughput figures (release build; needs the services for the I/O part).
 bench: services

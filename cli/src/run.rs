@@ -140,7 +140,7 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<u8> {
             _ = tick.tick() => {
                 ticks += 1;
                 write_status(&engine, args.status_file.as_deref());
-                if ticks % 10 == 0 {
+                if ticks.is_multiple_of(10) {
                     log_progress(&engine);
                 }
                 if engine.queries().iter().any(|q| matches!(q.status(), QueryStatus::Failed(_))) {

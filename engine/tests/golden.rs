@@ -1,16 +1,40 @@
-//! Golden planner tests: each `golden/*.sql` file holds cases separated by lines of
-//! `----`. Every case is parsed and planned against the catalog left by the successful
-//! cases before it; its output (the plan, or the exact error text) must equal the
-//! matching `golden/*.out` file. `EDDY_UPDATE_GOLDEN=1 cargo test --workspace` rewrites
+//! Golden parser and planner tests: each `golden/*.sql` file holds cases separated by
+//! lines of `----`. In `parse_*.sql` files every case is only parsed and its output is
+//! the parsed statement (or the exact error); in the others every case is parsed and
+//! planned against the catalog left by the successful cases before it, and its output is
+//! the plan (or the exact error). Outputs must equal the matching `golden/*.out` file. `EDDY_UPDATE_GOLDEN=1 cargo test --workspace` rewrites
 //! the `.out` files; review their diff before committing.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use eddy_engine::sql::parser::parse_sql;
 use eddy_engine::{Engine, Script};
+
+fn render_parse(text: &str) -> String {
+    let mut out = String::new();
+    for case in text.split("\n----\n").map(str::trim).filter(|c| !c.is_empty()) {
+        let _ = writeln!(out, "{case}\n=>");
+        match parse_sql(case) {
+            Ok(statements) => {
+                for s in statements {
+                    let _ = writeln!(out, "{}", s.statement);
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(out, "error: {e}");
+            }
+        }
+        out.push_str("----\n");
+    }
+    out
+}
 
 fn render(file: &Path) -> String {
     let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    if file.file_name().is_some_and(|n| n.to_string_lossy().starts_with("parse_")) {
+        return render_parse(&text);
+    }
     let engine = Engine::new(None, "golden");
     let mut accepted: Vec<Script> = Vec::new();
     let mut out = String::new();

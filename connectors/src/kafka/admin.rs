@@ -20,15 +20,12 @@ pub async fn ensure_topic(config: &KafkaConfig, topic: &str, partitions: i32, re
     let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replicas));
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))).request_timeout(Some(Duration::from_secs(30)));
     let results = admin.create_topics([&new_topic], &options).await?;
-    for result in results {
-        match result {
-            Ok(_) => {
-                tracing::info!(topic, partitions, "created topic");
-                return Ok(true);
-            }
-            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => return Ok(false),
-            Err((name, code)) => return Err(ConnectorError::Config(format!("cannot create topic {name}: {code}"))),
+    match results.into_iter().next() {
+        Some(Ok(_)) => {
+            tracing::info!(topic, partitions, "created topic");
+            Ok(true)
         }
+        Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) | None => Ok(false),
+        Some(Err((name, code))) => Err(ConnectorError::Config(format!("cannot create topic {name}: {code}"))),
     }
-    Ok(false)
 }

@@ -154,7 +154,7 @@ impl PostgresSink {
         }
         let keep = self.last_per_key(batch)?;
         let ncols = self.schema.fields().len();
-        let per_statement = (MAX_PARAMS / ncols.max(1)).min(MAX_ROWS_PER_STATEMENT).max(1);
+        let per_statement = (MAX_PARAMS / ncols.max(1)).clamp(1, MAX_ROWS_PER_STATEMENT);
         let columns = batch.columns().iter().map(PgColumn::from_array).collect::<Result<Vec<_>>>()?;
         let chunks = statement_chunks(&keep, per_statement);
         let mut prepared = Vec::with_capacity(chunks.len());

@@ -131,6 +131,8 @@ pub struct InsertInto {
 }
 
 /// A statement Eddy understands.
+// Statements are planned once each; the size of the DDL variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Statement {
     /// `CREATE STREAM|TABLE ... (columns) WITH (...)`.
@@ -164,10 +166,11 @@ impl fmt::Display for Statement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Statement::CreateSource(c) => {
-                write!(f, "CREATE {}", c.kind)?;
+                write!(f, "CREATE ")?;
                 if c.or_replace {
-                    write!(f, " OR REPLACE")?;
+                    write!(f, "OR REPLACE ")?;
                 }
+                write!(f, "{}", c.kind)?;
                 if c.if_not_exists {
                     write!(f, " IF NOT EXISTS")?;
                 }

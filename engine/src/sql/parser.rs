@@ -118,7 +118,7 @@ fn parser_error(e: ParserError) -> SqlError {
         }
         ParserError::ParserError(m) => {
             let (message, position) = split_location(&m);
-            let message = message.replacen("Expected: ", "expected ", 1);
+            let message = message.replacen("Expected: ", "expected ", 1).replacen(", found: ", ", found ", 1);
             SqlError::new(format!("syntax error: {}", lowercase_first(&message))).at(position)
         }
         ParserError::RecursionLimitExceeded => {

@@ -328,7 +328,7 @@ impl<'a> Planner<'a> {
         &self,
         query: &Query,
         target: Option<&Relation>,
-    ) -> Result<(Arc<Relation>, Option<PlannedExpr>, Vec<PlannedExpr>), SqlError> {
+    ) -> Result<SelectPlan, SqlError> {
         let (select, source) = check_query(query, self.catalog)?;
         if !source.connector.is_source() {
             return Err(SqlError::new(format!(
@@ -452,6 +452,10 @@ fn key_fields(options: &[WithOption], fields: &[Field], declared: Option<&str>) 
     }
     Ok(Some(name))
 }
+
+/// A planned `SELECT ... FROM source [WHERE ...]`: the source, the WHERE predicate and
+/// one expression per output column.
+type SelectPlan = (Arc<Relation>, Option<PlannedExpr>, Vec<PlannedExpr>);
 
 fn synthetic(key: &str, value: &str) -> WithOption {
     WithOption { key: key.to_string(), key_position: None, value: value.to_string(), value_position: None }

@@ -1,0 +1,44 @@
+CREATE STREAM server_logs (event_id VARCHAR KEY, account_id INT, event_type VARCHAR, location_country VARCHAR, event_ts BIGINT)
+WITH (kafka_topic='server-logs', value_format='DELIMITED', partitions=4)
+----
+create or replace stream "MixedCase" (a integer, b string, c double, d boolean, e timestamp(3), f bigint not null)
+with (KAFKA_TOPIC = 'x', VALUE_FORMAT = JSON, value_delimiter = '|')
+----
+CREATE TABLE IF NOT EXISTS t (
+    user_id STRING,
+    ts TIMESTAMP(3),
+    PRIMARY KEY (user_id) NOT ENFORCED,
+    WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
+) WITH ('connector' = 'kafka', 'topic' = 't', 'format' = 'csv', 'properties.bootstrap.servers' = 'b:9092', 'scan.startup.mode' = 'earliest-offset')
+----
+CREATE TABLE server_log (event_id VARCHAR PRIMARY KEY NOT ENFORCED, event_time TIMESTAMP(3))
+WITH ('connector'='jdbc', 'url'='jdbc:postgresql://db:5432/x', 'table-name'='server_log')
+----
+CREATE STREAM logins WITH (kafka_topic='logins') AS SELECT event_id FROM server_logs WHERE event_type = 'login'
+----
+INSERT INTO server_log SELECT event_id, TO_TIMESTAMP_SECONDS(event_ts) FROM server_logs;
+INSERT INTO other SELECT * FROM server_logs
+----
+SELECT * FROM server_logs
+----
+CREATE STREAM s WITH (kafka_topic='x')
+----
+CREATE STREAM s (a INT) WITH (kafka_topic='x', kafka_topic='y')
+----
+CREATE STREAM s (a INT,) WITH (kafka_topic='x')
+----
+CREATE STREAM s (a INT) WITH (kafka_topic=)
+----
+CREATE STREAM s (a INT) WITH (kafka_topic='x') EMIT
+----
+CREATE STREAM s (a INT) (b INT)
+----
+CREATE STREAM s (a INT) WITH (kafka_topic='x') AS SELECT 1
+----
+INSERT INTO t (a, b) SELECT a, b FROM s
+----
+INSERT INTO db.t SELECT a FROM s
+----
+DELETE FROM t
+----
+CREATE STREAM s (a INT KEY PRIMARY) WITH (kafka_topic='x')
