@@ -109,14 +109,6 @@ pub enum EngineError {
         /// Why it did not decode.
         reason: String,
     },
-    /// A query task ended unexpectedly (panicked or was cancelled).
-    #[error("query {query_id} stopped: {reason}")]
-    QueryStopped {
-        /// The query's id.
-        query_id: String,
-        /// Why.
-        reason: String,
-    },
     /// A pipeline stage's neighbour is gone (it failed or stopped); the neighbour's own
     /// error is the one to report.
     #[error("pipeline channel closed")]
@@ -141,6 +133,15 @@ impl EngineError {
             EngineError::Sql(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+/// `s` with its first character lowercased (Materialize-style primary messages).
+pub fn lowercase_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

@@ -36,6 +36,15 @@ impl fmt::Display for Format {
     }
 }
 
+/// What a source does with a record that does not decode (`'value.error.policy'`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorPolicy {
+    /// Count it, log it once with topic/partition/offset, and go on (the default).
+    Skip,
+    /// Stop the query with an error naming the record's topic, partition and offset.
+    Fail,
+}
+
 /// Where a Kafka source starts when its consumer group has no committed offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartupMode {
@@ -66,6 +75,8 @@ pub struct KafkaOptions {
     pub batch_max_rows: usize,
     /// Longest wait to fill a micro-batch (ms).
     pub batch_linger_ms: u64,
+    /// What to do with records that do not decode.
+    pub error_policy: ErrorPolicy,
 }
 
 /// Options of the `postgres` connector (`jdbc` is an alias).
@@ -120,6 +131,9 @@ impl fmt::Display for ConnectorOptions {
                 if let Some(p) = k.partitions {
                     write!(f, " partitions={p}")?;
                 }
+                if k.error_policy == ErrorPolicy::Fail {
+                    write!(f, " value.error.policy=fail")?;
+                }
                 Ok(())
             }
             ConnectorOptions::Postgres(p) => write!(f, "postgres table={}", p.table),
@@ -147,6 +161,7 @@ const KAFKA_KEYS: &[&str] = &[
     "scan.batch.max-rows",
     "scan.batch.linger-ms",
     "key.fields",
+    "value.error.policy",
 ];
 
 const POSTGRES_KEYS: &[&str] = &["connector", "url", "table-name", "username", "password"];
@@ -286,7 +301,35 @@ fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, Sql
         Some(o) => parse_int::<u64>(o, "a number of milliseconds")?,
         None => 100,
     };
-    Ok(KafkaOptions { topic, bootstrap_servers, format, partitions, replicas, startup, properties, batch_max_rows, batch_linger_ms })
+    let error_policy = match find(options, &["value.error.policy"]) {
+        None => ErrorPolicy::Skip,
+        Some(o) => match o.value.to_lowercase().as_str() {
+            "skip" => ErrorPolicy::Skip,
+            "fail" => ErrorPolicy::Fail,
+            "dead_letter" | "dead-letter" => {
+                return Err(SqlError::new("the dead_letter error policy is not available yet")
+                    .at(o.value_position)
+                    .hint("use 'skip' (count, log and go on) or 'fail' (stop the query)"))
+            }
+            other => {
+                return Err(SqlError::new(format!("unknown error policy '{other}'"))
+                    .at(o.value_position)
+                    .hint("use 'skip' or 'fail'"))
+            }
+        },
+    };
+    Ok(KafkaOptions {
+        topic,
+        bootstrap_servers,
+        format,
+        partitions,
+        replicas,
+        startup,
+        properties,
+        batch_max_rows,
+        batch_linger_ms,
+        error_policy,
+    })
 }
 
 fn postgres_options(name: &str, options: &[WithOption]) -> Result<PostgresOptions, SqlError> {

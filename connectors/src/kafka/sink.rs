@@ -48,7 +48,7 @@ impl KafkaSink {
         Ok(KafkaSink {
             producer,
             topic: options.topic.clone(),
-            encoder: ValueEncoder::new(options.format, relation.schema.clone()),
+            encoder: ValueEncoder::new(options.format),
             key_index,
             in_flight: VecDeque::new(),
         })

@@ -72,8 +72,3 @@ fn millis_to_system_time(ms: i64) -> SystemTime {
         UNIX_EPOCH - Duration::from_millis(ms.unsigned_abs())
     }
 }
-
-/// Whether any row of `array` is null.
-pub fn has_nulls(array: &ArrayRef) -> bool {
-    array.null_count() > 0
-}

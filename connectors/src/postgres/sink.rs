@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use arrow::array::Array;
 use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -20,7 +21,7 @@ use futures::pin_mut;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
-use super::columns::{has_nulls, PgColumn};
+use super::columns::PgColumn;
 use super::{pg_type_name, quote_ident};
 use crate::error::{ConnectorError, Result};
 
@@ -144,7 +145,7 @@ impl PostgresSink {
 
     async fn write_upserts(&mut self, batch: &RecordBatch) -> Result<()> {
         for &k in &self.key_indices {
-            if has_nulls(batch.column(k)) {
+            if batch.column(k).null_count() > 0 {
                 return Err(ConnectorError::Config(format!(
                     "NULL in primary key column \"{}\" of table {}",
                     self.schema.field(k).name(),

@@ -1,7 +1,7 @@
 //! Arrow rows back to record values (DELIMITED or JSON) and keys, for the Kafka sink.
 
 use arrow::array::{Array, ArrayRef, AsArray};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
@@ -17,8 +17,8 @@ pub struct ValueEncoder {
 }
 
 impl ValueEncoder {
-    /// An encoder for `format`. The schema is the batch's own.
-    pub fn new(format: Format, _schema: SchemaRef) -> Self {
+    /// An encoder for `format`; each batch is encoded with its own schema.
+    pub fn new(format: Format) -> Self {
         ValueEncoder { format }
     }
 
@@ -113,9 +113,9 @@ mod tests {
     #[test]
     fn delimited_and_json() -> Result<()> {
         let b = batch();
-        let csv = ValueEncoder::new(Format::Delimited { delimiter: b',' }, b.schema()).encode(&b)?;
+        let csv = ValueEncoder::new(Format::Delimited { delimiter: b',' }).encode(&b)?;
         assert_eq!(csv, vec![b"a,1".to_vec(), b"\"b,c\",2".to_vec(), b",3".to_vec()]);
-        let json = ValueEncoder::new(Format::Json, b.schema()).encode(&b)?;
+        let json = ValueEncoder::new(Format::Json).encode(&b)?;
         assert_eq!(json, vec![br#"{"id":"a","n":1}"#.to_vec(), br#"{"id":"b,c","n":2}"#.to_vec(), br#"{"n":3}"#.to_vec()]);
         let keys = encode_keys(b.column(1))?;
         assert_eq!(keys, vec![Some(b"1".to_vec()), Some(b"2".to_vec()), Some(b"3".to_vec())]);

@@ -133,9 +133,5 @@ pub(crate) fn reason(e: &arrow::error::ArrowError) -> String {
         }
         None => t,
     });
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => text,
-    }
+    crate::error::lowercase_first(&text)
 }

@@ -9,7 +9,7 @@ use arrow::record_batch::RecordBatch;
 use crate::error::{EngineError, Result};
 use crate::format::{decoder, ValueDecoder};
 use crate::operator::{Collector, Operator};
-use crate::options::Format;
+use crate::options::{ErrorPolicy, Format};
 use crate::runtime::QueryMetrics;
 
 /// Columns of a raw record batch, as sources produce them (see [`raw_schema`]).
@@ -40,15 +40,6 @@ pub fn raw_schema() -> SchemaRef {
         Field::new("offset", DataType::Int64, false),
         Field::new("timestamp", DataType::Timestamp(TimeUnit::Millisecond, None), true),
     ]))
-}
-
-/// What to do with a record that does not decode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorPolicy {
-    /// Count it, log it once with topic/partition/offset, and go on (the default).
-    Skip,
-    /// Stop the query with an error naming the record.
-    Fail,
 }
 
 /// Decodes the `value` column of raw record batches into rows of the stream's schema.
@@ -92,5 +83,52 @@ impl Operator for Decode {
         }
         out.emit(decoded.batch);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{ArrayRef, BinaryArray, Int32Array, Int64Array, StringArray, TimestampMillisecondArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn raw(values: &[&str]) -> RecordBatch {
+        let n = values.len();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(BinaryArray::from_iter(std::iter::repeat_n(None::<&[u8]>, n))),
+            Arc::new(BinaryArray::from_iter_values(values.iter().map(|v| v.as_bytes()))),
+            Arc::new(StringArray::from_iter_values(std::iter::repeat_n("logs", n))),
+            Arc::new(Int32Array::from(vec![2; n])),
+            Arc::new(Int64Array::from_iter_values(40..40 + n as i64)),
+            Arc::new(TimestampMillisecondArray::from(vec![None; n])),
+        ];
+        RecordBatch::try_new(raw_schema(), columns).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn decode(policy: ErrorPolicy) -> (Decode, Arc<QueryMetrics>) {
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Utf8, true), Field::new("n", DataType::Int32, true)]));
+        let metrics = Arc::new(QueryMetrics::default());
+        (Decode::new(Format::Delimited { delimiter: b',' }, schema, metrics.clone(), policy, "q".into()), metrics)
+    }
+
+    #[test]
+    fn skip_counts_and_keeps_the_good_rows() -> Result<()> {
+        let (mut op, metrics) = decode(ErrorPolicy::Skip);
+        let mut out = Collector::default();
+        op.on_batch(raw(&["x,1", "hello", "y,2"]), &mut out)?;
+        let rows: usize = out.take().iter().map(RecordBatch::num_rows).sum();
+        assert_eq!((rows, metrics.snapshot().malformed), (2, 1));
+        Ok(())
+    }
+
+    #[test]
+    fn fail_names_the_record() {
+        let (mut op, _) = decode(ErrorPolicy::Fail);
+        let err = op.on_batch(raw(&["x,1", "y,notanint"]), &mut Collector::default()).err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("malformed record at logs/2@41: error while parsing value 'notanint' as type 'Int32' for column 1. Row data: '[y,notanint]'")
+        );
     }
 }

@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use super::{ConnectorFactory, PartitionOffset, QueryContext, QueryMetrics, Sink, Source};
 use crate::error::{EngineError, Result};
 use crate::operator::{Collector, Message, Operator};
-use crate::operators::{Decode, ErrorPolicy, Filter, Projection, RawColumn};
+use crate::operators::{Decode, Filter, Projection, RawColumn};
 use crate::options::ConnectorOptions;
 use crate::sql::planner::QueryPlan;
 
@@ -155,7 +155,7 @@ fn build_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>) -> Result<Vec<
         kafka.format,
         plan.source.schema.clone(),
         metrics.clone(),
-        ErrorPolicy::Skip,
+        kafka.error_policy,
         plan.id.clone(),
     ))];
     if let Some(filter) = &plan.filter {

@@ -16,7 +16,7 @@ use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
 use super::ast::*;
-use crate::error::{Position, SqlError};
+use crate::error::{lowercase_first, Position, SqlError};
 
 /// Parses every statement of `sql` (separated by `;`).
 ///
@@ -98,14 +98,6 @@ fn tokenizer_error(message: &str) -> SqlError {
         err.hint("close the string with a single quote ('); write '' for a quote inside a string")
     } else {
         err
-    }
-}
-
-fn lowercase_first(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 

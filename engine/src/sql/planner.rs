@@ -24,7 +24,7 @@ use super::context::CatalogContext;
 use super::names::check_query;
 use super::types::{arrow_type, is_supported, sql_name};
 use crate::catalog::{Catalog, Relation};
-use crate::error::{Position, SqlError};
+use crate::error::{lowercase_first, Position, SqlError};
 use crate::options::{parse_connector, ConnectorOptions};
 
 /// An expression ready to evaluate, with the name of the column it produces and its
@@ -506,19 +506,11 @@ pub fn df_error(e: DataFusionError) -> SqlError {
     if let Some(d) = e.diagnostic() {
         let position = d.span.map(|s| Position { line: s.start.line, column: s.start.column }).filter(|p| p.line > 0);
         let hint = d.helps.first().map(|h| h.message.clone());
-        return SqlError::new(lower_first(&d.message)).at(position).maybe_hint(hint);
+        return SqlError::new(lowercase_first(&d.message)).at(position).maybe_hint(hint);
     }
     let text = e.strip_backtrace();
-    let text = ["Error during planning: ", "This feature is not implemented: ", "Schema error: ", "Optimizer rule"]
+    let text = ["Error during planning: ", "This feature is not implemented: ", "Schema error: "]
         .iter()
         .fold(text, |t, prefix| t.strip_prefix(prefix).map(str::to_string).unwrap_or(t));
-    SqlError::new(lower_first(&text))
-}
-
-fn lower_first(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
+    SqlError::new(lowercase_first(&text))
 }

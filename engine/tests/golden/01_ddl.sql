@@ -47,3 +47,5 @@ CREATE TABLE console (event_id VARCHAR, n INT) WITH ('connector'='print')
 CREATE OR REPLACE TABLE nothing (x INT NOT NULL) WITH ('connector'='blackhole')
 ----
 CREATE STREAM IF NOT EXISTS server_logs (a INT) WITH (kafka_topic='other', value_format='json')
+----
+CREATE STREAM strict_logs (a INT) WITH (kafka_topic='strict', value_format='json', 'value.error.policy'='fail')

@@ -59,3 +59,7 @@ CREATE TABLE s14 (a INT) WITH ('connector'='postgres', 'topic'='x')
 INSERT INTO server_log SELECT event_id, account_id, event_type, location_country, TO_TIMESTAMP_SECONDS(event_ts) FROM server_logs JOIN server_logs b ON true
 ----
 CREATE TABLE s15 (a INT, b INT) WITH ('connector'='kafka', 'topic'='x', 'format'='json', 'key.fields'='c')
+----
+CREATE STREAM s16 (a INT) WITH (kafka_topic='x', value_format='json', 'value.error.policy'='dead_letter')
+----
+CREATE STREAM s17 (a INT) WITH (kafka_topic='x', value_format='json', 'value.error.policy'='ignore')
