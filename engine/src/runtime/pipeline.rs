@@ -197,11 +197,11 @@ async fn run_source(
         }
         metrics.add_in(rows as u64, value_bytes(&batch.records));
         pending.push_back((next_id, batch.positions));
-        out.send(Message::Batch(batch.records)).await.map_err(|_| EngineError::ChannelClosed)?;
-        out.send(Message::Barrier(next_id)).await.map_err(|_| EngineError::ChannelClosed)?;
+        forward(&out, Message::Batch(batch.records)).await?;
+        forward(&out, Message::Barrier(next_id)).await?;
         next_id += 1;
     }
-    out.send(Message::End).await.map_err(|_| EngineError::ChannelClosed)?;
+    forward(&out, Message::End).await?;
     drop(out);
     while !pending.is_empty() {
         match acks.recv().await {
@@ -237,35 +237,50 @@ async fn commit_through(
     source.commit(&positions).await
 }
 
+/// Sends downstream; a closed channel means the next stage has ended (its own error is
+/// the one reported).
+async fn forward(out: &mpsc::Sender<Message>, message: Message) -> Result<()> {
+    out.send(message).await.map_err(|_| EngineError::ChannelClosed)
+}
+
+/// Feeds `batches` through `ops` in order and returns what comes out of the last one.
+fn push_through(ops: &mut [Box<dyn Operator>], mut batches: Vec<RecordBatch>, collector: &mut Collector) -> Result<Vec<RecordBatch>> {
+    for op in ops.iter_mut() {
+        if batches.is_empty() {
+            break;
+        }
+        for b in std::mem::take(&mut batches) {
+            op.on_batch(b, collector)?;
+        }
+        batches = collector.take();
+    }
+    Ok(batches)
+}
+
 async fn run_operators(mut ops: Vec<Box<dyn Operator>>, mut input: mpsc::Receiver<Message>, out: mpsc::Sender<Message>) -> Result<()> {
     let mut collector = Collector::default();
     while let Some(message) = input.recv().await {
         match message {
             Message::Batch(batch) => {
-                let mut batches = vec![batch];
-                for op in ops.iter_mut() {
-                    for b in std::mem::take(&mut batches) {
-                        op.on_batch(b, &mut collector)?;
-                    }
-                    batches = collector.take();
-                    if batches.is_empty() {
-                        break;
-                    }
-                }
-                for b in batches {
-                    out.send(Message::Batch(b)).await.map_err(|_| EngineError::ChannelClosed)?;
+                for b in push_through(&mut ops, vec![batch], &mut collector)? {
+                    forward(&out, Message::Batch(b)).await?;
                 }
             }
             Message::Watermark(w) => {
-                for op in ops.iter_mut() {
-                    op.on_watermark(w, &mut collector)?;
+                // What an operator emits on a watermark (closed windows, released rows)
+                // flows through the operators after it, then the watermark follows.
+                for i in 0..ops.len() {
+                    ops[i].on_watermark(w, &mut collector)?;
+                    let emitted = collector.take();
+                    for b in push_through(&mut ops[i + 1..], emitted, &mut collector)? {
+                        forward(&out, Message::Batch(b)).await?;
+                    }
                 }
-                collector.take();
-                out.send(Message::Watermark(w)).await.map_err(|_| EngineError::ChannelClosed)?;
+                forward(&out, Message::Watermark(w)).await?;
             }
-            Message::Barrier(id) => out.send(Message::Barrier(id)).await.map_err(|_| EngineError::ChannelClosed)?,
+            Message::Barrier(id) => forward(&out, Message::Barrier(id)).await?,
             Message::End => {
-                out.send(Message::End).await.map_err(|_| EngineError::ChannelClosed)?;
+                forward(&out, Message::End).await?;
                 break;
             }
         }
@@ -298,4 +313,68 @@ async fn run_sink(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field};
+
+    use super::*;
+    use crate::operator::Timestamp;
+
+    /// Emits one row holding the watermark when it sees one.
+    struct EmitOnWatermark;
+
+    impl Operator for EmitOnWatermark {
+        fn name(&self) -> &'static str {
+            "emit-on-watermark"
+        }
+        fn on_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> Result<()> {
+            out.emit(batch);
+            Ok(())
+        }
+        fn on_watermark(&mut self, w: Timestamp, out: &mut Collector) -> Result<()> {
+            let schema = Arc::new(Schema::new(vec![Field::new("w", DataType::Int64, false)]));
+            out.emit(RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![w]))])?);
+            Ok(())
+        }
+    }
+
+    /// Doubles every batch it sees.
+    struct Twice;
+
+    impl Operator for Twice {
+        fn name(&self) -> &'static str {
+            "twice"
+        }
+        fn on_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> Result<()> {
+            out.emit(batch.clone());
+            out.emit(batch);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn rows_emitted_on_a_watermark_flow_downstream_before_it() -> Result<()> {
+        let (tx, rx) = mpsc::channel(8);
+        let (out_tx, mut out_rx) = mpsc::channel(8);
+        let ops: Vec<Box<dyn Operator>> = vec![Box::new(EmitOnWatermark), Box::new(Twice)];
+        tx.send(Message::Watermark(42)).await.map_err(|_| EngineError::ChannelClosed)?;
+        tx.send(Message::End).await.map_err(|_| EngineError::ChannelClosed)?;
+        run_operators(ops, rx, out_tx).await?;
+        let mut seen = Vec::new();
+        while let Some(m) = out_rx.recv().await {
+            seen.push(match m {
+                Message::Batch(b) => format!("batch {}", b.num_rows()),
+                Message::Watermark(w) => format!("watermark {w}"),
+                Message::Barrier(id) => format!("barrier {id}"),
+                Message::End => "end".to_string(),
+            });
+        }
+        assert_eq!(seen, ["batch 1", "batch 1", "watermark 42", "end"]);
+        Ok(())
+    }
 }
