@@ -36,8 +36,8 @@ fn schema() -> SchemaRef {
 fn value(rng: &mut Rng, format: Format, i: u64) -> (Vec<u8>, Option<i32>) {
     let n = i as i32;
     match (rng.below(6), format) {
-        (0 | 1 | 2, Format::Json) => (format!(r#"{{"id": "r{i}", "n": {n}, "ok": true}}"#).into_bytes(), Some(n)),
-        (0 | 1 | 2, _) => (format!("r{i},{n},false").into_bytes(), Some(n)),
+        (0..=2, Format::Json) => (format!(r#"{{"id": "r{i}", "n": {n}, "ok": true}}"#).into_bytes(), Some(n)),
+        (0..=2, _) => (format!("r{i},{n},false").into_bytes(), Some(n)),
         (3, _) => {
             // Random bytes of random length, including NUL, quotes, separators, line breaks, invalid UTF-8.
             let len = rng.below(40) as usize;
