@@ -10,13 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use arrow::array::{ArrayRef, BinaryArray, Int32Array, Int64Array, StringArray, TimestampMillisecondArray};
 use arrow::record_batch::RecordBatch;
 use clap::Parser;
 use eddy_connectors::kafka::{ensure_topic, KafkaConfig};
 use eddy_connectors::Connectors;
 use eddy_engine::operator::{Collector, Operator};
-use eddy_engine::operators::{raw_schema, Decode, ErrorPolicy, Filter, Projection};
+use eddy_engine::operators::{Decode, ErrorPolicy, Filter, Projection};
 use eddy_engine::options::Format;
 use eddy_engine::runtime::{ConnectorFactory, QueryContext, QueryMetrics};
 use eddy_engine::sql::planner::{PlannedStatement, QueryPlan};
@@ -67,16 +66,8 @@ fn lines(n: usize) -> Vec<String> {
 }
 
 fn raw_batch(values: &[String]) -> anyhow::Result<RecordBatch> {
-    let n = values.len();
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(BinaryArray::from_iter(std::iter::repeat_n(None::<&[u8]>, n))),
-        Arc::new(BinaryArray::from_iter_values(values.iter().map(|v| v.as_bytes()))),
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n("bench", n))),
-        Arc::new(Int32Array::from(vec![0; n])),
-        Arc::new(Int64Array::from_iter_values(0..n as i64)),
-        Arc::new(TimestampMillisecondArray::from(vec![None; n])),
-    ];
-    Ok(RecordBatch::try_new(raw_schema(), columns)?)
+    let values: Vec<&[u8]> = values.iter().map(|v| v.as_bytes()).collect();
+    Ok(eddy_engine::operators::raw_batch(&values, "bench", 0, 0)?)
 }
 
 const FRAUD_SQL: &str = include_str!("../../../queries/fraud/02_server_log.sql");

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::AsArray;
+use arrow::array::{ArrayRef, AsArray, BinaryArray, Int32Array, Int64Array, StringArray, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
@@ -40,6 +40,24 @@ pub fn raw_schema() -> SchemaRef {
         Field::new("offset", DataType::Int64, false),
         Field::new("timestamp", DataType::Timestamp(TimeUnit::Millisecond, None), true),
     ]))
+}
+
+/// A raw record batch ([`raw_schema`]) of keyless `values` from one topic partition,
+/// at offsets `first_offset..`, without timestamps: for tests, benchmarks and sources
+/// that are not Kafka.
+///
+/// Errors: only if Arrow rejects the columns (it does not for these types).
+pub fn raw_batch(values: &[&[u8]], topic: &str, partition: i32, first_offset: i64) -> Result<RecordBatch> {
+    let n = values.len();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(BinaryArray::from_iter(std::iter::repeat_n(None::<&[u8]>, n))),
+        Arc::new(BinaryArray::from_iter_values(values.iter().copied())),
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(topic, n))),
+        Arc::new(Int32Array::from(vec![partition; n])),
+        Arc::new(Int64Array::from_iter_values(first_offset..first_offset + n as i64)),
+        Arc::new(TimestampMillisecondArray::from(vec![None; n])),
+    ];
+    Ok(RecordBatch::try_new(raw_schema(), columns)?)
 }
 
 /// Decodes the `value` column of raw record batches into rows of the stream's schema.
@@ -88,22 +106,13 @@ impl Operator for Decode {
 
 #[cfg(test)]
 mod tests {
-    use arrow::array::{ArrayRef, BinaryArray, Int32Array, Int64Array, StringArray, TimestampMillisecondArray};
     use arrow::datatypes::{DataType, Field, Schema};
 
     use super::*;
 
     fn raw(values: &[&str]) -> RecordBatch {
-        let n = values.len();
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(BinaryArray::from_iter(std::iter::repeat_n(None::<&[u8]>, n))),
-            Arc::new(BinaryArray::from_iter_values(values.iter().map(|v| v.as_bytes()))),
-            Arc::new(StringArray::from_iter_values(std::iter::repeat_n("logs", n))),
-            Arc::new(Int32Array::from(vec![2; n])),
-            Arc::new(Int64Array::from_iter_values(40..40 + n as i64)),
-            Arc::new(TimestampMillisecondArray::from(vec![None; n])),
-        ];
-        RecordBatch::try_new(raw_schema(), columns).unwrap_or_else(|e| panic!("{e}"))
+        let values: Vec<&[u8]> = values.iter().map(|v| v.as_bytes()).collect();
+        raw_batch(&values, "logs", 2, 40).unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn decode(policy: ErrorPolicy) -> (Decode, Arc<QueryMetrics>) {

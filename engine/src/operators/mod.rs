@@ -4,7 +4,7 @@ mod decode;
 mod filter;
 mod projection;
 
-pub use decode::{raw_schema, Decode, RawColumn};
+pub use decode::{raw_batch, raw_schema, Decode, RawColumn};
 pub use crate::options::ErrorPolicy;
 pub use filter::Filter;
 pub use projection::Projection;
