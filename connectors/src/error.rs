@@ -18,6 +18,14 @@ pub enum ConnectorError {
     /// A configuration value is wrong (bad URL, missing topic option).
     #[error("{0}")]
     Config(String),
+    /// A file could not be read or written (the path and the reason).
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
 }
 
 /// PostgreSQL errors with the server's message and detail, not just "db error".
@@ -41,6 +49,7 @@ impl ConnectorError {
             ConnectorError::Postgres(_) => "postgres",
             ConnectorError::Arrow(_) => "arrow",
             ConnectorError::Config(_) => "config",
+            ConnectorError::File { .. } => "filesystem",
         }
     }
 }

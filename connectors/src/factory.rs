@@ -6,6 +6,7 @@ use eddy_engine::options::ConnectorOptions;
 use eddy_engine::runtime::{ConnectorFactory, QueryContext, Sink, Source};
 
 use crate::error::ConnectorError;
+use crate::file::{FileSink, FileSource};
 use crate::kafka::{ensure_topic, KafkaConfig, KafkaSink, KafkaSource};
 use crate::postgres::PostgresSink;
 use crate::print::{BlackholeSink, PrintSink};
@@ -47,10 +48,29 @@ impl ConnectorFactory for Connectors {
     }
 
     async fn source(&self, relation: &Relation, query: &QueryContext) -> eddy_engine::Result<Box<dyn Source>> {
+        if let ConnectorOptions::Filesystem(f) = &relation.connector {
+            return Ok(Box::new(FileSource::open(f).await?));
+        }
         match self.kafka(relation) {
             Some((config, k)) => Ok(Box::new(KafkaSource::open(&config, k, &query.group_id).await?)),
             None => Err(ConnectorError::Config(format!("\"{}\" ({}) cannot be read", relation.name, relation.connector.name())).into()),
         }
+    }
+
+    async fn raw_sink(&self, source: &Relation, topic: &str, _query: &QueryContext) -> eddy_engine::Result<Box<dyn Sink>> {
+        let (config, k) = match self.kafka(source) {
+            Some(found) => found,
+            None => {
+                return Err(ConnectorError::Config(format!(
+                    "'late-rows.topic' needs a Kafka cluster: \"{}\" is a {} source",
+                    source.name,
+                    source.connector.name()
+                ))
+                .into())
+            }
+        };
+        ensure_topic(&config, topic, 1, k.replicas.unwrap_or(1)).await?;
+        Ok(Box::new(KafkaSink::raw(&config, k, topic)?))
     }
 
     async fn sink(&self, relation: &Relation, _query: &QueryContext) -> eddy_engine::Result<Box<dyn Sink>> {
@@ -71,6 +91,7 @@ impl ConnectorFactory for Connectors {
             }
             ConnectorOptions::Print => Ok(Box::new(PrintSink)),
             ConnectorOptions::Blackhole => Ok(Box::new(BlackholeSink)),
+            ConnectorOptions::Filesystem(f) => Ok(Box::new(FileSink::create(f).await?)),
         }
     }
 }

@@ -4,13 +4,67 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Schema, SchemaRef};
+use datafusion::physical_expr::PhysicalExpr;
 
 use crate::options::ConnectorOptions;
 use crate::sql::ast::ObjectKind;
 
+/// A Flink computed column (`ts AS TO_TIMESTAMP_LTZ(event_ts, 0)`): computed from the
+/// columns read from the record, right after decoding.
+#[derive(Debug, Clone)]
+pub struct ComputedColumn {
+    /// Column name.
+    pub name: String,
+    /// The expression as DataFusion prints it.
+    pub display: String,
+    /// The expression over the relation's physical schema ([`Relation::physical_schema`]).
+    pub expr: Arc<dyn PhysicalExpr>,
+}
+
+/// Where a source's event time comes from and how its watermark is derived
+/// (DESIGN.md, time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventTime {
+    /// The event-time column (Flink `WATERMARK FOR col`, ksqlDB `timestamp='col'`), or
+    /// `None` for the Kafka record timestamp (ksqlDB's ROWTIME; a file line's time of
+    /// reading).
+    pub column: Option<String>,
+    /// Watermark delay (ms): watermark = max event time seen in a partition minus this.
+    pub delay_ms: i64,
+    /// ksqlDB `timestamp_format` (Java `DateTimeFormatter` pattern) for a VARCHAR column;
+    /// without it a VARCHAR is read as ISO-8601 (`Z` or an offset).
+    pub format: Option<String>,
+    /// `'scan.watermark.idle-timeout'` (ms; Flink's option, default 10 s): a partition
+    /// without data for this long stops holding the watermark back.
+    pub idle_timeout_ms: i64,
+    /// `'late-rows.topic'`: rows beyond a window's grace period are written there with
+    /// their original key and value bytes.
+    pub late_rows_topic: Option<String>,
+}
+
+impl Default for EventTime {
+    fn default() -> Self {
+        EventTime { column: None, delay_ms: 0, format: None, idle_timeout_ms: 10_000, late_rows_topic: None }
+    }
+}
+
+impl std::fmt::Display for EventTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.column {
+            Some(c) => write!(f, "event time {c}")?,
+            None => write!(f, "event time ROWTIME")?,
+        }
+        if let Some(format) = &self.format {
+            write!(f, " format '{format}'")?;
+        }
+        write!(f, ", watermark -{}", crate::sql::ast::duration(self.delay_ms))?;
+        write!(f, ", idle {}", crate::sql::ast::duration(self.idle_timeout_ms))
+    }
+}
+
 /// A stream or table: a named, typed view of a Kafka topic or a PostgreSQL table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Relation {
     /// Normalized name (unquoted names lowercased).
     pub name: String,
@@ -18,16 +72,37 @@ pub struct Relation {
     pub kind: ObjectKind,
     /// The declared columns as an Arrow schema (types per [`crate::sql::types`]).
     pub schema: SchemaRef,
-    /// The ksqlDB `KEY` column: the Kafka record key of a sink, if declared.
-    pub key: Option<String>,
+    /// The Kafka record key of a sink: the ksqlDB `KEY` column or `'key.fields'`; for
+    /// a windowed aggregation's output, the group key columns and `window_start`.
+    /// One column is written as its text; several as a record in the value format.
+    pub key: Vec<String>,
     /// PRIMARY KEY columns: the upsert key of a PostgreSQL sink.
     pub primary_key: Vec<String>,
     /// The connector and its options.
     pub connector: ConnectorOptions,
     /// The watermark declaration (`WATERMARK FOR ts AS ...`), as written.
     pub watermark: Option<String>,
+    /// Computed columns (Flink), in `schema` at their declared positions.
+    pub computed: Vec<ComputedColumn>,
+    /// Event time and watermark settings (sources).
+    pub event_time: EventTime,
+    /// `'parallelism'`: worker tasks for the keyed operators of queries reading this
+    /// source; `None` means one per core.
+    pub parallelism: Option<usize>,
     /// The statement that created it.
     pub sql: String,
+}
+
+impl Relation {
+    /// The columns read from each record (the declared columns without the computed ones).
+    pub fn physical_schema(&self) -> SchemaRef {
+        if self.computed.is_empty() {
+            return self.schema.clone();
+        }
+        let fields: Vec<_> =
+            self.schema.fields().iter().filter(|f| !self.computed.iter().any(|c| &c.name == f.name())).cloned().collect();
+        Arc::new(Schema::new(fields))
+    }
 }
 
 /// Every stream and table, by normalized name.

@@ -18,28 +18,63 @@ pub enum Message {
     /// Checkpoint barrier: every row before it belongs to checkpoint `id`. A sink that
     /// receives it makes those rows durable and acknowledges `id` to the source, which
     /// then commits the offsets it recorded for `id` (Flink's asynchronous barrier snapshots).
+    /// A stateful operator holds a barrier back until the rows before it have left its
+    /// state (see [`Operator::on_barrier`]).
     Barrier(u64),
+    /// Late rows (beyond the grace period) as raw records
+    /// ([`crate::operators::raw_schema`]): a side output the sink task writes to the
+    /// query's late-rows topic. Operators pass it through untouched.
+    LateRows(RecordBatch),
     /// The input ended (bounded source, or the query is stopping).
     End,
 }
 
-/// Where an operator puts its output batches.
+/// Where an operator puts its output: batches, watermarks, barriers and late rows, in
+/// the order they are emitted.
 #[derive(Debug, Default)]
 pub struct Collector {
-    batches: Vec<RecordBatch>,
+    messages: Vec<Message>,
 }
 
 impl Collector {
     /// Emits a batch downstream (empty batches are dropped).
     pub fn emit(&mut self, batch: RecordBatch) {
         if batch.num_rows() > 0 {
-            self.batches.push(batch);
+            self.messages.push(Message::Batch(batch));
+        }
+    }
+
+    /// Emits a watermark (ms) downstream.
+    pub fn watermark(&mut self, watermark: Timestamp) {
+        self.messages.push(Message::Watermark(watermark));
+    }
+
+    /// Emits a checkpoint barrier downstream.
+    pub fn barrier(&mut self, id: u64) {
+        self.messages.push(Message::Barrier(id));
+    }
+
+    /// Sends late rows (raw records) to the late-rows side output.
+    pub fn late_rows(&mut self, batch: RecordBatch) {
+        if batch.num_rows() > 0 {
+            self.messages.push(Message::LateRows(batch));
         }
     }
 
     /// Takes what was emitted so far.
-    pub fn take(&mut self) -> Vec<RecordBatch> {
-        std::mem::take(&mut self.batches)
+    pub fn take(&mut self) -> Vec<Message> {
+        std::mem::take(&mut self.messages)
+    }
+
+    /// Takes only the batches emitted so far (tests and single-operator callers).
+    pub fn take_batches(&mut self) -> Vec<RecordBatch> {
+        self.take()
+            .into_iter()
+            .filter_map(|m| match m {
+                Message::Batch(b) => Some(b),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -59,8 +94,26 @@ pub trait Operator: Send {
     /// Processes one batch, emitting zero or more batches.
     fn on_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> Result<()>;
 
-    /// Reacts to a watermark (ms): windows close, buffered rows are released.
-    fn on_watermark(&mut self, _watermark: Timestamp, _out: &mut Collector) -> Result<()> {
+    /// Reacts to a watermark (ms): windows close, buffered rows are released. The
+    /// default forwards it; an operator that emits rows on a watermark emits them
+    /// before forwarding it.
+    fn on_watermark(&mut self, watermark: Timestamp, out: &mut Collector) -> Result<()> {
+        out.watermark(watermark);
+        Ok(())
+    }
+
+    /// Reacts to a checkpoint barrier. The default forwards it at once. An operator
+    /// that keeps rows in state (windows) forwards it only once every row that arrived
+    /// before it has been emitted, so the source never commits an offset whose rows
+    /// exist only in memory.
+    fn on_barrier(&mut self, id: u64, out: &mut Collector) -> Result<()> {
+        out.barrier(id);
+        Ok(())
+    }
+
+    /// Called about every [`PROCESSING_TIME_INTERVAL_MS`] with the wall-clock time
+    /// (ms since the epoch), also while no data arrives: idle-partition detection.
+    fn on_processing_time(&mut self, _now: Timestamp, _out: &mut Collector) -> Result<()> {
         Ok(())
     }
 
@@ -74,3 +127,6 @@ pub trait Operator: Send {
         Ok(())
     }
 }
+
+/// How often operators get [`Operator::on_processing_time`] (ms).
+pub const PROCESSING_TIME_INTERVAL_MS: u64 = 200;

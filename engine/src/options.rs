@@ -104,6 +104,22 @@ pub enum ConnectorOptions {
     Print,
     /// Rows discarded (sink; for benchmarks).
     Blackhole,
+    /// A local file of CSV or JSON lines (Flink's `filesystem` connector): a bounded
+    /// source, or a sink.
+    Filesystem(FileOptions),
+}
+
+/// Options of the `filesystem` connector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileOptions {
+    /// `'path'`: the file read or written.
+    pub path: String,
+    /// Record format, one record per line.
+    pub format: Format,
+    /// What to do with lines that do not decode (source).
+    pub error_policy: ErrorPolicy,
+    /// Most rows in one micro-batch (rows).
+    pub batch_max_rows: usize,
 }
 
 impl ConnectorOptions {
@@ -114,12 +130,31 @@ impl ConnectorOptions {
             ConnectorOptions::Postgres(_) => "postgres",
             ConnectorOptions::Print => "print",
             ConnectorOptions::Blackhole => "blackhole",
+            ConnectorOptions::Filesystem(_) => "filesystem",
         }
     }
 
     /// Whether this connector can be read from.
     pub fn is_source(&self) -> bool {
-        matches!(self, ConnectorOptions::Kafka(_))
+        matches!(self, ConnectorOptions::Kafka(_) | ConnectorOptions::Filesystem(_))
+    }
+
+    /// The value format of a Kafka topic or a file.
+    pub fn format(&self) -> Option<Format> {
+        match self {
+            ConnectorOptions::Kafka(k) => Some(k.format),
+            ConnectorOptions::Filesystem(f) => Some(f.format),
+            _ => None,
+        }
+    }
+
+    /// What a source does with records that do not decode.
+    pub fn error_policy(&self) -> ErrorPolicy {
+        match self {
+            ConnectorOptions::Kafka(k) => k.error_policy,
+            ConnectorOptions::Filesystem(f) => f.error_policy,
+            _ => ErrorPolicy::Skip,
+        }
     }
 }
 
@@ -139,11 +174,34 @@ impl fmt::Display for ConnectorOptions {
             ConnectorOptions::Postgres(p) => write!(f, "postgres table={}", p.table),
             ConnectorOptions::Print => f.write_str("print"),
             ConnectorOptions::Blackhole => f.write_str("blackhole"),
+            ConnectorOptions::Filesystem(o) => write!(f, "filesystem path={} format={}", o.path, o.format),
         }
     }
 }
 
-const CONNECTORS: [&str; 5] = ["kafka", "postgres", "jdbc", "print", "blackhole"];
+const CONNECTORS: [&str; 6] = ["kafka", "postgres", "jdbc", "print", "blackhole", "filesystem"];
+
+/// Options every source takes (event time and watermarks, parallelism), read by the
+/// planner: ksqlDB `timestamp` / `timestamp_format`, Flink's
+/// `scan.watermark.idle-timeout`, Eddy's `late-rows.topic` and `parallelism`.
+pub const SOURCE_TIME_KEYS: &[&str] = &["timestamp", "timestamp_format", "scan.watermark.idle-timeout", "late-rows.topic", "parallelism"];
+
+const FILE_KEYS: &[&str] = &[
+    "connector",
+    "path",
+    "format",
+    "value_format",
+    "csv.field-delimiter",
+    "value_delimiter",
+    "value.error.policy",
+    "format.ignore-parse-errors",
+    "scan.batch.max-rows",
+    "timestamp",
+    "timestamp_format",
+    "scan.watermark.idle-timeout",
+    "late-rows.topic",
+    "parallelism",
+];
 
 const KAFKA_KEYS: &[&str] = &[
     "connector",
@@ -162,6 +220,12 @@ const KAFKA_KEYS: &[&str] = &[
     "scan.batch.linger-ms",
     "key.fields",
     "value.error.policy",
+    "format.ignore-parse-errors",
+    "timestamp",
+    "timestamp_format",
+    "scan.watermark.idle-timeout",
+    "late-rows.topic",
+    "parallelism",
 ];
 
 const POSTGRES_KEYS: &[&str] = &["connector", "url", "table-name", "username", "password"];
@@ -225,6 +289,7 @@ pub fn parse_connector(name: &str, options: &[WithOption]) -> Result<ConnectorOp
     match connector.as_str() {
         "kafka" => kafka_options(name, options).map(ConnectorOptions::Kafka),
         "postgres" | "jdbc" => postgres_options(name, options).map(ConnectorOptions::Postgres),
+        "filesystem" => file_options(name, options).map(ConnectorOptions::Filesystem),
         other => {
             if let Some(o) = options.iter().find(|o| o.key != "connector") {
                 return Err(unknown_option(o, other, &["connector"]));
@@ -254,19 +319,7 @@ fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, Sql
     if topic.is_empty() {
         return Err(SqlError::new("the topic name is empty").at(find(options, &["kafka_topic", "topic"]).and_then(|o| o.value_position)));
     }
-    let delimiter = match find(options, &["value_delimiter", "csv.field-delimiter"]) {
-        None => b',',
-        Some(o) => match o.value.as_str() {
-            "TAB" | "\\t" => b'\t',
-            "SPACE" => b' ',
-            v if v.len() == 1 => v.as_bytes()[0],
-            _ => {
-                return Err(SqlError::new(format!("delimiter must be one character, found '{}'", o.value))
-                    .at(o.value_position)
-                    .hint("write ',' or '|', or TAB or SPACE"))
-            }
-        },
-    };
+    let delimiter = parse_delimiter(options)?;
     let format = match find(options, &["value_format", "format"]) {
         Some(o) => parse_format(o, delimiter)?,
         None => {
@@ -301,7 +354,49 @@ fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, Sql
         Some(o) => parse_int::<u64>(o, "a number of milliseconds")?,
         None => 100,
     };
-    let error_policy = match find(options, &["value.error.policy"]) {
+    let error_policy = parse_error_policy(options)?;
+    Ok(KafkaOptions {
+        topic,
+        bootstrap_servers,
+        format,
+        partitions,
+        replicas,
+        startup,
+        properties,
+        batch_max_rows,
+        batch_linger_ms,
+        error_policy,
+    })
+}
+
+fn parse_delimiter(options: &[WithOption]) -> Result<u8, SqlError> {
+    Ok(match find(options, &["value_delimiter", "csv.field-delimiter"]) {
+        None => b',',
+        Some(o) => match o.value.as_str() {
+            "TAB" | "\\t" => b'\t',
+            "SPACE" => b' ',
+            v if v.len() == 1 => v.as_bytes()[0],
+            _ => {
+                return Err(SqlError::new(format!("delimiter must be one character, found '{}'", o.value))
+                    .at(o.value_position)
+                    .hint("write ',' or '|', or TAB or SPACE"))
+            }
+        },
+    })
+}
+
+/// `'value.error.policy'` (skip | fail), or Flink's `'format.ignore-parse-errors'`
+/// (true = skip, false = fail).
+fn parse_error_policy(options: &[WithOption]) -> Result<ErrorPolicy, SqlError> {
+    if let Some(o) = find(options, &["format.ignore-parse-errors"]) {
+        return match o.value.to_lowercase().as_str() {
+            "true" => Ok(ErrorPolicy::Skip),
+            "false" => Ok(ErrorPolicy::Fail),
+            other => Err(SqlError::new(format!("option 'format.ignore-parse-errors' must be true or false, found '{other}'"))
+                .at(o.value_position)),
+        };
+    }
+    Ok(match find(options, &["value.error.policy"]) {
         None => ErrorPolicy::Skip,
         Some(o) => match o.value.to_lowercase().as_str() {
             "skip" => ErrorPolicy::Skip,
@@ -317,19 +412,27 @@ fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, Sql
                     .hint("use 'skip' or 'fail'"))
             }
         },
-    };
-    Ok(KafkaOptions {
-        topic,
-        bootstrap_servers,
-        format,
-        partitions,
-        replicas,
-        startup,
-        properties,
-        batch_max_rows,
-        batch_linger_ms,
-        error_policy,
     })
+}
+
+fn file_options(name: &str, options: &[WithOption]) -> Result<FileOptions, SqlError> {
+    if let Some(o) = options.iter().find(|o| !FILE_KEYS.contains(&o.key.as_str())) {
+        return Err(unknown_option(o, "filesystem", FILE_KEYS));
+    }
+    let path = find(options, &["path"])
+        .map(|o| o.value.clone())
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| SqlError::new(format!("\"{name}\" needs a path")).hint("add 'path'='/data/transactions.json'"))?;
+    let delimiter = parse_delimiter(options)?;
+    let format = match find(options, &["format", "value_format"]) {
+        Some(o) => parse_format(o, delimiter)?,
+        None => return Err(SqlError::new(format!("\"{name}\" needs a format")).hint("add 'format'='csv' or 'format'='json'")),
+    };
+    let batch_max_rows = match find(options, &["scan.batch.max-rows"]) {
+        Some(o) => parse_int::<usize>(o, "a number of rows")?.max(1),
+        None => 8192,
+    };
+    Ok(FileOptions { path, format, error_policy: parse_error_policy(options)?, batch_max_rows })
 }
 
 fn postgres_options(name: &str, options: &[WithOption]) -> Result<PostgresOptions, SqlError> {

@@ -116,7 +116,7 @@ fn cpu(args: &Args) -> anyhow::Result<()> {
     let mut decoded = Vec::with_capacity(raws.len());
     for raw in &raws {
         decode.on_batch(raw.clone(), &mut out)?;
-        decoded.extend(out.take());
+        decoded.extend(out.take_batches());
     }
     report("decode DELIMITED -> Arrow (1 core)", args.events, start.elapsed());
 
@@ -126,13 +126,13 @@ fn cpu(args: &Args) -> anyhow::Result<()> {
     let mut rows = 0;
     for raw in &raws {
         decode.on_batch(raw.clone(), &mut out)?;
-        for b in out.take() {
+        for b in out.take_batches() {
             filter.on_batch(b, &mut out)?;
         }
-        for b in out.take() {
+        for b in out.take_batches() {
             project.on_batch(b, &mut out)?;
         }
-        rows += out.take().iter().map(RecordBatch::num_rows).sum::<usize>();
+        rows += out.take_batches().iter().map(RecordBatch::num_rows).sum::<usize>();
     }
     report("decode + filter + project with CASE (1 core)", args.events, start.elapsed());
     println!("  ({rows} rows passed the filter; malformed {})", metrics.snapshot().malformed);
@@ -167,10 +167,10 @@ async fn services(args: &Args) -> anyhow::Result<()> {
     let mut batches = Vec::new();
     for chunk in values.chunks(BATCH) {
         decode.on_batch(raw_batch(chunk)?, &mut out)?;
-        for b in out.take() {
+        for b in out.take_batches() {
             project.on_batch(b, &mut out)?;
         }
-        batches.extend(out.take());
+        batches.extend(out.take_batches());
     }
     let start = Instant::now();
     for b in batches {

@@ -1,13 +1,17 @@
-//! Kafka sink: an idempotent producer; record key from the relation's KEY column, value
-//! DELIMITED or JSON.
+//! Kafka sink: an idempotent producer; record key from the relation's key columns
+//! (one column as its text; several, e.g. a windowed aggregate's group key and
+//! `window_start`, as one record in the value format), value DELIMITED or JSON.
+//! The raw mode writes records as they were read (the late-rows side output).
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use arrow::array::AsArray;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use eddy_engine::catalog::Relation;
 use eddy_engine::format::{encode_keys, ValueEncoder};
+use eddy_engine::operators::RawColumn;
 use eddy_engine::options::KafkaOptions;
 use eddy_engine::runtime::Sink;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -22,7 +26,8 @@ pub struct KafkaSink {
     producer: FutureProducer,
     topic: String,
     encoder: ValueEncoder,
-    key_index: Option<usize>,
+    /// `None`: raw records (`key`, `value` columns of [`eddy_engine::operators::raw_schema`]).
+    key_indices: Option<Vec<usize>>,
     in_flight: VecDeque<DeliveryFuture>,
 }
 
@@ -31,6 +36,31 @@ impl KafkaSink {
     ///
     /// Errors: the client cannot be created.
     pub fn new(config: &KafkaConfig, options: &KafkaOptions, relation: &Relation) -> Result<Self> {
+        let producer = Self::producer(config, options)?;
+        let key_indices = relation.key.iter().map(|k| relation.schema.index_of(k)).collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(KafkaSink {
+            producer,
+            topic: options.topic.clone(),
+            encoder: ValueEncoder::new(options.format),
+            key_indices: Some(key_indices),
+            in_flight: VecDeque::new(),
+        })
+    }
+
+    /// A producer writing raw records (key and value bytes as read) to `topic`.
+    ///
+    /// Errors: the client cannot be created.
+    pub fn raw(config: &KafkaConfig, options: &KafkaOptions, topic: &str) -> Result<Self> {
+        Ok(KafkaSink {
+            producer: Self::producer(config, options)?,
+            topic: topic.to_string(),
+            encoder: ValueEncoder::new(options.format),
+            key_indices: None,
+            in_flight: VecDeque::new(),
+        })
+    }
+
+    fn producer(config: &KafkaConfig, options: &KafkaOptions) -> Result<FutureProducer> {
         let mut client = config.client_config();
         client
             .set("enable.idempotence", "true")
@@ -40,18 +70,7 @@ impl KafkaSink {
         for (k, v) in &options.properties {
             client.set(k, v);
         }
-        let producer: FutureProducer = client.create()?;
-        let key_index = match &relation.key {
-            Some(k) => Some(relation.schema.index_of(k)?),
-            None => None,
-        };
-        Ok(KafkaSink {
-            producer,
-            topic: options.topic.clone(),
-            encoder: ValueEncoder::new(options.format),
-            key_index,
-            in_flight: VecDeque::new(),
-        })
+        Ok(client.create()?)
     }
 
     async fn wait_oldest(&mut self) -> Result<()> {
@@ -69,10 +88,21 @@ impl KafkaSink {
 #[async_trait]
 impl Sink for KafkaSink {
     async fn write(&mut self, batch: RecordBatch) -> eddy_engine::Result<()> {
-        let values = self.encoder.encode(&batch)?;
-        let keys = match self.key_index {
-            Some(i) => encode_keys(batch.column(i))?,
-            None => vec![None; values.len()],
+        let (keys, values) = match &self.key_indices {
+            None => {
+                let bytes = |i: usize| -> Vec<Option<Vec<u8>>> { batch.column(i).as_binary::<i32>().iter().map(|v| v.map(<[u8]>::to_vec)).collect() };
+                let values: Vec<Vec<u8>> = bytes(RawColumn::Value as usize).into_iter().map(Option::unwrap_or_default).collect();
+                (bytes(RawColumn::Key as usize), values)
+            }
+            Some(indices) => {
+                let values = self.encoder.encode(&batch)?;
+                let keys = match indices.as_slice() {
+                    [] => vec![None; values.len()],
+                    [i] => encode_keys(batch.column(*i))?,
+                    several => self.encoder.encode(&batch.project(several)?)?.into_iter().map(Some).collect(),
+                };
+                (keys, values)
+            }
         };
         for (key, value) in keys.iter().zip(&values) {
             loop {

@@ -29,6 +29,7 @@ pub struct KafkaSource {
     topic: String,
     max_rows: usize,
     linger: Duration,
+    partition_ids: Vec<i32>,
 }
 
 impl KafkaSource {
@@ -91,6 +92,7 @@ impl KafkaSource {
             max_rows: options.batch_max_rows,
             linger: Duration::from_millis(options.batch_linger_ms),
             last_commit: None,
+            partition_ids: partitions,
         })
     }
 
@@ -166,6 +168,10 @@ impl Source for KafkaSource {
         self.consumer.commit(&list, CommitMode::Async).map_err(ConnectorError::from)?;
         self.last_commit = Some(list);
         Ok(())
+    }
+
+    fn partitions(&self) -> Vec<i32> {
+        self.partition_ids.clone()
     }
 
     async fn close(&mut self) -> eddy_engine::Result<()> {

@@ -60,6 +60,57 @@ pub fn raw_batch(values: &[&[u8]], topic: &str, partition: i32, first_offset: i6
     Ok(RecordBatch::try_new(raw_schema(), columns)?)
 }
 
+/// Record metadata a query may need after decoding, appended to the decoded columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaColumns {
+    /// Only the decoded columns.
+    None,
+    /// `__partition Int32, __offset Int64, __timestamp Timestamp(ms)?`: for event time
+    /// and watermarks.
+    Position,
+    /// Position plus `__key Binary?, __value Binary?, __topic Utf8`: the original record,
+    /// for the late-rows side output.
+    Record,
+}
+
+/// Name of the partition column appended by [`MetaColumns::Position`].
+pub const META_PARTITION: &str = "__partition";
+/// Name of the offset column appended by [`MetaColumns::Position`].
+pub const META_OFFSET: &str = "__offset";
+/// Name of the Kafka timestamp column appended by [`MetaColumns::Position`].
+pub const META_TIMESTAMP: &str = "__timestamp";
+/// Name of the record key column appended by [`MetaColumns::Record`].
+pub const META_KEY: &str = "__key";
+/// Name of the record value column appended by [`MetaColumns::Record`].
+pub const META_VALUE: &str = "__value";
+/// Name of the topic column appended by [`MetaColumns::Record`].
+pub const META_TOPIC: &str = "__topic";
+
+impl MetaColumns {
+    /// The fields appended, in order.
+    pub fn fields(self) -> Vec<Field> {
+        let mut fields = Vec::new();
+        if self != MetaColumns::None {
+            fields.push(Field::new(META_PARTITION, DataType::Int32, false));
+            fields.push(Field::new(META_OFFSET, DataType::Int64, false));
+            fields.push(Field::new(META_TIMESTAMP, DataType::Timestamp(TimeUnit::Millisecond, None), true));
+        }
+        if self == MetaColumns::Record {
+            fields.push(Field::new(META_KEY, DataType::Binary, true));
+            fields.push(Field::new(META_VALUE, DataType::Binary, true));
+            fields.push(Field::new(META_TOPIC, DataType::Utf8, false));
+        }
+        fields
+    }
+
+    /// `schema` with the meta fields appended.
+    pub fn extend(self, schema: &Schema) -> SchemaRef {
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.extend(self.fields());
+        Arc::new(Schema::new(fields))
+    }
+}
+
 /// Decodes the `value` column of raw record batches into rows of the stream's schema.
 /// Malformed records are counted in [`QueryMetrics::malformed`] and handled by the
 /// [`ErrorPolicy`]; the good records of the same batch always go on.
@@ -68,12 +119,21 @@ pub struct Decode {
     metrics: Arc<QueryMetrics>,
     policy: ErrorPolicy,
     query_id: String,
+    meta: MetaColumns,
+    output: SchemaRef,
 }
 
 impl Decode {
     /// A decoder of `format` into `schema`.
     pub fn new(format: Format, schema: SchemaRef, metrics: Arc<QueryMetrics>, policy: ErrorPolicy, query_id: String) -> Self {
-        Decode { decoder: decoder(format, schema), metrics, policy, query_id }
+        Decode { output: schema.clone(), decoder: decoder(format, schema), metrics, policy, query_id, meta: MetaColumns::None }
+    }
+
+    /// Appends record metadata to every output row ([`MetaColumns::extend`] of the schema).
+    pub fn with_meta(mut self, meta: MetaColumns) -> Self {
+        self.output = meta.extend(&self.output);
+        self.meta = meta;
+        self
     }
 }
 
@@ -99,7 +159,21 @@ impl Operator for Decode {
             }
             self.metrics.add_malformed(decoded.malformed.len() as u64);
         }
-        out.emit(decoded.batch);
+        if self.meta == MetaColumns::None {
+            out.emit(decoded.batch);
+            return Ok(());
+        }
+        let indices = arrow::array::UInt32Array::from_iter_values(decoded.rows.iter().map(|&i| i as u32));
+        let mut columns: Vec<ArrayRef> = decoded.batch.columns().to_vec();
+        let mut raw = vec![RawColumn::Partition, RawColumn::Offset, RawColumn::Timestamp];
+        if self.meta == MetaColumns::Record {
+            raw.extend([RawColumn::Key, RawColumn::Value, RawColumn::Topic]);
+        }
+        for c in raw {
+            columns.push(arrow::compute::take(batch.column(c as usize), &indices, None)?);
+        }
+        let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(decoded.rows.len()));
+        out.emit(RecordBatch::try_new_with_options(self.output.clone(), columns, &options)?);
         Ok(())
     }
 }
@@ -126,7 +200,7 @@ mod tests {
         let (mut op, metrics) = decode(ErrorPolicy::Skip);
         let mut out = Collector::default();
         op.on_batch(raw(&["x,1", "hello", "y,2"]), &mut out)?;
-        let rows: usize = out.take().iter().map(RecordBatch::num_rows).sum();
+        let rows: usize = out.take_batches().iter().map(RecordBatch::num_rows).sum();
         assert_eq!((rows, metrics.snapshot().malformed), (2, 1));
         Ok(())
     }

@@ -3,8 +3,15 @@
 mod decode;
 mod filter;
 mod projection;
+pub mod watermark;
+mod window_aggregate;
 
-pub use decode::{raw_batch, raw_schema, Decode, RawColumn};
+pub use decode::{
+    raw_batch, raw_schema, Decode, MetaColumns, RawColumn, META_KEY, META_OFFSET, META_PARTITION, META_TIMESTAMP, META_TOPIC,
+    META_VALUE,
+};
+pub use watermark::{Watermarks, META_ROWTIME};
+pub use window_aggregate::WindowAggregate;
 pub use crate::options::ErrorPolicy;
 pub use filter::Filter;
 pub use projection::Projection;

@@ -59,6 +59,19 @@ pub trait Source: Send {
     async fn close(&mut self) -> Result<()> {
         Ok(())
     }
+
+    /// The partitions this source reads (Kafka partitions; 0 for a file). Known before
+    /// the first record, so a partition that has sent nothing yet holds the watermark
+    /// back until its idle timeout.
+    fn partitions(&self) -> Vec<i32> {
+        vec![0]
+    }
+
+    /// Whether the source ends by itself (a file). When it does, the pipeline sends a
+    /// final watermark that closes every window.
+    fn is_bounded(&self) -> bool {
+        false
+    }
 }
 
 /// Writes rows.
@@ -84,4 +97,8 @@ pub trait ConnectorFactory: Send + Sync {
 
     /// A sink writing `relation` for a query (creates the topic or table if missing).
     async fn sink(&self, relation: &Relation, query: &QueryContext) -> Result<Box<dyn Sink>>;
+
+    /// A sink writing raw records ([`crate::operators::raw_schema`]: key and value bytes
+    /// as read) to `topic` on the cluster of `source`: the late-rows side output.
+    async fn raw_sink(&self, source: &Relation, topic: &str, query: &QueryContext) -> Result<Box<dyn Sink>>;
 }

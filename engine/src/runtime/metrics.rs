@@ -1,17 +1,21 @@
 //! Per-query counters, shared by the pipeline's tasks and read by the fronts.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use serde::Serialize;
 
 /// Counters of one persistent query. All are totals since the query started.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct QueryMetrics {
     rows_in: AtomicU64,
     bytes_in: AtomicU64,
     rows_out: AtomicU64,
     malformed: AtomicU64,
     committed_batches: AtomicU64,
+    late_rows: AtomicU64,
+    open_windows: AtomicU64,
+    state_bytes: AtomicU64,
+    watermark: AtomicI64,
 }
 
 /// A copy of [`QueryMetrics`] at one moment.
@@ -27,6 +31,30 @@ pub struct MetricsSnapshot {
     pub malformed: u64,
     /// Micro-batches made durable by the sink and committed to the source.
     pub committed_batches: u64,
+    /// Rows that arrived after their window closed (beyond the grace period).
+    pub late_rows: u64,
+    /// Windows (window x key) held in state now.
+    pub open_windows: u64,
+    /// Approximate bytes of operator state now (accumulators and keys).
+    pub state_bytes: u64,
+    /// The current event-time watermark (ms since the epoch), `None` before the first.
+    pub watermark: Option<i64>,
+}
+
+impl Default for QueryMetrics {
+    fn default() -> Self {
+        QueryMetrics {
+            rows_in: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            rows_out: AtomicU64::new(0),
+            malformed: AtomicU64::new(0),
+            committed_batches: AtomicU64::new(0),
+            late_rows: AtomicU64::new(0),
+            open_windows: AtomicU64::new(0),
+            state_bytes: AtomicU64::new(0),
+            watermark: AtomicI64::new(i64::MIN),
+        }
+    }
 }
 
 impl QueryMetrics {
@@ -46,6 +74,22 @@ impl QueryMetrics {
         self.malformed.fetch_add(rows, Ordering::Relaxed);
     }
 
+    /// Adds late rows.
+    pub fn add_late(&self, rows: u64) {
+        self.late_rows.fetch_add(rows, Ordering::Relaxed);
+    }
+
+    /// Adds to the state gauges (one worker's change; may be negative).
+    pub fn adjust_state(&self, open_windows: i64, state_bytes: i64) {
+        add_signed(&self.open_windows, open_windows);
+        add_signed(&self.state_bytes, state_bytes);
+    }
+
+    /// Records the watermark (ms).
+    pub fn set_watermark(&self, watermark: i64) {
+        self.watermark.fetch_max(watermark, Ordering::Relaxed);
+    }
+
     /// Counts one committed micro-batch.
     pub fn add_committed(&self) {
         self.committed_batches.fetch_add(1, Ordering::Relaxed);
@@ -59,6 +103,18 @@ impl QueryMetrics {
             rows_out: self.rows_out.load(Ordering::Relaxed),
             malformed: self.malformed.load(Ordering::Relaxed),
             committed_batches: self.committed_batches.load(Ordering::Relaxed),
+            late_rows: self.late_rows.load(Ordering::Relaxed),
+            open_windows: self.open_windows.load(Ordering::Relaxed),
+            state_bytes: self.state_bytes.load(Ordering::Relaxed),
+            watermark: Some(self.watermark.load(Ordering::Relaxed)).filter(|w| *w != i64::MIN),
         }
+    }
+}
+
+fn add_signed(counter: &AtomicU64, delta: i64) {
+    if delta >= 0 {
+        counter.fetch_add(delta as u64, Ordering::Relaxed);
+    } else {
+        let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(delta.unsigned_abs())));
     }
 }

@@ -25,9 +25,12 @@ use tokio::task::JoinHandle;
 
 use super::{ConnectorFactory, PartitionOffset, QueryContext, QueryMetrics, Sink, Source};
 use crate::error::{EngineError, Result};
-use crate::operator::{Collector, Message, Operator};
-use crate::operators::{Decode, Filter, Projection, RawColumn};
-use crate::options::ConnectorOptions;
+use crate::operator::{Collector, Message, Operator, Timestamp, PROCESSING_TIME_INTERVAL_MS};
+use arrow::datatypes::Field;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::PhysicalExpr;
+
+use crate::operators::{Decode, Filter, MetaColumns, Projection, RawColumn, Watermarks, WindowAggregate};
 use crate::sql::planner::QueryPlan;
 
 /// Messages buffered between two stages (each is at most one micro-batch).
@@ -114,7 +117,11 @@ pub async fn start_query(plan: Arc<QueryPlan>, factory: &dyn ConnectorFactory, a
     };
     let source = factory.source(&plan.source, &ctx).await?;
     let sink = factory.sink(&plan.sink, &ctx).await?;
-    let operators = build_operators(&plan, &metrics)?;
+    let late_sink = match (&plan.aggregate, &plan.source.event_time.late_rows_topic) {
+        (Some(_), Some(topic)) => Some(factory.raw_sink(&plan.source, topic, &ctx).await?),
+        _ => None,
+    };
+    let operators = build_operators(&plan, &metrics, &source.partitions())?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let (to_ops, ops_rx) = mpsc::channel(CHANNEL_CAPACITY);
@@ -129,7 +136,7 @@ pub async fn start_query(plan: Arc<QueryPlan>, factory: &dyn ConnectorFactory, a
         let (a, b, c) = tokio::join!(
             run_source(source, to_ops, ack_rx, stop_rx, task_metrics.clone()),
             run_operators(operators, ops_rx, to_sink),
-            run_sink(sink, sink_rx, ack_tx, task_metrics),
+            run_sink(sink, late_sink, sink_rx, ack_tx, task_metrics),
         );
         let error = [a, b, c].into_iter().filter_map(|r| r.err()).find(|e| !matches!(e, EngineError::ChannelClosed));
         let final_status = match error {
@@ -147,19 +154,53 @@ pub async fn start_query(plan: Arc<QueryPlan>, factory: &dyn ConnectorFactory, a
     Ok(QueryHandle { plan, metrics, status, stop: stop_tx, task: Some(task) })
 }
 
-fn build_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>) -> Result<Vec<Box<dyn Operator>>> {
-    let ConnectorOptions::Kafka(kafka) = &plan.source.connector else {
-        return Err(EngineError::Other(format!("\"{}\" cannot be read", plan.source.name)));
+/// The operator chain of a plan (DESIGN.md, data flow):
+/// decode -> [computed columns] -> [watermark] -> [filter] -> [window aggregate -> [having]] -> project.
+fn build_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[i32]) -> Result<Vec<Box<dyn Operator>>> {
+    let source = &plan.source;
+    let Some(format) = source.connector.format() else {
+        return Err(EngineError::Other(format!("\"{}\" cannot be read", source.name)));
     };
-    let mut ops: Vec<Box<dyn Operator>> = vec![Box::new(Decode::new(
-        kafka.format,
-        plan.source.schema.clone(),
-        metrics.clone(),
-        kafka.error_policy,
-        plan.id.clone(),
-    ))];
+    let policy = source.connector.error_policy();
+    let meta = match &plan.aggregate {
+        None => MetaColumns::None,
+        Some(_) if source.event_time.late_rows_topic.is_some() => MetaColumns::Record,
+        Some(_) => MetaColumns::Position,
+    };
+    let physical = source.physical_schema();
+    let mut ops: Vec<Box<dyn Operator>> =
+        vec![Box::new(Decode::new(format, physical.clone(), metrics.clone(), policy, plan.id.clone()).with_meta(meta))];
+    let mut schema: SchemaRef = meta.extend(&physical);
+    if !source.computed.is_empty() {
+        // Every declared column in order (computed ones evaluated), then the meta columns.
+        let mut exprs: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
+        for field in source.schema.fields() {
+            match source.computed.iter().find(|c| &c.name == field.name()) {
+                Some(c) => exprs.push(c.expr.clone()),
+                None => exprs.push(Arc::new(Column::new(field.name(), physical.index_of(field.name())?))),
+            }
+        }
+        for (j, f) in meta.fields().iter().enumerate() {
+            exprs.push(Arc::new(Column::new(f.name(), physical.fields().len() + j)));
+        }
+        let mut fields: Vec<Field> = source.schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+        fields.extend(meta.fields());
+        schema = Arc::new(Schema::new(fields));
+        ops.push(Box::new(Projection::new(exprs, schema.clone())));
+    }
+    if plan.aggregate.is_some() {
+        let watermarks = Watermarks::new(&source.event_time, &schema, partitions, now_ms(), metrics.clone(), policy, plan.id.clone())?;
+        schema = watermarks.output_schema();
+        ops.push(Box::new(watermarks));
+    }
     if let Some(filter) = &plan.filter {
         ops.push(Box::new(Filter::new(filter.expr.clone())));
+    }
+    if let Some(aggregate) = &plan.aggregate {
+        ops.push(Box::new(WindowAggregate::new(aggregate, &schema, metrics.clone())?));
+        if let Some(having) = &plan.having {
+            ops.push(Box::new(Filter::new(having.expr.clone())));
+        }
     }
     // Rows are built with every column nullable: a NULL where the sink wants a value is
     // the sink's to report, not a reason to fail the whole batch here.
@@ -190,7 +231,14 @@ async fn run_source(
         if *stop.borrow() {
             break;
         }
-        let Some(batch) = source.next_batch().await? else { break };
+        let Some(batch) = source.next_batch().await? else {
+            if source.is_bounded() {
+                // A bounded source (a file) is complete: the final watermark closes
+                // every window before the end (Flink's MAX_WATERMARK).
+                forward(&out, Message::Watermark(Timestamp::MAX)).await?;
+            }
+            break;
+        };
         let rows = batch.records.num_rows();
         if rows == 0 {
             continue;
@@ -243,45 +291,67 @@ async fn forward(out: &mpsc::Sender<Message>, message: Message) -> Result<()> {
     out.send(message).await.map_err(|_| EngineError::ChannelClosed)
 }
 
-/// Feeds `batches` through `ops` in order and returns what comes out of the last one.
-fn push_through(ops: &mut [Box<dyn Operator>], mut batches: Vec<RecordBatch>, collector: &mut Collector) -> Result<Vec<RecordBatch>> {
+/// Feeds `messages` through `ops` in order and returns what comes out of the last one.
+/// `End` and late rows pass every operator untouched.
+fn push_through(ops: &mut [Box<dyn Operator>], mut messages: Vec<Message>, collector: &mut Collector) -> Result<Vec<Message>> {
     for op in ops.iter_mut() {
-        if batches.is_empty() {
+        if messages.is_empty() {
             break;
         }
-        for b in std::mem::take(&mut batches) {
-            op.on_batch(b, collector)?;
+        for m in std::mem::take(&mut messages) {
+            match m {
+                Message::Batch(b) => op.on_batch(b, collector)?,
+                Message::Watermark(w) => op.on_watermark(w, collector)?,
+                Message::Barrier(id) => op.on_barrier(id, collector)?,
+                passthrough @ (Message::LateRows(_) | Message::End) => {
+                    messages.extend(collector.take());
+                    messages.push(passthrough);
+                    continue;
+                }
+            }
+            messages.extend(collector.take());
         }
-        batches = collector.take();
     }
-    Ok(batches)
+    Ok(messages)
+}
+
+/// Forwards every message; returns true once `End` went through.
+async fn forward_all(out: &mpsc::Sender<Message>, messages: Vec<Message>) -> Result<bool> {
+    let mut ended = false;
+    for m in messages {
+        ended |= matches!(m, Message::End);
+        forward(out, m).await?;
+    }
+    Ok(ended)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 async fn run_operators(mut ops: Vec<Box<dyn Operator>>, mut input: mpsc::Receiver<Message>, out: mpsc::Sender<Message>) -> Result<()> {
     let mut collector = Collector::default();
-    while let Some(message) = input.recv().await {
-        match message {
-            Message::Batch(batch) => {
-                for b in push_through(&mut ops, vec![batch], &mut collector)? {
-                    forward(&out, Message::Batch(b)).await?;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(PROCESSING_TIME_INTERVAL_MS));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            message = input.recv() => {
+                let Some(message) = message else { break };
+                if forward_all(&out, push_through(&mut ops, vec![message], &mut collector)?).await? {
+                    break;
                 }
             }
-            Message::Watermark(w) => {
-                // What an operator emits on a watermark (closed windows, released rows)
-                // flows through the operators after it, then the watermark follows.
+            _ = tick.tick() => {
+                // What an operator emits on processing time (e.g. a watermark once a
+                // partition is idle) flows through the operators after it.
+                let now = now_ms();
                 for i in 0..ops.len() {
-                    ops[i].on_watermark(w, &mut collector)?;
+                    ops[i].on_processing_time(now, &mut collector)?;
                     let emitted = collector.take();
-                    for b in push_through(&mut ops[i + 1..], emitted, &mut collector)? {
-                        forward(&out, Message::Batch(b)).await?;
+                    if !emitted.is_empty() {
+                        forward_all(&out, push_through(&mut ops[i + 1..], emitted, &mut collector)?).await?;
                     }
                 }
-                forward(&out, Message::Watermark(w)).await?;
-            }
-            Message::Barrier(id) => forward(&out, Message::Barrier(id)).await?,
-            Message::End => {
-                forward(&out, Message::End).await?;
-                break;
             }
         }
     }
@@ -290,6 +360,7 @@ async fn run_operators(mut ops: Vec<Box<dyn Operator>>, mut input: mpsc::Receive
 
 async fn run_sink(
     mut sink: Box<dyn Sink>,
+    mut late_sink: Option<Box<dyn Sink>>,
     mut input: mpsc::Receiver<Message>,
     acks: mpsc::UnboundedSender<u64>,
     metrics: Arc<QueryMetrics>,
@@ -301,12 +372,23 @@ async fn run_sink(
                 sink.write(batch).await?;
                 metrics.add_out(rows);
             }
+            Message::LateRows(batch) => {
+                if let Some(late) = late_sink.as_mut() {
+                    late.write(batch).await?;
+                }
+            }
             Message::Barrier(id) => {
+                if let Some(late) = late_sink.as_mut() {
+                    late.flush().await?;
+                }
                 sink.flush().await?;
                 let _ = acks.send(id);
             }
             Message::Watermark(_) => {}
             Message::End => {
+                if let Some(late) = late_sink.as_mut() {
+                    late.flush().await?;
+                }
                 sink.flush().await?;
                 break;
             }
@@ -339,6 +421,7 @@ mod tests {
         fn on_watermark(&mut self, w: Timestamp, out: &mut Collector) -> Result<()> {
             let schema = Arc::new(Schema::new(vec![Field::new("w", DataType::Int64, false)]));
             out.emit(RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![w]))])?);
+            out.watermark(w);
             Ok(())
         }
     }
@@ -371,6 +454,7 @@ mod tests {
                 Message::Batch(b) => format!("batch {}", b.num_rows()),
                 Message::Watermark(w) => format!("watermark {w}"),
                 Message::Barrier(id) => format!("barrier {id}"),
+                Message::LateRows(b) => format!("late {}", b.num_rows()),
                 Message::End => "end".to_string(),
             });
         }

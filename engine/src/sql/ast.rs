@@ -58,6 +58,10 @@ pub struct ColumnSpec {
     pub primary_key: bool,
     /// `NOT NULL`.
     pub not_null: bool,
+    /// Flink computed column `name AS expr` (e.g. `ts AS TO_TIMESTAMP_LTZ(event_ts, 0)`):
+    /// not read from the record but computed from the other columns; its
+    /// `data_type` is `Unspecified`.
+    pub computed: Option<Expr>,
 }
 
 /// `WATERMARK FOR column AS expr` (Flink).
@@ -119,6 +123,8 @@ pub struct CreateAs {
     pub options: Vec<WithOption>,
     /// The query that fills it.
     pub query: Box<Query>,
+    /// Its streaming clauses (WINDOW, EMIT).
+    pub clauses: StreamClauses,
 }
 
 /// `INSERT INTO sink SELECT ...`.
@@ -128,6 +134,8 @@ pub struct InsertInto {
     pub target: Name,
     /// The query.
     pub query: Box<Query>,
+    /// Its streaming clauses (WINDOW, EMIT).
+    pub clauses: StreamClauses,
 }
 
 /// A statement Eddy understands.
@@ -141,8 +149,8 @@ pub enum Statement {
     CreateAs(CreateAs),
     /// `INSERT INTO ... SELECT`.
     InsertInto(InsertInto),
-    /// A bare query (a transient push query).
-    Query(Box<Query>),
+    /// A bare query (a transient push query) and its streaming clauses.
+    Query(Box<Query>, StreamClauses),
 }
 
 /// A statement with its text and where it starts in the input.
@@ -179,7 +187,10 @@ impl fmt::Display for Statement {
                     if i > 0 {
                         write!(f, ", ")?;
                     }
-                    write!(f, "{} {}", col.name, col.data_type)?;
+                    match &col.computed {
+                        Some(expr) => write!(f, "{} AS {expr}", col.name)?,
+                        None => write!(f, "{} {}", col.name, col.data_type)?,
+                    }
                     if col.key {
                         write!(f, " KEY")?;
                     }
@@ -203,10 +214,118 @@ impl fmt::Display for Statement {
             Statement::CreateAs(c) => {
                 write!(f, "CREATE {} {} AS", c.kind, c.name)?;
                 write_options(f, &c.options)?;
-                write!(f, " query=[{}]", c.query)
+                write!(f, " query=[{}]{}", c.query, c.clauses)
             }
-            Statement::InsertInto(i) => write!(f, "INSERT INTO {} query=[{}]", i.target, i.query),
-            Statement::Query(q) => write!(f, "QUERY [{q}]"),
+            Statement::InsertInto(i) => write!(f, "INSERT INTO {} query=[{}]{}", i.target, i.query, i.clauses),
+            Statement::Query(q, clauses) => write!(f, "QUERY [{q}]{clauses}"),
         }
+    }
+}
+
+/// A window as the ksqlDB `WINDOW` clause or a Flink window function declares it.
+/// All durations are milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowKind {
+    /// Fixed, non-overlapping windows of `size` ms: `WINDOW TUMBLING (SIZE 3 SECONDS)`,
+    /// `TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '3' SECONDS)`.
+    Tumbling {
+        /// Window length (ms).
+        size: i64,
+    },
+    /// Overlapping windows of `size` ms starting every `advance` ms:
+    /// `WINDOW HOPPING (SIZE 1 MINUTE, ADVANCE BY 10 SECONDS)`, `HOP(..., slide, size)`.
+    Hopping {
+        /// Window length (ms).
+        size: i64,
+        /// Distance between window starts (ms).
+        advance: i64,
+    },
+    /// Per-key windows that close after `gap` ms without a row: `WINDOW SESSION (5 MINUTES)`,
+    /// `SESSION(TABLE t PARTITION BY k, DESCRIPTOR(ts), INTERVAL '5' MINUTES)`.
+    Session {
+        /// Inactivity gap (ms).
+        gap: i64,
+    },
+}
+
+impl fmt::Display for WindowKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WindowKind::Tumbling { size } => write!(f, "tumbling(size={})", duration(*size)),
+            WindowKind::Hopping { size, advance } => write!(f, "hopping(size={}, advance={})", duration(*size), duration(*advance)),
+            WindowKind::Session { gap } => write!(f, "session(gap={})", duration(*gap)),
+        }
+    }
+}
+
+/// Renders milliseconds the way people write them: `3s`, `1min`, `10h`, `250ms`.
+pub fn duration(ms: i64) -> String {
+    const UNITS: [(i64, &str); 5] = [(86_400_000, "d"), (3_600_000, "h"), (60_000, "min"), (1000, "s"), (1, "ms")];
+    for (unit, name) in UNITS {
+        if ms != 0 && ms % unit == 0 {
+            return format!("{}{name}", ms / unit);
+        }
+    }
+    "0s".to_string()
+}
+
+/// The ksqlDB `WINDOW TUMBLING|HOPPING|SESSION (...)` clause of a query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KsqlWindow {
+    /// The window.
+    pub kind: WindowKind,
+    /// `GRACE PERIOD n unit` (ms), if given.
+    pub grace: Option<i64>,
+    /// Where `WINDOW` starts.
+    pub position: Option<Position>,
+}
+
+/// When a windowed aggregation emits (ksqlDB `EMIT CHANGES` / `EMIT FINAL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emit {
+    /// An updated row per micro-batch that changed it (ksqlDB's default).
+    Changes,
+    /// One row per window and key when the window closes (Flink's default).
+    Final,
+}
+
+impl fmt::Display for Emit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Emit::Changes => "CHANGES",
+            Emit::Final => "FINAL",
+        })
+    }
+}
+
+/// Streaming clauses that sqlparser cannot parse, cut out of a query's tokens by the
+/// parser and kept beside it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamClauses {
+    /// ksqlDB `WINDOW ...`.
+    pub window: Option<KsqlWindow>,
+    /// `EMIT CHANGES` / `EMIT FINAL`, with where it was written.
+    pub emit: Option<(Emit, Option<Position>)>,
+    /// Flink `SESSION(TABLE t PARTITION BY a, b, ...)`: the partition columns.
+    pub session_partition_by: Vec<Name>,
+}
+
+impl fmt::Display for StreamClauses {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(w) = &self.window {
+            write!(f, " window=[{}", w.kind)?;
+            if let Some(g) = w.grace {
+                write!(f, ", grace={}", duration(g))?;
+            }
+            write!(f, "]")?;
+        }
+        if let Some((e, _)) = &self.emit {
+            write!(f, " emit={e}")?;
+        }
+        if !self.session_partition_by.is_empty() {
+            let names: Vec<&str> = self.session_partition_by.iter().map(|n| n.value.as_str()).collect();
+            write!(f, " session_partition_by=[{}]", names.join(", "))?;
+        }
+        Ok(())
     }
 }

@@ -8,6 +8,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::{plan_err, Result as DfResult, TableReference};
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::planner::{ContextProvider, ExprPlanner};
 use datafusion::logical_expr::{
     AggregateUDF, HigherOrderUDF, LogicalTableSource, ScalarUDF, TableSource, WindowUDF,
@@ -18,7 +19,10 @@ use crate::catalog::Catalog;
 /// A DataFusion session with the default functions, used for planning and for
 /// creating physical expressions. Cheap to share; build one per engine.
 pub fn new_session_state() -> SessionState {
-    SessionStateBuilder::new().with_default_features().build()
+    let mut state = SessionStateBuilder::new().with_default_features().build();
+    // Registering into a fresh registry cannot collide; the previous entry (none) is dropped.
+    let _ = state.register_udf(Arc::new(super::functions::ToTimestampLtz::udf()));
+    state
 }
 
 /// Binds table names to the catalog's relations and functions to the session's registry.

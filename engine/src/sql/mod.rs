@@ -2,7 +2,11 @@
 //! planning ([`planner`]), types ([`types`]) and `${VAR}` substitution ([`vars`]).
 
 pub mod ast;
+pub mod clauses;
 pub mod context;
+pub mod event_time;
+pub mod functions;
+pub mod window;
 pub mod names;
 pub mod parser;
 pub mod planner;

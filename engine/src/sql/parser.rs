@@ -29,31 +29,52 @@ pub fn parse_sql(sql: &str) -> Result<Vec<ParsedStatement>, SqlError> {
         let position = position.or(Position::from_location(e.location));
         tokenizer_error(&message).at(position)
     })?;
-    let mut parser = StreamParser { parser: Parser::new(&dialect).with_tokens_with_locations(tokens) };
     let mut out = Vec::new();
-    loop {
-        while parser.parser.consume_token(&Token::SemiColon) {}
-        let start = parser.parser.peek_token();
-        if start.token == Token::EOF {
-            break;
-        }
+    for chunk in split_statements(tokens) {
+        let Some(first) = chunk.iter().find(|t| !matches!(t.token, Token::Whitespace(_))).cloned() else { continue };
+        let end = chunk.last().map(|t| t.span.end).unwrap_or(first.span.end);
+        let (rest, clauses) = super::clauses::extract(chunk)?;
+        let mut parser = StreamParser { parser: Parser::new(&dialect).with_tokens_with_locations(rest), clauses: Some(clauses) };
         let statement = parser.parse_statement()?;
-        let end = parser.parser.peek_token();
-        let end_offset = match end.token {
-            Token::EOF => sql.len(),
-            Token::SemiColon => byte_offset(sql, end.span.start),
-            _ => {
-                return Err(SqlError::new(format!("syntax error: expected end of statement, found {}", end.token))
-                    .at(Position::from_location(end.span.start))
-                    .hint("end each statement with ';'"))
-            }
-        };
-        let begin = byte_offset(sql, start.span.start);
+        let next = parser.parser.peek_token();
+        if next.token != Token::EOF {
+            return Err(SqlError::new(format!("syntax error: expected end of statement, found {}", next.token))
+                .at(Position::from_location(next.span.start))
+                .hint("end each statement with ';'"));
+        }
+        if let Some(clauses) = parser.clauses.take().filter(|c| *c != Default::default()) {
+            let position = clauses.window.as_ref().and_then(|w| w.position).or(clauses.emit.and_then(|e| e.1));
+            return Err(SqlError::new("WINDOW and EMIT belong to a query").at(position).hint("remove them from this statement"));
+        }
+        let begin = byte_offset(sql, first.span.start);
+        let end_offset = byte_offset(sql, end);
         let text = sql.get(begin..end_offset).unwrap_or_default().trim().to_string();
-        let position = Position::from_location(start.span.start).unwrap_or_default();
+        let position = Position::from_location(first.span.start).unwrap_or_default();
         out.push(ParsedStatement { statement, text, position });
     }
     Ok(out)
+}
+
+/// Splits tokens into statements at `;` (outside parentheses); the semicolons are dropped.
+fn split_statements(tokens: Vec<TokenWithSpan>) -> Vec<Vec<TokenWithSpan>> {
+    let mut out = Vec::new();
+    let mut current = Vec::new();
+    let mut depth = 0usize;
+    for t in tokens {
+        match t.token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth = depth.saturating_sub(1),
+            Token::SemiColon if depth == 0 => {
+                out.push(std::mem::take(&mut current));
+                continue;
+            }
+            Token::EOF => continue,
+            _ => {}
+        }
+        current.push(t);
+    }
+    out.push(current);
+    out
 }
 
 /// The byte offset of a 1-based line/column (in characters) in `sql`.
@@ -150,6 +171,9 @@ pub fn object_name(name: &ObjectName) -> Result<Name, SqlError> {
 pub struct StreamParser<'a> {
     /// The wrapped sqlparser parser (public, as in DataFusion's `DFParser`).
     pub parser: Parser<'a>,
+    /// The streaming clauses cut out of this statement's tokens, taken by the query
+    /// that owns them.
+    pub clauses: Option<StreamClauses>,
 }
 
 impl StreamParser<'_> {
@@ -195,9 +219,10 @@ impl StreamParser<'_> {
                 let query = insert.source.ok_or_else(|| {
                     SqlError::new("INSERT needs a SELECT").at(start).hint("write INSERT INTO sink SELECT ... FROM stream")
                 })?;
-                Ok(Statement::InsertInto(InsertInto { target, query }))
+                let clauses = self.clauses.take().unwrap_or_default();
+                Ok(Statement::InsertInto(InsertInto { target, query, clauses }))
             }
-            sqlparser::ast::Statement::Query(query) => Ok(Statement::Query(query)),
+            sqlparser::ast::Statement::Query(query) => Ok(Statement::Query(query, self.clauses.take().unwrap_or_default())),
             other => {
                 let kind = other.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ");
                 Err(SqlError::new(format!("unsupported statement: {kind}"))
@@ -232,7 +257,8 @@ impl StreamParser<'_> {
                     .hint("drop the column list"));
             }
             let query = self.parser.parse_query().map_err(parser_error)?;
-            return Ok(Statement::CreateAs(CreateAs { kind, or_replace, if_not_exists, name, options, query }));
+            let clauses = self.clauses.take().unwrap_or_default();
+            return Ok(Statement::CreateAs(CreateAs { kind, or_replace, if_not_exists, name, options, query, clauses }));
         }
         if !has_columns {
             let found = self.parser.peek_token();
@@ -286,6 +312,19 @@ impl StreamParser<'_> {
         let name = name_of(&self.parser.parse_identifier().map_err(parser_error)?);
         let next = self.parser.peek_token();
         let type_position = Position::from_location(next.span.start);
+        if self.parser.parse_keyword(Keyword::AS) {
+            // Flink computed column: `ts AS TO_TIMESTAMP_LTZ(event_ts, 0)`.
+            let expr = self.parser.parse_expr().map_err(parser_error)?;
+            return Ok(ColumnSpec {
+                name,
+                data_type: DataType::Unspecified,
+                type_position,
+                key: false,
+                primary_key: false,
+                not_null: false,
+                computed: Some(expr),
+            });
+        }
         let missing = match &next.token {
             Token::Comma | Token::RParen | Token::EOF => true,
             Token::Word(w) => matches!(w.value.to_uppercase().as_str(), "KEY" | "PRIMARY" | "NOT" | "NULL"),
@@ -297,7 +336,7 @@ impl StreamParser<'_> {
                 .hint(format!("write {name} VARCHAR KEY, or another type: INT, BIGINT, DOUBLE, BOOLEAN, VARCHAR, TIMESTAMP(3)")));
         }
         let data_type: DataType = self.parser.parse_data_type().map_err(parser_error)?;
-        let mut column = ColumnSpec { name, data_type, type_position, key: false, primary_key: false, not_null: false };
+        let mut column = ColumnSpec { name, data_type, type_position, key: false, primary_key: false, not_null: false, computed: None };
         loop {
             match self.peek_word(0).as_deref() {
                 Some("KEY") => {

@@ -11,19 +11,25 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::common::DFSchema;
+use datafusion::common::{DFSchema, TableReference};
 use datafusion::error::DataFusionError;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::{Cast, Expr, LogicalPlan};
+use datafusion::optimizer::analyzer::type_coercion::TypeCoercion;
+use datafusion::optimizer::AnalyzerRule;
+use datafusion::physical_expr::aggregate::{AggregateFunctionExpr, LoweredAggregateBuilder};
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::sql::planner::SqlToRel;
-use sqlparser::ast::{GroupByExpr, Query};
+use datafusion::sql::planner::{PlannerContext, SqlToRel};
+use sqlparser::ast::Query;
 
-use super::ast::{CreateAs, CreateSource, InsertInto, ObjectKind, ParsedStatement, Statement, WithOption};
+use super::ast::{CreateAs, CreateSource, Emit, InsertInto, ObjectKind, ParsedStatement, Statement, StreamClauses, WithOption};
 use super::context::CatalogContext;
+use super::event_time::plan_event_time;
 use super::names::check_query;
 use super::types::{arrow_type, is_supported, sql_name};
-use crate::catalog::{Catalog, Relation};
+use super::window::{normalize, WindowSpec, WINDOW_END, WINDOW_START};
+use crate::catalog::{Catalog, ComputedColumn, Relation};
 use crate::error::{lowercase_first, Position, SqlError};
 use crate::options::{parse_connector, ConnectorOptions};
 
@@ -39,8 +45,55 @@ pub struct PlannedExpr {
     pub expr: Arc<dyn PhysicalExpr>,
 }
 
-/// A persistent query: read `source`, keep rows where `filter` is true, compute
-/// `projection`, write `sink`.
+/// One aggregate function of an aggregation, lowered by DataFusion.
+#[derive(Debug, Clone)]
+pub struct PlannedAggregate {
+    /// Output column name (DataFusion's, e.g. `sum(transactions.amount)`).
+    pub name: String,
+    /// The aggregate as DataFusion prints it.
+    pub display: String,
+    /// The physical aggregate: creates `GroupsAccumulator`s / `Accumulator`s.
+    pub function: Arc<AggregateFunctionExpr>,
+    /// `FILTER (WHERE ...)`, over the input schema.
+    pub filter: Option<Arc<dyn PhysicalExpr>>,
+}
+
+/// A keyed (and usually windowed) aggregation.
+///
+/// Output rows have [`AggregatePlan::output_schema`]: the group keys in GROUP BY order,
+/// then `window_start` and `window_end` (`TIMESTAMP(3)`) when windowed, then one column
+/// per aggregate. HAVING and the SELECT list are evaluated over that schema.
+#[derive(Debug, Clone)]
+pub struct AggregatePlan {
+    /// The window; `None` for a non-windowed GROUP BY (a continuously updated table).
+    pub window: Option<WindowSpec>,
+    /// When rows are emitted.
+    pub emit: Emit,
+    /// Group keys (without the window columns), over the input schema.
+    pub keys: Vec<PlannedExpr>,
+    /// Aggregate functions, in output order.
+    pub aggregates: Vec<PlannedAggregate>,
+    /// Schema of the rows the aggregation emits.
+    pub output_schema: SchemaRef,
+}
+
+impl fmt::Display for AggregatePlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.window {
+            Some(w) => write!(f, "window aggregate: {}, grace {}", w.kind, super::ast::duration(w.grace_ms))?,
+            None => write!(f, "aggregate: no window (table)")?,
+        }
+        write!(f, ", emit {}", self.emit)?;
+        let keys: Vec<&str> = self.keys.iter().map(|k| k.display.as_str()).collect();
+        write!(f, "\n    keys: [{}]", keys.join(", "))?;
+        let aggs: Vec<String> = self.aggregates.iter().map(|a| a.display.clone()).collect();
+        write!(f, "\n    aggregates: [{}]", aggs.join(", "))
+    }
+}
+
+/// A persistent query: read `source`, keep rows where `filter` is true, optionally
+/// aggregate them (then keep groups where `having` is true), compute `projection`,
+/// write `sink`.
 #[derive(Debug, Clone)]
 pub struct QueryPlan {
     /// Stable id (`insert_<sink>` or `csas_<name>`): it names the Kafka consumer group,
@@ -52,8 +105,12 @@ pub struct QueryPlan {
     pub source: Arc<Relation>,
     /// The WHERE predicate (Boolean), over the source's schema.
     pub filter: Option<PlannedExpr>,
-    /// One expression per output column, over the source's schema; already cast to the
-    /// sink's column types.
+    /// The aggregation, if the query has GROUP BY or aggregate functions.
+    pub aggregate: Option<AggregatePlan>,
+    /// HAVING, over the aggregation's output schema.
+    pub having: Option<PlannedExpr>,
+    /// One expression per output column, over the source's schema (or the aggregation's
+    /// output); already cast to the sink's column types.
     pub projection: Vec<PlannedExpr>,
     /// The schema of the rows handed to the sink (equals the sink's schema).
     pub output_schema: SchemaRef,
@@ -68,13 +125,25 @@ impl fmt::Display for QueryPlan {
         writeln!(f, "  source: {} ({})", self.source.name, self.source.connector)?;
         let cols: Vec<String> =
             self.source.schema.fields().iter().map(|c| format!("{} {}", c.name(), sql_name(c.data_type()))).collect();
-        let format = match &self.source.connector {
-            ConnectorOptions::Kafka(k) => k.format.to_string(),
-            other => other.name().to_string(),
+        let format = match self.source.connector.format() {
+            Some(format) => format.to_string(),
+            None => self.source.connector.name().to_string(),
         };
         writeln!(f, "  decode: {format} [{}]", cols.join(", "))?;
+        for c in &self.source.computed {
+            writeln!(f, "  computed: {} := {}", c.name, c.display)?;
+        }
+        if self.aggregate.is_some() {
+            writeln!(f, "  watermark: {}", self.source.event_time)?;
+        }
         if let Some(filter) = &self.filter {
             writeln!(f, "  filter: {}", filter.display)?;
+        }
+        if let Some(aggregate) = &self.aggregate {
+            writeln!(f, "  {aggregate}")?;
+        }
+        if let Some(having) = &self.having {
+            writeln!(f, "  having: {}", having.display)?;
         }
         let exprs: Vec<String> = self.projection.iter().map(|p| format!("{} := {}", p.name, p.display)).collect();
         writeln!(f, "  project: {}", exprs.join(", "))?;
@@ -86,8 +155,8 @@ impl fmt::Display for QueryPlan {
                 write!(f, ", upsert on {}", self.sink.primary_key.join(", "))?;
             }
         }
-        if let (ConnectorOptions::Kafka(_), Some(key)) = (&self.sink.connector, &self.sink.key) {
-            write!(f, ", key {key}")?;
+        if let (ConnectorOptions::Kafka(_), false) = (&self.sink.connector, self.sink.key.is_empty()) {
+            write!(f, ", key {}", self.sink.key.join(", "))?;
         }
         write!(f, ")")
     }
@@ -114,8 +183,11 @@ impl fmt::Display for PlannedStatement {
                     .iter()
                     .map(|c| {
                         let mut s = format!("{} {}", c.name(), sql_name(c.data_type()));
-                        if r.key.as_deref() == Some(c.name().as_str()) {
+                        if r.key.len() == 1 && r.key[0] == *c.name() {
                             s.push_str(" KEY");
+                        }
+                        if let Some(computed) = r.computed.iter().find(|k| k.name == *c.name()) {
+                            s = format!("{} AS {}", c.name(), computed.display);
                         }
                         s
                     })
@@ -126,6 +198,9 @@ impl fmt::Display for PlannedStatement {
                 }
                 if let Some(w) = &r.watermark {
                     write!(f, " watermark {w}")?;
+                }
+                if r.connector.is_source() {
+                    write!(f, " [{}]", r.event_time)?;
                 }
                 Ok(())
             }
@@ -155,7 +230,7 @@ impl<'a> Planner<'a> {
             Statement::CreateSource(create) => self.plan_create(create, &parsed.text),
             Statement::CreateAs(create) => self.plan_create_as(create, &parsed.text),
             Statement::InsertInto(insert) => self.plan_insert(insert, &parsed.text),
-            Statement::Query(_) => Err(SqlError::new("a SELECT on its own is a transient push query, which `eddy run` does not run")
+            Statement::Query(..) => Err(SqlError::new("a SELECT on its own is a transient push query, which `eddy run` does not run")
                 .at(Some(parsed.position))
                 .hint("write INSERT INTO sink SELECT ..., or CREATE STREAM name AS SELECT ...")),
         }
@@ -181,8 +256,11 @@ impl<'a> Planner<'a> {
         let mut key = None;
         let mut primary_key: Vec<String> = Vec::new();
         for col in &c.columns {
-            if fields.iter().any(|f: &Field| f.name() == &col.name.value) {
+            if c.columns.iter().filter(|o| o.name.value == col.name.value).count() > 1 {
                 return Err(SqlError::new(format!("column \"{}\" is declared twice", col.name)).at(col.name.position));
+            }
+            if col.computed.is_some() {
+                continue;
             }
             let data_type = arrow_type(&col.data_type, &col.name.value, col.type_position)?;
             if col.key {
@@ -198,6 +276,26 @@ impl<'a> Planner<'a> {
             }
             fields.push(Field::new(&col.name.value, data_type, !(col.not_null || col.primary_key)));
         }
+        // Computed columns, planned over the physical columns, then every column in
+        // declared order.
+        let physical = Arc::new(Schema::new(fields.clone()));
+        let mut computed = Vec::new();
+        let mut all_fields = Vec::with_capacity(c.columns.len());
+        for col in &c.columns {
+            match &col.computed {
+                None => {
+                    if let Some(f) = fields.iter().find(|f| f.name() == &col.name.value) {
+                        all_fields.push(f.clone());
+                    }
+                }
+                Some(expr) => {
+                    let (column, field) = self.computed_column(&col.name, expr, &physical)?;
+                    computed.push(column);
+                    all_fields.push(field);
+                }
+            }
+        }
+        let fields = all_fields;
         for pk in &c.primary_key {
             if !fields.iter().any(|f| f.name() == &pk.value) {
                 return Err(unknown_column(&pk.value, pk.position, &fields));
@@ -226,18 +324,58 @@ impl<'a> Planner<'a> {
                 }
             }
         }
+        let event_time = plan_event_time(c.watermark.as_ref(), &c.options, &fields)?;
+        let parallelism = match c.options.iter().find(|o| o.key == "parallelism") {
+            None => None,
+            Some(o) => Some(o.value.parse::<usize>().ok().filter(|p| (1..=256).contains(p)).ok_or_else(|| {
+                SqlError::new(format!("option 'parallelism' must be a number from 1 to 256, found '{}'", o.value)).at(o.value_position)
+            })?),
+        };
         let relation = Arc::new(Relation {
             name: c.name.value.clone(),
             kind: c.kind,
             schema: Arc::new(Schema::new(fields)),
-            key,
+            key: key.into_iter().collect(),
             primary_key,
             connector,
             watermark,
+            computed,
+            event_time,
+            parallelism,
             sql: sql.to_string(),
         });
         self.catalog.insert(relation.clone());
         Ok(vec![PlannedStatement::CreateRelation(relation)])
+    }
+
+    /// Plans a Flink computed column over the physical columns.
+    fn computed_column(&self, name: &super::ast::Name, expr: &sqlparser::ast::Expr, physical: &SchemaRef) -> Result<(ComputedColumn, Field), SqlError> {
+        let df_schema = DFSchema::try_from(physical.as_ref().clone()).map_err(df_error)?;
+        let catalog = Catalog::default();
+        let ctx = CatalogContext::new(&catalog, self.state);
+        let logical = SqlToRel::new(&ctx).sql_to_expr(expr.clone(), &df_schema, &mut PlannerContext::new()).map_err(|e| {
+            let err = df_error(e);
+            if err.position.is_none() {
+                err.at(super::event_time::expr_position(expr))
+            } else {
+                err
+            }
+        })?;
+        let planned = self.physical(&name.value, logical, &df_schema)?;
+        let data_type = planned.expr.return_field(physical).map_err(df_error)?.data_type().clone();
+        let want = storable_type(&data_type).ok_or_else(|| {
+            SqlError::new(format!("computed column \"{}\" has type {data_type}, which cannot be stored", name.value))
+                .at(name.position)
+                .hint("CAST it to INT, BIGINT, DOUBLE, BOOLEAN, VARCHAR or TIMESTAMP(3)")
+        })?;
+        let planned = if want == data_type {
+            planned
+        } else {
+            let cast = datafusion::physical_expr::expressions::cast(planned.expr.clone(), physical, want.clone()).map_err(df_error)?;
+            PlannedExpr { expr: cast, ..planned }
+        };
+        let column = ComputedColumn { name: name.value.clone(), display: planned.display.clone(), expr: planned.expr };
+        Ok((column, Field::new(&name.value, want, true)))
     }
 
     fn plan_insert(&mut self, insert: &InsertInto, sql: &str) -> Result<Vec<PlannedStatement>, SqlError> {
@@ -247,13 +385,26 @@ impl<'a> Planner<'a> {
                 .unwrap_or_else(|| "create it first with CREATE TABLE ... WITH ('connector'=...)".to_string());
             SqlError::new(format!("unknown stream or table \"{}\"", insert.target.value)).at(insert.target.position).hint(hint)
         })?;
-        let (source, filter, projection) = self.plan_select(&insert.query, Some(&sink))?;
-        if source.name == sink.name {
+        let select = self.plan_select(&insert.query, &insert.clauses, Some(&sink))?;
+        if select.source.name == sink.name {
             return Err(SqlError::new(format!("\"{}\" cannot be both read and written by one query", sink.name))
                 .at(insert.target.position));
         }
+        if let Some(aggregate) = &select.aggregate {
+            check_upsert_sink(aggregate, &sink, &select.key_outputs, insert.target.position)?;
+        }
         let id = self.next_id(&format!("insert_{}", sink.name));
-        let plan = QueryPlan { id, sql: sql.to_string(), source, filter, projection, output_schema: sink.schema.clone(), sink };
+        let plan = QueryPlan {
+            id,
+            sql: sql.to_string(),
+            source: select.source,
+            filter: select.filter,
+            aggregate: select.aggregate,
+            having: select.having,
+            projection: select.projection,
+            output_schema: sink.schema.clone(),
+            sink,
+        };
         Ok(vec![PlannedStatement::StartQuery(Arc::new(plan))])
     }
 
@@ -261,10 +412,15 @@ impl<'a> Planner<'a> {
         if !self.check_new_name(c.kind, &c.name, c.or_replace, c.if_not_exists)? {
             return Ok(vec![PlannedStatement::Noop(format!("\"{}\" already exists", c.name))]);
         }
-        let (source, filter, projection) = self.plan_select(&c.query, None)?;
-        let fields: Vec<Field> =
-            projection.iter().map(|p| p.expr.return_field(&source.schema).map(|f| Field::new(&p.name, f.data_type().clone(), true))).collect::<Result<_, _>>().map_err(df_error)?;
+        let select = self.plan_select(&c.query, &c.clauses, None)?;
+        let fields: Vec<Field> = select
+            .projection
+            .iter()
+            .map(|p| p.expr.return_field(&select.projection_input).map(|f| Field::new(&p.name, f.data_type().clone(), true)))
+            .collect::<Result<_, _>>()
+            .map_err(df_error)?;
         let schema = Arc::new(Schema::new(fields));
+        let source = &select.source;
         // The new stream inherits the source's topic settings unless WITH says otherwise
         // (ksqlDB: the sink topic is named after the stream, in the source's format).
         let mut options: Vec<WithOption> = c.options.clone();
@@ -272,15 +428,16 @@ impl<'a> Planner<'a> {
         if !has(&["connector", "kafka_topic", "topic"], &options) {
             options.push(synthetic("kafka_topic", &c.name.value));
         }
-        if let ConnectorOptions::Kafka(k) = &source.connector {
-            if !has(&["connector"], &options) || options.iter().any(|o| o.key == "connector" && o.value.eq_ignore_ascii_case("kafka")) {
-                if !has(&["value_format", "format"], &options) {
-                    let format = match k.format {
-                        crate::options::Format::Json => "json",
-                        crate::options::Format::Delimited { .. } => "delimited",
-                    };
-                    options.push(synthetic("value_format", format));
-                }
+        let kafka_sink = !has(&["connector"], &options) || options.iter().any(|o| o.key == "connector" && o.value.eq_ignore_ascii_case("kafka"));
+        if kafka_sink {
+            if !has(&["value_format", "format"], &options) {
+                let format = match source.connector.format() {
+                    Some(crate::options::Format::Delimited { .. }) => "delimited",
+                    _ => "json",
+                };
+                options.push(synthetic("value_format", format));
+            }
+            if let ConnectorOptions::Kafka(k) = &source.connector {
                 if !has(&["properties.bootstrap.servers"], &options) {
                     if let Some(b) = &k.bootstrap_servers {
                         options.push(synthetic("properties.bootstrap.servers", b));
@@ -290,23 +447,40 @@ impl<'a> Planner<'a> {
         }
         let connector = parse_connector(&c.name.value, &options)?;
         let fields_of_query: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        let key = match key_fields(&c.options, &fields_of_query, None)? {
-            Some(k) => Some(k),
-            None => source.key.clone().filter(|k| schema.field_with_name(k).is_ok()),
+        let key: Vec<String> = match key_fields(&c.options, &fields_of_query, None)? {
+            Some(k) => vec![k],
+            None if select.aggregate.is_some() => select.key_outputs.clone(),
+            None => source.key.iter().filter(|k| schema.field_with_name(k).is_ok()).cloned().collect(),
         };
         let relation = Arc::new(Relation {
             name: c.name.value.clone(),
             kind: c.kind,
             schema: schema.clone(),
-            primary_key: if matches!(connector, ConnectorOptions::Postgres(_)) { key.clone().into_iter().collect() } else { Vec::new() },
+            primary_key: if matches!(connector, ConnectorOptions::Postgres(_)) { key.clone() } else { Vec::new() },
             key,
             connector,
             watermark: None,
+            computed: Vec::new(),
+            event_time: Default::default(),
+            parallelism: None,
             sql: sql.to_string(),
         });
+        if let Some(aggregate) = &select.aggregate {
+            check_upsert_sink(aggregate, &relation, &select.key_outputs, c.name.position)?;
+        }
         self.catalog.insert(relation.clone());
         let id = self.next_id(&format!("csas_{}", relation.name));
-        let plan = QueryPlan { id, sql: sql.to_string(), source, filter, projection, output_schema: schema, sink: relation.clone() };
+        let plan = QueryPlan {
+            id,
+            sql: sql.to_string(),
+            source: select.source,
+            filter: select.filter,
+            aggregate: select.aggregate,
+            having: select.having,
+            projection: select.projection,
+            output_schema: schema,
+            sink: relation.clone(),
+        };
         Ok(vec![PlannedStatement::CreateRelation(relation), PlannedStatement::StartQuery(Arc::new(plan))])
     }
 
@@ -322,44 +496,67 @@ impl<'a> Planner<'a> {
         id
     }
 
-    /// Plans `SELECT ... FROM source [WHERE ...]`, casting the output to `target`'s
-    /// columns when given (by position, as SQL INSERT does).
-    fn plan_select(
-        &self,
-        query: &Query,
-        target: Option<&Relation>,
-    ) -> Result<SelectPlan, SqlError> {
-        let (select, source) = check_query(query, self.catalog)?;
+    /// Plans `SELECT ... FROM source [WHERE ...] [GROUP BY ... [HAVING ...]]` (any window
+    /// syntax), casting the output to `target`'s columns when given (by position, as SQL
+    /// INSERT does).
+    fn plan_select(&self, query: &Query, clauses: &StreamClauses, target: Option<&Relation>) -> Result<SelectPlan, SqlError> {
+        let normalized = normalize(query, clauses, self.catalog)?;
+        let query = &normalized.query;
+        // Plan against the source plus the window columns when windowed.
+        let mut planning = self.catalog.clone();
+        let (_, declared_source) = check_query_source(query, self.catalog)?;
+        if normalized.window.is_some() {
+            let mut relation = declared_source.as_ref().clone();
+            let mut fields: Vec<Field> = relation.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+            for name in [WINDOW_START, WINDOW_END] {
+                if fields.iter().any(|f| f.name() == name) {
+                    return Err(SqlError::new(format!("\"{}\" has a column named {name}, which a window adds", relation.name))
+                        .hint("rename the column"));
+                }
+                fields.push(Field::new(name, DataType::Timestamp(TimeUnit::Millisecond, None), false));
+            }
+            relation.schema = Arc::new(Schema::new(fields));
+            planning.insert(Arc::new(relation));
+        }
+        let (select, _) = check_query(query, &planning)?;
+        let source = declared_source;
         if !source.connector.is_source() {
             return Err(SqlError::new(format!(
                 "\"{}\" is a {} table: it can be written, not read",
                 source.name,
                 source.connector.name()
             ))
-            .hint("read from a Kafka stream"));
+            .hint("read from a Kafka stream or a file"));
         }
         let unsupported = |what: &str, hint: &str| Err(SqlError::new(format!("{what} is not supported in a persistent query yet")).hint(hint.to_string()));
         if select.distinct.is_some() {
-            return unsupported("DISTINCT", "remove DISTINCT");
-        }
-        if !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty()) || select.having.is_some() {
-            return unsupported("GROUP BY", "aggregations over a stream need a window (WINDOW TUMBLING), which is not available yet");
+            return unsupported("SELECT DISTINCT", "use GROUP BY");
         }
         if query.order_by.is_some() || query.limit_clause.is_some() {
             return unsupported("ORDER BY / LIMIT", "a stream has no end to sort or limit; remove it");
         }
-        let ctx = CatalogContext::new(self.catalog, self.state);
+        let ctx = CatalogContext::new(&planning, self.state);
         let plan = SqlToRel::new(&ctx)
             .sql_statement_to_plan(sqlparser::ast::Statement::Query(Box::new(query.clone())))
             .map_err(df_error)?;
+        let plan = TypeCoercion::new().analyze(plan, self.state.config_options()).map_err(df_error)?;
         let LogicalPlan::Projection(projection) = plan else {
             return Err(SqlError::new(format!("unsupported query plan: {}", plan.display())));
         };
-        let input_schema: &DFSchema = projection.input.schema();
         let mut node = projection.input.as_ref();
+        let mut having = None;
+        let mut aggregate_node = None;
         let mut predicate = None;
         loop {
             match node {
+                LogicalPlan::Filter(f) if aggregate_node.is_none() && matches!(f.input.as_ref(), LogicalPlan::Aggregate(_)) => {
+                    having = Some(f.predicate.clone());
+                    node = f.input.as_ref();
+                }
+                LogicalPlan::Aggregate(a) if aggregate_node.is_none() => {
+                    aggregate_node = Some(a);
+                    node = a.input.as_ref();
+                }
                 LogicalPlan::Filter(f) => {
                     predicate = Some((f.predicate.clone(), f.input.schema().clone()));
                     node = f.input.as_ref();
@@ -368,12 +565,30 @@ impl<'a> Planner<'a> {
                 LogicalPlan::TableScan(_) => break,
                 other => {
                     return Err(SqlError::new(format!("{} is not supported in a persistent query yet", other.display()))
-                        .hint("a persistent query is SELECT ... FROM one stream [WHERE ...]"))
+                        .hint("a persistent query is SELECT ... FROM one stream [WHERE ...] [GROUP BY ...]"))
                 }
             }
         }
         let filter = match predicate {
-            Some((expr, schema)) => Some(self.physical("where", expr, &schema)?),
+            Some((expr, schema)) => {
+                reject_window_columns(&expr, "WHERE")?;
+                Some(self.physical("where", expr, &schema)?)
+            }
+            None => None,
+        };
+        if aggregate_node.is_none() && normalized.window.is_some() {
+            return Err(SqlError::new("a window needs an aggregation")
+                .hint("add GROUP BY window_start, window_end (and keys) with aggregates such as COUNT(*)"));
+        }
+        let (aggregate, projection_input, key_columns) = match aggregate_node {
+            Some(a) => {
+                let (aggregate, canonical, key_columns) = self.plan_aggregate(a, &normalized)?;
+                (Some(aggregate), canonical, key_columns)
+            }
+            None => (None, projection.input.schema().as_ref().clone(), Vec::new()),
+        };
+        let having = match having {
+            Some(expr) => Some(self.physical("having", expr, &projection_input)?),
             None => None,
         };
         let out_fields = projection.schema.fields();
@@ -390,6 +605,7 @@ impl<'a> Planner<'a> {
             }
         }
         let mut exprs = Vec::with_capacity(projection.expr.len());
+        let mut key_outputs = Vec::new();
         for (i, expr) in projection.expr.iter().enumerate() {
             let expr = expr.clone().unalias();
             let have = out_fields[i].data_type().clone();
@@ -407,6 +623,11 @@ impl<'a> Planner<'a> {
                     (name, want)
                 }
             };
+            if let Expr::Column(c) = &expr {
+                if key_columns.iter().any(|k| k == &c.name) {
+                    key_outputs.push(name.clone());
+                }
+            }
             let expr = if have == want {
                 expr
             } else if implicit_cast(&have, &want) {
@@ -419,9 +640,117 @@ impl<'a> Planner<'a> {
                 ))
                 .hint(format!("CAST the expression to {}", sql_name(&want))));
             };
-            exprs.push(self.physical(&name, expr, input_schema)?);
+            if aggregate.is_none() {
+                reject_window_columns(&expr, "SELECT")?;
+            }
+            exprs.push(self.physical(&name, expr, &projection_input)?);
         }
-        Ok((source, filter, exprs))
+        let projection_input = Arc::new(projection_input.as_arrow().clone());
+        Ok(SelectPlan { source, filter, aggregate, having, projection: exprs, projection_input, key_outputs })
+    }
+
+    /// Lowers DataFusion's `Aggregate` node: group keys and aggregate functions become
+    /// physical expressions over the input; the window columns become the window
+    /// operator's. Returns the plan, its output schema for HAVING and SELECT (keys, window
+    /// columns, aggregates), and the names of the output's key columns (group keys and
+    /// `window_start`).
+    fn plan_aggregate(
+        &self,
+        a: &datafusion::logical_expr::Aggregate,
+        normalized: &super::window::Normalized,
+    ) -> Result<(AggregatePlan, DFSchema, Vec<String>), SqlError> {
+        let input_schema = a.input.schema();
+        let physical_input: SchemaRef = Arc::new(input_schema.as_arrow().clone());
+        let windowed = normalized.window.is_some();
+        let group_exprs = a.group_expr.clone();
+        let mut keys = Vec::new();
+        let mut key_positions = Vec::new();
+        let mut window_positions = [None, None];
+        for (i, e) in group_exprs.iter().enumerate() {
+            match e {
+                Expr::Column(c) if windowed && c.name == WINDOW_START => window_positions[0] = Some(i),
+                Expr::Column(c) if windowed && c.name == WINDOW_END => window_positions[1] = Some(i),
+                Expr::GroupingSet(_) => {
+                    return Err(SqlError::new("GROUPING SETS, CUBE and ROLLUP are not supported").hint("group by plain columns"))
+                }
+                other => {
+                    reject_window_columns(other, "GROUP BY")?;
+                    let name = a.schema.field(i).name().clone();
+                    keys.push(self.physical(&name, other.clone(), input_schema)?);
+                    key_positions.push(i);
+                }
+            }
+        }
+        let [Some(start_pos), Some(end_pos)] = window_positions else {
+            if windowed {
+                return Err(SqlError::new("a windowed aggregation groups by window_start and window_end")
+                    .hint("add GROUP BY window_start, window_end (Flink) to the keys"));
+            }
+            return self.finish_aggregate(a, normalized, keys, key_positions, None, &physical_input);
+        };
+        self.finish_aggregate(a, normalized, keys, key_positions, Some((start_pos, end_pos)), &physical_input)
+    }
+
+    fn finish_aggregate(
+        &self,
+        a: &datafusion::logical_expr::Aggregate,
+        normalized: &super::window::Normalized,
+        keys: Vec<PlannedExpr>,
+        key_positions: Vec<usize>,
+        window_positions: Option<(usize, usize)>,
+        physical_input: &SchemaRef,
+    ) -> Result<(AggregatePlan, DFSchema, Vec<String>), SqlError> {
+        let input_schema = a.input.schema();
+        let props = self.state.execution_props();
+        let planning_ctx = PhysicalPlanningContext::default();
+        let mut aggregates = Vec::with_capacity(a.aggr_expr.len());
+        for e in &a.aggr_expr {
+            reject_window_columns(e, "an aggregate")?;
+            let name = e.schema_name().to_string();
+            let lowered = LoweredAggregateBuilder::new(e, input_schema, physical_input, props, &planning_ctx)
+                .with_name(name.clone())
+                .build()
+                .map_err(df_error)?;
+            aggregates.push(PlannedAggregate { name, display: e.to_string(), function: lowered.aggregate, filter: lowered.filter });
+        }
+        // Canonical order: keys, window_start, window_end, aggregates.
+        let n_groups = a.group_expr.len();
+        let mut order: Vec<usize> = key_positions.clone();
+        if let Some((s, e)) = window_positions {
+            order.push(s);
+            order.push(e);
+        }
+        order.extend(n_groups..a.schema.fields().len());
+        let qualified: Vec<(Option<TableReference>, Arc<Field>)> = order
+            .iter()
+            .map(|&i| {
+                let (q, f) = a.schema.qualified_field(i);
+                (q.cloned(), f.clone())
+            })
+            .collect();
+        let canonical = DFSchema::new_with_metadata(qualified, Default::default()).map_err(df_error)?;
+        let fields: Vec<Field> = canonical
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                // Window bounds are never NULL; everything else may be.
+                let is_window = window_positions.is_some() && (i == keys.len() || i == keys.len() + 1);
+                f.as_ref().clone().with_nullable(!is_window)
+            })
+            .collect();
+        let mut key_columns: Vec<String> = key_positions.iter().map(|&i| a.schema.field(i).name().clone()).collect();
+        if window_positions.is_some() {
+            key_columns.push(WINDOW_START.to_string());
+        }
+        let plan = AggregatePlan {
+            window: normalized.window.clone(),
+            emit: normalized.emit,
+            keys,
+            aggregates,
+            output_schema: Arc::new(Schema::new(fields)),
+        };
+        Ok((plan, canonical, key_columns))
     }
 
     fn physical(&self, name: &str, expr: Expr, schema: &DFSchema) -> Result<PlannedExpr, SqlError> {
@@ -453,9 +782,79 @@ fn key_fields(options: &[WithOption], fields: &[Field], declared: Option<&str>) 
     Ok(Some(name))
 }
 
-/// A planned `SELECT ... FROM source [WHERE ...]`: the source, the WHERE predicate and
-/// one expression per output column.
-type SelectPlan = (Arc<Relation>, Option<PlannedExpr>, Vec<PlannedExpr>);
+/// A planned SELECT.
+struct SelectPlan {
+    source: Arc<Relation>,
+    filter: Option<PlannedExpr>,
+    aggregate: Option<AggregatePlan>,
+    having: Option<PlannedExpr>,
+    projection: Vec<PlannedExpr>,
+    /// The schema `projection` evaluates over.
+    projection_input: SchemaRef,
+    /// Output columns that carry the group keys and `window_start` (the upsert key).
+    key_outputs: Vec<String>,
+}
+
+/// The relation a query reads, for building the planning catalog (names are checked
+/// again, fully, by [`check_query`]).
+fn check_query_source(query: &Query, catalog: &Catalog) -> Result<((), Arc<Relation>), SqlError> {
+    use sqlparser::ast::{SetExpr, TableFactor};
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return check_query(query, catalog).map(|(_, r)| ((), r));
+    };
+    if let Some(TableFactor::Table { name, .. }) = select.from.first().map(|f| &f.relation) {
+        let name = super::parser::object_name(name)?;
+        if let Some(r) = catalog.get(&name.value) {
+            return Ok(((), r.clone()));
+        }
+    }
+    check_query(query, catalog).map(|(_, r)| ((), r))
+}
+
+/// Window columns exist only on the aggregation's output; anywhere else they are an error.
+fn reject_window_columns(expr: &Expr, clause: &str) -> Result<(), SqlError> {
+    if let Some(c) = expr.column_refs().into_iter().find(|c| c.name == WINDOW_START || c.name == WINDOW_END) {
+        return Err(SqlError::new(format!("{} cannot be used in {clause}", c.name))
+            .hint("window_start and window_end are results of the window: use them in the SELECT list or HAVING"));
+    }
+    Ok(())
+}
+
+/// An EMIT CHANGES aggregation updates rows: its sink needs a key to upsert on
+/// (Flink refuses update changes into an append-only sink the same way).
+fn check_upsert_sink(aggregate: &AggregatePlan, sink: &Relation, key_outputs: &[String], position: Option<Position>) -> Result<(), SqlError> {
+    if aggregate.emit != Emit::Changes {
+        return Ok(());
+    }
+    let sink_key: &[String] = match &sink.connector {
+        ConnectorOptions::Postgres(_) => &sink.primary_key,
+        ConnectorOptions::Kafka(_) => &sink.key,
+        _ => return Ok(()),
+    };
+    let required = aggregate.keys.len() + usize::from(aggregate.window.is_some());
+    if key_outputs.len() < required {
+        let keys: Vec<&str> = aggregate.keys.iter().map(|k| k.display.as_str()).collect();
+        return Err(SqlError::new("EMIT CHANGES updates one row per group, but the query does not select every group key")
+            .at(position)
+            .hint(format!(
+                "select the group keys{} as columns of the result: [{}]",
+                if aggregate.window.is_some() { " and window_start" } else { "" },
+                keys.join(", ")
+            )));
+    }
+    let keyed = !sink_key.is_empty() && key_outputs.iter().all(|k| sink_key.contains(k)) && sink_key.len() == key_outputs.len();
+    if keyed {
+        return Ok(());
+    }
+    let wanted = key_outputs.join(", ");
+    let how = match &sink.connector {
+        ConnectorOptions::Postgres(_) => format!("declare PRIMARY KEY ({wanted}) NOT ENFORCED on {}", sink.name),
+        _ => format!("declare the key of {} ('key.fields' or a KEY column): {wanted}", sink.name),
+    };
+    Err(SqlError::new(format!("EMIT CHANGES updates rows by group, but the key of \"{}\" is not the group key", sink.name))
+        .at(position)
+        .hint(format!("{how}, or use EMIT FINAL")))
+}
 
 fn synthetic(key: &str, value: &str) -> WithOption {
     WithOption { key: key.to_string(), key_position: None, value: value.to_string(), value_position: None }

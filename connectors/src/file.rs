@@ -1,0 +1,181 @@
+//! Flink's `filesystem` connector for one local file of CSV or JSON lines.
+//!
+//! - [`FileSource`] is *bounded*: it reads the file once, in micro-batches of lines
+//!   (partition 0, offset = line number, record timestamp = the time of reading), then
+//!   ends; the pipeline follows with a final watermark that closes every window, so a
+//!   file pipeline runs like a batch job.
+//! - [`FileSink`] truncates the file when the query starts and appends one line per row;
+//!   `flush` (every barrier) writes the buffered lines out.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BinaryArray, Int32Array, Int64Array, StringArray, TimestampMillisecondArray};
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use eddy_engine::format::ValueEncoder;
+use eddy_engine::operators::raw_schema;
+use eddy_engine::options::FileOptions;
+use eddy_engine::runtime::{PartitionOffset, Sink, Source, SourceBatch};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::error::{ConnectorError, Result};
+
+/// Bytes read from the file at a time.
+const READ_CHUNK: usize = 4 << 20;
+
+/// Reads a file of lines, once.
+pub struct FileSource {
+    file: tokio::fs::File,
+    path: String,
+    buf: Vec<u8>,
+    start: usize,
+    eof: bool,
+    next_line: i64,
+    max_rows: usize,
+}
+
+impl FileSource {
+    /// Opens the file of `options`.
+    ///
+    /// Errors: the file cannot be opened (named, with the reason).
+    pub async fn open(options: &FileOptions) -> Result<Self> {
+        let file = tokio::fs::File::open(&options.path)
+            .await
+            .map_err(|source| ConnectorError::File { path: options.path.clone(), source })?;
+        Ok(FileSource {
+            file,
+            path: options.path.clone(),
+            buf: Vec::with_capacity(READ_CHUNK),
+            start: 0,
+            eof: false,
+            next_line: 0,
+            max_rows: options.batch_max_rows,
+        })
+    }
+
+    /// Reads more of the file into the buffer; false at the end.
+    async fn fill(&mut self) -> Result<bool> {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        let old = self.buf.len();
+        self.buf.resize(old + READ_CHUNK, 0);
+        let n = self.file.read(&mut self.buf[old..]).await.map_err(|source| ConnectorError::File { path: self.path.clone(), source })?;
+        self.buf.truncate(old + n);
+        Ok(n > 0)
+    }
+}
+
+#[async_trait]
+impl Source for FileSource {
+    async fn next_batch(&mut self) -> eddy_engine::Result<Option<SourceBatch>> {
+        loop {
+            // Up to `max_rows` complete lines from `buf[start..]`: (start, end, line number).
+            let mut lines: Vec<(usize, usize, i64)> = Vec::new();
+            let mut at = self.start;
+            let mut line = self.next_line;
+            while lines.len() < self.max_rows {
+                let Some(nl) = memchr::memchr(b'\n', &self.buf[at..]) else { break };
+                let end = at + nl;
+                push_line(&self.buf, &mut lines, at, end, line);
+                line += 1;
+                at = end + 1;
+            }
+            if lines.len() < self.max_rows && !self.eof {
+                // The file goes on: read more and cut again (a chunk holds many batches,
+                // so this rescans little).
+                if !self.fill().await? {
+                    self.eof = true;
+                }
+                continue;
+            }
+            if lines.len() < self.max_rows && at < self.buf.len() {
+                // The last line has no line break.
+                let end = self.buf.len();
+                push_line(&self.buf, &mut lines, at, end, line);
+                line += 1;
+                at = end;
+            }
+            if lines.is_empty() {
+                return Ok(None);
+            }
+            let batch = self.batch(&lines, line)?;
+            self.start = at;
+            self.next_line = line;
+            return Ok(Some(batch));
+        }
+    }
+
+    async fn commit(&mut self, _positions: &[PartitionOffset]) -> eddy_engine::Result<()> {
+        Ok(())
+    }
+
+    fn is_bounded(&self) -> bool {
+        true
+    }
+}
+
+/// Adds the line `buf[start..end]` without a trailing `\r`; blank lines are skipped.
+fn push_line(buf: &[u8], lines: &mut Vec<(usize, usize, i64)>, start: usize, end: usize, line: i64) {
+    let end = if end > start && buf[end - 1] == b'\r' { end - 1 } else { end };
+    if end > start {
+        lines.push((start, end, line));
+    }
+}
+
+impl FileSource {
+    fn batch(&self, lines: &[(usize, usize, i64)], next_line: i64) -> Result<SourceBatch> {
+        let n = lines.len();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(BinaryArray::from_iter(std::iter::repeat_n(None::<&[u8]>, n))),
+            Arc::new(BinaryArray::from_iter_values(lines.iter().map(|&(s, e, _)| &self.buf[s..e]))),
+            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(self.path.as_str(), n))),
+            Arc::new(Int32Array::from(vec![0; n])),
+            Arc::new(Int64Array::from_iter_values(lines.iter().map(|l| l.2))),
+            Arc::new(TimestampMillisecondArray::from(vec![now; n])),
+        ];
+        let records = RecordBatch::try_new(raw_schema(), columns)?;
+        let positions = vec![PartitionOffset { topic: self.path.clone(), partition: 0, next_offset: next_line }];
+        Ok(SourceBatch { records, positions })
+    }
+}
+
+/// Writes one line per row to a file.
+pub struct FileSink {
+    file: tokio::io::BufWriter<tokio::fs::File>,
+    path: String,
+    encoder: ValueEncoder,
+}
+
+impl FileSink {
+    /// Creates (or truncates) the file of `options`, creating its directory.
+    ///
+    /// Errors: the directory or file cannot be created.
+    pub async fn create(options: &FileOptions) -> Result<Self> {
+        let err = |source| ConnectorError::File { path: options.path.clone(), source };
+        if let Some(dir) = std::path::Path::new(&options.path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir).await.map_err(err)?;
+        }
+        let file = tokio::fs::File::create(&options.path).await.map_err(err)?;
+        Ok(FileSink { file: tokio::io::BufWriter::new(file), path: options.path.clone(), encoder: ValueEncoder::new(options.format) })
+    }
+}
+
+#[async_trait]
+impl Sink for FileSink {
+    async fn write(&mut self, batch: RecordBatch) -> eddy_engine::Result<()> {
+        let err = |source| ConnectorError::File { path: self.path.clone(), source };
+        for line in self.encoder.encode(&batch)? {
+            self.file.write_all(&line).await.map_err(err)?;
+            self.file.write_all(b"\n").await.map_err(err)?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> eddy_engine::Result<()> {
+        self.file.flush().await.map_err(|source| ConnectorError::File { path: self.path.clone(), source })?;
+        Ok(())
+    }
+}

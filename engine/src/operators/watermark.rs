@@ -1,0 +1,424 @@
+//! Watermarks: reads each row's event time, drops rows whose event time cannot be read
+//! (malformed, by the error policy), and derives the watermark (DESIGN.md, time).
+//!
+//! Per source partition the watermark is the largest event time seen minus the declared
+//! delay (Flink's bounded out-of-orderness). The operator's watermark is the minimum over
+//! partitions, skipping partitions idle for `'scan.watermark.idle-timeout'` (processing
+//! time; Flink's `withIdleness`). A partition that has sent nothing yet holds time back
+//! until it is idle too, so a slow partition at startup does not make the others' rows late.
+//! Watermarks only move forward and are emitted in-band after the batch that advanced them.
+//!
+//! Input: the relation's columns plus [`super::MetaColumns::Position`] (or `Record`).
+//! Output: the same plus `__rowtime Timestamp(ms)` (the event time), never NULL.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, TimestampMillisecondArray};
+use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
+use arrow::record_batch::RecordBatch;
+
+use super::decode::{META_OFFSET, META_PARTITION, META_TIMESTAMP};
+use crate::catalog::EventTime;
+use crate::error::{EngineError, Result};
+use crate::operator::{Collector, Operator, Timestamp};
+use crate::options::ErrorPolicy;
+use crate::runtime::QueryMetrics;
+
+/// Name of the event-time column the watermark operator appends.
+pub const META_ROWTIME: &str = "__rowtime";
+
+/// How a row's event time is read.
+#[derive(Debug, Clone)]
+enum TimeSource {
+    /// A TIMESTAMP column (any unit).
+    Timestamp(usize),
+    /// A BIGINT / INT column of epoch milliseconds (ksqlDB).
+    EpochMillis(usize),
+    /// A VARCHAR column: ISO-8601, or a chrono format translated from Java's pattern.
+    Text(usize, Option<String>),
+    /// The Kafka record timestamp (ksqlDB ROWTIME).
+    Record(usize),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PartitionTime {
+    /// Largest event time seen (ms); `i64::MIN` before the first row.
+    max: Timestamp,
+    /// Wall-clock time of the last row (ms).
+    last_active: Timestamp,
+    /// No row for the idle timeout: ignored by the minimum until its next row.
+    idle: bool,
+}
+
+/// The watermark operator (see the module docs).
+pub struct Watermarks {
+    source: TimeSource,
+    delay: i64,
+    idle_timeout: i64,
+    partitions: BTreeMap<i32, PartitionTime>,
+    partition_index: usize,
+    offset_index: usize,
+    current: Timestamp,
+    output: SchemaRef,
+    metrics: Arc<QueryMetrics>,
+    policy: ErrorPolicy,
+    query_id: String,
+}
+
+impl Watermarks {
+    /// A watermark operator over batches of `input` (relation columns + position meta
+    /// columns), for the source partitions `partitions`, starting at wall-clock `now` (ms).
+    ///
+    /// Errors: the event-time column or a meta column is missing from `input`, or the
+    /// timestamp format is not supported.
+    pub fn new(
+        event_time: &EventTime,
+        input: &Schema,
+        partitions: &[i32],
+        now: Timestamp,
+        metrics: Arc<QueryMetrics>,
+        policy: ErrorPolicy,
+        query_id: String,
+    ) -> Result<Self> {
+        let index = |name: &str| {
+            input.index_of(name).map_err(|_| EngineError::Other(format!("watermark: no column \"{name}\" in the input")))
+        };
+        let source = match &event_time.column {
+            None => TimeSource::Record(index(META_TIMESTAMP)?),
+            Some(c) => {
+                let i = index(c)?;
+                match input.field(i).data_type() {
+                    DataType::Timestamp(..) => TimeSource::Timestamp(i),
+                    DataType::Int64 | DataType::Int32 => TimeSource::EpochMillis(i),
+                    DataType::Utf8 => {
+                        let format = event_time.format.as_deref().map(java_to_chrono).transpose().map_err(EngineError::Other)?;
+                        TimeSource::Text(i, format)
+                    }
+                    other => return Err(EngineError::Other(format!("event-time column \"{c}\" has unsupported type {other}"))),
+                }
+            }
+        };
+        let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new(META_ROWTIME, DataType::Timestamp(TimeUnit::Millisecond, None), false));
+        Ok(Watermarks {
+            source,
+            delay: event_time.delay_ms,
+            idle_timeout: event_time.idle_timeout_ms,
+            partitions: partitions.iter().map(|&p| (p, PartitionTime::new(now))).collect(),
+            partition_index: index(META_PARTITION)?,
+            offset_index: index(META_OFFSET)?,
+            current: Timestamp::MIN,
+            output: Arc::new(Schema::new(fields)),
+            metrics,
+            policy,
+            query_id,
+        })
+    }
+
+    /// The schema of the batches this operator emits.
+    pub fn output_schema(&self) -> SchemaRef {
+        self.output.clone()
+    }
+
+    /// Event time (ms) of every row; NULL where it cannot be read.
+    fn event_times(&self, batch: &RecordBatch) -> Result<Int64Array> {
+        Ok(match &self.source {
+            TimeSource::Timestamp(i) | TimeSource::Record(i) => {
+                let column = batch.column(*i);
+                let ms = match column.data_type() {
+                    DataType::Timestamp(TimeUnit::Millisecond, None) => column.clone(),
+                    _ => arrow::compute::cast(column, &DataType::Timestamp(TimeUnit::Millisecond, None))?,
+                };
+                ms.as_primitive::<TimestampMillisecondType>().reinterpret_cast::<Int64Type>()
+            }
+            TimeSource::EpochMillis(i) => arrow::compute::cast(batch.column(*i), &DataType::Int64)?.as_primitive::<Int64Type>().clone(),
+            TimeSource::Text(i, None) => {
+                let options = arrow::compute::CastOptions { safe: true, ..Default::default() };
+                let ts = arrow::compute::cast_with_options(batch.column(*i), &DataType::Timestamp(TimeUnit::Millisecond, None), &options)?;
+                ts.as_primitive::<TimestampMillisecondType>().reinterpret_cast::<Int64Type>()
+            }
+            TimeSource::Text(i, Some(format)) => {
+                let text = batch.column(*i).as_string::<i32>();
+                text.iter().map(|v| v.and_then(|v| parse_with_format(v, format))).collect()
+            }
+        })
+    }
+
+    fn advance(&mut self, out: &mut Collector) {
+        let mut watermark = Timestamp::MAX;
+        let mut any_active = false;
+        for p in self.partitions.values() {
+            if p.idle {
+                continue;
+            }
+            any_active = true;
+            watermark = watermark.min(p.max.saturating_sub(self.delay));
+        }
+        if any_active && watermark > self.current && watermark != Timestamp::MIN {
+            self.current = watermark;
+            self.metrics.set_watermark(watermark);
+            out.watermark(watermark);
+        }
+    }
+}
+
+impl PartitionTime {
+    fn new(now: Timestamp) -> Self {
+        PartitionTime { max: Timestamp::MIN, last_active: now, idle: false }
+    }
+}
+
+impl Operator for Watermarks {
+    fn name(&self) -> &'static str {
+        "watermark"
+    }
+
+    fn on_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> Result<()> {
+        let times = self.event_times(&batch)?;
+        let batch = if times.null_count() > 0 {
+            let partitions = batch.column(self.partition_index).as_primitive::<Int32Type>();
+            let offsets = batch.column(self.offset_index).as_primitive::<Int64Type>();
+            let bad: Vec<usize> = (0..times.len()).filter(|&i| times.is_null(i)).collect();
+            for &i in bad.iter().take(if self.policy == ErrorPolicy::Fail { 1 } else { 3 }) {
+                let location = format!("{}@{}", partitions.value(i), offsets.value(i));
+                if self.policy == ErrorPolicy::Fail {
+                    return Err(EngineError::Malformed { location, reason: "the event time is missing or does not parse".into() });
+                }
+                tracing::warn!(query = %self.query_id, record = %location, "skipped record: the event time is missing or does not parse");
+            }
+            self.metrics.add_malformed(bad.len() as u64);
+            let keep = arrow::array::BooleanArray::from_iter((0..times.len()).map(|i| Some(times.is_valid(i))));
+            let batch = arrow::compute::filter_record_batch(&batch, &keep)?;
+            let times = arrow::compute::filter(&times, &keep)?;
+            return self.emit_with_times(batch, times.as_primitive::<Int64Type>().clone(), out);
+        } else {
+            batch
+        };
+        self.emit_with_times(batch, times, out)
+    }
+
+    fn on_watermark(&mut self, watermark: Timestamp, out: &mut Collector) -> Result<()> {
+        // Only a bounded source's final watermark comes from upstream.
+        if watermark > self.current {
+            self.current = watermark;
+            self.metrics.set_watermark(watermark);
+            out.watermark(watermark);
+        }
+        Ok(())
+    }
+
+    fn on_processing_time(&mut self, now: Timestamp, out: &mut Collector) -> Result<()> {
+        let mut changed = false;
+        for p in self.partitions.values_mut() {
+            if !p.idle && now - p.last_active >= self.idle_timeout {
+                p.idle = true;
+                changed = true;
+            }
+        }
+        if changed {
+            self.advance(out);
+        }
+        Ok(())
+    }
+}
+
+impl Watermarks {
+    fn emit_with_times(&mut self, batch: RecordBatch, times: Int64Array, out: &mut Collector) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let now = now_ms();
+        let partitions = batch.column(self.partition_index).as_primitive::<Int32Type>();
+        for (p, t) in partitions.values().iter().zip(times.values()) {
+            let state = self.partitions.entry(*p).or_insert_with(|| PartitionTime::new(now));
+            if *t > state.max {
+                state.max = *t;
+            }
+            state.last_active = now;
+            state.idle = false;
+        }
+        let rowtime: ArrayRef = Arc::new(TimestampMillisecondArray::new(times.values().clone(), None));
+        let mut columns = batch.columns().to_vec();
+        columns.push(rowtime);
+        out.emit(RecordBatch::try_new(self.output.clone(), columns)?);
+        self.advance(out);
+        Ok(())
+    }
+}
+
+fn now_ms() -> Timestamp {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Parses `value` with a chrono `format`; a format without an offset reads UTC.
+/// A trailing `Z` is read as `+00:00` (Java's `X`).
+fn parse_with_format(value: &str, format: &str) -> Option<i64> {
+    let value = value.trim();
+    if format.contains("%#z") || format.contains("%z") || format.contains("%:z") {
+        let fixed;
+        let value = match value.strip_suffix('Z') {
+            Some(rest) => {
+                fixed = format!("{rest}+00:00");
+                fixed.as_str()
+            }
+            None => value,
+        };
+        return chrono::DateTime::parse_from_str(value, format).ok().map(|d| d.timestamp_millis());
+    }
+    chrono::NaiveDateTime::parse_from_str(value, format).ok().map(|d| d.and_utc().timestamp_millis())
+}
+
+/// Translates a Java `DateTimeFormatter` pattern (ksqlDB's `timestamp_format`) to a
+/// chrono format: `yyyy MM dd HH mm ss SSS`, `'literal'` text, `''` for a quote, and the
+/// offsets `X XX XXX Z`.
+///
+/// Errors: a pattern letter chrono cannot read, named.
+pub fn java_to_chrono(pattern: &str) -> std::result::Result<String, String> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            if chars.get(i + 1) == Some(&'\'') {
+                out.push('\'');
+                i += 2;
+                continue;
+            }
+            i += 1;
+            while i < chars.len() {
+                if chars[i] == '\'' {
+                    if chars.get(i + 1) == Some(&'\'') {
+                        out.push('\'');
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                if chars[i] == '%' {
+                    out.push_str("%%");
+                } else {
+                    out.push(chars[i]);
+                }
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        if !c.is_ascii_alphabetic() {
+            if c == '%' {
+                out.push_str("%%");
+            } else {
+                out.push(c);
+            }
+            i += 1;
+            continue;
+        }
+        let mut n = 1;
+        while chars.get(i + n) == Some(&c) {
+            n += 1;
+        }
+        let spec = match (c, n) {
+            ('y' | 'u', 2) => "%y",
+            ('y' | 'u', _) => "%Y",
+            ('M', 1 | 2) => "%m",
+            ('M', 3) => "%b",
+            ('M', _) => "%B",
+            ('d', _) => "%d",
+            ('H', _) => "%H",
+            ('h', _) => "%I",
+            ('m', _) => "%M",
+            ('s', _) => "%S",
+            ('S', 3) => "%3f",
+            ('S', 6) => "%6f",
+            ('S', 9) => "%9f",
+            ('a', _) => "%p",
+            ('X' | 'x' | 'Z', _) => "%#z",
+            ('E', 1..=3) => "%a",
+            ('E', _) => "%A",
+            _ => return Err(format!("unsupported letter '{}' in timestamp_format '{pattern}'", c.to_string().repeat(n))),
+        };
+        out.push_str(spec);
+        i += n;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Int32Array, StringArray};
+
+    use super::*;
+
+    #[test]
+    fn java_patterns() {
+        assert_eq!(java_to_chrono("yyyy-MM-dd'T'HH:mm:ssX").as_deref(), Ok("%Y-%m-%dT%H:%M:%S%#z"));
+        assert_eq!(java_to_chrono("yyyy-MM-dd HH:mm:ss.SSS").as_deref(), Ok("%Y-%m-%d %H:%M:%S.%3f"));
+        assert_eq!(java_to_chrono("yyyy-MM-dd''HH").as_deref(), Ok("%Y-%m-%d'%H"));
+        assert_eq!(java_to_chrono("yyyy-QQ"), Err("unsupported letter 'QQ' in timestamp_format 'yyyy-QQ'".into()));
+        let f = java_to_chrono("yyyy-MM-dd'T'HH:mm:ssX").unwrap_or_default();
+        assert_eq!(parse_with_format("2026-01-01T10:00:00Z", &f), Some(1_767_261_600_000));
+        assert_eq!(parse_with_format("2026-01-01T12:00:00+02:00", &f), Some(1_767_261_600_000));
+        assert_eq!(parse_with_format("2026-01-01 10:00", &f), None);
+    }
+
+    fn batch(values: &[Option<&str>], partitions: &[i32]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("ts", DataType::Utf8, true),
+            Field::new(META_PARTITION, DataType::Int32, false),
+            Field::new(META_OFFSET, DataType::Int64, false),
+            Field::new(META_TIMESTAMP, DataType::Timestamp(TimeUnit::Millisecond, None), true),
+        ]));
+        let n = values.len();
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(values.to_vec())),
+                Arc::new(Int32Array::from(partitions.to_vec())),
+                Arc::new(Int64Array::from_iter_values(0..n as i64)),
+                Arc::new(TimestampMillisecondArray::from(vec![None; n])),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn watermarks(out: &mut Collector) -> Vec<i64> {
+        out.take()
+            .into_iter()
+            .filter_map(|m| match m {
+                crate::operator::Message::Watermark(w) => Some(w),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn per_partition_minimum_idle_timeout_and_malformed_times() -> Result<()> {
+        let event_time = EventTime { column: Some("ts".into()), delay_ms: 5000, idle_timeout_ms: 10_000, ..Default::default() };
+        let input = batch(&[], &[]).schema();
+        let metrics = Arc::new(QueryMetrics::default());
+        // Started at wall-clock 0 (ms) with partitions 0 and 1.
+        let mut op = Watermarks::new(&event_time, &input, &[0, 1], 0, metrics.clone(), ErrorPolicy::Skip, "q".into())?;
+        let mut out = Collector::default();
+        let t = |s: i64| 1_767_261_600_000 + s * 1000;
+        // Partition 1 has sent nothing: it holds the watermark back.
+        op.on_batch(batch(&[Some("2026-01-01T10:00:10Z"), Some("not a time")], &[0, 0]), &mut out)?;
+        assert_eq!(watermarks(&mut out), Vec::<i64>::new());
+        assert_eq!(metrics.snapshot().malformed, 1);
+        // Until it has been silent for the idle timeout.
+        op.on_processing_time(9_999, &mut out)?;
+        assert_eq!(watermarks(&mut out), Vec::<i64>::new());
+        op.on_processing_time(10_000, &mut out)?;
+        assert_eq!(watermarks(&mut out), vec![t(5)]);
+        // Partition 1 wakes up behind partition 0: the minimum rules again, and the
+        // watermark never moves back.
+        op.on_batch(batch(&[Some("2026-01-01T10:00:08Z")], &[1]), &mut out)?;
+        assert_eq!(watermarks(&mut out), Vec::<i64>::new());
+        op.on_batch(batch(&[Some("2026-01-01T10:00:30Z")], &[0]), &mut out)?;
+        assert_eq!(watermarks(&mut out), Vec::<i64>::new());
+        op.on_batch(batch(&[Some("2026-01-01T10:00:20Z")], &[1]), &mut out)?;
+        assert_eq!(watermarks(&mut out), vec![t(15)]);
+        Ok(())
+    }
+}

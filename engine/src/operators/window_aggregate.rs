@@ -1,0 +1,549 @@
+//! Window aggregation (DESIGN.md, windows and emission): tumbling, hopping and session
+//! windows, and the non-windowed GROUP BY table, over DataFusion accumulators.
+//!
+//! **State.** Tumbling and hopping windows are *panes* keyed by `window_start`; each
+//! pane maps group keys (encoded with `arrow-row`) to a group index and holds one
+//! DataFusion `GroupsAccumulator` per aggregate (a `GroupsAccumulatorAdapter` around the
+//! row `Accumulator` where DataFusion has no grouped one, e.g. `COUNT(DISTINCT)`). A
+//! batch costs one hash lookup per row and one vectorized `update_batch` per pane and
+//! aggregate. Session windows are kept per key as non-overlapping `[start, end)` ranges
+//! with row `Accumulator`s, merged (`state` + `merge_batch`) when a row bridges two.
+//!
+//! **Time.** A window `[start, end)` closes when the watermark reaches
+//! `end - 1 + grace` (the watermark promises no row at or below it). Until then rows
+//! behind the watermark still update it. A row whose windows are all closed is late:
+//! counted in `late_rows` and, when the source names `'late-rows.topic'`, sent to the
+//! late-rows side output with its original key and value bytes. Never dropped silently.
+//!
+//! **Emission.** `EMIT FINAL`: one row per window and key when the window closes, then
+//! its state is freed. `EMIT CHANGES`: after every micro-batch, one row per (window, key)
+//! that the batch changed, with the current values (sinks upsert on key + window_start);
+//! state is freed when the window closes. A non-windowed GROUP BY keeps its groups.
+//!
+//! **Barriers.** A barrier is held until every window that was open when it arrived
+//! has closed: the source then commits only offsets whose rows are in emitted results,
+//! so a crash re-reads the rows of open windows instead of losing them. (Checkpointed
+//! state replaces this in the fault-tolerance issue; a non-windowed table holds its
+//! barriers for good and re-reads its input after a restart.)
+//!
+//! Input: the relation's columns plus meta columns and `__rowtime`. Output:
+//! [`AggregatePlan::output_schema`] (keys, window_start, window_end, aggregates).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, TimestampMillisecondArray, UInt32Array};
+use arrow::datatypes::{Schema, SchemaRef, TimestampMillisecondType};
+use arrow::row::{RowConverter, Rows, SortField};
+use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
+
+use super::decode::{META_KEY, META_OFFSET, META_PARTITION, META_TIMESTAMP, META_TOPIC, META_VALUE};
+use super::watermark::META_ROWTIME;
+use crate::error::{EngineError, Result};
+use crate::operator::{Collector, Operator, Timestamp};
+use crate::runtime::QueryMetrics;
+use crate::sql::ast::{Emit, WindowKind};
+use crate::sql::planner::AggregatePlan;
+
+/// One aggregate function with the expressions that feed it.
+struct Aggregate {
+    function: Arc<AggregateFunctionExpr>,
+    /// Arguments, then ORDER BY expressions (what DataFusion's accumulators expect).
+    inputs: Vec<Arc<dyn PhysicalExpr>>,
+    filter: Option<Arc<dyn PhysicalExpr>>,
+}
+
+impl Aggregate {
+    fn groups_accumulator(&self) -> Result<Box<dyn GroupsAccumulator>> {
+        if self.function.groups_accumulator_supported() {
+            return Ok(self.function.create_groups_accumulator()?);
+        }
+        let function = self.function.clone();
+        Ok(Box::new(GroupsAccumulatorAdapter::new(move || function.create_accumulator())))
+    }
+}
+
+/// A tumbling or hopping window (or the one pane of a non-windowed GROUP BY).
+struct Pane {
+    start: Timestamp,
+    end: Timestamp,
+    index: HashMap<Box<[u8]>, usize>,
+    keys: Vec<Box<[u8]>>,
+    accumulators: Vec<Box<dyn GroupsAccumulator>>,
+    changed: Vec<bool>,
+    any_changed: bool,
+    first_epoch: u64,
+}
+
+/// One session of one key.
+struct Session {
+    start: Timestamp,
+    end: Timestamp,
+    accumulators: Vec<Box<dyn Accumulator>>,
+    first_epoch: u64,
+}
+
+/// Columns of the original record, for the late-rows side output.
+struct LateColumns {
+    key: usize,
+    value: usize,
+    topic: usize,
+    partition: usize,
+    offset: usize,
+    timestamp: usize,
+}
+
+/// The window aggregation operator (see the module docs).
+pub struct WindowAggregate {
+    window: Option<WindowKind>,
+    grace: i64,
+    emit: Emit,
+    keys: Vec<Arc<dyn PhysicalExpr>>,
+    aggregates: Vec<Aggregate>,
+    converter: Option<RowConverter>,
+    output: SchemaRef,
+    rowtime: usize,
+    late: Option<LateColumns>,
+    panes: BTreeMap<Timestamp, Pane>,
+    sessions: HashMap<Box<[u8]>, Vec<Session>>,
+    watermark: Timestamp,
+    epoch: u64,
+    held: VecDeque<(u64, u64)>,
+    metrics: Arc<QueryMetrics>,
+    reported: (i64, i64),
+    batches: u64,
+}
+
+/// The `window_start` of the one pane of a non-windowed aggregation.
+const TABLE_PANE: Timestamp = Timestamp::MIN;
+
+impl WindowAggregate {
+    /// An aggregation running `plan` over batches of `input` (which has `__rowtime`, and
+    /// the record meta columns when late rows go to a topic).
+    ///
+    /// Errors: `input` lacks `__rowtime`, or the key types cannot be row-encoded.
+    pub fn new(plan: &AggregatePlan, input: &Schema, metrics: Arc<QueryMetrics>) -> Result<Self> {
+        let rowtime = input.index_of(META_ROWTIME).map_err(|_| EngineError::Other("window aggregate: no __rowtime column".into()))?;
+        let converter = if plan.keys.is_empty() {
+            None
+        } else {
+            let fields = plan
+                .keys
+                .iter()
+                .map(|k| Ok(SortField::new(k.expr.return_field(input)?.data_type().clone())))
+                .collect::<Result<Vec<_>>>()?;
+            Some(RowConverter::new(fields)?)
+        };
+        let late = (|| {
+            Some(LateColumns {
+                key: input.index_of(META_KEY).ok()?,
+                value: input.index_of(META_VALUE).ok()?,
+                topic: input.index_of(META_TOPIC).ok()?,
+                partition: input.index_of(META_PARTITION).ok()?,
+                offset: input.index_of(META_OFFSET).ok()?,
+                timestamp: input.index_of(META_TIMESTAMP).ok()?,
+            })
+        })();
+        let aggregates = plan
+            .aggregates
+            .iter()
+            .map(|a| {
+                let mut inputs = a.function.expressions();
+                inputs.extend(a.function.order_bys().iter().map(|o| o.expr.clone()));
+                Aggregate { function: a.function.clone(), inputs, filter: a.filter.clone() }
+            })
+            .collect();
+        Ok(WindowAggregate {
+            window: plan.window.as_ref().map(|w| w.kind),
+            grace: plan.window.as_ref().map(|w| w.grace_ms).unwrap_or(0),
+            emit: plan.emit,
+            keys: plan.keys.iter().map(|k| k.expr.clone()).collect(),
+            aggregates,
+            converter,
+            output: plan.output_schema.clone(),
+            rowtime,
+            late,
+            panes: BTreeMap::new(),
+            sessions: HashMap::new(),
+            watermark: Timestamp::MIN,
+            epoch: 0,
+            held: VecDeque::new(),
+            metrics,
+            reported: (0, 0),
+            batches: 0,
+        })
+    }
+
+    /// The watermark at which the window ending at `end` closes.
+    fn close_time(&self, end: Timestamp) -> Timestamp {
+        end.saturating_sub(1).saturating_add(self.grace)
+    }
+
+    fn is_closed(&self, end: Timestamp) -> bool {
+        self.watermark != Timestamp::MIN && self.close_time(end) <= self.watermark
+    }
+
+    fn key_rows(&self, batch: &RecordBatch) -> Result<Option<Rows>> {
+        let Some(converter) = &self.converter else { return Ok(None) };
+        let columns = self.keys.iter().map(|k| k.evaluate(batch)?.into_array(batch.num_rows())).collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(converter.convert_columns(&columns)?))
+    }
+
+    /// Per aggregate: its input arrays and its FILTER mask.
+    fn inputs(&self, batch: &RecordBatch) -> Result<Vec<(Vec<ArrayRef>, Option<BooleanArray>)>> {
+        let n = batch.num_rows();
+        self.aggregates
+            .iter()
+            .map(|a| {
+                let values = a.inputs.iter().map(|e| e.evaluate(batch)?.into_array(n)).collect::<Result<Vec<_>, _>>()?;
+                let filter = match &a.filter {
+                    Some(f) => Some(f.evaluate(batch)?.into_array(n)?.as_boolean().clone()),
+                    None => None,
+                };
+                Ok((values, filter))
+            })
+            .collect()
+    }
+
+    fn new_pane(&self, start: Timestamp, end: Timestamp) -> Result<Pane> {
+        Ok(Pane {
+            start,
+            end,
+            index: HashMap::new(),
+            keys: Vec::new(),
+            accumulators: self.aggregates.iter().map(Aggregate::groups_accumulator).collect::<Result<_>>()?,
+            changed: Vec::new(),
+            any_changed: false,
+            first_epoch: self.epoch,
+        })
+    }
+
+    /// Adds `rows` of the batch to the pane starting at `start`.
+    fn update_pane(
+        &mut self,
+        start: Timestamp,
+        end: Timestamp,
+        rows: &[u32],
+        whole_batch: bool,
+        keys: Option<&Rows>,
+        inputs: &[(Vec<ArrayRef>, Option<BooleanArray>)],
+    ) -> Result<()> {
+        if !self.panes.contains_key(&start) {
+            let pane = self.new_pane(start, end)?;
+            self.panes.insert(start, pane);
+        }
+        let Some(pane) = self.panes.get_mut(&start) else { return Ok(()) };
+        let mut groups = Vec::with_capacity(rows.len());
+        for &r in rows {
+            let key: &[u8] = match keys {
+                Some(k) => k.row(r as usize).data(),
+                None => &[],
+            };
+            let g = match pane.index.get(key) {
+                Some(&g) => g,
+                None => {
+                    let g = pane.keys.len();
+                    pane.keys.push(key.into());
+                    pane.index.insert(key.into(), g);
+                    pane.changed.push(false);
+                    g
+                }
+            };
+            pane.changed[g] = true;
+            groups.push(g);
+        }
+        pane.any_changed = true;
+        let indices = (!whole_batch).then(|| UInt32Array::from(rows.to_vec()));
+        let total = pane.keys.len();
+        for (acc, (values, filter)) in pane.accumulators.iter_mut().zip(inputs) {
+            match &indices {
+                None => acc.update_batch(values, &groups, filter.as_ref(), total)?,
+                Some(idx) => {
+                    let values = values.iter().map(|v| arrow::compute::take(v, idx, None)).collect::<Result<Vec<_>, _>>()?;
+                    let filter = match filter {
+                        Some(f) => Some(arrow::compute::take(f, idx, None)?.as_boolean().clone()),
+                        None => None,
+                    };
+                    acc.update_batch(&values, &groups, filter.as_ref(), total)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Rows of the output schema for the given keys, window and aggregate values.
+    fn output_batch(&self, keys: &[&[u8]], start: Timestamp, end: Timestamp, values: Vec<ArrayRef>) -> Result<RecordBatch> {
+        let n = keys.len();
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.output.fields().len());
+        if let Some(converter) = &self.converter {
+            let parser = converter.parser();
+            columns.extend(converter.convert_rows(keys.iter().map(|k| parser.parse(k)))?);
+        }
+        if self.window.is_some() {
+            columns.push(Arc::new(TimestampMillisecondArray::from(vec![start; n])));
+            columns.push(Arc::new(TimestampMillisecondArray::from(vec![end; n])));
+        }
+        columns.extend(values);
+        let columns = columns
+            .into_iter()
+            .zip(self.output.fields())
+            .map(|(c, f)| if c.data_type() == f.data_type() { Ok(c) } else { arrow::compute::cast(&c, f.data_type()) })
+            .collect::<Result<Vec<_>, _>>()?;
+        let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(n));
+        Ok(RecordBatch::try_new_with_options(self.output.clone(), columns, &options)?)
+    }
+
+    /// Emits every group of a closed pane (EMIT FINAL).
+    fn emit_final(&self, mut pane: Pane, out: &mut Collector) -> Result<()> {
+        if pane.keys.is_empty() {
+            return Ok(());
+        }
+        let values = pane.accumulators.iter_mut().map(|a| a.evaluate(EmitTo::All)).collect::<Result<Vec<_>, _>>()?;
+        let keys: Vec<&[u8]> = pane.keys.iter().map(|k| k.as_ref()).collect();
+        out.emit(self.output_batch(&keys, pane.start, pane.end, values)?);
+        Ok(())
+    }
+
+    /// Emits the groups of open panes that changed since the last call (EMIT CHANGES),
+    /// keeping their state: `state` is taken, merged back, and merged into a fresh
+    /// accumulator that is evaluated.
+    fn emit_changes(&mut self, out: &mut Collector) -> Result<()> {
+        let starts: Vec<Timestamp> = self.panes.iter().filter(|(_, p)| p.any_changed).map(|(s, _)| *s).collect();
+        for start in starts {
+            let mut fresh: Vec<Box<dyn GroupsAccumulator>> = self.aggregates.iter().map(Aggregate::groups_accumulator).collect::<Result<_>>()?;
+            let Some(pane) = self.panes.get_mut(&start) else { continue };
+            let total = pane.keys.len();
+            let all: Vec<usize> = (0..total).collect();
+            let changed: Vec<u32> = (0..total as u32).filter(|&g| pane.changed[g as usize]).collect();
+            let mut values = Vec::with_capacity(fresh.len());
+            for (acc, eval) in pane.accumulators.iter_mut().zip(fresh.iter_mut()) {
+                let state = acc.state(EmitTo::All)?;
+                acc.merge_batch(&state, &all, total)?;
+                eval.merge_batch(&state, &all, total)?;
+                let current = eval.evaluate(EmitTo::All)?;
+                values.push(arrow::compute::take(&current, &UInt32Array::from(changed.clone()), None)?);
+            }
+            let keys: Vec<Box<[u8]>> = changed.iter().map(|&g| pane.keys[g as usize].clone()).collect();
+            pane.changed.iter_mut().for_each(|c| *c = false);
+            pane.any_changed = false;
+            let (s, e) = (pane.start, pane.end);
+            let keys: Vec<&[u8]> = keys.iter().map(|k| k.as_ref()).collect();
+            out.emit(self.output_batch(&keys, s, e, values)?);
+        }
+        Ok(())
+    }
+
+    /// Session windows: row by row inside the batch, merging the sessions a row bridges.
+    fn update_sessions(&mut self, gap: i64, batch: &RecordBatch, keys: Option<&Rows>, inputs: &[(Vec<ArrayRef>, Option<BooleanArray>)], late: &mut Vec<u32>) -> Result<()> {
+        let times = batch.column(self.rowtime).as_primitive::<TimestampMillisecondType>();
+        let mut order: Vec<u32> = (0..batch.num_rows() as u32).collect();
+        order.sort_by_key(|&r| times.value(r as usize));
+        for r in order {
+            let ts = times.value(r as usize);
+            let key: Box<[u8]> = match keys {
+                Some(k) => k.row(r as usize).data().into(),
+                None => Box::new([]),
+            };
+            let (mut start, mut end) = (ts, ts.saturating_add(gap));
+            let list = self.sessions.get(&key).map(|l| l.as_slice()).unwrap_or(&[]);
+            let overlapping: Vec<usize> = list.iter().enumerate().filter(|(_, s)| s.start < end && start < s.end).map(|(i, _)| i).collect();
+            for &i in &overlapping {
+                start = start.min(list[i].start);
+                end = end.max(list[i].end);
+            }
+            if self.is_closed(end) {
+                late.push(r);
+                continue;
+            }
+            let epoch = self.epoch;
+            let fresh: Vec<Box<dyn Accumulator>> = self.aggregates.iter().map(|a| a.function.create_accumulator()).collect::<Result<_, _>>()?;
+            let list = self.sessions.entry(key).or_default();
+            let mut merged = Session { start, end, accumulators: fresh, first_epoch: epoch };
+            for i in overlapping.into_iter().rev() {
+                let mut old = list.remove(i);
+                merged.first_epoch = merged.first_epoch.min(old.first_epoch);
+                for (acc, o) in merged.accumulators.iter_mut().zip(old.accumulators.iter_mut()) {
+                    let state = o.state()?.iter().map(|s| s.to_array()).collect::<Result<Vec<_>, _>>()?;
+                    acc.merge_batch(&state)?;
+                }
+            }
+            for (acc, (values, filter)) in merged.accumulators.iter_mut().zip(inputs) {
+                if filter.as_ref().is_some_and(|f| !f.is_valid(r as usize) || !f.value(r as usize)) {
+                    continue;
+                }
+                let row: Vec<ArrayRef> = values.iter().map(|v| v.slice(r as usize, 1)).collect();
+                acc.update_batch(&row)?;
+            }
+            let at = list.partition_point(|s| s.start < merged.start);
+            list.insert(at, merged);
+        }
+        Ok(())
+    }
+
+    fn close_sessions(&mut self, out: &mut Collector) -> Result<()> {
+        let mut closed: Vec<(Box<[u8]>, Session)> = Vec::new();
+        let watermark = self.watermark;
+        let grace = self.grace;
+        self.sessions.retain(|key, list| {
+            let mut i = 0;
+            while i < list.len() {
+                if list[i].end.saturating_sub(1).saturating_add(grace) <= watermark {
+                    closed.push((key.clone(), list.remove(i)));
+                } else {
+                    i += 1;
+                }
+            }
+            !list.is_empty()
+        });
+        // Emit in window order, then key order, for stable output.
+        closed.sort_by(|a, b| (a.1.start, &a.0).cmp(&(b.1.start, &b.0)));
+        for (key, mut session) in closed {
+            let values = session
+                .accumulators
+                .iter_mut()
+                .map(|a| a.evaluate().and_then(|v| v.to_array()))
+                .collect::<Result<Vec<_>, _>>()?;
+            out.emit(self.output_batch(&[key.as_ref()], session.start, session.end, values)?);
+        }
+        Ok(())
+    }
+
+    fn send_late(&self, batch: &RecordBatch, late: &[u32], out: &mut Collector) -> Result<()> {
+        if late.is_empty() {
+            return Ok(());
+        }
+        self.metrics.add_late(late.len() as u64);
+        let Some(c) = &self.late else { return Ok(()) };
+        let idx = UInt32Array::from(late.to_vec());
+        let take = |i: usize| arrow::compute::take(batch.column(i), &idx, None);
+        let columns = vec![take(c.key)?, take(c.value)?, take(c.topic)?, take(c.partition)?, take(c.offset)?, take(c.timestamp)?];
+        out.late_rows(RecordBatch::try_new(super::raw_schema(), columns)?);
+        Ok(())
+    }
+
+    /// Forwards held barriers whose rows have all left the state.
+    fn release_barriers(&mut self, out: &mut Collector) {
+        let oldest = self
+            .panes
+            .values()
+            .map(|p| p.first_epoch)
+            .chain(self.sessions.values().flat_map(|l| l.iter().map(|s| s.first_epoch)))
+            .min()
+            .unwrap_or(u64::MAX);
+        while self.held.front().is_some_and(|(_, epoch)| *epoch < oldest) {
+            if let Some((id, _)) = self.held.pop_front() {
+                out.barrier(id);
+            }
+        }
+    }
+
+    fn report_state(&mut self) {
+        let windows: usize = self.panes.values().map(|p| p.keys.len()).sum::<usize>() + self.sessions.values().map(Vec::len).sum::<usize>();
+        let bytes: usize = self
+            .panes
+            .values()
+            .map(|p| p.accumulators.iter().map(|a| a.size()).sum::<usize>() + p.keys.iter().map(|k| k.len() * 2 + 48).sum::<usize>())
+            .sum::<usize>()
+            + self.sessions.iter().map(|(k, l)| k.len() + l.iter().map(|s| s.accumulators.iter().map(|a| a.size()).sum::<usize>() + 32).sum::<usize>()).sum::<usize>();
+        let now = (windows as i64, bytes as i64);
+        self.metrics.adjust_state(now.0 - self.reported.0, now.1 - self.reported.1);
+        self.reported = now;
+    }
+}
+
+impl Operator for WindowAggregate {
+    fn name(&self) -> &'static str {
+        "window-aggregate"
+    }
+
+    fn on_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> Result<()> {
+        let n = batch.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        let keys = self.key_rows(&batch)?;
+        let inputs = self.inputs(&batch)?;
+        let mut late: Vec<u32> = Vec::new();
+        match self.window {
+            None => {
+                let rows: Vec<u32> = (0..n as u32).collect();
+                self.update_pane(TABLE_PANE, Timestamp::MAX, &rows, true, keys.as_ref(), &inputs)?;
+            }
+            Some(WindowKind::Session { gap }) => self.update_sessions(gap, &batch, keys.as_ref(), &inputs, &mut late)?,
+            Some(WindowKind::Tumbling { size }) | Some(WindowKind::Hopping { size, .. }) => {
+                let advance = match self.window {
+                    Some(WindowKind::Hopping { advance, .. }) => advance,
+                    _ => size,
+                };
+                let times = batch.column(self.rowtime).as_primitive::<TimestampMillisecondType>();
+                let mut by_window: BTreeMap<Timestamp, Vec<u32>> = BTreeMap::new();
+                for (r, &ts) in times.values().iter().enumerate() {
+                    let mut start = ts - ts.rem_euclid(advance);
+                    let mut accepted = false;
+                    while start > ts.saturating_sub(size) {
+                        if !self.is_closed(start.saturating_add(size)) {
+                            by_window.entry(start).or_default().push(r as u32);
+                            accepted = true;
+                        }
+                        start -= advance;
+                    }
+                    if !accepted {
+                        late.push(r as u32);
+                    }
+                }
+                for (start, rows) in by_window {
+                    let whole = rows.len() == n;
+                    self.update_pane(start, start.saturating_add(size), &rows, whole, keys.as_ref(), &inputs)?;
+                }
+            }
+        }
+        self.send_late(&batch, &late, out)?;
+        if self.emit == Emit::Changes {
+            self.emit_changes(out)?;
+        }
+        self.batches += 1;
+        if self.batches % 16 == 1 {
+            self.report_state();
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: Timestamp, out: &mut Collector) -> Result<()> {
+        if watermark <= self.watermark {
+            return Ok(());
+        }
+        self.watermark = watermark;
+        while let Some((&start, pane)) = self.panes.first_key_value() {
+            if start == TABLE_PANE || !self.is_closed(pane.end) {
+                break;
+            }
+            if let Some(pane) = self.panes.remove(&start) {
+                if self.emit == Emit::Final {
+                    self.emit_final(pane, out)?;
+                }
+            }
+        }
+        if !self.sessions.is_empty() {
+            self.close_sessions(out)?;
+        }
+        self.release_barriers(out);
+        self.report_state();
+        out.watermark(watermark);
+        Ok(())
+    }
+
+    fn on_barrier(&mut self, id: u64, out: &mut Collector) -> Result<()> {
+        self.held.push_back((id, self.epoch));
+        self.epoch += 1;
+        self.release_barriers(out);
+        Ok(())
+    }
+}
+
+impl Drop for WindowAggregate {
+    fn drop(&mut self) {
+        self.metrics.adjust_state(-self.reported.0, -self.reported.1);
+    }
+}

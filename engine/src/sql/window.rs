@@ -1,0 +1,387 @@
+//! Normalizes the three ways to write a windowed aggregation into one form, so that
+//! they plan to the same pipeline (tested by golden EXPLAIN output):
+//!
+//! | written | dialect |
+//! |---|---|
+//! | `FROM s WINDOW TUMBLING (SIZE 3 SECONDS) GROUP BY k` with `WINDOWSTART` | ksqlDB |
+//! | `FROM TABLE(TUMBLE(TABLE s, DESCRIPTOR(ts), INTERVAL '3' SECONDS)) GROUP BY k, window_start, window_end` | Flink window TVF |
+//! | `FROM s GROUP BY k, TUMBLE(ts, INTERVAL '3' SECOND)` with `TUMBLE_START(...)` | Flink legacy group window |
+//!
+//! The normal form is `FROM s GROUP BY k, window_start, window_end`, planned against
+//! `s` with two extra `TIMESTAMP(3)` columns `window_start` and `window_end` (filled by
+//! the window operator, never read from records), plus the [`WindowSpec`].
+//! The same pass maps ksqlDB's `LATEST_BY_OFFSET` / `EARLIEST_BY_OFFSET` to
+//! `last_value` / `first_value`, and orders Flink's `FIRST_VALUE` / `LAST_VALUE` by event time.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArguments, GroupByExpr, Ident, ObjectName,
+    OrderByExpr, OrderByOptions, Query, SetExpr, TableFactor, VisitMut,
+};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::Parser;
+
+use super::ast::{Emit, StreamClauses, WindowKind};
+use super::event_time::{expect_interval, expr_position};
+use super::parser::normalize_ident;
+use crate::catalog::Catalog;
+use crate::error::{Position, SqlError};
+
+/// Name of the window start column (`WINDOWSTART` in ksqlDB).
+pub const WINDOW_START: &str = "window_start";
+/// Name of the window end column (`WINDOWEND` in ksqlDB).
+pub const WINDOW_END: &str = "window_end";
+
+/// A column named by a window function, with where it was written.
+type TimeColumn = (String, Option<Position>);
+
+/// How the window was written (for EXPLAIN; the plan is the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowSyntax {
+    /// `WINDOW TUMBLING (...)`.
+    Ksql,
+    /// `TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), ...))`.
+    FlinkTvf,
+    /// `GROUP BY TUMBLE(ts, ...)`.
+    FlinkGroupWindow,
+}
+
+/// A query's window after normalization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowSpec {
+    /// Tumbling, hopping or session, with sizes in ms.
+    pub kind: WindowKind,
+    /// Grace period (ms): how long after `window_end` rows are still accepted.
+    pub grace_ms: i64,
+    /// How it was written.
+    pub syntax: WindowSyntax,
+}
+
+/// A query rewritten to the normal form.
+#[derive(Debug, Clone)]
+pub struct Normalized {
+    /// The rewritten query.
+    pub query: Query,
+    /// Its window, if any.
+    pub window: Option<WindowSpec>,
+    /// When results are emitted.
+    pub emit: Emit,
+    /// Whether the query aggregates (GROUP BY or an aggregate function).
+    pub grouped: bool,
+}
+
+/// Rewrites `query` to the normal form. `catalog` resolves the source's event-time
+/// column (window functions must name it; `FIRST_VALUE` is ordered by it).
+///
+/// Errors: two window forms at once, a window function with wrong arguments, a time
+/// column that is not the source's event time, `EMIT FINAL` without a window, each with
+/// its position.
+pub fn normalize(query: &Query, clauses: &StreamClauses, catalog: &Catalog) -> Result<Normalized, SqlError> {
+    let mut query = query.clone();
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return Ok(Normalized { query, window: None, emit: clauses.emit.map(|e| e.0).unwrap_or(Emit::Changes), grouped: false });
+    };
+    // The window, and the time column it names (Flink forms) with its position.
+    let mut window: Option<(WindowSpec, Option<TimeColumn>)> = None;
+
+    // Flink window TVF in FROM.
+    if let Some(from) = select.from.first_mut() {
+        if let TableFactor::TableFunction { expr: Expr::Function(f), alias } = &from.relation {
+            let fname = f.name.to_string().to_uppercase();
+            let position = expr_position(&Expr::Function(f.clone()));
+            let args = plain_args(&f.args, &fname, position)?;
+            let (table, time, kind) = match (fname.as_str(), args.as_slice()) {
+                ("TUMBLE", [t, d, size]) => (t, d, WindowKind::Tumbling { size: expect_interval(size, "the window size")? }),
+                ("HOP", [t, d, slide, size]) => {
+                    let advance = expect_interval(slide, "the hop slide")?;
+                    let size = expect_interval(size, "the hop size")?;
+                    check_hop(size, advance, position)?;
+                    (t, d, WindowKind::Hopping { size, advance })
+                }
+                ("SESSION", [t, d, gap]) => (t, d, WindowKind::Session { gap: expect_interval(gap, "the session gap")? }),
+                ("CUMULATE", _) => {
+                    return Err(SqlError::new("CUMULATE windows are not supported")
+                        .at(position)
+                        .hint("use TUMBLE, HOP or SESSION"))
+                }
+                (name @ ("TUMBLE" | "HOP" | "SESSION"), _) => {
+                    return Err(SqlError::new(format!("wrong arguments for {name}")).at(position).hint(tvf_hint(name)))
+                }
+                (other, _) => {
+                    return Err(SqlError::new(format!("unsupported table function {other}"))
+                        .at(position)
+                        .hint("window table functions are TUMBLE, HOP and SESSION"))
+                }
+            };
+            let table_name = match table {
+                Expr::Identifier(i) => normalize_ident(i),
+                other => {
+                    return Err(SqlError::new(format!("the first argument of {fname} must be TABLE name, found {other}"))
+                        .at(expr_position(other))
+                        .hint(tvf_hint(&fname)))
+                }
+            };
+            let time_column = descriptor(time, &fname)?;
+            let mut relation = table_factor(&table_name)?;
+            if let (TableFactor::Table { alias: a, .. }, Some(alias)) = (&mut relation, alias) {
+                *a = Some(alias.clone());
+            }
+            from.relation = relation;
+            window = Some((WindowSpec { kind, grace_ms: 0, syntax: WindowSyntax::FlinkTvf }, Some(time_column)));
+        }
+    }
+
+    // Flink legacy group window in GROUP BY.
+    if let GroupByExpr::Expressions(exprs, _) = &mut select.group_by {
+        let mut found = None;
+        for (i, e) in exprs.iter().enumerate() {
+            if let Expr::Function(f) = e {
+                let fname = f.name.to_string().to_uppercase();
+                if matches!(fname.as_str(), "TUMBLE" | "HOP" | "SESSION") {
+                    found = Some((i, f.clone(), fname));
+                    break;
+                }
+            }
+        }
+        if let Some((i, f, fname)) = found {
+            let position = expr_position(&Expr::Function(f.clone()));
+            if window.is_some() {
+                return Err(SqlError::new("the query has two windows").at(position).hint("keep one window"));
+            }
+            let args = plain_args(&f.args, &fname, position)?;
+            let (time, kind) = match (fname.as_str(), args.as_slice()) {
+                ("TUMBLE", [t, size]) => (t, WindowKind::Tumbling { size: expect_interval(size, "the window size")? }),
+                ("HOP", [t, slide, size]) => {
+                    let advance = expect_interval(slide, "the hop slide")?;
+                    let size = expect_interval(size, "the hop size")?;
+                    check_hop(size, advance, position)?;
+                    (t, WindowKind::Hopping { size, advance })
+                }
+                ("SESSION", [t, gap]) => (t, WindowKind::Session { gap: expect_interval(gap, "the session gap")? }),
+                _ => {
+                    return Err(SqlError::new(format!("wrong arguments for {fname}"))
+                        .at(position)
+                        .hint(format!("write GROUP BY {fname}(ts, INTERVAL '3' SECOND)")))
+                }
+            };
+            let time_column = match time {
+                Expr::Identifier(id) => (normalize_ident(id), Position::from_location(id.span.start)),
+                other => {
+                    return Err(SqlError::new(format!("the first argument of {fname} must be the event-time column, found {other}"))
+                        .at(expr_position(other)))
+                }
+            };
+            exprs.remove(i);
+            exprs.push(ident(WINDOW_START));
+            exprs.push(ident(WINDOW_END));
+            window = Some((WindowSpec { kind, grace_ms: 0, syntax: WindowSyntax::FlinkGroupWindow }, Some(time_column)));
+        }
+    }
+
+    // ksqlDB WINDOW clause.
+    if let Some(w) = &clauses.window {
+        if window.is_some() {
+            return Err(SqlError::new("the query has two windows").at(w.position).hint("keep one window"));
+        }
+        match &mut select.group_by {
+            GroupByExpr::Expressions(exprs, _) if !exprs.is_empty() => {
+                exprs.push(ident(WINDOW_START));
+                exprs.push(ident(WINDOW_END));
+            }
+            _ => {
+                return Err(SqlError::new("a WINDOW needs GROUP BY").at(w.position).hint("add GROUP BY key, or remove the WINDOW"))
+            }
+        }
+        window = Some((WindowSpec { kind: w.kind, grace_ms: w.grace.unwrap_or(0), syntax: WindowSyntax::Ksql }, None));
+    }
+
+    // The source and its event time.
+    let source = match select.from.first().map(|f| &f.relation) {
+        Some(TableFactor::Table { name, .. }) => catalog.get(&normalize_object(name)).cloned(),
+        _ => None,
+    };
+    let event_column = source.as_ref().and_then(|s| s.event_time.column.clone());
+    if let (Some((spec, Some((time, position)))), Some(source)) = (&window, &source) {
+        if event_column.as_deref() != Some(time.as_str()) {
+            let hint = match &event_column {
+                Some(c) => format!("the event-time column of {} is \"{c}\"", source.name),
+                None => format!("declare it on {}: WATERMARK FOR {time} AS {time} - INTERVAL '5' SECOND", source.name),
+            };
+            let what = match spec.syntax {
+                WindowSyntax::FlinkTvf => "DESCRIPTOR",
+                _ => "the window function",
+            };
+            return Err(SqlError::new(format!("{what} names \"{time}\", which is not the event-time column of {}", source.name))
+                .at(*position)
+                .hint(hint));
+        }
+    }
+
+    let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty()) || select.having.is_some();
+    if let Some((spec, _)) = &window {
+        let groups_by = |name: &str| match &select.group_by {
+            GroupByExpr::Expressions(exprs, _) => exprs.iter().any(|e| matches!(e, Expr::Identifier(i) if normalize_ident(i) == name)),
+            GroupByExpr::All(_) => false,
+        };
+        if spec.syntax == WindowSyntax::FlinkTvf && !(groups_by(WINDOW_START) && groups_by(WINDOW_END)) {
+            return Err(SqlError::new("a window table function needs GROUP BY window_start, window_end")
+                .hint("add window_start, window_end to GROUP BY (Flink's window aggregation)"));
+        }
+        if matches!(spec.kind, WindowKind::Session { .. }) && clauses.emit.map(|e| e.0) == Some(Emit::Changes) {
+            return Err(SqlError::new("EMIT CHANGES is not supported for session windows")
+                .at(clauses.emit.and_then(|e| e.1))
+                .hint("use EMIT FINAL: merging sessions would need the sink to delete the rows of the sessions merged away"));
+        }
+    }
+
+    // Window columns, legacy window functions, ksqlDB aggregate names.
+    let windowed = window.is_some();
+    let mut error: Option<SqlError> = None;
+    let _ = query.visit(&mut RewriteExprs(|e: &mut Expr| rewrite_expr(e, windowed, event_column.as_deref(), &mut error)));
+    if let Some(e) = error {
+        return Err(e);
+    }
+
+    let default_emit = match window.as_ref().map(|w| w.0.syntax) {
+        Some(WindowSyntax::FlinkTvf | WindowSyntax::FlinkGroupWindow) => Emit::Final,
+        _ => Emit::Changes,
+    };
+    let emit = clauses.emit.map(|e| e.0).unwrap_or(default_emit);
+    if emit == Emit::Final && !windowed {
+        return Err(SqlError::new("EMIT FINAL needs a window")
+            .at(clauses.emit.and_then(|e| e.1))
+            .hint("add WINDOW TUMBLING (SIZE ...), or use EMIT CHANGES for a continuously updated table"));
+    }
+    Ok(Normalized { query, window: window.map(|w| w.0), emit, grouped })
+}
+
+fn check_hop(size: i64, advance: i64, position: Option<Position>) -> Result<(), SqlError> {
+    if advance > size {
+        return Err(SqlError::new("a hopping window's slide is larger than its size: rows would fall in no window")
+            .at(position)
+            .hint("HOP(TABLE t, DESCRIPTOR(ts), slide, size) takes the slide first"));
+    }
+    Ok(())
+}
+
+fn tvf_hint(name: &str) -> String {
+    match name {
+        "HOP" => "write HOP(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECONDS, INTERVAL '1' MINUTE) (slide, then size)".into(),
+        "SESSION" => "write SESSION(TABLE t PARTITION BY key, DESCRIPTOR(ts), INTERVAL '5' MINUTES)".into(),
+        _ => "write TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '3' SECONDS)".into(),
+    }
+}
+
+fn plain_args(args: &FunctionArguments, fname: &str, position: Option<Position>) -> Result<Vec<Expr>, SqlError> {
+    let FunctionArguments::List(list) = args else {
+        return Err(SqlError::new(format!("{fname} needs arguments")).at(position).hint(tvf_hint(fname)));
+    };
+    list.args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e.clone()),
+            other => Err(SqlError::new(format!("unsupported argument {other} of {fname}")).at(position).hint(tvf_hint(fname))),
+        })
+        .collect()
+}
+
+/// `DESCRIPTOR(ts)` → `ts`.
+fn descriptor(expr: &Expr, fname: &str) -> Result<TimeColumn, SqlError> {
+    if let Expr::Function(f) = expr {
+        if f.name.to_string().eq_ignore_ascii_case("DESCRIPTOR") {
+            if let Ok(args) = plain_args(&f.args, fname, None) {
+                if let [Expr::Identifier(i)] = args.as_slice() {
+                    return Ok((normalize_ident(i), Position::from_location(i.span.start)));
+                }
+            }
+        }
+    }
+    Err(SqlError::new(format!("the second argument of {fname} must be DESCRIPTOR(time column), found {expr}"))
+        .at(expr_position(expr))
+        .hint(tvf_hint(fname)))
+}
+
+fn normalize_object(name: &ObjectName) -> String {
+    name.0.last().and_then(|p| p.as_ident()).map(normalize_ident).unwrap_or_default()
+}
+
+/// A plain `FROM name` table factor, made by sqlparser itself so that it stays
+/// complete whatever fields sqlparser adds.
+fn table_factor(name: &str) -> Result<TableFactor, SqlError> {
+    let sql = format!("SELECT 1 FROM \"{}\"", name.replace('"', "\"\""));
+    let statement = Parser::new(&GenericDialect {})
+        .try_with_sql(&sql)
+        .and_then(|mut p| p.parse_query())
+        .map_err(|e| SqlError::new(format!("cannot read from \"{name}\": {e}")))?;
+    match *statement.body {
+        SetExpr::Select(s) => s.from.into_iter().next().map(|t| t.relation).ok_or_else(|| SqlError::new("no FROM")),
+        _ => Err(SqlError::new("no FROM")),
+    }
+}
+
+fn ident(name: &str) -> Expr {
+    Expr::Identifier(Ident::new(name))
+}
+
+fn rewrite_expr(e: &mut Expr, windowed: bool, event_column: Option<&str>, error: &mut Option<SqlError>) {
+    match e {
+        Expr::Identifier(i) if i.quote_style.is_none() => {
+            let upper = i.value.to_uppercase();
+            if windowed && upper == "WINDOWSTART" {
+                *e = Expr::Identifier(Ident { value: WINDOW_START.into(), ..i.clone() });
+            } else if windowed && upper == "WINDOWEND" {
+                *e = Expr::Identifier(Ident { value: WINDOW_END.into(), ..i.clone() });
+            }
+        }
+        Expr::Function(f) => {
+            let name = f.name.to_string().to_uppercase();
+            match name.as_str() {
+                "TUMBLE_START" | "HOP_START" | "SESSION_START" if windowed => *e = ident(WINDOW_START),
+                "TUMBLE_END" | "HOP_END" | "SESSION_END" if windowed => *e = ident(WINDOW_END),
+                "TUMBLE_ROWTIME" | "HOP_ROWTIME" | "SESSION_ROWTIME" | "TUMBLE_PROCTIME" | "HOP_PROCTIME" | "SESSION_PROCTIME"
+                    if error.is_none() =>
+                {
+                    *error = Some(
+                        SqlError::new(format!("{name} is not supported"))
+                            .at(expr_position(e))
+                            .hint("select window_start or window_end instead"),
+                    );
+                }
+                "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" => {
+                    // ksqlDB: by offset = by arrival order within a partition, which is
+                    // DataFusion's unordered last_value / first_value over a micro-batch stream.
+                    let new = if name == "LATEST_BY_OFFSET" { "last_value" } else { "first_value" };
+                    f.name = ObjectName::from(vec![Ident::new(new)]);
+                }
+                "FIRST_VALUE" | "LAST_VALUE" if f.over.is_none() => {
+                    // Flink: by event time. Without a declared event-time column the
+                    // arrival order (the Kafka timestamp order within a partition) is used.
+                    if let (Some(column), FunctionArguments::List(list)) = (event_column, &mut f.args) {
+                        let ordered = list.clauses.iter().any(|c| matches!(c, FunctionArgumentClause::OrderBy(_)));
+                        if !ordered {
+                            list.clauses.push(FunctionArgumentClause::OrderBy(vec![OrderByExpr {
+                                expr: ident(column),
+                                options: OrderByOptions { asc: None, nulls_first: None },
+                                with_fill: None,
+                            }]));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        _ => {}
+    }
+}
+
+struct RewriteExprs<F>(F);
+
+impl<F: FnMut(&mut Expr)> sqlparser::ast::VisitorMut for RewriteExprs<F> {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        (self.0)(expr);
+        ControlFlow::Continue(())
+    }
+}
