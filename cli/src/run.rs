@@ -147,6 +147,12 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<u8> {
                     failed = true;
                     break;
                 }
+                // Queries over bounded sources (files) end by themselves; when all
+                // have, the run is complete, like a batch job.
+                if engine.queries().iter().all(|q| q.status() != QueryStatus::Running) {
+                    eprintln!("every query has finished its input");
+                    break;
+                }
             }
         }
     }
@@ -172,6 +178,9 @@ fn log_progress(engine: &Engine) {
             rows_in = m.rows_in,
             rows_out = m.rows_out,
             malformed = m.malformed,
+            late_rows = m.late_rows,
+            open_windows = m.open_windows,
+            state_bytes = m.state_bytes,
             "progress"
         );
     }
@@ -195,6 +204,10 @@ fn write_status(engine: &Engine, path: Option<&Path>) {
                 "rows_out": m.rows_out,
                 "malformed": m.malformed,
                 "committed_batches": m.committed_batches,
+                "late_rows": m.late_rows,
+                "open_windows": m.open_windows,
+                "state_bytes": m.state_bytes,
+                "watermark": m.watermark,
             })
         })
         .collect();

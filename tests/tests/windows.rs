@@ -1,0 +1,80 @@
+//! File-driven window tests: every directory of `tests/windows/` holds `query.sql` (run by
+//! `eddy run` over bounded file sources), `expected.csv` (the exact rows the sink file
+//! must hold, in order) and `expected.counters` (`name=value` lines checked against the
+//! query's status). `${CASES}` is the `tests/windows` directory, `${OUT}` the output file.
+//! The expected rows are computed by hand in the comments of each case.
+
+use std::path::Path;
+use std::process::Command;
+
+use eddy_e2e::{eddy_bin, repo_root, scratch_dir};
+
+fn run_case(name: &str) {
+    let cases = repo_root().join("tests/windows");
+    let dir = cases.join(name);
+    let scratch = scratch_dir(&format!("window-{name}"));
+    let out = scratch.join("out.csv");
+    let status = scratch.join("status.json");
+    let result = Command::new(eddy_bin())
+        .arg("run")
+        .arg(dir.join("query.sql"))
+        .arg("--status-file")
+        .arg(&status)
+        .arg("--application-id")
+        .arg(format!("window-test-{name}"))
+        .env("CASES", &cases)
+        .env("OUT", &out)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run eddy: {e}"));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{name}: eddy run failed ({}):\n{stderr}", result.status);
+    let got = std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("{name}: {}: {e}\n{stderr}", out.display()));
+    let want = read(&dir.join("expected.csv"));
+    assert_eq!(got, want, "{name}: rows differ\n{stderr}");
+    let status: serde_json::Value = serde_json::from_str(&read(&status)).unwrap_or_else(|e| panic!("{name}: status: {e}"));
+    for line in read(&dir.join("expected.counters")).lines().filter(|l| !l.trim().is_empty()) {
+        let (counter, value) = line.split_once('=').unwrap_or_else(|| panic!("{name}: bad counter line {line}"));
+        let got = status["queries"][0][counter].as_u64();
+        assert_eq!(got, value.trim().parse::<u64>().ok(), "{name}: counter {counter}");
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn tumbling_flink_tvf() {
+    run_case("tumbling_flink");
+}
+
+#[test]
+fn tumbling_ksqldb() {
+    run_case("tumbling_ksql");
+}
+
+#[test]
+fn hopping() {
+    run_case("hopping");
+}
+
+#[test]
+fn session() {
+    run_case("session");
+}
+
+#[test]
+fn emit_changes_row_by_row() {
+    run_case("emit_changes");
+}
+
+#[test]
+fn table_changes_with_having() {
+    run_case("table_changes");
+}
+
+#[test]
+fn banking_having_and_last_value_by_event_time() {
+    run_case("banking");
+}
