@@ -5,8 +5,15 @@
 //! - `transactions` (§2): `{"user_id": "...", "amount": N, "paid_at": "ISO-8601"}`;
 //!   10 fixed users whose leading digit d pays 10*d (0 pays 100).
 //!
+//! - `bank-transactions` (§3): `{"customer": "...", "transaction_type": "...",
+//!   "online_payment_amount": x, "in_store_payment_amount": y, "lat": .., "lon": ..,
+//!   "transaction_datetime": "ISO-8601"}` for 200 customers around Belgrade.
+//!
 //! With `--seed` the events are reproducible; with `--start-ts` event times advance by
-//! `--step-ms` per event from that start instead of following the clock.
+//! `--step-ms` per event from that start instead of following the clock. With
+//! `--disorder-ms N` events are sent out of event-time order, each at most N ms of event
+//! time behind the newest sent before it (so a watermark delay of N makes none late).
+//! With `--output FILE` the values go to a file, one per line, instead of Kafka.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -58,6 +65,12 @@ pub struct GenArgs {
     /// Partitions of the topic if it has to be created.
     #[arg(long, default_value_t = 4)]
     partitions: i32,
+    /// Send events out of order by up to this much event time (ms).
+    #[arg(long, default_value_t = 0)]
+    disorder_ms: i64,
+    /// Write the values to this file (one per line) instead of a Kafka topic.
+    #[arg(long)]
+    output: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -66,7 +79,12 @@ enum Kind {
     ServerLogs,
     /// Payments for the revenue pipeline (JSON).
     Transactions,
+    /// Card payments for the banking rule (JSON).
+    BankTransactions,
 }
+
+/// Transaction types of the banking scenario.
+const TRANSACTION_TYPES: [&str; 6] = ["supermarket", "pharmacy", "fuel", "restaurant", "online-shop", "bakery"];
 
 /// One generated record: key and value.
 pub struct Event {
@@ -96,6 +114,23 @@ fn event(kind: Kind, rng: &mut StdRng, ts_ms: i64) -> Event {
             let paid_at = iso8601(ts_ms);
             Event { key: user.to_string(), value: format!(r#"{{"user_id": "{user}", "amount": {amount}, "paid_at": "{paid_at}"}}"#) }
         }
+        Kind::BankTransactions => {
+            let customer = format!("customer-{:03}", rng.random_range(0..200));
+            let kind = TRANSACTION_TYPES[rng.random_range(0..TRANSACTION_TYPES.len())];
+            let (online, in_store) = if kind == "online-shop" || rng.random_bool(0.2) {
+                (f64::from(rng.random_range(100..20_000u32)) / 100.0, 0.0)
+            } else {
+                (0.0, f64::from(rng.random_range(100..20_000u32)) / 100.0)
+            };
+            // Mostly inside the area of the rule (44.57 < lat < 44.91, 20.20 < lon < 20.62).
+            let lat = f64::from(rng.random_range(44_400..45_100u32)) / 1000.0;
+            let lon = f64::from(rng.random_range(20_000..20_800u32)) / 1000.0;
+            let at = iso8601(ts_ms);
+            let value = format!(
+                r#"{{"customer": "{customer}", "transaction_type": "{kind}", "online_payment_amount": {online}, "in_store_payment_amount": {in_store}, "lat": {lat}, "lon": {lon}, "transaction_datetime": "{at}"}}"#
+            );
+            Event { key: customer, value }
+        }
     }
 }
 
@@ -123,9 +158,17 @@ fn now_ms() -> i64 {
 
 /// Produces the events and waits until the broker has acknowledged all of them.
 pub async fn gen(settings: &Settings, args: GenArgs) -> anyhow::Result<()> {
+    let mut rng = match args.seed {
+        Some(s) => StdRng::seed_from_u64(s),
+        None => StdRng::from_rng(&mut rand::rng()),
+    };
+    if let Some(path) = &args.output {
+        return gen_file(&args, &mut rng, path);
+    }
     let topic = args.topic.clone().unwrap_or_else(|| match args.kind {
         Kind::ServerLogs => "server-logs".into(),
         Kind::Transactions => "transactions".into(),
+        Kind::BankTransactions => "transactions-data".into(),
     });
     let config = eddy_connectors::kafka::KafkaConfig {
         bootstrap_servers: settings.bootstrap_servers.clone(),
@@ -135,10 +178,6 @@ pub async fn gen(settings: &Settings, args: GenArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot create topic {topic}"))?;
     let producer = settings.producer()?;
-    let mut rng = match args.seed {
-        Some(s) => StdRng::seed_from_u64(s),
-        None => StdRng::from_rng(&mut rand::rng()),
-    };
     let progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         let bar = ProgressBar::new(args.count);
         if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} events ({per_sec}, eta {eta})") {
@@ -150,6 +189,7 @@ pub async fn gen(settings: &Settings, args: GenArgs) -> anyhow::Result<()> {
     };
     let started = Instant::now();
     let mut pending = std::collections::VecDeque::new();
+    let mut disorder = Disorder::new(args.disorder_ms, args.seed);
     for i in 0..args.count {
         if let Some(rate) = args.rate.filter(|r| *r > 0.0) {
             let due = started + Duration::from_secs_f64(i as f64 / rate);
@@ -157,11 +197,14 @@ pub async fn gen(settings: &Settings, args: GenArgs) -> anyhow::Result<()> {
                 tokio::time::sleep(wait).await;
             }
         }
-        let ts_ms = match args.start_ts {
-            Some(start) => start * 1000 + i as i64 * args.step_ms,
-            None => now_ms(),
-        };
+        let ts_ms = event_time(&args, i);
         let e = event(args.kind, &mut rng, ts_ms);
+        for e in disorder.push(ts_ms, e) {
+            send(&producer, &topic, &e, &mut pending).await?;
+            progress.inc(1);
+        }
+    }
+    for e in disorder.drain() {
         send(&producer, &topic, &e, &mut pending).await?;
         progress.inc(1);
     }
@@ -173,6 +216,89 @@ pub async fn gen(settings: &Settings, args: GenArgs) -> anyhow::Result<()> {
     let secs = started.elapsed().as_secs_f64();
     eprintln!("produced {} events to {topic} in {secs:.1} s ({:.0} events/s)", args.count, args.count as f64 / secs.max(1e-9));
     Ok(())
+}
+
+fn event_time(args: &GenArgs, i: u64) -> i64 {
+    match args.start_ts {
+        Some(start) => start * 1000 + i as i64 * args.step_ms,
+        None => now_ms(),
+    }
+}
+
+/// Writes the events' values to a file, one per line.
+fn gen_file(args: &GenArgs, rng: &mut StdRng, path: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut disorder = Disorder::new(args.disorder_ms, args.seed);
+    let started = Instant::now();
+    let write = |out: &mut std::io::BufWriter<std::fs::File>, e: Event| -> anyhow::Result<()> {
+        out.write_all(e.value.as_bytes())?;
+        out.write_all(b"\n")?;
+        Ok(())
+    };
+    for i in 0..args.count {
+        let ts_ms = event_time(args, i);
+        let e = event(args.kind, rng, ts_ms);
+        for e in disorder.push(ts_ms, e) {
+            write(&mut out, e)?;
+        }
+    }
+    for e in disorder.drain() {
+        write(&mut out, e)?;
+    }
+    out.flush().with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("wrote {} events to {} in {:.1} s", args.count, path.display(), started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Reorders events: each is released once the newest event time reaches its own time
+/// plus a random delay below `max_ms`, so no event is sent more than `max_ms` of event
+/// time behind one sent before it. It draws from its own generator, so the events are
+/// the same with and without disorder.
+struct Disorder {
+    max_ms: i64,
+    rng: StdRng,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(i64, u64)>>,
+    events: std::collections::HashMap<u64, Event>,
+    next: u64,
+}
+
+impl Disorder {
+    fn new(max_ms: i64, seed: Option<u64>) -> Self {
+        let rng = match seed {
+            Some(s) => StdRng::seed_from_u64(s ^ 0x5eed_d150_7de7),
+            None => StdRng::from_rng(&mut rand::rng()),
+        };
+        Disorder { max_ms, rng, heap: Default::default(), events: Default::default(), next: 0 }
+    }
+
+    fn push(&mut self, ts_ms: i64, e: Event) -> Vec<Event> {
+        if self.max_ms <= 0 {
+            return vec![e];
+        }
+        let release = ts_ms + self.rng.random_range(0..self.max_ms);
+        self.heap.push(std::cmp::Reverse((release, self.next)));
+        self.events.insert(self.next, e);
+        self.next += 1;
+        let mut out = Vec::new();
+        while let Some(std::cmp::Reverse((at, id))) = self.heap.peek().copied() {
+            if at > ts_ms {
+                break;
+            }
+            self.heap.pop();
+            out.extend(self.events.remove(&id));
+        }
+        out
+    }
+
+    fn drain(&mut self) -> Vec<Event> {
+        let mut out = Vec::new();
+        while let Some(std::cmp::Reverse((_, id))) = self.heap.pop() {
+            out.extend(self.events.remove(&id));
+        }
+        out
+    }
 }
 
 async fn send(

@@ -6,6 +6,8 @@
 //! partitions, skipping partitions idle for `'scan.watermark.idle-timeout'` (processing
 //! time; Flink's `withIdleness`). A partition that has sent nothing yet holds time back
 //! until it is idle too, so a slow partition at startup does not make the others' rows late.
+//! When every partition is idle, the most advanced one sets the watermark: unlike Flink,
+//! which then stops advancing, Eddy closes the windows of a burst that has ended.
 //! Watermarks only move forward and are emitted in-band after the batch that advanced them.
 //!
 //! Input: the relation's columns plus [`super::MetaColumns::Position`] (or `Record`).
@@ -145,17 +147,20 @@ impl Watermarks {
         })
     }
 
+    /// The minimum over active partitions; when every partition is idle, none holds
+    /// time back and the most advanced one sets the watermark (a burst that has ended
+    /// closes its windows once the idle timeout has passed).
     fn advance(&mut self, out: &mut Collector) {
-        let mut watermark = Timestamp::MAX;
-        let mut any_active = false;
-        for p in self.partitions.values() {
-            if p.idle {
-                continue;
-            }
-            any_active = true;
-            watermark = watermark.min(p.max.saturating_sub(self.delay));
+        let active = self.partitions.values().filter(|p| !p.idle).map(|p| p.max).min();
+        let candidate = match active {
+            Some(min) => min,
+            None => self.partitions.values().map(|p| p.max).max().unwrap_or(Timestamp::MIN),
+        };
+        if candidate == Timestamp::MIN {
+            return;
         }
-        if any_active && watermark > self.current && watermark != Timestamp::MIN {
+        let watermark = candidate.saturating_sub(self.delay);
+        if watermark > self.current {
             self.current = watermark;
             self.metrics.set_watermark(watermark);
             out.watermark(watermark);
@@ -419,6 +424,9 @@ mod tests {
         assert_eq!(watermarks(&mut out), Vec::<i64>::new());
         op.on_batch(batch(&[Some("2026-01-01T10:00:20Z")], &[1]), &mut out)?;
         assert_eq!(watermarks(&mut out), vec![t(15)]);
+        // Both fall silent: none holds time back, the most advanced one rules.
+        op.on_processing_time(now_ms() + 10_000, &mut out)?;
+        assert_eq!(watermarks(&mut out), vec![t(25)]);
         Ok(())
     }
 }

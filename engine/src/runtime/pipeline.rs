@@ -365,12 +365,15 @@ async fn run_sink(
     acks: mpsc::UnboundedSender<u64>,
     metrics: Arc<QueryMetrics>,
 ) -> Result<()> {
+    // Rows written since the last flush.
+    let mut dirty = false;
     while let Some(message) = input.recv().await {
         match message {
             Message::Batch(batch) => {
                 let rows = batch.num_rows() as u64;
                 sink.write(batch).await?;
                 metrics.add_out(rows);
+                dirty = true;
             }
             Message::LateRows(batch) => {
                 if let Some(late) = late_sink.as_mut() {
@@ -382,7 +385,15 @@ async fn run_sink(
                     late.flush().await?;
                 }
                 sink.flush().await?;
+                dirty = false;
                 let _ = acks.send(id);
+            }
+            // Windows closed by a watermark are written out at once, even while a
+            // stateful operator holds the barriers back (their offsets are committed
+            // later; a restart before that writes the same windows again).
+            Message::Watermark(_) if dirty => {
+                sink.flush().await?;
+                dirty = false;
             }
             Message::Watermark(_) => {}
             Message::End => {
