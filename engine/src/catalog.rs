@@ -41,11 +41,14 @@ pub struct EventTime {
     /// `'late-rows.topic'`: rows beyond a window's grace period are written there with
     /// their original key and value bytes.
     pub late_rows_topic: Option<String>,
+    /// `'allowed-lateness'` (ms): how long a fired EMIT FINAL window keeps accepting
+    /// late rows, re-emitting its corrected row each time (Flink's allowed lateness).
+    pub allowed_lateness_ms: i64,
 }
 
 impl Default for EventTime {
     fn default() -> Self {
-        EventTime { column: None, delay_ms: 0, format: None, idle_timeout_ms: 10_000, late_rows_topic: None }
+        EventTime { column: None, delay_ms: 0, format: None, idle_timeout_ms: 10_000, late_rows_topic: None, allowed_lateness_ms: 0 }
     }
 }
 
@@ -59,7 +62,11 @@ impl std::fmt::Display for EventTime {
             write!(f, " format '{format}'")?;
         }
         write!(f, ", watermark -{}", crate::sql::ast::duration(self.delay_ms))?;
-        write!(f, ", idle {}", crate::sql::ast::duration(self.idle_timeout_ms))
+        write!(f, ", idle {}", crate::sql::ast::duration(self.idle_timeout_ms))?;
+        if self.allowed_lateness_ms > 0 {
+            write!(f, ", allowed lateness {}", crate::sql::ast::duration(self.allowed_lateness_ms))?;
+        }
+        Ok(())
     }
 }
 

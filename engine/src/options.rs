@@ -181,11 +181,6 @@ impl fmt::Display for ConnectorOptions {
 
 const CONNECTORS: [&str; 6] = ["kafka", "postgres", "jdbc", "print", "blackhole", "filesystem"];
 
-/// Options every source takes (event time and watermarks, parallelism), read by the
-/// planner: ksqlDB `timestamp` / `timestamp_format`, Flink's
-/// `scan.watermark.idle-timeout`, Eddy's `late-rows.topic` and `parallelism`.
-pub const SOURCE_TIME_KEYS: &[&str] = &["timestamp", "timestamp_format", "scan.watermark.idle-timeout", "late-rows.topic", "parallelism"];
-
 const FILE_KEYS: &[&str] = &[
     "connector",
     "path",
@@ -200,6 +195,7 @@ const FILE_KEYS: &[&str] = &[
     "timestamp_format",
     "scan.watermark.idle-timeout",
     "late-rows.topic",
+    "allowed-lateness",
     "parallelism",
 ];
 
@@ -225,6 +221,7 @@ const KAFKA_KEYS: &[&str] = &[
     "timestamp_format",
     "scan.watermark.idle-timeout",
     "late-rows.topic",
+    "allowed-lateness",
     "parallelism",
 ];
 

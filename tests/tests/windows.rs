@@ -78,3 +78,8 @@ fn table_changes_with_having() {
 fn banking_having_and_last_value_by_event_time() {
     run_case("banking");
 }
+
+#[test]
+fn allowed_lateness_re_emits_corrected_rows() {
+    run_case("allowed_lateness");
+}

@@ -15,8 +15,10 @@
 //! counted in `late_rows` and, when the source names `'late-rows.topic'`, sent to the
 //! late-rows side output with its original key and value bytes. Never dropped silently.
 //!
-//! **Emission.** `EMIT FINAL`: one row per window and key when the window closes, then
-//! its state is freed. `EMIT CHANGES`: after every micro-batch, one row per (window, key)
+//! **Emission.** `EMIT FINAL`: one row per window and key when the window fires
+//! (watermark at `end - 1 + grace`), then its state is freed; with an allowed lateness
+//! (`'allowed-lateness'` on the source, Flink's `allowedLateness`) the window stays that
+//! much longer and every late row that changes it re-emits the corrected row (an upsert). `EMIT CHANGES`: after every micro-batch, one row per (window, key)
 //! that the batch changed, with the current values (sinks upsert on key + window_start);
 //! state is freed when the window closes. A non-windowed GROUP BY keeps its groups.
 //!
@@ -75,6 +77,9 @@ struct Pane {
     changed: Vec<bool>,
     any_changed: bool,
     first_epoch: u64,
+    /// EMIT FINAL has emitted it; it stays for the allowed lateness, re-emitting
+    /// the groups late rows change.
+    fired: bool,
 }
 
 /// One session of one key.
@@ -99,6 +104,7 @@ struct LateColumns {
 pub struct WindowAggregate {
     window: Option<WindowKind>,
     grace: i64,
+    lateness: i64,
     emit: Emit,
     keys: Vec<Arc<dyn PhysicalExpr>>,
     aggregates: Vec<Aggregate>,
@@ -158,6 +164,7 @@ impl WindowAggregate {
         Ok(WindowAggregate {
             window: plan.window.as_ref().map(|w| w.kind),
             grace: plan.window.as_ref().map(|w| w.grace_ms).unwrap_or(0),
+            lateness: plan.window.as_ref().map(|w| w.allowed_lateness_ms).unwrap_or(0),
             emit: plan.emit,
             keys: plan.keys.iter().map(|k| k.expr.clone()).collect(),
             aggregates,
@@ -176,9 +183,15 @@ impl WindowAggregate {
         })
     }
 
-    /// The watermark at which the window ending at `end` closes.
-    fn close_time(&self, end: Timestamp) -> Timestamp {
+    /// The watermark at which the window ending at `end` fires (EMIT FINAL).
+    fn fire_time(&self, end: Timestamp) -> Timestamp {
         end.saturating_sub(1).saturating_add(self.grace)
+    }
+
+    /// The watermark at which the window ending at `end` is dropped: its fire time plus
+    /// the allowed lateness. Rows for it after that are late.
+    fn close_time(&self, end: Timestamp) -> Timestamp {
+        self.fire_time(end).saturating_add(self.lateness)
     }
 
     fn is_closed(&self, end: Timestamp) -> bool {
@@ -217,6 +230,7 @@ impl WindowAggregate {
             changed: Vec::new(),
             any_changed: false,
             first_epoch: self.epoch,
+            fired: false,
         })
     }
 
@@ -306,33 +320,46 @@ impl WindowAggregate {
         Ok(())
     }
 
-    /// Emits the groups of open panes that changed since the last call (EMIT CHANGES),
-    /// keeping their state: `state` is taken, merged back, and merged into a fresh
-    /// accumulator that is evaluated.
-    fn emit_changes(&mut self, out: &mut Collector) -> Result<()> {
-        let starts: Vec<Timestamp> = self.panes.iter().filter(|(_, p)| p.any_changed).map(|(s, _)| *s).collect();
+    /// Emits the groups that changed since the last call, of every open pane (EMIT
+    /// CHANGES) or of the panes that have fired (EMIT FINAL with allowed lateness: the
+    /// corrected rows), keeping their state.
+    fn emit_changes(&mut self, fired_only: bool, out: &mut Collector) -> Result<()> {
+        let starts: Vec<Timestamp> =
+            self.panes.iter().filter(|(_, p)| p.any_changed && (p.fired || !fired_only)).map(|(s, _)| *s).collect();
         for start in starts {
-            let mut fresh: Vec<Box<dyn GroupsAccumulator>> = self.aggregates.iter().map(Aggregate::groups_accumulator).collect::<Result<_>>()?;
-            let Some(pane) = self.panes.get_mut(&start) else { continue };
-            let total = pane.keys.len();
-            let all: Vec<usize> = (0..total).collect();
-            let changed: Vec<u32> = (0..total as u32).filter(|&g| pane.changed[g as usize]).collect();
-            let mut values = Vec::with_capacity(fresh.len());
-            for (acc, eval) in pane.accumulators.iter_mut().zip(fresh.iter_mut()) {
-                let state = acc.state(EmitTo::All)?;
-                acc.merge_batch(&state, &all, total)?;
-                eval.merge_batch(&state, &all, total)?;
-                let current = eval.evaluate(EmitTo::All)?;
-                values.push(arrow::compute::take(&current, &UInt32Array::from(changed.clone()), None)?);
+            if let Some(batch) = self.current_rows(start, true)? {
+                out.emit(batch);
             }
-            let keys: Vec<Box<[u8]>> = changed.iter().map(|&g| pane.keys[g as usize].clone()).collect();
-            pane.changed.iter_mut().for_each(|c| *c = false);
-            pane.any_changed = false;
-            let (s, e) = (pane.start, pane.end);
-            let keys: Vec<&[u8]> = keys.iter().map(|k| k.as_ref()).collect();
-            out.emit(self.output_batch(&keys, s, e, values)?);
         }
         Ok(())
+    }
+
+    /// The current rows of a pane (only the changed groups when `changed_only`), its
+    /// state kept: `state` is taken, merged back, and merged into a fresh accumulator that
+    /// is evaluated. Clears the pane's change marks.
+    fn current_rows(&mut self, start: Timestamp, changed_only: bool) -> Result<Option<RecordBatch>> {
+        let mut fresh: Vec<Box<dyn GroupsAccumulator>> = self.aggregates.iter().map(Aggregate::groups_accumulator).collect::<Result<_>>()?;
+        let Some(pane) = self.panes.get_mut(&start) else { return Ok(None) };
+        let total = pane.keys.len();
+        let all: Vec<usize> = (0..total).collect();
+        let picked: Vec<u32> = (0..total as u32).filter(|&g| !changed_only || pane.changed[g as usize]).collect();
+        pane.changed.iter_mut().for_each(|c| *c = false);
+        pane.any_changed = false;
+        if picked.is_empty() {
+            return Ok(None);
+        }
+        let mut values = Vec::with_capacity(fresh.len());
+        for (acc, eval) in pane.accumulators.iter_mut().zip(fresh.iter_mut()) {
+            let state = acc.state(EmitTo::All)?;
+            acc.merge_batch(&state, &all, total)?;
+            eval.merge_batch(&state, &all, total)?;
+            let current = eval.evaluate(EmitTo::All)?;
+            values.push(if picked.len() == total { current } else { arrow::compute::take(&current, &UInt32Array::from(picked.clone()), None)? });
+        }
+        let keys: Vec<Box<[u8]>> = picked.iter().map(|&g| pane.keys[g as usize].clone()).collect();
+        let (s, e) = (pane.start, pane.end);
+        let keys: Vec<&[u8]> = keys.iter().map(|k| k.as_ref()).collect();
+        Ok(Some(self.output_batch(&keys, s, e, values)?))
     }
 
     /// Session windows: row by row inside the batch, merging the sessions a row bridges.
@@ -500,8 +527,10 @@ impl Operator for WindowAggregate {
             }
         }
         self.send_late(&batch, &late, out)?;
-        if self.emit == Emit::Changes {
-            self.emit_changes(out)?;
+        match self.emit {
+            Emit::Changes => self.emit_changes(false, out)?,
+            Emit::Final if self.lateness > 0 => self.emit_changes(true, out)?,
+            Emit::Final => {}
         }
         self.batches += 1;
         if self.batches % 16 == 1 {
@@ -515,14 +544,30 @@ impl Operator for WindowAggregate {
             return Ok(());
         }
         self.watermark = watermark;
-        while let Some((&start, pane)) = self.panes.first_key_value() {
-            if start == TABLE_PANE || !self.is_closed(pane.end) {
-                break;
-            }
-            if let Some(pane) = self.panes.remove(&start) {
-                if self.emit == Emit::Final {
-                    self.emit_final(pane, out)?;
+        let due: Vec<(Timestamp, Timestamp, bool)> = self
+            .panes
+            .iter()
+            .take_while(|(start, pane)| **start != TABLE_PANE && self.fire_time(pane.end) <= watermark)
+            .map(|(start, pane)| (*start, pane.end, pane.fired))
+            .collect();
+        for (start, end, fired) in due {
+            let drop_now = self.close_time(end) <= watermark;
+            if self.emit == Emit::Final && !fired {
+                if drop_now {
+                    if let Some(pane) = self.panes.remove(&start) {
+                        self.emit_final(pane, out)?;
+                    }
+                    continue;
                 }
+                if let Some(batch) = self.current_rows(start, false)? {
+                    out.emit(batch);
+                }
+                if let Some(pane) = self.panes.get_mut(&start) {
+                    pane.fired = true;
+                }
+            }
+            if drop_now {
+                self.panes.remove(&start);
             }
         }
         if !self.sessions.is_empty() {

@@ -90,6 +90,9 @@ pub fn plan_event_time(watermark: Option<&WatermarkSpec>, options: &[WithOption]
         event_time.idle_timeout_ms = parse_duration_option(o)?;
     }
     event_time.late_rows_topic = find("late-rows.topic").map(|o| o.value.clone()).filter(|t| !t.is_empty());
+    if let Some(o) = find("allowed-lateness") {
+        event_time.allowed_lateness_ms = parse_duration_option(o)?;
+    }
     let column_type = |name: &str, position: Option<Position>| -> Result<DataType, SqlError> {
         fields.iter().find(|f| f.name() == name).map(|f| f.data_type().clone()).ok_or_else(|| {
             let names: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();

@@ -80,7 +80,12 @@ pub struct AggregatePlan {
 impl fmt::Display for AggregatePlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.window {
-            Some(w) => write!(f, "window aggregate: {}, grace {}", w.kind, super::ast::duration(w.grace_ms))?,
+            Some(w) => {
+                write!(f, "window aggregate: {}, grace {}", w.kind, super::ast::duration(w.grace_ms))?;
+                if w.allowed_lateness_ms > 0 {
+                    write!(f, ", allowed lateness {}", super::ast::duration(w.allowed_lateness_ms))?;
+                }
+            }
             None => write!(f, "aggregate: no window (table)")?,
         }
         write!(f, ", emit {}", self.emit)?;
@@ -823,7 +828,8 @@ fn reject_window_columns(expr: &Expr, clause: &str) -> Result<(), SqlError> {
 /// An EMIT CHANGES aggregation updates rows: its sink needs a key to upsert on
 /// (Flink refuses update changes into an append-only sink the same way).
 fn check_upsert_sink(aggregate: &AggregatePlan, sink: &Relation, key_outputs: &[String], position: Option<Position>) -> Result<(), SqlError> {
-    if aggregate.emit != Emit::Changes {
+    let updates = aggregate.emit == Emit::Changes || aggregate.window.as_ref().is_some_and(|w| w.allowed_lateness_ms > 0);
+    if !updates {
         return Ok(());
     }
     let sink_key: &[String] = match &sink.connector {

@@ -52,8 +52,12 @@ pub enum WindowSyntax {
 pub struct WindowSpec {
     /// Tumbling, hopping or session, with sizes in ms.
     pub kind: WindowKind,
-    /// Grace period (ms): how long after `window_end` rows are still accepted.
+    /// Grace period (ms): how long after `window_end` rows are still accepted before the
+    /// window fires (ksqlDB).
     pub grace_ms: i64,
+    /// Allowed lateness (ms): how long a fired window is kept, late rows re-emitting it
+    /// (Flink's `allowedLateness`; the source's `'allowed-lateness'`).
+    pub allowed_lateness_ms: i64,
     /// How it was written.
     pub syntax: WindowSyntax,
 }
@@ -128,7 +132,7 @@ pub fn normalize(query: &Query, clauses: &StreamClauses, catalog: &Catalog) -> R
                 *a = Some(alias.clone());
             }
             from.relation = relation;
-            window = Some((WindowSpec { kind, grace_ms: 0, syntax: WindowSyntax::FlinkTvf }, Some(time_column)));
+            window = Some((WindowSpec { kind, grace_ms: 0, allowed_lateness_ms: 0, syntax: WindowSyntax::FlinkTvf }, Some(time_column)));
         }
     }
 
@@ -175,7 +179,7 @@ pub fn normalize(query: &Query, clauses: &StreamClauses, catalog: &Catalog) -> R
             exprs.remove(i);
             exprs.push(ident(WINDOW_START));
             exprs.push(ident(WINDOW_END));
-            window = Some((WindowSpec { kind, grace_ms: 0, syntax: WindowSyntax::FlinkGroupWindow }, Some(time_column)));
+            window = Some((WindowSpec { kind, grace_ms: 0, allowed_lateness_ms: 0, syntax: WindowSyntax::FlinkGroupWindow }, Some(time_column)));
         }
     }
 
@@ -193,7 +197,7 @@ pub fn normalize(query: &Query, clauses: &StreamClauses, catalog: &Catalog) -> R
                 return Err(SqlError::new("a WINDOW needs GROUP BY").at(w.position).hint("add GROUP BY key, or remove the WINDOW"))
             }
         }
-        window = Some((WindowSpec { kind: w.kind, grace_ms: w.grace.unwrap_or(0), syntax: WindowSyntax::Ksql }, None));
+        window = Some((WindowSpec { kind: w.kind, grace_ms: w.grace.unwrap_or(0), allowed_lateness_ms: 0, syntax: WindowSyntax::Ksql }, None));
     }
 
     // The source and its event time.
@@ -202,6 +206,13 @@ pub fn normalize(query: &Query, clauses: &StreamClauses, catalog: &Catalog) -> R
         _ => None,
     };
     let event_column = source.as_ref().and_then(|s| s.event_time.column.clone());
+    if let (Some((spec, _)), Some(source)) = (&mut window, &source) {
+        spec.allowed_lateness_ms = source.event_time.allowed_lateness_ms;
+        if spec.allowed_lateness_ms > 0 && matches!(spec.kind, WindowKind::Session { .. }) {
+            return Err(SqlError::new(format!("'allowed-lateness' of {} is not supported for session windows", source.name))
+                .hint("a late row could merge sessions already emitted; use a grace period (GRACE PERIOD) instead"));
+        }
+    }
     if let (Some((spec, Some((time, position)))), Some(source)) = (&window, &source) {
         if event_column.as_deref() != Some(time.as_str()) {
             let hint = match &event_column {
