@@ -49,7 +49,7 @@ impl ConnectorFactory for Connectors {
 
     async fn source(&self, relation: &Relation, query: &QueryContext) -> eddy_engine::Result<Box<dyn Source>> {
         if let ConnectorOptions::Filesystem(f) = &relation.connector {
-            return Ok(Box::new(FileSource::open(f).await?));
+            return Ok(Box::new(FileSource::open(f, query.parallelism).await?));
         }
         match self.kafka(relation) {
             Some((config, k)) => Ok(Box::new(KafkaSource::open(&config, k, &query.group_id).await?)),

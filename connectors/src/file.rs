@@ -1,9 +1,10 @@
 //! Flink's `filesystem` connector for one local file of CSV or JSON lines.
 //!
 //! - [`FileSource`] is *bounded*: it reads the file once, in micro-batches of lines
-//!   (partition 0, offset = line number, record timestamp = the time of reading), then
-//!   ends; the pipeline follows with a final watermark that closes every window, so a
-//!   file pipeline runs like a batch job.
+//!   (offset = line number, record timestamp = the time of reading), then ends; the
+//!   pipeline follows with a final watermark that closes every window, so a file
+//!   pipeline runs like a batch job. With a query parallelism of n, micro-batch k is
+//!   partition k mod n (Flink's file splits), so n workers decode the file.
 //! - [`FileSink`] truncates the file when the query starts and appends one line per row;
 //!   `flush` (every barrier) writes the buffered lines out.
 
@@ -32,13 +33,15 @@ pub struct FileSource {
     eof: bool,
     next_line: i64,
     max_rows: usize,
+    splits: i32,
+    batches: i64,
 }
 
 impl FileSource {
     /// Opens the file of `options`.
     ///
     /// Errors: the file cannot be opened (named, with the reason).
-    pub async fn open(options: &FileOptions) -> Result<Self> {
+    pub async fn open(options: &FileOptions, splits: usize) -> Result<Self> {
         let file = tokio::fs::File::open(&options.path)
             .await
             .map_err(|source| ConnectorError::File { path: options.path.clone(), source })?;
@@ -50,6 +53,8 @@ impl FileSource {
             eof: false,
             next_line: 0,
             max_rows: options.batch_max_rows,
+            splits: splits.clamp(1, 1024) as i32,
+            batches: 0,
         })
     }
 
@@ -101,6 +106,7 @@ impl Source for FileSource {
                 return Ok(None);
             }
             let batch = self.batch(&lines, line)?;
+            self.batches += 1;
             self.start = at;
             self.next_line = line;
             return Ok(Some(batch));
@@ -113,6 +119,10 @@ impl Source for FileSource {
 
     fn is_bounded(&self) -> bool {
         true
+    }
+
+    fn partitions(&self) -> Vec<i32> {
+        (0..self.splits).collect()
     }
 }
 
@@ -127,17 +137,18 @@ fn push_line(buf: &[u8], lines: &mut Vec<(usize, usize, i64)>, start: usize, end
 impl FileSource {
     fn batch(&self, lines: &[(usize, usize, i64)], next_line: i64) -> Result<SourceBatch> {
         let n = lines.len();
+        let partition = (self.batches % i64::from(self.splits)) as i32;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
         let columns: Vec<ArrayRef> = vec![
             Arc::new(BinaryArray::from_iter(std::iter::repeat_n(None::<&[u8]>, n))),
             Arc::new(BinaryArray::from_iter_values(lines.iter().map(|&(s, e, _)| &self.buf[s..e]))),
             Arc::new(StringArray::from_iter_values(std::iter::repeat_n(self.path.as_str(), n))),
-            Arc::new(Int32Array::from(vec![0; n])),
+            Arc::new(Int32Array::from(vec![partition; n])),
             Arc::new(Int64Array::from_iter_values(lines.iter().map(|l| l.2))),
             Arc::new(TimestampMillisecondArray::from(vec![now; n])),
         ];
         let records = RecordBatch::try_new(raw_schema(), columns)?;
-        let positions = vec![PartitionOffset { topic: self.path.clone(), partition: 0, next_offset: next_line }];
+        let positions = vec![PartitionOffset { topic: self.path.clone(), partition, next_offset: next_line }];
         Ok(SourceBatch { records, positions })
     }
 }

@@ -2,7 +2,8 @@
 //! `eddy run` over bounded file sources), `expected.csv` (the exact rows the sink file
 //! must hold, in order) and `expected.counters` (`name=value` lines checked against the
 //! query's status). `${CASES}` is the `tests/windows` directory, `${OUT}` the output file.
-//! The expected rows are computed by hand in the comments of each case.
+//! The expected rows are computed by hand in the comments of each case. `${PARALLELISM}`
+//! (default 1) sets the workers; with 2, keyed cases must give the same rows (in any order).
 
 use std::path::Path;
 use std::process::Command;
@@ -10,6 +11,13 @@ use std::process::Command;
 use eddy_e2e::{eddy_bin, repo_root, scratch_dir};
 
 fn run_case(name: &str) {
+    let got = run_with(name, 1);
+    let want = read(&repo_root().join("tests/windows").join(name).join("expected.csv"));
+    assert_eq!(got, want, "{name}: rows differ");
+}
+
+/// Runs a case with `parallelism` workers, checks its counters, returns the sink file.
+fn run_with(name: &str, parallelism: usize) -> String {
     let cases = repo_root().join("tests/windows");
     let dir = cases.join(name);
     let scratch = scratch_dir(&format!("window-{name}"));
@@ -24,13 +32,12 @@ fn run_case(name: &str) {
         .arg(format!("window-test-{name}"))
         .env("CASES", &cases)
         .env("OUT", &out)
+        .env("PARALLELISM", parallelism.to_string())
         .output()
         .unwrap_or_else(|e| panic!("cannot run eddy: {e}"));
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(result.status.success(), "{name}: eddy run failed ({}):\n{stderr}", result.status);
     let got = std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("{name}: {}: {e}\n{stderr}", out.display()));
-    let want = read(&dir.join("expected.csv"));
-    assert_eq!(got, want, "{name}: rows differ\n{stderr}");
     let status: serde_json::Value = serde_json::from_str(&read(&status)).unwrap_or_else(|e| panic!("{name}: status: {e}"));
     for line in read(&dir.join("expected.counters")).lines().filter(|l| !l.trim().is_empty()) {
         let (counter, value) = line.split_once('=').unwrap_or_else(|| panic!("{name}: bad counter line {line}"));
@@ -38,6 +45,7 @@ fn run_case(name: &str) {
         assert_eq!(got, value.trim().parse::<u64>().ok(), "{name}: counter {counter}");
     }
     let _ = std::fs::remove_dir_all(&scratch);
+    got
 }
 
 fn read(path: &Path) -> String {
@@ -82,4 +90,19 @@ fn banking_having_and_last_value_by_event_time() {
 #[test]
 fn allowed_lateness_re_emits_corrected_rows() {
     run_case("allowed_lateness");
+}
+
+/// Keyed aggregations on 2 workers (the file split in 2 partitions, keys hashed across 2
+/// aggregation workers) give exactly the rows of 1 worker.
+#[test]
+fn parallelism_2_gives_the_rows_of_parallelism_1() {
+    for name in ["session", "banking", "hopping"] {
+        let sorted = |text: String| {
+            let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+            lines.sort();
+            lines
+        };
+        let want = sorted(read(&repo_root().join("tests/windows").join(name).join("expected.csv")));
+        assert_eq!(sorted(run_with(name, 2)), want, "{name} with 2 workers");
+    }
 }

@@ -214,6 +214,12 @@ impl Operator for Watermarks {
     }
 
     fn on_processing_time(&mut self, now: Timestamp, out: &mut Collector) -> Result<()> {
+        if self.partitions.is_empty() && self.current < Timestamp::MAX {
+            // A worker that reads no partition holds nothing back.
+            self.current = Timestamp::MAX;
+            out.watermark(Timestamp::MAX);
+            return Ok(());
+        }
         let mut changed = false;
         for p in self.partitions.values_mut() {
             if !p.idle && now - p.last_active >= self.idle_timeout {

@@ -40,6 +40,9 @@ pub struct QueryContext {
     pub group_id: String,
     /// The query's counters.
     pub metrics: Arc<QueryMetrics>,
+    /// Workers that decode and aggregate in parallel: a file source splits its lines
+    /// into this many partitions.
+    pub parallelism: usize,
 }
 
 /// Reads records in micro-batches.

@@ -2,6 +2,7 @@
 //! [`crate::sql::planner::QueryPlan`] on tokio tasks joined by bounded channels.
 
 mod connector;
+pub mod exchange;
 mod metrics;
 mod pipeline;
 

@@ -23,6 +23,7 @@ use arrow::record_batch::RecordBatch;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::exchange::{Downstream, Inputs, Outlet};
 use super::{ConnectorFactory, PartitionOffset, QueryContext, QueryMetrics, Sink, Source};
 use crate::error::{EngineError, Result};
 use crate::operator::{Collector, Message, Operator, Timestamp, PROCESSING_TIME_INTERVAL_MS};
@@ -104,16 +105,31 @@ impl QueryHandle {
     }
 }
 
+/// Workers for keyed operators when a source does not say (`'parallelism'`): one per core.
+pub fn default_parallelism() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
 /// Creates the query's source and sink through `factory` and starts its tasks.
+///
+/// With one worker: `source -> operators -> sink`. A keyed aggregation with `n > 1`
+/// workers (the source's `'parallelism'`, else one per core) runs
+/// `source -> n x [decode .. filter] -> (by key) -> n x [window aggregate .. project] -> sink`:
+/// each source partition is decoded by one worker, each group key aggregated by one
+/// worker, barriers aligned and watermarks combined (minimum) where streams merge.
+/// Every stage is its own tokio task, so stages run on all cores.
 ///
 /// Errors: the source or sink cannot be created (broker or database unreachable, table
 /// not creatable); once started, errors end the query and show in its status.
 pub async fn start_query(plan: Arc<QueryPlan>, factory: &dyn ConnectorFactory, application_id: &str) -> Result<QueryHandle> {
     let metrics = Arc::new(QueryMetrics::default());
+    let keyed = plan.aggregate.as_ref().is_some_and(|a| !a.keys.is_empty());
+    let workers = if keyed { plan.source.parallelism.unwrap_or_else(default_parallelism).max(1) } else { 1 };
     let ctx = QueryContext {
         query_id: plan.id.clone(),
         group_id: format!("{application_id}-{}", plan.id),
         metrics: metrics.clone(),
+        parallelism: workers,
     };
     let source = factory.source(&plan.source, &ctx).await?;
     let sink = factory.sink(&plan.sink, &ctx).await?;
@@ -121,24 +137,67 @@ pub async fn start_query(plan: Arc<QueryPlan>, factory: &dyn ConnectorFactory, a
         (Some(_), Some(topic)) => Some(factory.raw_sink(&plan.source, topic, &ctx).await?),
         _ => None,
     };
-    let operators = build_operators(&plan, &metrics, &source.partitions())?;
+    let partitions = source.partitions();
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (to_ops, ops_rx) = mpsc::channel(CHANNEL_CAPACITY);
-    let (to_sink, sink_rx) = mpsc::channel(CHANNEL_CAPACITY);
     let (ack_tx, ack_rx) = mpsc::unbounded_channel();
-    let status = Arc::new(Mutex::new(QueryStatus::Running));
+    let (sink_tx, sink_rx) = mpsc::channel(CHANNEL_CAPACITY * workers);
+    let mut tasks: Vec<JoinHandle<Result<()>>> = Vec::new();
 
+    if workers == 1 {
+        let (front, input_schema) = front_operators(&plan, &metrics, &partitions)?;
+        let mut ops = front;
+        ops.extend(back_operators(&plan, &metrics, &input_schema)?);
+        let (ops_tx, ops_rx) = mpsc::channel(CHANNEL_CAPACITY);
+        tasks.push(tokio::spawn(run_source(source, Downstream::One(Outlet::new(ops_tx, 0)), ack_rx, stop_rx, metrics.clone())));
+        tasks.push(tokio::spawn(run_operators(ops, Inputs::new(ops_rx, 1), Downstream::One(Outlet::new(sink_tx.clone(), 0)))));
+    } else {
+        let keys: Vec<Arc<dyn PhysicalExpr>> = plan.aggregate.iter().flat_map(|a| a.keys.iter().map(|k| k.expr.clone())).collect();
+        let mut back_txs = Vec::with_capacity(workers);
+        let mut back_rxs = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY * workers);
+            back_txs.push(tx);
+            back_rxs.push(rx);
+        }
+        let mut front_txs = Vec::with_capacity(workers);
+        for (i, rx) in back_rxs.into_iter().enumerate() {
+            // Back worker i: window aggregate .. project, fed by every front worker.
+            let (_, input_schema) = front_operators(&plan, &metrics, &[])?;
+            let ops = back_operators(&plan, &metrics, &input_schema)?;
+            tasks.push(tokio::spawn(run_operators(ops, Inputs::new(rx, workers), Downstream::One(Outlet::new(sink_tx.clone(), i)))));
+        }
+        for i in 0..workers {
+            // Front worker i: the partitions p with p mod n = i.
+            let mine: Vec<i32> = partitions.iter().copied().filter(|p| p.rem_euclid(workers as i32) as usize == i).collect();
+            let (ops, _) = front_operators(&plan, &metrics, &mine)?;
+            let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+            front_txs.push(Outlet::new(tx, 0));
+            let outlets: Vec<Outlet> = back_txs.iter().map(|t| Outlet::new(t.clone(), i)).collect();
+            tasks.push(tokio::spawn(run_operators(ops, Inputs::new(rx, 1), Downstream::ByKey { outlets, keys: keys.clone() })));
+        }
+        drop(back_txs);
+        tasks.push(tokio::spawn(run_source(source, Downstream::ByPartition(front_txs), ack_rx, stop_rx, metrics.clone())));
+    }
+    drop(sink_tx);
+    tasks.push(tokio::spawn(run_sink(sink, late_sink, Inputs::new(sink_rx, workers), ack_tx, metrics.clone())));
+
+    let status = Arc::new(Mutex::new(QueryStatus::Running));
     let query_id = plan.id.clone();
     let task_status = status.clone();
-    let task_metrics = metrics.clone();
     let task = tokio::spawn(async move {
-        let (a, b, c) = tokio::join!(
-            run_source(source, to_ops, ack_rx, stop_rx, task_metrics.clone()),
-            run_operators(operators, ops_rx, to_sink),
-            run_sink(sink, late_sink, sink_rx, ack_tx, task_metrics),
-        );
-        let error = [a, b, c].into_iter().filter_map(|r| r.err()).find(|e| !matches!(e, EngineError::ChannelClosed));
+        let mut error = None;
+        for task in tasks {
+            let result = match task.await {
+                Ok(r) => r,
+                Err(e) => Err(EngineError::Other(format!("a pipeline task ended abnormally: {e}"))),
+            };
+            if let Err(e) = result {
+                if error.is_none() && !matches!(e, EngineError::ChannelClosed) {
+                    error = Some(e);
+                }
+            }
+        }
         let final_status = match error {
             None => QueryStatus::Stopped,
             Some(e) => {
@@ -154,9 +213,10 @@ pub async fn start_query(plan: Arc<QueryPlan>, factory: &dyn ConnectorFactory, a
     Ok(QueryHandle { plan, metrics, status, stop: stop_tx, task: Some(task) })
 }
 
-/// The operator chain of a plan (DESIGN.md, data flow):
-/// decode -> [computed columns] -> [watermark] -> [filter] -> [window aggregate -> [having]] -> project.
-fn build_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[i32]) -> Result<Vec<Box<dyn Operator>>> {
+/// The operators before the key exchange (DESIGN.md, data flow):
+/// decode -> [computed columns] -> [watermark] -> [filter], and the schema they emit.
+/// `partitions` are the source partitions this worker reads (for its watermark).
+fn front_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[i32]) -> Result<(Vec<Box<dyn Operator>>, SchemaRef)> {
     let source = &plan.source;
     let Some(format) = source.connector.format() else {
         return Err(EngineError::Other(format!("\"{}\" cannot be read", source.name)));
@@ -196,8 +256,14 @@ fn build_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[
     if let Some(filter) = &plan.filter {
         ops.push(Box::new(Filter::new(filter.expr.clone())));
     }
+    Ok((ops, schema))
+}
+
+/// The operators after the key exchange: [window aggregate -> [having]] -> project.
+fn back_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, input: &SchemaRef) -> Result<Vec<Box<dyn Operator>>> {
+    let mut ops: Vec<Box<dyn Operator>> = Vec::new();
     if let Some(aggregate) = &plan.aggregate {
-        ops.push(Box::new(WindowAggregate::new(aggregate, &schema, metrics.clone())?));
+        ops.push(Box::new(WindowAggregate::new(aggregate, input, metrics.clone())?));
         if let Some(having) = &plan.having {
             ops.push(Box::new(Filter::new(having.expr.clone())));
         }
@@ -217,7 +283,7 @@ fn value_bytes(batch: &RecordBatch) -> u64 {
 
 async fn run_source(
     mut source: Box<dyn Source>,
-    out: mpsc::Sender<Message>,
+    out: Downstream,
     mut acks: mpsc::UnboundedReceiver<u64>,
     stop: watch::Receiver<bool>,
     metrics: Arc<QueryMetrics>,
@@ -235,7 +301,7 @@ async fn run_source(
             if source.is_bounded() {
                 // A bounded source (a file) is complete: the final watermark closes
                 // every window before the end (Flink's MAX_WATERMARK).
-                forward(&out, Message::Watermark(Timestamp::MAX)).await?;
+                out.send(Message::Watermark(Timestamp::MAX)).await?;
             }
             break;
         };
@@ -245,11 +311,11 @@ async fn run_source(
         }
         metrics.add_in(rows as u64, value_bytes(&batch.records));
         pending.push_back((next_id, batch.positions));
-        forward(&out, Message::Batch(batch.records)).await?;
-        forward(&out, Message::Barrier(next_id)).await?;
+        out.send(Message::Batch(batch.records)).await?;
+        out.send(Message::Barrier(next_id)).await?;
         next_id += 1;
     }
-    forward(&out, Message::End).await?;
+    out.send(Message::End).await?;
     drop(out);
     while !pending.is_empty() {
         match acks.recv().await {
@@ -285,12 +351,6 @@ async fn commit_through(
     source.commit(&positions).await
 }
 
-/// Sends downstream; a closed channel means the next stage has ended (its own error is
-/// the one reported).
-async fn forward(out: &mpsc::Sender<Message>, message: Message) -> Result<()> {
-    out.send(message).await.map_err(|_| EngineError::ChannelClosed)
-}
-
 /// Feeds `messages` through `ops` in order and returns what comes out of the last one.
 /// `End` and late rows pass every operator untouched.
 fn push_through(ops: &mut [Box<dyn Operator>], mut messages: Vec<Message>, collector: &mut Collector) -> Result<Vec<Message>> {
@@ -315,12 +375,12 @@ fn push_through(ops: &mut [Box<dyn Operator>], mut messages: Vec<Message>, colle
     Ok(messages)
 }
 
-/// Forwards every message; returns true once `End` went through.
-async fn forward_all(out: &mpsc::Sender<Message>, messages: Vec<Message>) -> Result<bool> {
+/// Sends every message; returns true once `End` went through.
+async fn send_all(out: &Downstream, messages: Vec<Message>) -> Result<bool> {
     let mut ended = false;
     for m in messages {
         ended |= matches!(m, Message::End);
-        forward(out, m).await?;
+        out.send(m).await?;
     }
     Ok(ended)
 }
@@ -329,7 +389,7 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-async fn run_operators(mut ops: Vec<Box<dyn Operator>>, mut input: mpsc::Receiver<Message>, out: mpsc::Sender<Message>) -> Result<()> {
+async fn run_operators(mut ops: Vec<Box<dyn Operator>>, mut input: Inputs, out: Downstream) -> Result<()> {
     let mut collector = Collector::default();
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(PROCESSING_TIME_INTERVAL_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -337,7 +397,7 @@ async fn run_operators(mut ops: Vec<Box<dyn Operator>>, mut input: mpsc::Receive
         tokio::select! {
             message = input.recv() => {
                 let Some(message) = message else { break };
-                if forward_all(&out, push_through(&mut ops, vec![message], &mut collector)?).await? {
+                if send_all(&out, push_through(&mut ops, vec![message], &mut collector)?).await? {
                     break;
                 }
             }
@@ -349,7 +409,7 @@ async fn run_operators(mut ops: Vec<Box<dyn Operator>>, mut input: mpsc::Receive
                     ops[i].on_processing_time(now, &mut collector)?;
                     let emitted = collector.take();
                     if !emitted.is_empty() {
-                        forward_all(&out, push_through(&mut ops[i + 1..], emitted, &mut collector)?).await?;
+                        send_all(&out, push_through(&mut ops[i + 1..], emitted, &mut collector)?).await?;
                     }
                 }
             }
@@ -361,7 +421,7 @@ async fn run_operators(mut ops: Vec<Box<dyn Operator>>, mut input: mpsc::Receive
 async fn run_sink(
     mut sink: Box<dyn Sink>,
     mut late_sink: Option<Box<dyn Sink>>,
-    mut input: mpsc::Receiver<Message>,
+    mut input: Inputs,
     acks: mpsc::UnboundedSender<u64>,
     metrics: Arc<QueryMetrics>,
 ) -> Result<()> {
@@ -456,11 +516,11 @@ mod tests {
         let (tx, rx) = mpsc::channel(8);
         let (out_tx, mut out_rx) = mpsc::channel(8);
         let ops: Vec<Box<dyn Operator>> = vec![Box::new(EmitOnWatermark), Box::new(Twice)];
-        tx.send(Message::Watermark(42)).await.map_err(|_| EngineError::ChannelClosed)?;
-        tx.send(Message::End).await.map_err(|_| EngineError::ChannelClosed)?;
-        run_operators(ops, rx, out_tx).await?;
+        tx.send((0, Message::Watermark(42))).await.map_err(|_| EngineError::ChannelClosed)?;
+        tx.send((0, Message::End)).await.map_err(|_| EngineError::ChannelClosed)?;
+        run_operators(ops, Inputs::new(rx, 1), Downstream::One(Outlet::new(out_tx, 0))).await?;
         let mut seen = Vec::new();
-        while let Some(m) = out_rx.recv().await {
+        while let Some((_, m)) = out_rx.recv().await {
             seen.push(match m {
                 Message::Batch(b) => format!("batch {}", b.num_rows()),
                 Message::Watermark(w) => format!("watermark {w}"),

@@ -6,7 +6,7 @@ CREATE TABLE transactions_data (
     lat DOUBLE, lon DOUBLE, transaction_datetime VARCHAR,
     ts AS TO_TIMESTAMP_LTZ(transaction_datetime),
     WATERMARK FOR ts AS ts - INTERVAL '60' SECOND
-) WITH ('connector'='filesystem', 'path'='${CASES}/banking/transactions.json', 'format'='json', 'scan.batch.max-rows'='3');
+) WITH ('connector'='filesystem', 'path'='${CASES}/banking/transactions.json', 'format'='json', 'scan.batch.max-rows'='3', 'parallelism'='${PARALLELISM:-1}');
 CREATE TABLE suspicious (customer VARCHAR, count_transactions BIGINT, total_online_payment_amount DOUBLE,
     total_in_store_payment_amount DOUBLE, lat DOUBLE, lon DOUBLE, last_transaction_time TIMESTAMP(3))
 WITH ('connector'='filesystem', 'path'='${OUT}', 'format'='csv');

@@ -1,0 +1,205 @@
+//! How pipeline stages connect when a query runs on several workers (DESIGN.md, scale):
+//! the fan-out side ([`Downstream`]) splits batches by source partition or by group key
+//! and broadcasts everything else; the fan-in side ([`Inputs`]) merges its senders the
+//! way Flink's input gates do: a barrier goes on once every sender has sent it (aligned),
+//! the watermark is the minimum over senders, and the input ends when every sender has.
+//!
+//! Every channel carries `(sender index, Message)`; a stage with one sender sees its
+//! messages unchanged.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{AsArray, UInt32Array};
+use arrow::datatypes::Int32Type;
+use arrow::record_batch::RecordBatch;
+use datafusion::common::hash_utils::{create_hashes, RandomState};
+use datafusion::physical_expr::PhysicalExpr;
+use tokio::sync::mpsc;
+
+use crate::error::{EngineError, Result};
+use crate::operator::{Message, Timestamp};
+use crate::operators::RawColumn;
+
+/// A message with the index of the worker that sent it.
+pub type Tagged = (usize, Message);
+
+/// The sending half of one worker's input channel, with this sender's index.
+#[derive(Clone)]
+pub struct Outlet {
+    tx: mpsc::Sender<Tagged>,
+    me: usize,
+}
+
+impl Outlet {
+    /// An outlet sending as worker `me` into `tx`.
+    pub fn new(tx: mpsc::Sender<Tagged>, me: usize) -> Self {
+        Outlet { tx, me }
+    }
+
+    /// Sends; a closed channel means the next stage has ended (its own error is the one
+    /// reported).
+    pub async fn send(&self, message: Message) -> Result<()> {
+        self.tx.send((self.me, message)).await.map_err(|_| EngineError::ChannelClosed)
+    }
+}
+
+/// Where a stage's output goes.
+pub enum Downstream {
+    /// One next stage.
+    One(Outlet),
+    /// Raw record batches split by source partition: partition `p` goes to worker
+    /// `p mod n`, so each partition is read, in order, by one worker.
+    ByPartition(Vec<Outlet>),
+    /// Rows split by the hash of the group key, so each key lives on one worker.
+    ByKey {
+        /// One outlet per worker.
+        outlets: Vec<Outlet>,
+        /// The group key expressions.
+        keys: Vec<Arc<dyn PhysicalExpr>>,
+    },
+}
+
+/// The hash state of key routing: fixed, so every router sends a key to the same worker.
+const KEY_HASH: RandomState = RandomState::with_seed(0x5eed);
+
+impl Downstream {
+    /// Sends `message`: batches are routed, everything else goes to every worker (late
+    /// rows go to the first).
+    pub async fn send(&self, message: Message) -> Result<()> {
+        match (self, message) {
+            (Downstream::One(o), m) => o.send(m).await,
+            (Downstream::ByPartition(outlets), Message::Batch(batch)) => {
+                let n = outlets.len();
+                let partitions = batch.column(RawColumn::Partition as usize).as_primitive::<Int32Type>();
+                let worker = |p: i32| p.rem_euclid(n as i32) as usize;
+                let route: Vec<usize> = partitions.values().iter().map(|&p| worker(p)).collect();
+                send_split(outlets, &batch, &route).await
+            }
+            (Downstream::ByKey { outlets, keys }, Message::Batch(batch)) => {
+                let rows = batch.num_rows();
+                let arrays = keys.iter().map(|k| k.evaluate(&batch)?.into_array(rows)).collect::<Result<Vec<_>, _>>()?;
+                let mut hashes = vec![0u64; rows];
+                create_hashes(&arrays, &KEY_HASH, &mut hashes)?;
+                let n = outlets.len() as u64;
+                let route: Vec<usize> = hashes.iter().map(|h| (h % n) as usize).collect();
+                send_split(outlets, &batch, &route).await
+            }
+            (Downstream::ByPartition(outlets) | Downstream::ByKey { outlets, .. }, Message::LateRows(b)) => match outlets.first() {
+                Some(o) => o.send(Message::LateRows(b)).await,
+                None => Ok(()),
+            },
+            (Downstream::ByPartition(outlets) | Downstream::ByKey { outlets, .. }, m) => {
+                for o in outlets {
+                    o.send(m.clone()).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Sends row `i` of `batch` to worker `route[i]` (one `take` per worker that gets rows).
+async fn send_split(outlets: &[Outlet], batch: &RecordBatch, route: &[usize]) -> Result<()> {
+    if let Some(&first) = route.first() {
+        if route.iter().all(|&w| w == first) {
+            return outlets[first].send(Message::Batch(batch.clone())).await;
+        }
+    }
+    for (w, outlet) in outlets.iter().enumerate() {
+        let indices: Vec<u32> = route.iter().enumerate().filter(|(_, &r)| r == w).map(|(i, _)| i as u32).collect();
+        if indices.is_empty() {
+            continue;
+        }
+        let indices = UInt32Array::from(indices);
+        let columns = batch.columns().iter().map(|c| arrow::compute::take(c, &indices, None)).collect::<Result<Vec<_>, _>>()?;
+        outlet.send(Message::Batch(RecordBatch::try_new(batch.schema(), columns)?)).await?;
+    }
+    Ok(())
+}
+
+/// The receiving side of a stage with `senders` upstream workers (see the module docs).
+pub struct Inputs {
+    rx: mpsc::Receiver<Tagged>,
+    senders: usize,
+    barriers: BTreeMap<u64, usize>,
+    watermarks: Vec<Timestamp>,
+    current: Timestamp,
+    ended: usize,
+}
+
+impl Inputs {
+    /// Merges `rx`, fed by `senders` workers.
+    pub fn new(rx: mpsc::Receiver<Tagged>, senders: usize) -> Self {
+        Inputs { rx, senders, barriers: BTreeMap::new(), watermarks: vec![Timestamp::MIN; senders], current: Timestamp::MIN, ended: 0 }
+    }
+
+    /// The next aligned message; `None` when every sender is gone without `End`.
+    pub async fn recv(&mut self) -> Option<Message> {
+        loop {
+            let (from, message) = self.rx.recv().await?;
+            match message {
+                Message::Barrier(id) => {
+                    let seen = self.barriers.entry(id).or_insert(0);
+                    *seen += 1;
+                    if *seen >= self.senders {
+                        self.barriers.remove(&id);
+                        return Some(Message::Barrier(id));
+                    }
+                }
+                Message::Watermark(w) => {
+                    if let Some(slot) = self.watermarks.get_mut(from) {
+                        *slot = (*slot).max(w);
+                    }
+                    let min = self.watermarks.iter().copied().min().unwrap_or(Timestamp::MIN);
+                    if min > self.current {
+                        self.current = min;
+                        return Some(Message::Watermark(min));
+                    }
+                }
+                Message::End => {
+                    self.ended += 1;
+                    if self.ended >= self.senders {
+                        return Some(Message::End);
+                    }
+                }
+                other => return Some(other),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn barriers_align_and_watermarks_take_the_minimum() -> Result<()> {
+        let (tx, rx) = mpsc::channel(16);
+        let mut inputs = Inputs::new(rx, 2);
+        let a = Outlet::new(tx.clone(), 0);
+        let b = Outlet::new(tx, 1);
+        a.send(Message::Barrier(1)).await?;
+        a.send(Message::Watermark(10)).await?;
+        b.send(Message::Watermark(5)).await?;
+        b.send(Message::Barrier(1)).await?;
+        b.send(Message::Watermark(20)).await?;
+        a.send(Message::End).await?;
+        b.send(Message::End).await?;
+        let mut seen = Vec::new();
+        while let Some(m) = inputs.recv().await {
+            let end = matches!(m, Message::End);
+            seen.push(match m {
+                Message::Barrier(id) => format!("barrier {id}"),
+                Message::Watermark(w) => format!("watermark {w}"),
+                Message::End => "end".into(),
+                _ => "other".into(),
+            });
+            if end {
+                break;
+            }
+        }
+        assert_eq!(seen, ["watermark 5", "barrier 1", "watermark 10", "end"]);
+        Ok(())
+    }
+}
