@@ -71,6 +71,10 @@ pub struct GenArgs {
     /// Write the values to this file (one per line) instead of a Kafka topic.
     #[arg(long)]
     output: Option<std::path::PathBuf>,
+    /// Distinct users of `transactions` (the 10 of SCENARIOS.md by default); user i's id
+    /// starts with digit i mod 10, which still sets its amount.
+    #[arg(long, default_value_t = 10)]
+    users: u32,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -94,8 +98,8 @@ pub struct Event {
     pub value: String,
 }
 
-/// Generates event `i` of `kind` at `ts_ms`.
-fn event(kind: Kind, rng: &mut StdRng, ts_ms: i64) -> Event {
+/// Generates an event of `kind` at `ts_ms` (`users` distinct users for transactions).
+fn event(kind: Kind, rng: &mut StdRng, ts_ms: i64, users: u32) -> Event {
     match kind {
         Kind::ServerLogs => {
             let mut bytes = [0u8; 16];
@@ -108,8 +112,13 @@ fn event(kind: Kind, rng: &mut StdRng, ts_ms: i64) -> Event {
             Event { key: id, value }
         }
         Kind::Transactions => {
-            let digit = rng.random_range(0..USERS.len());
-            let user = USERS[digit];
+            let (digit, user) = if users <= USERS.len() as u32 {
+                let digit = rng.random_range(0..users.max(1) as usize);
+                (digit, USERS[digit].to_string())
+            } else {
+                let i = rng.random_range(0..users);
+                ((i % 10) as usize, format!("{}{i:07}-user", i % 10))
+            };
             let amount = if digit == 0 { 100 } else { 10 * digit };
             let paid_at = iso8601(ts_ms);
             Event { key: user.to_string(), value: format!(r#"{{"user_id": "{user}", "amount": {amount}, "paid_at": "{paid_at}"}}"#) }
@@ -198,7 +207,7 @@ pub async fn gen(settings: &Settings, args: GenArgs) -> anyhow::Result<()> {
             }
         }
         let ts_ms = event_time(&args, i);
-        let e = event(args.kind, &mut rng, ts_ms);
+        let e = event(args.kind, &mut rng, ts_ms, args.users);
         for e in disorder.push(ts_ms, e) {
             send(&producer, &topic, &e, &mut pending).await?;
             progress.inc(1);
@@ -239,7 +248,7 @@ fn gen_file(args: &GenArgs, rng: &mut StdRng, path: &std::path::Path) -> anyhow:
     };
     for i in 0..args.count {
         let ts_ms = event_time(args, i);
-        let e = event(args.kind, rng, ts_ms);
+        let e = event(args.kind, rng, ts_ms, args.users);
         for e in disorder.push(ts_ms, e) {
             write(&mut out, e)?;
         }
@@ -343,8 +352,8 @@ mod tests {
     fn seeded_events_repeat_and_parse() {
         let mut a = StdRng::seed_from_u64(7);
         let mut b = StdRng::seed_from_u64(7);
-        let ea = event(Kind::ServerLogs, &mut a, 1_601_736_282_500);
-        let eb = event(Kind::ServerLogs, &mut b, 1_601_736_282_500);
+        let ea = event(Kind::ServerLogs, &mut a, 1_601_736_282_500, 10);
+        let eb = event(Kind::ServerLogs, &mut b, 1_601_736_282_500, 10);
         assert_eq!(ea.value, eb.value);
         let fields: Vec<&str> = ea.value.split(',').collect();
         assert_eq!(fields.len(), 5);
@@ -358,7 +367,7 @@ mod tests {
     fn transactions_pay_ten_times_the_leading_digit() {
         let mut rng = StdRng::seed_from_u64(1);
         for _ in 0..50 {
-            let e = event(Kind::Transactions, &mut rng, 0);
+            let e = event(Kind::Transactions, &mut rng, 0, 10);
             let v: serde_json::Value = serde_json::from_str(&e.value).unwrap_or_default();
             let digit = v["user_id"].as_str().and_then(|u| u.chars().next()).and_then(|c| c.to_digit(10)).unwrap_or(99);
             let want = if digit == 0 { 100 } else { 10 * digit as i64 };

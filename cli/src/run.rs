@@ -130,7 +130,8 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<u8> {
     }
     let mut sigterm = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // Every 100 ms: has every query ended? Every second: the status file; every 10 s: the log.
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut ticks = 0u64;
     let mut failed = false;
     loop {
@@ -139,8 +140,10 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<u8> {
             _ = sigint.recv() => break,
             _ = tick.tick() => {
                 ticks += 1;
-                write_status(&engine, args.status_file.as_deref());
                 if ticks.is_multiple_of(10) {
+                    write_status(&engine, args.status_file.as_deref());
+                }
+                if ticks.is_multiple_of(100) {
                     log_progress(&engine);
                 }
                 if engine.queries().iter().any(|q| matches!(q.status(), QueryStatus::Failed(_))) {

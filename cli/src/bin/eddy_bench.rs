@@ -1,7 +1,15 @@
 //! `eddy-bench`: the throughput figures of `make bench` (never asserted by tests).
 //!
 //! CPU (one core, no I/O): decoding 1M DELIMITED server-log lines into Arrow, and
-//! decode + filter + projection with the fraud pipeline's CASE. With `--services`
+//! decode + filter + projection with the fraud pipeline's CASE.
+//!
+//! Windows (`--windows`, files, all cores): `eddy run` over generated files into a
+//! blackhole sink, timed from start to exit, with the process's peak RSS:
+//! Q1 = server logs, 1-minute tumbling windows per event_type with COUNT(*) and
+//! COUNT(DISTINCT account_id); Q2 = transactions JSON, 3-second tumbling windows with
+//! SUM, COUNT, AVG, globally and per user_id with 10 and with 100,000 users.
+//!
+//! With `--services`
 //! (broker and PostgreSQL up): the PostgreSQL sink alone, Kafka -> PostgreSQL end to end
 //! through the fraud query, and a bare rdkafka consumer reading the same topic.
 //! Build with `--release` for meaningful numbers (`make bench` does).
@@ -43,6 +51,18 @@ struct Args {
     /// PostgreSQL server URL (a database is created and dropped on it).
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
     postgres: String,
+    /// Run the window benchmarks over files.
+    #[arg(long)]
+    windows: bool,
+    /// Rows per window benchmark file.
+    #[arg(long, default_value_t = 10_000_000)]
+    window_events: u64,
+    /// Where the generated files are kept (reused when present).
+    #[arg(long, default_value = "target/bench")]
+    data_dir: std::path::PathBuf,
+    /// Skip the CPU micro-benchmarks.
+    #[arg(long)]
+    no_cpu: bool,
 }
 
 const BATCH: usize = 8192;
@@ -247,10 +267,124 @@ async fn services(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `eddy` binary next to this one.
+fn eddy_bin() -> anyhow::Result<std::path::PathBuf> {
+    let exe = std::env::current_exe()?;
+    let bin = exe.with_file_name("eddy");
+    anyhow::ensure!(bin.exists(), "{} is missing: build the workspace binaries", bin.display());
+    Ok(bin)
+}
+
+/// Generates `file` with `eddy gen ... --output` unless it exists.
+fn generate(file: &std::path::Path, kind: &str, count: u64, users: u32) -> anyhow::Result<()> {
+    if file.exists() {
+        return Ok(());
+    }
+    let status = std::process::Command::new(eddy_bin()?)
+        .args(["gen", kind, "--count", &count.to_string(), "--seed", "1", "--start-ts", "1767225600", "--step-ms", "1"])
+        .args(["--users", &users.to_string(), "--output"])
+        .arg(file)
+        .status()?;
+    anyhow::ensure!(status.success(), "eddy gen {kind} failed");
+    Ok(())
+}
+
+/// Runs `eddy run` on `sql` (a file pipeline) and returns the wall time and the peak
+/// resident set size (bytes) of the process.
+fn run_pipeline(sql: &str, dir: &std::path::Path) -> anyhow::Result<(Duration, u64)> {
+    let file = dir.join("bench.sql");
+    std::fs::write(&file, sql)?;
+    let start = Instant::now();
+    let mut child = std::process::Command::new(eddy_bin()?)
+        .arg("run")
+        .arg(&file)
+        .env("EDDY_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak = 0u64;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status_path) {
+            if let Some(kb) = text.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()) {
+                peak = peak.max(kb * 1024);
+            }
+        }
+        if let Some(status) = child.try_wait()? {
+            anyhow::ensure!(status.success(), "eddy run failed: {status}");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok((start.elapsed(), peak))
+}
+
+fn windows(args: &Args) -> anyhow::Result<()> {
+    let n = args.window_events;
+    let dir = &args.data_dir;
+    std::fs::create_dir_all(dir)?;
+    let dir = dir.canonicalize()?;
+    let logs = dir.join(format!("server-logs-{n}.csv"));
+    let tx = dir.join(format!("transactions-{n}.json"));
+    let tx_many = dir.join(format!("transactions-{n}-100000-users.json"));
+    generate(&logs, "server-logs", n, 10)?;
+    generate(&tx, "transactions", n, 10)?;
+    generate(&tx_many, "transactions", n, 100_000)?;
+    let logs_table = format!(
+        "CREATE TABLE logs (event_id VARCHAR, account_id INT, event_type VARCHAR, location_country VARCHAR, event_ts BIGINT, \
+         ts AS TO_TIMESTAMP_LTZ(event_ts, 0), WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) \
+         WITH ('connector'='filesystem', 'path'='{}', 'format'='csv');\n",
+        logs.display()
+    );
+    let tx_table = |path: &std::path::Path| {
+        format!(
+            "CREATE TABLE tx (user_id VARCHAR, amount DOUBLE, paid_at VARCHAR, ts AS TO_TIMESTAMP_LTZ(paid_at), \
+             WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) WITH ('connector'='filesystem', 'path'='{}', 'format'='json');\n",
+            path.display()
+        )
+    };
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "Q1 server logs, 1 min tumbling per event_type, COUNT + COUNT DISTINCT",
+            logs_table
+                + "CREATE TABLE out (window_start TIMESTAMP(3), event_type VARCHAR, n BIGINT, accounts BIGINT) WITH ('connector'='blackhole');\n\
+                   INSERT INTO out SELECT window_start, event_type, COUNT(*), COUNT(DISTINCT account_id) \
+                   FROM TABLE(TUMBLE(TABLE logs, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end, event_type;\n",
+        ),
+        (
+            "Q2 transactions JSON, 3 s tumbling, SUM/COUNT/AVG, global",
+            tx_table(&tx)
+                + "CREATE TABLE out (window_start TIMESTAMP(3), total DOUBLE, n BIGINT, average DOUBLE) WITH ('connector'='blackhole');\n\
+                   INSERT INTO out SELECT window_start, SUM(amount), COUNT(*), AVG(amount) \
+                   FROM TABLE(TUMBLE(TABLE tx, DESCRIPTOR(ts), INTERVAL '3' SECONDS)) GROUP BY window_start, window_end;\n",
+        ),
+        ("Q2 per user_id, 10 users", per_user(&tx_table(&tx))),
+        ("Q2 per user_id, 100,000 users", per_user(&tx_table(&tx_many))),
+    ];
+    for (what, sql) in cases {
+        let (elapsed, peak) = run_pipeline(&sql, &dir)?;
+        report(what, n as usize, elapsed);
+        println!("  peak RSS {:.0} MB", peak as f64 / 1_048_576.0);
+    }
+    Ok(())
+}
+
+fn per_user(table: &str) -> String {
+    table.to_string()
+        + "CREATE TABLE out (user_id VARCHAR, window_start TIMESTAMP(3), total DOUBLE, n BIGINT, average DOUBLE) WITH ('connector'='blackhole');\n\
+           INSERT INTO out SELECT user_id, window_start, SUM(amount), COUNT(*), AVG(amount) \
+           FROM TABLE(TUMBLE(TABLE tx, DESCRIPTOR(ts), INTERVAL '3' SECONDS)) GROUP BY window_start, window_end, user_id;\n"
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    cpu(&args)?;
+    if !args.no_cpu {
+        cpu(&args)?;
+    }
+    if args.windows {
+        windows(&args)?;
+    }
     if args.services {
         services(&args).await?;
     }

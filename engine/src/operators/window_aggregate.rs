@@ -37,6 +37,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, TimestampMillisecondArray, UInt32Array};
 use arrow::datatypes::{Schema, SchemaRef, TimestampMillisecondType};
 use arrow::row::{RowConverter, Rows, SortField};
+use datafusion::common::hash_utils::RandomState;
 use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
@@ -71,7 +72,7 @@ impl Aggregate {
 struct Pane {
     start: Timestamp,
     end: Timestamp,
-    index: HashMap<Box<[u8]>, usize>,
+    index: HashMap<Box<[u8]>, usize, RandomState>,
     keys: Vec<Box<[u8]>>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
     changed: Vec<bool>,
@@ -224,7 +225,7 @@ impl WindowAggregate {
         Ok(Pane {
             start,
             end,
-            index: HashMap::new(),
+            index: HashMap::with_hasher(RandomState::default()),
             keys: Vec::new(),
             accumulators: self.aggregates.iter().map(Aggregate::groups_accumulator).collect::<Result<_>>()?,
             changed: Vec::new(),
@@ -249,25 +250,37 @@ impl WindowAggregate {
             self.panes.insert(start, pane);
         }
         let Some(pane) = self.panes.get_mut(&start) else { return Ok(()) };
-        let mut groups = Vec::with_capacity(rows.len());
-        for &r in rows {
-            let key: &[u8] = match keys {
-                Some(k) => k.row(r as usize).data(),
-                None => &[],
-            };
-            let g = match pane.index.get(key) {
-                Some(&g) => g,
-                None => {
-                    let g = pane.keys.len();
-                    pane.keys.push(key.into());
-                    pane.index.insert(key.into(), g);
+        let groups: Vec<usize> = match keys {
+            // No GROUP BY keys: one group per window.
+            None => {
+                if pane.keys.is_empty() {
+                    pane.keys.push(Box::new([]));
+                    pane.index.insert(Box::new([]), 0);
                     pane.changed.push(false);
-                    g
                 }
-            };
-            pane.changed[g] = true;
-            groups.push(g);
-        }
+                pane.changed[0] = true;
+                vec![0; rows.len()]
+            }
+            Some(k) => {
+                let mut groups = Vec::with_capacity(rows.len());
+                for &r in rows {
+                    let key: &[u8] = k.row(r as usize).data();
+                    let g = match pane.index.get(key) {
+                        Some(&g) => g,
+                        None => {
+                            let g = pane.keys.len();
+                            pane.keys.push(key.into());
+                            pane.index.insert(key.into(), g);
+                            pane.changed.push(false);
+                            g
+                        }
+                    };
+                    pane.changed[g] = true;
+                    groups.push(g);
+                }
+                groups
+            }
+        };
         pane.any_changed = true;
         let indices = (!whole_batch).then(|| UInt32Array::from(rows.to_vec()));
         let total = pane.keys.len();
