@@ -2,7 +2,11 @@
 # The main job: the fraud pipeline (queries/fraud) on 100,000 generated server-log events.
 #   services up -> eddy run queries/fraud -> eddy gen 100,000 events (+3 malformed lines)
 #   -> wait until every event is in PostgreSQL -> print counts, malformed count, a sample
-#   -> stop eddy and the services this script started.
+#   -> stop eddy.
+# Then the windowed pipelines of SCENARIOS.md §2 and §3 (queries/revenue, queries/banking)
+# on generated, out-of-order events: revenue per 3-second window to Kafka and PostgreSQL,
+# suspicious customers per 10-hour window to a CSV file and PostgreSQL; a few windows of
+# each are printed. Finally the services this script started are stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -72,4 +76,51 @@ psql "$PG/$DB" -c "SELECT location_country, count(*) FROM server_log GROUP BY 1 
 grep 'skipped malformed' "$OUT/eddy.log" | sed 's/^/   /' || true
 echo "== stopping eddy (flush, commit offsets)"
 kill -TERM $EDDY_PID && wait $EDDY_PID && EDDY_PID=
-echo "done: log in $OUT/eddy.log"
+
+# ---- windows: revenue (§2) and the banking rule (§3) ----
+TX_COUNT=${EDDY_DEMO_TX_COUNT:-30000}
+BANK_COUNT=${EDDY_DEMO_BANK_COUNT:-20000}
+export EDDY_BANKING_CSV="$PWD/$OUT/suspicious_customers.csv"
+for t in transactions transactions-late transactions_aggregate_eddy transactions-data; do
+  $EDDY topics delete "$t" >/dev/null 2>&1 || true
+done
+rm -f "$EDDY_BANKING_CSV"
+echo "== eddy run queries/revenue/ queries/banking/"
+$EDDY run --status-file "$OUT/windows-status.json" queries/revenue/ queries/banking/ >"$OUT/windows.log" 2>&1 &
+EDDY_PID=$!
+echo "== producing $TX_COUNT payments (10 ms apart, up to 2 s out of order) and $BANK_COUNT card payments (5 s apart)"
+$EDDY gen transactions --count "$TX_COUNT" --seed 2 --start-ts 1767225600 --step-ms 10 --disorder-ms 2000
+$EDDY gen bank-transactions --count "$BANK_COUNT" --seed 3 --start-ts 1767225600 --step-ms 5000 --disorder-ms 30000
+# All partitions go idle 10 s after the last event; the watermark then passes every
+# window that ends more than 5 s (revenue) / 60 s (banking) before the last event.
+want=$(( (TX_COUNT * 10 - 5000) / 3000 ))
+echo "== waiting for the revenue windows (about $want) to settle"
+start=$(date +%s); last=-1; stable=0
+while :; do
+  n=$(psql "$PG/$DB" -tAc "SELECT count(*) FROM transactions_aggregate" 2>/dev/null || echo 0)
+  printf '\r   %s windows' "$n"
+  if [ "$n" = "$last" ] && [ "$n" -ge "$want" ]; then stable=$((stable + 1)); else stable=0; fi
+  [ $stable -ge 3 ] && break
+  last=$n
+  kill -0 $EDDY_PID || { echo; cat "$OUT/windows.log"; exit 1; }
+  [ $(( $(date +%s) - start )) -gt 300 ] && { echo; echo "timed out"; exit 1; }
+  sleep 1
+done
+echo
+sleep 1.5
+echo "== revenue per 3-second window (PostgreSQL table transactions_aggregate)"
+psql "$PG/$DB" -c "SELECT count(*) AS windows, sum(transaction_count) AS transactions, min(window_start), max(window_end) FROM transactions_aggregate"
+psql "$PG/$DB" -c "SELECT * FROM transactions_aggregate ORDER BY window_start LIMIT 5"
+echo "== the same windows on Kafka (topic transactions_aggregate_eddy, keyed by window_start): first 3"
+timeout 20 $EDDY topics tail transactions_aggregate_eddy --count 3 2>/dev/null || true
+echo "== suspicious customers per 10-hour window (CSV $EDDY_BANKING_CSV, PostgreSQL suspicious_customers)"
+psql "$PG/$DB" -c "SELECT count(*) AS suspicious, count(DISTINCT customer) AS customers FROM suspicious_customers"
+head -5 "$EDDY_BANKING_CSV" | sed 's/^/   /'
+python3 - "$OUT/windows-status.json" <<'PY'
+import json, sys
+for q in json.load(open(sys.argv[1]))["queries"]:
+    print(f"query {q['id']}: {q['status']}, records in {q['rows_in']}, rows out {q['rows_out']}, late {q['late_rows']}, open windows {q['open_windows']}")
+PY
+echo "== stopping eddy"
+kill -TERM $EDDY_PID && wait $EDDY_PID && EDDY_PID=
+echo "done: logs in $OUT/eddy.log and $OUT/windows.log"

@@ -1,4 +1,4 @@
-//! `eddy topics`: list, create and delete topics through the Kafka admin API.
+//! `eddy topics`: list, create, delete and read topics through the Kafka protocol.
 
 use std::time::Duration;
 
@@ -6,7 +6,8 @@ use anyhow::Context;
 use eddy_connectors::kafka::{ensure_topic, KafkaConfig};
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::message::Message;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 
@@ -35,6 +36,17 @@ enum Action {
     Delete {
         /// Topic names.
         names: Vec<String>,
+    },
+    /// Print records from the beginning of a topic as `key<TAB>value` lines.
+    Tail {
+        /// Topic name.
+        name: String,
+        /// Stop after this many records.
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+        /// Stop when no record arrives for this many seconds.
+        #[arg(long, default_value_t = 5)]
+        idle_secs: u64,
     },
 }
 
@@ -68,6 +80,28 @@ pub async fn topics(settings: &Settings, args: TopicsArgs) -> anyhow::Result<()>
                     Ok(name) => eprintln!("{name}: deleted"),
                     Err((name, RDKafkaErrorCode::UnknownTopicOrPartition)) => eprintln!("{name}: does not exist"),
                     Err((name, code)) => anyhow::bail!("cannot delete topic {name}: {code}"),
+                }
+            }
+        }
+        Action::Tail { name, count, idle_secs } => {
+            let consumer: StreamConsumer = config
+                .client_config()
+                .set("group.id", format!("eddy-tail-{}", std::process::id()))
+                .set("auto.offset.reset", "earliest")
+                .set("enable.auto.commit", "false")
+                .create()?;
+            consumer.subscribe(&[name.as_str()])?;
+            let mut seen = 0;
+            while seen < count {
+                match tokio::time::timeout(Duration::from_secs(idle_secs), consumer.recv()).await {
+                    Err(_) => break,
+                    Ok(Err(e)) => anyhow::bail!("cannot read {name}: {e}"),
+                    Ok(Ok(m)) => {
+                        let key = m.key().map(String::from_utf8_lossy).unwrap_or_default();
+                        let value = m.payload().map(String::from_utf8_lossy).unwrap_or_default();
+                        println!("{key}\t{value}");
+                        seen += 1;
+                    }
                 }
             }
         }
