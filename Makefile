@@ -29,11 +29,14 @@ test: services build
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## Throughput figures (release build; needs the services for the I/O part).
+## Throughput figures (release build; needs the services for the I/O part). The window
+## benchmarks generate 10M-row files under target/bench on first use.
 bench: services
 	$(CARGO) build --release --workspace --bins
-	target/release/eddy-bench --services
+	target/release/eddy-bench --services --windows
 
 ## Parse and plan the shipped pipelines without running them.
 check: build
 	target/debug/eddy run --check queries/fraud
+	target/debug/eddy run --check queries/revenue
+	target/debug/eddy run --check queries/banking
