@@ -1,5 +1,5 @@
 # Eddy: the two commands of the README are `make demo` and `make test`.
-.PHONY: build demo test lint services services-down services-status bench check
+.PHONY: build demo test lint services services-down services-status bench bench-compare check
 
 CARGO ?= cargo
 
@@ -34,6 +34,12 @@ lint:
 bench: services
 	$(CARGO) build --release --workspace --bins
 	target/release/eddy-bench --services --windows
+
+## Eddy, Flink SQL (PyFlink) and DuckDB side by side on the window benchmark files
+## (needs `pip install duckdb apache-flink` in target/bench/venv and Java 17).
+bench-compare:
+	$(CARGO) build --release --workspace --bins
+	target/bench/venv/bin/python scripts/bench_compare.py
 
 ## Parse and plan the shipped pipelines without running them.
 check: build
