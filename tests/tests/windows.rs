@@ -106,3 +106,8 @@ fn parallelism_2_gives_the_rows_of_parallelism_1() {
         assert_eq!(sorted(run_with(name, 2)), want, "{name} with 2 workers");
     }
 }
+
+#[test]
+fn session_ksqldb() {
+    run_case("session_ksql");
+}
