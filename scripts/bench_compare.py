@@ -41,15 +41,15 @@ def tx_table(path, flink=False):
             f"WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) WITH ('connector'='filesystem', 'path'='{path}', 'format'='json')")
 
 
-Q1 = ("INSERT INTO out SELECT window_start, event_type, COUNT(*), COUNT(DISTINCT account_id) "
+Q1 = ("INSERT INTO bench_out SELECT window_start, event_type, COUNT(*), COUNT(DISTINCT account_id) "
       "FROM TABLE(TUMBLE(TABLE logs, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end, event_type")
-Q1_OUT = "CREATE TABLE out (window_start TIMESTAMP(3), event_type VARCHAR, n BIGINT, accounts BIGINT) WITH ('connector'='blackhole')"
-Q2 = ("INSERT INTO out SELECT window_start, SUM(amount), COUNT(*), AVG(amount) "
+Q1_OUT = "CREATE TABLE bench_out (window_start TIMESTAMP(3), event_type VARCHAR, n BIGINT, accounts BIGINT) WITH ('connector'='blackhole')"
+Q2 = ("INSERT INTO bench_out SELECT window_start, SUM(amount), COUNT(*), AVG(amount) "
       "FROM TABLE(TUMBLE(TABLE tx, DESCRIPTOR(ts), INTERVAL '3' SECONDS)) GROUP BY window_start, window_end")
-Q2_OUT = "CREATE TABLE out (window_start TIMESTAMP(3), total DOUBLE, n BIGINT, average DOUBLE) WITH ('connector'='blackhole')"
-Q2U = ("INSERT INTO out SELECT user_id, window_start, SUM(amount), COUNT(*), AVG(amount) "
+Q2_OUT = "CREATE TABLE bench_out (window_start TIMESTAMP(3), total DOUBLE, n BIGINT, average DOUBLE) WITH ('connector'='blackhole')"
+Q2U = ("INSERT INTO bench_out SELECT user_id, window_start, SUM(amount), COUNT(*), AVG(amount) "
        "FROM TABLE(TUMBLE(TABLE tx, DESCRIPTOR(ts), INTERVAL '3' SECONDS)) GROUP BY window_start, window_end, user_id")
-Q2U_OUT = ("CREATE TABLE out (user_id VARCHAR, window_start TIMESTAMP(3), total DOUBLE, n BIGINT, average DOUBLE) "
+Q2U_OUT = ("CREATE TABLE bench_out (user_id VARCHAR, window_start TIMESTAMP(3), total DOUBLE, n BIGINT, average DOUBLE) "
            "WITH ('connector'='blackhole')")
 
 
