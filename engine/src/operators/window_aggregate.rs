@@ -123,6 +123,9 @@ pub struct WindowAggregate {
     batches: u64,
 }
 
+/// Most barriers held at once (see [`Operator::on_barrier`]).
+const MAX_HELD_BARRIERS: usize = 1024;
+
 /// The `window_start` of the one pane of a non-windowed aggregation.
 const TABLE_PANE: Timestamp = Timestamp::MIN;
 
@@ -527,7 +530,10 @@ impl Operator for WindowAggregate {
                             by_window.entry(start).or_default().push(r as u32);
                             accepted = true;
                         }
-                        start -= advance;
+                        match start.checked_sub(advance) {
+                            Some(s) => start = s,
+                            None => break,
+                        }
                     }
                     if !accepted {
                         late.push(r as u32);
@@ -593,6 +599,12 @@ impl Operator for WindowAggregate {
     }
 
     fn on_barrier(&mut self, id: u64, out: &mut Collector) -> Result<()> {
+        if self.held.len() >= MAX_HELD_BARRIERS {
+            // A later barrier commits everything an earlier one would: dropping the
+            // oldest held barrier only delays a commit, and keeps memory bounded when
+            // windows stay open for long (a non-windowed table never closes).
+            self.held.pop_front();
+        }
         self.held.push_back((id, self.epoch));
         self.epoch += 1;
         self.release_barriers(out);

@@ -37,6 +37,9 @@ use crate::sql::planner::QueryPlan;
 /// Messages buffered between two stages (each is at most one micro-batch).
 pub const CHANNEL_CAPACITY: usize = 4;
 
+/// Most micro-batches whose offsets wait for their barrier's acknowledgement.
+const MAX_PENDING_COMMITS: usize = 4096;
+
 /// Where a query stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueryStatus {
@@ -310,6 +313,16 @@ async fn run_source(
             continue;
         }
         metrics.add_in(rows as u64, value_bytes(&batch.records));
+        if pending.len() >= MAX_PENDING_COMMITS {
+            // Barriers held for long (open windows): fold the two oldest positions into
+            // one entry under the later id, so memory stays bounded. An ack for the later
+            // id commits both; one for the earlier id alone no longer does (a later commit).
+            if let (Some((_, older)), Some((_, newer))) = (pending.pop_front(), pending.front_mut()) {
+                let mut merged = older;
+                merged.extend(std::mem::take(newer));
+                *newer = merged;
+            }
+        }
         pending.push_back((next_id, batch.positions));
         out.send(Message::Batch(batch.records)).await?;
         out.send(Message::Barrier(next_id)).await?;

@@ -203,6 +203,17 @@ fn parse_window(cursor: &mut Cursor<'_>, kind: &str, position: Option<Position>)
                     .at(advance_position)
                     .hint("use an advance no larger than the size"));
             }
+            if size / advance > super::window::MAX_WINDOWS_PER_ROW {
+                return Err(SqlError::new(format!(
+                    "a hopping window of SIZE {} ADVANCE BY {} puts each row in {} windows; at most {} are supported",
+                    super::ast::duration(size),
+                    super::ast::duration(advance),
+                    size / advance,
+                    super::window::MAX_WINDOWS_PER_ROW
+                ))
+                .at(advance_position)
+                .hint("use a larger ADVANCE BY"));
+            }
             WindowKind::Hopping { size, advance }
         }
         _ => WindowKind::Session { gap: cursor.duration(example)? },

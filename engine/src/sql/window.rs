@@ -267,7 +267,20 @@ pub fn normalize(query: &Query, clauses: &StreamClauses, catalog: &Catalog) -> R
     Ok(Normalized { query, window: window.map(|w| w.0), emit, grouped })
 }
 
+/// Most windows one row may fall in (hopping size / advance): each costs an update.
+pub const MAX_WINDOWS_PER_ROW: i64 = 10_000;
+
 fn check_hop(size: i64, advance: i64, position: Option<Position>) -> Result<(), SqlError> {
+    if size / advance > MAX_WINDOWS_PER_ROW {
+        return Err(SqlError::new(format!(
+            "a hopping window of {} every {} puts each row in {} windows; at most {MAX_WINDOWS_PER_ROW} are supported",
+            super::ast::duration(size),
+            super::ast::duration(advance),
+            size / advance
+        ))
+        .at(position)
+        .hint("use a larger slide"));
+    }
     if advance > size {
         return Err(SqlError::new("a hopping window's slide is larger than its size: rows would fall in no window")
             .at(position)

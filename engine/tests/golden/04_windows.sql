@@ -120,3 +120,6 @@ CREATE TABLE bad_wm2 (a TIMESTAMP(3), WATERMARK FOR a AS a - 5) WITH ('connector
 CREATE STREAM bad_ts (a VARCHAR) WITH (kafka_topic='x', value_format='json', timestamp='a', timestamp_format='yyyy-QQ')
 ----
 CREATE STREAM bad_ts2 (a BIGINT) WITH (kafka_topic='x', value_format='json', timestamp='b')
+----
+CREATE TABLE too_many WITH (kafka_topic='t5', value_format='json') AS
+SELECT user_id, WINDOWSTART AS ws, COUNT(*) AS n FROM transactions WINDOW HOPPING (SIZE 1 DAY, ADVANCE BY 1 SECOND) GROUP BY user_id
