@@ -32,6 +32,7 @@
 //! [`AggregatePlan::output_schema`] (keys, window_start, window_end, aggregates).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, TimestampMillisecondArray, UInt32Array};
@@ -72,8 +73,7 @@ impl Aggregate {
 struct Pane {
     start: Timestamp,
     end: Timestamp,
-    index: HashMap<Box<[u8]>, usize, RandomState>,
-    keys: Vec<Box<[u8]>>,
+    keys: GroupKeys,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
     changed: Vec<bool>,
     any_changed: bool,
@@ -82,6 +82,61 @@ struct Pane {
     /// the groups late rows change.
     fired: bool,
 }
+
+/// The group keys of a pane (row-encoded), interned to dense group indices without an
+/// allocation per key: the bytes live in one arena, the hash table maps a key's hash to
+/// the first group with that hash and `next` chains the rest.
+#[derive(Default)]
+struct GroupKeys {
+    bytes: Vec<u8>,
+    offsets: Vec<usize>,
+    heads: HashMap<u64, u32, RandomState>,
+    next: Vec<u32>,
+}
+
+impl GroupKeys {
+    const END: u32 = u32::MAX;
+
+    fn len(&self) -> usize {
+        self.next.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.next.is_empty()
+    }
+
+    /// The key of group `g`.
+    fn get(&self, g: usize) -> &[u8] {
+        let start = if g == 0 { 0 } else { self.offsets[g - 1] };
+        &self.bytes[start..self.offsets[g]]
+    }
+
+    /// The group of `key`, and whether it is new.
+    fn intern(&mut self, key: &[u8]) -> (usize, bool) {
+        let hash = KEY_HASH.hash_one(key);
+        let mut g = self.heads.get(&hash).copied().unwrap_or(Self::END);
+        while g != Self::END {
+            if self.get(g as usize) == key {
+                return (g as usize, false);
+            }
+            g = self.next[g as usize];
+        }
+        let new = self.next.len();
+        self.bytes.extend_from_slice(key);
+        self.offsets.push(self.bytes.len());
+        let previous = self.heads.insert(hash, new as u32).unwrap_or(Self::END);
+        self.next.push(previous);
+        (new, true)
+    }
+
+    /// Approximate bytes held.
+    fn size(&self) -> usize {
+        self.bytes.capacity() + self.offsets.capacity() * 8 + self.next.capacity() * 4 + self.heads.capacity() * 16
+    }
+}
+
+/// Hash state for group keys (fixed, like DataFusion's).
+const KEY_HASH: RandomState = RandomState::with_seed(0x6b65_7973);
 
 /// One session of one key.
 struct Session {
@@ -228,8 +283,7 @@ impl WindowAggregate {
         Ok(Pane {
             start,
             end,
-            index: HashMap::with_hasher(RandomState::default()),
-            keys: Vec::new(),
+            keys: GroupKeys::default(),
             accumulators: self.aggregates.iter().map(Aggregate::groups_accumulator).collect::<Result<_>>()?,
             changed: Vec::new(),
             any_changed: false,
@@ -257,8 +311,7 @@ impl WindowAggregate {
             // No GROUP BY keys: one group per window.
             None => {
                 if pane.keys.is_empty() {
-                    pane.keys.push(Box::new([]));
-                    pane.index.insert(Box::new([]), 0);
+                    pane.keys.intern(&[]);
                     pane.changed.push(false);
                 }
                 pane.changed[0] = true;
@@ -267,17 +320,10 @@ impl WindowAggregate {
             Some(k) => {
                 let mut groups = Vec::with_capacity(rows.len());
                 for &r in rows {
-                    let key: &[u8] = k.row(r as usize).data();
-                    let g = match pane.index.get(key) {
-                        Some(&g) => g,
-                        None => {
-                            let g = pane.keys.len();
-                            pane.keys.push(key.into());
-                            pane.index.insert(key.into(), g);
-                            pane.changed.push(false);
-                            g
-                        }
-                    };
+                    let (g, new) = pane.keys.intern(k.row(r as usize).data());
+                    if new {
+                        pane.changed.push(false);
+                    }
                     pane.changed[g] = true;
                     groups.push(g);
                 }
@@ -331,7 +377,7 @@ impl WindowAggregate {
             return Ok(());
         }
         let values = pane.accumulators.iter_mut().map(|a| a.evaluate(EmitTo::All)).collect::<Result<Vec<_>, _>>()?;
-        let keys: Vec<&[u8]> = pane.keys.iter().map(|k| k.as_ref()).collect();
+        let keys: Vec<&[u8]> = (0..pane.keys.len()).map(|g| pane.keys.get(g)).collect();
         out.emit(self.output_batch(&keys, pane.start, pane.end, values)?);
         Ok(())
     }
@@ -372,7 +418,7 @@ impl WindowAggregate {
             let current = eval.evaluate(EmitTo::All)?;
             values.push(if picked.len() == total { current } else { arrow::compute::take(&current, &UInt32Array::from(picked.clone()), None)? });
         }
-        let keys: Vec<Box<[u8]>> = picked.iter().map(|&g| pane.keys[g as usize].clone()).collect();
+        let keys: Vec<Box<[u8]>> = picked.iter().map(|&g| Box::from(pane.keys.get(g as usize))).collect();
         let (s, e) = (pane.start, pane.end);
         let keys: Vec<&[u8]> = keys.iter().map(|k| k.as_ref()).collect();
         Ok(Some(self.output_batch(&keys, s, e, values)?))
@@ -487,12 +533,31 @@ impl WindowAggregate {
         let bytes: usize = self
             .panes
             .values()
-            .map(|p| p.accumulators.iter().map(|a| a.size()).sum::<usize>() + p.keys.iter().map(|k| k.len() * 2 + 48).sum::<usize>())
+            .map(|p| p.accumulators.iter().map(|a| a.size()).sum::<usize>() + p.keys.size())
             .sum::<usize>()
             + self.sessions.iter().map(|(k, l)| k.len() + l.iter().map(|s| s.accumulators.iter().map(|a| a.size()).sum::<usize>() + 32).sum::<usize>()).sum::<usize>();
         let now = (windows as i64, bytes as i64);
         self.metrics.adjust_state(now.0 - self.reported.0, now.1 - self.reported.1);
         self.reported = now;
+    }
+}
+
+impl WindowAggregate {
+    /// Late rows out, changed rows out (EMIT CHANGES, or fired windows with allowed
+    /// lateness), state gauges updated.
+    fn after_batch(&mut self, batch: &RecordBatch, late: &[u32], out: &mut Collector) -> Result<()> {
+        self.send_late(batch, late, out)?;
+        match self.emit {
+            Emit::Changes => self.emit_changes(false, out)?,
+            Emit::Final if self.lateness > 0 => self.emit_changes(true, out)?,
+            Emit::Final => {}
+        }
+        self.batches += 1;
+        // Panes are few and cheap to measure; many sessions are measured every 16 batches.
+        if self.sessions.is_empty() || self.batches % 16 == 1 {
+            self.report_state();
+        }
+        Ok(())
     }
 }
 
@@ -521,6 +586,15 @@ impl Operator for WindowAggregate {
                     _ => size,
                 };
                 let times = batch.column(self.rowtime).as_primitive::<TimestampMillisecondType>();
+                // Fast path: a tumbling window holding the whole batch (the usual case).
+                let values = times.values();
+                let first = values.first().map(|t| t - t.rem_euclid(size)).unwrap_or(0);
+                if advance == size && !self.is_closed(first.saturating_add(size)) && values.iter().all(|t| t - t.rem_euclid(size) == first) {
+                    let rows: Vec<u32> = (0..n as u32).collect();
+                    self.update_pane(first, first.saturating_add(size), &rows, true, keys.as_ref(), &inputs)?;
+                    self.after_batch(&batch, &late, out)?;
+                    return Ok(());
+                }
                 let mut by_window: BTreeMap<Timestamp, Vec<u32>> = BTreeMap::new();
                 for (r, &ts) in times.values().iter().enumerate() {
                     let mut start = ts - ts.rem_euclid(advance);
@@ -545,18 +619,7 @@ impl Operator for WindowAggregate {
                 }
             }
         }
-        self.send_late(&batch, &late, out)?;
-        match self.emit {
-            Emit::Changes => self.emit_changes(false, out)?,
-            Emit::Final if self.lateness > 0 => self.emit_changes(true, out)?,
-            Emit::Final => {}
-        }
-        self.batches += 1;
-        // Panes are few and cheap to measure; many sessions are measured every 16 batches.
-        if self.sessions.is_empty() || self.batches % 16 == 1 {
-            self.report_state();
-        }
-        Ok(())
+        self.after_batch(&batch, &late, out)
     }
 
     fn on_watermark(&mut self, watermark: Timestamp, out: &mut Collector) -> Result<()> {
