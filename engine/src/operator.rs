@@ -21,6 +21,10 @@ pub enum Message {
     /// A stateful operator holds a barrier back until the rows before it have left its
     /// state (see [`Operator::on_barrier`]).
     Barrier(u64),
+    /// The sender has no data to hold event time back: every partition it reads is idle
+    /// (Flink's `WatermarkStatus.IDLE`). Where streams merge, an idle sender is left out
+    /// of the minimum until its next watermark. Operators pass it through.
+    Idle,
     /// Late rows (beyond the grace period) as raw records
     /// ([`crate::operators::raw_schema`]): a side output the sink task writes to the
     /// query's late-rows topic. Operators pass it through untouched.
@@ -52,6 +56,11 @@ impl Collector {
     /// Emits a checkpoint barrier downstream.
     pub fn barrier(&mut self, id: u64) {
         self.messages.push(Message::Barrier(id));
+    }
+
+    /// Announces that this stream is idle (see [`Message::Idle`]).
+    pub fn idle(&mut self) {
+        self.messages.push(Message::Idle);
     }
 
     /// Sends late rows (raw records) to the late-rows side output.

@@ -66,6 +66,7 @@ pub struct Watermarks {
     metrics: Arc<QueryMetrics>,
     policy: ErrorPolicy,
     query_id: String,
+    idle_announced: bool,
 }
 
 impl Watermarks {
@@ -115,6 +116,7 @@ impl Watermarks {
             metrics,
             policy,
             query_id,
+            idle_announced: false,
         })
     }
 
@@ -214,10 +216,12 @@ impl Operator for Watermarks {
     }
 
     fn on_processing_time(&mut self, now: Timestamp, out: &mut Collector) -> Result<()> {
-        if self.partitions.is_empty() && self.current < Timestamp::MAX {
+        if self.partitions.is_empty() {
             // A worker that reads no partition holds nothing back.
-            self.current = Timestamp::MAX;
-            out.watermark(Timestamp::MAX);
+            if !self.idle_announced {
+                self.idle_announced = true;
+                out.idle();
+            }
             return Ok(());
         }
         let mut changed = false;
@@ -229,6 +233,13 @@ impl Operator for Watermarks {
         }
         if changed {
             self.advance(out);
+            // Every partition idle: downstream, where workers merge, this one no longer
+            // holds time back (the same rule as for partitions).
+            if self.partitions.values().all(|p| p.idle) && !self.idle_announced {
+                tracing::debug!(query = %self.query_id, watermark = self.current, "every partition is idle");
+                self.idle_announced = true;
+                out.idle();
+            }
         }
         Ok(())
     }
@@ -249,6 +260,7 @@ impl Watermarks {
             state.last_active = now;
             state.idle = false;
         }
+        self.idle_announced = false;
         let rowtime: ArrayRef = Arc::new(TimestampMillisecondArray::new(times.values().clone(), None));
         let mut columns = batch.columns().to_vec();
         columns.push(rowtime);

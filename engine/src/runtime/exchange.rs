@@ -2,7 +2,8 @@
 //! the fan-out side ([`Downstream`]) splits batches by source partition or by group key
 //! and broadcasts everything else; the fan-in side ([`Inputs`]) merges its senders the
 //! way Flink's input gates do: a barrier goes on once every sender has sent it (aligned),
-//! the watermark is the minimum over senders, and the input ends when every sender has.
+//! the watermark is the minimum over the senders that are not idle, and the input ends
+//! when every sender has.
 //!
 //! Every channel carries `(sender index, Message)`; a stage with one sender sees its
 //! messages unchanged.
@@ -77,6 +78,12 @@ impl Downstream {
                 send_split(outlets, &batch, &route).await
             }
             (Downstream::ByKey { outlets, keys }, Message::Batch(batch)) => {
+                if outlets.len() == 1 || keys.is_empty() {
+                    return match outlets.first() {
+                        Some(o) => o.send(Message::Batch(batch)).await,
+                        None => Ok(()),
+                    };
+                }
                 let rows = batch.num_rows();
                 let arrays = keys.iter().map(|k| k.evaluate(&batch)?.into_array(rows)).collect::<Result<Vec<_>, _>>()?;
                 let mut hashes = vec![0u64; rows];
@@ -124,14 +131,25 @@ pub struct Inputs {
     senders: usize,
     barriers: BTreeMap<u64, usize>,
     watermarks: Vec<Timestamp>,
+    idle: Vec<bool>,
     current: Timestamp,
     ended: usize,
+    idle_sent: bool,
 }
 
 impl Inputs {
     /// Merges `rx`, fed by `senders` workers.
     pub fn new(rx: mpsc::Receiver<Tagged>, senders: usize) -> Self {
-        Inputs { rx, senders, barriers: BTreeMap::new(), watermarks: vec![Timestamp::MIN; senders], current: Timestamp::MIN, ended: 0 }
+        Inputs {
+            rx,
+            senders,
+            barriers: BTreeMap::new(),
+            watermarks: vec![Timestamp::MIN; senders],
+            idle: vec![false; senders],
+            current: Timestamp::MIN,
+            ended: 0,
+            idle_sent: false,
+        }
     }
 
     /// The next aligned message; `None` when every sender is gone without `End`.
@@ -151,10 +169,24 @@ impl Inputs {
                     if let Some(slot) = self.watermarks.get_mut(from) {
                         *slot = (*slot).max(w);
                     }
-                    let min = self.watermarks.iter().copied().min().unwrap_or(Timestamp::MIN);
-                    if min > self.current {
-                        self.current = min;
-                        return Some(Message::Watermark(min));
+                    if let Some(idle) = self.idle.get_mut(from) {
+                        *idle = false;
+                    }
+                    self.idle_sent = false;
+                    if let Some(m) = self.advance() {
+                        return Some(m);
+                    }
+                }
+                Message::Idle => {
+                    if let Some(idle) = self.idle.get_mut(from) {
+                        *idle = true;
+                    }
+                    if let Some(m) = self.advance() {
+                        return Some(m);
+                    }
+                    if self.idle.iter().all(|i| *i) && !self.idle_sent {
+                        self.idle_sent = true;
+                        return Some(Message::Idle);
                     }
                 }
                 Message::End => {
@@ -166,6 +198,24 @@ impl Inputs {
                 other => return Some(other),
             }
         }
+    }
+}
+
+impl Inputs {
+    /// The minimum watermark over the senders that are not idle (when every sender is
+    /// idle, the most advanced one's, as for partitions), when it moved forward.
+    fn advance(&mut self) -> Option<Message> {
+        let active = self.watermarks.iter().zip(&self.idle).filter(|(_, idle)| !**idle).map(|(w, _)| *w).min();
+        let candidate = match active {
+            Some(min) => min,
+            None => self.watermarks.iter().copied().max()?,
+        };
+        tracing::debug!(watermarks = ?self.watermarks, idle = ?self.idle, candidate, current = self.current, "merged watermark");
+        if candidate > self.current {
+            self.current = candidate;
+            return Some(Message::Watermark(candidate));
+        }
+        None
     }
 }
 
@@ -184,6 +234,11 @@ mod tests {
         b.send(Message::Watermark(5)).await?;
         b.send(Message::Barrier(1)).await?;
         b.send(Message::Watermark(20)).await?;
+        // a falls idle: b alone sets the watermark until a speaks again.
+        b.send(Message::Watermark(30)).await?;
+        a.send(Message::Idle).await?;
+        a.send(Message::Watermark(25)).await?;
+        b.send(Message::Watermark(40)).await?;
         a.send(Message::End).await?;
         b.send(Message::End).await?;
         let mut seen = Vec::new();
@@ -199,7 +254,7 @@ mod tests {
                 break;
             }
         }
-        assert_eq!(seen, ["watermark 5", "barrier 1", "watermark 10", "end"]);
+        assert_eq!(seen, ["watermark 5", "barrier 1", "watermark 10", "watermark 30", "end"]);
         Ok(())
     }
 }

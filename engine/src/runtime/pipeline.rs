@@ -115,11 +115,12 @@ pub fn default_parallelism() -> usize {
 
 /// Creates the query's source and sink through `factory` and starts its tasks.
 ///
-/// With one worker: `source -> operators -> sink`. A keyed aggregation with `n > 1`
-/// workers (the source's `'parallelism'`, else one per core) runs
+/// With one worker: `source -> operators -> sink`. An aggregation with `n > 1` workers
+/// (the source's `'parallelism'`, else one per core) runs
 /// `source -> n x [decode .. filter] -> (by key) -> n x [window aggregate .. project] -> sink`:
 /// each source partition is decoded by one worker, each group key aggregated by one
-/// worker, barriers aligned and watermarks combined (minimum) where streams merge.
+/// worker (one aggregation worker when there are no group keys), barriers aligned and
+/// watermarks combined (minimum) where streams merge.
 /// Every stage is its own tokio task, so stages run on all cores.
 ///
 /// Errors: the source or sink cannot be created (broker or database unreachable, table
@@ -127,7 +128,9 @@ pub fn default_parallelism() -> usize {
 pub async fn start_query(plan: Arc<QueryPlan>, factory: &dyn ConnectorFactory, application_id: &str) -> Result<QueryHandle> {
     let metrics = Arc::new(QueryMetrics::default());
     let keyed = plan.aggregate.as_ref().is_some_and(|a| !a.keys.is_empty());
-    let workers = if keyed { plan.source.parallelism.unwrap_or_else(default_parallelism).max(1) } else { 1 };
+    // Decoding runs on n workers for any aggregation; aggregating needs keys to split on.
+    let workers = if plan.aggregate.is_some() { plan.source.parallelism.unwrap_or_else(default_parallelism).max(1) } else { 1 };
+    let backs = if keyed { workers } else { 1 };
     let ctx = QueryContext {
         query_id: plan.id.clone(),
         group_id: format!("{application_id}-{}", plan.id),
@@ -144,7 +147,7 @@ pub async fn start_query(plan: Arc<QueryPlan>, factory: &dyn ConnectorFactory, a
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ack_tx, ack_rx) = mpsc::unbounded_channel();
-    let (sink_tx, sink_rx) = mpsc::channel(CHANNEL_CAPACITY * workers);
+    let (sink_tx, sink_rx) = mpsc::channel(CHANNEL_CAPACITY * backs);
     let mut tasks: Vec<JoinHandle<Result<()>>> = Vec::new();
 
     if workers == 1 {
@@ -156,9 +159,9 @@ pub async fn start_query(plan: Arc<QueryPlan>, factory: &dyn ConnectorFactory, a
         tasks.push(tokio::spawn(run_operators(ops, Inputs::new(ops_rx, 1), Downstream::One(Outlet::new(sink_tx.clone(), 0)))));
     } else {
         let keys: Vec<Arc<dyn PhysicalExpr>> = plan.aggregate.iter().flat_map(|a| a.keys.iter().map(|k| k.expr.clone())).collect();
-        let mut back_txs = Vec::with_capacity(workers);
-        let mut back_rxs = Vec::with_capacity(workers);
-        for _ in 0..workers {
+        let mut back_txs = Vec::with_capacity(backs);
+        let mut back_rxs = Vec::with_capacity(backs);
+        for _ in 0..backs {
             let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY * workers);
             back_txs.push(tx);
             back_rxs.push(rx);
@@ -183,7 +186,7 @@ pub async fn start_query(plan: Arc<QueryPlan>, factory: &dyn ConnectorFactory, a
         tasks.push(tokio::spawn(run_source(source, Downstream::ByPartition(front_txs), ack_rx, stop_rx, metrics.clone())));
     }
     drop(sink_tx);
-    tasks.push(tokio::spawn(run_sink(sink, late_sink, Inputs::new(sink_rx, workers), ack_tx, metrics.clone())));
+    tasks.push(tokio::spawn(run_sink(sink, late_sink, Inputs::new(sink_rx, backs), ack_tx, metrics.clone())));
 
     let status = Arc::new(Mutex::new(QueryStatus::Running));
     let query_id = plan.id.clone();
@@ -376,7 +379,7 @@ fn push_through(ops: &mut [Box<dyn Operator>], mut messages: Vec<Message>, colle
                 Message::Batch(b) => op.on_batch(b, collector)?,
                 Message::Watermark(w) => op.on_watermark(w, collector)?,
                 Message::Barrier(id) => op.on_barrier(id, collector)?,
-                passthrough @ (Message::LateRows(_) | Message::End) => {
+                passthrough @ (Message::LateRows(_) | Message::Idle | Message::End) => {
                     messages.extend(collector.take());
                     messages.push(passthrough);
                     continue;
@@ -468,7 +471,7 @@ async fn run_sink(
                 sink.flush().await?;
                 dirty = false;
             }
-            Message::Watermark(_) => {}
+            Message::Watermark(_) | Message::Idle => {}
             Message::End => {
                 if let Some(late) = late_sink.as_mut() {
                     late.flush().await?;
@@ -539,6 +542,7 @@ mod tests {
                 Message::Watermark(w) => format!("watermark {w}"),
                 Message::Barrier(id) => format!("barrier {id}"),
                 Message::LateRows(b) => format!("late {}", b.num_rows()),
+                Message::Idle => "idle".to_string(),
                 Message::End => "end".to_string(),
             });
         }
