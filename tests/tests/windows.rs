@@ -96,7 +96,7 @@ fn allowed_lateness_re_emits_corrected_rows() {
 /// aggregation workers) give exactly the rows of 1 worker.
 #[test]
 fn parallelism_2_gives_the_rows_of_parallelism_1() {
-    for name in ["session", "banking", "hopping"] {
+    for name in ["session", "banking", "hopping", "hopping_ksql"] {
         let sorted = |text: String| {
             let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
             lines.sort();
@@ -110,4 +110,9 @@ fn parallelism_2_gives_the_rows_of_parallelism_1() {
 #[test]
 fn session_ksqldb() {
     run_case("session_ksql");
+}
+
+#[test]
+fn hopping_ksqldb() {
+    run_case("hopping_ksql");
 }
