@@ -509,7 +509,7 @@ impl<'a> Planner<'a> {
         let query = &normalized.query;
         // Plan against the source plus the window columns when windowed.
         let mut planning = self.catalog.clone();
-        let (_, declared_source) = check_query_source(query, self.catalog)?;
+        let declared_source = check_query_source(query, self.catalog)?;
         if normalized.window.is_some() {
             let mut relation = declared_source.as_ref().clone();
             let mut fields: Vec<Field> = relation.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
@@ -802,18 +802,17 @@ struct SelectPlan {
 
 /// The relation a query reads, for building the planning catalog (names are checked
 /// again, fully, by [`check_query`]).
-fn check_query_source(query: &Query, catalog: &Catalog) -> Result<((), Arc<Relation>), SqlError> {
+fn check_query_source(query: &Query, catalog: &Catalog) -> Result<Arc<Relation>, SqlError> {
     use sqlparser::ast::{SetExpr, TableFactor};
-    let SetExpr::Select(select) = query.body.as_ref() else {
-        return check_query(query, catalog).map(|(_, r)| ((), r));
-    };
-    if let Some(TableFactor::Table { name, .. }) = select.from.first().map(|f| &f.relation) {
-        let name = super::parser::object_name(name)?;
-        if let Some(r) = catalog.get(&name.value) {
-            return Ok(((), r.clone()));
+    if let SetExpr::Select(select) = query.body.as_ref() {
+        if let Some(TableFactor::Table { name, .. }) = select.from.first().map(|f| &f.relation) {
+            let name = super::parser::object_name(name)?;
+            if let Some(r) = catalog.get(&name.value) {
+                return Ok(r.clone());
+            }
         }
     }
-    check_query(query, catalog).map(|(_, r)| ((), r))
+    check_query(query, catalog).map(|(_, r)| r)
 }
 
 /// Window columns exist only on the aggregation's output; anywhere else they are an error.

@@ -71,8 +71,6 @@ pub struct Normalized {
     pub window: Option<WindowSpec>,
     /// When results are emitted.
     pub emit: Emit,
-    /// Whether the query aggregates (GROUP BY or an aggregate function).
-    pub grouped: bool,
 }
 
 /// Rewrites `query` to the normal form. `catalog` resolves the source's event-time
@@ -84,7 +82,7 @@ pub struct Normalized {
 pub fn normalize(query: &Query, clauses: &StreamClauses, catalog: &Catalog) -> Result<Normalized, SqlError> {
     let mut query = query.clone();
     let SetExpr::Select(select) = query.body.as_mut() else {
-        return Ok(Normalized { query, window: None, emit: clauses.emit.map(|e| e.0).unwrap_or(Emit::Changes), grouped: false });
+        return Ok(Normalized { query, window: None, emit: clauses.emit.map(|e| e.0).unwrap_or(Emit::Changes) });
     };
     // The window, and the time column it names (Flink forms) with its position.
     let mut window: Option<(WindowSpec, Option<TimeColumn>)> = None;
@@ -229,7 +227,6 @@ pub fn normalize(query: &Query, clauses: &StreamClauses, catalog: &Catalog) -> R
         }
     }
 
-    let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty()) || select.having.is_some();
     if let Some((spec, _)) = &window {
         let groups_by = |name: &str| match &select.group_by {
             GroupByExpr::Expressions(exprs, _) => exprs.iter().any(|e| matches!(e, Expr::Identifier(i) if normalize_ident(i) == name)),
@@ -264,7 +261,7 @@ pub fn normalize(query: &Query, clauses: &StreamClauses, catalog: &Catalog) -> R
             .at(clauses.emit.and_then(|e| e.1))
             .hint("add WINDOW TUMBLING (SIZE ...), or use EMIT CHANGES for a continuously updated table"));
     }
-    Ok(Normalized { query, window: window.map(|w| w.0), emit, grouped })
+    Ok(Normalized { query, window: window.map(|w| w.0), emit })
 }
 
 /// Most windows one row may fall in (hopping size / advance): each costs an update.
