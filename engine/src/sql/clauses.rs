@@ -31,6 +31,11 @@ pub fn extract(tokens: Vec<TokenWithSpan>) -> Result<(Vec<TokenWithSpan>, Stream
             Token::RParen => depth = depth.saturating_sub(1),
             _ => {}
         }
+        if token.token == Token::LBrace && cursor.next_significant(cursor.at + 1).is_some_and(|i| tokens[i].token == Token::Minus) {
+            return Err(SqlError::new("exclusion {- -} is not supported in PATTERN")
+                .at(Position::from_location(token.span.start))
+                .hint("match the rows and leave them out of the MEASURES instead"));
+        }
         if depth == 0 && cursor.word_at(cursor.at).as_deref() == Some("WINDOW") {
             let next = cursor.next_significant(cursor.at + 1);
             if let Some(kind) = next.and_then(|i| cursor.word_at(i)).filter(|w| matches!(w.as_str(), "TUMBLING" | "HOPPING" | "SESSION")) {
@@ -310,6 +315,15 @@ mod tests {
         assert_eq!(text, "SELECT 1 FROM TABLE(SESSION( t, DESCRIPTOR(ts), INTERVAL '5' MINUTES))");
         assert_eq!(clauses, " session_partition_by=[k]");
         Ok(())
+    }
+
+    #[test]
+    fn pattern_exclusion_is_named() {
+        let err = run("SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts PATTERN (A {- B -} C) DEFINE A AS true)").err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("exclusion {- -} is not supported in PATTERN (line 1, column 57); match the rows and leave them out of the MEASURES instead")
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod functions;
 pub mod window;
 pub mod names;
 pub mod parser;
+pub mod pattern;
 pub mod planner;
 pub mod types;
 pub mod vars;
