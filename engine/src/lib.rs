@@ -15,6 +15,7 @@ pub mod format;
 pub mod operator;
 pub mod operators;
 pub mod options;
+pub mod rpr;
 pub mod runtime;
 pub mod sql;
 
