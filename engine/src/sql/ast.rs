@@ -308,6 +308,9 @@ pub struct StreamClauses {
     pub emit: Option<(Emit, Option<Position>)>,
     /// Flink `SESSION(TABLE t PARTITION BY a, b, ...)`: the partition columns.
     pub session_partition_by: Vec<Name>,
+    /// Flink's `WITHIN INTERVAL '5' MINUTE` after a MATCH_RECOGNIZE `PATTERN (...)`: the
+    /// longest time (ms) from a match's first row to its last, with where it was written.
+    pub within: Option<(i64, Option<Position>)>,
 }
 
 impl fmt::Display for StreamClauses {
@@ -321,6 +324,9 @@ impl fmt::Display for StreamClauses {
         }
         if let Some((e, _)) = &self.emit {
             write!(f, " emit={e}")?;
+        }
+        if let Some((ms, _)) = self.within {
+            write!(f, " within={}", duration(ms))?;
         }
         if !self.session_partition_by.is_empty() {
             let names: Vec<&str> = self.session_partition_by.iter().map(|n| n.value.as_str()).collect();

@@ -5,7 +5,9 @@
 //!   `WINDOW HOPPING (SIZE 1 MINUTE, ADVANCE BY 10 SECONDS [, ...])`, `WINDOW SESSION (5 MINUTES [, ...])`;
 //! - `EMIT CHANGES` / `EMIT FINAL`;
 //! - the `TABLE` keyword of Flink's window table functions, `TUMBLE(TABLE t, ...)`, and
-//!   `SESSION(TABLE t PARTITION BY k, ...)`'s partition list.
+//!   `SESSION(TABLE t PARTITION BY k, ...)`'s partition list;
+//! - Flink's `WITHIN INTERVAL '5' MINUTE` after a MATCH_RECOGNIZE `PATTERN (...)`
+//!   (`WITHIN GROUP` of ordered-set aggregates is left alone).
 //!
 //! The remaining tokens keep their positions, so sqlparser's errors still point at the
 //! user's text.
@@ -35,6 +37,18 @@ pub fn extract(tokens: Vec<TokenWithSpan>) -> Result<(Vec<TokenWithSpan>, Stream
             return Err(SqlError::new("exclusion {- -} is not supported in PATTERN")
                 .at(Position::from_location(token.span.start))
                 .hint("match the rows and leave them out of the MEASURES instead"));
+        }
+        if cursor.word_at(cursor.at).as_deref() == Some("WITHIN") {
+            let next = cursor.next_significant(cursor.at + 1);
+            if next.and_then(|i| cursor.word_at(i)).as_deref() == Some("INTERVAL") {
+                let position = Position::from_location(token.span.start);
+                if clauses.within.is_some() {
+                    return Err(SqlError::new("WITHIN is given twice").at(position));
+                }
+                cursor.at = next.map(|i| i + 1).unwrap_or(tokens.len());
+                clauses.within = Some((parse_within(&mut cursor)?, position));
+                continue;
+            }
         }
         if depth == 0 && cursor.word_at(cursor.at).as_deref() == Some("WINDOW") {
             let next = cursor.next_significant(cursor.at + 1);
@@ -251,6 +265,32 @@ fn parse_window(cursor: &mut Cursor<'_>, kind: &str, position: Option<Position>)
     Ok(KsqlWindow { kind: window, grace, position })
 }
 
+/// After `WITHIN INTERVAL`: `'5' MINUTE`, `'5 MINUTES'` or `'300' SECONDS`, in ms.
+fn parse_within(cursor: &mut Cursor<'_>) -> Result<i64, SqlError> {
+    const EXAMPLE: &str = "write WITHIN INTERVAL '5' MINUTE after PATTERN (...)";
+    let position = cursor.position();
+    let text = match cursor.advance().map(|t| t.token.clone()) {
+        Some(Token::SingleQuotedString(s)) => s,
+        other => return Err(found("expected an interval such as '5'", other).at(position).hint(EXAMPLE)),
+    };
+    let mut parts = text.split_whitespace();
+    let number: i64 = parts.next().and_then(|n| n.parse().ok()).filter(|n| *n > 0).ok_or_else(|| {
+        SqlError::new(format!("WITHIN needs a positive whole number, found '{text}'")).at(position).hint(EXAMPLE)
+    })?;
+    let unit = match parts.next() {
+        Some(unit) => unit.to_string(),
+        None => {
+            let unit_position = cursor.position();
+            match cursor.advance().map(|t| t.token.clone()) {
+                Some(Token::Word(w)) => w.value,
+                other => return Err(found("expected a time unit", other).at(unit_position).hint(UNITS_HINT)),
+            }
+        }
+    };
+    let ms = unit_ms(&unit).ok_or_else(|| SqlError::new(format!("unknown time unit {unit}")).at(position).hint(UNITS_HINT))?;
+    number.checked_mul(ms).ok_or_else(|| SqlError::new("WITHIN is too large").at(position))
+}
+
 /// After `SESSION(TABLE t`: `PARTITION BY a, b` up to (not including) the comma
 /// before `DESCRIPTOR`.
 fn parse_session_partition(cursor: &mut Cursor<'_>) -> Result<Vec<Name>, SqlError> {
@@ -314,6 +354,19 @@ mod tests {
         let (text, clauses) = run("SELECT 1 FROM TABLE(SESSION(TABLE t PARTITION BY k, DESCRIPTOR(ts), INTERVAL '5' MINUTES))")?;
         assert_eq!(text, "SELECT 1 FROM TABLE(SESSION( t, DESCRIPTOR(ts), INTERVAL '5' MINUTES))");
         assert_eq!(clauses, " session_partition_by=[k]");
+        Ok(())
+    }
+
+    #[test]
+    fn within_is_cut_after_pattern() -> Result<(), SqlError> {
+        let (text, clauses) = run("SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts PATTERN (A N*? B) WITHIN INTERVAL '5' MINUTE DEFINE A AS true)")?;
+        assert_eq!(text, "SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts PATTERN (A N*? B)  DEFINE A AS true)");
+        assert_eq!(clauses, " within=5min");
+        let (_, clauses) = run("SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts PATTERN (A B) WITHIN INTERVAL '90 seconds' DEFINE A AS true)")?;
+        assert_eq!(clauses, " within=90s");
+        // WITHIN GROUP is not ours.
+        let (text, clauses) = run("SELECT PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY x) FROM t")?;
+        assert_eq!((text.contains("WITHIN GROUP"), clauses.as_str()), (true, ""));
         Ok(())
     }
 

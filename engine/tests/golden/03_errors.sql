@@ -63,3 +63,6 @@ CREATE TABLE s15 (a INT, b INT) WITH ('connector'='kafka', 'topic'='x', 'format'
 CREATE STREAM s16 (a INT) WITH (kafka_topic='x', value_format='json', 'value.error.policy'='dead_letter')
 ----
 CREATE STREAM s17 (a INT) WITH (kafka_topic='x', value_format='json', 'value.error.policy'='ignore')
+----
+INSERT INTO server_log
+SELECT * FROM server_logs MATCH_RECOGNIZE (PARTITION BY account_id ORDER BY event_ts MEASURES A.event_id AS e PATTERN (A B) WITHIN INTERVAL '5' MINUTE DEFINE A AS A.event_type = 'login')

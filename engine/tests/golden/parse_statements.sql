@@ -42,3 +42,17 @@ INSERT INTO db.t SELECT a FROM s
 DELETE FROM t
 ----
 CREATE STREAM s (a INT KEY PRIMARY) WITH (kafka_topic='x')
+----
+INSERT INTO alerts
+SELECT event_id, account_id, prev_country, current_country, alert_time
+FROM server_logs
+MATCH_RECOGNIZE (
+    PARTITION BY account_id
+    ORDER BY ts
+    MEASURES B.event_id AS event_id, A.location_country AS prev_country, B.location_country AS current_country, B.ts AS alert_time
+    ONE ROW PER MATCH
+    AFTER MATCH SKIP PAST LAST ROW
+    PATTERN (A N*? B) WITHIN INTERVAL '5' MINUTE
+    DEFINE A AS A.event_type = 'login', N AS N.event_type <> 'log-out',
+           B AS B.event_type = 'login' AND B.location_country <> A.location_country
+)
