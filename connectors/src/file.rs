@@ -113,7 +113,7 @@ impl Source for FileSource {
         }
     }
 
-    async fn commit(&mut self, _positions: &[PartitionOffset]) -> eddy_engine::Result<()> {
+    async fn commit(&mut self, _positions: &[PartitionOffset], _watermark: Option<i64>) -> eddy_engine::Result<()> {
         Ok(())
     }
 

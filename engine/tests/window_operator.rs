@@ -93,7 +93,7 @@ fn barriers_wait_for_open_windows_and_late_rows_keep_their_bytes() -> eddy_engin
     assert_eq!(metrics.snapshot().open_windows, 3, "a and b in [0,10), a in [10,20)");
     // The watermark closes [0, 10): its rows go out, then barrier 1; barrier 2 still waits.
     op.on_watermark(9999, &mut out)?;
-    assert_eq!(describe(out.take()), ["rows a,b 9,2", "barrier 1", "watermark 9999"]);
+    assert_eq!(describe(out.take()), ["rows a,b 9,2", "watermark 9999", "barrier 1"]);
     // A row for the closed window is late: counted and sent on with its bytes.
     op.on_batch(batch(&schema, &[("b", 16.0, 5000, 4)]), &mut out)?;
     let messages = out.take();
@@ -105,7 +105,7 @@ fn barriers_wait_for_open_windows_and_late_rows_keep_their_bytes() -> eddy_engin
     assert_eq!(value.as_deref(), Some(br#"{"user_id":"b"}"#.as_slice()));
     assert_eq!(metrics.snapshot().late_rows, 1);
     op.on_watermark(19_999, &mut out)?;
-    assert_eq!(describe(out.take()), ["rows a 4", "barrier 2", "watermark 19999"]);
+    assert_eq!(describe(out.take()), ["rows a 4", "watermark 19999", "barrier 2"]);
     assert_eq!(metrics.snapshot().open_windows, 0, "state is freed");
     // With nothing open, a barrier passes at once.
     op.on_barrier(3, &mut out)?;

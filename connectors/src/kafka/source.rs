@@ -30,6 +30,32 @@ pub struct KafkaSource {
     max_rows: usize,
     linger: Duration,
     partition_ids: Vec<i32>,
+    restored_watermark: Option<i64>,
+    watermark_file: std::path::PathBuf,
+}
+
+/// Prefix of the commit metadata that carries the watermark (ms): `eddy-watermark=<ms>`.
+const WATERMARK_METADATA: &str = "eddy-watermark=";
+
+/// Where the watermark of a group's last commit is also kept, for brokers that do not
+/// store commit metadata (Tansu does not): `.eddy/watermarks/<group id>`, one number (ms).
+/// Written before the offsets are committed, so it is never older than they are.
+fn watermark_file(group_id: &str) -> std::path::PathBuf {
+    let name: String = group_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    std::path::Path::new(".eddy").join("watermarks").join(name)
+}
+
+/// Writes `watermark` to `path` atomically (temporary file, fsync, rename).
+fn write_watermark(path: &std::path::Path, watermark: i64) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(watermark.to_string().as_bytes())?;
+    file.sync_data()?;
+    std::fs::rename(&tmp, path)
 }
 
 impl KafkaSource {
@@ -74,7 +100,13 @@ impl KafkaSource {
         };
         let mut assignment = TopicPartitionList::new();
         let mut starts = Vec::with_capacity(partitions.len());
+        let mut restored_watermark: Option<i64> = None;
         for element in committed.elements() {
+            // Eddy writes this group's metadata itself (UTF-8 `eddy-watermark=<ms>`); the
+            // lowest one among partitions is the safe one to resume from.
+            if let Some(w) = element.metadata().strip_prefix(WATERMARK_METADATA).and_then(|w| w.parse::<i64>().ok()) {
+                restored_watermark = Some(restored_watermark.map_or(w, |r| r.min(w)));
+            }
             let start = match element.offset() {
                 Offset::Offset(o) if o >= 0 => Offset::Offset(o),
                 _ => default_start,
@@ -84,6 +116,15 @@ impl KafkaSource {
         }
         // Drop the list returned by librdkafka before anything else (see tools/README.md).
         drop(committed);
+        let watermark_file = watermark_file(group_id);
+        // Only with committed offsets: a watermark without them belongs to an older run.
+        if starts.iter().any(|s| s.contains("Offset(")) {
+            if let Some(w) = std::fs::read_to_string(&watermark_file).ok().and_then(|t| t.trim().parse::<i64>().ok()) {
+                restored_watermark = Some(restored_watermark.map_or(w, |r| r.min(w)));
+            }
+        } else {
+            let _ = std::fs::remove_file(&watermark_file);
+        }
         consumer.assign(&assignment)?;
         tracing::info!(topic = %options.topic, group = group_id, starts = %starts.join(" "), "assigned partitions");
         Ok(KafkaSource {
@@ -93,6 +134,8 @@ impl KafkaSource {
             linger: Duration::from_millis(options.batch_linger_ms),
             last_commit: None,
             partition_ids: partitions,
+            restored_watermark,
+            watermark_file,
         })
     }
 
@@ -158,10 +201,18 @@ impl Source for KafkaSource {
         Ok(Some(batch.finish(&self.topic)?))
     }
 
-    async fn commit(&mut self, positions: &[PartitionOffset]) -> eddy_engine::Result<()> {
+    async fn commit(&mut self, positions: &[PartitionOffset], watermark: Option<i64>) -> eddy_engine::Result<()> {
+        if let Some(w) = watermark {
+            let path = self.watermark_file.clone();
+            tokio::task::block_in_place(|| write_watermark(&path, w))
+                .map_err(|source| ConnectorError::File { path: path.display().to_string(), source })?;
+        }
         let mut list = TopicPartitionList::new();
         for p in positions {
             list.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next_offset)).map_err(ConnectorError::from)?;
+            if let (Some(w), Some(mut element)) = (watermark, list.find_partition(&p.topic, p.partition)) {
+                element.set_metadata(format!("{WATERMARK_METADATA}{w}"));
+            }
         }
         // Asynchronous, so polling never waits for the broker; librdkafka keeps commits
         // in order. A commit lost in a crash only means re-reading rows already written.
@@ -172,6 +223,10 @@ impl Source for KafkaSource {
 
     fn partitions(&self) -> Vec<i32> {
         self.partition_ids.clone()
+    }
+
+    fn restored_watermark(&self) -> Option<i64> {
+        self.restored_watermark
     }
 
     async fn close(&mut self) -> eddy_engine::Result<()> {

@@ -656,9 +656,11 @@ impl Operator for WindowAggregate {
         if !self.sessions.is_empty() {
             self.close_sessions(out)?;
         }
+        // The watermark goes before the barriers it releases: the sink commits each
+        // barrier with the last watermark it saw, and a restart resumes from it.
+        out.watermark(watermark);
         self.release_barriers(out);
         self.report_state();
-        out.watermark(watermark);
         Ok(())
     }
 

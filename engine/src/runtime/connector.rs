@@ -53,9 +53,18 @@ pub trait Source: Send {
     async fn next_batch(&mut self) -> Result<Option<SourceBatch>>;
 
     /// Records that every row before `positions` is durable downstream (Kafka: commits
-    /// the consumer group's offsets).
+    /// the consumer group's offsets). `watermark` (ms) is the event-time watermark the
+    /// results had reached when those rows were done; it is stored with the offsets
+    /// (Kafka: the commit metadata) and handed back by [`Source::restored_watermark`].
     /// May return before the commit is durable (commits stay ordered).
-    async fn commit(&mut self, positions: &[PartitionOffset]) -> Result<()>;
+    async fn commit(&mut self, positions: &[PartitionOffset], watermark: Option<i64>) -> Result<()>;
+
+    /// The watermark stored with the offsets this source resumes from, if any: a
+    /// restarted query starts from it, so rows of windows that were already emitted are
+    /// not counted into a second, partial copy of those windows.
+    fn restored_watermark(&self) -> Option<i64> {
+        None
+    }
 
     /// Called once when the query stops, after the last commit: waits until every
     /// commit is durable.

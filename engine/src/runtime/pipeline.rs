@@ -37,6 +37,9 @@ use crate::sql::planner::QueryPlan;
 /// Messages buffered between two stages (each is at most one micro-batch).
 pub const CHANNEL_CAPACITY: usize = 4;
 
+/// A barrier the sink has made durable, with the watermark the results had reached.
+type Ack = (u64, Option<i64>);
+
 /// Most micro-batches whose offsets wait for their barrier's acknowledgement.
 const MAX_PENDING_COMMITS: usize = 4096;
 
@@ -290,15 +293,19 @@ fn value_bytes(batch: &RecordBatch) -> u64 {
 async fn run_source(
     mut source: Box<dyn Source>,
     out: Downstream,
-    mut acks: mpsc::UnboundedReceiver<u64>,
+    mut acks: mpsc::UnboundedReceiver<Ack>,
     stop: watch::Receiver<bool>,
     metrics: Arc<QueryMetrics>,
 ) -> Result<()> {
     let mut pending: VecDeque<(u64, Vec<PartitionOffset>)> = VecDeque::new();
     let mut next_id = 1u64;
+    if let Some(w) = source.restored_watermark() {
+        tracing::info!(watermark = w, "resuming from the watermark stored with the committed offsets");
+        out.send(Message::Watermark(w)).await?;
+    }
     loop {
-        while let Ok(id) = acks.try_recv() {
-            commit_through(source.as_mut(), &mut pending, id, &metrics).await?;
+        while let Ok((id, watermark)) = acks.try_recv() {
+            commit_through(source.as_mut(), &mut pending, id, watermark, &metrics).await?;
         }
         if *stop.borrow() {
             break;
@@ -335,7 +342,7 @@ async fn run_source(
     drop(out);
     while !pending.is_empty() {
         match acks.recv().await {
-            Some(id) => commit_through(source.as_mut(), &mut pending, id, &metrics).await?,
+            Some((id, watermark)) => commit_through(source.as_mut(), &mut pending, id, watermark, &metrics).await?,
             None => break,
         }
     }
@@ -347,6 +354,7 @@ async fn commit_through(
     source: &mut dyn Source,
     pending: &mut VecDeque<(u64, Vec<PartitionOffset>)>,
     id: u64,
+    watermark: Option<i64>,
     metrics: &QueryMetrics,
 ) -> Result<()> {
     let mut merged: BTreeMap<(String, i32), i64> = BTreeMap::new();
@@ -364,7 +372,7 @@ async fn commit_through(
     }
     let positions: Vec<PartitionOffset> =
         merged.into_iter().map(|((topic, partition), next_offset)| PartitionOffset { topic, partition, next_offset }).collect();
-    source.commit(&positions).await
+    source.commit(&positions, watermark).await
 }
 
 /// Feeds `messages` through `ops` in order and returns what comes out of the last one.
@@ -438,11 +446,13 @@ async fn run_sink(
     mut sink: Box<dyn Sink>,
     mut late_sink: Option<Box<dyn Sink>>,
     mut input: Inputs,
-    acks: mpsc::UnboundedSender<u64>,
+    acks: mpsc::UnboundedSender<Ack>,
     metrics: Arc<QueryMetrics>,
 ) -> Result<()> {
     // Rows written since the last flush.
     let mut dirty = false;
+    // The last watermark seen: committed with the offsets of the next barrier.
+    let mut watermark: Option<i64> = None;
     while let Some(message) = input.recv().await {
         match message {
             Message::Batch(batch) => {
@@ -462,16 +472,19 @@ async fn run_sink(
                 }
                 sink.flush().await?;
                 dirty = false;
-                let _ = acks.send(id);
+                let _ = acks.send((id, watermark));
             }
             // Windows closed by a watermark are written out at once, even while a
             // stateful operator holds the barriers back (their offsets are committed
             // later; a restart before that writes the same windows again).
-            Message::Watermark(_) if dirty => {
-                sink.flush().await?;
-                dirty = false;
+            Message::Watermark(w) => {
+                watermark = Some(w);
+                if dirty {
+                    sink.flush().await?;
+                    dirty = false;
+                }
             }
-            Message::Watermark(_) | Message::Idle => {}
+            Message::Idle => {}
             Message::End => {
                 if let Some(late) = late_sink.as_mut() {
                     late.flush().await?;
