@@ -1,6 +1,8 @@
-//! Row pattern recognition (MATCH_RECOGNIZE, SQL:2016): the PATTERN compiled to an NFA
-//! program ([`nfa`]) and the streaming matcher that runs it over one partition's rows in
-//! event-time order ([`matcher`]).
+//! Row pattern recognition (MATCH_RECOGNIZE, SQL:2016): rows held until the watermark
+//! passes them and released in event-time order ([`sort`]), the PATTERN compiled to an
+//! NFA program ([`nfa`]), and the streaming matcher that runs it over one partition key's
+//! rows in that order ([`matcher`]).
 
 pub mod matcher;
 pub mod nfa;
+pub mod sort;
