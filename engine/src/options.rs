@@ -4,9 +4,12 @@
 //! `replicas`, `value_delimiter`, `auto.offset.reset`. Flink: `'connector'='kafka'|'postgres'|'jdbc'|'print'|'blackhole'`,
 //! `'topic'`, `'format'`, `'properties.bootstrap.servers'` (and any other `properties.*`,
 //! passed to the Kafka client), `'scan.startup.mode'`, `'url'`, `'table-name'`,
-//! `'username'`, `'password'`. Eddy's own: `'scan.batch.max-rows'` (default 8192) and
-//! `'scan.batch.linger-ms'` (default 100). An unknown option is an error that names the
-//! closest known one.
+//! `'username'`, `'password'`; `'connector'='filesystem'` with `'path'` and `'format'`.
+//! Event time (read by the planner, [`crate::sql::event_time`]): ksqlDB `timestamp`,
+//! `timestamp_format`; Flink `'scan.watermark.idle-timeout'`. Eddy's own:
+//! `'scan.batch.max-rows'` (default 8192), `'scan.batch.linger-ms'` (default 100),
+//! `'late-rows.topic'`, `'allowed-lateness'`, `'parallelism'`. An unknown option is an
+//! error that names the closest known one.
 
 use std::collections::BTreeMap;
 use std::fmt;
