@@ -2,7 +2,7 @@
 //!
 //! Sources and sinks for Eddy's engine: Kafka ([`kafka`], through rdkafka exactly as
 //! with Apache Kafka), PostgreSQL ([`postgres`], through tokio-postgres), and the
-//! `print` / `blackhole` sinks, and local files ([`file`], Flink's `filesystem` connector). [`Connectors`] is the factory the binary gives the engine.
+//! `print` / `blackhole` sinks, and local files ([`file`](mod@file), Flink's `filesystem` connector). [`Connectors`] is the factory the binary gives the engine.
 
 pub mod error;
 pub mod factory;

@@ -1,7 +1,7 @@
 //! # eddy-engine
 //!
 //! Eddy's engine: the SQL frontend ([`sql`]), the catalog ([`catalog`]), record formats
-//! ([`format`]), operators ([`operator`], [`operators`]) and the runtime that runs
+//! ([`format`](mod@format)), operators ([`operator`], [`operators`]) and the runtime that runs
 //! persistent queries ([`runtime`]), behind one API ([`Engine`]).
 //!
 //! The engine does no Kafka or PostgreSQL I/O itself: it defines the

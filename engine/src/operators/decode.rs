@@ -112,7 +112,7 @@ impl MetaColumns {
 }
 
 /// Decodes the `value` column of raw record batches into rows of the stream's schema.
-/// Malformed records are counted in [`QueryMetrics::malformed`] and handled by the
+/// Malformed records are counted in the query's `malformed` counter and handled by the
 /// [`ErrorPolicy`]; the good records of the same batch always go on.
 pub struct Decode {
     decoder: Box<dyn ValueDecoder>,
