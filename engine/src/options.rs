@@ -184,13 +184,10 @@ impl fmt::Display for ConnectorOptions {
 
 const CONNECTORS: [&str; 6] = ["kafka", "postgres", "jdbc", "print", "blackhole", "filesystem"];
 
-const FILE_KEYS: &[&str] = &[
-    "connector",
-    "path",
-    "format",
-    "value_format",
-    "csv.field-delimiter",
-    "value_delimiter",
+/// Options every source takes: error policy, micro-batch size, event time and
+/// watermarks, late rows, parallelism (the last five are read by the planner,
+/// [`crate::sql::event_time`]).
+const SOURCE_KEYS: &[&str] = &[
     "value.error.policy",
     "format.ignore-parse-errors",
     "scan.batch.max-rows",
@@ -202,7 +199,9 @@ const FILE_KEYS: &[&str] = &[
     "parallelism",
 ];
 
-const KAFKA_KEYS: &[&str] = &[
+const FILE_ONLY_KEYS: &[&str] = &["connector", "path", "format", "value_format", "csv.field-delimiter", "value_delimiter"];
+
+const KAFKA_ONLY_KEYS: &[&str] = &[
     "connector",
     "topic",
     "kafka_topic",
@@ -215,18 +214,19 @@ const KAFKA_KEYS: &[&str] = &[
     "replicas",
     "scan.startup.mode",
     "auto.offset.reset",
-    "scan.batch.max-rows",
     "scan.batch.linger-ms",
     "key.fields",
-    "value.error.policy",
-    "format.ignore-parse-errors",
-    "timestamp",
-    "timestamp_format",
-    "scan.watermark.idle-timeout",
-    "late-rows.topic",
-    "allowed-lateness",
-    "parallelism",
 ];
+
+/// Every option of the `kafka` connector.
+fn kafka_keys() -> Vec<&'static str> {
+    KAFKA_ONLY_KEYS.iter().chain(SOURCE_KEYS).copied().collect()
+}
+
+/// Every option of the `filesystem` connector.
+fn file_keys() -> Vec<&'static str> {
+    FILE_ONLY_KEYS.iter().chain(SOURCE_KEYS).copied().collect()
+}
 
 const POSTGRES_KEYS: &[&str] = &["connector", "url", "table-name", "username", "password"];
 
@@ -278,7 +278,7 @@ pub fn parse_connector(name: &str, options: &[WithOption]) -> Result<ConnectorOp
         }
         // Without 'connector', any Kafka option (or a near-miss such as kafka_topik)
         // means Kafka, so a typo is reported as an unknown option with a suggestion.
-        None if options.iter().any(|o| KAFKA_KEYS.contains(&o.key.as_str()) || closest(&o.key, KAFKA_KEYS.iter().copied()).is_some()) => {
+        None if options.iter().any(|o| kafka_keys().contains(&o.key.as_str()) || closest(&o.key, kafka_keys()).is_some()) => {
             "kafka".to_string()
         }
         None => {
@@ -309,8 +309,8 @@ fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, Sql
             } else {
                 properties.insert(prop.to_string(), o.value.clone());
             }
-        } else if !KAFKA_KEYS.contains(&o.key.as_str()) {
-            return Err(unknown_option(o, "kafka", KAFKA_KEYS));
+        } else if !kafka_keys().contains(&o.key.as_str()) {
+            return Err(unknown_option(o, "kafka", &kafka_keys()));
         }
     }
     let topic = find(options, &["kafka_topic", "topic"])
@@ -346,10 +346,7 @@ fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, Sql
         }
     }
     let replicas = find(options, &["replicas"]).map(|o| parse_int::<i32>(o, "a positive number")).transpose()?;
-    let batch_max_rows = match find(options, &["scan.batch.max-rows"]) {
-        Some(o) => parse_int::<usize>(o, "a number of rows")?.max(1),
-        None => 8192,
-    };
+    let batch_max_rows = parse_max_rows(options)?;
     let batch_linger_ms = match find(options, &["scan.batch.linger-ms"]) {
         Some(o) => parse_int::<u64>(o, "a number of milliseconds")?,
         None => 100,
@@ -367,6 +364,14 @@ fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, Sql
         batch_linger_ms,
         error_policy,
     })
+}
+
+/// `'scan.batch.max-rows'`: rows per micro-batch, at least 1 (default 8192).
+fn parse_max_rows(options: &[WithOption]) -> Result<usize, SqlError> {
+    match find(options, &["scan.batch.max-rows"]) {
+        Some(o) => Ok(parse_int::<usize>(o, "a number of rows")?.max(1)),
+        None => Ok(8192),
+    }
 }
 
 fn parse_delimiter(options: &[WithOption]) -> Result<u8, SqlError> {
@@ -416,8 +421,8 @@ fn parse_error_policy(options: &[WithOption]) -> Result<ErrorPolicy, SqlError> {
 }
 
 fn file_options(name: &str, options: &[WithOption]) -> Result<FileOptions, SqlError> {
-    if let Some(o) = options.iter().find(|o| !FILE_KEYS.contains(&o.key.as_str())) {
-        return Err(unknown_option(o, "filesystem", FILE_KEYS));
+    if let Some(o) = options.iter().find(|o| !file_keys().contains(&o.key.as_str())) {
+        return Err(unknown_option(o, "filesystem", &file_keys()));
     }
     let path = find(options, &["path"])
         .map(|o| o.value.clone())
@@ -428,11 +433,7 @@ fn file_options(name: &str, options: &[WithOption]) -> Result<FileOptions, SqlEr
         Some(o) => parse_format(o, delimiter)?,
         None => return Err(SqlError::new(format!("\"{name}\" needs a format")).hint("add 'format'='csv' or 'format'='json'")),
     };
-    let batch_max_rows = match find(options, &["scan.batch.max-rows"]) {
-        Some(o) => parse_int::<usize>(o, "a number of rows")?.max(1),
-        None => 8192,
-    };
-    Ok(FileOptions { path, format, error_policy: parse_error_policy(options)?, batch_max_rows })
+    Ok(FileOptions { path, format, error_policy: parse_error_policy(options)?, batch_max_rows: parse_max_rows(options)? })
 }
 
 fn postgres_options(name: &str, options: &[WithOption]) -> Result<PostgresOptions, SqlError> {

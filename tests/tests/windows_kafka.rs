@@ -145,21 +145,24 @@ async fn revenue_pipeline_windows_match_the_input() {
     db.drop_db().await;
 }
 
+/// A revenue query over `topic` (event time `paid_at`, 5 s watermark delay, source
+/// options `options` such as `, 'scan.watermark.idle-timeout'='1 s'`) into the
+/// PostgreSQL table `rev_<name>`, upserted on window_start.
+fn revenue_sql(name: &str, topic: &str, options: &str) -> String {
+    format!(
+        "CREATE TABLE tx_{name} (user_id VARCHAR, amount DOUBLE, paid_at VARCHAR, ts AS TO_TIMESTAMP_LTZ(paid_at), \
+         WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) WITH ('connector'='kafka', 'topic'='{topic}', 'format'='json'{options});\n\
+         CREATE TABLE rev_{name} (window_start TIMESTAMP(3), window_end TIMESTAMP(3), total_amount DOUBLE, transaction_count BIGINT, \
+         average_amount DOUBLE, PRIMARY KEY (window_start) NOT ENFORCED) WITH ('connector'='postgres');\n\
+         INSERT INTO rev_{name} SELECT window_start, window_end, SUM(amount), COUNT(*), AVG(amount) \
+         FROM TABLE(TUMBLE(TABLE tx_{name}, DESCRIPTOR(ts), INTERVAL '3' SECONDS)) GROUP BY window_start, window_end;\n"
+    )
+}
+
 /// The SQL of the out-of-order test: one query per topic, each into its own table.
 fn two_topic_sql(in_order: &str, shuffled: &str, late_topic: &str) -> String {
-    let mut sql = String::new();
-    for (name, topic, extra) in [("ordered", in_order, String::new()), ("shuffled", shuffled, format!(", 'late-rows.topic'='{late_topic}'"))] {
-        sql.push_str(&format!(
-            "CREATE TABLE tx_{name} (user_id VARCHAR, amount DOUBLE, paid_at VARCHAR, ts AS TO_TIMESTAMP_LTZ(paid_at), \
-             WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) WITH ('connector'='kafka', 'topic'='{topic}', 'format'='json', \
-             'scan.watermark.idle-timeout'='1 s'{extra});\n\
-             CREATE TABLE rev_{name} (window_start TIMESTAMP(3), window_end TIMESTAMP(3), total_amount DOUBLE, transaction_count BIGINT, \
-             average_amount DOUBLE, PRIMARY KEY (window_start) NOT ENFORCED) WITH ('connector'='postgres');\n\
-             INSERT INTO rev_{name} SELECT window_start, window_end, SUM(amount), COUNT(*), AVG(amount) \
-             FROM TABLE(TUMBLE(TABLE tx_{name}, DESCRIPTOR(ts), INTERVAL '3' SECONDS)) GROUP BY window_start, window_end;\n"
-        ));
-    }
-    sql
+    revenue_sql("ordered", in_order, ", 'scan.watermark.idle-timeout'='1 s'")
+        + &revenue_sql("shuffled", shuffled, &format!(", 'scan.watermark.idle-timeout'='1 s', 'late-rows.topic'='{late_topic}'"))
 }
 
 /// The same events in order (1 partition) and shuffled within the watermark delay (4
@@ -241,29 +244,17 @@ async fn idle_partitions_do_not_hold_windows_back() {
 
     let dir = scratch_dir("eddy-e2e-idle");
     let sql = dir.join("q.sql");
-    std::fs::write(
-        &sql,
-        format!(
-            "CREATE TABLE tx (user_id VARCHAR, amount DOUBLE, paid_at VARCHAR, ts AS TO_TIMESTAMP_LTZ(paid_at), \
-             WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) WITH ('connector'='kafka', 'topic'='{topic}', 'format'='json', \
-             'scan.watermark.idle-timeout'='1 s');\n\
-             CREATE TABLE rev (window_start TIMESTAMP(3), window_end TIMESTAMP(3), total_amount DOUBLE, transaction_count BIGINT, \
-             average_amount DOUBLE) WITH ('connector'='postgres');\n\
-             INSERT INTO rev SELECT window_start, window_end, SUM(amount), COUNT(*), AVG(amount) \
-             FROM TABLE(TUMBLE(TABLE tx, DESCRIPTOR(ts), INTERVAL '3' SECONDS)) GROUP BY window_start, window_end;\n"
-        ),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&sql, revenue_sql("idle", &topic, ", 'scan.watermark.idle-timeout'='1 s'")).unwrap_or_else(|e| panic!("{e}"));
     let app = unique("idle");
     let eddy = Eddy::run(&dir, &[sql.as_path()], &[("EDDY_POSTGRES_URL", db.url.as_str()), ("EDDY_APPLICATION_ID", app.as_str())]);
     // Watermark = 29.9 s - 5 s = 24.9 s: windows [0,3) .. [21,24) close, [24,27) does not.
-    wait_until("8 windows", Duration::from_secs(60), || async { db.scalar("SELECT count(*) FROM rev").await == 8 }).await;
+    wait_until("8 windows", Duration::from_secs(60), || async { db.scalar("SELECT count(*) FROM rev_idle").await == 8 }).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut want = Windows::new();
     for i in 0..8 {
         want.insert(1_767_225_600_000 + i * 3000, (1500.0, 30));
     }
-    assert_windows(&table_rows(&db, "rev").await, &want);
+    assert_windows(&table_rows(&db, "rev_idle").await, &want);
     let status = eddy.terminate();
     assert!(status.success(), "eddy run exited with {status}");
     db.drop_db().await;
@@ -283,35 +274,23 @@ async fn windows_survive_sigkill_and_restart() {
 
     let dir = scratch_dir("eddy-e2e-kill");
     let sql = dir.join("q.sql");
-    std::fs::write(
-        &sql,
-        format!(
-            "CREATE TABLE tx (user_id VARCHAR, amount DOUBLE, paid_at VARCHAR, ts AS TO_TIMESTAMP_LTZ(paid_at), \
-             WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) WITH ('connector'='kafka', 'topic'='{topic}', 'format'='json', \
-             'scan.batch.max-rows'='500');\n\
-             CREATE TABLE rev (window_start TIMESTAMP(3), window_end TIMESTAMP(3), total_amount DOUBLE, transaction_count BIGINT, \
-             average_amount DOUBLE, PRIMARY KEY (window_start) NOT ENFORCED) WITH ('connector'='postgres');\n\
-             INSERT INTO rev SELECT window_start, window_end, SUM(amount), COUNT(*), AVG(amount) \
-             FROM TABLE(TUMBLE(TABLE tx, DESCRIPTOR(ts), INTERVAL '3' SECONDS)) GROUP BY window_start, window_end;\n"
-        ),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&sql, revenue_sql("kill", &topic, ", 'scan.batch.max-rows'='500'")).unwrap_or_else(|e| panic!("{e}"));
     let env = [("EDDY_POSTGRES_URL", db.url.as_str()), ("EDDY_APPLICATION_ID", app.as_str())];
     let eddy = Eddy::run(&dir, &[sql.as_path()], &env);
-    wait_until("some windows written", Duration::from_secs(120), || async { db.scalar("SELECT count(*) FROM rev").await >= 10 }).await;
+    wait_until("some windows written", Duration::from_secs(120), || async { db.scalar("SELECT count(*) FROM rev_kill").await >= 10 }).await;
     eddy.kill();
-    let before = db.scalar("SELECT count(*) FROM rev").await;
+    let before = db.scalar("SELECT count(*) FROM rev_kill").await;
     assert!(before < want.len() as i64, "killed before the end ({before} of {} windows)", want.len());
 
     let eddy = Eddy::run(&dir, &[sql.as_path()], &env);
     produce_sentinel(&topic).await;
     // The sentinel's partition runs ahead; the other three go idle after 10 s.
     wait_until("every window after the restart", Duration::from_secs(120), || async {
-        db.scalar("SELECT count(*) FROM rev").await == want.len() as i64
+        db.scalar("SELECT count(*) FROM rev_kill").await == want.len() as i64
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_windows(&table_rows(&db, "rev").await, &want);
+    assert_windows(&table_rows(&db, "rev_kill").await, &want);
     let status = eddy.terminate();
     assert!(status.success(), "eddy run exited with {status}");
     db.drop_db().await;

@@ -251,12 +251,19 @@ impl Watermarks {
             return Ok(());
         }
         let now = now_ms();
+        // The largest time per partition in this batch: one map update per run of rows
+        // from the same partition (sources deliver partitions in runs), not one per row.
         let partitions = batch.column(self.partition_index).as_primitive::<Int32Type>();
-        for (p, t) in partitions.values().iter().zip(times.values()) {
-            let state = self.partitions.entry(*p).or_insert_with(|| PartitionTime::new(now));
-            if *t > state.max {
-                state.max = *t;
+        let mut runs: Vec<(i32, Timestamp)> = Vec::new();
+        for (&p, &t) in partitions.values().iter().zip(times.values()) {
+            match runs.last_mut() {
+                Some((last, max)) if *last == p => *max = (*max).max(t),
+                _ => runs.push((p, t)),
             }
+        }
+        for (p, t) in runs {
+            let state = self.partitions.entry(p).or_insert_with(|| PartitionTime::new(now));
+            state.max = state.max.max(t);
             state.last_active = now;
             state.idle = false;
         }

@@ -362,11 +362,7 @@ impl WindowAggregate {
             columns.push(Arc::new(TimestampMillisecondArray::from(vec![end; n])));
         }
         columns.extend(values);
-        let columns = columns
-            .into_iter()
-            .zip(self.output.fields())
-            .map(|(c, f)| if c.data_type() == f.data_type() { Ok(c) } else { arrow::compute::cast(&c, f.data_type()) })
-            .collect::<Result<Vec<_>, _>>()?;
+        let columns = super::projection::cast_to(columns, &self.output)?;
         let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(n));
         Ok(RecordBatch::try_new_with_options(self.output.clone(), columns, &options)?)
     }

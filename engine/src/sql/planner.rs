@@ -399,17 +399,7 @@ impl<'a> Planner<'a> {
             check_upsert_sink(aggregate, &sink, &select.key_outputs, insert.target.position)?;
         }
         let id = self.next_id(&format!("insert_{}", sink.name));
-        let plan = QueryPlan {
-            id,
-            sql: sql.to_string(),
-            source: select.source,
-            filter: select.filter,
-            aggregate: select.aggregate,
-            having: select.having,
-            projection: select.projection,
-            output_schema: sink.schema.clone(),
-            sink,
-        };
+        let plan = select.into_query(id, sql, sink.schema.clone(), sink);
         Ok(vec![PlannedStatement::StartQuery(Arc::new(plan))])
     }
 
@@ -475,17 +465,7 @@ impl<'a> Planner<'a> {
         }
         self.catalog.insert(relation.clone());
         let id = self.next_id(&format!("csas_{}", relation.name));
-        let plan = QueryPlan {
-            id,
-            sql: sql.to_string(),
-            source: select.source,
-            filter: select.filter,
-            aggregate: select.aggregate,
-            having: select.having,
-            projection: select.projection,
-            output_schema: schema,
-            sink: relation.clone(),
-        };
+        let plan = select.into_query(id, sql, schema, relation.clone());
         Ok(vec![PlannedStatement::CreateRelation(relation), PlannedStatement::StartQuery(Arc::new(plan))])
     }
 
@@ -798,6 +778,23 @@ struct SelectPlan {
     projection_input: SchemaRef,
     /// Output columns that carry the group keys and `window_start` (the upsert key).
     key_outputs: Vec<String>,
+}
+
+impl SelectPlan {
+    /// The persistent query `id` running this SELECT into `sink` (rows of `output_schema`).
+    fn into_query(self, id: String, sql: &str, output_schema: SchemaRef, sink: Arc<Relation>) -> QueryPlan {
+        QueryPlan {
+            id,
+            sql: sql.to_string(),
+            source: self.source,
+            filter: self.filter,
+            aggregate: self.aggregate,
+            having: self.having,
+            projection: self.projection,
+            output_schema,
+            sink,
+        }
+    }
 }
 
 /// The relation a query reads, for building the planning catalog (names are checked
