@@ -183,6 +183,7 @@ fn log_progress(engine: &Engine) {
             malformed = m.malformed,
             late_rows = m.late_rows,
             open_windows = m.open_windows,
+            partial_matches = m.partial_matches,
             state_bytes = m.state_bytes,
             "progress"
         );
@@ -209,6 +210,7 @@ fn write_status(engine: &Engine, path: Option<&Path>) {
                 "committed_batches": m.committed_batches,
                 "late_rows": m.late_rows,
                 "open_windows": m.open_windows,
+                "partial_matches": m.partial_matches,
                 "state_bytes": m.state_bytes,
                 "watermark": m.watermark,
             })

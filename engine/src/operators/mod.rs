@@ -2,6 +2,8 @@
 
 mod decode;
 mod filter;
+mod late;
+mod match_recognize;
 mod projection;
 pub mod watermark;
 mod window_aggregate;
@@ -11,6 +13,8 @@ pub use decode::{
     META_VALUE,
 };
 pub use watermark::{Watermarks, META_ROWTIME};
+pub use late::LateRows;
+pub use match_recognize::MatchRecognize;
 pub use window_aggregate::WindowAggregate;
 pub use crate::options::ErrorPolicy;
 pub use filter::Filter;

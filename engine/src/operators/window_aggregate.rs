@@ -43,7 +43,7 @@ use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
 
-use super::decode::{META_KEY, META_OFFSET, META_PARTITION, META_TIMESTAMP, META_TOPIC, META_VALUE};
+use super::late::LateRows;
 use super::watermark::META_ROWTIME;
 use crate::error::{EngineError, Result};
 use crate::operator::{Collector, Operator, Timestamp};
@@ -146,16 +146,6 @@ struct Session {
     first_epoch: u64,
 }
 
-/// Columns of the original record, for the late-rows side output.
-struct LateColumns {
-    key: usize,
-    value: usize,
-    topic: usize,
-    partition: usize,
-    offset: usize,
-    timestamp: usize,
-}
-
 /// The window aggregation operator (see the module docs).
 pub struct WindowAggregate {
     window: Option<WindowKind>,
@@ -167,7 +157,7 @@ pub struct WindowAggregate {
     converter: Option<RowConverter>,
     output: SchemaRef,
     rowtime: usize,
-    late: Option<LateColumns>,
+    late: LateRows,
     panes: BTreeMap<Timestamp, Pane>,
     sessions: HashMap<Box<[u8]>, Vec<Session>>,
     watermark: Timestamp,
@@ -201,16 +191,7 @@ impl WindowAggregate {
                 .collect::<Result<Vec<_>>>()?;
             Some(RowConverter::new(fields)?)
         };
-        let late = (|| {
-            Some(LateColumns {
-                key: input.index_of(META_KEY).ok()?,
-                value: input.index_of(META_VALUE).ok()?,
-                topic: input.index_of(META_TOPIC).ok()?,
-                partition: input.index_of(META_PARTITION).ok()?,
-                offset: input.index_of(META_OFFSET).ok()?,
-                timestamp: input.index_of(META_TIMESTAMP).ok()?,
-            })
-        })();
+        let late = LateRows::new(input, metrics.clone());
         let aggregates = plan
             .aggregates
             .iter()
@@ -495,19 +476,6 @@ impl WindowAggregate {
         Ok(())
     }
 
-    fn send_late(&self, batch: &RecordBatch, late: &[u32], out: &mut Collector) -> Result<()> {
-        if late.is_empty() {
-            return Ok(());
-        }
-        self.metrics.add_late(late.len() as u64);
-        let Some(c) = &self.late else { return Ok(()) };
-        let idx = UInt32Array::from(late.to_vec());
-        let take = |i: usize| arrow::compute::take(batch.column(i), &idx, None);
-        let columns = vec![take(c.key)?, take(c.value)?, take(c.topic)?, take(c.partition)?, take(c.offset)?, take(c.timestamp)?];
-        out.late_rows(RecordBatch::try_new(super::raw_schema(), columns)?);
-        Ok(())
-    }
-
     /// Forwards held barriers whose rows have all left the state.
     fn release_barriers(&mut self, out: &mut Collector) {
         let oldest = self
@@ -542,7 +510,7 @@ impl WindowAggregate {
     /// Late rows out, changed rows out (EMIT CHANGES, or fired windows with allowed
     /// lateness), state gauges updated.
     fn after_batch(&mut self, batch: &RecordBatch, late: &[u32], out: &mut Collector) -> Result<()> {
-        self.send_late(batch, late, out)?;
+        self.late.send(batch, late, out)?;
         match self.emit {
             Emit::Changes => self.emit_changes(false, out)?,
             Emit::Final if self.lateness > 0 => self.emit_changes(true, out)?,

@@ -81,20 +81,19 @@ impl PartitionState {
     pub fn threads(&self) -> usize {
         self.search.as_ref().map(|s| s.threads.len()).unwrap_or(0)
     }
+}
 
-    /// Abandons the search in progress if it started before `row` (WITHIN: its first
-    /// row is too old), moving on to the next start.
-    pub fn expire_before(&mut self, row: usize) {
-        if let Some(search) = &self.search {
-            if search.start < row && search.best.is_none() {
-                self.next_start = search.start + 1;
-                self.search = None;
-            }
-        }
-        if self.search.is_none() && self.next_start < row {
-            self.next_start = row;
-        }
-    }
+/// What DEFINE can see of a partial match's history, which decides when two partial
+/// matches at the same program step are interchangeable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum History {
+    /// DEFINE reads earlier classified rows (`B.country <> A.country`, `FIRST(A.x)`):
+    /// partial matches are kept apart by their classified rows.
+    Classified,
+    /// DEFINE reads only the current row and rows at fixed distances from it (`PREV`):
+    /// at one program step only the preferred partial match is kept (Thompson's NFA
+    /// simulation), so a search holds at most one thread per instruction.
+    CurrentRow,
 }
 
 /// Runs `program` with `skip`.
@@ -102,22 +101,32 @@ impl PartitionState {
 pub struct Matcher<'p> {
     program: &'p Program,
     skip: Skip,
+    history: History,
 }
 
 impl<'p> Matcher<'p> {
-    /// A matcher of `program`.
+    /// A matcher of `program` whose DEFINE may read any earlier classified row.
     pub fn new(program: &'p Program, skip: Skip) -> Self {
-        Matcher { program, skip }
+        Matcher { program, skip, history: History::Classified }
+    }
+
+    /// The same matcher, told what DEFINE reads (see [`History`]).
+    pub fn with_history(mut self, history: History) -> Self {
+        self.history = history;
+        self
     }
 
     /// Feeds rows `..available` (rows are numbered from 0 in event-time order; the
     /// caller keeps those from [`PartitionState::first_needed`]) and returns the matches
-    /// that are now final. With `finished`, no row will follow: searches end.
+    /// that are now final. `finished(start)` says that no row after `available` can
+    /// extend a search that started at row `start` (the input ended, or WITHIN has
+    /// passed for it): such a search ends with the best match it found, if any.
     /// `define(variable, row, rows_so_far)` says whether `row` may be classified as
     /// `variable` given the rows the partial match classified before it.
-    pub fn advance<F>(&self, state: &mut PartitionState, available: usize, finished: bool, define: &mut F) -> Vec<Match>
+    pub fn advance<F, E>(&self, state: &mut PartitionState, available: usize, finished: E, define: &mut F) -> Vec<Match>
     where
         F: FnMut(usize, usize, &[(usize, usize)]) -> bool,
+        E: Fn(usize) -> bool,
     {
         let mut out = Vec::new();
         loop {
@@ -137,7 +146,7 @@ impl<'p> Matcher<'p> {
             while search.next_row < available && !search.threads.is_empty() {
                 self.step(&mut search, define);
             }
-            let done = search.threads.is_empty() || (finished && search.next_row >= available);
+            let done = search.threads.is_empty() || (search.next_row >= available && finished(search.start));
             if !done {
                 state.search = Some(search);
                 break;
@@ -197,6 +206,14 @@ impl<'p> Matcher<'p> {
         search.next_row += 1;
     }
 
+    /// What tells two partial matches at one instruction apart (see [`History`]).
+    fn history_key(&self, rows: &[(usize, usize)]) -> Vec<(usize, usize)> {
+        match self.history {
+            History::Classified => rows.to_vec(),
+            History::CurrentRow => Vec::new(),
+        }
+    }
+
     /// Follows jumps and splits from `pc` in preference order; threads waiting for a row
     /// go to `out`; reaching `Accept` records the match and stops (lower preference is cut).
     fn closure(
@@ -214,7 +231,7 @@ impl<'p> Matcher<'p> {
                 continue;
             }
             match self.program.insts.get(pc).copied() {
-                Some(Inst::Row(_)) if seen.insert((pc, rows.clone())) => out.push(Thread { pc, rows: rows.clone() }),
+                Some(Inst::Row(_)) if seen.insert((pc, self.history_key(&rows))) => out.push(Thread { pc, rows: rows.clone() }),
                 Some(Inst::Row(_)) => {}
                 Some(Inst::Jump(a)) => stack.push(a),
                 Some(Inst::Split(a, b)) => {

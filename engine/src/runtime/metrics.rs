@@ -14,6 +14,7 @@ pub struct QueryMetrics {
     committed_batches: AtomicU64,
     late_rows: AtomicU64,
     open_windows: AtomicU64,
+    partial_matches: AtomicU64,
     state_bytes: AtomicU64,
     watermark: AtomicI64,
 }
@@ -35,7 +36,10 @@ pub struct MetricsSnapshot {
     pub late_rows: u64,
     /// Windows (window x key) held in state now.
     pub open_windows: u64,
-    /// Approximate bytes of operator state now (accumulators and keys).
+    /// MATCH_RECOGNIZE partial matches (NFA threads) held in state now.
+    pub partial_matches: u64,
+    /// Approximate bytes of operator state now (accumulators and keys; rows held for
+    /// MATCH_RECOGNIZE).
     pub state_bytes: u64,
     /// The current event-time watermark (ms since the epoch), `None` before the first.
     pub watermark: Option<i64>,
@@ -51,6 +55,7 @@ impl Default for QueryMetrics {
             committed_batches: AtomicU64::new(0),
             late_rows: AtomicU64::new(0),
             open_windows: AtomicU64::new(0),
+            partial_matches: AtomicU64::new(0),
             state_bytes: AtomicU64::new(0),
             watermark: AtomicI64::new(i64::MIN),
         }
@@ -85,6 +90,12 @@ impl QueryMetrics {
         add_signed(&self.state_bytes, state_bytes);
     }
 
+    /// Adds to the MATCH_RECOGNIZE gauges (one worker's change; may be negative).
+    pub fn adjust_matches(&self, partial_matches: i64, state_bytes: i64) {
+        add_signed(&self.partial_matches, partial_matches);
+        add_signed(&self.state_bytes, state_bytes);
+    }
+
     /// Records the watermark (ms).
     pub fn set_watermark(&self, watermark: i64) {
         self.watermark.fetch_max(watermark, Ordering::Relaxed);
@@ -105,6 +116,7 @@ impl QueryMetrics {
             committed_batches: self.committed_batches.load(Ordering::Relaxed),
             late_rows: self.late_rows.load(Ordering::Relaxed),
             open_windows: self.open_windows.load(Ordering::Relaxed),
+            partial_matches: self.partial_matches.load(Ordering::Relaxed),
             state_bytes: self.state_bytes.load(Ordering::Relaxed),
             watermark: Some(self.watermark.load(Ordering::Relaxed)).filter(|w| *w != i64::MIN),
         }

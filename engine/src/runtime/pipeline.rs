@@ -31,7 +31,7 @@ use arrow::datatypes::Field;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::PhysicalExpr;
 
-use crate::operators::{Decode, Filter, MetaColumns, Projection, RawColumn, Watermarks, WindowAggregate};
+use crate::operators::{Decode, Filter, MatchRecognize, MetaColumns, Projection, RawColumn, Watermarks, WindowAggregate};
 use crate::sql::planner::QueryPlan;
 
 /// Messages buffered between two stages (each is at most one micro-batch).
@@ -130,9 +130,10 @@ pub fn default_parallelism() -> usize {
 /// not creatable); once started, errors end the query and show in its status.
 pub async fn start_query(plan: Arc<QueryPlan>, factory: &dyn ConnectorFactory, application_id: &str) -> Result<QueryHandle> {
     let metrics = Arc::new(QueryMetrics::default());
-    let keyed = plan.aggregate.as_ref().is_some_and(|a| !a.keys.is_empty());
-    // Decoding runs on n workers for any aggregation; aggregating needs keys to split on.
-    let workers = if plan.aggregate.is_some() { plan.source.parallelism.unwrap_or_else(default_parallelism).max(1) } else { 1 };
+    let stateful = plan.aggregate.is_some() || plan.match_recognize.is_some();
+    let keyed = plan.aggregate.as_ref().is_some_and(|a| !a.keys.is_empty()) || plan.match_recognize.as_ref().is_some_and(|m| !m.partition_by.is_empty());
+    // Decoding runs on n workers for any stateful query; the state needs keys to split on.
+    let workers = if stateful { plan.source.parallelism.unwrap_or_else(default_parallelism).max(1) } else { 1 };
     let backs = if keyed { workers } else { 1 };
     let ctx = QueryContext {
         query_id: plan.id.clone(),
@@ -142,8 +143,8 @@ pub async fn start_query(plan: Arc<QueryPlan>, factory: &dyn ConnectorFactory, a
     };
     let source = factory.source(&plan.source, &ctx).await?;
     let sink = factory.sink(&plan.sink, &ctx).await?;
-    let late_sink = match (&plan.aggregate, &plan.source.event_time.late_rows_topic) {
-        (Some(_), Some(topic)) => Some(factory.raw_sink(&plan.source, topic, &ctx).await?),
+    let late_sink = match (stateful, &plan.source.event_time.late_rows_topic) {
+        (true, Some(topic)) => Some(factory.raw_sink(&plan.source, topic, &ctx).await?),
         _ => None,
     };
     let partitions = source.partitions();
@@ -161,7 +162,13 @@ pub async fn start_query(plan: Arc<QueryPlan>, factory: &dyn ConnectorFactory, a
         tasks.push(tokio::spawn(run_source(source, Downstream::One(Outlet::new(ops_tx, 0)), ack_rx, stop_rx, metrics.clone())));
         tasks.push(tokio::spawn(run_operators(ops, Inputs::new(ops_rx, 1), Downstream::One(Outlet::new(sink_tx.clone(), 0)))));
     } else {
-        let keys: Vec<Arc<dyn PhysicalExpr>> = plan.aggregate.iter().flat_map(|a| a.keys.iter().map(|k| k.expr.clone())).collect();
+        let keys: Vec<Arc<dyn PhysicalExpr>> = plan
+            .aggregate
+            .iter()
+            .flat_map(|a| a.keys.iter())
+            .chain(plan.match_recognize.iter().flat_map(|m| m.partition_by.iter()))
+            .map(|k| k.expr.clone())
+            .collect();
         let mut back_txs = Vec::with_capacity(backs);
         let mut back_rxs = Vec::with_capacity(backs);
         for _ in 0..backs {
@@ -231,10 +238,11 @@ fn front_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[
         return Err(EngineError::Other(format!("\"{}\" cannot be read", source.name)));
     };
     let policy = source.connector.error_policy();
-    let meta = match &plan.aggregate {
-        None => MetaColumns::None,
-        Some(_) if source.event_time.late_rows_topic.is_some() => MetaColumns::Record,
-        Some(_) => MetaColumns::Position,
+    let stateful = plan.aggregate.is_some() || plan.match_recognize.is_some();
+    let meta = match stateful {
+        false => MetaColumns::None,
+        true if source.event_time.late_rows_topic.is_some() => MetaColumns::Record,
+        true => MetaColumns::Position,
     };
     let physical = source.physical_schema();
     let mut ops: Vec<Box<dyn Operator>> =
@@ -257,20 +265,27 @@ fn front_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[
         schema = Arc::new(Schema::new(fields));
         ops.push(Box::new(Projection::new(exprs, schema.clone())));
     }
-    if plan.aggregate.is_some() {
+    if stateful {
         let watermarks = Watermarks::new(&source.event_time, &schema, partitions, now_ms(), metrics.clone(), policy, plan.id.clone())?;
         schema = watermarks.output_schema();
         ops.push(Box::new(watermarks));
     }
-    if let Some(filter) = &plan.filter {
+    if let (Some(filter), None) = (&plan.filter, &plan.match_recognize) {
         ops.push(Box::new(Filter::new(filter.expr.clone())));
     }
     Ok((ops, schema))
 }
 
-/// The operators after the key exchange: [window aggregate -> [having]] -> project.
+/// The operators after the key exchange: [match_recognize -> [filter]] or [window
+/// aggregate -> [having]], then project.
 fn back_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, input: &SchemaRef) -> Result<Vec<Box<dyn Operator>>> {
     let mut ops: Vec<Box<dyn Operator>> = Vec::new();
+    if let Some(m) = &plan.match_recognize {
+        ops.push(Box::new(MatchRecognize::new(m, input, metrics.clone())?));
+        if let Some(filter) = &plan.filter {
+            ops.push(Box::new(Filter::new(filter.expr.clone())));
+        }
+    }
     if let Some(aggregate) = &plan.aggregate {
         ops.push(Box::new(WindowAggregate::new(aggregate, input, metrics.clone())?));
         if let Some(having) = &plan.having {

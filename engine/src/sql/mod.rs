@@ -6,6 +6,7 @@ pub mod clauses;
 pub mod context;
 pub mod event_time;
 pub mod functions;
+pub mod match_recognize;
 pub mod window;
 pub mod names;
 pub mod parser;

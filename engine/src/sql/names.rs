@@ -42,8 +42,8 @@ pub fn check_query<'a>(query: &'a Query, catalog: &Catalog) -> Result<(&'a Selec
     let (name, alias) = match &from.relation {
         TableFactor::Table { name, alias, args: None, .. } => (object_name(name)?, alias.as_ref().map(|a| normalize_ident(&a.name))),
         TableFactor::MatchRecognize { .. } => {
-            return Err(SqlError::new("MATCH_RECOGNIZE cannot run yet: Eddy parses it and compiles PATTERN, but does not plan it")
-                .hint("express the rule with WHERE and windows for now"));
+            return Err(SqlError::new("MATCH_RECOGNIZE must read a stream directly, in the FROM of the query itself")
+                .hint("write SELECT ... FROM stream MATCH_RECOGNIZE (...)"));
         }
         other => {
             return Err(SqlError::new(format!("unsupported FROM item: {other}")).hint("read from a stream by name"));

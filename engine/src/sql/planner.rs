@@ -26,6 +26,7 @@ use sqlparser::ast::Query;
 use super::ast::{CreateAs, CreateSource, Emit, InsertInto, ObjectKind, ParsedStatement, Statement, StreamClauses, WithOption};
 use super::context::CatalogContext;
 use super::event_time::plan_event_time;
+use super::match_recognize::MatchRecognizePlan;
 use super::names::check_query;
 use super::types::{arrow_type, is_supported, sql_name};
 use super::window::{normalize, WindowSpec, WINDOW_END, WINDOW_START};
@@ -108,8 +109,12 @@ pub struct QueryPlan {
     pub sql: String,
     /// The relation read.
     pub source: Arc<Relation>,
-    /// The WHERE predicate (Boolean), over the source's schema.
+    /// The WHERE predicate (Boolean), over the source's schema, or over the rows of
+    /// `match_recognize` when there is one.
     pub filter: Option<PlannedExpr>,
+    /// `FROM source MATCH_RECOGNIZE (...)`: row pattern recognition between the source
+    /// and the filter.
+    pub match_recognize: Option<MatchRecognizePlan>,
     /// The aggregation, if the query has GROUP BY or aggregate functions.
     pub aggregate: Option<AggregatePlan>,
     /// HAVING, over the aggregation's output schema.
@@ -138,8 +143,11 @@ impl fmt::Display for QueryPlan {
         for c in &self.source.computed {
             writeln!(f, "  computed: {} := {}", c.name, c.display)?;
         }
-        if self.aggregate.is_some() {
+        if self.aggregate.is_some() || self.match_recognize.is_some() {
             writeln!(f, "  watermark: {}", self.source.event_time)?;
+        }
+        if let Some(m) = &self.match_recognize {
+            writeln!(f, "  {m}")?;
         }
         if let Some(filter) = &self.filter {
             writeln!(f, "  filter: {}", filter.display)?;
@@ -485,11 +493,21 @@ impl<'a> Planner<'a> {
     /// syntax), casting the output to `target`'s columns when given (by position, as SQL
     /// INSERT does).
     fn plan_select(&self, query: &Query, clauses: &StreamClauses, target: Option<&Relation>) -> Result<SelectPlan, SqlError> {
-        let normalized = normalize(query, clauses, self.catalog)?;
+        // MATCH_RECOGNIZE: the outer query reads the operator's output under its alias.
+        let recognized = super::match_recognize::plan(query, clauses, self.catalog, self.state)?;
+        let mut base = self.catalog.clone();
+        let query = match &recognized {
+            Some(r) => {
+                base.insert(r.output.clone());
+                &r.query
+            }
+            None => query,
+        };
+        let normalized = normalize(query, clauses, &base)?;
         let query = &normalized.query;
         // Plan against the source plus the window columns when windowed.
-        let mut planning = self.catalog.clone();
-        let declared_source = check_query_source(query, self.catalog)?;
+        let mut planning = base.clone();
+        let declared_source = check_query_source(query, &base)?;
         if normalized.window.is_some() {
             let mut relation = declared_source.as_ref().clone();
             let mut fields: Vec<Field> = relation.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
@@ -504,7 +522,10 @@ impl<'a> Planner<'a> {
             planning.insert(Arc::new(relation));
         }
         let (select, _) = check_query(query, &planning)?;
-        let source = declared_source;
+        let source = match &recognized {
+            Some(r) => r.source.clone(),
+            None => declared_source,
+        };
         if !source.connector.is_source() {
             return Err(SqlError::new(format!(
                 "\"{}\" is a {} table: it can be written, not read",
@@ -561,6 +582,10 @@ impl<'a> Planner<'a> {
             }
             None => None,
         };
+        if aggregate_node.is_some() && recognized.is_some() {
+            return Err(SqlError::new("GROUP BY over the rows of MATCH_RECOGNIZE is not supported")
+                .hint("aggregate inside the match with MEASURES (COUNT(A.*), SUM(B.amount), ...), or write the matches to a stream and aggregate that"));
+        }
         if aggregate_node.is_none() && normalized.window.is_some() {
             return Err(SqlError::new("a window needs an aggregation")
                 .hint("add GROUP BY window_start, window_end (and keys) with aggregates such as COUNT(*)"));
@@ -631,7 +656,8 @@ impl<'a> Planner<'a> {
             exprs.push(self.physical(&name, expr, &projection_input)?);
         }
         let projection_input = Arc::new(projection_input.as_arrow().clone());
-        Ok(SelectPlan { source, filter, aggregate, having, projection: exprs, projection_input, key_outputs })
+        let match_recognize = recognized.map(|r| r.plan);
+        Ok(SelectPlan { source, filter, match_recognize, aggregate, having, projection: exprs, projection_input, key_outputs })
     }
 
     /// Lowers DataFusion's `Aggregate` node: group keys and aggregate functions become
@@ -771,6 +797,7 @@ fn key_fields(options: &[WithOption], fields: &[Field], declared: Option<&str>) 
 struct SelectPlan {
     source: Arc<Relation>,
     filter: Option<PlannedExpr>,
+    match_recognize: Option<MatchRecognizePlan>,
     aggregate: Option<AggregatePlan>,
     having: Option<PlannedExpr>,
     projection: Vec<PlannedExpr>,
@@ -788,6 +815,7 @@ impl SelectPlan {
             sql: sql.to_string(),
             source: self.source,
             filter: self.filter,
+            match_recognize: self.match_recognize,
             aggregate: self.aggregate,
             having: self.having,
             projection: self.projection,

@@ -1,0 +1,546 @@
+//! MATCH_RECOGNIZE (DESIGN.md; SQL:2016 row pattern recognition, Flink's `WITHIN`): the
+//! watermark-sort stage and the NFA matcher of RisingWave's and Flink's split, in one
+//! operator.
+//!
+//! **Sort.** Incoming rows wait in a [`SortBuffer`] until the watermark passes them;
+//! then they are released in event-time order (ties by source partition and offset) as
+//! one batch. A row at or behind the watermark when it arrives cannot be put in order
+//! any more: it is late (counted, and sent to the late-rows topic when there is one).
+//! Because matching only sees rows in this order, out-of-order delivery can neither
+//! create nor hide a match.
+//!
+//! **Match.** Over each released batch, the DEFINE conjuncts that read only the current
+//! row are evaluated vectorized (one DataFusion `PhysicalExpr` call per variable); the
+//! rows are appended to their partition key's history, and the [`Matcher`] runs over each
+//! key that received rows. Conjuncts that read other rows are evaluated per partial match
+//! on a one-row batch of navigation columns. WITHIN bounds a match: a row extends it only
+//! if its event time is less than the first row's plus WITHIN, and once the watermark
+//! passes that bound the search ends, so partial matches and the rows they hold are freed.
+//!
+//! **Output.** The matches completed by one watermark are emitted together, ordered by
+//! their last row (event time, partition, offset), with the MEASURES evaluated
+//! vectorized over them: [`MatchRecognizePlan::output_schema`].
+//!
+//! **State.** Rows are held as references into the released batches (a batch is freed
+//! when no key holds one of its rows). `partial_matches` and `state_bytes` are reported
+//! to the query's metrics after every watermark.
+//!
+//! **Barriers.** As in the window aggregate, a barrier is held until every row that
+//! arrived before it has left the state (released, and no longer held by a partial match
+//! or kept for PREV), so the source commits only offsets whose rows can no longer be
+//! part of a future match.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Weak};
+
+use arrow::array::{new_null_array, Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow::datatypes::{Int32Type, Int64Type, SchemaRef, TimestampMillisecondType};
+use arrow::row::{RowConverter, SortField};
+use datafusion::common::ScalarValue;
+
+use super::decode::{META_OFFSET, META_PARTITION};
+use super::late::LateRows;
+use super::watermark::META_ROWTIME;
+use crate::error::{EngineError, Result};
+use crate::operator::{Collector, Operator, Timestamp};
+use crate::rpr::matcher::{Match, Matcher, PartitionState};
+use crate::rpr::sort::SortBuffer;
+use crate::runtime::QueryMetrics;
+use crate::sql::match_recognize::{MatchRecognizePlan, Navigation};
+
+/// Most barriers held at once; a later barrier commits everything an earlier one would.
+const MAX_HELD_BARRIERS: usize = 1024;
+
+/// Rows released together, in event-time order, with what matching needs of them.
+struct Released {
+    /// The rows (the operator's input schema).
+    batch: RecordBatch,
+    /// Event time (ms) per row.
+    rowtime: Vec<Timestamp>,
+    /// Order of rows with equal event times: (source partition, offset).
+    position: Vec<(i32, i64)>,
+    /// Which input batch each row arrived in (for barriers).
+    arrival: Vec<u64>,
+    /// Per pattern variable, its vectorized DEFINE conjuncts (`None`: true).
+    defines: Vec<Option<BooleanArray>>,
+}
+
+/// One row held in state.
+#[derive(Clone)]
+struct RowRef {
+    released: Arc<Released>,
+    row: usize,
+}
+
+impl RowRef {
+    fn rowtime(&self) -> Timestamp {
+        self.released.rowtime[self.row]
+    }
+
+    fn order(&self) -> (Timestamp, i32, i64) {
+        let (p, o) = self.released.position[self.row];
+        (self.rowtime(), p, o)
+    }
+}
+
+/// One partition key: its rows (numbered from 0 in event-time order; `rows[0]` is row
+/// `base`), the matcher's state and the matches found so far.
+#[derive(Default)]
+struct KeyState {
+    rows: VecDeque<RowRef>,
+    base: usize,
+    matcher: PartitionState,
+    matches: i64,
+}
+
+/// A match ready to emit.
+struct Found {
+    order: (Timestamp, i32, i64),
+    first: RowRef,
+    number: i64,
+    rows: Vec<(RowRef, usize)>,
+    /// Per output row (one, or one per row of the match), per measure navigation.
+    navigations: Vec<Vec<Option<RowRef>>>,
+}
+
+/// An input batch whose rows wait in the sort buffer.
+struct Waiting {
+    batch: RecordBatch,
+    pending: usize,
+}
+
+/// The MATCH_RECOGNIZE operator (see the module docs).
+pub struct MatchRecognize {
+    plan: MatchRecognizePlan,
+    input: SchemaRef,
+    rowtime: usize,
+    partition: Option<usize>,
+    offset: Option<usize>,
+    late: LateRows,
+    converter: Option<RowConverter>,
+    sort: SortBuffer<(), (u64, usize)>,
+    waiting: BTreeMap<u64, Waiting>,
+    next_arrival: u64,
+    keys: HashMap<Box<[u8]>, KeyState>,
+    /// Keys with a search in progress.
+    active: BTreeSet<Box<[u8]>>,
+    /// One NULL per input column, read by navigations that find no row.
+    nulls: Vec<ArrayRef>,
+    watermark: Timestamp,
+    held: VecDeque<(u64, u64)>,
+    alive: Vec<(Weak<Released>, usize)>,
+    metrics: Arc<QueryMetrics>,
+    reported: (i64, i64),
+}
+
+impl MatchRecognize {
+    /// The operator for `plan` over batches of `input` (the source's columns, then the
+    /// meta columns `__partition`, `__offset` and `__rowtime`).
+    ///
+    /// Errors: `input` lacks `__rowtime`, or the PARTITION BY types cannot be row-encoded.
+    pub fn new(plan: &MatchRecognizePlan, input: &SchemaRef, metrics: Arc<QueryMetrics>) -> Result<Self> {
+        let rowtime = input.index_of(META_ROWTIME).map_err(|_| EngineError::Other("match_recognize: no __rowtime column".into()))?;
+        let converter = if plan.partition_by.is_empty() {
+            None
+        } else {
+            let fields = plan
+                .partition_by
+                .iter()
+                .map(|k| Ok(SortField::new(k.expr.return_field(input)?.data_type().clone())))
+                .collect::<Result<Vec<_>>>()?;
+            Some(RowConverter::new(fields)?)
+        };
+        Ok(MatchRecognize {
+            plan: plan.clone(),
+            input: input.clone(),
+            rowtime,
+            partition: input.index_of(META_PARTITION).ok(),
+            offset: input.index_of(META_OFFSET).ok(),
+            late: LateRows::new(input, metrics.clone()),
+            converter,
+            sort: SortBuffer::default(),
+            waiting: BTreeMap::new(),
+            next_arrival: 0,
+            keys: HashMap::new(),
+            active: BTreeSet::new(),
+            nulls: input.fields().iter().map(|f| new_null_array(f.data_type(), 1)).collect(),
+            watermark: Timestamp::MIN,
+            held: VecDeque::new(),
+            alive: Vec::new(),
+            metrics,
+            reported: (0, 0),
+        })
+    }
+
+    /// Takes the rows the watermark has passed out of the sort buffer, in order.
+    fn release(&mut self) -> Result<Option<Arc<Released>>> {
+        let rows: Vec<(u64, usize)> = self.sort.release(self.watermark).into_iter().flat_map(|(_, rows)| rows).collect();
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut slots: Vec<u64> = rows.iter().map(|r| r.0).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        let indices: Vec<(usize, usize)> = rows.iter().map(|(a, r)| (slots.binary_search(a).unwrap_or(0), *r)).collect();
+        let sources: Vec<&RecordBatch> = slots.iter().filter_map(|a| self.waiting.get(a).map(|w| &w.batch)).collect();
+        if sources.len() != slots.len() {
+            return Err(EngineError::Other("match_recognize: a released row's batch is gone".into()));
+        }
+        let mut columns = Vec::with_capacity(self.input.fields().len());
+        for c in 0..self.input.fields().len() {
+            let arrays: Vec<&dyn Array> = sources.iter().map(|b| b.column(c).as_ref()).collect();
+            columns.push(arrow::compute::interleave(&arrays, &indices)?);
+        }
+        let batch = RecordBatch::try_new(self.input.clone(), columns)?;
+        for (arrival, _) in &rows {
+            if let Some(w) = self.waiting.get_mut(arrival) {
+                w.pending -= 1;
+                if w.pending == 0 {
+                    self.waiting.remove(arrival);
+                }
+            }
+        }
+        let rowtime: Vec<Timestamp> = batch.column(self.rowtime).as_primitive::<TimestampMillisecondType>().values().to_vec();
+        let position: Vec<(i32, i64)> = match (self.partition, self.offset) {
+            (Some(p), Some(o)) => {
+                let p = batch.column(p).as_primitive::<Int32Type>();
+                let o = batch.column(o).as_primitive::<Int64Type>();
+                (0..batch.num_rows()).map(|i| (p.value(i), o.value(i))).collect()
+            }
+            _ => (0..batch.num_rows()).map(|i| (0, i as i64)).collect(),
+        };
+        let mut defines = Vec::with_capacity(self.plan.defines.len());
+        for d in &self.plan.defines {
+            defines.push(match &d.row {
+                None => None,
+                Some(e) => {
+                    let value = e.expr.evaluate(&batch)?.into_array(batch.num_rows())?;
+                    Some(value.as_boolean().clone())
+                }
+            });
+        }
+        let arrival = rows.iter().map(|r| r.0).collect();
+        let released = Arc::new(Released { batch, rowtime, position, arrival, defines });
+        self.alive.push((Arc::downgrade(&released), released.batch.get_array_memory_size()));
+        Ok(Some(released))
+    }
+
+    /// Appends released rows to their keys; returns the keys in order of first row.
+    fn distribute(&mut self, released: &Arc<Released>) -> Result<Vec<Box<[u8]>>> {
+        let n = released.batch.num_rows();
+        let mut touched = Vec::new();
+        match &self.converter {
+            None => {
+                let key: Box<[u8]> = Box::new([]);
+                let state = self.keys.entry(key.clone()).or_default();
+                state.rows.extend((0..n).map(|row| RowRef { released: released.clone(), row }));
+                touched.push(key);
+            }
+            Some(converter) => {
+                let arrays = self
+                    .plan
+                    .partition_by
+                    .iter()
+                    .map(|k| k.expr.evaluate(&released.batch).and_then(|v| v.into_array(n)))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let rows = converter.convert_columns(&arrays)?;
+                let mut seen: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
+                for row in 0..n {
+                    let bytes: &[u8] = rows.row(row).data();
+                    let state = match self.keys.get_mut(bytes) {
+                        Some(s) => s,
+                        None => self.keys.entry(bytes.into()).or_default(),
+                    };
+                    state.rows.push_back(RowRef { released: released.clone(), row });
+                    if seen.insert(bytes) {
+                        touched.push(bytes.into());
+                    }
+                }
+            }
+        }
+        Ok(touched)
+    }
+
+    /// Runs the matcher over one key's rows; returns its completed matches.
+    fn match_key(&mut self, key: &[u8], end: bool, found: &mut Vec<Found>) -> Result<()> {
+        let plan = &self.plan;
+        let Some(state) = self.keys.get_mut(key) else { return Ok(()) };
+        let watermark = self.watermark;
+        let KeyState { rows, base: base_ref, matcher, matches } = state;
+        let base = *base_ref;
+        let available = base + rows.len();
+        let within = plan.within_ms;
+        let row_at = |i: usize| rows.get(i.wrapping_sub(base));
+        let finished = |start: usize| {
+            end || match (within, row_at(start)) {
+                (Some(w), Some(r)) => r.rowtime().saturating_add(w - 1) <= watermark,
+                _ => false,
+            }
+        };
+        let mut failure: Option<EngineError> = None;
+        let mut define = |v: usize, row: usize, before: &[(usize, usize)]| -> bool {
+            let Some(r) = row_at(row) else { return false };
+            if let Some(Some(b)) = r.released.defines.get(v) {
+                if !b.is_valid(r.row) || !b.value(r.row) {
+                    return false;
+                }
+            }
+            if let (Some(w), Some((first, _))) = (within, before.first()) {
+                if let Some(f) = row_at(*first) {
+                    if r.rowtime().saturating_sub(f.rowtime()) >= w {
+                        return false;
+                    }
+                }
+            }
+            let Some(nav) = plan.defines.get(v).and_then(|d| d.navigated.as_ref()) else { return true };
+            let mut classified = before.to_vec();
+            classified.push((row, v));
+            let columns: Vec<ArrayRef> = nav
+                .navigations
+                .iter()
+                .map(|n| match n.resolve(&classified).and_then(&row_at) {
+                    Some(src) => src.released.batch.column(n.column).slice(src.row, 1),
+                    None => self.nulls[n.column].clone(),
+                })
+                .collect();
+            let result = RecordBatch::try_new(nav.schema.clone(), columns)
+                .map_err(EngineError::from)
+                .and_then(|b| Ok(nav.expr.expr.evaluate(&b)?.into_array(1)?));
+            match result {
+                Ok(a) => {
+                    let a = a.as_boolean();
+                    a.is_valid(0) && a.value(0)
+                }
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    false
+                }
+            }
+        };
+        let m = Matcher::new(&plan.program, plan.skip).with_history(plan.history);
+        let completed = m.advance(matcher, available, finished, &mut define);
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        for Match { rows: classified } in completed {
+            *matches += 1;
+            let Some(first) = classified.first().and_then(|(r, _)| row_at(*r)).cloned() else { continue };
+            let Some(last) = classified.last().and_then(|(r, _)| row_at(*r)).cloned() else { continue };
+            let navigations = if plan.all_rows {
+                (1..=classified.len()).map(|k| resolve_all(&plan.measure_navigations, &classified[..k], &row_at)).collect()
+            } else {
+                vec![resolve_all(&plan.measure_navigations, &classified, &row_at)]
+            };
+            let rows_of = classified.iter().filter_map(|(r, v)| row_at(*r).map(|x| (x.clone(), *v))).collect();
+            found.push(Found { order: last.order(), first, number: *matches, rows: rows_of, navigations });
+        }
+        // Forget rows no search can read again, keeping PREV's look-back.
+        let keep_from = matcher.first_needed().saturating_sub(plan.max_prev).max(base);
+        for _ in base..keep_from {
+            rows.pop_front();
+        }
+        *base_ref = keep_from;
+        if matcher.threads() > 0 {
+            self.active.insert(key.into());
+        } else {
+            self.active.remove(key);
+        }
+        Ok(())
+    }
+
+    /// The output rows of `found` (see the module docs).
+    fn output(&self, found: &[Found]) -> Result<RecordBatch> {
+        let plan = &self.plan;
+        // One entry per output row: (match, rows of the match up to it).
+        let mut out_rows: Vec<(&Found, usize)> = Vec::new();
+        for f in found {
+            if plan.all_rows {
+                out_rows.extend((1..=f.rows.len()).map(|k| (f, k)));
+            } else {
+                out_rows.push((f, f.rows.len()));
+            }
+        }
+        let n = out_rows.len();
+        let mut measure_columns: Vec<ArrayRef> = Vec::new();
+        for (i, nav) in plan.measure_navigations.iter().enumerate() {
+            let refs: Vec<Option<&RowRef>> = out_rows
+                .iter()
+                .map(|(f, k)| {
+                    let per_row = if plan.all_rows { k - 1 } else { 0 };
+                    f.navigations.get(per_row).and_then(|v| v.get(i)).and_then(Option::as_ref)
+                })
+                .collect();
+            measure_columns.push(self.gather(nav.column, &refs)?);
+        }
+        for a in &plan.measure_aggregates {
+            let mut values = Vec::with_capacity(n);
+            for (f, k) in &out_rows {
+                let rows: Vec<Option<&RowRef>> = f.rows[..*k].iter().filter(|(_, v)| a.variable.is_none_or(|x| x == *v)).map(|(r, _)| Some(r)).collect();
+                let columns = (0..self.input.fields().len()).map(|c| self.gather(c, &rows)).collect::<Result<Vec<_>>>()?;
+                let batch = RecordBatch::try_new(self.input.clone(), columns)?;
+                let args = a.function.expressions().iter().map(|e| e.evaluate(&batch).and_then(|v| v.into_array(batch.num_rows()))).collect::<std::result::Result<Vec<_>, _>>()?;
+                let mut acc = a.function.create_accumulator()?;
+                if batch.num_rows() > 0 {
+                    acc.update_batch(&args)?;
+                }
+                values.push(acc.evaluate()?);
+            }
+            let field = a.function.field();
+            measure_columns.push(if values.is_empty() { new_null_array(field.data_type(), 0) } else { ScalarValue::iter_to_array(values)? });
+        }
+        measure_columns.push(Arc::new(Int64Array::from_iter_values(out_rows.iter().map(|(f, _)| f.number))));
+        measure_columns.push(Arc::new(StringArray::from_iter(out_rows.iter().map(|(f, k)| {
+            f.rows.get(k - 1).and_then(|(_, v)| plan.program.variables.get(*v)).map(|v| v.to_uppercase())
+        }))));
+        measure_columns.push(Arc::new(TimestampMillisecondArray::from_iter_values(
+            out_rows.iter().map(|(f, k)| f.rows.get(k - 1).map(|(r, _)| r.rowtime()).unwrap_or(Timestamp::MIN)),
+        )));
+        let measure_batch = RecordBatch::try_new(plan.measure_schema.clone(), measure_columns)?;
+
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(plan.output_schema.fields().len());
+        let firsts: Vec<Option<&RowRef>> = out_rows.iter().map(|(f, _)| Some(&f.first)).collect();
+        for k in &plan.partition_by {
+            let column = self.input.index_of(&k.name)?;
+            columns.push(self.gather(column, &firsts)?);
+        }
+        for m in &plan.measures {
+            columns.push(m.expr.evaluate(&measure_batch)?.into_array(n)?);
+        }
+        let current: Vec<Option<&RowRef>> = out_rows.iter().map(|(f, k)| f.rows.get(k - 1).map(|(r, _)| r)).collect();
+        for &c in &plan.copied_columns {
+            columns.push(self.gather(c, &current)?);
+        }
+        let columns = columns
+            .into_iter()
+            .zip(plan.output_schema.fields())
+            .map(|(c, f)| if c.data_type() == f.data_type() { Ok(c) } else { arrow::compute::cast(&c, f.data_type()) })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(RecordBatch::try_new(plan.output_schema.clone(), columns)?)
+    }
+
+    /// Column `column` of the given rows (NULL where there is none).
+    fn gather(&self, column: usize, rows: &[Option<&RowRef>]) -> Result<ArrayRef> {
+        let mut sources: Vec<&Arc<Released>> = Vec::new();
+        let mut indices = Vec::with_capacity(rows.len());
+        for r in rows {
+            match r {
+                None => indices.push((0, 0)),
+                Some(r) => {
+                    let slot = match sources.iter().position(|s| Arc::ptr_eq(s, &r.released)) {
+                        Some(s) => s,
+                        None => {
+                            sources.push(&r.released);
+                            sources.len() - 1
+                        }
+                    };
+                    indices.push((slot + 1, r.row));
+                }
+            }
+        }
+        let mut arrays: Vec<&dyn Array> = vec![self.nulls[column].as_ref()];
+        arrays.extend(sources.iter().map(|s| s.batch.column(column).as_ref()));
+        Ok(arrow::compute::interleave(&arrays, &indices)?)
+    }
+
+    /// Releases what the watermark allows, matches, emits.
+    fn advance(&mut self, out: &mut Collector) -> Result<()> {
+        let end = self.watermark == Timestamp::MAX;
+        let mut keys: Vec<Box<[u8]>> = match self.release()? {
+            Some(released) => self.distribute(&released)?,
+            None => Vec::new(),
+        };
+        let fresh: std::collections::HashSet<Box<[u8]>> = keys.iter().cloned().collect();
+        keys.extend(self.active.iter().filter(|k| !fresh.contains(*k)).cloned());
+        let mut found = Vec::new();
+        for key in keys {
+            self.match_key(&key, end, &mut found)?;
+        }
+        if !found.is_empty() {
+            found.sort_by_key(|f| f.order);
+            out.emit(self.output(&found)?);
+        }
+        Ok(())
+    }
+
+    /// Forwards held barriers whose rows have all left the state.
+    fn release_barriers(&mut self, out: &mut Collector) {
+        let Some(&(_, bound)) = self.held.front() else { return };
+        let waiting = self.waiting.keys().next().copied().unwrap_or(u64::MAX);
+        if waiting < bound {
+            return;
+        }
+        let held = self.keys.values().flat_map(|k| k.rows.iter().map(|r| r.released.arrival[r.row])).min().unwrap_or(u64::MAX);
+        let oldest = waiting.min(held);
+        while self.held.front().is_some_and(|(_, bound)| *bound <= oldest) {
+            if let Some((id, _)) = self.held.pop_front() {
+                out.barrier(id);
+            }
+        }
+    }
+
+    fn report_state(&mut self) {
+        self.alive.retain(|(w, _)| w.strong_count() > 0);
+        let bytes: usize = self.alive.iter().map(|(_, b)| b).sum::<usize>() + self.waiting.values().map(|w| w.batch.get_array_memory_size()).sum::<usize>();
+        let partial: usize = self.active.iter().filter_map(|k| self.keys.get(k)).map(|k| k.matcher.threads()).sum();
+        let now = (partial as i64, bytes as i64);
+        self.metrics.adjust_matches(now.0 - self.reported.0, now.1 - self.reported.1);
+        self.reported = now;
+    }
+}
+
+/// Every navigation resolved to a row, over the classified rows.
+fn resolve_all<'r>(navigations: &[Navigation], classified: &[(usize, usize)], row_at: &impl Fn(usize) -> Option<&'r RowRef>) -> Vec<Option<RowRef>> {
+    navigations.iter().map(|n| n.resolve(classified).and_then(row_at).cloned()).collect()
+}
+
+impl Operator for MatchRecognize {
+    fn name(&self) -> &'static str {
+        "match_recognize"
+    }
+
+    fn on_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> Result<()> {
+        let arrival = self.next_arrival;
+        self.next_arrival += 1;
+        let rowtime = batch.column(self.rowtime).as_primitive::<TimestampMillisecondType>().clone();
+        let partition = self.partition.map(|p| batch.column(p).as_primitive::<Int32Type>().clone());
+        let offset = self.offset.map(|o| batch.column(o).as_primitive::<Int64Type>().clone());
+        let mut late = Vec::new();
+        let mut pending = 0;
+        for row in 0..batch.num_rows() {
+            let ts = rowtime.value(row);
+            if ts <= self.watermark {
+                late.push(row as u32);
+                continue;
+            }
+            let p = partition.as_ref().map(|p| p.value(row)).unwrap_or(0);
+            let o = offset.as_ref().map(|o| o.value(row)).unwrap_or(row as i64);
+            self.sort.push((), ts, p, o, (arrival, row));
+            pending += 1;
+        }
+        self.late.send(&batch, &late, out)?;
+        if pending > 0 {
+            self.waiting.insert(arrival, Waiting { batch, pending });
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: Timestamp, out: &mut Collector) -> Result<()> {
+        if watermark > self.watermark {
+            self.watermark = watermark;
+            self.advance(out)?;
+        }
+        out.watermark(watermark);
+        self.release_barriers(out);
+        self.report_state();
+        Ok(())
+    }
+
+    fn on_barrier(&mut self, id: u64, out: &mut Collector) -> Result<()> {
+        if self.held.len() >= MAX_HELD_BARRIERS {
+            self.held.pop_front();
+        }
+        self.held.push_back((id, self.next_arrival));
+        self.release_barriers(out);
+        Ok(())
+    }
+}
