@@ -247,3 +247,43 @@ pub fn gen_server_logs(topic: &str, count: u64, seed: u64) {
         .unwrap_or_else(|e| panic!("eddy gen: {e}"));
     assert!(status.success(), "eddy gen failed: {status}");
 }
+
+/// Runs the file-driven case `tests/<suite>/<name>/`: `query.sql` by `eddy run` over
+/// bounded file sources, with `${CASES}` the suite directory, `${OUT}` the output file
+/// and `${PARALLELISM}` the workers. Checks the exit status and every `name=value` line
+/// of `expected.counters` against the query's status; returns the output file's text.
+pub fn run_file_case(suite: &str, name: &str, parallelism: usize) -> String {
+    let cases = repo_root().join("tests").join(suite);
+    let dir = cases.join(name);
+    let scratch = scratch_dir(&format!("{suite}-{name}"));
+    let out = scratch.join("out.csv");
+    let status = scratch.join("status.json");
+    let result = Command::new(eddy_bin())
+        .arg("run")
+        .arg(dir.join("query.sql"))
+        .arg("--status-file")
+        .arg(&status)
+        .arg("--application-id")
+        .arg(format!("{suite}-test-{name}"))
+        .env("CASES", &cases)
+        .env("OUT", &out)
+        .env("PARALLELISM", parallelism.to_string())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run eddy: {e}"));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{name}: eddy run failed ({}):\n{stderr}", result.status);
+    let got = std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("{name}: {}: {e}\n{stderr}", out.display()));
+    let status: serde_json::Value = serde_json::from_str(&read_file(&status)).unwrap_or_else(|e| panic!("{name}: status: {e}"));
+    for line in read_file(&dir.join("expected.counters")).lines().filter(|l| !l.trim().is_empty()) {
+        let (counter, value) = line.split_once('=').unwrap_or_else(|| panic!("{name}: bad counter line {line}"));
+        let got = status["queries"][0][counter].as_u64();
+        assert_eq!(got, value.trim().parse::<u64>().ok(), "{name}: counter {counter}");
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    got
+}
+
+/// A file's text; panics with the path when it cannot be read.
+pub fn read_file(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}

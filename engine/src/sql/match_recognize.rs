@@ -337,6 +337,7 @@ pub fn plan(query: &Query, clauses: &StreamClauses, catalog: &Catalog, state: &S
             let err = df_error(e);
             if err.position.is_none() { err.at(position) } else { err }
         })?;
+        let logical = coerce(logical, schema)?;
         let display = logical.to_string();
         let physical = state.create_physical_expr(logical, schema).map_err(df_error)?;
         Ok(PlannedExpr { name: name.to_string(), display, expr: physical })
@@ -492,6 +493,14 @@ pub fn plan(query: &Query, clauses: &StreamClauses, catalog: &Catalog, state: &S
         }
     }
     Ok(Some(Recognized { plan, source, output: Arc::new(output), query: rewritten_query }))
+}
+
+/// DataFusion's type coercion (`SUM` of an INT, INT compared with BIGINT), which its
+/// analyzer applies to plans and Eddy applies to these free-standing expressions.
+fn coerce(expr: DfExpr, schema: &DFSchema) -> Result<DfExpr, SqlError> {
+    use datafusion::common::tree_node::TreeNode;
+    let mut rewriter = datafusion::optimizer::analyzer::type_coercion::TypeCoercionRewriter::new(schema);
+    expr.rewrite(&mut rewriter).map(|t| t.data).map_err(df_error)
 }
 
 /// The top-level conjuncts of a condition.
@@ -746,7 +755,10 @@ impl<'a> Rewriter<'a> {
         let ctx = CatalogContext::new(&ctx_catalog, self.state);
         let logical = SqlToRel::new(&ctx)
             .sql_to_expr(Expr::Function(plain), self.df_schema, &mut PlannerContext::new())
-            .map_err(|e| df_error(e).at(position))?;
+            .map_err(|e| df_error(e).at(position))?
+            .unalias_nested()
+            .data;
+        let logical = coerce(logical, self.df_schema)?;
         if !matches!(logical, DfExpr::AggregateFunction(_)) {
             return Err(SqlError::new(format!("{display} is not an aggregate Eddy can compute")).at(position));
         }
