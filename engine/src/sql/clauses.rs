@@ -38,6 +38,15 @@ pub fn extract(tokens: Vec<TokenWithSpan>) -> Result<(Vec<TokenWithSpan>, Stream
                 .at(Position::from_location(token.span.start))
                 .hint("match the rows and leave them out of the MEASURES instead"));
         }
+        if depth > 0 && cursor.word_at(cursor.at).as_deref() == Some("SUBSET") {
+            let name = cursor.next_significant(cursor.at + 1);
+            let eq = name.and_then(|i| cursor.next_significant(i + 1));
+            if eq.is_some_and(|i| tokens[i].token == Token::Eq) {
+                return Err(SqlError::new("SUBSET (union variables) is not supported in MATCH_RECOGNIZE")
+                    .at(Position::from_location(token.span.start))
+                    .hint("refer to each variable on its own, e.g. SUM(A.x) + SUM(B.x) instead of SUM(AB.x)"));
+            }
+        }
         if cursor.word_at(cursor.at).as_deref() == Some("WITHIN") {
             let next = cursor.next_significant(cursor.at + 1);
             if next.and_then(|i| cursor.word_at(i)).as_deref() == Some("INTERVAL") {

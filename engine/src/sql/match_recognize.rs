@@ -526,7 +526,7 @@ fn boolean(planned: PlannedExpr, schema: &Schema, variable: &str, position: Opti
     if data_type != DataType::Boolean {
         return Err(SqlError::new(format!("DEFINE {variable} must be a condition (BOOLEAN), but it is {data_type}"))
             .at(position)
-            .hint(format!("compare values, e.g. DEFINE {variable} AS {variable}.event_type = 'login'")));
+            .hint(format!("compare values, e.g. DEFINE {variable} AS {variable}.price > PREV({variable}.price)")));
     }
     Ok(planned)
 }
