@@ -100,15 +100,25 @@ async fn connect(url: &str) -> tokio_postgres::Client {
 
 /// Produces records and waits for the broker's acknowledgement.
 pub async fn produce(topic: &str, records: &[(Option<&str>, &str)]) {
+    let records: Vec<(Option<i32>, Option<&str>, &str)> = records.iter().map(|(k, v)| (None, *k, *v)).collect();
+    produce_to(topic, &records).await;
+}
+
+/// Produces `(partition, key, value)` records in order, each to its partition (or by the
+/// key's hash when `None`), and waits for every acknowledgement.
+pub async fn produce_to(topic: &str, records: &[(Option<i32>, Option<&str>, &str)]) {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
         .set("message.timeout.ms", "30000")
         .create()
         .unwrap_or_else(|e| panic!("producer: {e}"));
-    for (key, value) in records {
+    for (partition, key, value) in records {
         let mut record = FutureRecord::<str, str>::to(topic).payload(value);
         if let Some(k) = key {
             record = record.key(k);
+        }
+        if let Some(p) = partition {
+            record = record.partition(*p);
         }
         producer.send(record, Timeout::After(Duration::from_secs(30))).await.unwrap_or_else(|(e, _)| panic!("produce: {e}"));
     }
@@ -192,6 +202,15 @@ impl Eddy {
             .ok()
             .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
             .and_then(|v| v["queries"][0][name].as_u64())
+            .unwrap_or(0)
+    }
+
+    /// Counter `name` of the query `id` from the status file (0 before it exists).
+    pub fn query_counter(&self, id: &str, name: &str) -> u64 {
+        std::fs::read_to_string(&self.status_file)
+            .ok()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|v| v["queries"].as_array()?.iter().find(|q| q["id"] == id)?[name].as_u64())
             .unwrap_or(0)
     }
 

@@ -9,8 +9,10 @@ use eddy_e2e::*;
 const MALFORMED: [&str; 5] = ["hello,world", "one,two", "", "a,b,c,d,e,f,g", "x,notanint,login,RU,1601736282"];
 const FULL_NAMES: &str = "'United States of America','India','United Kingdom','Canada','Australia','Germany','Spain','France','Netherlands','Singapore','Russia','Japan','Brazil','China','Other'";
 
-fn fraud_env<'a>(topic: &'a str, db: &'a TestDb, app: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![("EDDY_SERVER_LOGS_TOPIC", topic), ("EDDY_POSTGRES_URL", db.url.as_str()), ("EDDY_APPLICATION_ID", app)]
+/// The environment of `eddy run queries/fraud` for one test: its own input and alerts
+/// topics (`<topic>-alerts`), database and consumer groups.
+fn fraud_env<'a>(topic: &'a str, alerts: &'a str, db: &'a TestDb, app: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![("EDDY_SERVER_LOGS_TOPIC", topic), ("EDDY_ALERTS_TOPIC", alerts), ("EDDY_POSTGRES_URL", db.url.as_str()), ("EDDY_APPLICATION_ID", app)]
 }
 
 /// SCENARIOS.md §1: every event stored with its full country name and UTC time; five
@@ -25,7 +27,7 @@ async fn fraud_pipeline_stores_every_event_and_skips_malformed_records() {
     produce(&topic, &malformed).await;
 
     let dir = scratch_dir("eddy-e2e-fraud");
-    let eddy = Eddy::run(&dir, &[Path::new("queries/fraud")], &fraud_env(&topic, &db, &app));
+    let eddy = Eddy::run(&dir, &[Path::new("queries/fraud")], &fraud_env(&topic, &format!("{topic}-alerts"), &db, &app));
     wait_until("10,000 rows and 5 malformed", Duration::from_secs(180), || async {
         db.scalar("SELECT count(*) FROM server_log").await == 10_000 && eddy.counter("malformed") == 5
     })
@@ -138,7 +140,8 @@ async fn sigkill_and_restart_lose_and_duplicate_nothing() {
         !consume(&topic, 1, Duration::from_secs(2)).await.is_empty()
     })
     .await;
-    let env = fraud_env(&topic, &db, &app);
+    let alerts = format!("{topic}-alerts");
+    let env = fraud_env(&topic, &alerts, &db, &app);
     let first = Eddy::run(&dir, &[Path::new("queries/fraud")], &env);
     wait_until("some rows before the crash", Duration::from_secs(120), || async {
         db.scalar("SELECT count(*) FROM server_log").await >= 5_000
