@@ -48,6 +48,9 @@ use crate::rpr::sort::SortBuffer;
 use crate::runtime::QueryMetrics;
 use crate::sql::match_recognize::{MatchRecognizePlan, Navigation};
 
+/// Approximate bytes of one partition key's entry besides its key bytes and rows.
+const KEY_OVERHEAD_BYTES: usize = 128;
+
 /// Most barriers held at once; a later barrier commits everything an earlier one would.
 const MAX_HELD_BARRIERS: usize = 1024;
 
@@ -344,6 +347,11 @@ impl MatchRecognize {
             self.active.insert(key.into());
         } else {
             self.active.remove(key);
+            // A key with nothing in flight is forgotten, unless MATCH_NUMBER() needs its
+            // count: keys that stop sending cost nothing.
+            if rows.is_empty() && !plan.uses_match_number {
+                self.keys.remove(key);
+            }
         }
         Ok(())
     }
@@ -480,7 +488,10 @@ impl MatchRecognize {
 
     fn report_state(&mut self) {
         self.alive.retain(|(w, _)| w.strong_count() > 0);
-        let bytes: usize = self.alive.iter().map(|(_, b)| b).sum::<usize>() + self.waiting.values().map(|w| w.batch.get_array_memory_size()).sum::<usize>();
+        // Released batches still referenced, batches waiting for the watermark, and the
+        // keys (their bytes, row queues and matcher state).
+        let keys: usize = self.keys.iter().map(|(k, s)| k.len() + KEY_OVERHEAD_BYTES + s.rows.capacity() * std::mem::size_of::<RowRef>()).sum();
+        let bytes: usize = self.alive.iter().map(|(_, b)| b).sum::<usize>() + self.waiting.values().map(|w| w.batch.get_array_memory_size()).sum::<usize>() + keys;
         let partial: usize = self.active.iter().filter_map(|k| self.keys.get(k)).map(|k| k.matcher.threads()).sum();
         let now = (partial as i64, bytes as i64);
         self.metrics.adjust_matches(now.0 - self.reported.0, now.1 - self.reported.1);

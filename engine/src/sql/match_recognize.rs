@@ -169,6 +169,9 @@ pub struct MatchRecognizePlan {
     pub max_prev: usize,
     /// Set when partial matches are bounded by nothing (unbounded quantifier, no WITHIN).
     pub warning: Option<String>,
+    /// Whether MEASURES use `MATCH_NUMBER()`: then every partition key keeps its match
+    /// counter for good; otherwise a key without rows or partial matches is forgotten.
+    pub uses_match_number: bool,
 }
 
 impl fmt::Display for MatchRecognizePlan {
@@ -448,6 +451,7 @@ pub fn plan(query: &Query, clauses: &StreamClauses, catalog: &Catalog, state: &S
         format!("PATTERN {pattern} has an unbounded quantifier and no WITHIN: partial matches, and the rows they hold, can grow without bound; add WITHIN INTERVAL '..' after PATTERN to bound them")
     });
 
+    let uses_match_number = rewriter.uses_match_number;
     let plan = MatchRecognizePlan {
         partition_by: partition_exprs,
         order_by: event_time,
@@ -466,6 +470,7 @@ pub fn plan(query: &Query, clauses: &StreamClauses, catalog: &Catalog, state: &S
         output_schema: output_schema.clone(),
         max_prev,
         warning,
+        uses_match_number,
     };
 
     // The outer query reads the operator's output under the alias.
@@ -565,11 +570,12 @@ struct Rewriter<'a> {
     state: &'a SessionState,
     navigations: Vec<Navigation>,
     aggregates: Vec<MeasureAggregate>,
+    uses_match_number: bool,
 }
 
 impl<'a> Rewriter<'a> {
     fn new(scope: Scope, schema: &'a Schema, variables: &'a [String], df_schema: &'a DFSchema, state: &'a SessionState) -> Self {
-        Rewriter { scope, schema, variables, df_schema, state, navigations: Vec::new(), aggregates: Vec::new() }
+        Rewriter { scope, schema, variables, df_schema, state, navigations: Vec::new(), aggregates: Vec::new(), uses_match_number: false }
     }
 
     fn rewrite(&mut self, expr: &mut Expr) -> Result<(), SqlError> {
@@ -666,7 +672,10 @@ impl<'a> Rewriter<'a> {
             "NEXT" => Err(SqlError::new("NEXT is not supported: a stream cannot look at rows that have not arrived")
                 .at(position)
                 .hint("rewrite the condition on the later row with PREV, as Flink requires")),
-            "MATCH_NUMBER" if measure => Ok(Some(Expr::Identifier(Ident::new(MATCH_NUMBER)))),
+            "MATCH_NUMBER" if measure => {
+                self.uses_match_number = true;
+                Ok(Some(Expr::Identifier(Ident::new(MATCH_NUMBER))))
+            }
             "CLASSIFIER" if measure => Ok(Some(Expr::Identifier(Ident::new(CLASSIFIER)))),
             "MATCH_ROWTIME" if measure => Ok(Some(Expr::Identifier(Ident::new(MATCH_ROWTIME)))),
             "MATCH_NUMBER" | "CLASSIFIER" | "MATCH_ROWTIME" => Err(only_measures(&format!("{name}()"))),

@@ -1,0 +1,113 @@
+//! MATCH_RECOGNIZE state stays bounded: the fraud rule (`A N*? B` WITHIN 5 minutes) over
+//! 1,000,000 events of 10,000 accounts, 10 ms of event time apart (about 2.8 hours), fed
+//! to the operator in micro-batches of 8,192 rows with a 5 s watermark delay. One event
+//! in 100 is the single login of an account never seen again (10,000 of them): nothing
+//! but WITHIN ends its search. WITHIN ends every search 5 minutes after its first row and
+//! idle accounts are forgotten, so the state the operator reports (`state_bytes`,
+//! `partial_matches`) levels off after the first 5 minutes of event time instead of
+//! growing with the input.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int32Array, Int64Array, StringArray, TimestampMillisecondArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use eddy_engine::operator::{Collector, Operator};
+use eddy_engine::operators::{MatchRecognize, MetaColumns, META_ROWTIME};
+use eddy_engine::runtime::QueryMetrics;
+use eddy_engine::sql::planner::{PlannedStatement, QueryPlan};
+use eddy_engine::{Engine, Script};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const EVENT_TYPES: [&str; 8] = ["click", "purchase", "login", "log-out", "delete-account", "create-account", "update-settings", "other"];
+const COUNTRIES: [&str; 15] = ["USA", "IN", "UK", "CA", "AU", "DE", "ES", "FR", "NL", "SG", "RU", "JP", "BR", "CN", "O"];
+
+fn plan() -> Arc<QueryPlan> {
+    let sql = "CREATE STREAM logs (account_id INT, event_type VARCHAR, country VARCHAR, at BIGINT) \
+               WITH (kafka_topic='logs', value_format='json', timestamp='at');\n\
+               CREATE STREAM alerts (account_id INT, prev_country VARCHAR, country VARCHAR) WITH (kafka_topic='alerts', value_format='json');\n\
+               INSERT INTO alerts SELECT account_id, prev_country, country FROM logs MATCH_RECOGNIZE (\
+                 PARTITION BY account_id ORDER BY at \
+                 MEASURES A.country AS prev_country, B.country AS country \
+                 AFTER MATCH SKIP PAST LAST ROW \
+                 PATTERN (A N*? B) WITHIN INTERVAL '5' MINUTE \
+                 DEFINE A AS A.event_type = 'login', N AS N.event_type <> 'log-out', \
+                        B AS B.event_type = 'login' AND B.country <> A.country);";
+    let engine = Engine::new(None, "test");
+    let plan = engine.plan(&[Script { name: "t".into(), sql: sql.into() }]).unwrap_or_else(|e| panic!("{e}"));
+    plan.statements
+        .into_iter()
+        .find_map(|s| match s {
+            PlannedStatement::StartQuery(q) => Some(q),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no query"))
+}
+
+fn input_schema(plan: &QueryPlan) -> SchemaRef {
+    let mut fields: Vec<Field> = MetaColumns::Position.extend(&plan.source.schema).fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(META_ROWTIME, DataType::Timestamp(TimeUnit::Millisecond, None), false));
+    Arc::new(Schema::new(fields))
+}
+
+/// Events `first..first + n`, event `i` at `i * 10` ms. Every 100th event is the only
+/// event of a new account, a login: its search can only end by WITHIN.
+fn batch(schema: &SchemaRef, rng: &mut StdRng, first: i64, n: usize) -> RecordBatch {
+    let ids = first..first + n as i64;
+    let accounts: Vec<i32> = ids.clone().map(|i| if i % 100 == 0 { 10_000 + (i / 100) as i32 } else { rng.random_range(0..10_000) }).collect();
+    let types: Vec<&str> = ids.map(|i| if i % 100 == 0 { "login" } else { EVENT_TYPES[rng.random_range(0..EVENT_TYPES.len())] }).collect();
+    let countries: Vec<&str> = (0..n).map(|_| COUNTRIES[rng.random_range(0..COUNTRIES.len())]).collect();
+    let at: Vec<i64> = (first..first + n as i64).map(|i| i * 10).collect();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int32Array::from(accounts)),
+        Arc::new(StringArray::from(types)),
+        Arc::new(StringArray::from(countries)),
+        Arc::new(Int64Array::from(at.clone())),
+        Arc::new(Int32Array::from(vec![0; n])),
+        Arc::new(Int64Array::from_iter_values(first..first + n as i64)),
+        Arc::new(TimestampMillisecondArray::from(vec![None; n])),
+        Arc::new(TimestampMillisecondArray::from(at)),
+    ];
+    RecordBatch::try_new(schema.clone(), columns).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn state_levels_off_with_within() {
+    let plan = plan();
+    let Some(mr) = &plan.match_recognize else { panic!("no MATCH_RECOGNIZE in the plan") };
+    let schema = input_schema(&plan);
+    let metrics = Arc::new(QueryMetrics::default());
+    let mut op = MatchRecognize::new(mr, &schema, metrics.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let mut rng = StdRng::seed_from_u64(4);
+    let mut out = Collector::default();
+    let mut alerts = 0;
+    // (events so far, state bytes, partial matches), every 100,000 events.
+    let mut samples: Vec<(i64, u64, u64)> = Vec::new();
+    let (total, size) = (1_000_000i64, 8192usize);
+    let mut next = 0i64;
+    while next < total {
+        let n = size.min((total - next) as usize);
+        op.on_batch(batch(&schema, &mut rng, next, n), &mut out).unwrap_or_else(|e| panic!("{e}"));
+        next += n as i64;
+        op.on_watermark((next - 1) * 10 - 5_000, &mut out).unwrap_or_else(|e| panic!("{e}"));
+        alerts += out.take_batches().iter().map(RecordBatch::num_rows).sum::<usize>();
+        if samples.last().is_none_or(|s| next / 100_000 > s.0 / 100_000) {
+            let m = metrics.snapshot();
+            samples.push((next, m.state_bytes, m.partial_matches));
+        }
+    }
+    eprintln!("alerts {alerts}; (events, state bytes, partial matches): {samples:?}");
+    assert!(alerts > 1_000, "the rule must fire ({alerts} alerts)");
+    // After the first 5 minutes of event time (30,000 events), the state neither grows
+    // with the input nor drifts: every later sample is within 1.5x of the one at 200,000.
+    let at = |events: i64| samples.iter().find(|s| s.0 >= events).copied().unwrap_or_else(|| panic!("no sample at {events}"));
+    let base = at(200_000);
+    assert!(base.1 > 0 && base.2 > 0, "state is reported: {base:?}");
+    for s in samples.iter().filter(|s| s.0 >= 200_000) {
+        assert!(s.1 * 2 <= base.1 * 3, "state bytes grew: {s:?} against {base:?}");
+        assert!(s.2 * 2 <= base.2 * 3, "partial matches grew: {s:?} against {base:?}");
+        // At most one search per account, each with at most two partial matches.
+        assert!(s.2 <= 2 * 20_000, "{s:?}");
+    }
+}
