@@ -64,6 +64,9 @@ pub enum StatementResult {
     QueryStarted {
         /// Its id.
         id: String,
+        /// Something the user should know about the running query, e.g. that a
+        /// MATCH_RECOGNIZE without WITHIN can hold state without bound (Flink warns too).
+        warning: Option<String>,
     },
     /// Nothing changed; the text says why.
     Noop(String),
@@ -74,7 +77,8 @@ impl fmt::Display for StatementResult {
         match self {
             StatementResult::Created { kind: ObjectKind::Stream, name } => write!(f, "Stream {name} created"),
             StatementResult::Created { kind: ObjectKind::Table, name } => write!(f, "Table {name} created"),
-            StatementResult::QueryStarted { id } => write!(f, "Created query with ID {id}"),
+            StatementResult::QueryStarted { id, warning: None } => write!(f, "Created query with ID {id}"),
+            StatementResult::QueryStarted { id, warning: Some(w) } => write!(f, "Created query with ID {id}\nwarning: {w}"),
             StatementResult::Noop(why) => f.write_str(why),
         }
     }
@@ -155,7 +159,11 @@ impl Engine {
                     };
                     tracing::info!(query = %plan.id, "starting query\n{plan}");
                     let handle = start_query(plan.clone(), factory.as_ref(), &self.application_id).await?;
-                    results.push(StatementResult::QueryStarted { id: plan.id.clone() });
+                    let warning = plan.match_recognize.as_ref().and_then(|m| m.warning.clone());
+                    if let Some(w) = &warning {
+                        tracing::warn!(query = %plan.id, "{w}");
+                    }
+                    results.push(StatementResult::QueryStarted { id: plan.id.clone(), warning });
                     self.queries.push(handle);
                 }
                 PlannedStatement::Noop(why) => results.push(StatementResult::Noop(why)),

@@ -191,6 +191,9 @@ impl fmt::Display for MatchRecognizePlan {
             None => write!(f, ", no within")?,
         }
         write!(f, "\n    pattern: {}", self.pattern)?;
+        if let Some(w) = &self.warning {
+            write!(f, "\n    warning: {w}")?;
+        }
         for d in &self.defines {
             let row = d.row.as_ref().map(|r| r.display.clone());
             let nav = d.navigated.as_ref().map(|n| {
