@@ -5,11 +5,14 @@
 //! but WITHIN ends its search. WITHIN ends every search 5 minutes after its first row and
 //! idle accounts are forgotten, so the state the operator reports (`state_bytes`,
 //! `partial_matches`) levels off after the first 5 minutes of event time instead of
-//! growing with the input.
+//! growing with the input. The alerts also equal those of the rule written out by hand.
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int32Array, Int64Array, StringArray, TimestampMillisecondArray};
+use std::collections::{BTreeSet, HashMap};
+
+use arrow::array::{Array, ArrayRef, AsArray, Int32Array, Int64Array, StringArray, TimestampMillisecondArray};
+use arrow::datatypes::{Int32Type, Int64Type};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use eddy_engine::operator::{Collector, Operator};
@@ -26,10 +29,10 @@ const COUNTRIES: [&str; 15] = ["USA", "IN", "UK", "CA", "AU", "DE", "ES", "FR", 
 fn plan() -> Arc<QueryPlan> {
     let sql = "CREATE STREAM logs (account_id INT, event_type VARCHAR, country VARCHAR, at BIGINT) \
                WITH (kafka_topic='logs', value_format='json', timestamp='at');\n\
-               CREATE STREAM alerts (account_id INT, prev_country VARCHAR, country VARCHAR) WITH (kafka_topic='alerts', value_format='json');\n\
-               INSERT INTO alerts SELECT account_id, prev_country, country FROM logs MATCH_RECOGNIZE (\
+               CREATE STREAM alerts (account_id INT, prev_country VARCHAR, country VARCHAR, first_at BIGINT, at BIGINT) WITH (kafka_topic='alerts', value_format='json');\n\
+               INSERT INTO alerts SELECT account_id, prev_country, country, first_at, at FROM logs MATCH_RECOGNIZE (\
                  PARTITION BY account_id ORDER BY at \
-                 MEASURES A.country AS prev_country, B.country AS country \
+                 MEASURES A.country AS prev_country, B.country AS country, A.at AS first_at, B.at AS at \
                  AFTER MATCH SKIP PAST LAST ROW \
                  PATTERN (A N*? B) WITHIN INTERVAL '5' MINUTE \
                  DEFINE A AS A.event_type = 'login', N AS N.event_type <> 'log-out', \
@@ -81,24 +84,40 @@ fn state_levels_off_with_within() {
     let mut op = MatchRecognize::new(mr, &schema, metrics.clone()).unwrap_or_else(|e| panic!("{e}"));
     let mut rng = StdRng::seed_from_u64(4);
     let mut out = Collector::default();
-    let mut alerts = 0;
+    let mut alerts: BTreeSet<Alert> = BTreeSet::new();
+    let mut events: Vec<Event> = Vec::new();
+    let mut last_input = None;
     // (events so far, state bytes, partial matches), every 100,000 events.
     let mut samples: Vec<(i64, u64, u64)> = Vec::new();
     let (total, size) = (1_000_000i64, 8192usize);
     let mut next = 0i64;
     while next < total {
         let n = size.min((total - next) as usize);
-        op.on_batch(batch(&schema, &mut rng, next, n), &mut out).unwrap_or_else(|e| panic!("{e}"));
+        let input = batch(&schema, &mut rng, next, n);
+        last_input = Some(input.clone());
+        op.on_batch(input, &mut out).unwrap_or_else(|e| panic!("{e}"));
         next += n as i64;
         op.on_watermark((next - 1) * 10 - 5_000, &mut out).unwrap_or_else(|e| panic!("{e}"));
-        alerts += out.take_batches().iter().map(RecordBatch::num_rows).sum::<usize>();
+        for b in out.take_batches() {
+            alerts.extend(alert_rows(&b));
+        }
+        let input = last_input.take().unwrap_or_else(|| panic!("no batch"));
+        events.extend(event_rows(&input));
         if samples.last().is_none_or(|s| next / 100_000 > s.0 / 100_000) {
             let m = metrics.snapshot();
             samples.push((next, m.state_bytes, m.partial_matches));
         }
     }
-    eprintln!("alerts {alerts}; (events, state bytes, partial matches): {samples:?}");
-    assert!(alerts > 1_000, "the rule must fire ({alerts} alerts)");
+    // The input ends: everything is released and every search ends.
+    op.on_watermark(i64::MAX, &mut out).unwrap_or_else(|e| panic!("{e}"));
+    for b in out.take_batches() {
+        alerts.extend(alert_rows(&b));
+    }
+    eprintln!("alerts {}; (events, state bytes, partial matches): {samples:?}", alerts.len());
+    assert!(alerts.len() > 1_000, "the rule must fire ({} alerts)", alerts.len());
+    let want = reference(&events);
+    assert_eq!(alerts.len(), want.len(), "alert count against the reference");
+    assert!(alerts == want, "the alerts differ from the reference's");
     // After the first 5 minutes of event time (30,000 events), the state neither grows
     // with the input nor drifts: every later sample is within 1.5x of the one at 200,000.
     let at = |events: i64| samples.iter().find(|s| s.0 >= events).copied().unwrap_or_else(|| panic!("no sample at {events}"));
@@ -110,4 +129,64 @@ fn state_levels_off_with_within() {
         // At most one search per account, each with at most two partial matches.
         assert!(s.2 <= 2 * 20_000, "{s:?}");
     }
+}
+
+/// `(account, type, country, at)`.
+type Event = (i32, String, String, i64);
+/// `(account, prev_country, country, first_at, at)`.
+type Alert = (i32, String, String, i64, i64);
+
+fn event_rows(b: &RecordBatch) -> Vec<Event> {
+    let (a, t, c, at) = (b.column(0).as_primitive::<Int32Type>(), b.column(1).as_string::<i32>(), b.column(2).as_string::<i32>(), b.column(3).as_primitive::<Int64Type>());
+    (0..b.num_rows()).map(|i| (a.value(i), t.value(i).to_string(), c.value(i).to_string(), at.value(i))).collect()
+}
+
+fn alert_rows(b: &RecordBatch) -> Vec<Alert> {
+    let (a, p, c, f, at) = (
+        b.column(0).as_primitive::<Int32Type>(),
+        b.column(1).as_string::<i32>(),
+        b.column(2).as_string::<i32>(),
+        b.column(3).as_primitive::<Int64Type>(),
+        b.column(4).as_primitive::<Int64Type>(),
+    );
+    assert_eq!(b.column(0).null_count(), 0);
+    (0..b.num_rows()).map(|i| (a.value(i), p.value(i).to_string(), c.value(i).to_string(), f.value(i), at.value(i))).collect()
+}
+
+/// The rule written out by hand, per account in event-time order: from each login, scan
+/// forward less than 5 minutes; a login from another country is the alert (and the next
+/// search starts after it); a log-out ends the search; without an alert the next search
+/// starts at the next row.
+fn reference(events: &[Event]) -> BTreeSet<Alert> {
+    let mut by_account: HashMap<i32, Vec<&Event>> = HashMap::new();
+    for e in events {
+        by_account.entry(e.0).or_default().push(e);
+    }
+    let mut out = BTreeSet::new();
+    for rows in by_account.values() {
+        let mut start = 0;
+        while start < rows.len() {
+            let a = rows[start];
+            let mut found = None;
+            if a.1 == "login" {
+                for (j, r) in rows.iter().enumerate().skip(start + 1) {
+                    if r.3 - a.3 >= 300_000 || r.1 == "log-out" {
+                        break;
+                    }
+                    if r.1 == "login" && r.2 != a.2 {
+                        found = Some(j);
+                        break;
+                    }
+                }
+            }
+            match found {
+                Some(j) => {
+                    out.insert((a.0, a.2.clone(), rows[j].2.clone(), a.3, rows[j].3));
+                    start = j + 1;
+                }
+                None => start += 1,
+            }
+        }
+    }
+    out
 }

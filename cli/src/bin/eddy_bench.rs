@@ -7,7 +7,8 @@
 //! blackhole sink, timed from start to exit, with the process's peak RSS:
 //! Q1 = server logs, 1-minute tumbling windows per event_type with COUNT(*) and
 //! COUNT(DISTINCT account_id); Q2 = transactions JSON, 3-second tumbling windows with
-//! SUM, COUNT, AVG, globally and per user_id with 10 and with 100,000 users.
+//! SUM, COUNT, AVG, globally and per user_id with 10 and with 100,000 users; Q3 = the
+//! fraud alerts' MATCH_RECOGNIZE over the server logs (10,000 accounts).
 //!
 //! With `--services`
 //! (broker and PostgreSQL up): the PostgreSQL sink alone, Kafka -> PostgreSQL end to end
@@ -360,6 +361,10 @@ fn windows(args: &Args) -> anyhow::Result<()> {
         ),
         ("Q2 per user_id, 10 users", per_user(&tx_table(&tx))),
         ("Q2 per user_id, 100,000 users", per_user(&tx_table(&tx_many))),
+        (
+            "Q3 server logs, the fraud MATCH_RECOGNIZE (A N*? B WITHIN 5 min), 10,000 accounts",
+            logs_table_for_q3(&logs) + FRAUD_ALERTS_TO_BLACKHOLE,
+        ),
     ];
     for (what, sql) in cases {
         let (elapsed, peak) = run_pipeline(&sql, &dir)?;
@@ -368,6 +373,28 @@ fn windows(args: &Args) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Q3's source: the server-log file (10,000 accounts, 8 event types, 15 countries,
+/// event_ts advancing 1 s per 1,000 rows), with the 5 s watermark of queries/fraud.
+fn logs_table_for_q3(path: &std::path::Path) -> String {
+    format!(
+        "CREATE TABLE server_logs (event_id VARCHAR, account_id INT, event_type VARCHAR, location_country VARCHAR, event_ts BIGINT, \
+         ts AS TO_TIMESTAMP_LTZ(event_ts, 0), WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) \
+         WITH ('connector'='filesystem', 'path'='{}', 'format'='csv');\n",
+        path.display()
+    )
+}
+
+/// The alert query of queries/fraud/03_alerts.sql, into a blackhole.
+const FRAUD_ALERTS_TO_BLACKHOLE: &str = "CREATE TABLE alerts (event_id VARCHAR, account_id INT, prev_country VARCHAR, current_country VARCHAR, alert_time TIMESTAMP(3)) \
+     WITH ('connector'='blackhole');\n\
+     INSERT INTO alerts SELECT event_id, account_id, prev_country, current_country, alert_time FROM server_logs \
+     MATCH_RECOGNIZE (PARTITION BY account_id ORDER BY ts \
+       MEASURES B.event_id AS event_id, A.location_country AS prev_country, B.location_country AS current_country, B.ts AS alert_time \
+       ONE ROW PER MATCH AFTER MATCH SKIP PAST LAST ROW \
+       PATTERN (A N*? B) WITHIN INTERVAL '5' MINUTE \
+       DEFINE A AS A.event_type = 'login', N AS N.event_type <> 'log-out', \
+              B AS B.event_type = 'login' AND B.location_country <> A.location_country);\n";
 
 fn per_user(table: &str) -> String {
     table.to_string()
