@@ -86,7 +86,6 @@ fn state_levels_off_with_within() {
     let mut out = Collector::default();
     let mut alerts: BTreeSet<Alert> = BTreeSet::new();
     let mut events: Vec<Event> = Vec::new();
-    let mut last_input = None;
     // (events so far, state bytes, partial matches), every 100,000 events.
     let mut samples: Vec<(i64, u64, u64)> = Vec::new();
     let (total, size) = (1_000_000i64, 8192usize);
@@ -94,15 +93,13 @@ fn state_levels_off_with_within() {
     while next < total {
         let n = size.min((total - next) as usize);
         let input = batch(&schema, &mut rng, next, n);
-        last_input = Some(input.clone());
+        events.extend(event_rows(&input));
         op.on_batch(input, &mut out).unwrap_or_else(|e| panic!("{e}"));
         next += n as i64;
         op.on_watermark((next - 1) * 10 - 5_000, &mut out).unwrap_or_else(|e| panic!("{e}"));
         for b in out.take_batches() {
             alerts.extend(alert_rows(&b));
         }
-        let input = last_input.take().unwrap_or_else(|| panic!("no batch"));
-        events.extend(event_rows(&input));
         if samples.last().is_none_or(|s| next / 100_000 > s.0 / 100_000) {
             let m = metrics.snapshot();
             samples.push((next, m.state_bytes, m.partial_matches));
