@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job: the fraud pipeline (queries/fraud) on 100,000 generated server-log events.
-#   services up -> eddy run queries/fraud -> eddy gen 100,000 events (+3 malformed lines)
-#   -> wait until every event is in PostgreSQL -> print counts, malformed count, a sample
-#   -> stop eddy.
+#   services up -> eddy run queries/fraud -> eddy gen 100,000 events (+3 malformed lines),
+#   event times 10 ms apart (1,000 s of events from 10,000 accounts)
+#   -> wait until every event is in PostgreSQL and the alerts have settled -> print counts,
+#   malformed count, a sample, the number of fraud alerts on the Kafka topic `alerts` and
+#   the first five -> stop eddy.
 # Then the windowed pipelines of SCENARIOS.md §2 and §3 (queries/revenue, queries/banking)
 # on generated, out-of-order events: revenue per 3-second window to Kafka and PostgreSQL,
 # suspicious customers per 10-hour window to a CSV file and PostgreSQL; a few windows of
@@ -13,6 +15,7 @@ cd "$(dirname "$0")/.."
 COUNT=${EDDY_DEMO_COUNT:-100000}
 DB=${EDDY_DEMO_DB:-eddy_demo}
 TOPIC=server-logs
+ALERTS=alerts
 OUT=target/demo
 PG=postgres://postgres@127.0.0.1:5432
 mkdir -p "$OUT"
@@ -38,7 +41,7 @@ EDDY=target/debug/eddy
 
 echo "== fresh database $DB and topic $TOPIC"
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-$EDDY topics delete "$TOPIC" >/dev/null 2>&1 || true
+$EDDY topics delete "$TOPIC" "$ALERTS" >/dev/null 2>&1 || true
 export EDDY_POSTGRES_URL="$PG/$DB"
 export EDDY_APPLICATION_ID="demo-$(date +%s)"
 
@@ -47,8 +50,8 @@ $EDDY run --status-file "$OUT/status.json" queries/fraud/ >"$OUT/eddy.log" 2>&1 
 EDDY_PID=$!
 for _ in $(seq 1 300); do [ -f "$OUT/status.json" ] && break; kill -0 $EDDY_PID || { cat "$OUT/eddy.log"; exit 1; }; sleep 0.1; done
 
-echo "== producing $COUNT events and 3 malformed lines"
-$EDDY gen server-logs --topic "$TOPIC" --count "$COUNT"
+echo "== producing $COUNT events (event times 10 ms apart) and 3 malformed lines"
+$EDDY gen server-logs --topic "$TOPIC" --count "$COUNT" --seed 1 --start-ts 1767225600 --step-ms 10
 $EDDY produce --topic "$TOPIC" 'hello,world' 'one,two' 'x,notanint,login,RU,1601736282'
 
 echo "== waiting until all $COUNT events are in PostgreSQL"
@@ -64,13 +67,32 @@ done
 echo
 sleep 1.5   # one more status-file tick
 
+alerts_out() {
+  python3 -c 'import json,sys; print(next((q["rows_out"] for q in json.load(open(sys.argv[1]))["queries"] if q["id"]=="insert_alerts"), 0))' "$OUT/status.json" 2>/dev/null || echo 0
+}
+echo "== waiting until the alerts settle"
+last=-1
+while :; do
+  n=$(alerts_out)
+  printf '\r   %s alerts' "$n"
+  [ "$n" = "$last" ] && break
+  last=$n
+  sleep 2
+done
+echo
+
 echo "== results"
 psql "$PG/$DB" -c "SELECT count(*) AS rows, count(DISTINCT event_id) AS distinct_event_ids FROM server_log"
 python3 - "$OUT/status.json" <<'PY'
 import json, sys
 for q in json.load(open(sys.argv[1]))["queries"]:
-    print(f"query {q['id']}: {q['status']}, records in {q['rows_in']}, rows out {q['rows_out']}, malformed {q['malformed']}")
+    extra = f", partial matches {q['partial_matches']}, state {q['state_bytes'] / 1e6:.1f} MB" if q["id"] == "insert_alerts" else ""
+    print(f"query {q['id']}: {q['status']}, records in {q['rows_in']}, rows out {q['rows_out']}, malformed {q['malformed']}{extra}")
 PY
+echo "== fraud alerts on Kafka (topic $ALERTS, keyed by account_id): $(alerts_out) alerts"
+echo "   (a login from a second country within 5 minutes, no log-out between; the last 5 s of"
+echo "   event time wait for later events to move the watermark past them)"
+timeout 20 $EDDY topics tail "$ALERTS" --count 5 2>/dev/null | sed 's/^/   /' || true
 psql "$PG/$DB" -c "SELECT * FROM server_log ORDER BY event_time, event_id LIMIT 5"
 psql "$PG/$DB" -c "SELECT location_country, count(*) FROM server_log GROUP BY 1 ORDER BY 2 DESC LIMIT 5"
 grep 'skipped malformed' "$OUT/eddy.log" | sed 's/^/   /' || true
