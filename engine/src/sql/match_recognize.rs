@@ -826,3 +826,27 @@ fn navigation_error(function: &str, position: Option<Position>) -> SqlError {
         .at(position)
         .hint(format!("e.g. {function}(A.price) or {function}(A.price, 1)"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nav(variable: Option<usize>, from_start: bool, index: usize, prev: usize) -> Navigation {
+        Navigation { variable, from_start, index, prev, column: 0, display: String::new() }
+    }
+
+    #[test]
+    fn navigation_resolves_first_last_and_prev() {
+        // Rows 10..=14 classified a, b, b, a, b (variables 0 and 1).
+        let rows = [(10, 0), (11, 1), (12, 1), (13, 0), (14, 1)];
+        assert_eq!(nav(Some(0), false, 0, 0).resolve(&rows), Some(13), "A.x: the last A row");
+        assert_eq!(nav(Some(0), true, 0, 0).resolve(&rows), Some(10), "FIRST(A.x)");
+        assert_eq!(nav(Some(1), true, 1, 0).resolve(&rows), Some(12), "FIRST(B.x, 1)");
+        assert_eq!(nav(Some(1), false, 2, 0).resolve(&rows), Some(11), "LAST(B.x, 2)");
+        assert_eq!(nav(Some(1), false, 3, 0).resolve(&rows), None, "no fourth B from the end");
+        assert_eq!(nav(None, false, 0, 0).resolve(&rows), Some(14), "x: the last row of the match");
+        assert_eq!(nav(Some(0), false, 0, 2).resolve(&rows), Some(11), "PREV(A.x, 2): two rows before the last A");
+        assert_eq!(nav(None, true, 0, 11).resolve(&rows), None, "PREV before the partition's first row");
+        assert_eq!(nav(Some(2), false, 0, 0).resolve(&rows), None, "a variable without rows");
+    }
+}
