@@ -7,7 +7,7 @@ DuckDB (batch GROUP BY) on the same generated files, in one run on this machine.
   Q3  server logs, the fraud alerts' MATCH_RECOGNIZE (A N*? B WITHIN 5 minutes per account; Eddy and
       Flink only: DuckDB has no MATCH_RECOGNIZE)
 
-Usage: scripts/bench_compare.py [--events N] [--skip-flink] [--skip-duckdb]
+Usage: scripts/bench_compare.py [--events N] [--skip-flink] [--skip-duckdb] [--only Q3]
 Needs: target/release/eddy (make bench builds it); for the others a virtualenv with
 `pip install duckdb apache-flink` (Java 17 for Flink) at target/bench/venv, or on PATH.
 Files are generated with `eddy gen --output` under target/bench and reused.
@@ -98,6 +98,7 @@ def main():
     p.add_argument("--events", type=int, default=10_000_000)
     p.add_argument("--skip-flink", action="store_true")
     p.add_argument("--skip-duckdb", action="store_true")
+    p.add_argument("--only", help="run only the cases whose name starts with this, e.g. Q3")
     a = p.parse_args()
     n = a.events
     os.makedirs(BENCH, exist_ok=True)
@@ -105,8 +106,9 @@ def main():
     tx = os.path.join(BENCH, f"transactions-{n}.json")
     tx_many = os.path.join(BENCH, f"transactions-{n}-100000-users.json")
     generate(logs, "server-logs", n)
-    generate(tx, "transactions", n)
-    generate(tx_many, "transactions", n, 100_000)
+    if not a.only or not a.only.startswith("Q3"):
+        generate(tx, "transactions", n)
+        generate(tx_many, "transactions", n, 100_000)
 
     csv_cols = "{'event_id': 'VARCHAR', 'account_id': 'INTEGER', 'event_type': 'VARCHAR', 'location_country': 'VARCHAR', 'event_ts': 'BIGINT'}"
     cases = [
@@ -131,6 +133,8 @@ def main():
     ]
     print(f"{'query':<42} {'Eddy':>14} {'Flink':>14} {'DuckDB':>14}   (events/s, {n} events)")
     for name, eddy_sql, flink_sql, duck_sql in cases:
+        if a.only and not name.startswith(a.only):
+            continue
         cells = []
         cells.append(n / run_eddy(eddy_sql))
         if a.skip_flink:

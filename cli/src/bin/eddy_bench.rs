@@ -67,6 +67,9 @@ struct Args {
     /// Run only the alert-latency benchmark of the services (broker needed).
     #[arg(long)]
     alert_latency: bool,
+    /// Events per second produced by the alert-latency benchmark.
+    #[arg(long, default_value_t = 2_000)]
+    alert_rate: u64,
 }
 
 const BATCH: usize = 8192;
@@ -301,7 +304,7 @@ fn alerts_plan(topic: &str, alerts: &str) -> anyhow::Result<Arc<QueryPlan>> {
 /// (5 s behind the newest event) passes its second login, so the figure to compare is
 /// the latency minus those 5 s.
 async fn alert_latency(args: &Args, factory: &Connectors, suffix: &str) -> anyhow::Result<()> {
-    const RATE: u64 = 5_000;
+    let rate = args.alert_rate.max(1);
     const SECONDS: u64 = 30;
     const DELAY: Duration = Duration::from_secs(5);
     let topic = format!("bench-latency-logs-{suffix}");
@@ -339,15 +342,36 @@ async fn alert_latency(args: &Args, factory: &Connectors, suffix: &str) -> anyho
         })
     };
 
+    // A bare consumer of the input topic on the same broker: how long an event takes
+    // from the producer to any consumer, the floor under the alert latency.
+    let bare: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &args.bootstrap_servers)
+        .set("group.id", format!("bench-latency-bare-{suffix}"))
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    bare.subscribe(&[topic.as_str()])?;
+    let bare_seen = Arc::new(std::sync::Mutex::new(Vec::<(String, Instant)>::new()));
+    let bare_reader = {
+        let seen = bare_seen.clone();
+        tokio::spawn(async move {
+            while let Ok(m) = bare.recv().await {
+                let at = Instant::now();
+                if let (Some(k), Ok(mut s)) = (rdkafka::Message::key(&m), seen.lock()) {
+                    s.push((String::from_utf8_lossy(k).into_owned(), at));
+                }
+            }
+        })
+    };
+
     let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &args.bootstrap_servers).set("linger.ms", "5").create()?;
     let mut sent: std::collections::HashMap<String, Instant> = std::collections::HashMap::new();
     let start = Instant::now();
     // Events keep coming for the watermark delay and 2 s more after the measured ones,
     // as live traffic would, so the last measured logins are passed by the watermark.
-    let total = RATE * (SECONDS + DELAY.as_secs() + 2);
+    let total = rate * (SECONDS + DELAY.as_secs() + 2);
     let mut deliveries = Vec::new();
     for i in 0..total {
-        let due = start + Duration::from_secs_f64(i as f64 / RATE as f64);
+        let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             tokio::time::sleep(wait).await;
         }
@@ -359,7 +383,7 @@ async fn alert_latency(args: &Args, factory: &Connectors, suffix: &str) -> anyho
             TYPES[rand::random_range(0..TYPES.len())],
             COUNTRIES[rand::random_range(0..COUNTRIES.len())]
         );
-        if i < RATE * SECONDS {
+        if i < rate * SECONDS {
             sent.insert(id.clone(), Instant::now());
         }
         loop {
@@ -378,6 +402,14 @@ async fn alert_latency(args: &Args, factory: &Connectors, suffix: &str) -> anyho
     tokio::time::sleep(Duration::from_secs(3)).await;
     handle.stop().await;
     reader.abort();
+    bare_reader.abort();
+    let mut bare: Vec<f64> = bare_seen
+        .lock()
+        .map_err(|_| anyhow::anyhow!("reader panicked"))?
+        .iter()
+        .filter_map(|(id, at)| sent.get(id).map(|s| at.duration_since(*s).as_secs_f64()))
+        .collect();
+    bare.sort_by(f64::total_cmp);
     let received = received.lock().map_err(|_| anyhow::anyhow!("reader panicked"))?.clone();
     let mut latencies: Vec<f64> = received.iter().filter_map(|(id, at, _, _)| sent.get(id).map(|s| at.duration_since(*s).as_secs_f64())).collect();
     // Event times are whole seconds: the watermark can pass a login of second S only at
@@ -388,13 +420,17 @@ async fn alert_latency(args: &Args, factory: &Connectors, suffix: &str) -> anyho
     latencies.sort_by(f64::total_cmp);
     let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
     println!(
-        "alert latency, Kafka -> alerts query -> Kafka, {RATE} events/s for {SECONDS} s: {} alerts, p50 {:.3} s, p99 {:.3} s, max {:.3} s",
+        "alert latency, Kafka -> alerts query -> Kafka, {rate} events/s for {SECONDS} s: {} alerts, p50 {:.3} s, p99 {:.3} s, max {:.3} s",
         latencies.len(),
         pct(0.5),
         pct(0.99),
         pct(1.0)
     );
     println!("  p99 beyond the 5 s watermark delay: {:.0} ms", (pct(0.99) - DELAY.as_secs_f64()) * 1000.0);
+    if !bare.is_empty() {
+        let bpct = |p: f64| bare[((bare.len() - 1) as f64 * p).round() as usize];
+        println!("  a bare consumer of the input topic, same broker: p50 {:.0} ms, p99 {:.0} ms from produce to read", bpct(0.5) * 1000.0, bpct(0.99) * 1000.0);
+    }
     let epct = |p: f64| engine[((engine.len().max(1) - 1) as f64 * p).round() as usize];
     println!(
         "  from the moment the watermark could pass the second login (its second + 5 s) to the alert read: p50 {:.0} ms, p99 {:.0} ms",
