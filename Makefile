@@ -30,7 +30,8 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ## Throughput figures (release build; needs the services for the I/O part). The window
-## benchmarks generate 10M-row files under target/bench on first use.
+## and MATCH_RECOGNIZE benchmarks generate 10M-row files under target/bench on first use;
+## the services part ends with the fraud alerts' latency on the Kafka path.
 bench: services
 	$(CARGO) build --release --workspace --bins
 	target/release/eddy-bench --services --windows
