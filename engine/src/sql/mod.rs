@@ -7,6 +7,7 @@ pub mod context;
 pub mod event_time;
 pub mod functions;
 pub mod match_recognize;
+pub mod navigation;
 pub mod window;
 pub mod names;
 pub mod parser;
