@@ -48,6 +48,11 @@ fn greedy_quantifier_over_alternation() {
 }
 
 #[test]
+fn running_aggregate_in_define() {
+    run_case("define_aggregate");
+}
+
+#[test]
 fn parallelism_2_gives_the_rows_of_parallelism_1() {
     for name in ["fraud", "fraud_out_of_order", "measures", "all_rows"] {
         let sorted = |text: String| {

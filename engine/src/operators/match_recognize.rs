@@ -12,8 +12,8 @@
 //! **Match.** Over each released batch, the DEFINE conjuncts that read only the current
 //! row are evaluated vectorized (one DataFusion `PhysicalExpr` call per variable); the
 //! rows are appended to their partition key's history, and the [`Matcher`] runs over each
-//! key that received rows. Conjuncts that read other rows are evaluated per partial match
-//! on a one-row batch of navigation columns. WITHIN bounds a match: a row extends it only
+//! key that received rows. Conjuncts that read other rows, or running aggregates, are
+//! evaluated per partial match on a one-row batch of navigation and aggregate columns. WITHIN bounds a match: a row extends it only
 //! if its event time is less than the first row's plus WITHIN, and once the watermark
 //! passes that bound the search ends, so partial matches and the rows they hold are freed.
 //!
@@ -46,7 +46,7 @@ use crate::operator::{Collector, Operator, Timestamp};
 use crate::rpr::matcher::{Match, Matcher, PartitionState};
 use crate::rpr::sort::SortBuffer;
 use crate::runtime::QueryMetrics;
-use crate::sql::match_recognize::{MatchRecognizePlan, Navigation};
+use crate::sql::match_recognize::{MatchRecognizePlan, MeasureAggregate, Navigation};
 
 /// Approximate bytes of one partition key's entry besides its key bytes and rows.
 const KEY_OVERHEAD_BYTES: usize = 128;
@@ -298,7 +298,7 @@ impl MatchRecognize {
             let Some(nav) = plan.defines.get(v).and_then(|d| d.navigated.as_ref()) else { return true };
             let mut classified = before.to_vec();
             classified.push((row, v));
-            let columns: Vec<ArrayRef> = nav
+            let mut columns: Vec<ArrayRef> = nav
                 .navigations
                 .iter()
                 .map(|n| match n.resolve(&classified).and_then(&row_at) {
@@ -306,8 +306,16 @@ impl MatchRecognize {
                     None => self.nulls[n.column].clone(),
                 })
                 .collect();
-            let result = RecordBatch::try_new(nav.schema.clone(), columns)
-                .map_err(EngineError::from)
+            let aggregates = nav.aggregates.iter().map(|a| {
+                let rows: Vec<Option<&RowRef>> = classified.iter().filter(|(_, v)| a.variable.is_none_or(|x| x == *v)).map(|(r, _)| row_at(*r)).collect();
+                aggregate_value(&self.input, &self.nulls, a, &rows).and_then(|v| Ok(v.to_array()?))
+            });
+            let result = aggregates
+                .collect::<Result<Vec<_>>>()
+                .and_then(|a| {
+                    columns.extend(a);
+                    Ok(RecordBatch::try_new(nav.schema.clone(), std::mem::take(&mut columns))?)
+                })
                 .and_then(|b| Ok(nav.expr.expr.evaluate(&b)?.into_array(1)?));
             match result {
                 Ok(a) => {
@@ -378,20 +386,13 @@ impl MatchRecognize {
                     f.navigations.get(per_row).and_then(|v| v.get(i)).and_then(Option::as_ref)
                 })
                 .collect();
-            measure_columns.push(self.gather(nav.column, &refs)?);
+            measure_columns.push(gather(&self.nulls, nav.column, &refs)?);
         }
         for a in &plan.measure_aggregates {
             let mut values = Vec::with_capacity(n);
             for (f, k) in &out_rows {
                 let rows: Vec<Option<&RowRef>> = f.rows[..*k].iter().filter(|(_, v)| a.variable.is_none_or(|x| x == *v)).map(|(r, _)| Some(r)).collect();
-                let columns = (0..self.input.fields().len()).map(|c| self.gather(c, &rows)).collect::<Result<Vec<_>>>()?;
-                let batch = RecordBatch::try_new(self.input.clone(), columns)?;
-                let args = a.function.expressions().iter().map(|e| e.evaluate(&batch).and_then(|v| v.into_array(batch.num_rows()))).collect::<std::result::Result<Vec<_>, _>>()?;
-                let mut acc = a.function.create_accumulator()?;
-                if batch.num_rows() > 0 {
-                    acc.update_batch(&args)?;
-                }
-                values.push(acc.evaluate()?);
+                values.push(aggregate_value(&self.input, &self.nulls, a, &rows)?);
             }
             let field = a.function.field();
             measure_columns.push(if values.is_empty() { new_null_array(field.data_type(), 0) } else { ScalarValue::iter_to_array(values)? });
@@ -409,14 +410,14 @@ impl MatchRecognize {
         let firsts: Vec<Option<&RowRef>> = out_rows.iter().map(|(f, _)| Some(&f.first)).collect();
         for k in &plan.partition_by {
             let column = self.input.index_of(&k.name)?;
-            columns.push(self.gather(column, &firsts)?);
+            columns.push(gather(&self.nulls, column, &firsts)?);
         }
         for m in &plan.measures {
             columns.push(m.expr.evaluate(&measure_batch)?.into_array(n)?);
         }
         let current: Vec<Option<&RowRef>> = out_rows.iter().map(|(f, k)| f.rows.get(k - 1).map(|(r, _)| r)).collect();
         for &c in &plan.copied_columns {
-            columns.push(self.gather(c, &current)?);
+            columns.push(gather(&self.nulls, c, &current)?);
         }
         let columns = columns
             .into_iter()
@@ -424,30 +425,6 @@ impl MatchRecognize {
             .map(|(c, f)| if c.data_type() == f.data_type() { Ok(c) } else { arrow::compute::cast(&c, f.data_type()) })
             .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok(RecordBatch::try_new(plan.output_schema.clone(), columns)?)
-    }
-
-    /// Column `column` of the given rows (NULL where there is none).
-    fn gather(&self, column: usize, rows: &[Option<&RowRef>]) -> Result<ArrayRef> {
-        let mut sources: Vec<&Arc<Released>> = Vec::new();
-        let mut indices = Vec::with_capacity(rows.len());
-        for r in rows {
-            match r {
-                None => indices.push((0, 0)),
-                Some(r) => {
-                    let slot = match sources.iter().position(|s| Arc::ptr_eq(s, &r.released)) {
-                        Some(s) => s,
-                        None => {
-                            sources.push(&r.released);
-                            sources.len() - 1
-                        }
-                    };
-                    indices.push((slot + 1, r.row));
-                }
-            }
-        }
-        let mut arrays: Vec<&dyn Array> = vec![self.nulls[column].as_ref()];
-        arrays.extend(sources.iter().map(|s| s.batch.column(column).as_ref()));
-        Ok(arrow::compute::interleave(&arrays, &indices)?)
     }
 
     /// Releases what the watermark allows, matches, emits.
@@ -497,6 +474,49 @@ impl MatchRecognize {
         self.metrics.adjust_matches(now.0 - self.reported.0, now.1 - self.reported.1);
         self.reported = now;
     }
+}
+
+/// Column `column` of the given rows (NULL where there is none, read from `nulls`: one
+/// NULL per input column).
+fn gather(nulls: &[ArrayRef], column: usize, rows: &[Option<&RowRef>]) -> Result<ArrayRef> {
+    let mut sources: Vec<&Arc<Released>> = Vec::new();
+    let mut indices = Vec::with_capacity(rows.len());
+    for r in rows {
+        match r {
+            None => indices.push((0, 0)),
+            Some(r) => {
+                let slot = match sources.iter().position(|s| Arc::ptr_eq(s, &r.released)) {
+                    Some(s) => s,
+                    None => {
+                        sources.push(&r.released);
+                        sources.len() - 1
+                    }
+                };
+                indices.push((slot + 1, r.row));
+            }
+        }
+    }
+    let Some(null) = nulls.get(column) else { return Err(EngineError::Other(format!("match_recognize: no column {column}"))) };
+    let mut arrays: Vec<&dyn Array> = vec![null.as_ref()];
+    arrays.extend(sources.iter().map(|s| s.batch.column(column).as_ref()));
+    Ok(arrow::compute::interleave(&arrays, &indices)?)
+}
+
+/// `aggregate` over `rows` (batches of schema `input`) with a fresh DataFusion accumulator.
+fn aggregate_value(input: &SchemaRef, nulls: &[ArrayRef], aggregate: &MeasureAggregate, rows: &[Option<&RowRef>]) -> Result<ScalarValue> {
+    let columns = (0..input.fields().len()).map(|c| gather(nulls, c, rows)).collect::<Result<Vec<_>>>()?;
+    let batch = RecordBatch::try_new(input.clone(), columns)?;
+    let args = aggregate
+        .function
+        .expressions()
+        .iter()
+        .map(|e| e.evaluate(&batch).and_then(|v| v.into_array(batch.num_rows())))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut acc = aggregate.function.create_accumulator()?;
+    if batch.num_rows() > 0 {
+        acc.update_batch(&args)?;
+    }
+    Ok(acc.evaluate()?)
 }
 
 /// Every navigation resolved to a row, over the classified rows.

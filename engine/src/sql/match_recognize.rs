@@ -13,7 +13,9 @@
 //!
 //! **DEFINE** is split into its conjuncts: those that read only the current row are
 //! planned over the source's columns and evaluated vectorized over every released batch;
-//! the others over the navigation columns, evaluated per partial match.
+//! the others over the navigation columns and running aggregates (`AVG(B.price) < 15`:
+//! over the rows classified so far, the current one included), evaluated per partial
+//! match.
 //!
 //! **MEASURES** are planned over the navigation columns plus `__agg_<j>` (aggregates over
 //! one variable's rows, or all rows: `COUNT(A.*)`, `SUM(B.amount)`, `AVG`, `MIN`, `MAX`,
@@ -53,13 +55,17 @@ use crate::rpr::nfa::Program;
 /// The name the output of a MATCH_RECOGNIZE without an alias has in the outer query.
 pub const DEFAULT_ALIAS: &str = "match_recognize";
 
-/// A condition over navigation columns: `expr` evaluates a batch whose column `i` holds
-/// the value of `navigations[i]` (schema `schema`).
+/// A condition over navigation columns: `expr` evaluates a one-row batch whose column `i`
+/// holds the value of `navigations[i]`, followed by one column per aggregate (schema
+/// `schema`).
 #[derive(Debug, Clone)]
 pub struct NavigatedExpr {
-    /// What each column of the evaluated batch reads.
+    /// What each `__nav_<i>` column of the evaluated batch reads.
     pub navigations: Vec<Navigation>,
-    /// `__nav_<i>` fields, nullable, with the source columns' types.
+    /// What each `__agg_<j>` column holds: a running aggregate over the partial match.
+    pub aggregates: Vec<MeasureAggregate>,
+    /// `__nav_<i>` fields with the source columns' types, then `__agg_<j>` fields with the
+    /// aggregates' types; all nullable.
     pub schema: SchemaRef,
     /// The planned condition.
     pub expr: PlannedExpr,
@@ -143,7 +149,8 @@ impl fmt::Display for MatchRecognizePlan {
         for d in &self.defines {
             let row = d.row.as_ref().map(|r| r.display.clone());
             let nav = d.navigated.as_ref().map(|n| {
-                let refs: Vec<String> = n.navigations.iter().enumerate().map(|(i, x)| format!("__nav_{i} = {}", x.display)).collect();
+                let mut refs: Vec<String> = n.navigations.iter().enumerate().map(|(i, x)| format!("__nav_{i} = {}", x.display)).collect();
+                refs.extend(n.aggregates.iter().enumerate().map(|(j, a)| format!("__agg_{j} = {}", a.display)));
                 format!("{} [{}]", n.expr.display, refs.join(", "))
             });
             match (row, nav) {
@@ -184,7 +191,7 @@ pub struct Recognized {
 ///
 /// Errors, each with position and hint: a FROM other than a named stream, an ORDER BY
 /// that is not the event-time column, an unknown variable or column, a construct Eddy
-/// does not run (PERMUTE, `{- -}`, anchors, NEXT, aggregates in DEFINE, empty-match
+/// does not run (PERMUTE, `{- -}`, anchors, NEXT, empty-match
 /// modes), a DEFINE that is not a condition, a measure without an alias.
 pub fn plan(query: &Query, clauses: &StreamClauses, catalog: &Catalog, state: &SessionState) -> Result<Option<Recognized>, SqlError> {
     let SetExpr::Select(select) = query.body.as_ref() else { return Ok(None) };
@@ -314,20 +321,26 @@ pub fn plan(query: &Query, clauses: &StreamClauses, catalog: &Catalog, state: &S
         let mut row_conjuncts = Vec::new();
         let mut nav_conjuncts = Vec::new();
         let mut navigations = Vec::new();
+        let mut aggregates: Vec<MeasureAggregate> = Vec::new();
         for conjunct in conjuncts(&symbol.definition) {
             let mut as_row = conjunct.clone();
             let mut probe = Rewriter::new(Scope::Define { variable: index, current_as_column: true }, &schema, &variables, &df_schema, state);
             probe.rewrite(&mut as_row)?;
-            if probe.navigations.is_empty() {
+            if probe.navigations.is_empty() && probe.aggregates.is_empty() {
                 row_conjuncts.push(as_row);
                 continue;
             }
             let mut rewriter = Rewriter::new(Scope::Define { variable: index, current_as_column: false }, &schema, &variables, &df_schema, state);
             rewriter.navigations = std::mem::take(&mut navigations);
+            rewriter.aggregates = std::mem::take(&mut aggregates);
             let mut nav = conjunct.clone();
             rewriter.rewrite(&mut nav)?;
             navigations = rewriter.navigations;
+            aggregates = rewriter.aggregates;
             nav_conjuncts.push(nav);
+        }
+        if !aggregates.is_empty() {
+            history = History::Classified;
         }
         for n in &navigations {
             max_prev = max_prev.max(n.prev);
@@ -342,10 +355,12 @@ pub fn plan(query: &Query, clauses: &StreamClauses, catalog: &Catalog, state: &S
         };
         let navigated = match and_all(nav_conjuncts) {
             Some(e) => {
-                let nav_schema = navigation_schema(&navigations, &schema, "__nav_");
+                let mut fields: Vec<Field> = navigation_schema(&navigations, &schema, "__nav_").fields().iter().map(|f| f.as_ref().clone()).collect();
+                fields.extend(aggregates.iter().enumerate().map(|(j, a)| Field::new(format!("__agg_{j}"), a.function.field().data_type().clone(), true)));
+                let nav_schema = Arc::new(Schema::new(fields));
                 let nav_df = DFSchema::try_from(nav_schema.as_ref().clone()).map_err(df_error)?;
                 let expr = boolean(plan_expr(e, &nav_df, &name)?, &nav_schema, &v, position)?;
-                Some(NavigatedExpr { navigations, schema: nav_schema, expr })
+                Some(NavigatedExpr { navigations, aggregates, schema: nav_schema, expr })
             }
             None => None,
         };

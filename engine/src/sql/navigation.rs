@@ -65,7 +65,9 @@ impl Navigation {
     }
 }
 
-/// An aggregate in MEASURES over one variable's rows (or every row of the match).
+/// An aggregate over one variable's rows (or every row of the match): in MEASURES over
+/// the match (or, with ALL ROWS PER MATCH, the match so far), in DEFINE over the partial
+/// match with the current row.
 #[derive(Debug, Clone)]
 pub struct MeasureAggregate {
     /// The variable, or `None` for all rows.
@@ -232,14 +234,9 @@ impl<'a> Rewriter<'a> {
             "CLASSIFIER" if measure => Ok(Some(Expr::Identifier(Ident::new(CLASSIFIER)))),
             "MATCH_ROWTIME" if measure => Ok(Some(Expr::Identifier(Ident::new(MATCH_ROWTIME)))),
             "MATCH_NUMBER" | "CLASSIFIER" | "MATCH_ROWTIME" => Err(only_measures(&format!("{name}()"))),
-            "COUNT" | "SUM" | "AVG" | "MIN" | "MAX" => {
-                if !measure {
-                    return Err(SqlError::new(format!("aggregates such as {name} are not supported in DEFINE"))
-                        .at(position)
-                        .hint("compare with FIRST/LAST/PREV in DEFINE, and aggregate in MEASURES"));
-                }
-                self.aggregate(f, &name, position).map(Some)
-            }
+            // In DEFINE an aggregate is RUNNING: over the rows classified so far, the
+            // current row included when it is the variable's (SQL:2016, Flink).
+            "COUNT" | "SUM" | "AVG" | "MIN" | "MAX" => self.aggregate(f, &name, position).map(Some),
             _ => Ok(None),
         }
     }
