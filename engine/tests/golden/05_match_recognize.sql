@@ -100,3 +100,11 @@ SELECT symbol, 1, 'x' FROM ticks MATCH_RECOGNIZE (PARTITION BY symbol ORDER BY a
 ----
 INSERT INTO matches
 SELECT symbol, 1, 'x' FROM ticks WHERE price > 0 WITHIN INTERVAL '5' MINUTE
+----
+CREATE STREAM clicks (user_id VARCHAR KEY, page VARCHAR) WITH (kafka_topic='clicks', value_format='json');
+CREATE STREAM funnels (user_id VARCHAR, pages BIGINT) WITH (kafka_topic='funnels', value_format='json');
+INSERT INTO funnels
+SELECT user_id, pages FROM clicks
+MATCH_RECOGNIZE (PARTITION BY user_id ORDER BY ROWTIME MEASURES COUNT(*) AS pages
+    PATTERN (H P+? C) WITHIN INTERVAL '30' MINUTE
+    DEFINE H AS page = 'home', C AS page = 'checkout')
