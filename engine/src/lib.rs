@@ -9,6 +9,7 @@
 //! the `eddy-connectors` crate implements. See `DESIGN.md` for the architecture.
 
 pub mod catalog;
+pub mod command_log;
 pub mod engine;
 pub mod error;
 pub mod format;
