@@ -33,6 +33,10 @@ pub struct RunArgs {
     /// Parse and plan every statement, print the plans, and exit without running anything.
     #[arg(long)]
     check: bool,
+    /// Parse and plan every statement of every file, report every error (not only the
+    /// first), and exit without running anything: 0 when all plan, 2 otherwise.
+    #[arg(long, conflicts_with = "check")]
+    validate: bool,
     /// Write the queries' status and counters as JSON to this file every second.
     #[arg(long)]
     status_file: Option<PathBuf>,
@@ -107,6 +111,21 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<u8> {
         postgres_url: Some(settings.postgres_url.clone()),
     });
     let mut engine = Engine::new(Some(factory), args.application_id.clone());
+    if args.validate {
+        let (errors, planned) = engine.validate(&scripts);
+        for ScriptError { script, error } in &errors {
+            let sql = scripts.iter().find(|s| s.name == *script).map(|s| s.sql.as_str()).unwrap_or("");
+            print_sql_error(script, sql, error);
+        }
+        let files = scripts.len();
+        if errors.is_empty() {
+            eprintln!("{planned} statements in {files} files plan without errors");
+            return Ok(0);
+        }
+        let bad: std::collections::BTreeSet<&str> = errors.iter().map(|e| e.script.as_str()).collect();
+        eprintln!("{} errors in {} of {files} files ({planned} statements plan)", errors.len(), bad.len());
+        return Ok(2);
+    }
     let plan = match engine.plan(&scripts) {
         Ok(plan) => plan,
         Err(ScriptError { script, error }) => {

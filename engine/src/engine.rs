@@ -136,6 +136,39 @@ impl Engine {
         Ok(Plan { catalog, query_ids, statements })
     }
 
+    /// Parses and plans every statement of every script, like [`Engine::plan`], but goes
+    /// on after an error (ksql-migrations' `validate`): a statement that fails leaves the
+    /// catalog as it was, and a script that does not parse is skipped after its parse
+    /// error. Returns every error, in order, and the number of statements that planned.
+    pub fn validate(&self, scripts: &[Script]) -> (Vec<ScriptError>, usize) {
+        let mut catalog = self.catalog.clone();
+        let mut query_ids = self.query_ids.clone();
+        let mut errors = Vec::new();
+        let mut planned = 0;
+        for script in scripts {
+            let err = |error: SqlError| ScriptError { script: script.name.clone(), error };
+            let parsed = match parse_sql(&script.sql) {
+                Ok(p) => p,
+                Err(e) => {
+                    errors.push(err(e));
+                    continue;
+                }
+            };
+            for statement in &parsed {
+                let before = (catalog.clone(), query_ids.clone());
+                let mut planner = Planner::new(&mut catalog, &self.state, &mut query_ids);
+                match planner.plan(statement) {
+                    Ok(_) => planned += 1,
+                    Err(e) => {
+                        (catalog, query_ids) = before;
+                        errors.push(err(e));
+                    }
+                }
+            }
+        }
+        (errors, planned)
+    }
+
     /// Applies a plan: registers its streams and tables (creating topics that declare
     /// partitions), then starts its queries.
     ///
