@@ -3,12 +3,19 @@
 //! - `eddy run DIR|FILE...`: submit `.sql` files in numbered order and run their queries;
 //! - `eddy gen server-logs|transactions`: produce the generated events of SCENARIOS.md;
 //! - `eddy produce`: produce literal values (for demos and tests);
-//! - `eddy topics list|create|delete`: manage topics through the Kafka admin API.
+//! - `eddy topics list|create|delete`: manage topics through the Kafka admin API;
+//! - `eddy server`: ksqlDB's REST API over a durable catalog;
+//! - `eddy shell`: the interactive SQL shell.
 
+mod applied;
+mod entity;
 mod gen;
 mod produce;
 mod run;
+mod server;
+mod shell;
 mod settings;
+mod state;
 mod topics;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +41,10 @@ enum Command {
     Produce(produce::ProduceArgs),
     /// List, create or delete topics.
     Topics(topics::TopicsArgs),
+    /// Serve ksqlDB's REST API (statements, push queries, metrics) over a durable catalog.
+    Server(server::ServerArgs),
+    /// An interactive SQL shell, over an embedded engine or a server.
+    Shell(shell::ShellArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -58,6 +69,8 @@ fn main() -> std::process::ExitCode {
             Command::Gen(args) => gen::gen(&cli.settings, args).await.map(|()| 0),
             Command::Produce(args) => produce::produce(&cli.settings, args).await.map(|()| 0),
             Command::Topics(args) => topics::topics(&cli.settings, args).await.map(|()| 0),
+            Command::Server(args) => server::server(&cli.settings, args).await,
+            Command::Shell(args) => shell::shell(&cli.settings, args).await,
         }
     });
     match result {

@@ -40,6 +40,12 @@ pub struct RunArgs {
     /// Write the queries' status and counters as JSON to this file every second.
     #[arg(long)]
     status_file: Option<PathBuf>,
+    /// Keep a durable catalog in this directory (as `eddy server` does): the streams,
+    /// tables and queries of earlier runs come back from its command log, files already
+    /// applied (recorded with their checksum) are not applied again, and an applied file
+    /// that changed is refused. Without it, each run starts from an empty catalog.
+    #[arg(long, conflicts_with_all = ["check", "validate"])]
+    state_dir: Option<PathBuf>,
 }
 
 /// `(numeric prefix, name)`: `01_a.sql` < `2_b.sql` < `10_c.sql` < `x.sql`.
@@ -72,7 +78,7 @@ pub fn sql_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// Prints `file:line:col: message`, the line with a caret under the column, and the hint.
-fn print_sql_error(script: &str, sql: &str, error: &SqlError) {
+pub fn print_sql_error(script: &str, sql: &str, error: &SqlError) {
     let location = match error.position {
         Some(p) => format!("{script}:{}:{}", p.line, p.column),
         None => script.to_string(),
@@ -105,6 +111,19 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<u8> {
                 return Ok(2);
             }
         }
+    }
+    if let Some(dir) = args.state_dir.clone() {
+        let restored = crate::state::restore(settings, &dir, &args.application_id).await?;
+        for w in &restored.warnings {
+            eprintln!("warning: {w}");
+        }
+        let crate::state::Restored { mut engine, lock, .. } = restored;
+        let code = match crate::applied::apply_new(&mut engine, &dir, &scripts).await? {
+            Some(failed) => failed,
+            None => run_queries(&mut engine, &args).await?,
+        };
+        drop(lock);
+        return Ok(code);
     }
     let factory = Arc::new(Connectors {
         bootstrap_servers: settings.bootstrap_servers.clone(),
@@ -143,6 +162,12 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<u8> {
     for result in engine.apply(plan).await? {
         eprintln!("{result}");
     }
+    run_queries(&mut engine, &args).await
+}
+
+/// Runs the engine's queries until SIGINT/SIGTERM, a failure, or the end of every
+/// bounded input; returns the exit code.
+async fn run_queries(engine: &mut Engine, args: &RunArgs) -> anyhow::Result<u8> {
     if engine.queries().is_empty() {
         eprintln!("no persistent queries to run");
         return Ok(0);
@@ -160,10 +185,10 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<u8> {
             _ = tick.tick() => {
                 ticks += 1;
                 if ticks.is_multiple_of(10) {
-                    write_status(&engine, args.status_file.as_deref());
+                    write_status(engine, args.status_file.as_deref());
                 }
                 if ticks.is_multiple_of(100) {
-                    log_progress(&engine);
+                    log_progress(engine);
                 }
                 if engine.queries().iter().any(|q| matches!(q.status(), QueryStatus::Failed(_))) {
                     failed = true;
@@ -180,8 +205,8 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<u8> {
     }
     eprintln!("stopping: flushing sinks and committing offsets");
     let statuses = engine.stop_all().await;
-    write_status(&engine, args.status_file.as_deref());
-    log_progress(&engine);
+    write_status(engine, args.status_file.as_deref());
+    log_progress(engine);
     for (id, status) in statuses {
         if let QueryStatus::Failed(e) = &status {
             eprintln!("query {id} failed: {e}");

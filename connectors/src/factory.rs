@@ -7,7 +7,7 @@ use eddy_engine::runtime::{ConnectorFactory, QueryContext, Sink, Source};
 
 use crate::error::ConnectorError;
 use crate::file::{FileSink, FileSource};
-use crate::kafka::{ensure_topic, KafkaConfig, KafkaSink, KafkaSource};
+use crate::kafka::{delete_topic, ensure_topic, list_topics, KafkaConfig, KafkaSink, KafkaSource};
 use crate::postgres::PostgresSink;
 use crate::print::{BlackholeSink, PrintSink};
 
@@ -38,6 +38,16 @@ impl Connectors {
 
 #[async_trait]
 impl ConnectorFactory for Connectors {
+    async fn list_topics(&self) -> eddy_engine::Result<Vec<eddy_engine::runtime::TopicInfo>> {
+        let config = KafkaConfig { bootstrap_servers: self.bootstrap_servers.clone(), properties: Default::default() };
+        Ok(list_topics(&config).await?)
+    }
+
+    async fn delete_topic(&self, relation: &Relation) -> eddy_engine::Result<()> {
+        let (config, k) = self.kafka(relation).ok_or_else(|| ConnectorError::Config(format!("\"{}\" has no Kafka topic", relation.name)))?;
+        Ok(delete_topic(&config, &k.topic).await?)
+    }
+
     async fn prepare(&self, relation: &Relation) -> eddy_engine::Result<()> {
         if let Some((config, k)) = self.kafka(relation) {
             if let Some(partitions) = k.partitions {
@@ -52,7 +62,7 @@ impl ConnectorFactory for Connectors {
             return Ok(Box::new(FileSource::open(f, query.parallelism).await?));
         }
         match self.kafka(relation) {
-            Some((config, k)) => Ok(Box::new(KafkaSource::open(&config, k, &query.group_id).await?)),
+            Some((config, k)) => Ok(Box::new(KafkaSource::open(&config, k, &query.group_id).await?.with_metrics(query.metrics.clone()))),
             None => Err(ConnectorError::Config(format!("\"{}\" ({}) cannot be read", relation.name, relation.connector.name())).into()),
         }
     }

@@ -129,7 +129,12 @@ impl Catalog {
         self.relations.insert(relation.name.clone(), relation);
     }
 
-    /// Every name, sorted.
+    /// Removes a relation; returns it if it was there.
+    pub fn remove(&mut self, name: &str) -> Option<Arc<Relation>> {
+        self.relations.remove(name)
+    }
+
+    /// Every relation's name, sorted.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.relations.keys().map(String::as_str)
     }

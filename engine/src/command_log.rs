@@ -38,6 +38,10 @@ pub struct Command {
     pub query_id: Option<String>,
     /// When it was accepted (ms since the epoch).
     pub accepted_at_ms: i64,
+    /// The session properties in effect (`SET 'auto.offset.reset'='latest'`), which
+    /// decide where a new query starts reading.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub properties: std::collections::BTreeMap<String, String>,
 }
 
 /// Where the valid prefix of a damaged log ends.
@@ -105,7 +109,24 @@ impl CommandLog {
     ///
     /// Errors: the write or the fsync fails (the statement must then be refused).
     pub fn append(&mut self, statement: &str, query_id: Option<&str>, accepted_at_ms: i64) -> Result<Command> {
-        let command = Command { sequence: self.next_sequence, statement: statement.to_string(), query_id: query_id.map(str::to_string), accepted_at_ms };
+        self.append_with(statement, query_id, Default::default(), accepted_at_ms)
+    }
+
+    /// [`CommandLog::append`] with the session properties the statement ran under.
+    pub fn append_with(
+        &mut self,
+        statement: &str,
+        query_id: Option<&str>,
+        properties: std::collections::BTreeMap<String, String>,
+        accepted_at_ms: i64,
+    ) -> Result<Command> {
+        let command = Command {
+            sequence: self.next_sequence,
+            statement: statement.to_string(),
+            query_id: query_id.map(str::to_string),
+            accepted_at_ms,
+            properties,
+        };
         let payload = serde_json::to_vec(&command).map_err(|e| EngineError::Other(format!("command log: {e}")))?;
         let length = u32::try_from(payload.len()).ok().filter(|l| *l <= MAX_ENTRY_BYTES).ok_or_else(|| {
             EngineError::Other(format!("command log: a statement of {} bytes is too long to log", payload.len()))
@@ -119,6 +140,11 @@ impl CommandLog {
         self.file.sync_data().map_err(io)?;
         self.next_sequence += 1;
         Ok(command)
+    }
+
+    /// The sequence number of the last command logged (0 for an empty log).
+    pub fn last_sequence(&self) -> u64 {
+        self.next_sequence - 1
     }
 
     /// The log's path.

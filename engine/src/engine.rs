@@ -2,15 +2,15 @@
 //! persistent queries it starts.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::sync::Arc;
 
 use datafusion::execution::session_state::SessionState;
 
 use crate::catalog::Catalog;
+use crate::command_log::CommandLog;
 use crate::error::{EngineError, Result, SqlError};
+pub use crate::result::StatementResult;
 use crate::runtime::{start_query, ConnectorFactory, QueryHandle, QueryStatus};
-use crate::sql::ast::ObjectKind;
 use crate::sql::context::new_session_state;
 use crate::sql::parser::parse_sql;
 use crate::sql::planner::{PlannedStatement, Planner};
@@ -50,48 +50,24 @@ pub struct Plan {
     pub statements: Vec<PlannedStatement>,
 }
 
-/// What applying one statement did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StatementResult {
-    /// A stream or table was created.
-    Created {
-        /// STREAM or TABLE.
-        kind: ObjectKind,
-        /// Its name.
-        name: String,
-    },
-    /// A persistent query was started.
-    QueryStarted {
-        /// Its id.
-        id: String,
-        /// Something the user should know about the running query, e.g. that a
-        /// MATCH_RECOGNIZE without WITHIN can hold state without bound (Flink warns too).
-        warning: Option<String>,
-    },
-    /// Nothing changed; the text says why.
-    Noop(String),
-}
-
-impl fmt::Display for StatementResult {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StatementResult::Created { kind: ObjectKind::Stream, name } => write!(f, "Stream {name} created"),
-            StatementResult::Created { kind: ObjectKind::Table, name } => write!(f, "Table {name} created"),
-            StatementResult::QueryStarted { id, warning: None } => write!(f, "Created query with ID {id}"),
-            StatementResult::QueryStarted { id, warning: Some(w) } => write!(f, "Created query with ID {id}\nwarning: {w}"),
-            StatementResult::Noop(why) => f.write_str(why),
-        }
+impl Plan {
+    pub(crate) fn new(catalog: Catalog, query_ids: BTreeSet<String>, statements: Vec<PlannedStatement>) -> Plan {
+        Plan { catalog, query_ids, statements }
     }
 }
 
 /// The engine: catalog, DataFusion session, connector factory and running queries.
 pub struct Engine {
-    catalog: Catalog,
-    state: SessionState,
-    query_ids: BTreeSet<String>,
-    factory: Option<Arc<dyn ConnectorFactory>>,
-    application_id: String,
-    queries: Vec<QueryHandle>,
+    pub(crate) catalog: Catalog,
+    pub(crate) state: SessionState,
+    pub(crate) query_ids: BTreeSet<String>,
+    pub(crate) factory: Option<Arc<dyn ConnectorFactory>>,
+    pub(crate) application_id: String,
+    pub(crate) queries: Vec<QueryHandle>,
+    /// Ids of the running queries that are transient push queries.
+    pub(crate) push_ids: BTreeSet<String>,
+    /// Where catalog changes are recorded (the durable catalog); `None` keeps them in memory.
+    pub(crate) command_log: Option<CommandLog>,
 }
 
 impl Engine {
@@ -106,7 +82,21 @@ impl Engine {
             factory,
             application_id: application_id.into(),
             queries: Vec::new(),
+            push_ids: BTreeSet::new(),
+            command_log: None,
         }
+    }
+
+    /// The consumer-group prefix of the queries (`<application_id>-`).
+    pub fn application_id(&self) -> &str {
+        &self.application_id
+    }
+
+    /// The connector factory.
+    ///
+    /// Errors: this engine only plans (it has no connectors).
+    pub(crate) fn factory(&self) -> Result<Arc<dyn ConnectorFactory>> {
+        self.factory.clone().ok_or_else(|| EngineError::Other("this engine has no connectors and cannot run queries".into()))
     }
 
     /// The catalog.
@@ -203,14 +193,6 @@ impl Engine {
             }
         }
         Ok(results)
-    }
-
-    /// Plans and applies `sql` (statements separated by `;`).
-    pub async fn execute(&mut self, sql: &str) -> Result<Vec<StatementResult>> {
-        let plan = self
-            .plan(&[Script { name: "<input>".into(), sql: sql.to_string() }])
-            .map_err(|e| EngineError::Sql(e.error))?;
-        self.apply(plan).await
     }
 
     /// Stops every query (flushing sinks and committing offsets) and returns the final

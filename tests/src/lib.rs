@@ -306,3 +306,115 @@ pub fn run_file_case(suite: &str, name: &str, parallelism: usize) -> String {
 pub fn read_file(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// A running `eddy server` on a free port, with its own state directory.
+pub struct Server {
+    child: Child,
+    /// Its base URL, `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// Its `--state-dir`.
+    pub state_dir: PathBuf,
+    /// Combined standard output and error.
+    pub log: PathBuf,
+}
+
+/// A TCP port nobody listens on now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn http() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(120))).build().into()
+}
+
+impl Server {
+    /// Starts `eddy server --state-dir <state_dir>` on a free port with `envs`, and waits
+    /// (up to 60 s) until `/healthcheck` answers.
+    pub fn start(state_dir: &Path, envs: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let log = state_dir.with_extension(format!("{:08x}.log", rand::random::<u32>()));
+        let out = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        let err = out.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        let mut cmd = Command::new(eddy_bin());
+        cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")]).arg("--state-dir").arg(state_dir).current_dir(repo_root());
+        cmd.env("EDDY_BOOTSTRAP_SERVERS", bootstrap()).env("EDDY_LOG", "info");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let child = cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn().unwrap_or_else(|e| panic!("spawn eddy server: {e}"));
+        let mut server = Server { child, url, state_dir: state_dir.to_path_buf(), log };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = http().get(&format!("{}/healthcheck", server.url)).call() {
+                if r.status().as_u16() == 200 {
+                    break;
+                }
+            }
+            assert!(matches!(server.child.try_wait(), Ok(None)), "eddy server exited:\n{}", server.log_text());
+            assert!(Instant::now() < deadline, "eddy server did not come up:\n{}", server.log_text());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    /// POSTs `body` (JSON) to `path`; returns the status and the body text.
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> (u16, String) {
+        let mut r = http().post(&format!("{}{path}", self.url)).send_json(body).unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let status = r.status().as_u16();
+        (status, r.body_mut().read_to_string().unwrap_or_else(|e| panic!("POST {path} body: {e}")))
+    }
+
+    /// GETs `path`; returns the status and the body text.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let mut r = http().get(&format!("{}{path}", self.url)).call().unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = r.status().as_u16();
+        (status, r.body_mut().read_to_string().unwrap_or_else(|e| panic!("GET {path} body: {e}")))
+    }
+
+    /// `POST /ksql` with `sql`; returns the status and the parsed answer.
+    pub fn ksql(&self, sql: &str) -> (u16, serde_json::Value) {
+        let (status, text) = self.post("/ksql", &serde_json::json!({"ksql": sql, "streamsProperties": {}}));
+        (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("/ksql answered non-JSON ({e}): {text}")))
+    }
+
+    /// `SHOW QUERIES` as `(id, type, state, stats)` tuples.
+    pub fn queries(&self) -> Vec<(String, String, String, serde_json::Value)> {
+        let (status, v) = self.ksql("SHOW QUERIES;");
+        assert_eq!(status, 200, "{v}");
+        v[0]["queries"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|q| (q["id"].as_str().unwrap_or_default().to_string(), q["queryType"].as_str().unwrap_or_default().to_string(), q["state"].as_str().unwrap_or_default().to_string(), q["stats"].clone()))
+            .collect()
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL, no chance to flush, commit or close the log.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub fn terminate(mut self) -> ExitStatus {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        self.child.wait().unwrap_or_else(|e| panic!("wait: {e}"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -29,3 +29,39 @@ pub async fn ensure_topic(config: &KafkaConfig, topic: &str, partitions: i32, re
         Some(Err((name, code))) => Err(ConnectorError::Config(format!("cannot create topic {name}: {code}"))),
     }
 }
+
+/// The topics of the cluster, sorted by name, with partition and replica counts.
+///
+/// Errors: the broker is unreachable within 10 s.
+pub async fn list_topics(config: &KafkaConfig) -> Result<Vec<eddy_engine::runtime::TopicInfo>> {
+    let consumer: rdkafka::consumer::BaseConsumer = config.client_config().create()?;
+    let metadata = tokio::task::block_in_place(|| rdkafka::consumer::Consumer::fetch_metadata(&consumer, None, Duration::from_secs(10)))?;
+    let mut topics: Vec<eddy_engine::runtime::TopicInfo> = metadata
+        .topics()
+        .iter()
+        .filter(|t| !t.name().starts_with("__"))
+        .map(|t| eddy_engine::runtime::TopicInfo {
+            name: t.name().to_string(),
+            partitions: t.partitions().len(),
+            replicas: t.partitions().first().map(|p| p.replicas().len()).unwrap_or(0),
+        })
+        .collect();
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(topics)
+}
+
+/// Deletes `topic`; a topic that does not exist is not an error.
+///
+/// Errors: the broker is unreachable or refuses.
+pub async fn delete_topic(config: &KafkaConfig, topic: &str) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = config.client_config().create()?;
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    for result in admin.delete_topics(&[topic], &options).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+            Err((name, code)) => return Err(ConnectorError::Config(format!("cannot delete topic {name}: {code}"))),
+        }
+    }
+    tracing::info!(topic, "deleted topic");
+    Ok(())
+}

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use rdkafka::ClientConfig;
 
-pub use admin::ensure_topic;
+pub use admin::{delete_topic, ensure_topic, list_topics};
 pub use sink::KafkaSink;
 pub use source::KafkaSource;
 

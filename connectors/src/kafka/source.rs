@@ -32,7 +32,16 @@ pub struct KafkaSource {
     partition_ids: Vec<i32>,
     restored_watermark: Option<i64>,
     watermark_file: std::path::PathBuf,
+    /// Where the consumer lag is reported, and when it was last measured.
+    metrics: Option<(std::sync::Arc<eddy_engine::runtime::QueryMetrics>, tokio::time::Instant)>,
+    /// The committed offsets the partitions started from, for the lag before the first read.
+    start_offsets: Vec<(i32, i64)>,
+    /// Where partitions without a committed offset started.
+    startup: StartupMode,
 }
+
+/// How often the consumer lag is measured.
+const LAG_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Prefix of the commit metadata that carries the watermark (ms): `eddy-watermark=<ms>`.
 const WATERMARK_METADATA: &str = "eddy-watermark=";
@@ -101,6 +110,7 @@ impl KafkaSource {
         let mut assignment = TopicPartitionList::new();
         let mut starts = Vec::with_capacity(partitions.len());
         let mut restored_watermark: Option<i64> = None;
+        let mut start_offsets = Vec::new();
         for element in committed.elements() {
             // Eddy writes this group's metadata itself (UTF-8 `eddy-watermark=<ms>`); the
             // lowest one among partitions is the safe one to resume from.
@@ -112,6 +122,9 @@ impl KafkaSource {
                 _ => default_start,
             };
             starts.push(format!("{}:{:?}", element.partition(), start));
+            if let Offset::Offset(o) = start {
+                start_offsets.push((element.partition(), o));
+            }
             assignment.add_partition_offset(element.topic(), element.partition(), start)?;
         }
         // Drop the list returned by librdkafka before anything else (see tools/README.md).
@@ -136,7 +149,36 @@ impl KafkaSource {
             partition_ids: partitions,
             restored_watermark,
             watermark_file,
+            metrics: None,
+            start_offsets,
+            startup: options.startup,
         })
+    }
+
+    /// Reports the consumer lag to `metrics` about every 2 seconds.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<eddy_engine::runtime::QueryMetrics>) -> Self {
+        self.metrics = Some((metrics, tokio::time::Instant::now() - LAG_INTERVAL));
+        self
+    }
+
+    /// Records in the topic past the consumer's position, summed over its partitions
+    /// (the high watermark minus the position; the whole partition before the first read).
+    fn measure_lag(&self) -> Option<i64> {
+        let positions = self.consumer.position().ok()?;
+        let mut lag = 0i64;
+        for p in &self.partition_ids {
+            let (low, high) = self.consumer.fetch_watermarks(&self.topic, *p, Duration::from_secs(1)).ok()?;
+            let at = match positions.find_partition(&self.topic, *p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) if o >= 0 => o,
+                _ => match self.start_offsets.iter().find(|(q, _)| q == p) {
+                    Some((_, o)) => *o,
+                    None if self.startup == StartupMode::Latest => high,
+                    None => low,
+                },
+            };
+            lag += (high - at).max(0);
+        }
+        Some(lag)
     }
 
     /// The partition ids of `topic`, waiting up to 60 s for the topic to exist.
@@ -197,6 +239,17 @@ impl Source for KafkaSource {
         match tokio::time::timeout_at(deadline, fill).await {
             Err(_) | Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(ConnectorError::from(e).into()),
+        }
+        if let Some((_, at)) = &self.metrics {
+            if at.elapsed() >= LAG_INTERVAL {
+                let lag = tokio::task::block_in_place(|| self.measure_lag());
+                if let Some((metrics, at)) = self.metrics.as_mut() {
+                    *at = tokio::time::Instant::now();
+                    if let Some(lag) = lag {
+                        metrics.set_consumer_lag(lag);
+                    }
+                }
+            }
         }
         Ok(Some(batch.finish(&self.topic)?))
     }

@@ -113,4 +113,30 @@ pub trait ConnectorFactory: Send + Sync {
     /// A sink writing raw records ([`crate::operators::raw_schema`]: key and value bytes
     /// as read) to `topic` on the cluster of `source`: the late-rows side output.
     async fn raw_sink(&self, source: &Relation, topic: &str, query: &QueryContext) -> Result<Box<dyn Sink>>;
+
+    /// The topics of the default Kafka cluster (`SHOW TOPICS`), sorted by name.
+    ///
+    /// Errors: the cluster cannot be reached, or this factory has none.
+    async fn list_topics(&self) -> Result<Vec<TopicInfo>> {
+        Err(crate::error::EngineError::Other("no Kafka cluster is configured".into()))
+    }
+
+    /// Deletes the Kafka topic of `relation` (`DROP ... DELETE TOPIC`); a topic that does
+    /// not exist is not an error.
+    ///
+    /// Errors: `relation` is not a Kafka stream, or the broker refuses.
+    async fn delete_topic(&self, relation: &Relation) -> Result<()> {
+        Err(crate::error::EngineError::Other(format!("\"{}\" has no Kafka topic to delete", relation.name)))
+    }
+}
+
+/// One Kafka topic, as `SHOW TOPICS` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// Topic name.
+    pub name: String,
+    /// Number of partitions.
+    pub partitions: usize,
+    /// Replicas of each partition (of the first partition).
+    pub replicas: usize,
 }

@@ -17,6 +17,8 @@ pub struct QueryMetrics {
     partial_matches: AtomicU64,
     state_bytes: AtomicU64,
     watermark: AtomicI64,
+    consumer_lag: AtomicI64,
+    last_commit_ms: AtomicI64,
 }
 
 /// A copy of [`QueryMetrics`] at one moment.
@@ -43,6 +45,13 @@ pub struct MetricsSnapshot {
     pub state_bytes: u64,
     /// The current event-time watermark (ms since the epoch), `None` before the first.
     pub watermark: Option<i64>,
+    /// Records in the source topic not read yet (sum over partitions of the high
+    /// watermark minus the consumer position), `None` until the source has measured it
+    /// (Kafka sources measure it about every 2 seconds).
+    pub consumer_lag: Option<i64>,
+    /// When the last micro-batch was committed (ms since the epoch), `None` before the
+    /// first: the age of the newest checkpoint a restart resumes from.
+    pub last_commit_ms: Option<i64>,
 }
 
 impl Default for QueryMetrics {
@@ -58,6 +67,8 @@ impl Default for QueryMetrics {
             partial_matches: AtomicU64::new(0),
             state_bytes: AtomicU64::new(0),
             watermark: AtomicI64::new(i64::MIN),
+            consumer_lag: AtomicI64::new(-1),
+            last_commit_ms: AtomicI64::new(-1),
         }
     }
 }
@@ -101,9 +112,15 @@ impl QueryMetrics {
         self.watermark.fetch_max(watermark, Ordering::Relaxed);
     }
 
+    /// Records the consumer lag (records).
+    pub fn set_consumer_lag(&self, lag: i64) {
+        self.consumer_lag.store(lag.max(0), Ordering::Relaxed);
+    }
+
     /// Counts one committed micro-batch.
     pub fn add_committed(&self) {
         self.committed_batches.fetch_add(1, Ordering::Relaxed);
+        self.last_commit_ms.store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
     }
 
     /// The current values.
@@ -119,6 +136,8 @@ impl QueryMetrics {
             partial_matches: self.partial_matches.load(Ordering::Relaxed),
             state_bytes: self.state_bytes.load(Ordering::Relaxed),
             watermark: Some(self.watermark.load(Ordering::Relaxed)).filter(|w| *w != i64::MIN),
+            consumer_lag: Some(self.consumer_lag.load(Ordering::Relaxed)).filter(|l| *l >= 0),
+            last_commit_ms: Some(self.last_commit_ms.load(Ordering::Relaxed)).filter(|l| *l >= 0),
         }
     }
 }

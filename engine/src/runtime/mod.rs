@@ -5,7 +5,9 @@ mod connector;
 pub mod exchange;
 mod metrics;
 mod pipeline;
+mod push;
 
-pub use connector::{ConnectorFactory, PartitionOffset, QueryContext, Sink, Source, SourceBatch};
+pub use connector::{ConnectorFactory, PartitionOffset, QueryContext, Sink, Source, SourceBatch, TopicInfo};
+pub use push::PushSink;
 pub use metrics::{MetricsSnapshot, QueryMetrics};
-pub use pipeline::{start_query, QueryHandle, QueryStatus};
+pub use pipeline::{parallelism, start_query, start_query_with, QueryHandle, QueryStatus, QueryStopper};

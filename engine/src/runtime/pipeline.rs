@@ -70,9 +70,23 @@ pub struct QueryHandle {
     pub plan: Arc<QueryPlan>,
     /// Its counters.
     pub metrics: Arc<QueryMetrics>,
+    /// When it started (ms since the epoch).
+    pub started_at_ms: i64,
     status: Arc<Mutex<QueryStatus>>,
-    stop: watch::Sender<bool>,
+    stop: QueryStopper,
     task: Option<JoinHandle<()>>,
+}
+
+/// Stops a query from elsewhere (a REST response stream that the client dropped, a
+/// shell's Ctrl-C); cheap to clone.
+#[derive(Debug, Clone)]
+pub struct QueryStopper(Arc<watch::Sender<bool>>);
+
+impl QueryStopper {
+    /// Asks the query to stop; returns at once.
+    pub fn stop(&self) {
+        let _ = self.0.send(true);
+    }
 }
 
 impl QueryHandle {
@@ -84,7 +98,22 @@ impl QueryHandle {
     /// Asks the query to stop: the source stops reading, the sink flushes, the last
     /// offsets are committed. Returns at once; [`QueryHandle::wait`] waits for it.
     pub fn request_stop(&self) {
-        let _ = self.stop.send(true);
+        self.stop.stop();
+    }
+
+    /// A handle that stops this query.
+    pub fn stopper(&self) -> QueryStopper {
+        self.stop.clone()
+    }
+
+    /// Whether a stop was asked for (the query may still be flushing).
+    pub fn stop_requested(&self) -> bool {
+        *self.stop.0.borrow()
+    }
+
+    /// Whether every task of the query has ended.
+    pub fn is_finished(&self) -> bool {
+        self.task.as_ref().is_none_or(|t| t.is_finished())
     }
 
     /// Waits until the query has ended and returns its final status.
@@ -111,6 +140,17 @@ impl QueryHandle {
     }
 }
 
+/// Workers of a query's stateful stages: the source's `'parallelism'`, else one per
+/// core, for an aggregation or MATCH_RECOGNIZE; 1 for a stateless query.
+pub fn parallelism(plan: &QueryPlan) -> usize {
+    let stateful = plan.aggregate.is_some() || plan.match_recognize.is_some();
+    if stateful {
+        plan.source.parallelism.unwrap_or_else(default_parallelism).max(1)
+    } else {
+        1
+    }
+}
+
 /// Workers for keyed operators when a source does not say (`'parallelism'`): one per core.
 pub fn default_parallelism() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
@@ -129,20 +169,30 @@ pub fn default_parallelism() -> usize {
 /// Errors: the source or sink cannot be created (broker or database unreachable, table
 /// not creatable); once started, errors end the query and show in its status.
 pub async fn start_query(plan: Arc<QueryPlan>, factory: &dyn ConnectorFactory, application_id: &str) -> Result<QueryHandle> {
+    start_query_with(plan, factory, format!("{application_id}-"), None).await
+}
+
+/// Starts a query whose rows go to `sink` instead of the plan's sink relation (a
+/// transient push query's client), reading under consumer group `<group_prefix><id>`.
+/// Errors as [`start_query`].
+pub async fn start_query_with(plan: Arc<QueryPlan>, factory: &dyn ConnectorFactory, group_prefix: String, sink: Option<Box<dyn Sink>>) -> Result<QueryHandle> {
     let metrics = Arc::new(QueryMetrics::default());
     let stateful = plan.aggregate.is_some() || plan.match_recognize.is_some();
     let keyed = plan.aggregate.as_ref().is_some_and(|a| !a.keys.is_empty()) || plan.match_recognize.as_ref().is_some_and(|m| !m.partition_by.is_empty());
     // Decoding runs on n workers for any stateful query; the state needs keys to split on.
-    let workers = if stateful { plan.source.parallelism.unwrap_or_else(default_parallelism).max(1) } else { 1 };
+    let workers = parallelism(&plan);
     let backs = if keyed { workers } else { 1 };
     let ctx = QueryContext {
         query_id: plan.id.clone(),
-        group_id: format!("{application_id}-{}", plan.id),
+        group_id: format!("{group_prefix}{}", plan.id),
         metrics: metrics.clone(),
         parallelism: workers,
     };
     let source = factory.source(&plan.source, &ctx).await?;
-    let sink = factory.sink(&plan.sink, &ctx).await?;
+    let sink = match sink {
+        Some(sink) => sink,
+        None => factory.sink(&plan.sink, &ctx).await?,
+    };
     let late_sink = match (stateful, &plan.source.event_time.late_rows_topic) {
         (true, Some(topic)) => Some(factory.raw_sink(&plan.source, topic, &ctx).await?),
         _ => None,
@@ -226,7 +276,8 @@ pub async fn start_query(plan: Arc<QueryPlan>, factory: &dyn ConnectorFactory, a
             Err(p) => *p.into_inner() = final_status,
         }
     });
-    Ok(QueryHandle { plan, metrics, status, stop: stop_tx, task: Some(task) })
+    let started_at_ms = chrono::Utc::now().timestamp_millis();
+    Ok(QueryHandle { plan, metrics, started_at_ms, status, stop: QueryStopper(Arc::new(stop_tx)), task: Some(task) })
 }
 
 /// The operators before the key exchange (DESIGN.md, data flow):

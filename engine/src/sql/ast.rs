@@ -151,6 +151,88 @@ pub enum Statement {
     InsertInto(InsertInto),
     /// A bare query (a transient push query) and its streaming clauses.
     Query(Box<Query>, StreamClauses),
+    /// `SHOW|LIST STREAMS|TABLES|QUERIES|TOPICS [EXTENDED]` (ksqlDB).
+    Show {
+        /// What to list.
+        what: ShowKind,
+        /// `EXTENDED`: more detail per entry.
+        extended: bool,
+    },
+    /// `DESCRIBE [EXTENDED] name` (ksqlDB).
+    Describe {
+        /// The stream or table.
+        name: Name,
+        /// `EXTENDED`: WITH options, queries and counters too.
+        extended: bool,
+    },
+    /// `EXPLAIN <statement>` or `EXPLAIN <query id>` (ksqlDB).
+    Explain(ExplainTarget),
+    /// `TERMINATE <query id>`, or `TERMINATE ALL` (`None`).
+    Terminate(Option<Name>),
+    /// `DROP STREAM|TABLE [IF EXISTS] name [DELETE TOPIC]` (ksqlDB).
+    Drop {
+        /// STREAM or TABLE.
+        kind: ObjectKind,
+        /// The stream or table.
+        name: Name,
+        /// `IF EXISTS`.
+        if_exists: bool,
+        /// `DELETE TOPIC`: also delete its Kafka topic.
+        delete_topic: bool,
+    },
+    /// `SET 'property'='value'`: a session property (ksqlDB), e.g. `auto.offset.reset`.
+    Set {
+        /// The property name, lowercased.
+        property: String,
+        /// Its value, as written.
+        value: String,
+    },
+    /// `UNSET 'property'`.
+    Unset {
+        /// The property name, lowercased.
+        property: String,
+    },
+    /// `RUN SCRIPT 'path.sql'` (ksqlDB): the statements of a file, in order.
+    RunScript {
+        /// The file's path.
+        path: String,
+    },
+}
+
+/// What `SHOW` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShowKind {
+    /// `SHOW STREAMS`.
+    Streams,
+    /// `SHOW TABLES`.
+    Tables,
+    /// `SHOW QUERIES`.
+    Queries,
+    /// `SHOW TOPICS`.
+    Topics,
+    /// `SHOW PROPERTIES`: the session's properties.
+    Properties,
+}
+
+impl fmt::Display for ShowKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ShowKind::Streams => "STREAMS",
+            ShowKind::Tables => "TABLES",
+            ShowKind::Queries => "QUERIES",
+            ShowKind::Topics => "TOPICS",
+            ShowKind::Properties => "PROPERTIES",
+        })
+    }
+}
+
+/// What `EXPLAIN` explains.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExplainTarget {
+    /// A statement, planned but not run; its text follows `EXPLAIN`.
+    Statement(Box<Statement>),
+    /// A running query, by id.
+    Query(Name),
 }
 
 /// A statement with its text and where it starts in the input.
@@ -218,6 +300,21 @@ impl fmt::Display for Statement {
             }
             Statement::InsertInto(i) => write!(f, "INSERT INTO {} query=[{}]{}", i.target, i.query, i.clauses),
             Statement::Query(q, clauses) => write!(f, "QUERY [{q}]{clauses}"),
+            Statement::Show { what, extended } => write!(f, "SHOW {what}{}", if *extended { " EXTENDED" } else { "" }),
+            Statement::Describe { name, extended } => write!(f, "DESCRIBE{} {name}", if *extended { " EXTENDED" } else { "" }),
+            Statement::Explain(ExplainTarget::Statement(s)) => write!(f, "EXPLAIN [{s}]"),
+            Statement::Explain(ExplainTarget::Query(id)) => write!(f, "EXPLAIN QUERY {id}"),
+            Statement::Terminate(Some(id)) => write!(f, "TERMINATE {id}"),
+            Statement::Terminate(None) => write!(f, "TERMINATE ALL"),
+            Statement::Drop { kind, name, if_exists, delete_topic } => write!(
+                f,
+                "DROP {kind}{} {name}{}",
+                if *if_exists { " IF EXISTS" } else { "" },
+                if *delete_topic { " DELETE TOPIC" } else { "" }
+            ),
+            Statement::Set { property, value } => write!(f, "SET '{property}'='{value}'"),
+            Statement::Unset { property } => write!(f, "UNSET '{property}'"),
+            Statement::RunScript { path } => write!(f, "RUN SCRIPT '{path}'"),
         }
     }
 }

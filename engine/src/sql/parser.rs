@@ -199,6 +199,9 @@ impl StreamParser<'_> {
                 return self.parse_create();
             }
         }
+        if let Some(control) = self.parse_control()? {
+            return Ok(control);
+        }
         let start = self.position();
         let statement = self.parser.parse_statement().map_err(parser_error)?;
         match statement {
@@ -229,6 +232,108 @@ impl StreamParser<'_> {
                     .at(start)
                     .hint("Eddy runs CREATE STREAM, CREATE TABLE, CREATE STREAM ... AS SELECT and INSERT INTO ... SELECT"))
             }
+        }
+    }
+
+    /// The ksqlDB statements that manage a running engine: SHOW, DESCRIBE, EXPLAIN,
+    /// TERMINATE, DROP STREAM|TABLE, SET, UNSET, RUN SCRIPT. `None` when the statement
+    /// is none of them.
+    fn parse_control(&mut self) -> Result<Option<Statement>, SqlError> {
+        let first = self.peek_word(0);
+        let statement = match first.as_deref() {
+            Some("SHOW") | Some("LIST") => {
+                self.parser.next_token();
+                let position = self.position();
+                let what = match self.peek_word(0).as_deref() {
+                    Some("STREAMS") => ShowKind::Streams,
+                    Some("TABLES") => ShowKind::Tables,
+                    Some("QUERIES") => ShowKind::Queries,
+                    Some("TOPICS") => ShowKind::Topics,
+                    Some("PROPERTIES") => ShowKind::Properties,
+                    _ => {
+                        return Err(SqlError::new(format!("syntax error: expected STREAMS, TABLES, QUERIES, TOPICS or PROPERTIES, found {}", self.parser.peek_token().token))
+                            .at(position)
+                            .hint("write SHOW STREAMS, SHOW TABLES, SHOW QUERIES, SHOW TOPICS or SHOW PROPERTIES"))
+                    }
+                };
+                self.parser.next_token();
+                let extended = self.parse_word("EXTENDED");
+                Statement::Show { what, extended }
+            }
+            Some("DESCRIBE") | Some("DESC") => {
+                self.parser.next_token();
+                let extended = self.peek_word(1).is_some() && self.parse_word("EXTENDED");
+                let name = object_name(&self.parser.parse_object_name(false).map_err(parser_error)?)?;
+                Statement::Describe { name, extended }
+            }
+            Some("EXPLAIN") => {
+                self.parser.next_token();
+                if matches!(self.parser.peek_token().token, Token::Word(_)) && self.parser.peek_nth_token(1).token == Token::EOF {
+                    Statement::Explain(ExplainTarget::Query(name_of(&self.parser.parse_identifier().map_err(parser_error)?)))
+                } else {
+                    Statement::Explain(ExplainTarget::Statement(Box::new(self.parse_statement()?)))
+                }
+            }
+            Some("TERMINATE") => {
+                self.parser.next_token();
+                if self.parse_word("ALL") {
+                    Statement::Terminate(None)
+                } else {
+                    let position = self.position();
+                    let id = self.parser.parse_identifier().map_err(|e| {
+                        parser_error(e).at(position).hint("write TERMINATE <query id> (SHOW QUERIES lists them) or TERMINATE ALL")
+                    })?;
+                    Statement::Terminate(Some(name_of(&id)))
+                }
+            }
+            Some("DROP") if matches!(self.peek_word(1).as_deref(), Some("STREAM") | Some("TABLE")) => {
+                self.parser.next_token();
+                let kind = if self.parse_word("STREAM") { ObjectKind::Stream } else { self.parser.next_token(); ObjectKind::Table };
+                let if_exists = self.parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+                let name = object_name(&self.parser.parse_object_name(false).map_err(parser_error)?)?;
+                let delete_topic = if self.peek_word(0).as_deref() == Some("DELETE") {
+                    self.parser.next_token();
+                    if !self.parse_word("TOPIC") {
+                        return Err(SqlError::new(format!("syntax error: expected TOPIC, found {}", self.parser.peek_token().token))
+                            .at(self.position())
+                            .hint("write DROP STREAM name DELETE TOPIC"));
+                    }
+                    true
+                } else {
+                    false
+                };
+                Statement::Drop { kind, name, if_exists, delete_topic }
+            }
+            Some("SET") if matches!(self.parser.peek_nth_token(1).token, Token::SingleQuotedString(_)) => {
+                self.parser.next_token();
+                let property = self.parser.parse_literal_string().map_err(parser_error)?.to_lowercase();
+                self.parser.expect_token(&Token::Eq).map_err(|e| parser_error(e).hint("write SET 'property'='value'"))?;
+                let value = self.parser.parse_literal_string().map_err(|e| parser_error(e).hint("quote the value: SET 'property'='value'"))?;
+                Statement::Set { property, value }
+            }
+            Some("UNSET") => {
+                self.parser.next_token();
+                let property = self.parser.parse_literal_string().map_err(|e| parser_error(e).hint("write UNSET 'property'"))?.to_lowercase();
+                Statement::Unset { property }
+            }
+            Some("RUN") if self.peek_word(1).as_deref() == Some("SCRIPT") => {
+                self.parser.next_token();
+                self.parser.next_token();
+                let path = self.parser.parse_literal_string().map_err(|e| parser_error(e).hint("quote the path: RUN SCRIPT '/path/to/file.sql'"))?;
+                Statement::RunScript { path }
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(statement))
+    }
+
+    /// Consumes the word `word` (uppercase) if it comes next.
+    fn parse_word(&mut self, word: &str) -> bool {
+        if self.peek_word(0).as_deref() == Some(word) {
+            self.parser.next_token();
+            true
+        } else {
+            false
         }
     }
 

@@ -245,8 +245,71 @@ impl<'a> Planner<'a> {
             Statement::InsertInto(insert) => self.plan_insert(insert, &parsed.text),
             Statement::Query(..) => Err(SqlError::new("a SELECT on its own is a transient push query, which `eddy run` does not run")
                 .at(Some(parsed.position))
-                .hint("write INSERT INTO sink SELECT ..., or CREATE STREAM name AS SELECT ...")),
+                .hint("write INSERT INTO sink SELECT ..., or CREATE STREAM name AS SELECT ...; run push queries in `eddy shell`")),
+            other => {
+                let word = parsed.text.split_whitespace().next().unwrap_or_default().to_uppercase();
+                Err(SqlError::new(format!("{word} manages a running engine and is not planned: {other}"))
+                    .at(Some(parsed.position))
+                    .hint("run it in `eddy shell` or send it to `eddy server`"))
+            }
         }
+    }
+
+    /// Plans a transient push query (`SELECT ... EMIT CHANGES [LIMIT n]`, ksqlDB): the
+    /// same pipeline as a persistent query, with a sink that hands rows to the client.
+    /// Returns the plan (its sink a placeholder named after the query) and the LIMIT.
+    ///
+    /// Errors: no `EMIT CHANGES` (pull queries are not supported), a LIMIT that is not a
+    /// non-negative integer, and every error of a persistent query's SELECT.
+    pub fn plan_push(&mut self, query: &Query, clauses: &StreamClauses, parsed: &ParsedStatement) -> Result<(QueryPlan, Option<usize>), SqlError> {
+        if clauses.emit.is_none() {
+            return Err(SqlError::new("a SELECT on a stream must end with EMIT CHANGES")
+                .at(Some(parsed.position))
+                .hint("add EMIT CHANGES to stream its results as they arrive (a push query); pull queries are not supported"));
+        }
+        let mut query = query.clone();
+        let limit = match query.limit_clause.take() {
+            None => None,
+            Some(sqlparser::ast::LimitClause::LimitOffset { limit: Some(expr), offset: None, limit_by }) if limit_by.is_empty() => {
+                match &expr {
+                    sqlparser::ast::Expr::Value(v) => match &v.value {
+                        sqlparser::ast::Value::Number(n, _) => Some(n.parse::<usize>().map_err(|_| {
+                            SqlError::new(format!("LIMIT must be a non-negative integer, found {n}")).at(Position::from_location(v.span.start))
+                        })?),
+                        other => return Err(SqlError::new(format!("LIMIT must be a non-negative integer, found {other}")).at(Position::from_location(v.span.start))),
+                    },
+                    other => return Err(SqlError::new(format!("LIMIT must be a non-negative integer, found {other}")).at(Some(parsed.position))),
+                }
+            }
+            Some(other) => {
+                return Err(SqlError::new(format!("unsupported limit clause: {other}"))
+                    .at(Some(parsed.position))
+                    .hint("a push query takes LIMIT n only"))
+            }
+        };
+        let select = self.plan_select(&query, clauses, None)?;
+        let fields: Vec<Field> = select
+            .projection
+            .iter()
+            .map(|p| p.expr.return_field(&select.projection_input).map(|f| Field::new(&p.name, f.data_type().clone(), true)))
+            .collect::<Result<_, _>>()
+            .map_err(df_error)?;
+        let schema = Arc::new(Schema::new(fields));
+        let id = self.next_id(&format!("transient_{}", select.source.name));
+        let sink = Arc::new(Relation {
+            name: id.clone(),
+            kind: ObjectKind::Stream,
+            schema: schema.clone(),
+            key: Vec::new(),
+            primary_key: Vec::new(),
+            connector: ConnectorOptions::Blackhole,
+            watermark: None,
+            computed: Vec::new(),
+            event_time: Default::default(),
+            parallelism: None,
+            sql: parsed.text.clone(),
+        });
+        Ok((select.into_query(id, &parsed.text, schema, sink), limit))
     }
 
     fn check_new_name(&self, kind: ObjectKind, name: &super::ast::Name, or_replace: bool, if_not_exists: bool) -> Result<bool, SqlError> {

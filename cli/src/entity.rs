@@ -1,0 +1,223 @@
+//! Statement results as ksqlDB's REST entities (JSON), and Arrow rows as JSON arrays.
+//!
+//! The REST server answers with these; the shell renders them, whether its engine is
+//! embedded or remote, so both fronts show a statement's result the same way. Shapes
+//! follow ksqlDB's `/ksql` API: `currentStatus`, `streams`, `tables`, `queries`,
+//! `kafka_topics`, `properties`, `sourceDescription`, `queryDescription`, and
+//! `statement_error` for errors.
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use eddy_engine::runtime::MetricsSnapshot;
+use eddy_engine::sql::ast::ObjectKind;
+use eddy_engine::sql::types::sql_name;
+use eddy_engine::{EngineError, QueryInfo, RelationInfo, StatementResult};
+use serde_json::{json, Map, Value};
+
+/// ksqlDB's error code for a statement that is wrong (HTTP 400).
+pub const STATEMENT_ERROR: u32 = 40001;
+/// ksqlDB's error code for a failure on the server's side (HTTP 500).
+pub const SERVER_ERROR: u32 = 50000;
+
+/// The entities of one executed statement: one per result, except that a
+/// `CREATE ... AS SELECT` answers one `currentStatus` naming its query, as ksqlDB does.
+pub fn entities(executed: &eddy_engine::Executed, sequence: i64) -> Vec<Value> {
+    match executed.results.as_slice() {
+        [StatementResult::Created { kind, name }, StatementResult::QueryStarted { id, warning }] => {
+            let kind = if *kind == ObjectKind::Stream { "stream" } else { "table" };
+            vec![json!({
+                "@type": "currentStatus",
+                "statementText": executed.statement,
+                "commandId": format!("{kind}/`{name}`/create"),
+                "commandStatus": {"status": "SUCCESS", "message": format!("Created query with ID {id}"), "queryId": id},
+                "commandSequenceNumber": sequence,
+                "warnings": warning.iter().map(|w| json!({"message": w})).collect::<Vec<_>>(),
+            })]
+        }
+        results => results.iter().map(|r| entity(r, &executed.statement, sequence)).collect(),
+    }
+}
+
+/// The entity of one result of `statement`; `sequence` is the command log's last
+/// sequence number (ksqlDB's `commandSequenceNumber`; -1 when not logged).
+pub fn entity(result: &StatementResult, statement: &str, sequence: i64) -> Value {
+    let status = |command_id: String, message: String, query_id: Option<&str>, warnings: Vec<String>| {
+        json!({
+            "@type": "currentStatus",
+            "statementText": statement,
+            "commandId": command_id,
+            "commandStatus": {"status": "SUCCESS", "message": message, "queryId": query_id},
+            "commandSequenceNumber": sequence,
+            "warnings": warnings.into_iter().map(|w| json!({"message": w})).collect::<Vec<_>>(),
+        })
+    };
+    let kind_word = |k: &ObjectKind| if *k == ObjectKind::Stream { "stream" } else { "table" };
+    match result {
+        StatementResult::Created { kind, name } => {
+            let word = if *kind == ObjectKind::Stream { "Stream" } else { "Table" };
+            status(format!("{}/`{name}`/create", kind_word(kind)), format!("{word} created"), None, vec![])
+        }
+        StatementResult::QueryStarted { id, warning } => {
+            status(format!("query/`{id}`/create"), format!("Created query with ID {id}"), Some(id), warning.iter().cloned().collect())
+        }
+        StatementResult::Noop(why) => status("noop".into(), why.clone(), None, vec![]),
+        StatementResult::Dropped { kind, name, .. } => status(format!("{}/`{name}`/drop", kind_word(kind)), result.to_string(), None, vec![]),
+        StatementResult::Terminated(ids) => {
+            let id = if ids.len() == 1 { ids[0].clone() } else { "ALL".into() };
+            status(format!("terminate/{id}/execute"), if ids.is_empty() { result.to_string() } else { "Query terminated.".into() }, None, vec![])
+        }
+        StatementResult::Relations { kind, relations } => {
+            let key = if *kind == ObjectKind::Stream { "streams" } else { "tables" };
+            let list: Vec<Value> = relations.iter().map(relation_entry).collect();
+            json!({"@type": key, "statementText": statement, key: list, "warnings": []})
+        }
+        StatementResult::Queries(queries) => {
+            json!({"@type": "queries", "statementText": statement, "queries": queries.iter().map(query_entry).collect::<Vec<_>>(), "warnings": []})
+        }
+        StatementResult::Topics(topics) => {
+            let list: Vec<Value> = topics.iter().map(|t| json!({"name": t.name, "replicaInfo": vec![t.replicas; t.partitions]})).collect();
+            json!({"@type": "kafka_topics", "statementText": statement, "topics": list, "warnings": []})
+        }
+        StatementResult::Properties(p) => {
+            let list: Vec<Value> = p.iter().map(|(k, v)| json!({"name": k, "scope": "SESSION", "value": v})).collect();
+            json!({"@type": "properties", "statementText": statement, "properties": list, "overwrittenProperties": [], "warnings": []})
+        }
+        StatementResult::Description(d) => {
+            let r = &d.relation;
+            let fields: Vec<Value> = r
+                .schema
+                .fields()
+                .iter()
+                .map(|f| {
+                    let mut field = json!({"name": f.name(), "schema": {"type": sql_name(f.data_type()), "fields": null, "memberSchema": null}});
+                    if r.key.iter().any(|k| k == f.name()) || r.primary_key.iter().any(|k| k == f.name()) {
+                        field["type"] = json!(if r.primary_key.is_empty() { "KEY" } else { "PRIMARY_KEY" });
+                    }
+                    field
+                })
+                .collect();
+            let options: Map<String, Value> = d.options.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            let mut totals = MetricsSnapshot::default();
+            for q in &d.read_by {
+                totals.rows_in += q.metrics.rows_in;
+                totals.malformed += q.metrics.malformed;
+                totals.late_rows += q.metrics.late_rows;
+            }
+            for q in &d.written_by {
+                totals.rows_out += q.metrics.rows_out;
+            }
+            json!({
+                "@type": "sourceDescription",
+                "statementText": statement,
+                "sourceDescription": {
+                    "name": r.name,
+                    "windowType": if d.info.windowed { json!("TUMBLING") } else { Value::Null },
+                    "readQueries": d.read_by.iter().map(query_entry).collect::<Vec<_>>(),
+                    "writeQueries": d.written_by.iter().map(query_entry).collect::<Vec<_>>(),
+                    "fields": fields,
+                    "type": r.kind.to_string(),
+                    "timestamp": r.event_time.to_string(),
+                    "statistics": if d.extended { format!("rows-in: {}, rows-out: {}", totals.rows_in, totals.rows_out) } else { String::new() },
+                    "errorStats": if d.extended { format!("malformed: {}, late: {}", totals.malformed, totals.late_rows) } else { String::new() },
+                    "extended": d.extended,
+                    "connector": d.info.connector,
+                    "keyFormat": if d.info.connector == "kafka" { "KAFKA" } else { "NONE" },
+                    "valueFormat": d.info.format.clone().unwrap_or_else(|| "NONE".into()),
+                    "topic": d.info.target,
+                    "withOptions": options,
+                    "partitions": match &r.connector { eddy_engine::options::ConnectorOptions::Kafka(k) => k.partitions.unwrap_or(0), _ => 0 },
+                    "replication": match &r.connector { eddy_engine::options::ConnectorOptions::Kafka(k) => k.replicas.unwrap_or(0), _ => 0 },
+                    "statement": r.sql,
+                    "counters": serde_json::to_value(totals).unwrap_or(Value::Null),
+                },
+                "warnings": [],
+            })
+        }
+        StatementResult::Explain { query_id, plan } => json!({
+            "@type": "queryDescription",
+            "statementText": statement,
+            "queryDescription": {"id": query_id, "statementText": statement, "executionPlan": plan, "topology": plan, "overriddenProperties": {}},
+            "warnings": [],
+        }),
+        StatementResult::PropertySet { property, value } => status("property/set".into(), format!("Property '{property}' set to '{value}'"), None, vec![]),
+        StatementResult::PropertyUnset { property } => status("property/unset".into(), format!("Property '{property}' unset"), None, vec![]),
+        StatementResult::PushQuery(p) => status(format!("query/`{}`/push", p.id), result.to_string(), Some(&p.id), vec![]),
+    }
+}
+
+fn relation_entry(r: &RelationInfo) -> Value {
+    json!({
+        "type": r.kind.to_string(),
+        "name": r.name,
+        "topic": r.target,
+        "connector": r.connector,
+        "keyFormat": if r.connector == "kafka" { "KAFKA" } else { "NONE" },
+        "valueFormat": r.format.clone().unwrap_or_else(|| "NONE".into()),
+        "isWindowed": r.windowed,
+    })
+}
+
+/// A `SHOW QUERIES` entry: ksqlDB's fields plus Eddy's counters under `stats`.
+pub fn query_entry(q: &QueryInfo) -> Value {
+    let (state, error) = match &q.status {
+        eddy_engine::runtime::QueryStatus::Running => ("RUNNING", None),
+        eddy_engine::runtime::QueryStatus::Stopped => ("STOPPED", None),
+        eddy_engine::runtime::QueryStatus::Failed(e) => ("ERROR", Some(e.clone())),
+    };
+    json!({
+        "queryString": q.statement,
+        "sinks": q.sink.iter().collect::<Vec<_>>(),
+        "sinkKafkaTopics": q.sink_target.iter().collect::<Vec<_>>(),
+        "sources": [q.source],
+        "id": q.id,
+        "statusCount": {state: 1},
+        "queryType": q.kind.to_string(),
+        "state": state,
+        "error": error,
+        "parallelism": q.parallelism,
+        "stats": serde_json::to_value(q.metrics).unwrap_or(Value::Null),
+    })
+}
+
+/// The `statement_error` entity for `error` in `statement`.
+pub fn error_entity(statement: &str, error: &EngineError) -> (u32, Value) {
+    let code = match error {
+        EngineError::Sql(_) => STATEMENT_ERROR,
+        _ => SERVER_ERROR,
+    };
+    let kind = if code == STATEMENT_ERROR { "statement_error" } else { "generic_error" };
+    (code, json!({"@type": kind, "error_code": code, "message": error.to_string(), "statementText": statement, "entities": []}))
+}
+
+/// ksqlDB's type names of a schema's columns (`STRING`, `INTEGER`, `BIGINT`, `DOUBLE`,
+/// `TIMESTAMP`, `DECIMAL(10, 2)`, ...).
+pub fn column_types(schema: &SchemaRef) -> Vec<String> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| match sql_name(f.data_type()).as_str() {
+            "INT" => "INTEGER".to_string(),
+            "VARCHAR" | "TEXT" => "STRING".to_string(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+/// The rows of `batch` as JSON arrays, in column order (nulls as `null`; timestamps as
+/// ISO-8601 text, as arrow-json writes them).
+///
+/// Errors: a column type arrow-json cannot write.
+pub fn batch_rows(batch: &RecordBatch) -> Result<Vec<Vec<Value>>, arrow::error::ArrowError> {
+    let mut buf = Vec::new();
+    {
+        let mut writer = arrow::json::WriterBuilder::new().with_explicit_nulls(true).build::<_, arrow::json::writer::JsonArray>(&mut buf);
+        writer.write(batch)?;
+        writer.finish()?;
+    }
+    if buf.is_empty() {
+        return Ok(Vec::new());
+    }
+    let objects: Vec<Map<String, Value>> = serde_json::from_slice(&buf).map_err(|e| arrow::error::ArrowError::JsonError(e.to_string()))?;
+    let names: Vec<&String> = batch.schema_ref().fields().iter().map(|f| f.name()).collect();
+    Ok(objects.into_iter().map(|mut o| names.iter().map(|n| o.remove(n.as_str()).unwrap_or(Value::Null)).collect()).collect())
+}

@@ -1,0 +1,56 @@
+//! `POST /ksql`: `{"ksql": "...", "streamsProperties": {...}}` → an array of entities.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use eddy_engine::sql::ast::Statement;
+use eddy_engine::sql::parser::parse_sql;
+use eddy_engine::sql::vars::substitute;
+use eddy_engine::EngineError;
+use serde_json::Value;
+
+use super::{bad_request, json_response, session_of, AppState};
+use crate::entity::{entities, error_entity, SERVER_ERROR};
+
+pub(crate) async fn ksql(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad_request(&headers, "", format!("the request body is not JSON: {e}")),
+    };
+    let Some(text) = request.get("ksql").and_then(Value::as_str) else {
+        return bad_request(&headers, "", "the request has no \"ksql\" field (the statements, as text)".into());
+    };
+    let mut session = match session_of(request.get("streamsProperties")) {
+        Ok(s) => s,
+        Err(e) => return bad_request(&headers, text, e),
+    };
+    let sql = match substitute(text, |v| state.settings.variable(v)) {
+        Ok(sql) => sql,
+        Err(e) => return bad_request(&headers, text, e.to_string()),
+    };
+    // ksqlDB serves push queries on their own endpoints, which stream.
+    if let Ok(parsed) = parse_sql(&sql) {
+        if let Some(push) = parsed.iter().find(|p| matches!(p.statement, Statement::Query(..))) {
+            return bad_request(&headers, &push.text, "push queries are served by POST /query-stream (or /query), which stream their rows".into());
+        }
+    }
+    let mut engine = state.engine.lock().await;
+    let outcome = engine.execute(&sql, &mut session).await;
+    let sequence = engine.command_sequence().map_or(-1, |s| s as i64);
+    drop(engine);
+    match outcome {
+        Ok(results) => {
+            let entities: Vec<Value> = results.iter().flat_map(|e| entities(e, sequence)).collect();
+            json_response(&headers, StatusCode::OK, &Value::Array(entities))
+        }
+        Err(e) => {
+            let (code, body) = error_entity(&e.statement, &e.error);
+            let status = if code == SERVER_ERROR && !matches!(e.error, EngineError::Sql(_)) { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::BAD_REQUEST };
+            json_response(&headers, status, &body)
+        }
+    }
+}
+

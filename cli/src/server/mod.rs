@@ -1,0 +1,189 @@
+//! `eddy server`: ksqlDB's REST API over one embedded engine (DESIGN.md, control plane).
+//!
+//! - `POST /ksql`: statements; answers an array of entities ([`crate::entity`]);
+//! - `POST /query-stream`: a push query; a header, then one JSON array per row;
+//! - `POST /query`: the older chunked form of a push query;
+//! - `POST /close-query`: stops a push query;
+//! - `GET /info`, `GET /healthcheck`, `GET /metrics` (Prometheus text).
+//!
+//! Every request has its own session (its `streamsProperties`); the engine is shared
+//! behind one lock, held while a statement runs, never while rows stream. Bodies are
+//! limited to 1 MiB (413 beyond). With `--basic-auth-file`, every route but
+//! `/healthcheck` needs HTTP Basic credentials from that file.
+
+mod info;
+mod ksql;
+pub(crate) mod push;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use base64::Engine as _;
+use eddy_engine::runtime::QueryStopper;
+use eddy_engine::Engine;
+use serde_json::Value;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::settings::Settings;
+
+/// Largest request body (bytes); larger ones get 413.
+pub const BODY_LIMIT: usize = 1 << 20;
+
+/// ksqlDB's versioned JSON content type.
+pub const KSQL_V1_JSON: &str = "application/vnd.ksql.v1+json";
+
+/// Arguments of `eddy server`.
+#[derive(clap::Args, Debug)]
+pub struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8088")]
+    listen: SocketAddr,
+    /// Directory of the durable catalog (the command log).
+    #[arg(long, env = "EDDY_STATE_DIR", default_value = ".eddy")]
+    state_dir: PathBuf,
+    /// Prefix of the Kafka consumer groups of the queries, like ksqlDB's service id.
+    #[arg(long, env = "EDDY_APPLICATION_ID", default_value = "eddy")]
+    application_id: String,
+    /// A file of `user:password` lines; when given, requests need HTTP Basic credentials.
+    #[arg(long)]
+    basic_auth_file: Option<PathBuf>,
+}
+
+/// What every handler shares.
+pub(crate) struct AppState {
+    pub(crate) engine: tokio::sync::Mutex<Engine>,
+    /// Running push queries by id, to stop them on `/close-query` or shutdown.
+    pub(crate) pushes: Mutex<HashMap<String, QueryStopper>>,
+    pub(crate) settings: Settings,
+    pub(crate) service_id: String,
+    /// Accepted `Authorization` header values (`Basic <base64>`); `None`: no auth.
+    credentials: Option<Vec<String>>,
+}
+
+/// Runs the server until SIGINT or SIGTERM; returns the exit code.
+pub async fn server(settings: &Settings, args: ServerArgs) -> anyhow::Result<u8> {
+    let credentials = match &args.basic_auth_file {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let accepted: Vec<String> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(|l| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(l)))
+                .collect();
+            if accepted.is_empty() {
+                anyhow::bail!("{} holds no user:password line", path.display());
+            }
+            Some(accepted)
+        }
+    };
+    let restored = crate::state::restore(settings, &args.state_dir, &args.application_id).await?;
+    for w in &restored.warnings {
+        eprintln!("warning: {w}");
+    }
+    let crate::state::Restored { engine, lock, .. } = restored;
+    let state = Arc::new(AppState {
+        engine: tokio::sync::Mutex::new(engine),
+        pushes: Mutex::new(HashMap::new()),
+        settings: settings.clone(),
+        service_id: args.application_id.clone(),
+        credentials,
+    });
+    let app = router(state.clone());
+    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    eprintln!("eddy server listening on http://{}", args.listen);
+    let shutdown_state = state.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+                return std::future::pending().await;
+            };
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+            eprintln!("stopping: ending push queries");
+            for (_, stopper) in shutdown_state.pushes.lock().map(|mut p| p.drain().collect::<Vec<_>>()).unwrap_or_default() {
+                stopper.stop();
+            }
+        })
+        .await
+        .context("server failed")?;
+    eprintln!("stopping: flushing sinks and committing offsets");
+    let mut failed = false;
+    for (id, status) in state.engine.lock().await.stop_all().await {
+        if let eddy_engine::runtime::QueryStatus::Failed(e) = status {
+            eprintln!("query {id} failed: {e}");
+            failed = true;
+        }
+    }
+    drop(lock);
+    Ok(if failed { 1 } else { 0 })
+}
+
+/// The routes.
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/ksql", post(ksql::ksql))
+        .route("/query-stream", post(push::query_stream))
+        .route("/query", post(push::query))
+        .route("/close-query", post(push::close_query))
+        .route("/info", get(info::info))
+        .route("/metrics", get(info::metrics))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
+        .route("/healthcheck", get(info::healthcheck))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn authenticate(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    if let Some(accepted) = &state.credentials {
+        let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if !accepted.iter().any(|a| a == given) {
+            let body = serde_json::json!({"@type": "generic_error", "error_code": 40100, "message": "unauthorized: give HTTP Basic credentials from the server's --basic-auth-file"});
+            let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"eddy\""));
+            return response;
+        }
+    }
+    next.run(request).await
+}
+
+/// A JSON response in the content type the client accepts: ksqlDB's
+/// `application/vnd.ksql.v1+json` when asked for, else `application/json`.
+pub(crate) fn json_response(headers: &HeaderMap, status: StatusCode, body: &Value) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let content_type = if accept.contains(KSQL_V1_JSON) { KSQL_V1_JSON } else { "application/json" };
+    (status, [(header::CONTENT_TYPE, content_type)], body.to_string()).into_response()
+}
+
+/// A 400 with a `statement_error` entity (a malformed request or statement).
+pub(crate) fn bad_request(headers: &HeaderMap, statement: &str, message: String) -> Response {
+    let body = serde_json::json!({"@type": "statement_error", "error_code": crate::entity::STATEMENT_ERROR, "message": message, "statementText": statement, "entities": []});
+    json_response(headers, StatusCode::BAD_REQUEST, &body)
+}
+
+/// The session of a request from its properties object (values as text).
+pub(crate) fn session_of(properties: Option<&Value>) -> Result<eddy_engine::Session, String> {
+    let pairs: Vec<(String, String)> = match properties {
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| (k.clone(), match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }))
+            .collect(),
+        _ => Vec::new(),
+    };
+    eddy_engine::Session::with_properties(pairs).map_err(|e| e.to_string())
+}

@@ -1,0 +1,45 @@
+//! `CREATE STREAM|TABLE`, `CREATE ... AS SELECT`, `INSERT INTO ... SELECT`.
+
+use crate::engine::{Engine, Plan};
+use crate::error::Result;
+use crate::result::StatementResult;
+use crate::session::Session;
+use crate::sql::ast::ParsedStatement;
+use crate::sql::planner::{PlannedStatement, Planner};
+
+use super::with_startup;
+
+impl Engine {
+    /// Plans the statement against a copy of the catalog, applies it (creating topics,
+    /// starting its query), then logs it. A statement that fails leaves the catalog as
+    /// it was.
+    pub(crate) async fn execute_create(&mut self, p: &ParsedStatement, session: &Session) -> Result<Vec<StatementResult>> {
+        let mut catalog = self.catalog.clone();
+        let mut query_ids = self.query_ids.clone();
+        let planned = Planner::new(&mut catalog, &self.state, &mut query_ids).plan(p)?;
+        let statements: Vec<PlannedStatement> = planned
+            .into_iter()
+            .map(|s| match s {
+                PlannedStatement::StartQuery(plan) => PlannedStatement::StartQuery(with_startup(plan, session.startup())),
+                other => other,
+            })
+            .collect();
+        let query_id = statements.iter().find_map(|s| match s {
+            PlannedStatement::StartQuery(q) => Some(q.id.clone()),
+            _ => None,
+        });
+        let changes = statements.iter().any(|s| !matches!(s, PlannedStatement::Noop(_)));
+        let before = (self.catalog.clone(), self.query_ids.clone());
+        let results = match self.apply(Plan::new(catalog, query_ids, statements)).await {
+            Ok(r) => r,
+            Err(e) => {
+                (self.catalog, self.query_ids) = before;
+                return Err(e);
+            }
+        };
+        if changes {
+            self.log_command(&p.text, query_id.as_deref(), session)?;
+        }
+        Ok(results)
+    }
+}

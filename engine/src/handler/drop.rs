@@ -1,0 +1,65 @@
+//! `DROP STREAM|TABLE [IF EXISTS] name [DELETE TOPIC]` (ksqlDB).
+
+use crate::engine::Engine;
+use crate::error::{Result, SqlError};
+use crate::options::ConnectorOptions;
+use crate::result::StatementResult;
+use crate::session::Session;
+use crate::sql::ast::{Name, ObjectKind};
+
+impl Engine {
+    /// Removes the relation from the catalog (and its topic with `DELETE TOPIC`). Push
+    /// queries reading it are stopped.
+    ///
+    /// Errors: the name is unknown (without `IF EXISTS`); it is a TABLE and STREAM was
+    /// written (or the reverse); a persistent query reads or writes it (ksqlDB refuses
+    /// too: the message names the queries, the hint says to terminate them);
+    /// `DELETE TOPIC` on a relation without a Kafka topic; the broker refuses.
+    pub(crate) async fn execute_drop(&mut self, kind: ObjectKind, name: &Name, if_exists: bool, delete_topic: bool, text: &str, session: &Session) -> Result<StatementResult> {
+        let Some(relation) = self.catalog.get(&name.value).cloned() else {
+            if if_exists {
+                return Ok(StatementResult::Noop(format!("{} {} does not exist", kind.to_string().to_lowercase(), name.value)));
+            }
+            return Err(self.unknown_relation(name).into());
+        };
+        if relation.kind != kind {
+            let is = relation.kind.to_string();
+            return Err(SqlError::new(format!("\"{}\" is a {is}, not a {kind}", relation.name))
+                .at(name.position)
+                .hint(format!("write DROP {is} {}", relation.name))
+                .into());
+        }
+        let users: Vec<String> = self
+            .queries
+            .iter()
+            .filter(|q| !self.push_ids.contains(&q.plan.id))
+            .filter(|q| q.plan.source.name == relation.name || q.plan.sink.name == relation.name)
+            .map(|q| q.plan.id.clone())
+            .collect();
+        if !users.is_empty() {
+            let verb = if users.len() == 1 { "uses" } else { "use" };
+            return Err(SqlError::new(format!("cannot drop \"{}\": query {} {verb} it", relation.name, users.join(", ")))
+                .at(name.position)
+                .hint(format!("terminate it first: {}", users.iter().map(|u| format!("TERMINATE {u};")).collect::<Vec<_>>().join(" ")))
+                .into());
+        }
+        let topic_deleted = if delete_topic {
+            let ConnectorOptions::Kafka(k) = &relation.connector else {
+                return Err(SqlError::new(format!("\"{}\" is a {} {kind}: it has no topic to delete", relation.name, relation.connector.name()))
+                    .at(name.position)
+                    .hint("drop it without DELETE TOPIC")
+                    .into());
+            };
+            self.factory()?.delete_topic(&relation).await?;
+            Some(k.topic.clone())
+        } else {
+            None
+        };
+        for q in self.queries.iter().filter(|q| self.push_ids.contains(&q.plan.id) && q.plan.source.name == relation.name) {
+            q.request_stop();
+        }
+        self.catalog.remove(&relation.name);
+        self.log_command(text, None, session)?;
+        Ok(StatementResult::Dropped { kind, name: relation.name.clone(), topic_deleted })
+    }
+}

@@ -1,0 +1,67 @@
+//! `EXPLAIN <statement>` and `EXPLAIN <query id>` (ksqlDB): the operator pipeline, one
+//! operator per line, with the parallelism of its stateful stages.
+
+use std::fmt::Write;
+
+use crate::engine::Engine;
+use crate::error::{Result, SqlError};
+use crate::result::StatementResult;
+use crate::runtime::parallelism;
+use crate::session::Session;
+use crate::sql::ast::{ExplainTarget, ParsedStatement, Statement};
+use crate::sql::planner::{PlannedStatement, Planner};
+
+impl Engine {
+    /// Plans the statement against a copy of the catalog (nothing is applied), or shows
+    /// the plan of a running query with its status and counters.
+    ///
+    /// Errors: the statement does not plan; the query id is unknown; the statement is
+    /// not a CREATE, INSERT or SELECT.
+    pub(crate) fn execute_explain(&mut self, target: &ExplainTarget, p: &ParsedStatement, session: &Session) -> Result<StatementResult> {
+        match target {
+            ExplainTarget::Query(id) => {
+                let Some(i) = self.find_query(&id.value) else { return Err(self.unknown_query(id).into()) };
+                let q = &self.queries[i];
+                let info = self.query_info(q);
+                let mut plan = format!("{}\n  parallelism: {}\n  status: {}", q.plan, info.parallelism, info.status);
+                let m = info.metrics;
+                let _ = write!(plan, "\n  rows in: {}, rows out: {}, malformed: {}, late: {}", m.rows_in, m.rows_out, m.malformed, m.late_rows);
+                Ok(StatementResult::Explain { query_id: Some(info.id), plan })
+            }
+            ExplainTarget::Statement(inner) => {
+                let text = p.text.trim_start();
+                let text = text.get("EXPLAIN".len()..).unwrap_or_default().trim().to_string();
+                let inner = ParsedStatement { statement: inner.as_ref().clone(), text, position: p.position };
+                let mut catalog = self.catalog.clone();
+                let mut query_ids = self.query_ids.clone();
+                let mut planner = Planner::new(&mut catalog, &self.state, &mut query_ids);
+                let statements = match &inner.statement {
+                    Statement::Query(q, clauses) => vec![PlannedStatement::StartQuery(std::sync::Arc::new(planner.plan_push(q, clauses, &inner)?.0))],
+                    Statement::CreateSource(_) | Statement::CreateAs(_) | Statement::InsertInto(_) => planner.plan(&inner)?,
+                    _ => {
+                        return Err(SqlError::new("EXPLAIN takes a CREATE, INSERT or SELECT statement, or a query id")
+                            .at(Some(p.position))
+                            .hint("write EXPLAIN SELECT ... or EXPLAIN <query id>")
+                            .into())
+                    }
+                };
+                let mut plan = String::new();
+                for s in statements {
+                    if !plan.is_empty() {
+                        plan.push('\n');
+                    }
+                    match s {
+                        PlannedStatement::StartQuery(q) => {
+                            let q = super::with_startup(q, session.startup());
+                            let _ = write!(plan, "{q}\n  parallelism: {}", parallelism(&q));
+                        }
+                        other => {
+                            let _ = write!(plan, "{other}");
+                        }
+                    }
+                }
+                Ok(StatementResult::Explain { query_id: None, plan })
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! `SELECT ... EMIT CHANGES [LIMIT n]`: a transient push query (ksqlDB).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use sqlparser::ast::Query;
+
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::options::StartupMode;
+use crate::result::{PushQuery, StatementResult};
+use crate::runtime::{start_query_with, PushSink};
+use crate::session::Session;
+use crate::sql::ast::{ParsedStatement, StreamClauses};
+use crate::sql::planner::Planner;
+
+use super::with_startup;
+
+/// Numbers the push queries of this process, for unique consumer groups.
+static PUSH_QUERIES: AtomicU64 = AtomicU64::new(0);
+
+impl Engine {
+    /// Starts the query with a [`PushSink`]: it reads under a consumer group of its own
+    /// (`<application id>-transient-<pid>-<n>-<id>`), from `auto.offset.reset` (default
+    /// `latest`, as in ksqlDB: a push query shows what happens from now on).
+    pub(crate) async fn execute_push_query(&mut self, query: &Query, clauses: &StreamClauses, p: &ParsedStatement, session: &Session) -> Result<StatementResult> {
+        let mut catalog = self.catalog.clone();
+        let (plan, limit) = Planner::new(&mut catalog, &self.state, &mut self.query_ids).plan_push(query, clauses, p)?;
+        let id = plan.id.clone();
+        let plan = with_startup(Arc::new(plan), Some(session.startup().unwrap_or(StartupMode::Latest)));
+        let schema = plan.output_schema.clone();
+        let (sink, rows) = PushSink::new(limit);
+        let n = PUSH_QUERIES.fetch_add(1, Ordering::Relaxed);
+        let group_prefix = format!("{}-transient-{}-{n}-", self.application_id, std::process::id());
+        let started = match self.factory() {
+            Ok(factory) => start_query_with(plan, factory.as_ref(), group_prefix, Some(Box::new(sink))).await,
+            Err(e) => Err(e),
+        };
+        let handle = match started {
+            Ok(h) => h,
+            Err(e) => {
+                self.query_ids.remove(&id);
+                return Err(e);
+            }
+        };
+        let stopper = handle.stopper();
+        self.push_ids.insert(id.clone());
+        self.queries.push(handle);
+        Ok(StatementResult::PushQuery(PushQuery { id, schema, limit, rows, stopper }))
+    }
+}

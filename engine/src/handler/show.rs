@@ -1,0 +1,26 @@
+//! `SHOW STREAMS | TABLES | QUERIES | TOPICS | PROPERTIES` (ksqlDB; `LIST` is a synonym).
+
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::result::{RelationInfo, StatementResult};
+use crate::session::Session;
+use crate::sql::ast::{ObjectKind, ShowKind};
+
+impl Engine {
+    /// Lists what was asked for; `EXTENDED` changes nothing the structured result
+    /// holds (the fronts show more columns).
+    pub(crate) async fn execute_show(&mut self, what: ShowKind, _extended: bool, session: &Session) -> Result<StatementResult> {
+        Ok(match what {
+            ShowKind::Streams => self.relations_of(ObjectKind::Stream),
+            ShowKind::Tables => self.relations_of(ObjectKind::Table),
+            ShowKind::Queries => StatementResult::Queries(self.query_infos()),
+            ShowKind::Topics => StatementResult::Topics(self.factory()?.list_topics().await?),
+            ShowKind::Properties => StatementResult::Properties(session.properties.clone()),
+        })
+    }
+
+    fn relations_of(&self, kind: ObjectKind) -> StatementResult {
+        let relations = self.catalog.relations().filter(|r| r.kind == kind).map(|r| RelationInfo::of(r)).collect();
+        StatementResult::Relations { kind, relations }
+    }
+}

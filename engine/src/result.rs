@@ -1,0 +1,242 @@
+//! What executing a statement returns ([`StatementResult`]), in structured form: the
+//! fronts render it (the shell as tables, the REST server as ksqlDB's JSON entities).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use tokio::sync::mpsc;
+
+use crate::catalog::Relation;
+use crate::runtime::{MetricsSnapshot, QueryStatus, QueryStopper, TopicInfo};
+use crate::sql::ast::ObjectKind;
+
+/// What applying one statement did.
+#[derive(Debug)]
+pub enum StatementResult {
+    /// A stream or table was created.
+    Created {
+        /// STREAM or TABLE.
+        kind: ObjectKind,
+        /// Its name.
+        name: String,
+    },
+    /// A persistent query was started.
+    QueryStarted {
+        /// Its id.
+        id: String,
+        /// Something the user should know about the running query, e.g. that a
+        /// MATCH_RECOGNIZE without WITHIN can hold state without bound (Flink warns too).
+        warning: Option<String>,
+    },
+    /// Nothing changed; the text says why.
+    Noop(String),
+    /// `DROP STREAM|TABLE`.
+    Dropped {
+        /// STREAM or TABLE.
+        kind: ObjectKind,
+        /// Its name.
+        name: String,
+        /// The Kafka topic deleted with it (`DELETE TOPIC`).
+        topic_deleted: Option<String>,
+    },
+    /// `TERMINATE`: the queries stopped, in order.
+    Terminated(Vec<String>),
+    /// `SHOW STREAMS` / `SHOW TABLES`.
+    Relations {
+        /// STREAM or TABLE.
+        kind: ObjectKind,
+        /// One entry per relation, by name.
+        relations: Vec<RelationInfo>,
+    },
+    /// `SHOW QUERIES`: persistent queries, then push queries, each by id.
+    Queries(Vec<QueryInfo>),
+    /// `SHOW TOPICS`.
+    Topics(Vec<TopicInfo>),
+    /// `SHOW PROPERTIES`: the session's properties.
+    Properties(BTreeMap<String, String>),
+    /// `DESCRIBE [EXTENDED] name`.
+    Description(Box<Description>),
+    /// `EXPLAIN`: the operator pipeline, one operator per line.
+    Explain {
+        /// The query explained, when it is running (`EXPLAIN <query id>`).
+        query_id: Option<String>,
+        /// The plan text.
+        plan: String,
+    },
+    /// `SET 'property'='value'`.
+    PropertySet {
+        /// The property.
+        property: String,
+        /// Its new value.
+        value: String,
+    },
+    /// `UNSET 'property'`.
+    PropertyUnset {
+        /// The property.
+        property: String,
+    },
+    /// A transient push query started: its rows arrive on `push.rows`.
+    PushQuery(PushQuery),
+}
+
+/// One statement of a request and what it did (a `CREATE ... AS SELECT` gives two
+/// results: the relation created and the query started; `RUN SCRIPT` one per statement
+/// of the file).
+#[derive(Debug)]
+pub struct Executed {
+    /// The statement's text.
+    pub statement: String,
+    /// Its results, in order.
+    pub results: Vec<StatementResult>,
+}
+
+/// A running transient push query (`SELECT ... EMIT CHANGES [LIMIT n]`).
+///
+/// Rows arrive as Arrow batches of `schema` on `rows`, which ends after LIMIT rows or
+/// when the query stops. Dropping `rows` stops the query; so does `stopper.stop()`.
+pub struct PushQuery {
+    /// The query's id (`transient_<source>`).
+    pub id: String,
+    /// The schema of its rows.
+    pub schema: SchemaRef,
+    /// `LIMIT n`, if given (rows).
+    pub limit: Option<usize>,
+    /// The rows, batch by batch.
+    pub rows: mpsc::Receiver<RecordBatch>,
+    /// Stops the query.
+    pub stopper: QueryStopper,
+}
+
+impl fmt::Debug for PushQuery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PushQuery").field("id", &self.id).field("schema", &self.schema).field("limit", &self.limit).finish()
+    }
+}
+
+/// A stream or table as `SHOW STREAMS|TABLES` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelationInfo {
+    /// Name.
+    pub name: String,
+    /// STREAM or TABLE.
+    pub kind: ObjectKind,
+    /// `kafka`, `postgres`, `filesystem`, `print`, `blackhole`.
+    pub connector: String,
+    /// The Kafka topic, PostgreSQL table or file path.
+    pub target: String,
+    /// The value format (`JSON`, `DELIMITED`), for Kafka and files.
+    pub format: Option<String>,
+    /// Whether its rows are windows (it is written by a windowed aggregation).
+    pub windowed: bool,
+}
+
+impl RelationInfo {
+    /// The listing entry of `relation`.
+    pub fn of(relation: &Relation) -> RelationInfo {
+        use crate::options::ConnectorOptions;
+        let target = match &relation.connector {
+            ConnectorOptions::Kafka(k) => k.topic.clone(),
+            ConnectorOptions::Postgres(p) => p.table.clone(),
+            ConnectorOptions::Filesystem(f) => f.path.clone(),
+            ConnectorOptions::Print | ConnectorOptions::Blackhole => String::new(),
+        };
+        let format = relation.connector.format().map(|f| f.to_string().split_whitespace().next().unwrap_or_default().to_uppercase());
+        let windowed = relation.schema.field_with_name(crate::sql::window::WINDOW_START).is_ok();
+        RelationInfo { name: relation.name.clone(), kind: relation.kind, connector: relation.connector.name().to_string(), target, format, windowed }
+    }
+}
+
+/// Persistent (`CREATE ... AS SELECT`, `INSERT INTO`) or transient push query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryKind {
+    /// Runs until terminated; recorded in the command log.
+    Persistent,
+    /// Runs while its client listens.
+    Push,
+}
+
+impl fmt::Display for QueryKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            QueryKind::Persistent => "PERSISTENT",
+            QueryKind::Push => "PUSH",
+        })
+    }
+}
+
+/// A query as `SHOW QUERIES` and `DESCRIBE EXTENDED` list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryInfo {
+    /// Its id.
+    pub id: String,
+    /// Persistent or push.
+    pub kind: QueryKind,
+    /// RUNNING, STOPPED or FAILED with the error.
+    pub status: QueryStatus,
+    /// The statement that started it.
+    pub statement: String,
+    /// The relation it reads.
+    pub source: String,
+    /// The relation it writes (`None` for a push query).
+    pub sink: Option<String>,
+    /// The sink's Kafka topic or PostgreSQL table.
+    pub sink_target: Option<String>,
+    /// Workers of its stateful stages.
+    pub parallelism: usize,
+    /// When it started (ms since the epoch).
+    pub started_at_ms: i64,
+    /// Its counters now.
+    pub metrics: MetricsSnapshot,
+}
+
+/// `DESCRIBE [EXTENDED] name`.
+#[derive(Debug, Clone)]
+pub struct Description {
+    /// The relation.
+    pub relation: Arc<Relation>,
+    /// The listing entry (connector, target, format).
+    pub info: RelationInfo,
+    /// `EXTENDED` was asked for.
+    pub extended: bool,
+    /// The WITH options as written (keys lowercased), in order.
+    pub options: Vec<(String, String)>,
+    /// Queries that read it.
+    pub read_by: Vec<QueryInfo>,
+    /// Queries that write it.
+    pub written_by: Vec<QueryInfo>,
+}
+
+impl fmt::Display for StatementResult {
+    /// One line per result (`eddy run` prints these; the shell renders tables).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StatementResult::Created { kind: ObjectKind::Stream, name } => write!(f, "Stream {name} created"),
+            StatementResult::Created { kind: ObjectKind::Table, name } => write!(f, "Table {name} created"),
+            StatementResult::QueryStarted { id, warning: None } => write!(f, "Created query with ID {id}"),
+            StatementResult::QueryStarted { id, warning: Some(w) } => write!(f, "Created query with ID {id}\nwarning: {w}"),
+            StatementResult::Noop(why) => f.write_str(why),
+            StatementResult::Dropped { kind, name, topic_deleted } => {
+                let kind = if *kind == ObjectKind::Stream { "Stream" } else { "Table" };
+                write!(f, "{kind} {name} dropped")?;
+                if let Some(t) = topic_deleted {
+                    write!(f, "; topic {t} deleted")?;
+                }
+                Ok(())
+            }
+            StatementResult::Terminated(ids) if ids.is_empty() => f.write_str("No queries to terminate"),
+            StatementResult::Terminated(ids) => write!(f, "Terminated {}", ids.join(", ")),
+            StatementResult::Relations { kind, relations } => write!(f, "{} {}", relations.len(), if *kind == ObjectKind::Stream { "streams" } else { "tables" }),
+            StatementResult::Queries(q) => write!(f, "{} queries", q.len()),
+            StatementResult::Topics(t) => write!(f, "{} topics", t.len()),
+            StatementResult::Properties(p) => write!(f, "{} properties", p.len()),
+            StatementResult::Description(d) => write!(f, "{} {}", d.relation.kind, d.relation.name),
+            StatementResult::Explain { plan, .. } => f.write_str(plan),
+            StatementResult::PropertySet { property, value } => write!(f, "Property '{property}' set to '{value}'"),
+            StatementResult::PropertyUnset { property } => write!(f, "Property '{property}' unset"),
+            StatementResult::PushQuery(p) => write!(f, "Push query {} started", p.id),
+        }
+    }
+}
