@@ -62,7 +62,7 @@ impl ConnectorFactory for Connectors {
             return Ok(Box::new(FileSource::open(f, query.parallelism).await?));
         }
         match self.kafka(relation) {
-            Some((config, k)) => Ok(Box::new(KafkaSource::open(&config, k, &query.group_id).await?.with_metrics(query.metrics.clone()))),
+            Some((config, k)) => Ok(Box::new(KafkaSource::open(&config, k, &query.group_id, query.transient, Some(query.metrics.clone())).await?)),
             None => Err(ConnectorError::Config(format!("\"{}\" ({}) cannot be read", relation.name, relation.connector.name())).into()),
         }
     }

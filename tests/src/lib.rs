@@ -332,13 +332,18 @@ impl Server {
     /// Starts `eddy server --state-dir <state_dir>` on a free port with `envs`, and waits
     /// (up to 60 s) until `/healthcheck` answers.
     pub fn start(state_dir: &Path, envs: &[(&str, &str)]) -> Server {
+        Server::start_with(state_dir, envs, &[])
+    }
+
+    /// [`Server::start`] with extra arguments; `/healthcheck` needs no credentials.
+    pub fn start_with(state_dir: &Path, envs: &[(&str, &str)], args: &[&str]) -> Server {
         let port = free_port();
         let url = format!("http://127.0.0.1:{port}");
         let log = state_dir.with_extension(format!("{:08x}.log", rand::random::<u32>()));
         let out = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
         let err = out.try_clone().unwrap_or_else(|e| panic!("{e}"));
         let mut cmd = Command::new(eddy_bin());
-        cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")]).arg("--state-dir").arg(state_dir).current_dir(repo_root());
+        cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")]).arg("--state-dir").arg(state_dir).args(args).current_dir(repo_root());
         cmd.env("EDDY_BOOTSTRAP_SERVERS", bootstrap()).env("EDDY_LOG", "info");
         for (k, v) in envs {
             cmd.env(k, v);

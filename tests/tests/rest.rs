@@ -40,6 +40,10 @@ async fn rest_api_statements_push_queries_and_limits() {
         server.queries().iter().any(|(id, _, state, s)| *id == csas && state == "RUNNING" && s["rows_in"] == 3 && s["malformed"] == 1 && s["rows_out"] == 1)
     })
     .await;
+    wait_until("the consumer lag, from librdkafka's statistics, to be 0", Duration::from_secs(30), || async {
+        server.queries().iter().any(|(id, _, _, s)| *id == csas && s["consumer_lag"] == 0)
+    })
+    .await;
 
     // /query-stream, line-delimited: the header, then one array per row, until LIMIT.
     let (status, body) = server.post(
@@ -102,10 +106,19 @@ async fn rest_api_statements_push_queries_and_limits() {
     assert_eq!(status, 400);
     assert_eq!(answer["message"], "syntax error: expected an SQL statement, found SELEC (line 2, column 1)");
 
-    // 1 MiB is the limit.
-    let huge = "x".repeat(2 * 1024 * 1024);
-    let (status, _) = server.post("/ksql", &json!({"ksql": huge}));
-    assert_eq!(status, 413);
+    // 1 MiB is the limit: a 2 MiB body is refused from its Content-Length, before the
+    // client sends it (it waits for `100 Continue`, as curl does for large bodies).
+    let address = server.url.trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&address).unwrap_or_else(|e| panic!("connect: {e}"));
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap_or_else(|e| panic!("{e}"));
+    let request = format!(
+        "POST /ksql HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        2 * 1024 * 1024
+    );
+    std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap_or_else(|e| panic!("write: {e}"));
+    let mut status_line = String::new();
+    BufReader::new(&stream).read_line(&mut status_line).unwrap_or_else(|e| panic!("read: {e}"));
+    assert_eq!(status_line.trim_end(), "HTTP/1.1 413 Payload Too Large");
 
     let (status, info) = server.get("/info");
     assert_eq!(status, 200);
@@ -115,4 +128,26 @@ async fn rest_api_statements_push_queries_and_limits() {
     assert_eq!(status, 200);
     assert!(metrics.contains("# TYPE eddy_query_rows_in_total counter"), "{metrics}");
     assert!(server.terminate().success());
+}
+
+/// With `--basic-auth-file`, requests need credentials from the file (401 otherwise).
+#[test]
+fn basic_auth_guards_every_endpoint_but_healthcheck() {
+    let dir = scratch_dir("eddy-rest-auth");
+    let users = dir.join("users");
+    std::fs::write(&users, "# user:password\nalice:s3cret\n").unwrap_or_else(|e| panic!("{e}"));
+    let users = users.display().to_string();
+    let server = Server::start_with(&dir.join("state"), &[], &["--basic-auth-file", &users]);
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let status = |auth: Option<&str>| {
+        let mut request = agent.post(&format!("{}/ksql", server.url));
+        if let Some(a) = auth {
+            request = request.header("Authorization", a);
+        }
+        request.send_json(json!({"ksql": "SHOW STREAMS;"})).map(|r| r.status().as_u16()).unwrap_or_else(|e| panic!("{e}"))
+    };
+    assert_eq!(status(None), 401);
+    assert_eq!(status(Some("Basic YWxpY2U6d3Jvbmc=")), 401); // alice:wrong
+    assert_eq!(status(Some("Basic YWxpY2U6czNjcmV0")), 200); // alice:s3cret
+    assert_eq!(server.get("/healthcheck").0, 200);
 }

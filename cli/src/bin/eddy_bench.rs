@@ -13,6 +13,9 @@
 //! With `--services`
 //! (broker and PostgreSQL up): the PostgreSQL sink alone, Kafka -> PostgreSQL end to end
 //! through the fraud query, and a bare rdkafka consumer reading the same topic.
+//! Control plane (`--control-plane`, broker needed): `SHOW QUERIES` latency with 20
+//! persistent queries running, and a push query's first row (from the statement to the
+//! row in hand, with `auto.offset.reset=earliest` over a filled topic).
 //! Build with `--release` for meaningful numbers (`make bench` does).
 
 use std::sync::Arc;
@@ -67,6 +70,9 @@ struct Args {
     /// Run only the alert-latency benchmark of the services (broker needed).
     #[arg(long)]
     alert_latency: bool,
+    /// Run the control-plane benchmark (broker needed).
+    #[arg(long)]
+    control_plane: bool,
     /// Events per second produced by the alert-latency benchmark.
     #[arg(long, default_value_t = 2_000)]
     alert_rate: u64,
@@ -185,7 +191,7 @@ async fn services(args: &Args) -> anyhow::Result<()> {
 
     // PostgreSQL sink alone (upsert on the primary key, as the fraud pipeline writes).
     let plan = fraud_plan(&topic, "sink_only", false)?;
-    let ctx = QueryContext { query_id: "bench".into(), group_id: "bench".into(), metrics: Arc::new(QueryMetrics::default()), parallelism: 1 };
+    let ctx = QueryContext { query_id: "bench".into(), group_id: "bench".into(), metrics: Arc::new(QueryMetrics::default()), parallelism: 1, transient: false };
     let mut sink = factory.sink(&plan.sink, &ctx).await?;
     let metrics = Arc::new(QueryMetrics::default());
     let mut decode = Decode::new(Format::Delimited { delimiter: b',' }, plan.source.physical_schema(), metrics, ErrorPolicy::Skip, "bench".into());
@@ -584,11 +590,66 @@ async fn main() -> anyhow::Result<()> {
     if args.windows {
         windows(&args)?;
     }
+    if args.services || args.control_plane {
+        control_plane(&args).await?;
+    }
     if args.services {
         services(&args).await?;
     } else if args.alert_latency {
         let factory = Connectors { bootstrap_servers: args.bootstrap_servers.clone(), postgres_url: None };
         alert_latency(&args, &factory, &format!("{:08x}", rand::random::<u32>())).await?;
     }
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// `SHOW QUERIES` with 20 queries, and the first row of a push query.
+async fn control_plane(args: &Args) -> anyhow::Result<()> {
+    let suffix = format!("{:08x}", rand::random::<u32>());
+    let topic = format!("bench-control-{suffix}");
+    let factory = Arc::new(Connectors { bootstrap_servers: args.bootstrap_servers.clone(), postgres_url: None });
+    let mut engine = Engine::new(Some(factory), format!("bench-{suffix}"));
+    let mut session = eddy_engine::Session::default();
+    let run = |e: eddy_engine::StatementError| anyhow::anyhow!("{e}");
+    engine
+        .execute(&format!("CREATE STREAM events (account_id VARCHAR, amount DOUBLE) WITH (kafka_topic='{topic}', value_format='json', partitions=1); CREATE TABLE sink (account_id VARCHAR, amount DOUBLE) WITH ('connector'='blackhole');"), &mut session)
+        .await
+        .map_err(run)?;
+    for i in 0..20 {
+        engine.execute(&format!("INSERT INTO sink SELECT account_id, amount FROM events WHERE amount > {i};"), &mut session).await.map_err(run)?;
+    }
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &args.bootstrap_servers).create()?;
+    for i in 0..1000 {
+        let value = format!("{{\"account_id\":\"a{}\",\"amount\":{i}}}", i % 10);
+        producer.send(FutureRecord::<(), String>::to(&topic).payload(&value), Timeout::Never).await.map_err(|(e, _)| e)?;
+    }
+    let mut times = Vec::with_capacity(1000);
+    for _ in 0..1000 {
+        let start = Instant::now();
+        let r = engine.execute("SHOW QUERIES;", &mut session).await.map_err(run)?;
+        times.push(start.elapsed());
+        std::hint::black_box(r);
+    }
+    times.sort();
+    println!("SHOW QUERIES with 20 queries (1000 runs)             p50 {:>8.3} ms, p99 {:>8.3} ms", percentile(&times, 0.5).as_secs_f64() * 1e3, percentile(&times, 0.99).as_secs_f64() * 1e3);
+    session.set("auto.offset.reset", "earliest")?;
+    let mut first = Vec::new();
+    for _ in 0..10 {
+        let start = Instant::now();
+        let mut executed = engine.execute("SELECT account_id, amount FROM events EMIT CHANGES LIMIT 1;", &mut session).await.map_err(run)?;
+        let Some(eddy_engine::StatementResult::PushQuery(mut push)) = executed.pop().and_then(|mut e| e.results.pop()) else {
+            anyhow::bail!("no push query")
+        };
+        let batch = push.rows.recv().await.context("no row")?;
+        first.push(start.elapsed());
+        std::hint::black_box(batch);
+        push.stopper.stop();
+    }
+    first.sort();
+    println!("push query, statement to first row (10 runs)          p50 {:>8.3} ms, max {:>8.3} ms", percentile(&first, 0.5).as_secs_f64() * 1e3, first[first.len() - 1].as_secs_f64() * 1e3);
+    engine.stop_all().await;
     Ok(())
 }

@@ -8,7 +8,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use eddy_engine::sql::ast::Statement;
 use eddy_engine::sql::parser::parse_sql;
-use eddy_engine::sql::vars::substitute;
 use eddy_engine::EngineError;
 use serde_json::Value;
 
@@ -27,14 +26,17 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, headers: HeaderMap,
         Ok(s) => s,
         Err(e) => return bad_request(&headers, text, e),
     };
-    let sql = match substitute(text, |v| state.settings.variable(v)) {
-        Ok(sql) => sql,
-        Err(e) => return bad_request(&headers, text, e.to_string()),
-    };
-    // ksqlDB serves push queries on their own endpoints, which stream.
+    // `${VAR}` is not substituted here: the server's environment is not its clients'
+    // to read (the shell substitutes its user's variables before sending).
+    let sql = text.to_string();
     if let Ok(parsed) = parse_sql(&sql) {
+        // ksqlDB serves push queries on their own endpoints, which stream.
         if let Some(push) = parsed.iter().find(|p| matches!(p.statement, Statement::Query(..))) {
             return bad_request(&headers, &push.text, "push queries are served by POST /query-stream (or /query), which stream their rows".into());
+        }
+        // As in ksqlDB, RUN SCRIPT reads a file where the user is, not on the server.
+        if let Some(run) = parsed.iter().find(|p| matches!(p.statement, Statement::RunScript { .. })) {
+            return bad_request(&headers, &run.text, "RUN SCRIPT reads a file on the client: run it in `eddy shell --server ...`, which sends the file's statements".into());
         }
     }
     let mut engine = state.engine.lock().await;

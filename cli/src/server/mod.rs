@@ -143,7 +143,20 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
         .route("/healthcheck", get(info::healthcheck))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(refuse_large_bodies))
         .with_state(state)
+}
+
+/// Refuses a body whose `Content-Length` exceeds [`BODY_LIMIT`] before reading it, so
+/// a client waiting for `100 Continue` gets the 413 without sending the body (a chunked
+/// body is cut at the limit by `DefaultBodyLimit`, also with 413).
+async fn refuse_large_bodies(request: Request, next: Next) -> Response {
+    let length = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if length.is_some_and(|l| l > BODY_LIMIT) {
+        let body = serde_json::json!({"@type": "generic_error", "error_code": 41300, "message": format!("the request body is larger than {BODY_LIMIT} bytes")});
+        return (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response();
+    }
+    next.run(request).await
 }
 
 async fn authenticate(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {

@@ -14,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use eddy_engine::runtime::QueryStopper;
 use eddy_engine::sql::ast::Statement;
 use eddy_engine::sql::parser::parse_sql;
-use eddy_engine::sql::vars::substitute;
 use eddy_engine::{PushQuery, StatementResult};
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
@@ -93,10 +92,7 @@ async fn start(state: Arc<AppState>, headers: HeaderMap, body: Bytes, sql_field:
         Ok(s) => s,
         Err(e) => return bad_request(&headers, text, e),
     };
-    let sql = match substitute(text, |v| state.settings.variable(v)) {
-        Ok(sql) => sql,
-        Err(e) => return bad_request(&headers, text, e.to_string()),
-    };
+    let sql = text.to_string();
     match parse_sql(&sql) {
         Ok(parsed) if parsed.len() == 1 && matches!(parsed[0].statement, Statement::Query(..)) => {}
         Ok(_) => return bad_request(&headers, text, "this endpoint runs one push query: SELECT ... EMIT CHANGES; send other statements to POST /ksql".into()),

@@ -140,6 +140,24 @@ impl Backend {
                             Ok(vec![Output::Entity(status(&p.text, &format!("Property '{property}' unset")))])
                         }
                         Statement::Query(..) => remote_push(url, &p.text, properties, p.position).await.map(|s| vec![Output::Push(s)]),
+                        Statement::RunScript { path } => match std::fs::read_to_string(path) {
+                            Ok(text) => {
+                                let mut inner = Backend::Remote { url: url.clone(), properties: properties.clone() };
+                                let (outputs, error) = Box::pin(inner.execute(&text)).await;
+                                if let Backend::Remote { properties: p, .. } = inner {
+                                    *properties = p;
+                                }
+                                match error {
+                                    None => Ok(outputs),
+                                    Some(e) => {
+                                        out.extend(outputs);
+                                        let at = e.position.map(|p| format!(":{}:{}", p.line, p.column)).unwrap_or_default();
+                                        Err(ShellError { message: format!("{path}{at}: {}", e.message), position: None, hint: e.hint })
+                                    }
+                                }
+                            }
+                            Err(e) => Err(ShellError { message: format!("cannot read script {path}: {e}"), position: Some(p.position), hint: None }),
+                        },
                         _ => remote_ksql(url, &p.text, properties, p.position).await,
                     };
                     match result {

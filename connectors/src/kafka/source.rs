@@ -25,23 +25,45 @@ pub struct KafkaSource {
     /// The last positions handed to `commit`, committed synchronously by `close`.
     /// Declared first so it is dropped before the consumer.
     last_commit: Option<TopicPartitionList>,
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<LagContext>,
     topic: String,
     max_rows: usize,
     linger: Duration,
     partition_ids: Vec<i32>,
     restored_watermark: Option<i64>,
     watermark_file: std::path::PathBuf,
-    /// Where the consumer lag is reported, and when it was last measured.
-    metrics: Option<(std::sync::Arc<eddy_engine::runtime::QueryMetrics>, tokio::time::Instant)>,
-    /// The committed offsets the partitions started from, for the lag before the first read.
-    start_offsets: Vec<(i32, i64)>,
-    /// Where partitions without a committed offset started.
-    startup: StartupMode,
 }
 
-/// How often the consumer lag is measured.
-const LAG_INTERVAL: Duration = Duration::from_secs(2);
+/// Reports librdkafka's consumer lag (from its statistics, every
+/// [`STATISTICS_INTERVAL_MS`]) to the query's metrics: no request of its own to the
+/// broker, nothing on the path of the records.
+pub struct LagContext {
+    metrics: Option<std::sync::Arc<eddy_engine::runtime::QueryMetrics>>,
+}
+
+/// How often librdkafka reports statistics, and so the consumer lag (ms).
+pub const STATISTICS_INTERVAL_MS: u64 = 2_000;
+
+impl rdkafka::client::ClientContext for LagContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let Some(metrics) = &self.metrics else { return };
+        let mut lag = 0i64;
+        let mut known = false;
+        for topic in statistics.topics.values() {
+            for (id, partition) in &topic.partitions {
+                if *id >= 0 && partition.consumer_lag >= 0 {
+                    lag += partition.consumer_lag;
+                    known = true;
+                }
+            }
+        }
+        if known {
+            metrics.set_consumer_lag(lag);
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for LagContext {}
 
 /// Prefix of the commit metadata that carries the watermark (ms): `eddy-watermark=<ms>`.
 const WATERMARK_METADATA: &str = "eddy-watermark=";
@@ -77,8 +99,19 @@ impl KafkaSource {
     /// the member of a killed process. Offsets are still committed under `group_id`, so
     /// the group's lag is visible to Kafka tools.
     ///
+    /// A `transient` source (a push query's, whose group is new and never commits)
+    /// skips the committed-offset lookup and fetches with a 10 ms wait unless
+    /// `properties.fetch.wait.max.ms` says otherwise.
+    ///
     /// Errors: the client cannot be created, or the topic does not appear within 60 s.
-    pub async fn open(config: &KafkaConfig, options: &KafkaOptions, group_id: &str) -> Result<Self> {
+    /// The consumer lag goes to `metrics` when given.
+    pub async fn open(
+        config: &KafkaConfig,
+        options: &KafkaOptions,
+        group_id: &str,
+        transient: bool,
+        metrics: Option<std::sync::Arc<eddy_engine::runtime::QueryMetrics>>,
+    ) -> Result<Self> {
         let mut client = config.client_config();
         client
             .set("group.id", group_id)
@@ -92,17 +125,26 @@ impl KafkaSource {
                     StartupMode::Latest => "latest",
                 },
             );
+        if transient {
+            client.set("fetch.wait.max.ms", "10");
+        }
+        if metrics.is_some() {
+            client.set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string());
+        }
         for (k, v) in &options.properties {
             client.set(k, v);
         }
-        let consumer: StreamConsumer = client.create()?;
+        let consumer: StreamConsumer<LagContext> = client.create_with_context(LagContext { metrics })?;
         let partitions = Self::partitions(&consumer, &options.topic).await?;
         let mut wanted = TopicPartitionList::new();
         for p in &partitions {
             wanted.add_partition(&options.topic, *p);
         }
-        let committed =
-            tokio::task::block_in_place(|| consumer.committed_offsets(wanted, Duration::from_secs(30)))?;
+        let committed = if transient {
+            wanted
+        } else {
+            tokio::task::block_in_place(|| consumer.committed_offsets(wanted, Duration::from_secs(30)))?
+        };
         let default_start = match options.startup {
             StartupMode::Earliest => Offset::Beginning,
             StartupMode::Latest => Offset::End,
@@ -110,7 +152,6 @@ impl KafkaSource {
         let mut assignment = TopicPartitionList::new();
         let mut starts = Vec::with_capacity(partitions.len());
         let mut restored_watermark: Option<i64> = None;
-        let mut start_offsets = Vec::new();
         for element in committed.elements() {
             // Eddy writes this group's metadata itself (UTF-8 `eddy-watermark=<ms>`); the
             // lowest one among partitions is the safe one to resume from.
@@ -122,9 +163,6 @@ impl KafkaSource {
                 _ => default_start,
             };
             starts.push(format!("{}:{:?}", element.partition(), start));
-            if let Offset::Offset(o) = start {
-                start_offsets.push((element.partition(), o));
-            }
             assignment.add_partition_offset(element.topic(), element.partition(), start)?;
         }
         // Drop the list returned by librdkafka before anything else (see tools/README.md).
@@ -149,40 +187,12 @@ impl KafkaSource {
             partition_ids: partitions,
             restored_watermark,
             watermark_file,
-            metrics: None,
-            start_offsets,
-            startup: options.startup,
         })
     }
 
-    /// Reports the consumer lag to `metrics` about every 2 seconds.
-    pub fn with_metrics(mut self, metrics: std::sync::Arc<eddy_engine::runtime::QueryMetrics>) -> Self {
-        self.metrics = Some((metrics, tokio::time::Instant::now() - LAG_INTERVAL));
-        self
-    }
-
-    /// Records in the topic past the consumer's position, summed over its partitions
-    /// (the high watermark minus the position; the whole partition before the first read).
-    fn measure_lag(&self) -> Option<i64> {
-        let positions = self.consumer.position().ok()?;
-        let mut lag = 0i64;
-        for p in &self.partition_ids {
-            let (low, high) = self.consumer.fetch_watermarks(&self.topic, *p, Duration::from_secs(1)).ok()?;
-            let at = match positions.find_partition(&self.topic, *p).map(|e| e.offset()) {
-                Some(Offset::Offset(o)) if o >= 0 => o,
-                _ => match self.start_offsets.iter().find(|(q, _)| q == p) {
-                    Some((_, o)) => *o,
-                    None if self.startup == StartupMode::Latest => high,
-                    None => low,
-                },
-            };
-            lag += (high - at).max(0);
-        }
-        Some(lag)
-    }
 
     /// The partition ids of `topic`, waiting up to 60 s for the topic to exist.
-    async fn partitions(consumer: &StreamConsumer, topic: &str) -> Result<Vec<i32>> {
+    async fn partitions(consumer: &StreamConsumer<LagContext>, topic: &str) -> Result<Vec<i32>> {
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut warned = false;
         loop {
@@ -239,17 +249,6 @@ impl Source for KafkaSource {
         match tokio::time::timeout_at(deadline, fill).await {
             Err(_) | Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(ConnectorError::from(e).into()),
-        }
-        if let Some((_, at)) = &self.metrics {
-            if at.elapsed() >= LAG_INTERVAL {
-                let lag = tokio::task::block_in_place(|| self.measure_lag());
-                if let Some((metrics, at)) = self.metrics.as_mut() {
-                    *at = tokio::time::Instant::now();
-                    if let Some(lag) = lag {
-                        metrics.set_consumer_lag(lag);
-                    }
-                }
-            }
         }
         Ok(Some(batch.finish(&self.topic)?))
     }

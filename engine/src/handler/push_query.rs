@@ -7,14 +7,28 @@ use sqlparser::ast::Query;
 
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::options::StartupMode;
+use crate::options::{ConnectorOptions, StartupMode};
 use crate::result::{PushQuery, StatementResult};
 use crate::runtime::{start_query_with, PushSink};
 use crate::session::Session;
 use crate::sql::ast::{ParsedStatement, StreamClauses};
-use crate::sql::planner::Planner;
+use crate::sql::planner::{Planner, QueryPlan};
 
 use super::with_startup;
+
+/// Longest wait for a push query's micro-batch to fill (ms): a person is watching.
+pub const PUSH_LINGER_MS: u64 = 10;
+
+/// `plan` with its Kafka source's linger cut to [`PUSH_LINGER_MS`].
+fn with_short_linger(plan: Arc<QueryPlan>) -> Arc<QueryPlan> {
+    let mut plan = plan.as_ref().clone();
+    let mut source = plan.source.as_ref().clone();
+    if let ConnectorOptions::Kafka(k) = &mut source.connector {
+        k.batch_linger_ms = k.batch_linger_ms.min(PUSH_LINGER_MS);
+    }
+    plan.source = Arc::new(source);
+    Arc::new(plan)
+}
 
 /// Numbers the push queries of this process, for unique consumer groups.
 static PUSH_QUERIES: AtomicU64 = AtomicU64::new(0);
@@ -28,6 +42,7 @@ impl Engine {
         let (plan, limit) = Planner::new(&mut catalog, &self.state, &mut self.query_ids).plan_push(query, clauses, p)?;
         let id = plan.id.clone();
         let plan = with_startup(Arc::new(plan), Some(session.startup().unwrap_or(StartupMode::Latest)));
+        let plan = with_short_linger(plan);
         let schema = plan.output_schema.clone();
         let (sink, rows) = PushSink::new(limit);
         let n = PUSH_QUERIES.fetch_add(1, Ordering::Relaxed);

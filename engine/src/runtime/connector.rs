@@ -43,6 +43,10 @@ pub struct QueryContext {
     /// Workers that decode and aggregate in parallel: a file source splits its lines
     /// into this many partitions.
     pub parallelism: usize,
+    /// The consumer group is new and never commits (a transient push query's): a Kafka
+    /// source starts at `auto.offset.reset` without asking the broker for committed
+    /// offsets, and fetches with a short wait, for a fast first row.
+    pub transient: bool,
 }
 
 /// Reads records in micro-batches.

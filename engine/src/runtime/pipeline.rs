@@ -187,6 +187,7 @@ pub async fn start_query_with(plan: Arc<QueryPlan>, factory: &dyn ConnectorFacto
         group_id: format!("{group_prefix}{}", plan.id),
         metrics: metrics.clone(),
         parallelism: workers,
+        transient: sink.is_some(),
     };
     let source = factory.source(&plan.source, &ctx).await?;
     let sink = match sink {

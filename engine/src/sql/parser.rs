@@ -553,6 +553,29 @@ mod tests {
     }
 
     #[test]
+    fn control_statements() {
+        assert_eq!(one("SHOW STREAMS;"), "SHOW STREAMS");
+        assert_eq!(one("list queries extended"), "SHOW QUERIES EXTENDED");
+        assert_eq!(one("SHOW TOPICS"), "SHOW TOPICS");
+        assert_eq!(one("DESCRIBE EXTENDED server_logs"), "DESCRIBE EXTENDED server_logs");
+        assert_eq!(one("DESCRIBE extended"), "DESCRIBE extended");
+        assert_eq!(one("EXPLAIN csas_alerts"), "EXPLAIN QUERY csas_alerts");
+        assert_eq!(one("EXPLAIN SELECT a FROM s EMIT CHANGES LIMIT 3"), "EXPLAIN [QUERY [SELECT a FROM s LIMIT 3] emit=CHANGES]");
+        assert_eq!(one("TERMINATE insert_server_log;"), "TERMINATE insert_server_log");
+        assert_eq!(one("TERMINATE ALL"), "TERMINATE ALL");
+        assert_eq!(one("DROP STREAM IF EXISTS alerts DELETE TOPIC"), "DROP STREAM IF EXISTS alerts DELETE TOPIC");
+        assert_eq!(one("DROP TABLE server_log"), "DROP TABLE server_log");
+        assert_eq!(one("SET 'Auto.Offset.Reset' = 'earliest'"), "SET 'auto.offset.reset'='earliest'");
+        assert_eq!(one("UNSET 'auto.offset.reset'"), "UNSET 'auto.offset.reset'");
+        assert_eq!(one("RUN SCRIPT '/tmp/x.sql'"), "RUN SCRIPT '/tmp/x.sql'");
+        assert_eq!(
+            err("SHOW STREAM"),
+            "syntax error: expected STREAMS, TABLES, QUERIES, TOPICS or PROPERTIES, found STREAM (line 1, column 6); write SHOW STREAMS, SHOW TABLES, SHOW QUERIES, SHOW TOPICS or SHOW PROPERTIES"
+        );
+        assert_eq!(err("DROP STREAM s DELETE"), "syntax error: expected TOPIC, found EOF; write DROP STREAM name DELETE TOPIC");
+    }
+
+    #[test]
     fn ksqldb_stream() {
         assert_eq!(
             one("CREATE STREAM server_logs (event_id VARCHAR KEY, account_id INT) WITH (KAFKA_TOPIC='server-logs', value_format='DELIMITED', partitions=4);"),
