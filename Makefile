@@ -31,7 +31,8 @@ lint:
 
 ## Throughput figures (release build; needs the services for the I/O part). The window
 ## and MATCH_RECOGNIZE benchmarks generate 10M-row files under target/bench on first use;
-## the services part ends with the fraud alerts' latency on the Kafka path.
+## the services part measures the control plane (SHOW QUERIES, a push query's first row) and
+## ends with the fraud alerts' latency on the Kafka path.
 bench: services
 	$(CARGO) build --release --workspace --bins
 	target/release/eddy-bench --services --windows

@@ -5,7 +5,8 @@
 //! anything starts; the first error is printed with file, line, column, the offending
 //! line with a caret, and a hint, and the exit code is 2. Then the queries run until
 //! SIGINT/SIGTERM, which flushes the sinks, commits the offsets and exits 0 (1 if a
-//! query failed).
+//! query failed). With `--state-dir` the catalog is durable and each file is applied
+//! once ([`crate::applied`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
