@@ -288,13 +288,7 @@ impl<'a> Planner<'a> {
             }
         };
         let select = self.plan_select(&query, clauses, None)?;
-        let fields: Vec<Field> = select
-            .projection
-            .iter()
-            .map(|p| p.expr.return_field(&select.projection_input).map(|f| Field::new(&p.name, f.data_type().clone(), true)))
-            .collect::<Result<_, _>>()
-            .map_err(df_error)?;
-        let schema = Arc::new(Schema::new(fields));
+        let schema = select.output_schema()?;
         let id = self.next_id(&format!("transient_{}", select.source.name));
         let sink = Arc::new(Relation {
             name: id.clone(),
@@ -479,13 +473,7 @@ impl<'a> Planner<'a> {
             return Ok(vec![PlannedStatement::Noop(format!("\"{}\" already exists", c.name))]);
         }
         let select = self.plan_select(&c.query, &c.clauses, None)?;
-        let fields: Vec<Field> = select
-            .projection
-            .iter()
-            .map(|p| p.expr.return_field(&select.projection_input).map(|f| Field::new(&p.name, f.data_type().clone(), true)))
-            .collect::<Result<_, _>>()
-            .map_err(df_error)?;
-        let schema = Arc::new(Schema::new(fields));
+        let schema = select.output_schema()?;
         let source = &select.source;
         // The new stream inherits the source's topic settings unless WITH says otherwise
         // (ksqlDB: the sink topic is named after the stream, in the source's format).
@@ -871,6 +859,18 @@ struct SelectPlan {
 }
 
 impl SelectPlan {
+    /// The schema of the rows the SELECT list produces (every column nullable), for a
+    /// sink created from the query (`CREATE ... AS SELECT`, a push query's client).
+    fn output_schema(&self) -> Result<SchemaRef, SqlError> {
+        let fields: Vec<Field> = self
+            .projection
+            .iter()
+            .map(|p| p.expr.return_field(&self.projection_input).map(|f| Field::new(&p.name, f.data_type().clone(), true)))
+            .collect::<Result<_, _>>()
+            .map_err(df_error)?;
+        Ok(Arc::new(Schema::new(fields)))
+    }
+
     /// The persistent query `id` running this SELECT into `sink` (rows of `output_schema`).
     fn into_query(self, id: String, sql: &str, output_schema: SchemaRef, sink: Arc<Relation>) -> QueryPlan {
         QueryPlan {
