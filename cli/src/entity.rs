@@ -179,14 +179,27 @@ pub fn query_entry(q: &QueryInfo) -> Value {
     })
 }
 
-/// The `statement_error` entity for `error` in `statement`.
+/// The `statement_error` entity for `error` in `statement`: ksqlDB's fields (the
+/// message carries the position and hint, as Eddy prints errors), plus `line`,
+/// `column` and `hint` on their own, so a client (the shell) can point at the token
+/// without parsing the message.
 pub fn error_entity(statement: &str, error: &EngineError) -> (u32, Value) {
-    let code = match error {
-        EngineError::Sql(_) => STATEMENT_ERROR,
-        _ => SERVER_ERROR,
+    let (code, kind) = match error {
+        EngineError::Sql(_) => (STATEMENT_ERROR, "statement_error"),
+        _ => (SERVER_ERROR, "generic_error"),
     };
-    let kind = if code == STATEMENT_ERROR { "statement_error" } else { "generic_error" };
-    (code, json!({"@type": kind, "error_code": code, "message": error.to_string(), "statementText": statement, "entities": []}))
+    let mut body = json!({"@type": kind, "error_code": code, "message": error.to_string(), "statementText": statement, "entities": []});
+    if let EngineError::Sql(e) = error {
+        body["primaryMessage"] = json!(e.message);
+        if let Some(p) = e.position {
+            body["line"] = json!(p.line);
+            body["column"] = json!(p.column);
+        }
+        if let Some(h) = &e.hint {
+            body["hint"] = json!(h);
+        }
+    }
+    (code, body)
 }
 
 /// ksqlDB's type names of a schema's columns (`STRING`, `INTEGER`, `BIGINT`, `DOUBLE`,

@@ -91,7 +91,9 @@ async fn rest_api_statements_push_queries_and_limits() {
     assert_eq!(
         answer,
         json!({"@type": "statement_error", "error_code": 40001, "statementText": "DROP STREAM payments", "entities": [],
-               "message": format!("cannot drop \"payments\": query {csas} uses it (line 1, column 13); terminate it first: TERMINATE {csas};")})
+               "message": format!("cannot drop \"payments\": query {csas} uses it (line 1, column 13); terminate it first: TERMINATE {csas};"),
+               "primaryMessage": format!("cannot drop \"payments\": query {csas} uses it"), "line": 1, "column": 13,
+               "hint": format!("terminate it first: TERMINATE {csas};")})
     );
     let (status, answer) = server.ksql(&format!("TERMINATE {csas}; DROP STREAM {big} DELETE TOPIC; SHOW STREAMS;"));
     assert_eq!(status, 200, "{answer}");
@@ -119,6 +121,21 @@ async fn rest_api_statements_push_queries_and_limits() {
     let mut status_line = String::new();
     BufReader::new(&stream).read_line(&mut status_line).unwrap_or_else(|e| panic!("read: {e}"));
     assert_eq!(status_line.trim_end(), "HTTP/1.1 413 Payload Too Large");
+
+    // The shell over REST: the error of the second statement of a file, with the
+    // position moved to where that statement starts in the file, and its hint.
+    let script = state.join("typo.sql");
+    std::fs::write(&script, "SHOW STREAMS;\nSELECT acount_id\n  FROM payments EMIT CHANGES;\n").unwrap_or_else(|e| panic!("{e}"));
+    let out = std::process::Command::new(eddy_bin())
+        .args(["shell", "--server", &server.url, "-f"])
+        .arg(&script)
+        .output()
+        .unwrap_or_else(|e| panic!("eddy shell: {e}"));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: unknown column \"acount_id\" (line 2, column 8)\n  |\n2 | SELECT acount_id\n  |        ^\nhint: did you mean \"account_id\"?\n"
+    );
 
     let (status, info) = server.get("/info");
     assert_eq!(status, 200);

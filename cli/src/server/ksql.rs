@@ -8,27 +8,18 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use eddy_engine::sql::ast::Statement;
 use eddy_engine::sql::parser::parse_sql;
-use eddy_engine::EngineError;
 use serde_json::Value;
 
-use super::{bad_request, json_response, session_of, AppState};
+use super::{bad_request, json_response, statement_request, AppState};
 use crate::entity::{entities, error_entity, SERVER_ERROR};
 
 pub(crate) async fn ksql(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let request: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return bad_request(&headers, "", format!("the request body is not JSON: {e}")),
-    };
-    let Some(text) = request.get("ksql").and_then(Value::as_str) else {
-        return bad_request(&headers, "", "the request has no \"ksql\" field (the statements, as text)".into());
-    };
-    let mut session = match session_of(request.get("streamsProperties")) {
-        Ok(s) => s,
-        Err(e) => return bad_request(&headers, text, e),
-    };
     // `${VAR}` is not substituted here: the server's environment is not its clients'
     // to read (the shell substitutes its user's variables before sending).
-    let sql = text.to_string();
+    let (sql, mut session) = match statement_request(&headers, &body, "ksql", "streamsProperties") {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
     if let Ok(parsed) = parse_sql(&sql) {
         // ksqlDB serves push queries on their own endpoints, which stream.
         if let Some(push) = parsed.iter().find(|p| matches!(p.statement, Statement::Query(..))) {
@@ -50,7 +41,7 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, headers: HeaderMap,
         }
         Err(e) => {
             let (code, body) = error_entity(&e.statement, &e.error);
-            let status = if code == SERVER_ERROR && !matches!(e.error, EngineError::Sql(_)) { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::BAD_REQUEST };
+            let status = if code == SERVER_ERROR { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::BAD_REQUEST };
             json_response(&headers, status, &body)
         }
     }

@@ -18,7 +18,7 @@ use eddy_engine::{PushQuery, StatementResult};
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
-use super::{bad_request, json_response, session_of, AppState};
+use super::{bad_request, json_body, json_response, statement_request, text_field, AppState};
 use crate::entity::{batch_rows, column_types, error_entity};
 
 /// ksqlDB's line-delimited content type: one JSON document per line.
@@ -63,12 +63,13 @@ pub(crate) async fn query(State(state): State<Arc<AppState>>, headers: HeaderMap
 }
 
 pub(crate) async fn close_query(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let request: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return bad_request(&headers, "", format!("the request body is not JSON: {e}")),
+    let request = match json_body(&headers, &body) {
+        Ok(r) => r,
+        Err(response) => return response,
     };
-    let Some(id) = request.get("queryId").and_then(Value::as_str) else {
-        return bad_request(&headers, "", "the request has no \"queryId\" field".into());
+    let id = match text_field(&headers, &request, "queryId", "the id of the push query to stop") {
+        Ok(id) => id,
+        Err(response) => return response,
     };
     let stopper = state.pushes.lock().ok().and_then(|mut p| p.remove(id));
     match stopper {
@@ -81,18 +82,11 @@ pub(crate) async fn close_query(State(state): State<Arc<AppState>>, headers: Hea
 }
 
 async fn start(state: Arc<AppState>, headers: HeaderMap, body: Bytes, sql_field: &str, properties_field: &str, framing: Framing) -> Response {
-    let request: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return bad_request(&headers, "", format!("the request body is not JSON: {e}")),
+    let (sql, mut session) = match statement_request(&headers, &body, sql_field, properties_field) {
+        Ok(r) => r,
+        Err(response) => return response,
     };
-    let Some(text) = request.get(sql_field).and_then(Value::as_str) else {
-        return bad_request(&headers, "", format!("the request has no \"{sql_field}\" field (the query, as text)"));
-    };
-    let mut session = match session_of(request.get(properties_field)) {
-        Ok(s) => s,
-        Err(e) => return bad_request(&headers, text, e),
-    };
-    let sql = text.to_string();
+    let text = sql.as_str();
     match parse_sql(&sql) {
         Ok(parsed) if parsed.len() == 1 && matches!(parsed[0].statement, Statement::Query(..)) => {}
         Ok(_) => return bad_request(&headers, text, "this endpoint runs one push query: SELECT ... EMIT CHANGES; send other statements to POST /ksql".into()),

@@ -32,25 +32,19 @@ impl ShellError {
         }
     }
 
-    /// Splits a server's message (`message (line L, column C); hint`) into its parts,
-    /// with the position moved by `offset` (where the statement starts in the input).
-    fn parse(text: &str, offset: Position) -> ShellError {
-        let (head, hint) = match text.find("; ") {
-            Some(i) if text[..i].ends_with(')') || !text[..i].contains(" (line ") => (&text[..i], Some(text[i + 2..].to_string())),
-            _ => (text, None),
-        };
-        let mut message = head.to_string();
-        let mut position = None;
-        if let Some(i) = head.rfind(" (line ") {
-            let inner = head[i + " (line ".len()..].trim_end_matches(')');
-            let mut parts = inner.split(", column ");
-            if let (Some(Ok(line)), Some(Ok(column))) = (parts.next().map(str::parse::<u64>), parts.next().map(str::parse::<u64>)) {
+    /// The error in a server's `statement_error` entity, its position moved by
+    /// `offset` (where the statement starts in the shell's input: each statement is
+    /// sent on its own).
+    fn of_entity(entity: &Value, offset: Position) -> ShellError {
+        let position = match (entity["line"].as_u64(), entity["column"].as_u64()) {
+            (Some(line), Some(column)) => {
                 let column = if line == 1 { column + offset.column - 1 } else { column };
-                position = Some(Position { line: line + offset.line - 1, column });
-                message = head[..i].to_string();
+                Some(Position { line: line + offset.line - 1, column })
             }
-        }
-        ShellError { message, position, hint }
+            _ => None,
+        };
+        let message = entity["primaryMessage"].as_str().or(entity["message"].as_str()).unwrap_or("the server answered without a message");
+        ShellError { message: message.to_string(), position, hint: entity["hint"].as_str().map(str::to_string) }
     }
 }
 
@@ -272,7 +266,7 @@ async fn remote_ksql(url: &str, statement: &str, properties: &BTreeMap<String, S
     .and_then(|r| r);
     match response {
         Ok((200, Value::Array(list))) => Ok(list.into_iter().map(Output::Entity).collect()),
-        Ok((_, v)) => Err(ShellError::parse(v["message"].as_str().unwrap_or("the server answered without a message"), at)),
+        Ok((_, v)) => Err(ShellError::of_entity(&v, at)),
         Err(e) => Err(ShellError { message: format!("cannot reach the server: {e}"), position: None, hint: Some("is `eddy server` running at --server?".into()) }),
     }
 }
@@ -281,19 +275,20 @@ async fn remote_push(url: &str, statement: &str, properties: &BTreeMap<String, S
     let base = url.to_string();
     let endpoint = format!("{url}/query-stream");
     let body = json!({"sql": format!("{statement};"), "properties": properties});
-    let (tx, rx) = mpsc::channel::<Result<Value, String>>(1024);
+    // Lines of the response; `Err` carries the server's error entity (or a message).
+    let (tx, rx) = mpsc::channel::<Result<Value, Value>>(1024);
     std::thread::spawn(move || {
         let response = agent().post(&endpoint).header("Accept", crate::server::push::DELIMITED).send_json(&body);
         let mut response = match response {
             Ok(r) => r,
             Err(e) => {
-                let _ = tx.blocking_send(Err(e.to_string()));
+                let _ = tx.blocking_send(Err(json!({"message": format!("cannot reach the server: {e}")})));
                 return;
             }
         };
         if response.status().as_u16() != 200 {
-            let v: Value = response.body_mut().read_json().unwrap_or(Value::Null);
-            let _ = tx.blocking_send(Err(v["message"].as_str().unwrap_or("the server refused the query").to_string()));
+            let v: Value = response.body_mut().read_json().unwrap_or_else(|_| json!({"message": "the server refused the query"}));
+            let _ = tx.blocking_send(Err(v));
             return;
         }
         let reader = std::io::BufReader::new(response.into_body().into_reader());
@@ -309,7 +304,7 @@ async fn remote_push(url: &str, statement: &str, properties: &BTreeMap<String, S
                     }
                 }
                 Err(e) => {
-                    let _ = tx.blocking_send(Err(format!("bad line from the server: {e}")));
+                    let _ = tx.blocking_send(Err(json!({"message": format!("bad line from the server: {e}")})));
                     return;
                 }
             }
@@ -318,7 +313,7 @@ async fn remote_push(url: &str, statement: &str, properties: &BTreeMap<String, S
     let mut rx = rx;
     let header = match tokio::time::timeout(Duration::from_secs(120), rx.recv()).await {
         Ok(Some(Ok(h))) => h,
-        Ok(Some(Err(e))) => return Err(ShellError::parse(&e, at)),
+        Ok(Some(Err(e))) => return Err(ShellError::of_entity(&e, at)),
         _ => return Err(ShellError { message: "the server sent no header".into(), position: None, hint: None }),
     };
     let strings = |v: &Value| v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect::<Vec<_>>()).unwrap_or_default();

@@ -122,9 +122,6 @@ async fn interactive(settings: &Settings, backend: &mut Backend, args: &ShellArg
                     continue;
                 }
                 run_input(settings, backend, &input).await;
-                if let Ok(mut n) = names.lock() {
-                    *n = Vec::new();
-                }
                 let fresh = backend.names().await;
                 if let Ok(mut n) = names.lock() {
                     *n = fresh;
