@@ -16,9 +16,9 @@ use crate::entity::{entities, error_entity, SERVER_ERROR};
 pub(crate) async fn ksql(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     // `${VAR}` is not substituted here: the server's environment is not its clients'
     // to read (the shell substitutes its user's variables before sending).
-    let (sql, mut session) = match statement_request(&headers, &body, "ksql", "streamsProperties") {
+    let (sql, mut session) = match statement_request(&body, "ksql", "streamsProperties") {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(bad) => return bad.response(&headers),
     };
     if let Ok(parsed) = parse_sql(&sql) {
         // ksqlDB serves push queries on their own endpoints, which stream.

@@ -186,28 +186,45 @@ pub(crate) fn bad_request(headers: &HeaderMap, statement: &str, message: String)
     json_response(headers, StatusCode::BAD_REQUEST, &body)
 }
 
+/// A request that cannot be run: the statement (if any) and why; answered with 400.
+pub(crate) struct BadRequest {
+    statement: String,
+    message: String,
+}
+
+impl BadRequest {
+    fn new(statement: &str, message: String) -> BadRequest {
+        BadRequest { statement: statement.to_string(), message }
+    }
+
+    /// The 400 `statement_error` response.
+    pub(crate) fn response(self, headers: &HeaderMap) -> Response {
+        bad_request(headers, &self.statement, self.message)
+    }
+}
+
 /// The JSON of a request body.
 ///
-/// Errors: a 400 `statement_error` response when the body is not JSON.
-pub(crate) fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, Response> {
-    serde_json::from_slice(body).map_err(|e| bad_request(headers, "", format!("the request body is not JSON: {e}")))
+/// Errors: the body is not JSON.
+pub(crate) fn json_body(body: &[u8]) -> Result<Value, BadRequest> {
+    serde_json::from_slice(body).map_err(|e| BadRequest::new("", format!("the request body is not JSON: {e}")))
 }
 
 /// The text field `field` of a request (`what` says what it holds, for the error).
 ///
-/// Errors: a 400 `statement_error` response when the field is missing or not text.
-pub(crate) fn text_field<'a>(headers: &HeaderMap, request: &'a Value, field: &str, what: &str) -> Result<&'a str, Response> {
-    request.get(field).and_then(Value::as_str).ok_or_else(|| bad_request(headers, "", format!("the request has no \"{field}\" field ({what})")))
+/// Errors: the field is missing or not text.
+pub(crate) fn text_field<'a>(request: &'a Value, field: &str, what: &str) -> Result<&'a str, BadRequest> {
+    request.get(field).and_then(Value::as_str).ok_or_else(|| BadRequest::new("", format!("the request has no \"{field}\" field ({what})")))
 }
 
 /// A statement request (`/ksql`, `/query`, `/query-stream`): the statements' text from
 /// `sql_field` and a session from the properties object in `properties_field`.
 ///
-/// Errors: a 400 `statement_error` response naming what is wrong.
-pub(crate) fn statement_request(headers: &HeaderMap, body: &[u8], sql_field: &str, properties_field: &str) -> Result<(String, eddy_engine::Session), Response> {
-    let request = json_body(headers, body)?;
-    let text = text_field(headers, &request, sql_field, "the statements, as text")?;
-    let session = session_of(request.get(properties_field)).map_err(|e| bad_request(headers, text, e))?;
+/// Errors: the body is not JSON, the text is missing, a property is unknown or invalid.
+pub(crate) fn statement_request(body: &[u8], sql_field: &str, properties_field: &str) -> Result<(String, eddy_engine::Session), BadRequest> {
+    let request = json_body(body)?;
+    let text = text_field(&request, sql_field, "the statements, as text")?;
+    let session = session_of(request.get(properties_field)).map_err(|e| BadRequest::new(text, e))?;
     Ok((text.to_string(), session))
 }
 

@@ -63,13 +63,13 @@ pub(crate) async fn query(State(state): State<Arc<AppState>>, headers: HeaderMap
 }
 
 pub(crate) async fn close_query(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let request = match json_body(&headers, &body) {
+    let request = match json_body(&body) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(bad) => return bad.response(&headers),
     };
-    let id = match text_field(&headers, &request, "queryId", "the id of the push query to stop") {
+    let id = match text_field(&request, "queryId", "the id of the push query to stop") {
         Ok(id) => id,
-        Err(response) => return response,
+        Err(bad) => return bad.response(&headers),
     };
     let stopper = state.pushes.lock().ok().and_then(|mut p| p.remove(id));
     match stopper {
@@ -82,9 +82,9 @@ pub(crate) async fn close_query(State(state): State<Arc<AppState>>, headers: Hea
 }
 
 async fn start(state: Arc<AppState>, headers: HeaderMap, body: Bytes, sql_field: &str, properties_field: &str, framing: Framing) -> Response {
-    let (sql, mut session) = match statement_request(&headers, &body, sql_field, properties_field) {
+    let (sql, mut session) = match statement_request(&body, sql_field, properties_field) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(bad) => return bad.response(&headers),
     };
     let text = sql.as_str();
     match parse_sql(&sql) {
