@@ -161,6 +161,7 @@ fn relation_entry(r: &RelationInfo) -> Value {
 pub fn query_entry(q: &QueryInfo) -> Value {
     let (state, error) = match &q.status {
         eddy_engine::runtime::QueryStatus::Running => ("RUNNING", None),
+        eddy_engine::runtime::QueryStatus::Retrying(e) => ("RETRYING", Some(e.clone())),
         eddy_engine::runtime::QueryStatus::Stopped => ("STOPPED", None),
         eddy_engine::runtime::QueryStatus::Failed(e) => ("ERROR", Some(e.clone())),
     };

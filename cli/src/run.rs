@@ -197,7 +197,7 @@ async fn run_queries(engine: &mut Engine, args: &RunArgs) -> anyhow::Result<u8> 
                 }
                 // Queries over bounded sources (files) end by themselves; when all
                 // have, the run is complete, like a batch job.
-                if engine.queries().iter().all(|q| q.status() != QueryStatus::Running) {
+                if engine.queries().iter().all(|q| !q.is_running()) {
                     eprintln!("every query has finished its input");
                     break;
                 }

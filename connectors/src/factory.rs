@@ -62,7 +62,7 @@ impl ConnectorFactory for Connectors {
             return Ok(Box::new(FileSource::open(f, query.parallelism).await?));
         }
         match self.kafka(relation) {
-            Some((config, k)) => Ok(Box::new(KafkaSource::open(&config, k, &query.group_id, query.transient, Some(query.metrics.clone())).await?)),
+            Some((config, k)) => Ok(Box::new(KafkaSource::open(&config, k, &query.group_id, query.transient, &query.resume_from, Some(query.metrics.clone())).await?)),
             None => Err(ConnectorError::Config(format!("\"{}\" ({}) cannot be read", relation.name, relation.connector.name())).into()),
         }
     }
@@ -83,7 +83,7 @@ impl ConnectorFactory for Connectors {
         Ok(Box::new(KafkaSink::raw(&config, k, topic)?))
     }
 
-    async fn sink(&self, relation: &Relation, _query: &QueryContext) -> eddy_engine::Result<Box<dyn Sink>> {
+    async fn sink(&self, relation: &Relation, query: &QueryContext) -> eddy_engine::Result<Box<dyn Sink>> {
         match &relation.connector {
             ConnectorOptions::Kafka(_) => {
                 let (config, k) = self.kafka(relation).ok_or_else(|| ConnectorError::Config("not a Kafka relation".into()))?;
@@ -97,7 +97,7 @@ impl ConnectorFactory for Connectors {
                         relation.name
                     ))
                 })?;
-                Ok(Box::new(PostgresSink::connect(&url, p, relation).await?))
+                Ok(Box::new(PostgresSink::connect(&url, p, relation, query).await?))
             }
             ConnectorOptions::Print => Ok(Box::new(PrintSink)),
             ConnectorOptions::Blackhole => Ok(Box::new(BlackholeSink)),

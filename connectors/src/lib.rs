@@ -10,6 +10,7 @@ pub mod file;
 pub mod kafka;
 pub mod postgres;
 pub mod print;
+pub mod retry;
 
 pub use error::ConnectorError;
 pub use factory::Connectors;

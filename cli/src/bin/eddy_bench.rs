@@ -191,7 +191,7 @@ async fn services(args: &Args) -> anyhow::Result<()> {
 
     // PostgreSQL sink alone (upsert on the primary key, as the fraud pipeline writes).
     let plan = fraud_plan(&topic, "sink_only", false)?;
-    let ctx = QueryContext { query_id: "bench".into(), group_id: "bench".into(), metrics: Arc::new(QueryMetrics::default()), parallelism: 1, transient: false };
+    let ctx = QueryContext { query_id: "bench".into(), group_id: "bench".into(), metrics: Arc::new(QueryMetrics::default()), parallelism: 1, transient: false, resume_from: Vec::new() };
     let mut sink = factory.sink(&plan.sink, &ctx).await?;
     let metrics = Arc::new(QueryMetrics::default());
     let mut decode = Decode::new(Format::Delimited { delimiter: b',' }, plan.source.physical_schema(), metrics, ErrorPolicy::Skip, "bench".into());

@@ -103,6 +103,11 @@ impl KafkaSource {
     /// skips the committed-offset lookup and fetches with a 10 ms wait unless
     /// `properties.fetch.wait.max.ms` says otherwise.
     ///
+    /// A partition in `resume_from` (the progress a sink committed with its rows)
+    /// starts there when that is ahead of the group's committed offset: the offsets
+    /// are committed after the sink's transaction, so a crash between the two leaves
+    /// the sink ahead.
+    ///
     /// Errors: the client cannot be created, or the topic does not appear within 60 s.
     /// The consumer lag goes to `metrics` when given.
     pub async fn open(
@@ -110,6 +115,7 @@ impl KafkaSource {
         options: &KafkaOptions,
         group_id: &str,
         transient: bool,
+        resume_from: &[PartitionOffset],
         metrics: Option<std::sync::Arc<eddy_engine::runtime::QueryMetrics>>,
     ) -> Result<Self> {
         let mut client = config.client_config();
@@ -158,9 +164,14 @@ impl KafkaSource {
             if let Some(w) = element.metadata().strip_prefix(WATERMARK_METADATA).and_then(|w| w.parse::<i64>().ok()) {
                 restored_watermark = Some(restored_watermark.map_or(w, |r| r.min(w)));
             }
-            let start = match element.offset() {
-                Offset::Offset(o) if o >= 0 => Offset::Offset(o),
-                _ => default_start,
+            let committed = match element.offset() {
+                Offset::Offset(o) if o >= 0 => Some(o),
+                _ => None,
+            };
+            let resumed = resume_from.iter().find(|p| p.topic == element.topic() && p.partition == element.partition()).map(|p| p.next_offset);
+            let start = match committed.max(resumed) {
+                Some(o) => Offset::Offset(o),
+                None => default_start,
             };
             starts.push(format!("{}:{:?}", element.partition(), start));
             assignment.add_partition_offset(element.topic(), element.partition(), start)?;

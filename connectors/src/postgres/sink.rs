@@ -1,4 +1,20 @@
-//! Writes rows to a PostgreSQL table, one transaction per flush (one per micro-batch).
+//! Writes rows to a PostgreSQL table, one transaction per commit (one per checkpoint
+//! barrier that has rows, and one when a watermark releases window results).
+//!
+//! **Exactly once.** Each transaction also upserts the query's row of `eddy_progress`
+//! (the source positions its rows cover, the checkpoint id, the watermark), so rows and
+//! progress commit or roll back together; a restarted query resumes from that progress
+//! ([`Sink::restored_progress`]) and so neither repeats nor skips a row, with or without
+//! a primary key.
+//!
+//! **Outages.** A transaction that fails for a reason a retry can fix (connection lost,
+//! server restarting; see [`crate::retry::is_transient`]) is retried on a new connection
+//! with exponential backoff and jitter (100 ms up to 30 s) for as long as it takes; the
+//! query shows `RETRYING` with the last error meanwhile, and since the sink task waits,
+//! the bounded channels pause the source (backpressure). If the connection broke during
+//! COMMIT, the progress row tells whether that transaction landed before it is sent
+//! again. Other errors (table dropped, column type changed, permission denied) fail the
+//! query with PostgreSQL's message.
 //!
 //! With a primary key: multi-row `INSERT ... ON CONFLICT (pk) DO UPDATE SET <non-key
 //! columns> = EXCLUDED.<column>`, up to 10,000 rows per statement and never more than
@@ -7,6 +23,7 @@
 //! Without one: binary `COPY ... FROM STDIN`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use arrow::array::Array;
 use arrow::compute::concat_batches;
@@ -16,14 +33,15 @@ use arrow::row::{RowConverter, SortField};
 use async_trait::async_trait;
 use eddy_engine::catalog::Relation;
 use eddy_engine::options::PostgresOptions;
-use eddy_engine::runtime::Sink;
+use eddy_engine::runtime::{PartitionOffset, Progress, QueryContext, QueryMetrics, Sink};
 use futures::pin_mut;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::{Client, Config, NoTls, Statement};
+use tokio_postgres::{Client, Config, NoTls, Statement, Transaction};
 
 use super::columns::PgColumn;
 use super::{pg_type_name, quote_ident};
 use crate::error::{ConnectorError, Result};
+use crate::retry::{self, Backoff};
 
 /// PostgreSQL's limit on bind parameters in one statement.
 const MAX_PARAMS: usize = 65_535;
@@ -39,13 +57,34 @@ pub struct PostgresSink {
     key_indices: Vec<usize>,
     buffered: Vec<RecordBatch>,
     statements: HashMap<usize, Statement>,
+    /// The query's row in `eddy_progress`: its consumer group (`<application id>-<query id>`).
+    progress_key: String,
+    /// Makes every progress row this sink writes unique (`<random>-<n>`), so a commit
+    /// whose answer was lost can be recognised after reconnecting.
+    commit_nonce: u64,
+    commits: u64,
+    metrics: Arc<QueryMetrics>,
 }
 
+
+const CREATE_PROGRESS_TABLE: &str = "CREATE TABLE IF NOT EXISTS eddy_progress (\
+    query_id TEXT PRIMARY KEY, \
+    checkpoint_id BIGINT NOT NULL, \
+    positions JSONB NOT NULL, \
+    watermark BIGINT, \
+    commit_token TEXT NOT NULL, \
+    committed_at TIMESTAMPTZ NOT NULL DEFAULT now())";
+
+const UPSERT_PROGRESS: &str = "INSERT INTO eddy_progress (query_id, checkpoint_id, positions, watermark, commit_token) \
+    VALUES ($1, $2, $3, $4, $5) ON CONFLICT (query_id) DO UPDATE SET checkpoint_id = EXCLUDED.checkpoint_id, \
+    positions = EXCLUDED.positions, watermark = EXCLUDED.watermark, commit_token = EXCLUDED.commit_token, committed_at = now()";
+
 impl PostgresSink {
-    /// Connects and creates the table from `relation`'s schema if it is missing.
+    /// Connects and creates the table from `relation`'s schema if it is missing, and
+    /// the `eddy_progress` table; the progress row is keyed by `query`'s consumer group.
     ///
     /// Errors: bad URL, connection refused, authentication, DDL refused.
-    pub async fn connect(url: &str, options: &PostgresOptions, relation: &Relation) -> Result<Self> {
+    pub async fn connect(url: &str, options: &PostgresOptions, relation: &Relation, query: &QueryContext) -> Result<Self> {
         let mut config: Config = url.parse().map_err(|e| ConnectorError::Config(format!("bad PostgreSQL URL: {e}")))?;
         if let Some(u) = &options.username {
             config.user(u);
@@ -54,6 +93,9 @@ impl PostgresSink {
             config.password(p);
         }
         config.application_name("eddy");
+        // A dead network shows as an error to retry, not as a write that hangs forever.
+        config.connect_timeout(std::time::Duration::from_secs(10));
+        config.keepalives_idle(std::time::Duration::from_secs(30));
         let key_indices = relation.primary_key.iter().map(|k| relation.schema.index_of(k)).collect::<Result<Vec<_>, _>>()?;
         let mut sink = PostgresSink {
             config,
@@ -63,9 +105,20 @@ impl PostgresSink {
             key_indices,
             buffered: Vec::new(),
             statements: HashMap::new(),
+            progress_key: query.group_id.clone(),
+            commit_nonce: rand::random(),
+            commits: 0,
+            metrics: query.metrics.clone(),
         };
         let ddl = sink.create_table_sql()?;
-        sink.client().await?.batch_execute(&ddl).await?;
+        for statement in [ddl.as_str(), CREATE_PROGRESS_TABLE] {
+            match sink.client().await?.batch_execute(statement).await {
+                Ok(()) => {}
+                // Two sinks creating the same table at once: the other one won.
+                Err(e) if e.code().is_some_and(|c| c.code() == "23505" || c.code() == "42P07") => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         Ok(sink)
     }
 
@@ -143,7 +196,9 @@ impl PostgresSink {
         Ok(keep)
     }
 
-    async fn write_upserts(&mut self, batch: &RecordBatch) -> Result<()> {
+    /// Prepares (or takes from the cache) the upsert statements for `batch`: the rows
+    /// to write (the last per key) in chunks, each with its statement.
+    async fn prepare_upserts(&mut self, batch: &RecordBatch) -> Result<Vec<(Vec<usize>, Statement)>> {
         for &k in &self.key_indices {
             if batch.column(k).null_count() > 0 {
                 return Err(ConnectorError::Config(format!(
@@ -156,57 +211,168 @@ impl PostgresSink {
         let keep = self.last_per_key(batch)?;
         let ncols = self.schema.fields().len();
         let per_statement = (MAX_PARAMS / ncols.max(1)).clamp(1, MAX_ROWS_PER_STATEMENT);
-        let columns = batch.columns().iter().map(PgColumn::from_array).collect::<Result<Vec<_>>>()?;
-        let chunks = statement_chunks(&keep, per_statement);
-        let mut prepared = Vec::with_capacity(chunks.len());
-        for chunk in &chunks {
+        let mut prepared = Vec::new();
+        for chunk in statement_chunks(&keep, per_statement) {
             let n = chunk.len();
             if !self.statements.contains_key(&n) {
                 let sql = self.insert_sql(n);
                 let stmt = self.client().await?.prepare(&sql).await?;
                 self.statements.insert(n, stmt);
             }
-            if let Some(s) = self.statements.get(&n) {
-                prepared.push(s.clone());
+            if let Some(stmt) = self.statements.get(&n) {
+                prepared.push((chunk.to_vec(), stmt.clone()));
             }
         }
+        Ok(prepared)
+    }
+
+    /// Writes `batch` (when it has rows) and `progress` (when given) in one transaction.
+    async fn write_transaction(&mut self, batch: Option<&RecordBatch>, progress: Option<(&Progress, &str)>) -> Result<()> {
+        let upserts = match batch {
+            Some(b) if !self.key_indices.is_empty() => Some(self.prepare_upserts(b).await?),
+            _ => None,
+        };
+        let copy_sql = self.copy_sql();
+        let progress_key = self.progress_key.clone();
         let client = self.client().await?;
         let tx = client.transaction().await?;
-        for (chunk, stmt) in chunks.iter().zip(&prepared) {
-            let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::with_capacity(chunk.len() * ncols);
-            for &row in *chunk {
-                for col in &columns {
-                    params.push(col.param(row));
-                }
-            }
-            tx.execute(stmt, &params).await?;
+        match (batch, upserts) {
+            (Some(batch), Some(chunks)) => write_upserts(&tx, batch, &chunks).await?,
+            (Some(batch), None) => write_copy(&tx, &copy_sql, batch).await?,
+            (None, _) => {}
+        }
+        if let Some((p, token)) = progress {
+            let checkpoint_id = i64::try_from(p.checkpoint_id).unwrap_or(i64::MAX);
+            tx.execute(UPSERT_PROGRESS, &[&progress_key, &checkpoint_id, &positions_json(&p.positions), &p.watermark, &token]).await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
-    async fn write_copy(&mut self, batch: &RecordBatch) -> Result<()> {
-        let columns = batch.columns().iter().map(PgColumn::from_array).collect::<Result<Vec<_>>>()?;
-        let types: Vec<_> = columns.iter().map(PgColumn::pg_type).collect();
+    fn copy_sql(&self) -> String {
         let names: Vec<String> = self.schema.fields().iter().map(|f| quote_ident(f.name())).collect();
-        let sql = format!("COPY {} ({}) FROM STDIN BINARY", quote_ident(&self.table), names.join(", "));
-        let client = self.client().await?;
-        let tx = client.transaction().await?;
-        {
-            let sink = tx.copy_in(&sql).await?;
-            let writer = BinaryCopyInWriter::new(sink, &types);
-            pin_mut!(writer);
-            let mut row: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::with_capacity(columns.len());
-            for i in 0..batch.num_rows() {
-                row.clear();
-                row.extend(columns.iter().map(|c| c.param(i)));
-                writer.as_mut().write(&row).await?;
-            }
-            writer.finish().await?;
+        format!("COPY {} ({}) FROM STDIN BINARY", quote_ident(&self.table), names.join(", "))
+    }
+
+    /// The commit token of the query's progress row now, if the row exists.
+    async fn committed_token(&mut self) -> Result<Option<String>> {
+        let key = self.progress_key.clone();
+        let row = self.client().await?.query_opt("SELECT commit_token FROM eddy_progress WHERE query_id = $1", &[&key]).await?;
+        row.map(|r| r.try_get(0)).transpose().map_err(ConnectorError::from)
+    }
+
+    /// Writes the buffered rows with `progress`, retrying transient failures (see the
+    /// module docs); clears the buffer once they are committed.
+    async fn commit_buffered(&mut self, progress: Option<&Progress>) -> eddy_engine::Result<()> {
+        if self.buffered.is_empty() {
+            // Nothing to write: the consumer group's commit records this progress.
+            return Ok(());
         }
-        tx.commit().await?;
+        let batch = concat_batches(&self.buffered[0].schema(), &self.buffered).map_err(ConnectorError::from)?;
+        let batch = (batch.num_rows() > 0).then_some(batch);
+        self.commits += 1;
+        let token = format!("{:016x}-{}", self.commit_nonce, self.commits);
+        let mut backoff = Backoff::default();
+        loop {
+            let attempt = self.write_transaction(batch.as_ref(), progress.map(|p| (p, token.as_str()))).await;
+            let error = match attempt {
+                Ok(()) => break,
+                Err(ConnectorError::Postgres(e)) if retry::is_transient(&e) => e,
+                Err(ConnectorError::Postgres(e)) => {
+                    return Err(ConnectorError::Config(format!(
+                        "PostgreSQL refused the rows for table {}: {}; retrying cannot fix this, so the query stops (its offsets stay uncommitted: restarting it after the fix loses nothing)",
+                        self.table,
+                        ConnectorError::Postgres(e)
+                    ))
+                    .into())
+                }
+                Err(e) => return Err(e.into()),
+            };
+            self.client = None;
+            // The connection may have broken after COMMIT reached the server: the
+            // progress row says whether this transaction landed.
+            if progress.is_some() {
+                if let Ok(Some(committed)) = self.committed_token().await {
+                    if committed == token {
+                        tracing::info!(table = %self.table, "the interrupted commit had landed");
+                        break;
+                    }
+                }
+            }
+            let delay = backoff.next_delay();
+            let message = format!(
+                "PostgreSQL table {}: {} (attempt {}, next in {} ms)",
+                self.table,
+                ConnectorError::Postgres(error),
+                backoff.attempts(),
+                delay.as_millis()
+            );
+            tracing::warn!(query = %self.progress_key, "{message}");
+            self.metrics.set_retrying(Some(message));
+            tokio::time::sleep(delay).await;
+        }
+        if backoff.attempts() > 0 {
+            tracing::info!(table = %self.table, attempts = backoff.attempts(), "PostgreSQL writes resumed");
+            self.metrics.set_retrying(None);
+        }
+        self.buffered.clear();
         Ok(())
     }
+}
+
+/// Runs the prepared upserts of `batch` in `tx`.
+async fn write_upserts(tx: &Transaction<'_>, batch: &RecordBatch, chunks: &[(Vec<usize>, Statement)]) -> Result<()> {
+    let columns = batch.columns().iter().map(PgColumn::from_array).collect::<Result<Vec<_>>>()?;
+    for (rows, stmt) in chunks {
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::with_capacity(rows.len() * columns.len());
+        for &row in rows {
+            for col in &columns {
+                params.push(col.param(row));
+            }
+        }
+        tx.execute(stmt, &params).await?;
+    }
+    Ok(())
+}
+
+/// Copies every row of `batch` in `tx` (binary COPY).
+async fn write_copy(tx: &Transaction<'_>, sql: &str, batch: &RecordBatch) -> Result<()> {
+    let columns = batch.columns().iter().map(PgColumn::from_array).collect::<Result<Vec<_>>>()?;
+    let types: Vec<_> = columns.iter().map(PgColumn::pg_type).collect();
+    let sink = tx.copy_in(sql).await?;
+    let writer = BinaryCopyInWriter::new(sink, &types);
+    pin_mut!(writer);
+    let mut row: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::with_capacity(columns.len());
+    for i in 0..batch.num_rows() {
+        row.clear();
+        row.extend(columns.iter().map(|c| c.param(i)));
+        writer.as_mut().write(&row).await?;
+    }
+    writer.finish().await?;
+    Ok(())
+}
+
+/// `[{"topic": t, "partition": p, "offset": next offset}, ...]`
+fn positions_json(positions: &[PartitionOffset]) -> serde_json::Value {
+    serde_json::Value::Array(
+        positions.iter().map(|p| serde_json::json!({"topic": p.topic, "partition": p.partition, "offset": p.next_offset})).collect(),
+    )
+}
+
+/// The inverse of [`positions_json`]; entries it cannot read are left out.
+fn positions_from_json(value: &serde_json::Value) -> Vec<PartitionOffset> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            Some(PartitionOffset {
+                topic: p.get("topic")?.as_str()?.to_string(),
+                partition: i32::try_from(p.get("partition")?.as_i64()?).ok()?,
+                next_offset: p.get("offset")?.as_i64()?,
+            })
+        })
+        .collect()
 }
 
 /// Splits rows into statements of `full` rows, then the remainder into power-of-two
@@ -236,25 +402,46 @@ impl Sink for PostgresSink {
     }
 
     async fn flush(&mut self) -> eddy_engine::Result<()> {
-        if self.buffered.is_empty() {
-            return Ok(());
-        }
-        let batch = concat_batches(&self.buffered[0].schema(), &self.buffered).map_err(ConnectorError::from)?;
-        if batch.num_rows() > 0 {
-            if self.key_indices.is_empty() {
-                self.write_copy(&batch).await?;
-            } else {
-                self.write_upserts(&batch).await?;
-            }
-        }
-        self.buffered.clear();
-        Ok(())
+        self.commit_buffered(None).await
+    }
+
+    async fn commit(&mut self, progress: &Progress) -> eddy_engine::Result<()> {
+        self.commit_buffered(Some(progress)).await
+    }
+
+    async fn restored_progress(&mut self) -> eddy_engine::Result<Option<Progress>> {
+        let key = self.progress_key.clone();
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT checkpoint_id, positions, watermark FROM eddy_progress WHERE query_id = $1", &[&key])
+            .await
+            .map_err(ConnectorError::from)?;
+        let Some(r) = row else { return Ok(None) };
+        let checkpoint_id: i64 = r.try_get(0).map_err(ConnectorError::from)?;
+        let positions: serde_json::Value = r.try_get(1).map_err(ConnectorError::from)?;
+        Ok(Some(Progress {
+            checkpoint_id: u64::try_from(checkpoint_id).unwrap_or(0),
+            positions: positions_from_json(&positions),
+            watermark: r.try_get(2).map_err(ConnectorError::from)?,
+        }))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::statement_chunks;
+    use super::{positions_from_json, positions_json, statement_chunks};
+    use eddy_engine::runtime::PartitionOffset;
+
+    #[test]
+    fn positions_round_trip_through_json() {
+        let positions = vec![
+            PartitionOffset { topic: "server-logs".into(), partition: 0, next_offset: 17 },
+            PartitionOffset { topic: "server-logs".into(), partition: 3, next_offset: 9_000_000_000 },
+        ];
+        let json = positions_json(&positions);
+        assert_eq!(json.to_string(), r#"[{"offset":17,"partition":0,"topic":"server-logs"},{"offset":9000000000,"partition":3,"topic":"server-logs"}]"#);
+        assert_eq!(positions_from_json(&json), positions);
+    }
 
     #[test]
     fn chunk_sizes_are_full_or_powers_of_two() {

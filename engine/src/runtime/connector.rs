@@ -22,6 +22,20 @@ pub struct PartitionOffset {
     pub next_offset: i64,
 }
 
+/// How far a query's results go: what a sink commits together with the rows of a
+/// checkpoint (PostgreSQL: one row of `eddy_progress` in the rows' transaction), and
+/// what a restarted query resumes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The checkpoint (barrier) id; ids keep growing across restarts.
+    pub checkpoint_id: u64,
+    /// For every source partition read so far, the next offset to read: every record
+    /// before it is reflected in the results.
+    pub positions: Vec<PartitionOffset>,
+    /// The event-time watermark (ms) the results had reached, if any.
+    pub watermark: Option<i64>,
+}
+
 /// One micro-batch from a source.
 #[derive(Debug)]
 pub struct SourceBatch {
@@ -47,6 +61,9 @@ pub struct QueryContext {
     /// source starts at `auto.offset.reset` without asking the broker for committed
     /// offsets, and fetches with a short wait, for a fast first row.
     pub transient: bool,
+    /// Positions to resume from where they are ahead of the consumer group's committed
+    /// offsets: the progress the sink committed with its rows (see [`Sink::restored_progress`]).
+    pub resume_from: Vec<PartitionOffset>,
 }
 
 /// Reads records in micro-batches.
@@ -97,8 +114,22 @@ pub trait Sink: Send {
     async fn write(&mut self, batch: RecordBatch) -> Result<()>;
 
     /// Makes every row written so far durable (Kafka: acknowledged by the broker;
-    /// PostgreSQL: committed). Called at each barrier, before the source commits.
+    /// PostgreSQL: committed).
     async fn flush(&mut self) -> Result<()>;
+
+    /// Makes every row written so far durable together with `progress`, atomically
+    /// where the sink can (PostgreSQL: the rows and the `eddy_progress` row in one
+    /// transaction). Called at each barrier the sink receives and when a watermark
+    /// released rows, before the source commits its offsets. The default flushes.
+    async fn commit(&mut self, _progress: &Progress) -> Result<()> {
+        self.flush().await
+    }
+
+    /// The progress this sink committed last for the query, read once before the
+    /// query's source is opened; `None` when the sink keeps none (the default).
+    async fn restored_progress(&mut self) -> Result<Option<Progress>> {
+        Ok(None)
+    }
 }
 
 /// Creates sources and sinks for relations; implemented by `eddy-connectors`.

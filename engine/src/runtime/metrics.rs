@@ -1,6 +1,7 @@
 //! Per-query counters, shared by the pipeline's tasks and read by the fronts.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use serde::Serialize;
 
@@ -19,6 +20,7 @@ pub struct QueryMetrics {
     watermark: AtomicI64,
     consumer_lag: AtomicI64,
     last_commit_ms: AtomicI64,
+    retrying: Mutex<Option<String>>,
 }
 
 /// A copy of [`QueryMetrics`] at one moment.
@@ -69,11 +71,23 @@ impl Default for QueryMetrics {
             watermark: AtomicI64::new(i64::MIN),
             consumer_lag: AtomicI64::new(-1),
             last_commit_ms: AtomicI64::new(-1),
+            retrying: Mutex::new(None),
         }
     }
 }
 
 impl QueryMetrics {
+    /// Marks the query as retrying after `error` (a sink lost its connection), or as
+    /// healthy again with `None`. While set, the query's status is `RETRYING`.
+    pub fn set_retrying(&self, error: Option<String>) {
+        *self.retrying.lock().unwrap_or_else(|p| p.into_inner()) = error;
+    }
+
+    /// The error the query is retrying after, if it is.
+    pub fn retrying(&self) -> Option<String> {
+        self.retrying.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Adds records read.
     pub fn add_in(&self, rows: u64, bytes: u64) {
         self.rows_in.fetch_add(rows, Ordering::Relaxed);

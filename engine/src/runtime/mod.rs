@@ -5,9 +5,10 @@ mod connector;
 pub mod exchange;
 mod metrics;
 mod pipeline;
+mod progress;
 mod push;
 
-pub use connector::{ConnectorFactory, PartitionOffset, QueryContext, Sink, Source, SourceBatch, TopicInfo};
+pub use connector::{ConnectorFactory, PartitionOffset, Progress, QueryContext, Sink, Source, SourceBatch, TopicInfo};
 pub use push::PushSink;
 pub use metrics::{MetricsSnapshot, QueryMetrics};
 pub use pipeline::{parallelism, start_query, start_query_with, QueryHandle, QueryStatus, QueryStopper};

@@ -3,18 +3,20 @@
 //! ```text
 //! source task --Message--> operator task (decode -> filter -> project) --Message--> sink task
 //!      ^                                                                            |
-//!      +------------------------- acknowledged barrier ids -------------------------+
+//!      +---------------------- committed progress (positions) ----------------------+
 //! ```
 //!
-//! After each micro-batch the source sends a `Barrier(id)` and remembers its partition
-//! positions under `id`. The sink makes every row before the barrier durable (`flush`)
-//! and acknowledges `id`; only then does the source commit those offsets. Killing the
-//! process at any moment therefore loses no row: uncommitted records are read again
-//! (at-least-once; upserts on a primary key make the result exactly the input).
+//! After each micro-batch the source sends a `Barrier(id)` and records its partition
+//! positions under `id` in the [`ProgressLedger`]. When the barrier reaches the sink, the
+//! sink commits every row before it together with the cumulative positions
+//! ([`Sink::commit`]; PostgreSQL: in one transaction with a row of `eddy_progress`)
+//! and hands that progress back; only then does the source commit the offsets to the
+//! consumer group. Killing the process at any moment therefore loses no row; a sink
+//! that stores its progress (PostgreSQL) resumes from it and so repeats none either;
+//! other sinks get every row at least once (upserts on a key make that exact).
 //! The channels hold at most [`CHANNEL_CAPACITY`] messages, so a slow sink slows the
 //! source and memory stays bounded.
 
-use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use arrow::array::AsArray;
@@ -24,7 +26,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::exchange::{Downstream, Inputs, Outlet};
-use super::{ConnectorFactory, PartitionOffset, QueryContext, QueryMetrics, Sink, Source};
+use super::progress::ProgressLedger;
+use super::{ConnectorFactory, Progress, QueryContext, QueryMetrics, Sink, Source};
 use crate::error::{EngineError, Result};
 use crate::operator::{Collector, Message, Operator, Timestamp, PROCESSING_TIME_INTERVAL_MS};
 use arrow::datatypes::Field;
@@ -37,17 +40,14 @@ use crate::sql::planner::QueryPlan;
 /// Messages buffered between two stages (each is at most one micro-batch).
 pub const CHANNEL_CAPACITY: usize = 4;
 
-/// A barrier the sink has made durable, with the watermark the results had reached.
-type Ack = (u64, Option<i64>);
-
-/// Most micro-batches whose offsets wait for their barrier's acknowledgement.
-const MAX_PENDING_COMMITS: usize = 4096;
-
 /// Where a query stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueryStatus {
     /// Reading, processing and writing.
     Running,
+    /// Running, but a sink is retrying after a transient error (the text, e.g. a
+    /// dropped PostgreSQL connection); the source is paused meanwhile (backpressure).
+    Retrying(String),
     /// Stopped on request, everything flushed and committed.
     Stopped,
     /// Stopped by an error (the text).
@@ -58,6 +58,7 @@ impl std::fmt::Display for QueryStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             QueryStatus::Running => f.write_str("RUNNING"),
+            QueryStatus::Retrying(e) => write!(f, "RETRYING: {e}"),
             QueryStatus::Stopped => f.write_str("STOPPED"),
             QueryStatus::Failed(e) => write!(f, "FAILED: {e}"),
         }
@@ -92,7 +93,16 @@ impl QueryStopper {
 impl QueryHandle {
     /// The current status.
     pub fn status(&self) -> QueryStatus {
-        self.status.lock().map(|s| s.clone()).unwrap_or_else(|p| p.into_inner().clone())
+        let status = self.status.lock().map(|s| s.clone()).unwrap_or_else(|p| p.into_inner().clone());
+        match (status, self.metrics.retrying()) {
+            (QueryStatus::Running, Some(e)) => QueryStatus::Retrying(e),
+            (status, _) => status,
+        }
+    }
+
+    /// Whether the query is still running (retrying included).
+    pub fn is_running(&self) -> bool {
+        matches!(self.status(), QueryStatus::Running | QueryStatus::Retrying(_))
     }
 
     /// Asks the query to stop: the source stops reading, the sink flushes, the last
@@ -188,12 +198,23 @@ pub async fn start_query_with(plan: Arc<QueryPlan>, factory: &dyn ConnectorFacto
         metrics: metrics.clone(),
         parallelism: workers,
         transient: sink.is_some(),
+        resume_from: Vec::new(),
     };
-    let source = factory.source(&plan.source, &ctx).await?;
-    let sink = match sink {
+    // The sink first: the progress it committed with its rows is where the source
+    // resumes, where it is ahead of the consumer group's offsets.
+    let mut ctx = ctx;
+    let mut sink = match sink {
         Some(sink) => sink,
         None => factory.sink(&plan.sink, &ctx).await?,
     };
+    let restored = sink.restored_progress().await?;
+    if let Some(r) = &restored {
+        tracing::info!(query = %plan.id, checkpoint = r.checkpoint_id, "resuming from the progress the sink committed");
+        ctx.resume_from = r.positions.clone();
+    }
+    let ledger = Arc::new(ProgressLedger::new(restored.as_ref()));
+    let restored_watermark = restored.as_ref().and_then(|r| r.watermark);
+    let source = factory.source(&plan.source, &ctx).await?;
     let late_sink = match (stateful, &plan.source.event_time.late_rows_topic) {
         (true, Some(topic)) => Some(factory.raw_sink(&plan.source, topic, &ctx).await?),
         _ => None,
@@ -210,7 +231,7 @@ pub async fn start_query_with(plan: Arc<QueryPlan>, factory: &dyn ConnectorFacto
         let mut ops = front;
         ops.extend(back_operators(&plan, &metrics, &input_schema)?);
         let (ops_tx, ops_rx) = mpsc::channel(CHANNEL_CAPACITY);
-        tasks.push(tokio::spawn(run_source(source, Downstream::One(Outlet::new(ops_tx, 0)), ack_rx, stop_rx, metrics.clone())));
+        tasks.push(tokio::spawn(run_source(source, Downstream::One(Outlet::new(ops_tx, 0)), ack_rx, stop_rx, metrics.clone(), ledger.clone(), restored_watermark)));
         tasks.push(tokio::spawn(run_operators(ops, Inputs::new(ops_rx, 1), Downstream::One(Outlet::new(sink_tx.clone(), 0)))));
     } else {
         let keys: Vec<Arc<dyn PhysicalExpr>> = plan
@@ -244,10 +265,10 @@ pub async fn start_query_with(plan: Arc<QueryPlan>, factory: &dyn ConnectorFacto
             tasks.push(tokio::spawn(run_operators(ops, Inputs::new(rx, 1), Downstream::ByKey { outlets, keys: keys.clone() })));
         }
         drop(back_txs);
-        tasks.push(tokio::spawn(run_source(source, Downstream::ByPartition(front_txs), ack_rx, stop_rx, metrics.clone())));
+        tasks.push(tokio::spawn(run_source(source, Downstream::ByPartition(front_txs), ack_rx, stop_rx, metrics.clone(), ledger.clone(), restored_watermark)));
     }
     drop(sink_tx);
-    tasks.push(tokio::spawn(run_sink(sink, late_sink, Inputs::new(sink_rx, backs), ack_tx, metrics.clone())));
+    tasks.push(tokio::spawn(run_sink(sink, late_sink, Inputs::new(sink_rx, backs), ack_tx, metrics.clone(), ledger)));
 
     let status = Arc::new(Mutex::new(QueryStatus::Running));
     let query_id = plan.id.clone();
@@ -360,19 +381,26 @@ fn value_bytes(batch: &RecordBatch) -> u64 {
 async fn run_source(
     mut source: Box<dyn Source>,
     out: Downstream,
-    mut acks: mpsc::UnboundedReceiver<Ack>,
+    mut acks: mpsc::UnboundedReceiver<Progress>,
     stop: watch::Receiver<bool>,
     metrics: Arc<QueryMetrics>,
+    ledger: Arc<ProgressLedger>,
+    sink_watermark: Option<i64>,
 ) -> Result<()> {
-    let mut pending: VecDeque<(u64, Vec<PartitionOffset>)> = VecDeque::new();
-    let mut next_id = 1u64;
-    if let Some(w) = source.restored_watermark() {
-        tracing::info!(watermark = w, "resuming from the watermark stored with the committed offsets");
+    let mut next_id = ledger.first_barrier_id();
+    // The newer of the watermark stored with the group's offsets and the one the sink
+    // committed with its progress (watermarks only grow).
+    let restored = match (source.restored_watermark(), sink_watermark) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    if let Some(w) = restored {
+        tracing::info!(watermark = w, "resuming from the watermark stored with the committed progress");
         out.send(Message::Watermark(w)).await?;
     }
     loop {
-        while let Ok((id, watermark)) = acks.try_recv() {
-            commit_through(source.as_mut(), &mut pending, id, watermark, &metrics).await?;
+        while let Ok(progress) = acks.try_recv() {
+            source.commit(&progress.positions, progress.watermark).await?;
         }
         if *stop.borrow() {
             break;
@@ -390,56 +418,22 @@ async fn run_source(
             continue;
         }
         metrics.add_in(rows as u64, value_bytes(&batch.records));
-        if pending.len() >= MAX_PENDING_COMMITS {
-            // Barriers held for long (open windows): fold the two oldest positions into
-            // one entry under the later id, so memory stays bounded. An ack for the later
-            // id commits both; one for the earlier id alone no longer does (a later commit).
-            if let (Some((_, older)), Some((_, newer))) = (pending.pop_front(), pending.front_mut()) {
-                let mut merged = older;
-                merged.extend(std::mem::take(newer));
-                *newer = merged;
-            }
-        }
-        pending.push_back((next_id, batch.positions));
+        ledger.record(next_id, batch.positions);
         out.send(Message::Batch(batch.records)).await?;
         out.send(Message::Barrier(next_id)).await?;
         next_id += 1;
     }
     out.send(Message::End).await?;
     drop(out);
-    while !pending.is_empty() {
-        match acks.recv().await {
-            Some((id, watermark)) => commit_through(source.as_mut(), &mut pending, id, watermark, &metrics).await?,
-            None => break,
-        }
+    // The sink acknowledges what it commits until it ends (then the channel closes).
+    let mut last = None;
+    while let Some(progress) = acks.recv().await {
+        last = Some(progress);
+    }
+    if let Some(progress) = last {
+        source.commit(&progress.positions, progress.watermark).await?;
     }
     source.close().await
-}
-
-/// Commits the merged positions of every pending batch up to and including `id`.
-async fn commit_through(
-    source: &mut dyn Source,
-    pending: &mut VecDeque<(u64, Vec<PartitionOffset>)>,
-    id: u64,
-    watermark: Option<i64>,
-    metrics: &QueryMetrics,
-) -> Result<()> {
-    let mut merged: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    while pending.front().is_some_and(|(pid, _)| *pid <= id) {
-        if let Some((_, positions)) = pending.pop_front() {
-            for p in positions {
-                let e = merged.entry((p.topic, p.partition)).or_insert(p.next_offset);
-                *e = (*e).max(p.next_offset);
-            }
-            metrics.add_committed();
-        }
-    }
-    if merged.is_empty() {
-        return Ok(());
-    }
-    let positions: Vec<PartitionOffset> =
-        merged.into_iter().map(|((topic, partition), next_offset)| PartitionOffset { topic, partition, next_offset }).collect();
-    source.commit(&positions, watermark).await
 }
 
 /// Feeds `messages` through `ops` in order and returns what comes out of the last one.
@@ -513,12 +507,13 @@ async fn run_sink(
     mut sink: Box<dyn Sink>,
     mut late_sink: Option<Box<dyn Sink>>,
     mut input: Inputs,
-    acks: mpsc::UnboundedSender<Ack>,
+    acks: mpsc::UnboundedSender<Progress>,
     metrics: Arc<QueryMetrics>,
+    ledger: Arc<ProgressLedger>,
 ) -> Result<()> {
-    // Rows written since the last flush.
+    // Rows written since the last commit.
     let mut dirty = false;
-    // The last watermark seen: committed with the offsets of the next barrier.
+    // The last watermark seen: committed with the progress of the next commit.
     let mut watermark: Option<i64> = None;
     while let Some(message) = input.recv().await {
         match message {
@@ -537,17 +532,19 @@ async fn run_sink(
                 if let Some(late) = late_sink.as_mut() {
                     late.flush().await?;
                 }
-                sink.flush().await?;
+                let progress = ledger.complete_through(id, watermark, &metrics);
+                sink.commit(&progress).await?;
                 dirty = false;
-                let _ = acks.send((id, watermark));
+                let _ = acks.send(progress);
             }
             // Windows closed by a watermark are written out at once, even while a
-            // stateful operator holds the barriers back (their offsets are committed
-            // later; a restart before that writes the same windows again).
+            // stateful operator holds the barriers back: committed with the progress of
+            // the last barrier and the new watermark, so a restart re-reads the rows of
+            // the windows still open and drops those of the windows written (late).
             Message::Watermark(w) => {
                 watermark = Some(w);
                 if dirty {
-                    sink.flush().await?;
+                    sink.commit(&ledger.current(watermark)).await?;
                     dirty = false;
                 }
             }
@@ -556,7 +553,7 @@ async fn run_sink(
                 if let Some(late) = late_sink.as_mut() {
                     late.flush().await?;
                 }
-                sink.flush().await?;
+                sink.commit(&ledger.current(watermark)).await?;
                 break;
             }
         }
