@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use eddy_engine::catalog::Relation;
-use eddy_engine::options::ConnectorOptions;
+use eddy_engine::options::{ConnectorOptions, DeadLetterTarget, ErrorPolicy, Format, KafkaOptions, StartupMode};
 use eddy_engine::runtime::{ConnectorFactory, QueryContext, Sink, Source};
 
 use crate::error::ConnectorError;
@@ -83,6 +83,29 @@ impl ConnectorFactory for Connectors {
         Ok(Box::new(KafkaSink::raw(&config, k, topic)?))
     }
 
+    async fn dead_letter_sink(&self, source: &Relation, target: &DeadLetterTarget, query: &QueryContext) -> eddy_engine::Result<Box<dyn Sink>> {
+        match target {
+            DeadLetterTarget::Topic(topic) => {
+                let (config, options) = match self.kafka(source) {
+                    Some((config, k)) => (config, k.clone()),
+                    // A file source's dead letters go to the default cluster.
+                    None => (KafkaConfig { bootstrap_servers: self.bootstrap_servers.clone(), properties: Default::default() }, dead_letter_kafka_options(topic)),
+                };
+                ensure_topic(&config, topic, 1, options.replicas.unwrap_or(1)).await?;
+                Ok(Box::new(KafkaSink::dead_letters(&config, &options, topic)?))
+            }
+            DeadLetterTarget::Table { table, url } => {
+                let url = url.clone().or_else(|| self.postgres_url.clone()).ok_or_else(|| {
+                    ConnectorError::Config(format!(
+                        "no PostgreSQL URL for the dead letters of \"{}\": set 'dead-letter.url', --postgres-url or EDDY_POSTGRES_URL",
+                        source.name
+                    ))
+                })?;
+                Ok(Box::new(PostgresSink::dead_letters(&url, table, query).await?))
+            }
+        }
+    }
+
     async fn sink(&self, relation: &Relation, query: &QueryContext) -> eddy_engine::Result<Box<dyn Sink>> {
         match &relation.connector {
             ConnectorOptions::Kafka(_) => {
@@ -103,5 +126,22 @@ impl ConnectorFactory for Connectors {
             ConnectorOptions::Blackhole => Ok(Box::new(BlackholeSink)),
             ConnectorOptions::Filesystem(f) => Ok(Box::new(FileSink::create(f).await?)),
         }
+    }
+}
+
+/// Producer options for dead letters of a source that is not Kafka (a file).
+fn dead_letter_kafka_options(topic: &str) -> KafkaOptions {
+    KafkaOptions {
+        topic: topic.to_string(),
+        bootstrap_servers: None,
+        format: Format::Json,
+        partitions: None,
+        replicas: None,
+        startup: StartupMode::Earliest,
+        properties: Default::default(),
+        batch_max_rows: 1,
+        batch_linger_ms: 0,
+        error_policy: ErrorPolicy::Skip,
+        dead_letter: None,
     }
 }

@@ -29,6 +29,10 @@ pub enum Message {
     /// ([`crate::operators::raw_schema`]): a side output the sink task writes to the
     /// query's late-rows topic. Operators pass it through untouched.
     LateRows(RecordBatch),
+    /// Records that did not decode, under `'value.error.policy'='dead_letter'`
+    /// ([`crate::operators::dead_letter_schema`]): a side output the sink task writes
+    /// to the source's dead letter topic or table. Operators pass it through untouched.
+    DeadLetters(RecordBatch),
     /// The input ended (bounded source, or the query is stopping).
     End,
 }
@@ -67,6 +71,13 @@ impl Collector {
     pub fn late_rows(&mut self, batch: RecordBatch) {
         if batch.num_rows() > 0 {
             self.messages.push(Message::LateRows(batch));
+        }
+    }
+
+    /// Sends records that did not decode to the dead letter side output.
+    pub fn dead_letters(&mut self, batch: RecordBatch) {
+        if batch.num_rows() > 0 {
+            self.messages.push(Message::DeadLetters(batch));
         }
     }
 

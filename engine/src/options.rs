@@ -46,6 +46,29 @@ pub enum ErrorPolicy {
     Skip,
     /// Stop the query with an error naming the record's topic, partition and offset.
     Fail,
+    /// Count it and write it, with the error, to the source's [`DeadLetterTarget`]
+    /// (`'dead-letter.topic'` or `'dead-letter.table'`), then go on.
+    DeadLetter,
+}
+
+/// Where `'value.error.policy'='dead_letter'` writes the records that do not decode:
+/// their raw key and value bytes, topic, partition, offset and timestamp, the error
+/// text and the time it failed (see `eddy_engine::operators::dead_letter_schema`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeadLetterTarget {
+    /// `'dead-letter.topic'`: a Kafka topic on the source's cluster (the default
+    /// cluster for a file source); the record's key and value as read, the rest in
+    /// headers (`eddy.error`, `eddy.topic`, `eddy.partition`, `eddy.offset`,
+    /// `eddy.timestamp`, `eddy.failed_at`), as Kafka Connect's dead letter queue does.
+    Topic(String),
+    /// `'dead-letter.table'`: a PostgreSQL table (created if missing) at
+    /// `'dead-letter.url'`, else the engine's default URL.
+    Table {
+        /// The table.
+        table: String,
+        /// Its database URL; `None` means the engine's default.
+        url: Option<String>,
+    },
 }
 
 /// Where a Kafka source starts when its consumer group has no committed offset.
@@ -80,6 +103,8 @@ pub struct KafkaOptions {
     pub batch_linger_ms: u64,
     /// What to do with records that do not decode.
     pub error_policy: ErrorPolicy,
+    /// Where they go under [`ErrorPolicy::DeadLetter`].
+    pub dead_letter: Option<DeadLetterTarget>,
 }
 
 /// Options of the `postgres` connector (`jdbc` is an alias).
@@ -121,6 +146,8 @@ pub struct FileOptions {
     pub format: Format,
     /// What to do with lines that do not decode (source).
     pub error_policy: ErrorPolicy,
+    /// Where they go under [`ErrorPolicy::DeadLetter`].
+    pub dead_letter: Option<DeadLetterTarget>,
     /// Most rows in one micro-batch (rows).
     pub batch_max_rows: usize,
 }
@@ -159,6 +186,15 @@ impl ConnectorOptions {
             _ => ErrorPolicy::Skip,
         }
     }
+
+    /// Where a source writes records that do not decode, under [`ErrorPolicy::DeadLetter`].
+    pub fn dead_letter(&self) -> Option<&DeadLetterTarget> {
+        match self {
+            ConnectorOptions::Kafka(k) => k.dead_letter.as_ref(),
+            ConnectorOptions::Filesystem(f) => f.dead_letter.as_ref(),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for ConnectorOptions {
@@ -169,8 +205,11 @@ impl fmt::Display for ConnectorOptions {
                 if let Some(p) = k.partitions {
                     write!(f, " partitions={p}")?;
                 }
-                if k.error_policy == ErrorPolicy::Fail {
-                    write!(f, " value.error.policy=fail")?;
+                match &k.dead_letter {
+                    _ if k.error_policy == ErrorPolicy::Fail => write!(f, " value.error.policy=fail")?,
+                    Some(DeadLetterTarget::Topic(t)) => write!(f, " dead-letter.topic={t}")?,
+                    Some(DeadLetterTarget::Table { table, .. }) => write!(f, " dead-letter.table={table}")?,
+                    None => {}
                 }
                 Ok(())
             }
@@ -190,6 +229,9 @@ const CONNECTORS: [&str; 6] = ["kafka", "postgres", "jdbc", "print", "blackhole"
 const SOURCE_KEYS: &[&str] = &[
     "value.error.policy",
     "format.ignore-parse-errors",
+    "dead-letter.topic",
+    "dead-letter.table",
+    "dead-letter.url",
     "scan.batch.max-rows",
     "timestamp",
     "timestamp_format",
@@ -351,7 +393,7 @@ fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, Sql
         Some(o) => parse_int::<u64>(o, "a number of milliseconds")?,
         None => 100,
     };
-    let error_policy = parse_error_policy(options)?;
+    let (error_policy, dead_letter) = parse_error_policy(options)?;
     Ok(KafkaOptions {
         topic,
         bootstrap_servers,
@@ -363,6 +405,7 @@ fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, Sql
         batch_max_rows,
         batch_linger_ms,
         error_policy,
+        dead_letter,
     })
 }
 
@@ -390,34 +433,64 @@ fn parse_delimiter(options: &[WithOption]) -> Result<u8, SqlError> {
     })
 }
 
-/// `'value.error.policy'` (skip | fail), or Flink's `'format.ignore-parse-errors'`
-/// (true = skip, false = fail).
-fn parse_error_policy(options: &[WithOption]) -> Result<ErrorPolicy, SqlError> {
-    if let Some(o) = find(options, &["format.ignore-parse-errors"]) {
-        return match o.value.to_lowercase().as_str() {
-            "true" => Ok(ErrorPolicy::Skip),
-            "false" => Ok(ErrorPolicy::Fail),
-            other => Err(SqlError::new(format!("option 'format.ignore-parse-errors' must be true or false, found '{other}'"))
-                .at(o.value_position)),
-        };
-    }
-    Ok(match find(options, &["value.error.policy"]) {
-        None => ErrorPolicy::Skip,
-        Some(o) => match o.value.to_lowercase().as_str() {
-            "skip" => ErrorPolicy::Skip,
-            "fail" => ErrorPolicy::Fail,
-            "dead_letter" | "dead-letter" => {
-                return Err(SqlError::new("the dead_letter error policy is not available yet")
-                    .at(o.value_position)
-                    .hint("use 'skip' (count, log and go on) or 'fail' (stop the query)"))
-            }
+/// `'value.error.policy'` (skip | fail | dead_letter), or Flink's
+/// `'format.ignore-parse-errors'` (true = skip, false = fail); with dead_letter, the
+/// target: `'dead-letter.topic'` or `'dead-letter.table'` (+ `'dead-letter.url'`).
+fn parse_error_policy(options: &[WithOption]) -> Result<(ErrorPolicy, Option<DeadLetterTarget>), SqlError> {
+    let policy_option = find(options, &["value.error.policy", "format.ignore-parse-errors"]);
+    let policy = if let Some(o) = find(options, &["format.ignore-parse-errors"]) {
+        match o.value.to_lowercase().as_str() {
+            "true" => ErrorPolicy::Skip,
+            "false" => ErrorPolicy::Fail,
             other => {
-                return Err(SqlError::new(format!("unknown error policy '{other}'"))
-                    .at(o.value_position)
-                    .hint("use 'skip' or 'fail'"))
+                return Err(SqlError::new(format!("option 'format.ignore-parse-errors' must be true or false, found '{other}'"))
+                    .at(o.value_position))
             }
-        },
-    })
+        }
+    } else {
+        match find(options, &["value.error.policy"]) {
+            None => ErrorPolicy::Skip,
+            Some(o) => match o.value.to_lowercase().as_str() {
+                "skip" => ErrorPolicy::Skip,
+                "fail" => ErrorPolicy::Fail,
+                "dead_letter" | "dead-letter" => ErrorPolicy::DeadLetter,
+                other => {
+                    return Err(SqlError::new(format!("unknown error policy '{other}'"))
+                        .at(o.value_position)
+                        .hint("use 'skip' (count, log and go on), 'fail' (stop the query) or 'dead_letter'"))
+                }
+            },
+        }
+    };
+    let topic = find(options, &["dead-letter.topic"]);
+    let table = find(options, &["dead-letter.table"]);
+    let url = find(options, &["dead-letter.url"]);
+    if policy != ErrorPolicy::DeadLetter {
+        if let Some(o) = topic.or(table).or(url) {
+            return Err(SqlError::new(format!("option '{}' needs 'value.error.policy'='dead_letter'", o.key))
+                .at(o.key_position)
+                .hint("add 'value.error.policy'='dead_letter', or remove the option"));
+        }
+        return Ok((policy, None));
+    }
+    let target = match (topic, table) {
+        (Some(t), None) if !t.value.is_empty() => DeadLetterTarget::Topic(t.value.clone()),
+        (None, Some(t)) if !t.value.is_empty() => DeadLetterTarget::Table { table: t.value.clone(), url: url.map(|u| u.value.clone()) },
+        (Some(_), Some(t)) => {
+            return Err(SqlError::new("a source has one dead letter target: 'dead-letter.topic' or 'dead-letter.table', not both")
+                .at(t.key_position)
+                .hint("remove one of them"))
+        }
+        _ => {
+            return Err(SqlError::new("'value.error.policy'='dead_letter' needs a place for the records")
+                .at(policy_option.and_then(|o| o.value_position))
+                .hint("add 'dead-letter.topic'='<topic>' (Kafka) or 'dead-letter.table'='<table>' (PostgreSQL)"))
+        }
+    };
+    if let (DeadLetterTarget::Topic(_), Some(u)) = (&target, url) {
+        return Err(SqlError::new("'dead-letter.url' is for 'dead-letter.table'").at(u.key_position).hint("remove 'dead-letter.url'"));
+    }
+    Ok((policy, Some(target)))
 }
 
 fn file_options(name: &str, options: &[WithOption]) -> Result<FileOptions, SqlError> {
@@ -433,7 +506,8 @@ fn file_options(name: &str, options: &[WithOption]) -> Result<FileOptions, SqlEr
         Some(o) => parse_format(o, delimiter)?,
         None => return Err(SqlError::new(format!("\"{name}\" needs a format")).hint("add 'format'='csv' or 'format'='json'")),
     };
-    Ok(FileOptions { path, format, error_policy: parse_error_policy(options)?, batch_max_rows: parse_max_rows(options)? })
+    let (error_policy, dead_letter) = parse_error_policy(options)?;
+    Ok(FileOptions { path, format, error_policy, dead_letter, batch_max_rows: parse_max_rows(options)? })
 }
 
 fn postgres_options(name: &str, options: &[WithOption]) -> Result<PostgresOptions, SqlError> {

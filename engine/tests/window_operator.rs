@@ -67,6 +67,7 @@ fn describe(messages: Vec<Message>) -> Vec<String> {
             Message::Watermark(w) => format!("watermark {w}"),
             Message::Barrier(id) => format!("barrier {id}"),
             Message::LateRows(b) => format!("late {}", b.num_rows()),
+            Message::DeadLetters(b) => format!("dead letters {}", b.num_rows()),
             Message::Idle => "idle".into(),
             Message::End => "end".into(),
         })

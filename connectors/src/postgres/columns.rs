@@ -22,6 +22,8 @@ pub enum PgColumn<'a> {
     Text(Vec<Option<&'a str>>),
     /// `timestamp(3)`: milliseconds since the epoch, UTC.
     Timestamp(Vec<Option<SystemTime>>),
+    /// `bytea` (borrowed from the Arrow buffer).
+    Bytes(Vec<Option<&'a [u8]>>),
 }
 
 impl<'a> PgColumn<'a> {
@@ -33,6 +35,7 @@ impl<'a> PgColumn<'a> {
             DataType::Float64 => PgColumn::Double(array.as_primitive::<Float64Type>().iter().collect()),
             DataType::Boolean => PgColumn::Bool(array.as_boolean().iter().collect()),
             DataType::Utf8 => PgColumn::Text(array.as_string::<i32>().iter().collect()),
+            DataType::Binary => PgColumn::Bytes(array.as_binary::<i32>().iter().collect()),
             DataType::Timestamp(TimeUnit::Millisecond, _) => PgColumn::Timestamp(
                 array.as_primitive::<TimestampMillisecondType>().iter().map(|v| v.map(millis_to_system_time)).collect(),
             ),
@@ -49,6 +52,7 @@ impl<'a> PgColumn<'a> {
             PgColumn::Bool(v) => &v[i],
             PgColumn::Text(v) => &v[i],
             PgColumn::Timestamp(v) => &v[i],
+            PgColumn::Bytes(v) => &v[i],
         }
     }
 
@@ -61,6 +65,7 @@ impl<'a> PgColumn<'a> {
             PgColumn::Bool(_) => Type::BOOL,
             PgColumn::Text(_) => Type::TEXT,
             PgColumn::Timestamp(_) => Type::TIMESTAMP,
+            PgColumn::Bytes(_) => Type::BYTEA,
         }
     }
 }

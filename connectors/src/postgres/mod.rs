@@ -14,6 +14,7 @@ pub fn pg_type_name(data_type: &arrow::datatypes::DataType) -> Option<&'static s
         DataType::Float64 => "double precision",
         DataType::Boolean => "boolean",
         DataType::Utf8 => "text",
+        DataType::Binary => "bytea",
         DataType::Timestamp(TimeUnit::Millisecond, None) => "timestamp(3)",
         _ => return None,
     })

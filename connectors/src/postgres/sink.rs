@@ -85,6 +85,21 @@ impl PostgresSink {
     ///
     /// Errors: bad URL, connection refused, authentication, DDL refused.
     pub async fn connect(url: &str, options: &PostgresOptions, relation: &Relation, query: &QueryContext) -> Result<Self> {
+        let key_indices = relation.primary_key.iter().map(|k| relation.schema.index_of(k)).collect::<Result<Vec<_>, _>>()?;
+        Self::open(url, options, relation.schema.clone(), key_indices, query).await
+    }
+
+    /// A sink of dead letters (`eddy_engine::operators::dead_letter_schema`, no key) to
+    /// `table` at `url`: key and value as `bytea`, the rest as text, integer and
+    /// timestamp columns. Flushed without a progress row (see the pipeline's side outputs).
+    ///
+    /// Errors: as [`PostgresSink::connect`].
+    pub async fn dead_letters(url: &str, table: &str, query: &QueryContext) -> Result<Self> {
+        let options = PostgresOptions { url: Some(url.to_string()), table: table.to_string(), username: None, password: None };
+        Self::open(url, &options, eddy_engine::operators::dead_letter_schema(), Vec::new(), query).await
+    }
+
+    async fn open(url: &str, options: &PostgresOptions, schema: SchemaRef, key_indices: Vec<usize>, query: &QueryContext) -> Result<Self> {
         let mut config: Config = url.parse().map_err(|e| ConnectorError::Config(format!("bad PostgreSQL URL: {e}")))?;
         if let Some(u) = &options.username {
             config.user(u);
@@ -96,12 +111,11 @@ impl PostgresSink {
         // A dead network shows as an error to retry, not as a write that hangs forever.
         config.connect_timeout(std::time::Duration::from_secs(10));
         config.keepalives_idle(std::time::Duration::from_secs(30));
-        let key_indices = relation.primary_key.iter().map(|k| relation.schema.index_of(k)).collect::<Result<Vec<_>, _>>()?;
         let mut sink = PostgresSink {
             config,
             client: None,
             table: options.table.clone(),
-            schema: relation.schema.clone(),
+            schema,
             key_indices,
             buffered: Vec::new(),
             statements: HashMap::new(),

@@ -42,6 +42,17 @@ pub fn raw_schema() -> SchemaRef {
     ]))
 }
 
+/// The schema of dead letters (`'value.error.policy'='dead_letter'`): the raw record
+/// ([`raw_schema`]: key and value bytes as read, topic, partition, offset, Kafka
+/// timestamp) followed by `error Utf8` (why it did not decode) and
+/// `failed_at Timestamp(ms)` (when, wall clock).
+pub fn dead_letter_schema() -> SchemaRef {
+    let mut fields: Vec<Field> = raw_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("error", DataType::Utf8, false));
+    fields.push(Field::new("failed_at", DataType::Timestamp(TimeUnit::Millisecond, None), false));
+    Arc::new(Schema::new(fields))
+}
+
 /// A raw record batch ([`raw_schema`]) of keyless `values` from one topic partition,
 /// at offsets `first_offset..`, without timestamps: for tests, benchmarks and sources
 /// that are not Kafka.
@@ -152,12 +163,16 @@ impl Operator for Decode {
             let offsets = batch.column(RawColumn::Offset as usize).as_primitive::<Int64Type>();
             for m in &decoded.malformed {
                 let location = format!("{}/{}@{}", topics.value(m.index), partitions.value(m.index), offsets.value(m.index));
-                if self.policy == ErrorPolicy::Fail {
-                    return Err(EngineError::Malformed { location, reason: m.reason.clone() });
+                match self.policy {
+                    ErrorPolicy::Fail => return Err(EngineError::Malformed { location, reason: m.reason.clone() }),
+                    ErrorPolicy::Skip => tracing::warn!(query = %self.query_id, record = %location, reason = %m.reason, "skipped malformed record"),
+                    ErrorPolicy::DeadLetter => tracing::debug!(query = %self.query_id, record = %location, reason = %m.reason, "malformed record to the dead letters"),
                 }
-                tracing::warn!(query = %self.query_id, record = %location, reason = %m.reason, "skipped malformed record");
             }
             self.metrics.add_malformed(decoded.malformed.len() as u64);
+            if self.policy == ErrorPolicy::DeadLetter {
+                out.dead_letters(dead_letters(&batch, &decoded.malformed)?);
+            }
         }
         if self.meta == MetaColumns::None {
             out.emit(decoded.batch);
@@ -176,6 +191,19 @@ impl Operator for Decode {
         out.emit(RecordBatch::try_new_with_options(self.output.clone(), columns, &options)?);
         Ok(())
     }
+}
+
+/// The dead letters of the `malformed` records of the raw `batch` ([`dead_letter_schema`]).
+fn dead_letters(batch: &RecordBatch, malformed: &[crate::format::Malformed]) -> Result<RecordBatch> {
+    let indices = arrow::array::UInt32Array::from_iter_values(malformed.iter().map(|m| m.index as u32));
+    let mut columns = Vec::with_capacity(batch.num_columns() + 2);
+    for column in batch.columns() {
+        columns.push(arrow::compute::take(column, &indices, None)?);
+    }
+    columns.push(Arc::new(StringArray::from_iter_values(malformed.iter().map(|m| m.reason.as_str()))) as ArrayRef);
+    let now = chrono::Utc::now().timestamp_millis();
+    columns.push(Arc::new(TimestampMillisecondArray::from(vec![now; malformed.len()])) as ArrayRef);
+    Ok(RecordBatch::try_new(dead_letter_schema(), columns)?)
 }
 
 #[cfg(test)]
@@ -202,6 +230,23 @@ mod tests {
         op.on_batch(raw(&["x,1", "hello", "y,2"]), &mut out)?;
         let rows: usize = out.take_batches().iter().map(RecordBatch::num_rows).sum();
         assert_eq!((rows, metrics.snapshot().malformed), (2, 1));
+        Ok(())
+    }
+
+    #[test]
+    fn dead_letter_keeps_the_raw_record_and_the_error() -> Result<()> {
+        let (mut op, metrics) = decode(ErrorPolicy::DeadLetter);
+        let mut out = Collector::default();
+        op.on_batch(raw(&["x,1", "hello", "y,2", "z,notanint"]), &mut out)?;
+        let messages = out.take();
+        let letters: Vec<RecordBatch> = messages.iter().filter_map(|m| if let crate::operator::Message::DeadLetters(b) = m { Some(b.clone()) } else { None }).collect();
+        let rows: usize = messages.iter().map(|m| if let crate::operator::Message::Batch(b) = m { b.num_rows() } else { 0 }).sum();
+        assert_eq!((rows, metrics.snapshot().malformed, letters.len()), (2, 2, 1));
+        let b = &letters[0];
+        assert_eq!(b.schema(), dead_letter_schema());
+        assert_eq!(b.column(1).as_binary::<i32>().iter().collect::<Vec<_>>(), [Some(&b"hello"[..]), Some(&b"z,notanint"[..])]);
+        assert_eq!(b.column(4).as_primitive::<Int64Type>().values().to_vec(), [41, 43]);
+        assert_eq!(b.column(6).as_string::<i32>().value(1), "error while parsing value 'notanint' as type 'Int32' for column 1. Row data: '[z,notanint]'");
         Ok(())
     }
 

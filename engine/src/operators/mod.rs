@@ -9,7 +9,7 @@ pub mod watermark;
 mod window_aggregate;
 
 pub use decode::{
-    raw_batch, raw_schema, Decode, MetaColumns, RawColumn, META_KEY, META_OFFSET, META_PARTITION, META_TIMESTAMP, META_TOPIC,
+    raw_batch, raw_schema, dead_letter_schema, Decode, MetaColumns, RawColumn, META_KEY, META_OFFSET, META_PARTITION, META_TIMESTAMP, META_TOPIC,
     META_VALUE,
 };
 pub use watermark::{Watermarks, META_ROWTIME};

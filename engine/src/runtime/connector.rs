@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use super::QueryMetrics;
 use crate::catalog::Relation;
 use crate::error::Result;
+use crate::options::DeadLetterTarget;
 
 /// The next offset to read in one topic partition (Kafka's commit convention: last
 /// processed offset + 1).
@@ -148,6 +149,15 @@ pub trait ConnectorFactory: Send + Sync {
     /// A sink writing raw records ([`crate::operators::raw_schema`]: key and value bytes
     /// as read) to `topic` on the cluster of `source`: the late-rows side output.
     async fn raw_sink(&self, source: &Relation, topic: &str, query: &QueryContext) -> Result<Box<dyn Sink>>;
+
+    /// A sink for the records of `source` that do not decode, under
+    /// `'value.error.policy'='dead_letter'`: rows with
+    /// [`crate::operators::dead_letter_schema`], written to `target`.
+    ///
+    /// Errors: the topic or table cannot be created, or this factory has no such connector.
+    async fn dead_letter_sink(&self, source: &Relation, _target: &DeadLetterTarget, _query: &QueryContext) -> Result<Box<dyn Sink>> {
+        Err(crate::error::EngineError::Other(format!("\"{}\": dead letters are not supported here", source.name)))
+    }
 
     /// The topics of the default Kafka cluster (`SHOW TOPICS`), sorted by name.
     ///

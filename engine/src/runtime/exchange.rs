@@ -92,8 +92,9 @@ impl Downstream {
                 let route: Vec<usize> = hashes.iter().map(|h| (h % n) as usize).collect();
                 send_split(outlets, &batch, &route).await
             }
-            (Downstream::ByPartition(outlets) | Downstream::ByKey { outlets, .. }, Message::LateRows(b)) => match outlets.first() {
-                Some(o) => o.send(Message::LateRows(b)).await,
+            // Side outputs go to one worker only: the sink writes each row once.
+            (Downstream::ByPartition(outlets) | Downstream::ByKey { outlets, .. }, m @ (Message::LateRows(_) | Message::DeadLetters(_))) => match outlets.first() {
+                Some(o) => o.send(m).await,
                 None => Ok(()),
             },
             (Downstream::ByPartition(outlets) | Downstream::ByKey { outlets, .. }, m) => {

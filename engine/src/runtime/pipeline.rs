@@ -30,6 +30,7 @@ use super::progress::ProgressLedger;
 use super::{ConnectorFactory, Progress, QueryContext, QueryMetrics, Sink, Source};
 use crate::error::{EngineError, Result};
 use crate::operator::{Collector, Message, Operator, Timestamp, PROCESSING_TIME_INTERVAL_MS};
+use crate::options::ErrorPolicy;
 use arrow::datatypes::Field;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::PhysicalExpr;
@@ -219,6 +220,14 @@ pub async fn start_query_with(plan: Arc<QueryPlan>, factory: &dyn ConnectorFacto
         (true, Some(topic)) => Some(factory.raw_sink(&plan.source, topic, &ctx).await?),
         _ => None,
     };
+    // Dead letters of a transient push query are not written: the persistent queries
+    // reading the same source write them once.
+    let dead_letter_sink = match plan.source.connector.dead_letter() {
+        Some(target) if !ctx.transient && plan.source.connector.error_policy() == ErrorPolicy::DeadLetter => {
+            Some(factory.dead_letter_sink(&plan.source, target, &ctx).await?)
+        }
+        _ => None,
+    };
     let partitions = source.partitions();
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -268,7 +277,7 @@ pub async fn start_query_with(plan: Arc<QueryPlan>, factory: &dyn ConnectorFacto
         tasks.push(tokio::spawn(run_source(source, Downstream::ByPartition(front_txs), ack_rx, stop_rx, metrics.clone(), ledger.clone(), restored_watermark)));
     }
     drop(sink_tx);
-    tasks.push(tokio::spawn(run_sink(sink, late_sink, Inputs::new(sink_rx, backs), ack_tx, metrics.clone(), ledger)));
+    tasks.push(tokio::spawn(run_sink(sink, SideSinks { late: late_sink, dead_letters: dead_letter_sink }, Inputs::new(sink_rx, backs), ack_tx, metrics.clone(), ledger)));
 
     let status = Arc::new(Mutex::new(QueryStatus::Running));
     let query_id = plan.id.clone();
@@ -448,7 +457,7 @@ fn push_through(ops: &mut [Box<dyn Operator>], mut messages: Vec<Message>, colle
                 Message::Batch(b) => op.on_batch(b, collector)?,
                 Message::Watermark(w) => op.on_watermark(w, collector)?,
                 Message::Barrier(id) => op.on_barrier(id, collector)?,
-                passthrough @ (Message::LateRows(_) | Message::Idle | Message::End) => {
+                passthrough @ (Message::LateRows(_) | Message::DeadLetters(_) | Message::Idle | Message::End) => {
                     messages.extend(collector.take());
                     messages.push(passthrough);
                     continue;
@@ -503,9 +512,26 @@ async fn run_operators(mut ops: Vec<Box<dyn Operator>>, mut input: Inputs, out: 
     Ok(())
 }
 
+/// The sinks of a query's side outputs: late rows and dead letters.
+struct SideSinks {
+    late: Option<Box<dyn Sink>>,
+    dead_letters: Option<Box<dyn Sink>>,
+}
+
+impl SideSinks {
+    /// Makes what the side outputs got durable: before the main sink commits, so no
+    /// offset is committed whose late row or dead letter is only in memory.
+    async fn flush(&mut self) -> Result<()> {
+        for sink in [self.late.as_mut(), self.dead_letters.as_mut()].into_iter().flatten() {
+            sink.flush().await?;
+        }
+        Ok(())
+    }
+}
+
 async fn run_sink(
     mut sink: Box<dyn Sink>,
-    mut late_sink: Option<Box<dyn Sink>>,
+    mut side: SideSinks,
     mut input: Inputs,
     acks: mpsc::UnboundedSender<Progress>,
     metrics: Arc<QueryMetrics>,
@@ -524,14 +550,17 @@ async fn run_sink(
                 dirty = true;
             }
             Message::LateRows(batch) => {
-                if let Some(late) = late_sink.as_mut() {
+                if let Some(late) = side.late.as_mut() {
                     late.write(batch).await?;
                 }
             }
-            Message::Barrier(id) => {
-                if let Some(late) = late_sink.as_mut() {
-                    late.flush().await?;
+            Message::DeadLetters(batch) => {
+                if let Some(dead_letters) = side.dead_letters.as_mut() {
+                    dead_letters.write(batch).await?;
                 }
+            }
+            Message::Barrier(id) => {
+                side.flush().await?;
                 let progress = ledger.complete_through(id, watermark, &metrics);
                 sink.commit(&progress).await?;
                 dirty = false;
@@ -550,9 +579,7 @@ async fn run_sink(
             }
             Message::Idle => {}
             Message::End => {
-                if let Some(late) = late_sink.as_mut() {
-                    late.flush().await?;
-                }
+                side.flush().await?;
                 sink.commit(&ledger.current(watermark)).await?;
                 break;
             }
@@ -619,6 +646,7 @@ mod tests {
                 Message::Watermark(w) => format!("watermark {w}"),
                 Message::Barrier(id) => format!("barrier {id}"),
                 Message::LateRows(b) => format!("late {}", b.num_rows()),
+                Message::DeadLetters(b) => format!("dead letters {}", b.num_rows()),
                 Message::Idle => "idle".to_string(),
                 Message::End => "end".to_string(),
             });

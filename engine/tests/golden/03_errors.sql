@@ -62,6 +62,12 @@ CREATE TABLE s15 (a INT, b INT) WITH ('connector'='kafka', 'topic'='x', 'format'
 ----
 CREATE STREAM s16 (a INT) WITH (kafka_topic='x', value_format='json', 'value.error.policy'='dead_letter')
 ----
+CREATE STREAM s16b (a INT) WITH (kafka_topic='x', value_format='json', 'value.error.policy'='dead_letter', 'dead-letter.topic'='dlq', 'dead-letter.table'='dlq')
+----
+CREATE STREAM s16c (a INT) WITH (kafka_topic='x', value_format='json', 'dead-letter.topic'='dlq')
+----
+CREATE STREAM s16d (a INT) WITH (kafka_topic='x', value_format='json', 'value.error.policy'='dead_letter', 'dead-letter.topic'='dlq', 'dead-letter.url'='postgres://h/db')
+----
 CREATE STREAM s17 (a INT) WITH (kafka_topic='x', value_format='json', 'value.error.policy'='ignore')
 ----
 INSERT INTO server_log
