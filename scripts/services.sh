@@ -2,7 +2,9 @@
 # Start, stop or check the services Eddy's demo and tests need:
 #   - a Kafka-protocol broker on 127.0.0.1:9092 (Tansu 0.6.0, SQLite storage) unless one already answers;
 #   - PostgreSQL on 127.0.0.1:5432 (started with pg_ctlcluster if it is down).
-# Usage: scripts/services.sh up|down|status
+# Usage: scripts/services.sh up|down|status|broker-stop|broker-start
+#   broker-stop / broker-start: stop the Tansu this script started and start it again on
+#   the same SQLite storage (the broker-outage test uses them).
 # Only what this script started is stopped by `down` (it records that under $EDDY_RUN_DIR).
 set -euo pipefail
 
@@ -60,12 +62,14 @@ broker_up() {
   local tansu data
   tansu=$(find_tansu)
   data="$RUN_DIR/tansu"
-  rm -rf "$data" && mkdir -p "$data"
+  # A fresh broker for `up`; `broker-start` keeps the topics of the one it restarts.
+  if [ "${1:-fresh}" = fresh ]; then rm -rf "$data"; fi
+  mkdir -p "$data"
   # Tansu reads .env from its working directory and resolves the SQLite path against it.
   (cd "$data" && exec "$tansu" broker \
       --listener-url "tcp://$BROKER_HOST:$BROKER_PORT" \
       --advertised-listener-url "tcp://$BROKER_HOST:$BROKER_PORT" \
-      --storage-engine sqlite://tansu.db >"$data/broker.log" 2>&1) &
+      --storage-engine sqlite://tansu.db >>"$data/broker.log" 2>&1) &
   echo $! >"$RUN_DIR/tansu.pid"
   wait_port "$BROKER_HOST" "$BROKER_PORT" 30 "Tansu" || { cat "$data/broker.log" >&2; exit 1; }
   log "Tansu $TANSU_VERSION started on $BROKER_HOST:$BROKER_PORT (pid $(cat "$RUN_DIR/tansu.pid"), log $data/broker.log)"
@@ -92,7 +96,7 @@ up() {
   status
 }
 
-down() {
+broker_stop() {
   if [ -f "$RUN_DIR/tansu.pid" ]; then
     local pid i
     pid=$(cat "$RUN_DIR/tansu.pid")
@@ -103,6 +107,10 @@ down() {
     fi
     rm -f "$RUN_DIR/tansu.pid"
   fi
+}
+
+down() {
+  broker_stop
   if [ -f "$RUN_DIR/postgres.started" ]; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n 1)" main stop || true
     rm -f "$RUN_DIR/postgres.started"
@@ -121,5 +129,9 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  broker-stop)
+    [ -f "$RUN_DIR/tansu.pid" ] || { log "no Tansu started by this script to stop ($RUN_DIR/tansu.pid)"; exit 1; }
+    broker_stop ;;
+  broker-start) mkdir -p "$RUN_DIR"; broker_up keep ;;
+  *) echo "usage: $0 up|down|status|broker-stop|broker-start" >&2; exit 2 ;;
 esac

@@ -67,7 +67,7 @@ impl ConnectorFactory for Connectors {
         }
     }
 
-    async fn raw_sink(&self, source: &Relation, topic: &str, _query: &QueryContext) -> eddy_engine::Result<Box<dyn Sink>> {
+    async fn raw_sink(&self, source: &Relation, topic: &str, query: &QueryContext) -> eddy_engine::Result<Box<dyn Sink>> {
         let (config, k) = match self.kafka(source) {
             Some(found) => found,
             None => {
@@ -80,7 +80,7 @@ impl ConnectorFactory for Connectors {
             }
         };
         ensure_topic(&config, topic, 1, k.replicas.unwrap_or(1)).await?;
-        Ok(Box::new(KafkaSink::raw(&config, k, topic)?))
+        Ok(Box::new(KafkaSink::raw(&config, k, topic, Some(query.metrics.clone()))?))
     }
 
     async fn dead_letter_sink(&self, source: &Relation, target: &DeadLetterTarget, query: &QueryContext) -> eddy_engine::Result<Box<dyn Sink>> {
@@ -92,7 +92,7 @@ impl ConnectorFactory for Connectors {
                     None => (KafkaConfig { bootstrap_servers: self.bootstrap_servers.clone(), properties: Default::default() }, dead_letter_kafka_options(topic)),
                 };
                 ensure_topic(&config, topic, 1, options.replicas.unwrap_or(1)).await?;
-                Ok(Box::new(KafkaSink::dead_letters(&config, &options, topic)?))
+                Ok(Box::new(KafkaSink::dead_letters(&config, &options, topic, Some(query.metrics.clone()))?))
             }
             DeadLetterTarget::Table { table, url } => {
                 let url = url.clone().or_else(|| self.postgres_url.clone()).ok_or_else(|| {
@@ -111,7 +111,7 @@ impl ConnectorFactory for Connectors {
             ConnectorOptions::Kafka(_) => {
                 let (config, k) = self.kafka(relation).ok_or_else(|| ConnectorError::Config("not a Kafka relation".into()))?;
                 ensure_topic(&config, &k.topic, k.partitions.unwrap_or(1), k.replicas.unwrap_or(1)).await?;
-                Ok(Box::new(KafkaSink::new(&config, k, relation)?))
+                Ok(Box::new(KafkaSink::new(&config, k, relation, Some(query.metrics.clone()))?))
             }
             ConnectorOptions::Postgres(p) => {
                 let url = p.url.clone().or_else(|| self.postgres_url.clone()).ok_or_else(|| {

@@ -5,6 +5,7 @@
 //! letter mode too, with the error and the record's origin in headers.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::AsArray;
@@ -14,34 +15,49 @@ use eddy_engine::catalog::Relation;
 use eddy_engine::format::{encode_keys, ValueEncoder};
 use eddy_engine::operators::RawColumn;
 use eddy_engine::options::KafkaOptions;
-use eddy_engine::runtime::Sink;
+use eddy_engine::runtime::{QueryMetrics, Sink};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
 use super::KafkaConfig;
-use crate::error::{ConnectorError, Result};
+use crate::error::Result;
+use crate::retry::Backoff;
 
 /// Writes rows to one topic. `write` enqueues; `flush` waits until the broker has
 /// acknowledged every record (acks=all), so a barrier after it is safe to commit.
+///
+/// **Outages.** Each record is kept until the broker acknowledges it. When delivery
+/// fails for a reason a retry can fix (broker down or restarted, an idempotent producer
+/// the restarted broker no longer knows: anything but the [`is_permanent`] errors), the
+/// sink lets the old producer settle what it still holds, creates a new producer and
+/// sends the records that were not acknowledged again, in order, with exponential
+/// backoff (100 ms up to 30 s) until they are; the query shows `RETRYING` meanwhile.
 pub struct KafkaSink {
     producer: FutureProducer,
+    client: rdkafka::ClientConfig,
     topic: String,
     encoder: ValueEncoder,
     mode: Mode,
-    /// Sent records not acknowledged yet; a dead letter keeps its bytes, to be sent
-    /// again cut short if the broker finds it too large.
-    in_flight: VecDeque<(DeliveryFuture, Option<Box<Letter>>)>,
+    /// Sent records not acknowledged yet, oldest first, each with its bytes.
+    in_flight: VecDeque<(DeliveryFuture, Record)>,
+    metrics: Option<Arc<QueryMetrics>>,
 }
 
-/// A dead letter as sent: key, value, headers.
-type Letter = (Option<Vec<u8>>, Vec<u8>, OwnedHeaders);
+/// A record as sent: key, value, headers.
+#[derive(Clone)]
+struct Record {
+    key: Option<Vec<u8>>,
+    value: Vec<u8>,
+    headers: Option<OwnedHeaders>,
+}
 
 /// How much of a dead letter's value is kept when the whole record is larger than the
 /// broker accepts (bytes); the `eddy.value_truncated` header then gives the full length.
 pub const DEAD_LETTER_TRUNCATED_BYTES: usize = 64 * 1024;
 
 /// What the rows written to a [`KafkaSink`] are.
+#[derive(PartialEq, Eq)]
 enum Mode {
     /// The relation's rows, keyed by these columns.
     Rows(Vec<usize>),
@@ -54,44 +70,30 @@ enum Mode {
 }
 
 impl KafkaSink {
-    /// A producer for `relation`'s topic.
+    /// A producer for `relation`'s topic; `metrics` (the query's) show `RETRYING`
+    /// during an outage.
     ///
     /// Errors: the client cannot be created.
-    pub fn new(config: &KafkaConfig, options: &KafkaOptions, relation: &Relation) -> Result<Self> {
-        let producer = Self::producer(config, options)?;
+    pub fn new(config: &KafkaConfig, options: &KafkaOptions, relation: &Relation, metrics: Option<Arc<QueryMetrics>>) -> Result<Self> {
         let key_indices = relation.key.iter().map(|k| relation.schema.index_of(k)).collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(KafkaSink {
-            producer,
-            topic: options.topic.clone(),
-            encoder: ValueEncoder::new(options.format),
-            mode: Mode::Rows(key_indices),
-            in_flight: VecDeque::new(),
-        })
+        Self::with_mode(config, options, &options.topic, Mode::Rows(key_indices), metrics)
     }
 
     /// A producer writing dead letters to `topic` (see `Mode::DeadLetters`).
     ///
     /// Errors: the client cannot be created.
-    pub fn dead_letters(config: &KafkaConfig, options: &KafkaOptions, topic: &str) -> Result<Self> {
-        let mut sink = Self::raw(config, options, topic)?;
-        sink.mode = Mode::DeadLetters;
-        Ok(sink)
+    pub fn dead_letters(config: &KafkaConfig, options: &KafkaOptions, topic: &str, metrics: Option<Arc<QueryMetrics>>) -> Result<Self> {
+        Self::with_mode(config, options, topic, Mode::DeadLetters, metrics)
     }
 
     /// A producer writing raw records (key and value bytes as read) to `topic`.
     ///
     /// Errors: the client cannot be created.
-    pub fn raw(config: &KafkaConfig, options: &KafkaOptions, topic: &str) -> Result<Self> {
-        Ok(KafkaSink {
-            producer: Self::producer(config, options)?,
-            topic: topic.to_string(),
-            encoder: ValueEncoder::new(options.format),
-            mode: Mode::Raw,
-            in_flight: VecDeque::new(),
-        })
+    pub fn raw(config: &KafkaConfig, options: &KafkaOptions, topic: &str, metrics: Option<Arc<QueryMetrics>>) -> Result<Self> {
+        Self::with_mode(config, options, topic, Mode::Raw, metrics)
     }
 
-    fn producer(config: &KafkaConfig, options: &KafkaOptions) -> Result<FutureProducer> {
+    fn with_mode(config: &KafkaConfig, options: &KafkaOptions, topic: &str, mode: Mode, metrics: Option<Arc<QueryMetrics>>) -> Result<Self> {
         let mut client = config.client_config();
         client
             .set("enable.idempotence", "true")
@@ -101,39 +103,138 @@ impl KafkaSink {
         for (k, v) in &options.properties {
             client.set(k, v);
         }
-        Ok(client.create()?)
+        Ok(KafkaSink {
+            producer: client.create()?,
+            client,
+            topic: topic.to_string(),
+            encoder: ValueEncoder::new(options.format),
+            mode,
+            in_flight: VecDeque::new(),
+            metrics,
+        })
+    }
+
+    /// Enqueues `record`, waiting for room when the producer's queue is full.
+    async fn send(&mut self, record: Record) -> Result<()> {
+        loop {
+            let mut r = FutureRecord::<[u8], [u8]>::to(&self.topic).payload(record.value.as_slice());
+            if let Some(k) = &record.key {
+                r = r.key(k.as_slice());
+            }
+            if let Some(h) = &record.headers {
+                r = r.headers(h.clone());
+            }
+            match self.producer.send_result(r) {
+                Ok(future) => {
+                    self.in_flight.push_back((future, record));
+                    return Ok(());
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    if self.in_flight.is_empty() {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    } else {
+                        self.wait_oldest().await?;
+                    }
+                }
+                Err((e, _)) if is_too_large(&e) && self.mode == Mode::DeadLetters => return self.send_truncated(record).await,
+                Err((e, _)) if is_permanent(&e) => return Err(e.into()),
+                Err((e, _)) => return self.recover(vec![record], e).await,
+            }
+        }
     }
 
     /// Sends a dead letter too large for the broker again, its value cut to
     /// [`DEAD_LETTER_TRUNCATED_BYTES`] and its full length in `eddy.value_truncated`,
     /// and waits for it: the record's origin and error always reach the topic.
-    async fn send_truncated(&mut self, (key, value, headers): Letter) -> Result<()> {
-        let full = value.len().to_string();
-        let headers = headers.insert(Header { key: "eddy.value_truncated", value: Some(&full) });
-        let cut = &value[..value.len().min(DEAD_LETTER_TRUNCATED_BYTES)];
-        let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic).payload(cut).headers(headers);
-        if let Some(k) = &key {
-            record = record.key(k.as_slice());
+    async fn send_truncated(&mut self, record: Record) -> Result<()> {
+        let full = record.value.len().to_string();
+        let headers = record.headers.unwrap_or_default().insert(Header { key: "eddy.value_truncated", value: Some(&full) });
+        let cut = &record.value[..record.value.len().min(DEAD_LETTER_TRUNCATED_BYTES)];
+        let mut r = FutureRecord::<[u8], [u8]>::to(&self.topic).payload(cut).headers(headers);
+        if let Some(k) = &record.key {
+            r = r.key(k.as_slice());
         }
-        tracing::warn!(topic = %self.topic, bytes = value.len(), "dead letter too large for the broker: its value is cut to {DEAD_LETTER_TRUNCATED_BYTES} bytes");
-        match self.producer.send(record, Duration::from_secs(120)).await {
+        tracing::warn!(topic = %self.topic, bytes = record.value.len(), "dead letter too large for the broker: its value is cut to {DEAD_LETTER_TRUNCATED_BYTES} bytes");
+        match self.producer.send(r, Duration::from_secs(120)).await {
             Ok(_) => Ok(()),
             Err((e, _)) => Err(e.into()),
         }
     }
 
+    /// Waits for the oldest record in flight.
     async fn wait_oldest(&mut self) -> Result<()> {
-        if let Some((future, letter)) = self.in_flight.pop_front() {
+        let Some((future, record)) = self.in_flight.pop_front() else { return Ok(()) };
+        match future.await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err((e, _))) if is_too_large(&e) && self.mode == Mode::DeadLetters => self.send_truncated(record).await,
+            Ok(Err((e, _))) if is_permanent(&e) => Err(e.into()),
+            Ok(Err((e, _))) => self.recover(vec![record], e).await,
+            Err(_) => self.recover(vec![record], KafkaError::Canceled).await,
+        }
+    }
+
+    /// Delivery of `failed` failed with `error`, which a retry can fix: settles what
+    /// the old producer still holds, then sends everything unacknowledged again with a
+    /// new producer until the broker takes it (see the type's docs).
+    async fn recover(&mut self, mut failed: Vec<Record>, error: KafkaError) -> Result<()> {
+        let rest: Vec<(DeliveryFuture, Record)> = self.in_flight.drain(..).collect();
+        for (future, record) in rest {
             match future.await {
                 Ok(Ok(_)) => {}
-                Ok(Err((e, _))) if is_too_large(&e) && letter.is_some() => {
-                    if let Some(letter) = letter {
-                        self.send_truncated(*letter).await?;
+                Ok(Err((e, _))) if is_permanent(&e) => return Err(e.into()),
+                _ => failed.push(record),
+            }
+        }
+        let mut backoff = Backoff::default();
+        let mut last_error = error;
+        while !failed.is_empty() {
+            let delay = backoff.next_delay();
+            let message = format!(
+                "Kafka topic {}: {last_error} ({} records to send again, attempt {}, next in {} ms)",
+                self.topic,
+                failed.len(),
+                backoff.attempts(),
+                delay.as_millis()
+            );
+            tracing::warn!("{message}");
+            if let Some(m) = &self.metrics {
+                m.set_retrying(Some(message));
+            }
+            tokio::time::sleep(delay).await;
+            self.producer = self.client.create()?;
+            let mut sent = Vec::with_capacity(failed.len());
+            for record in failed.drain(..) {
+                let mut r = FutureRecord::<[u8], [u8]>::to(&self.topic).payload(record.value.as_slice());
+                if let Some(k) = &record.key {
+                    r = r.key(k.as_slice());
+                }
+                if let Some(h) = &record.headers {
+                    r = r.headers(h.clone());
+                }
+                let future = self.producer.send(r, Duration::from_secs(120));
+                sent.push((future.await, record));
+            }
+            for (result, record) in sent {
+                match result {
+                    Ok(_) => {}
+                    Err((e, _)) if is_permanent(&e) => return Err(e.into()),
+                    Err((e, _)) => {
+                        last_error = e;
+                        failed.push(record);
                     }
                 }
-                Ok(Err((e, _))) => return Err(e.into()),
-                Err(_) => return Err(ConnectorError::Config("the Kafka producer was closed".into())),
             }
+        }
+        tracing::info!(topic = %self.topic, attempts = backoff.attempts(), "Kafka writes resumed");
+        if let Some(m) = &self.metrics {
+            m.set_retrying(None);
+        }
+        Ok(())
+    }
+
+    async fn flush_in_flight(&mut self) -> Result<()> {
+        while !self.in_flight.is_empty() {
+            self.wait_oldest().await?;
         }
         Ok(())
     }
@@ -147,7 +248,7 @@ impl Sink for KafkaSink {
             Mode::Raw | Mode::DeadLetters => {
                 let bytes = |i: usize| -> Vec<Option<Vec<u8>>> { batch.column(i).as_binary::<i32>().iter().map(|v| v.map(<[u8]>::to_vec)).collect() };
                 let values: Vec<Vec<u8>> = bytes(RawColumn::Value as usize).into_iter().map(Option::unwrap_or_default).collect();
-                if matches!(self.mode, Mode::DeadLetters) {
+                if self.mode == Mode::DeadLetters {
                     headers = dead_letter_headers(&batch);
                 }
                 (bytes(RawColumn::Key as usize), values)
@@ -162,40 +263,9 @@ impl Sink for KafkaSink {
                 (keys, values)
             }
         };
-        for (i, (key, value)) in keys.iter().zip(&values).enumerate() {
-            loop {
-                let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic).payload(value.as_slice());
-                if let Some(k) = key {
-                    record = record.key(k.as_slice());
-                }
-                let letter = match headers.get(i) {
-                    Some(Some(h)) => {
-                        record = record.headers(h.clone());
-                        Some(Box::new((key.clone(), value.clone(), h.clone())))
-                    }
-                    _ => None,
-                };
-                match self.producer.send_result(record) {
-                    Ok(future) => {
-                        self.in_flight.push_back((future, letter));
-                        break;
-                    }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                        if self.in_flight.is_empty() {
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                        } else {
-                            self.wait_oldest().await?;
-                        }
-                    }
-                    Err((e, _)) if is_too_large(&e) && letter.is_some() => {
-                        if let Some(letter) = letter {
-                            self.send_truncated(*letter).await?;
-                        }
-                        break;
-                    }
-                    Err((e, _)) => return Err(ConnectorError::from(e).into()),
-                }
-            }
+        for (i, (key, value)) in keys.into_iter().zip(values).enumerate() {
+            let headers = headers.get_mut(i).and_then(Option::take);
+            self.send(Record { key, value, headers }).await?;
         }
         Ok(())
     }
@@ -206,13 +276,26 @@ impl Sink for KafkaSink {
     }
 }
 
-impl KafkaSink {
-    async fn flush_in_flight(&mut self) -> Result<()> {
-        while !self.in_flight.is_empty() {
-            self.wait_oldest().await?;
-        }
-        Ok(())
-    }
+/// Errors no retry fixes: the record or the configuration is wrong, or access is denied.
+fn is_permanent(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            C::MessageSizeTooLarge
+                | C::InvalidMessageSize
+                | C::MessageBatchTooLarge
+                | C::InvalidRecord
+                | C::InvalidTopic
+                | C::TopicAuthorizationFailed
+                | C::ClusterAuthorizationFailed
+                | C::TransactionalIdAuthorizationFailed
+                | C::SaslAuthenticationFailed
+                | C::InvalidRequiredAcks
+                | C::PolicyViolation
+                | C::InvalidArgument
+        )
+    )
 }
 
 /// The headers of each dead letter in `batch` ([`eddy_engine::operators::dead_letter_schema`]).
