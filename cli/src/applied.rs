@@ -26,6 +26,12 @@ pub struct AppliedFile {
     pub applied_at_ms: i64,
 }
 
+/// The text of each statement of `sql`, as the command log records it; none if it does
+/// not parse (the planning step reports that).
+fn statement_texts(sql: &str) -> Vec<String> {
+    eddy_engine::sql::parser::parse_sql(sql).map(|p| p.into_iter().map(|s| s.text).collect()).unwrap_or_default()
+}
+
 fn checksum(sql: &str) -> String {
     format!("{:08x}", crc32fast::hash(sql.as_bytes()))
 }
@@ -56,8 +62,18 @@ fn write(dir: &Path, applied: &[AppliedFile]) -> anyhow::Result<()> {
 /// plan or fails), `None` when the queries should run.
 ///
 /// Errors: the record cannot be read or written.
-pub async fn apply_new(engine: &mut Engine, dir: &Path, scripts: &[Script]) -> anyhow::Result<Option<u8>> {
+pub async fn apply_new(engine: &mut Engine, dir: &Path, scripts: &[Script], logged: &[String]) -> anyhow::Result<Option<u8>> {
     let mut applied = read(dir)?;
+    // Statements in the command log that no applied file accounts for: a run killed
+    // in the middle of a file logged them without recording the file as applied.
+    let mut unaccounted: Vec<&str> = logged.iter().map(String::as_str).collect();
+    for script in scripts.iter().filter(|s| applied.iter().any(|a| a.file == s.name)) {
+        for text in statement_texts(&script.sql) {
+            if let Some(i) = unaccounted.iter().position(|l| *l == text) {
+                unaccounted.remove(i);
+            }
+        }
+    }
     let mut new = Vec::new();
     for script in scripts {
         let sum = checksum(&script.sql);
@@ -73,7 +89,26 @@ pub async fn apply_new(engine: &mut Engine, dir: &Path, scripts: &[Script]) -> a
                 );
                 return Ok(Some(2));
             }
-            None => new.push(script.clone()),
+            None => {
+                // Leave out the statements an interrupted run already applied.
+                let texts = statement_texts(&script.sql);
+                let mut rest = Vec::new();
+                for text in &texts {
+                    match unaccounted.iter().position(|l| l == text) {
+                        Some(i) => {
+                            unaccounted.remove(i);
+                        }
+                        None => rest.push(text.clone()),
+                    }
+                }
+                if rest.len() == texts.len() {
+                    new.push(script.clone());
+                } else {
+                    eprintln!("{}: {} of its {} statements were applied before an interruption; applying the other {}", script.name, texts.len() - rest.len(), texts.len(), rest.len());
+                    let sql = rest.iter().map(|t| format!("{t};\n")).collect::<String>();
+                    new.push(Script { name: script.name.clone(), sql });
+                }
+            }
         }
     }
     // Plan every new file before applying any, so a mistake in the last starts nothing.
@@ -100,7 +135,8 @@ pub async fn apply_new(engine: &mut Engine, dir: &Path, scripts: &[Script]) -> a
                 return Ok(Some(2));
             }
         }
-        applied.push(AppliedFile { file: script.name.clone(), checksum: checksum(&script.sql), applied_at_ms: chrono::Utc::now().timestamp_millis() });
+        let original = scripts.iter().find(|s| s.name == script.name).map_or(script.sql.as_str(), |s| s.sql.as_str());
+        applied.push(AppliedFile { file: script.name.clone(), checksum: checksum(original), applied_at_ms: chrono::Utc::now().timestamp_millis() });
         write(dir, &applied)?;
     }
     Ok(None)

@@ -118,8 +118,8 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<u8> {
         for w in &restored.warnings {
             eprintln!("warning: {w}");
         }
-        let crate::state::Restored { mut engine, lock, .. } = restored;
-        let code = match crate::applied::apply_new(&mut engine, &dir, &scripts).await? {
+        let crate::state::Restored { mut engine, lock, logged, .. } = restored;
+        let code = match crate::applied::apply_new(&mut engine, &dir, &scripts, &logged).await? {
             Some(failed) => failed,
             None => run_queries(&mut engine, &args).await?,
         };
@@ -131,6 +131,7 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<u8> {
         postgres_url: Some(settings.postgres_url.clone()),
     });
     let mut engine = Engine::new(Some(factory), args.application_id.clone());
+    engine.set_checkpointing(settings.checkpointing(None));
     if args.validate {
         let (errors, planned) = engine.validate(&scripts);
         for ScriptError { script, error } in &errors {
@@ -258,6 +259,7 @@ fn write_status(engine: &Engine, path: Option<&Path>) {
                 "partial_matches": m.partial_matches,
                 "state_bytes": m.state_bytes,
                 "watermark": m.watermark,
+                "consumer_lag": m.consumer_lag,
             })
         })
         .collect();

@@ -16,6 +16,15 @@ pub struct Settings {
     /// PostgreSQL URL for tables that do not set 'url'.
     #[arg(long, global = true, env = "EDDY_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     pub postgres_url: String,
+    /// How often persistent queries write a checkpoint (Flink's
+    /// 'execution.checkpointing.interval'; a session's SET overrides it per query).
+    #[arg(long, global = true, env = "EDDY_CHECKPOINT_INTERVAL", default_value = "10s", value_parser = parse_interval)]
+    pub checkpoint_interval: u64,
+}
+
+/// `10s`, `500ms`, `1 min` to milliseconds.
+fn parse_interval(text: &str) -> Result<u64, String> {
+    eddy_engine::session::parse_duration_ms(text).map_err(|e| e.to_string())
 }
 
 impl Settings {
@@ -27,6 +36,13 @@ impl Settings {
             "EDDY_POSTGRES_URL" => Some(self.postgres_url.clone()),
             _ => std::env::var(name).ok(),
         }
+    }
+
+    /// Where and how often queries checkpoint: `<state dir>/checkpoints`, or
+    /// `.eddy/checkpoints` without a state directory.
+    pub fn checkpointing(&self, state_dir: Option<&std::path::Path>) -> eddy_engine::runtime::Checkpointing {
+        let dir = state_dir.map_or_else(|| std::path::PathBuf::from(".eddy"), std::path::Path::to_path_buf).join("checkpoints");
+        eddy_engine::runtime::Checkpointing { dir, interval_ms: self.checkpoint_interval }
     }
 
     /// A producer for generated or literal records.

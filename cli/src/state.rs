@@ -24,6 +24,8 @@ pub struct Restored {
     pub warnings: Vec<String>,
     /// The lock on the state directory, released when dropped.
     pub lock: File,
+    /// The text of every statement in the command log, oldest first.
+    pub logged: Vec<String>,
 }
 
 /// Locks `dir`, replays its command log into a new engine and starts the queries
@@ -57,10 +59,12 @@ pub async fn restore(settings: &Settings, dir: &Path, application_id: &str) -> a
     }
     let factory = Arc::new(Connectors { bootstrap_servers: settings.bootstrap_servers.clone(), postgres_url: Some(settings.postgres_url.clone()) });
     let mut engine = Engine::new(Some(factory), application_id);
+    engine.set_checkpointing(settings.checkpointing(Some(dir)));
     warnings.extend(engine.restore(&commands).await);
     if !commands.is_empty() {
         tracing::info!(commands = commands.len(), queries = engine.queries().len(), "catalog restored from {}", log_path.display());
     }
     engine.set_command_log(log);
-    Ok(Restored { engine, warnings, lock })
+    let logged = commands.iter().map(|c| c.statement.clone()).collect();
+    Ok(Restored { engine, warnings, lock, logged })
 }

@@ -111,7 +111,7 @@ impl ConnectorFactory for Connectors {
             ConnectorOptions::Kafka(_) => {
                 let (config, k) = self.kafka(relation).ok_or_else(|| ConnectorError::Config("not a Kafka relation".into()))?;
                 ensure_topic(&config, &k.topic, k.partitions.unwrap_or(1), k.replicas.unwrap_or(1)).await?;
-                Ok(Box::new(KafkaSink::new(&config, k, relation, Some(query.metrics.clone()))?))
+                Ok(Box::new(KafkaSink::new(&config, k, relation, Some(query.group_id.clone()), Some(query.metrics.clone()))?))
             }
             ConnectorOptions::Postgres(p) => {
                 let url = p.url.clone().or_else(|| self.postgres_url.clone()).ok_or_else(|| {

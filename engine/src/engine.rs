@@ -10,7 +10,7 @@ use crate::catalog::Catalog;
 use crate::command_log::CommandLog;
 use crate::error::{EngineError, Result, SqlError};
 pub use crate::result::StatementResult;
-use crate::runtime::{start_query, ConnectorFactory, QueryHandle, QueryStatus};
+use crate::runtime::{start_query, Checkpointing, ConnectorFactory, QueryHandle, QueryStatus};
 use crate::sql::context::new_session_state;
 use crate::sql::parser::parse_sql;
 use crate::sql::planner::{PlannedStatement, Planner};
@@ -68,6 +68,8 @@ pub struct Engine {
     pub(crate) push_ids: BTreeSet<String>,
     /// Where catalog changes are recorded (the durable catalog); `None` keeps them in memory.
     pub(crate) command_log: Option<CommandLog>,
+    /// Where and how often persistent queries checkpoint.
+    pub(crate) checkpointing: Checkpointing,
 }
 
 impl Engine {
@@ -84,7 +86,14 @@ impl Engine {
             queries: Vec::new(),
             push_ids: BTreeSet::new(),
             command_log: None,
+            checkpointing: Checkpointing::default(),
         }
+    }
+
+    /// Sets where and how often queries started from now on checkpoint (default
+    /// [`Checkpointing::default`]: `.eddy/checkpoints`, every 10 s).
+    pub fn set_checkpointing(&mut self, checkpointing: Checkpointing) {
+        self.checkpointing = checkpointing;
     }
 
     /// The consumer-group prefix of the queries (`<application_id>-`).
@@ -181,7 +190,7 @@ impl Engine {
                         return Err(EngineError::Other("this engine has no connectors and cannot run queries".into()));
                     };
                     tracing::info!(query = %plan.id, "starting query\n{plan}");
-                    let handle = start_query(plan.clone(), factory.as_ref(), &self.application_id).await?;
+                    let handle = start_query(plan.clone(), factory.as_ref(), &self.application_id, &self.checkpointing).await?;
                     let warning = plan.match_recognize.as_ref().and_then(|m| m.warning.clone());
                     if let Some(w) = &warning {
                         tracing::warn!(query = %plan.id, "{w}");

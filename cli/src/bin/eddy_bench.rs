@@ -258,7 +258,7 @@ async fn services(args: &Args) -> anyhow::Result<()> {
     // Kafka -> PostgreSQL through the fraud query.
     let plan = fraud_plan(&topic, "server_log", false)?;
     let start = Instant::now();
-    let mut handle = eddy_engine::runtime::start_query(plan, &factory, &format!("bench-{suffix}")).await?;
+    let mut handle = eddy_engine::runtime::start_query(plan, &factory, &format!("bench-{suffix}"), &eddy_engine::runtime::Checkpointing::default()).await?;
     // Like the bare consumer, time from the first record read to the last row committed;
     // query startup (metadata, committed offsets, table DDL) is reported on its own.
     let mut first = None;
@@ -318,7 +318,7 @@ async fn alert_latency(args: &Args, factory: &Connectors, suffix: &str) -> anyho
     let config = KafkaConfig { bootstrap_servers: args.bootstrap_servers.clone(), properties: Default::default() };
     ensure_topic(&config, &topic, 4, 1).await?;
     ensure_topic(&config, &alerts, 4, 1).await?;
-    let mut handle = eddy_engine::runtime::start_query(alerts_plan(&topic, &alerts)?, factory, &format!("bench-latency-{suffix}")).await?;
+    let mut handle = eddy_engine::runtime::start_query(alerts_plan(&topic, &alerts)?, factory, &format!("bench-latency-{suffix}"), &eddy_engine::runtime::Checkpointing::default()).await?;
 
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", &args.bootstrap_servers)

@@ -4,6 +4,7 @@
 mod admin;
 mod sink;
 mod source;
+mod tail;
 
 use std::collections::BTreeMap;
 
@@ -12,6 +13,7 @@ use rdkafka::ClientConfig;
 pub use admin::{delete_topic, ensure_topic, list_topics};
 pub use sink::KafkaSink;
 pub use source::KafkaSource;
+pub use tail::{read_tail, Suppression, HEADER_CHECKPOINT, HEADER_QUERY, MAX_TAIL_RECORDS};
 
 /// Client settings shared by every Kafka client Eddy makes.
 #[derive(Debug, Clone)]

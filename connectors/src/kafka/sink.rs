@@ -15,11 +15,12 @@ use eddy_engine::catalog::Relation;
 use eddy_engine::format::{encode_keys, ValueEncoder};
 use eddy_engine::operators::RawColumn;
 use eddy_engine::options::KafkaOptions;
-use eddy_engine::runtime::{QueryMetrics, Sink};
+use eddy_engine::runtime::{Progress, QueryMetrics, Sink};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
+use super::tail::{read_tail, Suppression, HEADER_CHECKPOINT, HEADER_QUERY};
 use super::KafkaConfig;
 use crate::error::Result;
 use crate::retry::Backoff;
@@ -33,6 +34,10 @@ use crate::retry::Backoff;
 /// sink lets the old producer settle what it still holds, creates a new producer and
 /// sends the records that were not acknowledged again, in order, with exponential
 /// backoff (100 ms up to 30 s) until they are; the query shows `RETRYING` meanwhile.
+///
+/// **No repeats after a restart.** A query's rows carry the progress headers of
+/// [`super::tail`]; on resume the sink reads back what it wrote after the checkpoint the
+/// query resumes from and drops those records when the replay produces them again.
 pub struct KafkaSink {
     producer: FutureProducer,
     client: rdkafka::ClientConfig,
@@ -42,6 +47,12 @@ pub struct KafkaSink {
     /// Sent records not acknowledged yet, oldest first, each with its bytes.
     in_flight: VecDeque<(DeliveryFuture, Record)>,
     metrics: Option<Arc<QueryMetrics>>,
+    config: KafkaConfig,
+    /// The writing query's consumer group: its records get the progress headers.
+    query: Option<String>,
+    /// The checkpoint the records written now belong to (last completed + 1).
+    label: u64,
+    suppression: Suppression,
 }
 
 /// A record as sent: key, value, headers.
@@ -70,13 +81,16 @@ enum Mode {
 }
 
 impl KafkaSink {
-    /// A producer for `relation`'s topic; `metrics` (the query's) show `RETRYING`
-    /// during an outage.
+    /// A producer for `relation`'s topic, writing for the query with consumer group
+    /// `query` (its records get the progress headers); `metrics` (the query's) show
+    /// `RETRYING` during an outage.
     ///
     /// Errors: the client cannot be created.
-    pub fn new(config: &KafkaConfig, options: &KafkaOptions, relation: &Relation, metrics: Option<Arc<QueryMetrics>>) -> Result<Self> {
+    pub fn new(config: &KafkaConfig, options: &KafkaOptions, relation: &Relation, query: Option<String>, metrics: Option<Arc<QueryMetrics>>) -> Result<Self> {
         let key_indices = relation.key.iter().map(|k| relation.schema.index_of(k)).collect::<std::result::Result<Vec<_>, _>>()?;
-        Self::with_mode(config, options, &options.topic, Mode::Rows(key_indices), metrics)
+        let mut sink = Self::with_mode(config, options, &options.topic, Mode::Rows(key_indices), metrics)?;
+        sink.query = query;
+        Ok(sink)
     }
 
     /// A producer writing dead letters to `topic` (see `Mode::DeadLetters`).
@@ -111,6 +125,10 @@ impl KafkaSink {
             mode,
             in_flight: VecDeque::new(),
             metrics,
+            config: config.clone(),
+            query: None,
+            label: 1,
+            suppression: Suppression::default(),
         })
     }
 
@@ -263,8 +281,22 @@ impl Sink for KafkaSink {
                 (keys, values)
             }
         };
+        let label = self.label.to_string();
         for (i, (key, value)) in keys.into_iter().zip(values).enumerate() {
-            let headers = headers.get_mut(i).and_then(Option::take);
+            if self.suppression.take(key.as_deref(), &value) {
+                if self.suppression.is_empty() {
+                    tracing::info!(topic = %self.topic, suppressed = self.suppression.suppressed(), "every record written before the restart was met again");
+                }
+                continue;
+            }
+            let mut headers = headers.get_mut(i).and_then(Option::take);
+            if let Some(query) = &self.query {
+                headers = Some(
+                    OwnedHeaders::new()
+                        .insert(Header { key: HEADER_QUERY, value: Some(query.as_str()) })
+                        .insert(Header { key: HEADER_CHECKPOINT, value: Some(label.as_str()) }),
+                );
+            }
             self.send(Record { key, value, headers }).await?;
         }
         Ok(())
@@ -272,6 +304,31 @@ impl Sink for KafkaSink {
 
     async fn flush(&mut self) -> eddy_engine::Result<()> {
         self.flush_in_flight().await?;
+        Ok(())
+    }
+
+    async fn commit(&mut self, progress: &Progress) -> eddy_engine::Result<()> {
+        self.flush_in_flight().await?;
+        self.label = self.label.max(progress.checkpoint_id + 1);
+        Ok(())
+    }
+
+    async fn resume(&mut self, from: Option<&Progress>) -> eddy_engine::Result<()> {
+        let Some(query) = self.query.clone() else { return Ok(()) };
+        // Without a checkpoint (a first start, or a stateful query whose barriers were
+        // all still held) everything this query wrote counts as after it.
+        let after = from.map_or(0, |f| f.checkpoint_id);
+        self.label = after + 1;
+        let (config, topic) = (self.config.clone(), self.topic.clone());
+        let started = std::time::Instant::now();
+        self.suppression = tokio::task::block_in_place(|| read_tail(&config, &topic, &query, after))?;
+        tracing::info!(
+            topic = %self.topic,
+            after_checkpoint = after,
+            records = self.suppression.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "read back what was written after the checkpoint; those records will not be written again"
+        );
         Ok(())
     }
 }

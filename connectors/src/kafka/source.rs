@@ -55,6 +55,14 @@ impl rdkafka::client::ClientContext for LagContext {
                     lag += partition.consumer_lag;
                     known = true;
                 }
+                // Position-based: what is in the partition and not fetched yet. A
+                // partition with records waiting is never idle (see `Watermarks`).
+                if *id >= 0 && partition.hi_offset >= 0 {
+                    let position = if partition.app_offset >= 0 { partition.app_offset } else { partition.next_offset };
+                    if position >= 0 {
+                        metrics.set_unread(*id, (partition.hi_offset - position).max(0));
+                    }
+                }
             }
         }
         if known {

@@ -7,7 +7,7 @@ use crate::session::Session;
 use crate::sql::ast::ParsedStatement;
 use crate::sql::planner::{PlannedStatement, Planner};
 
-use super::with_startup;
+use super::with_session;
 
 impl Engine {
     /// Plans the statement against a copy of the catalog, applies it (creating topics,
@@ -20,7 +20,7 @@ impl Engine {
         let statements: Vec<PlannedStatement> = planned
             .into_iter()
             .map(|s| match s {
-                PlannedStatement::StartQuery(plan) => PlannedStatement::StartQuery(with_startup(plan, session.startup())),
+                PlannedStatement::StartQuery(plan) => PlannedStatement::StartQuery(with_session(plan, session)),
                 other => other,
             })
             .collect();

@@ -52,7 +52,7 @@ impl Engine {
                     }
                     match s {
                         PlannedStatement::StartQuery(q) => {
-                            let q = super::with_startup(q, session.startup());
+                            let q = super::with_session(q, session);
                             let _ = write!(plan, "{q}\n  parallelism: {}", parallelism(&q));
                         }
                         other => {

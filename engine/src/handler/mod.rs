@@ -144,6 +144,20 @@ impl Engine {
     }
 }
 
+/// `plan` with the session's properties: `auto.offset.reset` (see [`with_startup`]) and
+/// `execution.checkpointing.interval`.
+pub(crate) fn with_session(plan: Arc<QueryPlan>, session: &crate::session::Session) -> Arc<QueryPlan> {
+    let plan = with_startup(plan, session.startup());
+    match session.checkpoint_interval_ms() {
+        Some(ms) if plan.checkpoint_interval_ms != Some(ms) => {
+            let mut plan = plan.as_ref().clone();
+            plan.checkpoint_interval_ms = Some(ms);
+            Arc::new(plan)
+        }
+        _ => plan,
+    }
+}
+
 /// `plan` reading its Kafka source from `startup` when its consumer group has no
 /// committed offsets (the session's `auto.offset.reset`).
 pub(crate) fn with_startup(plan: Arc<QueryPlan>, startup: Option<StartupMode>) -> Arc<QueryPlan> {

@@ -48,7 +48,7 @@ impl Engine {
         let n = PUSH_QUERIES.fetch_add(1, Ordering::Relaxed);
         let group_prefix = format!("{}-transient-{}-{n}-", self.application_id, std::process::id());
         let started = match self.factory() {
-            Ok(factory) => start_query_with(plan, factory.as_ref(), group_prefix, Some(Box::new(sink))).await,
+            Ok(factory) => start_query_with(plan, factory.as_ref(), group_prefix, Some(Box::new(sink)), None).await,
             Err(e) => Err(e),
         };
         let handle = match started {

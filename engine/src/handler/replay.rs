@@ -13,7 +13,7 @@ use crate::sql::ast::Statement;
 use crate::sql::parser::parse_sql;
 use crate::sql::planner::{PlannedStatement, Planner, QueryPlan};
 
-use super::with_startup;
+use super::with_session;
 
 impl Engine {
     /// Replays `commands` (from [`CommandLog::open`]), then starts the persistent
@@ -40,7 +40,7 @@ impl Engine {
                             Ok(statements) => {
                                 for s in statements {
                                     if let PlannedStatement::StartQuery(plan) = s {
-                                        let plan = with_recorded_id(with_startup(plan, session.startup()), command.query_id.as_deref());
+                                        let plan = with_recorded_id(with_session(plan, &session), command.query_id.as_deref());
                                         self.query_ids.insert(plan.id.clone());
                                         live.push(plan);
                                     }
@@ -59,8 +59,12 @@ impl Engine {
             }
         }
         let Some(factory) = self.factory.clone() else { return warnings };
-        for plan in live {
-            match start_query(plan.clone(), factory.as_ref(), &self.application_id).await {
+        // The queries start side by side: each waits on its broker and database
+        // round trips (offsets, progress, topic tails), not on the others.
+        let starts = live.iter().map(|plan| start_query(plan.clone(), factory.as_ref(), &self.application_id, &self.checkpointing));
+        let started = futures::future::join_all(starts).await;
+        for (plan, result) in live.iter().zip(started) {
+            match result {
                 Ok(handle) => {
                     tracing::info!(query = %plan.id, "query resumed from the command log");
                     self.queries.push(handle);

@@ -49,6 +49,8 @@ struct PartitionTime {
     max: Timestamp,
     /// Wall-clock time of the last row (ms).
     last_active: Timestamp,
+    /// The source's total backpressure time (ms) at `last_active`.
+    stalled_at_active: i64,
     /// No row for the idle timeout: ignored by the minimum until its next row.
     idle: bool,
 }
@@ -172,7 +174,7 @@ impl Watermarks {
 
 impl PartitionTime {
     fn new(now: Timestamp) -> Self {
-        PartitionTime { max: Timestamp::MIN, last_active: now, idle: false }
+        PartitionTime { max: Timestamp::MIN, last_active: now, stalled_at_active: 0, idle: false }
     }
 }
 
@@ -225,8 +227,16 @@ impl Operator for Watermarks {
             return Ok(());
         }
         let mut changed = false;
-        for p in self.partitions.values_mut() {
-            if !p.idle && now - p.last_active >= self.idle_timeout {
+        // Time the source spent blocked handing records downstream does not count: a
+        // worker starved by backpressure on another worker is not idle (a partition
+        // marked idle then would let the watermark pass its rows, making them late).
+        // Nor is a partition that still has records waiting in the topic (the Kafka
+        // source measures that every 2 s): silence there is the pipeline's, not the
+        // partition's.
+        let stalled = self.metrics.source_stalled_ms();
+        for (id, p) in self.partitions.iter_mut() {
+            let waiting = self.metrics.unread(*id).is_some_and(|n| n > 0);
+            if !p.idle && !waiting && (now - p.last_active) - (stalled - p.stalled_at_active) >= self.idle_timeout {
                 p.idle = true;
                 changed = true;
             }
@@ -261,10 +271,12 @@ impl Watermarks {
                 _ => runs.push((p, t)),
             }
         }
+        let stalled = self.metrics.source_stalled_ms();
         for (p, t) in runs {
             let state = self.partitions.entry(p).or_insert_with(|| PartitionTime::new(now));
             state.max = state.max.max(t);
             state.last_active = now;
+            state.stalled_at_active = stalled;
             state.idle = false;
         }
         self.idle_announced = false;

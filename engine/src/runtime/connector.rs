@@ -131,6 +131,14 @@ pub trait Sink: Send {
     async fn restored_progress(&mut self) -> Result<Option<Progress>> {
         Ok(None)
     }
+
+    /// Called once before the first write with the progress the query resumes from
+    /// (`None`: from the start): a sink that cannot roll back what it wrote after that
+    /// point (Kafka) finds those records and suppresses them when the replay produces
+    /// them again. The default does nothing.
+    async fn resume(&mut self, _from: Option<&Progress>) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Creates sources and sinks for relations; implemented by `eddy-connectors`.

@@ -21,6 +21,8 @@ pub struct QueryMetrics {
     consumer_lag: AtomicI64,
     last_commit_ms: AtomicI64,
     retrying: Mutex<Option<String>>,
+    source_stalled_ms: AtomicI64,
+    unread: Mutex<std::collections::HashMap<i32, i64>>,
 }
 
 /// A copy of [`QueryMetrics`] at one moment.
@@ -72,6 +74,8 @@ impl Default for QueryMetrics {
             consumer_lag: AtomicI64::new(-1),
             last_commit_ms: AtomicI64::new(-1),
             retrying: Mutex::new(None),
+            source_stalled_ms: AtomicI64::new(0),
+            unread: Mutex::new(std::collections::HashMap::new()),
         }
     }
 }
@@ -119,6 +123,33 @@ impl QueryMetrics {
     pub fn adjust_matches(&self, partial_matches: i64, state_bytes: i64) {
         add_signed(&self.partial_matches, partial_matches);
         add_signed(&self.state_bytes, state_bytes);
+    }
+
+    /// Adds time (ms) the source spent waiting to hand records downstream
+    /// (backpressure).
+    pub fn add_source_stalled(&self, ms: i64) {
+        self.source_stalled_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+
+    /// Total time (ms) the source has spent waiting to hand records downstream. A
+    /// partition is idle only for time the source was free to read it (see
+    /// `Watermarks`): a worker starved because the source is stuck sending to another
+    /// worker is not idle.
+    pub fn source_stalled_ms(&self) -> i64 {
+        self.source_stalled_ms.load(Ordering::Relaxed)
+    }
+
+    /// Records how many records of source partition `partition` are in the topic but
+    /// not read yet (the high watermark minus the consumer's position), as the Kafka
+    /// source measures it about every 2 s.
+    pub fn set_unread(&self, partition: i32, records: i64) {
+        self.unread.lock().unwrap_or_else(|p| p.into_inner()).insert(partition, records);
+    }
+
+    /// The records of `partition` not read yet at the last measurement; `None` when the
+    /// source does not measure it (files) or has not yet.
+    pub fn unread(&self, partition: i32) -> Option<i64> {
+        self.unread.lock().unwrap_or_else(|p| p.into_inner()).get(&partition).copied()
     }
 
     /// Records the watermark (ms).

@@ -1,6 +1,7 @@
 //! The runtime: connector traits, per-query metrics, and the pipeline that runs a
 //! [`crate::sql::planner::QueryPlan`] on tokio tasks joined by bounded channels.
 
+mod checkpoint;
 mod connector;
 pub mod exchange;
 mod metrics;
@@ -9,6 +10,7 @@ mod progress;
 mod push;
 
 pub use connector::{ConnectorFactory, PartitionOffset, Progress, QueryContext, Sink, Source, SourceBatch, TopicInfo};
+pub use checkpoint::{newest, CheckpointStore, Checkpointing, DEFAULT_CHECKPOINT_INTERVAL_MS, RETAINED_CHECKPOINTS};
 pub use push::PushSink;
 pub use metrics::{MetricsSnapshot, QueryMetrics};
 pub use pipeline::{parallelism, start_query, start_query_with, QueryHandle, QueryStatus, QueryStopper};

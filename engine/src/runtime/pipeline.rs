@@ -18,6 +18,7 @@
 //! source and memory stays bounded.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
 use arrow::datatypes::{Schema, SchemaRef};
@@ -26,11 +27,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::exchange::{Downstream, Inputs, Outlet};
-use super::progress::ProgressLedger;
+use super::checkpoint::{newest, CheckpointStore, Checkpointing, DEFAULT_CHECKPOINT_INTERVAL_MS};
+use super::progress::{first_id_base, ProgressLedger};
 use super::{ConnectorFactory, Progress, QueryContext, QueryMetrics, Sink, Source};
 use crate::error::{EngineError, Result};
 use crate::operator::{Collector, Message, Operator, Timestamp, PROCESSING_TIME_INTERVAL_MS};
-use crate::options::ErrorPolicy;
+use crate::options::{ConnectorOptions, ErrorPolicy};
 use arrow::datatypes::Field;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::PhysicalExpr;
@@ -179,14 +181,22 @@ pub fn default_parallelism() -> usize {
 ///
 /// Errors: the source or sink cannot be created (broker or database unreachable, table
 /// not creatable); once started, errors end the query and show in its status.
-pub async fn start_query(plan: Arc<QueryPlan>, factory: &dyn ConnectorFactory, application_id: &str) -> Result<QueryHandle> {
-    start_query_with(plan, factory, format!("{application_id}-"), None).await
+pub async fn start_query(plan: Arc<QueryPlan>, factory: &dyn ConnectorFactory, application_id: &str, checkpointing: &Checkpointing) -> Result<QueryHandle> {
+    start_query_with(plan, factory, format!("{application_id}-"), None, Some(checkpointing)).await
 }
 
-/// Starts a query whose rows go to `sink` instead of the plan's sink relation (a
-/// transient push query's client), reading under consumer group `<group_prefix><id>`.
-/// Errors as [`start_query`].
-pub async fn start_query_with(plan: Arc<QueryPlan>, factory: &dyn ConnectorFactory, group_prefix: String, sink: Option<Box<dyn Sink>>) -> Result<QueryHandle> {
+/// Starts a query reading under consumer group `<group_prefix><id>`, whose rows go to
+/// `sink` when given instead of the plan's sink relation (a transient push query's
+/// client, which keeps no checkpoint). A query over a Kafka source with `checkpointing`
+/// resumes from the newer of its latest local checkpoint and its sink's committed
+/// progress. Errors as [`start_query`].
+pub async fn start_query_with(
+    plan: Arc<QueryPlan>,
+    factory: &dyn ConnectorFactory,
+    group_prefix: String,
+    sink: Option<Box<dyn Sink>>,
+    checkpointing: Option<&Checkpointing>,
+) -> Result<QueryHandle> {
     let metrics = Arc::new(QueryMetrics::default());
     let stateful = plan.aggregate.is_some() || plan.match_recognize.is_some();
     let keyed = plan.aggregate.as_ref().is_some_and(|a| !a.keys.is_empty()) || plan.match_recognize.as_ref().is_some_and(|m| !m.partition_by.is_empty());
@@ -208,13 +218,35 @@ pub async fn start_query_with(plan: Arc<QueryPlan>, factory: &dyn ConnectorFacto
         Some(sink) => sink,
         None => factory.sink(&plan.sink, &ctx).await?,
     };
-    let restored = sink.restored_progress().await?;
+    // Checkpoints are kept for queries over Kafka; a file is read whole on every run.
+    let store = match checkpointing {
+        Some(c) if !ctx.transient && matches!(plan.source.connector, ConnectorOptions::Kafka(_)) => Some(CheckpointStore::new(&c.dir, &ctx.group_id)),
+        _ => None,
+    };
+    let interval = Duration::from_millis(plan.checkpoint_interval_ms.or(checkpointing.map(|c| c.interval_ms)).unwrap_or(DEFAULT_CHECKPOINT_INTERVAL_MS));
+    let local = match &store {
+        Some(s) => s.latest()?,
+        None => None,
+    };
+    let committed = sink.restored_progress().await?;
+    let restored = newest(local.clone(), committed.clone());
     if let Some(r) = &restored {
-        tracing::info!(query = %plan.id, checkpoint = r.checkpoint_id, "resuming from the progress the sink committed");
+        let from = if committed.as_ref().is_some_and(|c| c.checkpoint_id >= local.as_ref().map_or(0, |l| l.checkpoint_id)) { "the sink's committed progress" } else { "the local checkpoint" };
+        tracing::info!(query = %plan.id, checkpoint = r.checkpoint_id, "resuming from {from}");
         ctx.resume_from = r.positions.clone();
     }
-    let ledger = Arc::new(ProgressLedger::new(restored.as_ref()));
-    let restored_watermark = restored.as_ref().and_then(|r| r.watermark);
+    sink.resume(restored.as_ref()).await?;
+    let checkpoints = store.map(|store| Checkpoints { store, interval, last: Instant::now() });
+    let ledger = Arc::new(ProgressLedger::new(restored.as_ref(), first_id_base(now_ms())));
+    // A window aggregate resumes at the stored watermark: rows of windows already
+    // written are late and not counted into a second, partial copy. MATCH_RECOGNIZE
+    // does not: a row it held in a partial match lies behind that watermark, and would
+    // be dropped as late on the replay (the match lost). It replays from the resume
+    // position with the watermark rebuilt from the rows; a match completed again is
+    // suppressed by a Kafka sink (`Sink::resume`) or upserted by a keyed table.
+    let restore_watermark = plan.match_recognize.is_none();
+    let restored_watermark = restored.as_ref().and_then(|r| r.watermark).filter(|_| restore_watermark);
+    let resume = SourceResume { ledger: ledger.clone(), checkpoints, sink_watermark: restored_watermark, restore_watermark };
     let source = factory.source(&plan.source, &ctx).await?;
     let late_sink = match (stateful, &plan.source.event_time.late_rows_topic) {
         (true, Some(topic)) => Some(factory.raw_sink(&plan.source, topic, &ctx).await?),
@@ -240,7 +272,7 @@ pub async fn start_query_with(plan: Arc<QueryPlan>, factory: &dyn ConnectorFacto
         let mut ops = front;
         ops.extend(back_operators(&plan, &metrics, &input_schema)?);
         let (ops_tx, ops_rx) = mpsc::channel(CHANNEL_CAPACITY);
-        tasks.push(tokio::spawn(run_source(source, Downstream::One(Outlet::new(ops_tx, 0)), ack_rx, stop_rx, metrics.clone(), ledger.clone(), restored_watermark)));
+        tasks.push(tokio::spawn(run_source(source, Downstream::One(Outlet::new(ops_tx, 0)), ack_rx, stop_rx, metrics.clone(), resume)));
         tasks.push(tokio::spawn(run_operators(ops, Inputs::new(ops_rx, 1), Downstream::One(Outlet::new(sink_tx.clone(), 0)))));
     } else {
         let keys: Vec<Arc<dyn PhysicalExpr>> = plan
@@ -274,7 +306,7 @@ pub async fn start_query_with(plan: Arc<QueryPlan>, factory: &dyn ConnectorFacto
             tasks.push(tokio::spawn(run_operators(ops, Inputs::new(rx, 1), Downstream::ByKey { outlets, keys: keys.clone() })));
         }
         drop(back_txs);
-        tasks.push(tokio::spawn(run_source(source, Downstream::ByPartition(front_txs), ack_rx, stop_rx, metrics.clone(), ledger.clone(), restored_watermark)));
+        tasks.push(tokio::spawn(run_source(source, Downstream::ByPartition(front_txs), ack_rx, stop_rx, metrics.clone(), resume)));
     }
     drop(sink_tx);
     tasks.push(tokio::spawn(run_sink(sink, SideSinks { late: late_sink, dead_letters: dead_letter_sink }, Inputs::new(sink_rx, backs), ack_tx, metrics.clone(), ledger)));
@@ -393,13 +425,14 @@ async fn run_source(
     mut acks: mpsc::UnboundedReceiver<Progress>,
     stop: watch::Receiver<bool>,
     metrics: Arc<QueryMetrics>,
-    ledger: Arc<ProgressLedger>,
-    sink_watermark: Option<i64>,
+    resume: SourceResume,
 ) -> Result<()> {
+    let SourceResume { ledger, mut checkpoints, sink_watermark, restore_watermark } = resume;
     let mut next_id = ledger.first_barrier_id();
     // The newer of the watermark stored with the group's offsets and the one the sink
     // committed with its progress (watermarks only grow).
-    let restored = match (source.restored_watermark(), sink_watermark) {
+    let stored = source.restored_watermark().filter(|_| restore_watermark);
+    let restored = match (stored, sink_watermark) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     };
@@ -409,6 +442,9 @@ async fn run_source(
     }
     loop {
         while let Ok(progress) = acks.try_recv() {
+            if let Some(c) = checkpoints.as_mut() {
+                c.maybe_write(&progress, false)?;
+            }
             source.commit(&progress.positions, progress.watermark).await?;
         }
         if *stop.borrow() {
@@ -428,8 +464,12 @@ async fn run_source(
         }
         metrics.add_in(rows as u64, value_bytes(&batch.records));
         ledger.record(next_id, batch.positions);
+        // Time blocked here is backpressure: it pauses the idle timers of the
+        // partitions (see `Watermarks`).
+        let sending = Instant::now();
         out.send(Message::Batch(batch.records)).await?;
         out.send(Message::Barrier(next_id)).await?;
+        metrics.add_source_stalled(sending.elapsed().as_millis() as i64);
         next_id += 1;
     }
     out.send(Message::End).await?;
@@ -440,9 +480,44 @@ async fn run_source(
         last = Some(progress);
     }
     if let Some(progress) = last {
+        if let Some(c) = checkpoints.as_mut() {
+            c.maybe_write(&progress, true)?;
+        }
         source.commit(&progress.positions, progress.watermark).await?;
     }
     source.close().await
+}
+
+/// What the source task resumes from and records progress in.
+struct SourceResume {
+    /// Positions of the micro-batches under their barrier ids.
+    ledger: Arc<ProgressLedger>,
+    /// The query's local checkpoints, if it keeps them.
+    checkpoints: Option<Checkpoints>,
+    /// The watermark committed with the progress resumed from (ms).
+    sink_watermark: Option<i64>,
+    /// Whether to start from a stored watermark at all (not for MATCH_RECOGNIZE).
+    restore_watermark: bool,
+}
+
+/// A query's local checkpoints: written from the source task once the sink has
+/// committed, at most every `interval`.
+struct Checkpoints {
+    store: CheckpointStore,
+    interval: Duration,
+    last: Instant,
+}
+
+impl Checkpoints {
+    /// Writes `progress` when the interval has passed since the last write, or `always`.
+    fn maybe_write(&mut self, progress: &Progress, always: bool) -> Result<()> {
+        if always || self.last.elapsed() >= self.interval {
+            // A small file and an fsync: off the async workers' backs.
+            tokio::task::block_in_place(|| self.store.write(progress))?;
+            self.last = Instant::now();
+        }
+        Ok(())
+    }
 }
 
 /// Feeds `messages` through `ops` in order and returns what comes out of the last one.

@@ -22,6 +22,14 @@ const MAX_PENDING: usize = 4096;
 #[derive(Debug)]
 pub struct ProgressLedger {
     inner: Mutex<Inner>,
+    base: u64,
+}
+
+/// The lowest barrier id of a run started at `now_ms` (ms since the epoch): `now_ms`
+/// shifted left by 20 bits (about 1.8e18 today, below `i64::MAX`, so it fits a
+/// PostgreSQL `bigint`), leaving a million barriers per millisecond of start time.
+pub fn first_id_base(now_ms: i64) -> u64 {
+    u64::try_from(now_ms).unwrap_or(0) << 20
 }
 
 #[derive(Debug)]
@@ -37,19 +45,22 @@ struct Inner {
 impl ProgressLedger {
     /// A ledger resuming from `resume` (the progress the sink committed last, if any):
     /// its positions are kept for partitions that send nothing new, and barrier ids
-    /// continue after its checkpoint id.
-    pub fn new(resume: Option<&Progress>) -> Self {
+    /// continue after its checkpoint id, from `base` at least. The pipeline passes the
+    /// start time (ms) shifted left by 20 bits, so the ids of every run are above those
+    /// of all earlier runs even when it resumes from an older checkpoint: a Kafka sink
+    /// relies on that to find what it wrote after a checkpoint ([`first_id_base`]).
+    pub fn new(resume: Option<&Progress>, base: u64) -> Self {
         let mut done = BTreeMap::new();
         for p in resume.map(|r| r.positions.as_slice()).unwrap_or_default() {
             done.insert((p.topic.clone(), p.partition), p.next_offset);
         }
         let checkpoint_id = resume.map_or(0, |r| r.checkpoint_id);
-        ProgressLedger { inner: Mutex::new(Inner { pending: VecDeque::new(), done, checkpoint_id }) }
+        ProgressLedger { inner: Mutex::new(Inner { pending: VecDeque::new(), done, checkpoint_id }), base }
     }
 
     /// The id of the first barrier the source sends.
     pub fn first_barrier_id(&self) -> u64 {
-        self.lock().checkpoint_id + 1
+        (self.lock().checkpoint_id + 1).max(self.base)
     }
 
     /// Records that the micro-batch before barrier `id` ends at `positions`.
@@ -118,8 +129,10 @@ mod tests {
     #[test]
     fn completes_in_order_and_keeps_resumed_partitions() {
         let resume = Progress { checkpoint_id: 7, positions: vec![at(0, 10), at(1, 20)], watermark: Some(5) };
-        let ledger = ProgressLedger::new(Some(&resume));
+        let ledger = ProgressLedger::new(Some(&resume), 0);
         assert_eq!(ledger.first_barrier_id(), 8);
+        assert_eq!(ProgressLedger::new(Some(&resume), first_id_base(1_700_000_000_000)).first_barrier_id(), 1_782_579_200_000_000_000);
+        assert!(first_id_base(4_000_000_000_000) < i64::MAX as u64, "ids fit a bigint until the year 2096");
         ledger.record(8, vec![at(0, 15)]);
         ledger.record(9, vec![at(0, 18)]);
         let metrics = QueryMetrics::default();

@@ -126,6 +126,9 @@ pub struct QueryPlan {
     pub output_schema: SchemaRef,
     /// The relation written.
     pub sink: Arc<Relation>,
+    /// `'execution.checkpointing.interval'` of the session that created the query (ms);
+    /// `None`: the engine's default.
+    pub checkpoint_interval_ms: Option<u64>,
 }
 
 impl fmt::Display for QueryPlan {
@@ -884,6 +887,7 @@ impl SelectPlan {
             projection: self.projection,
             output_schema,
             sink,
+            checkpoint_interval_ms: None,
         }
     }
 }
