@@ -219,6 +219,15 @@ impl Eddy {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The queries of the status file (`[]` before it exists).
+    pub fn status_queries(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.status_file)
+            .ok()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|v| v["queries"].as_array().cloned())
+            .unwrap_or_default()
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -230,12 +230,15 @@ impl Operator for Watermarks {
         // Time the source spent blocked handing records downstream does not count: a
         // worker starved by backpressure on another worker is not idle (a partition
         // marked idle then would let the watermark pass its rows, making them late).
-        // Nor is a partition that still has records waiting in the topic (the Kafka
-        // source measures that every 2 s): silence there is the pipeline's, not the
-        // partition's.
+        // Nor is a partition that may still have records waiting in the topic: where the
+        // source measures it (Kafka, every 2 s), only a partition read to its end can be
+        // idle, as a FLIP-27 source reader decides idleness from its splits. Silence
+        // while a backlog is read (after a restart) is the pipeline's, not the
+        // partition's, and must not let the watermark pass the partition's rows.
         let stalled = self.metrics.source_stalled_ms();
+        let measured = self.metrics.measures_unread();
         for (id, p) in self.partitions.iter_mut() {
-            let waiting = self.metrics.unread(*id).is_some_and(|n| n > 0);
+            let waiting = measured && self.metrics.unread(*id) != Some(0);
             if !p.idle && !waiting && (now - p.last_active) - (stalled - p.stalled_at_active) >= self.idle_timeout {
                 p.idle = true;
                 changed = true;

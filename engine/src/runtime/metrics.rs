@@ -152,6 +152,11 @@ impl QueryMetrics {
         self.unread.lock().unwrap_or_else(|p| p.into_inner()).get(&partition).copied()
     }
 
+    /// Whether the source measures unread records at all (Kafka does, files do not).
+    pub fn measures_unread(&self) -> bool {
+        !self.unread.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+
     /// Records the watermark (ms).
     pub fn set_watermark(&self, watermark: i64) {
         self.watermark.fetch_max(watermark, Ordering::Relaxed);
