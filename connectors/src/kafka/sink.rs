@@ -156,7 +156,8 @@ impl KafkaSink {
                 }
                 Err((e, _)) if is_too_large(&e) && self.mode == Mode::DeadLetters => return self.send_truncated(record).await,
                 Err((e, _)) if is_permanent(&e) => return Err(e.into()),
-                Err((e, _)) => return self.recover(vec![record], e).await,
+                // Newer than everything in flight: sent again after them.
+                Err((e, _)) => return self.recover(Vec::new(), vec![record], e).await,
             }
         }
     }
@@ -186,15 +187,17 @@ impl KafkaSink {
             Ok(Ok(_)) => Ok(()),
             Ok(Err((e, _))) if is_too_large(&e) && self.mode == Mode::DeadLetters => self.send_truncated(record).await,
             Ok(Err((e, _))) if is_permanent(&e) => Err(e.into()),
-            Ok(Err((e, _))) => self.recover(vec![record], e).await,
-            Err(_) => self.recover(vec![record], KafkaError::Canceled).await,
+            Ok(Err((e, _))) => self.recover(vec![record], Vec::new(), e).await,
+            Err(_) => self.recover(vec![record], Vec::new(), KafkaError::Canceled).await,
         }
     }
 
-    /// Delivery of `failed` failed with `error`, which a retry can fix: settles what
-    /// the old producer still holds, then sends everything unacknowledged again with a
-    /// new producer until the broker takes it (see the type's docs).
-    async fn recover(&mut self, mut failed: Vec<Record>, error: KafkaError) -> Result<()> {
+    /// Delivery failed with `error`, which a retry can fix, for `older` (records before
+    /// those in flight) or `newer` (after them): settles what the old producer still
+    /// holds, then sends everything unacknowledged again, in order, with a new producer
+    /// until the broker takes it (see the type's docs).
+    async fn recover(&mut self, older: Vec<Record>, newer: Vec<Record>, error: KafkaError) -> Result<()> {
+        let mut failed = older;
         let rest: Vec<(DeliveryFuture, Record)> = self.in_flight.drain(..).collect();
         for (future, record) in rest {
             match future.await {
@@ -203,6 +206,7 @@ impl KafkaSink {
                 _ => failed.push(record),
             }
         }
+        failed.extend(newer);
         let mut backoff = Backoff::default();
         let mut last_error = error;
         while !failed.is_empty() {
