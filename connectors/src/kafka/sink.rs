@@ -132,17 +132,22 @@ impl KafkaSink {
         })
     }
 
+    /// `record` addressed to this sink's topic, its value replaced by `value` if given.
+    fn future_record<'a>(topic: &'a str, record: &'a Record, value: Option<&'a [u8]>) -> FutureRecord<'a, [u8], [u8]> {
+        let mut r = FutureRecord::<[u8], [u8]>::to(topic).payload(value.unwrap_or(record.value.as_slice()));
+        if let Some(k) = &record.key {
+            r = r.key(k.as_slice());
+        }
+        if let Some(h) = &record.headers {
+            r = r.headers(h.clone());
+        }
+        r
+    }
+
     /// Enqueues `record`, waiting for room when the producer's queue is full.
     async fn send(&mut self, record: Record) -> Result<()> {
         loop {
-            let mut r = FutureRecord::<[u8], [u8]>::to(&self.topic).payload(record.value.as_slice());
-            if let Some(k) = &record.key {
-                r = r.key(k.as_slice());
-            }
-            if let Some(h) = &record.headers {
-                r = r.headers(h.clone());
-            }
-            match self.producer.send_result(r) {
+            match self.producer.send_result(Self::future_record(&self.topic, &record, None)) {
                 Ok(future) => {
                     self.in_flight.push_back((future, record));
                     return Ok(());
@@ -165,14 +170,11 @@ impl KafkaSink {
     /// Sends a dead letter too large for the broker again, its value cut to
     /// [`DEAD_LETTER_TRUNCATED_BYTES`] and its full length in `eddy.value_truncated`,
     /// and waits for it: the record's origin and error always reach the topic.
-    async fn send_truncated(&mut self, record: Record) -> Result<()> {
+    async fn send_truncated(&mut self, mut record: Record) -> Result<()> {
         let full = record.value.len().to_string();
-        let headers = record.headers.unwrap_or_default().insert(Header { key: "eddy.value_truncated", value: Some(&full) });
+        record.headers = Some(record.headers.take().unwrap_or_default().insert(Header { key: "eddy.value_truncated", value: Some(&full) }));
         let cut = &record.value[..record.value.len().min(DEAD_LETTER_TRUNCATED_BYTES)];
-        let mut r = FutureRecord::<[u8], [u8]>::to(&self.topic).payload(cut).headers(headers);
-        if let Some(k) = &record.key {
-            r = r.key(k.as_slice());
-        }
+        let r = Self::future_record(&self.topic, &record, Some(cut));
         tracing::warn!(topic = %self.topic, bytes = record.value.len(), "dead letter too large for the broker: its value is cut to {DEAD_LETTER_TRUNCATED_BYTES} bytes");
         match self.producer.send(r, Duration::from_secs(120)).await {
             Ok(_) => Ok(()),
@@ -226,15 +228,8 @@ impl KafkaSink {
             self.producer = self.client.create()?;
             let mut sent = Vec::with_capacity(failed.len());
             for record in failed.drain(..) {
-                let mut r = FutureRecord::<[u8], [u8]>::to(&self.topic).payload(record.value.as_slice());
-                if let Some(k) = &record.key {
-                    r = r.key(k.as_slice());
-                }
-                if let Some(h) = &record.headers {
-                    r = r.headers(h.clone());
-                }
-                let future = self.producer.send(r, Duration::from_secs(120));
-                sent.push((future.await, record));
+                let result = self.producer.send(Self::future_record(&self.topic, &record, None), Duration::from_secs(120)).await;
+                sent.push((result, record));
             }
             for (result, record) in sent {
                 match result {
@@ -285,7 +280,13 @@ impl Sink for KafkaSink {
                 (keys, values)
             }
         };
+        // The progress headers are the same for the whole batch: built once.
         let label = self.label.to_string();
+        let progress = self.query.as_ref().map(|query| {
+            OwnedHeaders::new()
+                .insert(Header { key: HEADER_QUERY, value: Some(query.as_str()) })
+                .insert(Header { key: HEADER_CHECKPOINT, value: Some(label.as_str()) })
+        });
         for (i, (key, value)) in keys.into_iter().zip(values).enumerate() {
             if self.suppression.take(key.as_deref(), &value) {
                 if self.suppression.is_empty() {
@@ -293,14 +294,7 @@ impl Sink for KafkaSink {
                 }
                 continue;
             }
-            let mut headers = headers.get_mut(i).and_then(Option::take);
-            if let Some(query) = &self.query {
-                headers = Some(
-                    OwnedHeaders::new()
-                        .insert(Header { key: HEADER_QUERY, value: Some(query.as_str()) })
-                        .insert(Header { key: HEADER_CHECKPOINT, value: Some(label.as_str()) }),
-                );
-            }
+            let headers = progress.clone().or_else(|| headers.get_mut(i).and_then(Option::take));
             self.send(Record { key, value, headers }).await?;
         }
         Ok(())

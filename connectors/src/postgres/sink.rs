@@ -33,7 +33,7 @@ use arrow::row::{RowConverter, SortField};
 use async_trait::async_trait;
 use eddy_engine::catalog::Relation;
 use eddy_engine::options::PostgresOptions;
-use eddy_engine::runtime::{PartitionOffset, Progress, QueryContext, QueryMetrics, Sink};
+use eddy_engine::runtime::{Progress, QueryContext, QueryMetrics, Sink};
 use futures::pin_mut;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::{Client, Config, NoTls, Statement, Transaction};
@@ -257,7 +257,7 @@ impl PostgresSink {
         }
         if let Some((p, token)) = progress {
             let checkpoint_id = i64::try_from(p.checkpoint_id).unwrap_or(i64::MAX);
-            tx.execute(UPSERT_PROGRESS, &[&progress_key, &checkpoint_id, &positions_json(&p.positions), &p.watermark, &token]).await?;
+            tx.execute(UPSERT_PROGRESS, &[&progress_key, &checkpoint_id, &serde_json::to_value(&p.positions).unwrap_or_default(), &p.watermark, &token]).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -366,29 +366,6 @@ async fn write_copy(tx: &Transaction<'_>, sql: &str, batch: &RecordBatch) -> Res
     Ok(())
 }
 
-/// `[{"topic": t, "partition": p, "offset": next offset}, ...]`
-fn positions_json(positions: &[PartitionOffset]) -> serde_json::Value {
-    serde_json::Value::Array(
-        positions.iter().map(|p| serde_json::json!({"topic": p.topic, "partition": p.partition, "offset": p.next_offset})).collect(),
-    )
-}
-
-/// The inverse of [`positions_json`]; entries it cannot read are left out.
-fn positions_from_json(value: &serde_json::Value) -> Vec<PartitionOffset> {
-    value
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| {
-            Some(PartitionOffset {
-                topic: p.get("topic")?.as_str()?.to_string(),
-                partition: i32::try_from(p.get("partition")?.as_i64()?).ok()?,
-                next_offset: p.get("offset")?.as_i64()?,
-            })
-        })
-        .collect()
-}
-
 /// Splits rows into statements of `full` rows, then the remainder into power-of-two
 /// sizes, so at most about 15 distinct statement sizes are ever prepared and cached.
 fn statement_chunks(rows: &[usize], full: usize) -> Vec<&[usize]> {
@@ -435,7 +412,8 @@ impl Sink for PostgresSink {
         let positions: serde_json::Value = r.try_get(1).map_err(ConnectorError::from)?;
         Ok(Some(Progress {
             checkpoint_id: u64::try_from(checkpoint_id).unwrap_or(0),
-            positions: positions_from_json(&positions),
+            positions: serde_json::from_value(positions)
+                .map_err(|e| ConnectorError::Config(format!("eddy_progress.positions of {key} cannot be read ({e}); delete the row to start from the consumer group's offsets")))?,
             watermark: r.try_get(2).map_err(ConnectorError::from)?,
         }))
     }
@@ -443,19 +421,7 @@ impl Sink for PostgresSink {
 
 #[cfg(test)]
 mod tests {
-    use super::{positions_from_json, positions_json, statement_chunks};
-    use eddy_engine::runtime::PartitionOffset;
-
-    #[test]
-    fn positions_round_trip_through_json() {
-        let positions = vec![
-            PartitionOffset { topic: "server-logs".into(), partition: 0, next_offset: 17 },
-            PartitionOffset { topic: "server-logs".into(), partition: 3, next_offset: 9_000_000_000 },
-        ];
-        let json = positions_json(&positions);
-        assert_eq!(json.to_string(), r#"[{"offset":17,"partition":0,"topic":"server-logs"},{"offset":9000000000,"partition":3,"topic":"server-logs"}]"#);
-        assert_eq!(positions_from_json(&json), positions);
-    }
+    use super::statement_chunks;
 
     #[test]
     fn chunk_sizes_are_full_or_powers_of_two() {

@@ -13,7 +13,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{PartitionOffset, Progress};
+use super::Progress;
 use crate::error::{EngineError, Result};
 
 /// Checkpoints kept per query.
@@ -118,26 +118,11 @@ impl CheckpointStore {
 }
 
 fn encode(p: &Progress) -> String {
-    serde_json::json!({
-        "checkpoint_id": p.checkpoint_id,
-        "watermark": p.watermark,
-        "positions": p.positions.iter().map(|o| serde_json::json!({"topic": o.topic, "partition": o.partition, "offset": o.next_offset})).collect::<Vec<_>>(),
-    })
-    .to_string()
+    serde_json::to_string(p).unwrap_or_default()
 }
 
 fn decode(bytes: &[u8]) -> std::result::Result<Progress, String> {
-    let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    let checkpoint_id = v["checkpoint_id"].as_u64().ok_or("no checkpoint_id")?;
-    let mut positions = Vec::new();
-    for p in v["positions"].as_array().ok_or("no positions")? {
-        positions.push(PartitionOffset {
-            topic: p["topic"].as_str().ok_or("position without topic")?.to_string(),
-            partition: p["partition"].as_i64().and_then(|n| i32::try_from(n).ok()).ok_or("position without partition")?,
-            next_offset: p["offset"].as_i64().ok_or("position without offset")?,
-        });
-    }
-    Ok(Progress { checkpoint_id, positions, watermark: v["watermark"].as_i64() })
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
 }
 
 /// The newer of two progresses (by checkpoint id), with each partition at the furthest
@@ -165,6 +150,15 @@ pub fn newest(a: Option<Progress>, b: Option<Progress>) -> Option<Progress> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::PartitionOffset;
+
+    #[test]
+    fn progress_json_is_the_documented_shape() {
+        let p = progress(3, 9_000_000_000);
+        assert_eq!(encode(&p), r#"{"checkpoint_id":3,"positions":[{"topic":"t","partition":1,"offset":9000000000}],"watermark":3}"#);
+        assert_eq!(decode(encode(&p).as_bytes()), Ok(p));
+        assert!(decode(br#"{"checkpoint_id":3,"positions":[{"topic":"t"}],"watermark":null}"#).is_err_and(|e| e.contains("missing field `partition`")));
+    }
 
     fn progress(id: u64, offset: i64) -> Progress {
         Progress { checkpoint_id: id, positions: vec![PartitionOffset { topic: "t".into(), partition: 1, next_offset: offset }], watermark: Some(id as i64) }

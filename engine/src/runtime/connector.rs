@@ -12,21 +12,23 @@ use crate::error::Result;
 use crate::options::DeadLetterTarget;
 
 /// The next offset to read in one topic partition (Kafka's commit convention: last
-/// processed offset + 1).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// processed offset + 1). As JSON (checkpoint files, `eddy_progress.positions`):
+/// `{"topic": t, "partition": p, "offset": next offset}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PartitionOffset {
     /// Topic.
     pub topic: String,
     /// Partition.
     pub partition: i32,
     /// Next offset to read.
+    #[serde(rename = "offset")]
     pub next_offset: i64,
 }
 
 /// How far a query's results go: what a sink commits together with the rows of a
 /// checkpoint (PostgreSQL: one row of `eddy_progress` in the rows' transaction), and
 /// what a restarted query resumes from.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Progress {
     /// The checkpoint (barrier) id; ids keep growing across restarts.
     pub checkpoint_id: u64,
