@@ -469,4 +469,31 @@ mod tests {
         assert_eq!(watermarks(&mut out), vec![t(25)]);
         Ok(())
     }
+
+    #[test]
+    fn a_partition_with_unread_records_or_a_stalled_source_is_not_idle() -> Result<()> {
+        let event_time = EventTime { column: Some("ts".into()), delay_ms: 5000, idle_timeout_ms: 10_000, ..Default::default() };
+        let input = batch(&[], &[]).schema();
+        let metrics = Arc::new(QueryMetrics::default());
+        let mut op = Watermarks::new(&event_time, &input, &[0, 1], 0, metrics.clone(), ErrorPolicy::Skip, "q".into())?;
+        let mut out = Collector::default();
+        let t = |s: i64| 1_767_261_600_000 + s * 1000;
+        op.on_batch(batch(&[Some("2026-01-01T10:00:10Z")], &[0]), &mut out)?;
+        assert_eq!(watermarks(&mut out), Vec::<i64>::new());
+        // Partition 1 has 500 records waiting in the topic: silence is not idleness.
+        metrics.set_unread(0, 0);
+        metrics.set_unread(1, 500);
+        op.on_processing_time(60_000, &mut out)?;
+        assert_eq!(watermarks(&mut out), Vec::<i64>::new());
+        // The source was blocked by backpressure for 55 of those 60 s: still not idle
+        // once partition 1 is read to its end, since only 5 s of silence count.
+        metrics.add_source_stalled(55_000);
+        metrics.set_unread(1, 0);
+        op.on_processing_time(60_000, &mut out)?;
+        assert_eq!(watermarks(&mut out), Vec::<i64>::new());
+        // Read to its end and silent for 10 s the source was free: idle.
+        op.on_processing_time(65_000, &mut out)?;
+        assert_eq!(watermarks(&mut out), vec![t(5)]);
+        Ok(())
+    }
 }
