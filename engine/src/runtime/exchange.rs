@@ -8,10 +8,10 @@
 //! Every channel carries `(sender index, Message)`; a stage with one sender sees its
 //! messages unchanged.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use arrow::array::{AsArray, UInt32Array};
+use arrow::array::{ArrayRef, AsArray, UInt32Array};
 use arrow::datatypes::Int32Type;
 use arrow::record_batch::RecordBatch;
 use datafusion::common::hash_utils::{create_hashes, RandomState};
@@ -86,10 +86,7 @@ impl Downstream {
                 }
                 let rows = batch.num_rows();
                 let arrays = keys.iter().map(|k| k.evaluate(&batch)?.into_array(rows)).collect::<Result<Vec<_>, _>>()?;
-                let mut hashes = vec![0u64; rows];
-                create_hashes(&arrays, &KEY_HASH, &mut hashes)?;
-                let n = outlets.len() as u64;
-                let route: Vec<usize> = hashes.iter().map(|h| (h % n) as usize).collect();
+                let route = route_by_key(&arrays, rows, outlets.len())?;
                 send_split(outlets, &batch, &route).await
             }
             // Side outputs go to one worker only: the sink writes each row once.
@@ -105,6 +102,22 @@ impl Downstream {
             }
         }
     }
+}
+
+/// The worker (`0..workers`) of each of `rows` rows, by the hash of its key values `keys`
+/// (one array per key column, `rows` long; no keys: worker 0): how the exchange splits
+/// rows among the workers of a keyed stage, and how a restored keyed state is split
+/// when the parallelism changed.
+///
+/// Errors: a key type DataFusion cannot hash.
+pub fn route_by_key(keys: &[ArrayRef], rows: usize, workers: usize) -> Result<Vec<usize>> {
+    if workers <= 1 || keys.is_empty() {
+        return Ok(vec![0; rows]);
+    }
+    let mut hashes = vec![0u64; rows];
+    create_hashes(keys, &KEY_HASH, &mut hashes)?;
+    let n = workers as u64;
+    Ok(hashes.iter().map(|h| (h % n) as usize).collect())
 }
 
 /// Sends row `i` of `batch` to worker `route[i]` (one `take` per worker that gets rows).
@@ -127,10 +140,22 @@ async fn send_split(outlets: &[Outlet], batch: &RecordBatch, route: &[usize]) ->
 }
 
 /// The receiving side of a stage with `senders` upstream workers (see the module docs).
+///
+/// Barriers are aligned as in Flink's aligned checkpoints: once a sender has delivered
+/// barrier `id`, what it sends next is held back until every sender has delivered `id`.
+/// The stage thus sees every row before the barrier, and none after it, before the
+/// barrier itself, so its state snapshot at the barrier is exact. What is held back is
+/// bounded by the channels before the senders (the source waits on the slowest worker).
 pub struct Inputs {
     rx: mpsc::Receiver<Tagged>,
     senders: usize,
     barriers: BTreeMap<u64, usize>,
+    /// Per sender: the barrier it delivered and the others have not yet (held back).
+    blocked: Vec<bool>,
+    /// Messages of blocked senders, in arrival order.
+    held: VecDeque<Tagged>,
+    /// Messages released by an aligned barrier, to process before reading on.
+    replay: VecDeque<Tagged>,
     watermarks: Vec<Timestamp>,
     idle: Vec<bool>,
     current: Timestamp,
@@ -145,6 +170,9 @@ impl Inputs {
             rx,
             senders,
             barriers: BTreeMap::new(),
+            blocked: vec![false; senders],
+            held: VecDeque::new(),
+            replay: VecDeque::new(),
             watermarks: vec![Timestamp::MIN; senders],
             idle: vec![false; senders],
             current: Timestamp::MIN,
@@ -156,14 +184,28 @@ impl Inputs {
     /// The next aligned message; `None` when every sender is gone without `End`.
     pub async fn recv(&mut self) -> Option<Message> {
         loop {
-            let (from, message) = self.rx.recv().await?;
+            let (from, message) = match self.replay.pop_front() {
+                Some(m) => m,
+                None => self.rx.recv().await?,
+            };
+            if self.blocked.get(from).copied().unwrap_or(false) {
+                self.held.push_back((from, message));
+                continue;
+            }
             match message {
                 Message::Barrier(id) => {
                     let seen = self.barriers.entry(id).or_insert(0);
                     *seen += 1;
                     if *seen >= self.senders {
                         self.barriers.remove(&id);
+                        // Aligned: the held-back messages come next, in order.
+                        self.blocked.iter_mut().for_each(|b| *b = false);
+                        let held = std::mem::take(&mut self.held);
+                        self.replay = held.into_iter().chain(std::mem::take(&mut self.replay)).collect();
                         return Some(Message::Barrier(id));
+                    }
+                    if let Some(b) = self.blocked.get_mut(from) {
+                        *b = true;
                     }
                 }
                 Message::Watermark(w) => {
@@ -255,7 +297,42 @@ mod tests {
                 break;
             }
         }
-        assert_eq!(seen, ["watermark 5", "barrier 1", "watermark 10", "watermark 30", "end"]);
+        // a's watermark 10 came after its barrier: held back until b's barrier.
+        assert_eq!(seen, ["barrier 1", "watermark 5", "watermark 10", "watermark 30", "end"]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn rows_after_a_barrier_wait_until_every_sender_has_sent_it() -> Result<()> {
+        let (tx, rx) = mpsc::channel(16);
+        let mut inputs = Inputs::new(rx, 2);
+        let a = Outlet::new(tx.clone(), 0);
+        let b = Outlet::new(tx, 1);
+        let rows = |n: i64| -> Result<Message> {
+            let schema = Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new("x", arrow::datatypes::DataType::Int64, false)]));
+            Ok(Message::Batch(RecordBatch::try_new(schema, vec![Arc::new(arrow::array::Int64Array::from(vec![n]))])?))
+        };
+        a.send(rows(1)?).await?;
+        a.send(Message::Barrier(7)).await?;
+        a.send(rows(2)?).await?;
+        a.send(Message::Barrier(8)).await?;
+        a.send(rows(3)?).await?;
+        b.send(rows(10)?).await?;
+        b.send(Message::Barrier(7)).await?;
+        b.send(rows(20)?).await?;
+        b.send(Message::Barrier(8)).await?;
+        a.send(Message::End).await?;
+        b.send(Message::End).await?;
+        let mut seen = Vec::new();
+        while let Some(m) = inputs.recv().await {
+            match m {
+                Message::Batch(b) => seen.push(format!("{}", b.column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0))),
+                Message::Barrier(id) => seen.push(format!("barrier {id}")),
+                Message::End => break,
+                _ => {}
+            }
+        }
+        assert_eq!(seen, ["1", "10", "barrier 7", "2", "20", "barrier 8", "3"]);
         Ok(())
     }
 }
