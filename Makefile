@@ -35,7 +35,7 @@ lint:
 ## ends with the fraud alerts' latency on the Kafka path.
 bench: services
 	$(CARGO) build --release --workspace --bins
-	target/release/eddy-bench --services --windows
+	target/release/eddy-bench --services --windows --checkpoints
 
 ## Eddy, Flink SQL (PyFlink) and DuckDB side by side on the window benchmark files
 ## (needs `pip install duckdb apache-flink` in target/bench/venv and Java 17).

@@ -98,13 +98,28 @@ impl Collector {
     }
 }
 
-/// An operator's state at a checkpoint: Arrow batches (buffered rows, accumulator states).
+/// An operator's state at a checkpoint: Arrow batches (buffered rows, accumulator
+/// states, scalars such as the operator's watermark in one-row batches). Each batch is
+/// stored as its own Arrow IPC file in the checkpoint directory
+/// (`crate::runtime::checkpoint`), so the layout of the batches is the operator's own
+/// and documented with its [`Operator::snapshot`].
 #[derive(Debug, Clone, Default)]
 pub struct OperatorState {
     /// The state as Arrow batches; stateless operators have none.
     pub batches: Vec<RecordBatch>,
 }
 
+/// The share of a keyed state one worker restores when the query runs with another
+/// parallelism than the checkpoint was taken with: the worker keeps the rows whose key
+/// (or source partition) routes to `index` of `count` workers, with the same routing the
+/// exchange uses ([`crate::runtime::exchange::route_by_key`], partition mod count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This worker's index, `0..count`.
+    pub index: usize,
+    /// Workers of the stage.
+    pub count: usize,
+}
 /// One step of a pipeline. Operators see whole Arrow batches, never single rows
 /// (MATCH_RECOGNIZE is the one exception, inside one partition key).
 pub trait Operator: Send {
@@ -122,10 +137,10 @@ pub trait Operator: Send {
         Ok(())
     }
 
-    /// Reacts to a checkpoint barrier. The default forwards it at once. An operator
-    /// that keeps rows in state (windows) forwards it only once every row that arrived
-    /// before it has been emitted, so the source never commits an offset whose rows
-    /// exist only in memory.
+    /// Reacts to a checkpoint barrier. The default forwards it at once, which every
+    /// operator does: stateful operators are not asked to empty their state before a
+    /// checkpoint, their state is snapshotted with it ([`Operator::snapshot`], Flink's
+    /// asynchronous barrier snapshots).
     fn on_barrier(&mut self, id: u64, out: &mut Collector) -> Result<()> {
         out.barrier(id);
         Ok(())
@@ -137,13 +152,23 @@ pub trait Operator: Send {
         Ok(())
     }
 
-    /// The state to store in a checkpoint.
-    fn snapshot(&self) -> Result<OperatorState> {
+    /// The state to store in a checkpoint, taken right after the barrier passed this
+    /// operator, on every input (aligned): it reflects exactly the rows before the
+    /// barrier. Stateless operators return none (the default).
+    ///
+    /// Errors: the state cannot be converted to Arrow (an accumulator refuses).
+    fn snapshot(&mut self) -> Result<OperatorState> {
         Ok(OperatorState::default())
     }
 
-    /// Restores the state of a checkpoint.
-    fn restore(&mut self, _state: OperatorState) -> Result<()> {
+    /// Restores the state of a checkpoint, before the first message. `states` holds one
+    /// entry per worker that wrote one: this worker's own (`shard` is `None`), or, when
+    /// the checkpoint was taken with another parallelism, every worker's, of which this
+    /// worker keeps its `shard`.
+    ///
+    /// Errors: the batches do not have the layout [`Operator::snapshot`] writes (a
+    /// checkpoint of another query, or of a changed query).
+    fn restore(&mut self, _states: Vec<OperatorState>, _shard: Option<Shard>) -> Result<()> {
         Ok(())
     }
 }

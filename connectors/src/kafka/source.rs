@@ -114,7 +114,8 @@ impl KafkaSource {
     /// A partition in `resume_from` (the progress a sink committed with its rows)
     /// starts there when that is ahead of the group's committed offset: the offsets
     /// are committed after the sink's transaction, so a crash between the two leaves
-    /// the sink ahead.
+    /// the sink ahead. With `resume_exact` (the query restored operator state taken at
+    /// `resume_from`), those positions are used even where the group is ahead.
     ///
     /// Errors: the client cannot be created, or the topic does not appear within 60 s.
     /// The consumer lag goes to `metrics` when given.
@@ -124,6 +125,7 @@ impl KafkaSource {
         group_id: &str,
         transient: bool,
         resume_from: &[PartitionOffset],
+        resume_exact: bool,
         metrics: Option<std::sync::Arc<eddy_engine::runtime::QueryMetrics>>,
     ) -> Result<Self> {
         let mut client = config.client_config();
@@ -177,7 +179,8 @@ impl KafkaSource {
                 _ => None,
             };
             let resumed = resume_from.iter().find(|p| p.topic == element.topic() && p.partition == element.partition()).map(|p| p.next_offset);
-            let start = match committed.max(resumed) {
+            // Restored operator state belongs to exactly the positions it was taken at.
+            let start = match if resume_exact { resumed.or(committed) } else { committed.max(resumed) } {
                 Some(o) => Offset::Offset(o),
                 None => default_start,
             };

@@ -63,6 +63,8 @@ pub struct PostgresSink {
     /// whose answer was lost can be recognised after reconnecting.
     commit_nonce: u64,
     commits: u64,
+    /// The checkpoint id committed last by this sink (to skip committing it again).
+    committed_id: Option<u64>,
     metrics: Arc<QueryMetrics>,
 }
 
@@ -122,6 +124,7 @@ impl PostgresSink {
             progress_key: query.group_id.clone(),
             commit_nonce: rand::random(),
             commits: 0,
+            committed_id: None,
             metrics: query.metrics.clone(),
         };
         let ddl = sink.create_table_sql()?;
@@ -278,12 +281,17 @@ impl PostgresSink {
     /// Writes the buffered rows with `progress`, retrying transient failures (see the
     /// module docs); clears the buffer once they are committed.
     async fn commit_buffered(&mut self, progress: Option<&Progress>) -> eddy_engine::Result<()> {
-        if self.buffered.is_empty() {
-            // Nothing to write: the consumer group's commit records this progress.
+        if self.buffered.is_empty() && progress.is_none_or(|p| self.committed_id == Some(p.checkpoint_id)) {
             return Ok(());
         }
-        let batch = concat_batches(&self.buffered[0].schema(), &self.buffered).map_err(ConnectorError::from)?;
-        let batch = (batch.num_rows() > 0).then_some(batch);
+        // Without rows, the progress alone is committed: a query that restores operator
+        // state restores the checkpoint whose id this table holds, so every checkpoint
+        // is recorded here, with rows or not.
+        let batch = match self.buffered.first() {
+            Some(first) => Some(concat_batches(&first.schema(), &self.buffered).map_err(ConnectorError::from)?),
+            None => None,
+        };
+        let batch = batch.filter(|b| b.num_rows() > 0);
         self.commits += 1;
         let token = format!("{:016x}-{}", self.commit_nonce, self.commits);
         let mut backoff = Backoff::default();
@@ -330,6 +338,9 @@ impl PostgresSink {
             self.metrics.set_retrying(None);
         }
         self.buffered.clear();
+        if let Some(p) = progress {
+            self.committed_id = Some(p.checkpoint_id);
+        }
         Ok(())
     }
 }
@@ -394,6 +405,12 @@ impl Sink for PostgresSink {
 
     async fn flush(&mut self) -> eddy_engine::Result<()> {
         self.commit_buffered(None).await
+    }
+
+    /// Nothing: the rows are committed with the checkpoint's progress in one
+    /// transaction ([`Sink::commit`]), after the checkpoint is written.
+    async fn pre_commit(&mut self) -> eddy_engine::Result<()> {
+        Ok(())
     }
 
     async fn commit(&mut self, progress: &Progress) -> eddy_engine::Result<()> {

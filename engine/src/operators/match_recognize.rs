@@ -25,34 +25,35 @@
 //! when no key holds one of its rows). `partial_matches` and `state_bytes` are reported
 //! to the query's metrics after every watermark.
 //!
-//! **Barriers.** As in the window aggregate, a barrier is held until every row that
-//! arrived before it has left the state (released, and no longer held by a partial match
-//! or kept for PREV), so the source commits only offsets whose rows can no longer be
-//! part of a future match.
+//! **Checkpoints.** Barriers pass at once; the state is snapshotted with them: the
+//! rows waiting in the sort buffer, each key's held rows with the row number its next
+//! search starts at, and the match counts (see [`Operator::snapshot`] for the Arrow
+//! layout). A partial match is not stored as such: the matcher is deterministic, so on
+//! restore each key's search starts again at that row over the same held rows and
+//! reaches the same partial matches.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Weak};
 
-use arrow::array::{new_null_array, Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
-use arrow::datatypes::{Int32Type, Int64Type, SchemaRef, TimestampMillisecondType};
+use arrow::array::{new_null_array, Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef, TimestampMillisecondType, UInt64Type};
 use arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
 
 use super::decode::{META_OFFSET, META_PARTITION};
 use super::late::LateRows;
+use super::state;
 use super::watermark::META_ROWTIME;
 use crate::error::{EngineError, Result};
-use crate::operator::{Collector, Operator, Timestamp};
+use crate::operator::{Collector, Operator, OperatorState, Shard, Timestamp};
 use crate::rpr::matcher::{Match, Matcher, PartitionState};
 use crate::rpr::sort::SortBuffer;
+use crate::runtime::exchange::route_by_key;
 use crate::runtime::QueryMetrics;
 use crate::sql::match_recognize::{MatchRecognizePlan, MeasureAggregate, Navigation};
 
 /// Approximate bytes of one partition key's entry besides its key bytes and rows.
 const KEY_OVERHEAD_BYTES: usize = 128;
-
-/// Most barriers held at once; a later barrier commits everything an earlier one would.
-const MAX_HELD_BARRIERS: usize = 1024;
 
 /// Rows released together, in event-time order, with what matching needs of them.
 struct Released {
@@ -62,8 +63,6 @@ struct Released {
     rowtime: Vec<Timestamp>,
     /// Order of rows with equal event times: (source partition, offset).
     position: Vec<(i32, i64)>,
-    /// Which input batch each row arrived in (for barriers).
-    arrival: Vec<u64>,
     /// Per pattern variable, its vectorized DEFINE conjuncts (`None`: true).
     defines: Vec<Option<BooleanArray>>,
 }
@@ -130,7 +129,6 @@ pub struct MatchRecognize {
     /// One NULL per input column, read by navigations that find no row.
     nulls: Vec<ArrayRef>,
     watermark: Timestamp,
-    held: VecDeque<(u64, u64)>,
     alive: Vec<(Weak<Released>, usize)>,
     metrics: Arc<QueryMetrics>,
     reported: (i64, i64),
@@ -168,7 +166,6 @@ impl MatchRecognize {
             active: BTreeSet::new(),
             nulls: input.fields().iter().map(|f| new_null_array(f.data_type(), 1)).collect(),
             watermark: Timestamp::MIN,
-            held: VecDeque::new(),
             alive: Vec::new(),
             metrics,
             reported: (0, 0),
@@ -181,20 +178,7 @@ impl MatchRecognize {
         if rows.is_empty() {
             return Ok(None);
         }
-        let mut slots: Vec<u64> = rows.iter().map(|r| r.0).collect();
-        slots.sort_unstable();
-        slots.dedup();
-        let indices: Vec<(usize, usize)> = rows.iter().map(|(a, r)| (slots.binary_search(a).unwrap_or(0), *r)).collect();
-        let sources: Vec<&RecordBatch> = slots.iter().filter_map(|a| self.waiting.get(a).map(|w| &w.batch)).collect();
-        if sources.len() != slots.len() {
-            return Err(EngineError::Other("match_recognize: a released row's batch is gone".into()));
-        }
-        let mut columns = Vec::with_capacity(self.input.fields().len());
-        for c in 0..self.input.fields().len() {
-            let arrays: Vec<&dyn Array> = sources.iter().map(|b| b.column(c).as_ref()).collect();
-            columns.push(arrow::compute::interleave(&arrays, &indices)?);
-        }
-        let batch = RecordBatch::try_new(self.input.clone(), columns)?;
+        let batch = self.waiting_rows(&rows)?;
         for (arrival, _) in &rows {
             if let Some(w) = self.waiting.get_mut(arrival) {
                 w.pending -= 1;
@@ -203,6 +187,11 @@ impl MatchRecognize {
                 }
             }
         }
+        self.released(batch).map(Some)
+    }
+
+    /// Rows in event-time order, with their DEFINE conjuncts evaluated, as held in state.
+    fn released(&mut self, batch: RecordBatch) -> Result<Arc<Released>> {
         let rowtime: Vec<Timestamp> = batch.column(self.rowtime).as_primitive::<TimestampMillisecondType>().values().to_vec();
         let position: Vec<(i32, i64)> = match (self.partition, self.offset) {
             (Some(p), Some(o)) => {
@@ -222,10 +211,9 @@ impl MatchRecognize {
                 }
             });
         }
-        let arrival = rows.iter().map(|r| r.0).collect();
-        let released = Arc::new(Released { batch, rowtime, position, arrival, defines });
+        let released = Arc::new(Released { batch, rowtime, position, defines });
         self.alive.push((Arc::downgrade(&released), released.batch.get_array_memory_size()));
-        Ok(Some(released))
+        Ok(released)
     }
 
     /// Appends released rows to their keys; returns the keys in order of first row.
@@ -447,22 +435,6 @@ impl MatchRecognize {
         Ok(())
     }
 
-    /// Forwards held barriers whose rows have all left the state.
-    fn release_barriers(&mut self, out: &mut Collector) {
-        let Some(&(_, bound)) = self.held.front() else { return };
-        let waiting = self.waiting.keys().next().copied().unwrap_or(u64::MAX);
-        if waiting < bound {
-            return;
-        }
-        let held = self.keys.values().flat_map(|k| k.rows.iter().map(|r| r.released.arrival[r.row])).min().unwrap_or(u64::MAX);
-        let oldest = waiting.min(held);
-        while self.held.front().is_some_and(|(_, bound)| *bound <= oldest) {
-            if let Some((id, _)) = self.held.pop_front() {
-                out.barrier(id);
-            }
-        }
-    }
-
     fn report_state(&mut self) {
         self.alive.retain(|(w, _)| w.strong_count() > 0);
         // Released batches still referenced, batches waiting for the watermark, and the
@@ -561,17 +533,164 @@ impl Operator for MatchRecognize {
             self.advance(out)?;
         }
         out.watermark(watermark);
-        self.release_barriers(out);
         self.report_state();
         Ok(())
     }
 
-    fn on_barrier(&mut self, id: u64, out: &mut Collector) -> Result<()> {
-        if self.held.len() >= MAX_HELD_BARRIERS {
-            self.held.pop_front();
+    /// Four batches:
+    ///
+    /// 1. `watermark Int64`: one row, the operator's watermark (ms).
+    /// 2. One row per partition key: `key_<i>` (the PARTITION BY values, typed as the
+    ///    expressions), `base UInt64` (the number of the key's first held row; rows are
+    ///    numbered from 0 per key in event-time order), `next_start UInt64` (the row the
+    ///    key's next or current search starts at), `matches Int64` (matches found, for
+    ///    MATCH_NUMBER()), `rows UInt64` (held rows).
+    /// 3. The held rows of every key, in key order (batch 2) and event-time order, with
+    ///    the operator's input schema.
+    /// 4. The rows waiting in the sort buffer for the watermark, input schema, in order.
+    fn snapshot(&mut self) -> Result<OperatorState> {
+        let mut key_bytes: Vec<&[u8]> = Vec::with_capacity(self.keys.len());
+        let (mut bases, mut starts, mut matches, mut counts) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut held: Vec<&RowRef> = Vec::new();
+        let mut ordered: Vec<(&Box<[u8]>, &KeyState)> = self.keys.iter().collect();
+        ordered.sort_by(|a, b| a.0.cmp(b.0));
+        for (key, state) in ordered {
+            key_bytes.push(key);
+            bases.push(state.base as u64);
+            starts.push(state.matcher.first_needed() as u64);
+            matches.push(state.matches);
+            counts.push(state.rows.len() as u64);
+            held.extend(state.rows.iter());
         }
-        self.held.push_back((id, self.next_arrival));
-        self.release_barriers(out);
+        let mut fields = Vec::new();
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        if let Some(converter) = &self.converter {
+            let parser = converter.parser();
+            for (i, c) in converter.convert_rows(key_bytes.iter().map(|k| parser.parse(k)))?.into_iter().enumerate() {
+                fields.push(Field::new(format!("key_{i}"), c.data_type().clone(), true));
+                columns.push(c);
+            }
+        }
+        for (name, values) in [("base", bases), ("next_start", starts), ("rows", counts)] {
+            fields.push(Field::new(name, DataType::UInt64, false));
+            columns.push(Arc::new(UInt64Array::from(values)));
+        }
+        fields.push(Field::new("matches", DataType::Int64, false));
+        columns.push(Arc::new(Int64Array::from(matches)));
+        let keys = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+        let refs: Vec<Option<&RowRef>> = held.into_iter().map(Some).collect();
+        let held = self.rows_of(&refs)?;
+        let waiting_rows: Vec<(u64, usize)> = self.sort.items().map(|(_, item)| *item).collect();
+        let waiting = self.waiting_rows(&waiting_rows)?;
+        Ok(OperatorState { batches: vec![state::scalar("watermark", self.watermark)?, keys, held, waiting] })
+    }
+
+    fn restore(&mut self, states: Vec<OperatorState>, shard: Option<Shard>) -> Result<()> {
+        let mut watermark: Option<Timestamp> = None;
+        let mut waiting: Vec<RecordBatch> = Vec::new();
+        for s in &states {
+            let [w, keys, held, pending] = s.batches.as_slice() else { return Err(state::layout_error(self.name())) };
+            let w = state::read_scalar(w, "watermark")?;
+            watermark = Some(watermark.map_or(w, |x| x.min(w)));
+            self.restore_keys(keys, held, shard)?;
+            let partition_keys = self.partition_keys(pending)?;
+            waiting.push(state::keep_shard(pending, &partition_keys, shard)?);
+        }
+        if let Some(w) = watermark {
+            self.watermark = self.watermark.max(w);
+        }
+        // Rows waiting for the watermark go back into the sort buffer (all are after it).
+        let mut ignored = Collector::default();
+        for batch in waiting {
+            if batch.num_rows() > 0 {
+                self.on_batch(batch, &mut ignored)?;
+            }
+        }
+        self.report_state();
+        Ok(())
+    }
+}
+
+impl MatchRecognize {
+    /// The PARTITION BY values of `batch` (input schema), one array per expression.
+    fn partition_keys(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+        let n = batch.num_rows();
+        Ok(self.plan.partition_by.iter().map(|k| k.expr.evaluate(batch).and_then(|v| v.into_array(n))).collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+
+    /// The given rows as one batch of the input schema.
+    fn rows_of(&self, rows: &[Option<&RowRef>]) -> Result<RecordBatch> {
+        let columns = (0..self.input.fields().len()).map(|c| gather(&self.nulls, c, rows)).collect::<Result<Vec<_>>>()?;
+        let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows.len()));
+        Ok(RecordBatch::try_new_with_options(self.input.clone(), columns, &options)?)
+    }
+
+    /// The sort buffer's rows `(arrival, row)` as one batch of the input schema.
+    fn waiting_rows(&self, rows: &[(u64, usize)]) -> Result<RecordBatch> {
+        let mut slots: Vec<u64> = rows.iter().map(|r| r.0).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        let sources: Vec<&RecordBatch> = slots.iter().filter_map(|a| self.waiting.get(a).map(|w| &w.batch)).collect();
+        if sources.len() != slots.len() {
+            return Err(EngineError::Other("match_recognize: a waiting row's batch is gone".into()));
+        }
+        if sources.is_empty() {
+            return Ok(RecordBatch::new_empty(self.input.clone()));
+        }
+        let indices: Vec<(usize, usize)> = rows.iter().map(|(a, r)| (slots.binary_search(a).unwrap_or(0), *r)).collect();
+        let mut columns = Vec::with_capacity(self.input.fields().len());
+        for c in 0..self.input.fields().len() {
+            let arrays: Vec<&dyn Array> = sources.iter().map(|b| b.column(c).as_ref()).collect();
+            columns.push(arrow::compute::interleave(&arrays, &indices)?);
+        }
+        Ok(RecordBatch::try_new(self.input.clone(), columns)?)
+    }
+
+    /// Rebuilds the keys of batches 2 and 3 of a snapshot, keeping `shard`'s keys.
+    fn restore_keys(&mut self, keys: &RecordBatch, held: &RecordBatch, shard: Option<Shard>) -> Result<()> {
+        let key_columns: Vec<ArrayRef> = (0..self.plan.partition_by.len())
+            .map(|i| keys.column_by_name(&format!("key_{i}")).cloned().ok_or_else(|| state::layout_error("match_recognize")))
+            .collect::<Result<_>>()?;
+        let route = route_by_key(&key_columns, keys.num_rows(), shard.map_or(1, |s| s.count))?;
+        let bases = state::column::<UInt64Type>(keys, "base")?.clone();
+        let starts = state::column::<UInt64Type>(keys, "next_start")?.clone();
+        let counts = state::column::<UInt64Type>(keys, "rows")?.clone();
+        let matches = state::column::<Int64Type>(keys, "matches")?.clone();
+        let encoded = match &self.converter {
+            Some(c) => Some(c.convert_columns(&key_columns)?),
+            None => None,
+        };
+        // Keep the held rows of this shard's keys, as one released batch.
+        let mut keep: Vec<bool> = Vec::with_capacity(held.num_rows());
+        for (k, worker) in route.iter().enumerate() {
+            let mine = shard.is_none_or(|s| *worker == s.index);
+            keep.extend(std::iter::repeat_n(mine, counts.value(k) as usize));
+        }
+        if keep.len() != held.num_rows() {
+            return Err(state::layout_error("match_recognize"));
+        }
+        let held = arrow::compute::filter_record_batch(held, &BooleanArray::from(keep))?;
+        let released = self.released(held)?;
+        let mut row = 0;
+        for (k, worker) in route.iter().enumerate() {
+            if shard.is_some_and(|s| *worker != s.index) {
+                continue;
+            }
+            let key: Box<[u8]> = encoded.as_ref().map(|e| Box::from(e.row(k).data())).unwrap_or_default();
+            let n = counts.value(k) as usize;
+            let state = KeyState {
+                rows: (row..row + n).map(|r| RowRef { released: released.clone(), row: r }).collect(),
+                base: bases.value(k) as usize,
+                matcher: PartitionState::starting_at(starts.value(k) as usize),
+                matches: matches.value(k),
+            };
+            row += n;
+            if !state.rows.is_empty() {
+                // The search starts again at the next advance.
+                self.active.insert(key.clone());
+            }
+            self.keys.insert(key, state);
+        }
         Ok(())
     }
 }

@@ -5,6 +5,7 @@ mod filter;
 mod late;
 mod match_recognize;
 mod projection;
+mod state;
 pub mod watermark;
 mod window_aggregate;
 

@@ -16,14 +16,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, TimestampMillisecondArray};
+use arrow::array::{Array, ArrayRef, AsArray, Int32Array, Int64Array, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
 use arrow::record_batch::RecordBatch;
 
 use super::decode::{META_OFFSET, META_PARTITION, META_TIMESTAMP};
 use crate::catalog::EventTime;
 use crate::error::{EngineError, Result};
-use crate::operator::{Collector, Operator, Timestamp};
+use super::state;
+use crate::operator::{Collector, Operator, OperatorState, Shard, Timestamp};
 use crate::options::ErrorPolicy;
 use crate::runtime::QueryMetrics;
 
@@ -213,6 +214,50 @@ impl Operator for Watermarks {
             self.current = watermark;
             self.metrics.set_watermark(watermark);
             out.watermark(watermark);
+        }
+        Ok(())
+    }
+
+    /// Two batches: `partition Int32, max_event_time Int64` (ms), one row per source
+    /// partition that has sent a row; and `watermark Int64` (ms), one row, the
+    /// operator's watermark. Idleness is not kept: after a restore every partition
+    /// starts active, with its idle timer from the restart.
+    fn snapshot(&mut self) -> Result<OperatorState> {
+        let seen: Vec<(i32, Timestamp)> = self.partitions.iter().filter(|(_, p)| p.max != Timestamp::MIN).map(|(id, p)| (*id, p.max)).collect();
+        let partitions = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("partition", DataType::Int32, false), Field::new("max_event_time", DataType::Int64, false)])),
+            vec![
+                Arc::new(Int32Array::from_iter_values(seen.iter().map(|s| s.0))),
+                Arc::new(Int64Array::from_iter_values(seen.iter().map(|s| s.1))),
+            ],
+        )?;
+        Ok(OperatorState { batches: vec![partitions, state::scalar("watermark", self.current)?] })
+    }
+
+    fn restore(&mut self, states: Vec<OperatorState>, shard: Option<Shard>) -> Result<()> {
+        let mut current: Option<Timestamp> = None;
+        let now = now_ms();
+        for s in &states {
+            let [partitions, watermark] = s.batches.as_slice() else { return Err(state::layout_error(self.name())) };
+            let w = state::read_scalar(watermark, "watermark")?;
+            // With another parallelism the partitions moved: the lowest watermark of the
+            // old workers is one that none of this worker's partitions has passed.
+            current = Some(current.map_or(w, |c| c.min(w)));
+            let ids = state::column::<Int32Type>(partitions, "partition")?;
+            let maxes = state::column::<Int64Type>(partitions, "max_event_time")?;
+            for (&id, &max) in ids.values().iter().zip(maxes.values()) {
+                if shard.is_some_and(|s| id.rem_euclid(s.count as i32) as usize != s.index) {
+                    continue;
+                }
+                let p = self.partitions.entry(id).or_insert_with(|| PartitionTime::new(now));
+                p.max = p.max.max(max);
+            }
+        }
+        if let Some(c) = current {
+            self.current = self.current.max(c);
+            if c != Timestamp::MIN {
+                self.metrics.set_watermark(self.current);
+            }
         }
         Ok(())
     }

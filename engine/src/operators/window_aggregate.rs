@@ -22,21 +22,20 @@
 //! that the batch changed, with the current values (sinks upsert on key + window_start);
 //! state is freed when the window closes. A non-windowed GROUP BY keeps its groups.
 //!
-//! **Barriers.** A barrier is held until every window that was open when it arrived
-//! has closed: the source then commits only offsets whose rows are in emitted results,
-//! so a crash re-reads the rows of open windows instead of losing them. (Checkpointed
-//! state replaces this in the fault-tolerance issue; a non-windowed table holds its
-//! barriers for good and re-reads its input after a restart.)
+//! **Checkpoints.** Barriers pass at once; the state is snapshotted with them (see
+//! [`Operator::snapshot`] for the Arrow layout) and restored on start, so a restart
+//! neither loses the rows of open windows nor counts a row twice. A restore with another
+//! parallelism keeps the groups whose key routes to this worker.
 //!
 //! Input: the relation's columns plus meta columns and `__rowtime`. Output:
 //! [`AggregatePlan::output_schema`] (keys, window_start, window_end, aggregates).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, TimestampMillisecondArray, UInt32Array};
-use arrow::datatypes::{Schema, SchemaRef, TimestampMillisecondType};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, TimestampMillisecondArray, UInt32Array};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimestampMillisecondType};
 use arrow::row::{RowConverter, Rows, SortField};
 use datafusion::common::hash_utils::RandomState;
 use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
@@ -44,9 +43,10 @@ use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
 
 use super::late::LateRows;
+use super::state;
 use super::watermark::META_ROWTIME;
 use crate::error::{EngineError, Result};
-use crate::operator::{Collector, Operator, Timestamp};
+use crate::operator::{Collector, Operator, OperatorState, Shard, Timestamp};
 use crate::runtime::QueryMetrics;
 use crate::sql::ast::{Emit, WindowKind};
 use crate::sql::planner::AggregatePlan;
@@ -77,7 +77,6 @@ struct Pane {
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
     changed: Vec<bool>,
     any_changed: bool,
-    first_epoch: u64,
     /// EMIT FINAL has emitted it; it stays for the allowed lateness, re-emitting
     /// the groups late rows change.
     fired: bool,
@@ -143,7 +142,6 @@ struct Session {
     start: Timestamp,
     end: Timestamp,
     accumulators: Vec<Box<dyn Accumulator>>,
-    first_epoch: u64,
 }
 
 /// The window aggregation operator (see the module docs).
@@ -161,15 +159,10 @@ pub struct WindowAggregate {
     panes: BTreeMap<Timestamp, Pane>,
     sessions: HashMap<Box<[u8]>, Vec<Session>>,
     watermark: Timestamp,
-    epoch: u64,
-    held: VecDeque<(u64, u64)>,
     metrics: Arc<QueryMetrics>,
     reported: (i64, i64),
     batches: u64,
 }
-
-/// Most barriers held at once (see [`Operator::on_barrier`]).
-const MAX_HELD_BARRIERS: usize = 1024;
 
 /// The `window_start` of the one pane of a non-windowed aggregation.
 const TABLE_PANE: Timestamp = Timestamp::MIN;
@@ -215,8 +208,6 @@ impl WindowAggregate {
             panes: BTreeMap::new(),
             sessions: HashMap::new(),
             watermark: Timestamp::MIN,
-            epoch: 0,
-            held: VecDeque::new(),
             metrics,
             reported: (0, 0),
             batches: 0,
@@ -268,7 +259,6 @@ impl WindowAggregate {
             accumulators: self.aggregates.iter().map(Aggregate::groups_accumulator).collect::<Result<_>>()?,
             changed: Vec::new(),
             any_changed: false,
-            first_epoch: self.epoch,
             fired: false,
         })
     }
@@ -423,13 +413,11 @@ impl WindowAggregate {
                 late.push(r);
                 continue;
             }
-            let epoch = self.epoch;
             let fresh: Vec<Box<dyn Accumulator>> = self.aggregates.iter().map(|a| a.function.create_accumulator()).collect::<Result<_, _>>()?;
             let list = self.sessions.entry(key).or_default();
-            let mut merged = Session { start, end, accumulators: fresh, first_epoch: epoch };
+            let mut merged = Session { start, end, accumulators: fresh };
             for i in overlapping.into_iter().rev() {
                 let mut old = list.remove(i);
-                merged.first_epoch = merged.first_epoch.min(old.first_epoch);
                 for (acc, o) in merged.accumulators.iter_mut().zip(old.accumulators.iter_mut()) {
                     let state = o.state()?.iter().map(|s| s.to_array()).collect::<Result<Vec<_>, _>>()?;
                     acc.merge_batch(&state)?;
@@ -474,22 +462,6 @@ impl WindowAggregate {
             out.emit(self.output_batch(&[key.as_ref()], session.start, session.end, values)?);
         }
         Ok(())
-    }
-
-    /// Forwards held barriers whose rows have all left the state.
-    fn release_barriers(&mut self, out: &mut Collector) {
-        let oldest = self
-            .panes
-            .values()
-            .map(|p| p.first_epoch)
-            .chain(self.sessions.values().flat_map(|l| l.iter().map(|s| s.first_epoch)))
-            .min()
-            .unwrap_or(u64::MAX);
-        while self.held.front().is_some_and(|(_, epoch)| *epoch < oldest) {
-            if let Some((id, _)) = self.held.pop_front() {
-                out.barrier(id);
-            }
-        }
     }
 
     fn report_state(&mut self) {
@@ -620,25 +592,202 @@ impl Operator for WindowAggregate {
         if !self.sessions.is_empty() {
             self.close_sessions(out)?;
         }
-        // The watermark goes before the barriers it releases: the sink commits each
-        // barrier with the last watermark it saw, and a restart resumes from it.
         out.watermark(watermark);
-        self.release_barriers(out);
         self.report_state();
         Ok(())
     }
 
-    fn on_barrier(&mut self, id: u64, out: &mut Collector) -> Result<()> {
-        if self.held.len() >= MAX_HELD_BARRIERS {
-            // A later barrier commits everything an earlier one would: dropping the
-            // oldest held barrier only delays a commit, and keeps memory bounded when
-            // windows stay open for long (a non-windowed table never closes).
-            self.held.pop_front();
+    /// Two batches, or one when no window is open:
+    ///
+    /// 1. `watermark Int64`: one row, the operator's watermark (ms).
+    /// 2. One row per open window and group: `window_start Int64`, `window_end Int64`
+    ///    (ms; session bounds for session windows, `i64::MIN`/`i64::MAX` for a
+    ///    non-windowed GROUP BY), `fired Boolean` (EMIT FINAL has emitted it and it
+    ///    waits out the allowed lateness), `key_<i>` (the group key values, typed as the
+    ///    GROUP BY expressions), then `agg<i>_<j>`: field `j` of aggregate `i`'s
+    ///    accumulator state, as DataFusion's `state()` returns it (`merge_batch` reads it
+    ///    back), e.g. sum and count for AVG.
+    fn snapshot(&mut self) -> Result<OperatorState> {
+        let mut batches = vec![state::scalar("watermark", self.watermark)?];
+        if let Some(windows) = self.windows_state()? {
+            batches.push(windows);
         }
-        self.held.push_back((id, self.epoch));
-        self.epoch += 1;
-        self.release_barriers(out);
+        Ok(OperatorState { batches })
+    }
+
+    fn restore(&mut self, states: Vec<OperatorState>, shard: Option<Shard>) -> Result<()> {
+        let mut watermark: Option<Timestamp> = None;
+        for s in &states {
+            let Some((first, rest)) = s.batches.split_first() else { return Err(state::layout_error(self.name())) };
+            let w = state::read_scalar(first, "watermark")?;
+            watermark = Some(watermark.map_or(w, |x| x.min(w)));
+            if let Some(windows) = rest.first() {
+                let keys: Vec<ArrayRef> =
+                    (0..self.keys.len()).map(|i| windows.column_by_name(&format!("key_{i}")).cloned().ok_or_else(|| state::layout_error("window-aggregate"))).collect::<Result<_>>()?;
+                let mine = state::keep_shard(windows, &keys, shard)?;
+                self.restore_windows(&mine)?;
+            }
+        }
+        if let Some(w) = watermark {
+            self.watermark = self.watermark.max(w);
+        }
+        self.report_state();
         Ok(())
+    }
+}
+
+impl WindowAggregate {
+    /// The open windows as one batch (see [`Operator::snapshot`]); `None` when there are none.
+    fn windows_state(&mut self) -> Result<Option<RecordBatch>> {
+        let mut starts: Vec<Timestamp> = Vec::new();
+        let mut ends: Vec<Timestamp> = Vec::new();
+        let mut fired: Vec<bool> = Vec::new();
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        // Per aggregate, per state field: the arrays to concatenate.
+        let mut parts: Vec<Vec<Vec<ArrayRef>>> = vec![Vec::new(); self.aggregates.len()];
+        for pane in self.panes.values_mut() {
+            let total = pane.keys.len();
+            if total == 0 {
+                continue;
+            }
+            let all: Vec<usize> = (0..total).collect();
+            for (i, acc) in pane.accumulators.iter_mut().enumerate() {
+                // `state` drains the accumulator; merging it back keeps the window going.
+                let fields = acc.state(EmitTo::All)?;
+                acc.merge_batch(&fields, &all, total)?;
+                push_fields(&mut parts[i], fields);
+            }
+            starts.extend(std::iter::repeat_n(pane.start, total));
+            ends.extend(std::iter::repeat_n(pane.end, total));
+            fired.extend(std::iter::repeat_n(pane.fired, total));
+            keys.extend((0..total).map(|g| pane.keys.get(g).to_vec()));
+        }
+        for (key, list) in self.sessions.iter_mut() {
+            for session in list.iter_mut() {
+                for (i, acc) in session.accumulators.iter_mut().enumerate() {
+                    // `state` may take the accumulator's values: a fresh one merges them back.
+                    let fields = acc.state()?.iter().map(|v| v.to_array()).collect::<Result<Vec<_>, _>>()?;
+                    let mut fresh = self.aggregates[i].function.create_accumulator()?;
+                    fresh.merge_batch(&fields)?;
+                    *acc = fresh;
+                    push_fields(&mut parts[i], fields);
+                }
+                starts.push(session.start);
+                ends.push(session.end);
+                fired.push(false);
+                keys.push(key.to_vec());
+            }
+        }
+        if starts.is_empty() {
+            return Ok(None);
+        }
+        let mut fields = vec![
+            Field::new("window_start", DataType::Int64, false),
+            Field::new("window_end", DataType::Int64, false),
+            Field::new("fired", DataType::Boolean, false),
+        ];
+        let mut columns: Vec<ArrayRef> =
+            vec![Arc::new(Int64Array::from(starts)), Arc::new(Int64Array::from(ends)), Arc::new(BooleanArray::from(fired))];
+        if let Some(converter) = &self.converter {
+            let parser = converter.parser();
+            for (i, c) in converter.convert_rows(keys.iter().map(|k| parser.parse(k)))?.into_iter().enumerate() {
+                fields.push(Field::new(format!("key_{i}"), c.data_type().clone(), true));
+                columns.push(c);
+            }
+        }
+        for (i, per_field) in parts.into_iter().enumerate() {
+            for (j, arrays) in per_field.into_iter().enumerate() {
+                let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+                let c = arrow::compute::concat(&refs)?;
+                fields.push(Field::new(format!("agg{i}_{j}"), c.data_type().clone(), true));
+                columns.push(c);
+            }
+        }
+        Ok(Some(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?))
+    }
+
+    /// Rebuilds the windows of a state batch (see [`Operator::snapshot`]).
+    fn restore_windows(&mut self, batch: &RecordBatch) -> Result<()> {
+        let n = batch.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        let starts = state::column::<Int64Type>(batch, "window_start")?.clone();
+        let ends = state::column::<Int64Type>(batch, "window_end")?.clone();
+        let fired = batch.column_by_name("fired").and_then(|c| c.as_boolean_opt().cloned()).ok_or_else(|| state::layout_error("window-aggregate"))?;
+        let key_columns: Vec<ArrayRef> = (0..self.keys.len()).filter_map(|i| batch.column_by_name(&format!("key_{i}")).cloned()).collect();
+        let keys = match &self.converter {
+            Some(c) => Some(c.convert_columns(&key_columns)?),
+            None => None,
+        };
+        let key_of = |r: usize| -> Box<[u8]> { keys.as_ref().map(|k| Box::from(k.row(r).data())).unwrap_or_default() };
+        let mut agg_columns: Vec<Vec<ArrayRef>> = Vec::with_capacity(self.aggregates.len());
+        for i in 0..self.aggregates.len() {
+            let prefix = format!("agg{i}_");
+            let mut cols: Vec<(usize, ArrayRef)> = batch
+                .schema()
+                .fields()
+                .iter()
+                .enumerate()
+                .filter_map(|(c, f)| f.name().strip_prefix(&prefix).and_then(|j| j.parse::<usize>().ok()).map(|j| (j, batch.column(c).clone())))
+                .collect();
+            cols.sort_by_key(|(j, _)| *j);
+            agg_columns.push(cols.into_iter().map(|(_, c)| c).collect());
+        }
+        if let Some(WindowKind::Session { .. }) = self.window {
+            for r in 0..n {
+                let mut accumulators: Vec<Box<dyn Accumulator>> = self.aggregates.iter().map(|a| a.function.create_accumulator()).collect::<Result<_, _>>()?;
+                for (acc, cols) in accumulators.iter_mut().zip(&agg_columns) {
+                    let row: Vec<ArrayRef> = cols.iter().map(|c| c.slice(r, 1)).collect();
+                    acc.merge_batch(&row)?;
+                }
+                let session = Session { start: starts.value(r), end: ends.value(r), accumulators };
+                let list = self.sessions.entry(key_of(r)).or_default();
+                let at = list.partition_point(|s| s.start < session.start);
+                list.insert(at, session);
+            }
+            return Ok(());
+        }
+        // Rows of one window are adjacent (written window by window).
+        let mut from = 0;
+        while from < n {
+            let start = starts.value(from);
+            let mut to = from + 1;
+            while to < n && starts.value(to) == start {
+                to += 1;
+            }
+            if !self.panes.contains_key(&start) {
+                let pane = self.new_pane(start, ends.value(from))?;
+                self.panes.insert(start, pane);
+            }
+            let Some(pane) = self.panes.get_mut(&start) else { return Ok(()) };
+            pane.fired |= fired.value(from);
+            let mut groups = Vec::with_capacity(to - from);
+            for r in from..to {
+                let (g, new) = pane.keys.intern(&key_of(r));
+                if new {
+                    pane.changed.push(false);
+                }
+                groups.push(g);
+            }
+            let total = pane.keys.len();
+            for (acc, cols) in pane.accumulators.iter_mut().zip(&agg_columns) {
+                let rows: Vec<ArrayRef> = cols.iter().map(|c| c.slice(from, to - from)).collect();
+                acc.merge_batch(&rows, &groups, total)?;
+            }
+            from = to;
+        }
+        Ok(())
+    }
+}
+
+/// Appends one accumulator's state `fields` to `parts` (one list per field).
+fn push_fields(parts: &mut Vec<Vec<ArrayRef>>, fields: Vec<ArrayRef>) {
+    if parts.len() < fields.len() {
+        parts.resize(fields.len(), Vec::new());
+    }
+    for (j, f) in fields.into_iter().enumerate() {
+        parts[j].push(f);
     }
 }
 

@@ -72,6 +72,12 @@ pub struct PartitionState {
 }
 
 impl PartitionState {
+    /// A state whose next search starts at row `row` (a restored checkpoint: the search
+    /// that was in progress there is run again over the same rows).
+    pub fn starting_at(row: usize) -> Self {
+        PartitionState { next_start: row, search: None }
+    }
+
     /// The first row the matcher may still read; the caller may forget rows before it.
     pub fn first_needed(&self) -> usize {
         self.search.as_ref().map(|s| s.start).unwrap_or(self.next_start)

@@ -52,6 +52,11 @@ impl<K: PartialEq, T> SortBuffer<K, T> {
         out
     }
 
+    /// The waiting rows in sort order, with their keys (for checkpoints).
+    pub fn items(&self) -> impl Iterator<Item = &(K, T)> {
+        self.rows.values()
+    }
+
     /// Rows waiting.
     pub fn len(&self) -> usize {
         self.rows.len()

@@ -1,20 +1,30 @@
-//! Local checkpoints: a query's committed [`Progress`] (checkpoint id, the next offset of
-//! every source partition, the watermark), kept under
-//! `<checkpoint dir>/<consumer group>/chk-<id>.json`.
+//! Local checkpoints (DESIGN.md fault tolerance): per query, under
+//! `<checkpoint dir>/<consumer group>/chk-<id>/`, a directory holding
 //!
-//! Written after the sink has committed the checkpoint's rows and before the source
-//! commits the offsets to the consumer group, at most once per checkpoint interval
-//! (`'execution.checkpointing.interval'`) and always when the query stops. Each file is
-//! written atomically (temporary file, fsync, rename, fsync of the directory); the
-//! newest two are kept. A restarted query resumes from the newest readable one, or from
-//! the sink's own progress (PostgreSQL's `eddy_progress`) when that is newer, and a
-//! Kafka sink suppresses the records it wrote after it (see `KafkaSink`).
+//! - `progress.json`: the checkpoint id, the next offset of every source partition, the
+//!   watermark ([`Progress`] as JSON);
+//! - one Arrow IPC file per state batch of every stateful operator of every worker
+//!   (`op<op>-<name>-w<worker>of<workers>-<n>.arrow`, see [`super::snapshot`]): open
+//!   windows and their accumulators, MATCH_RECOGNIZE's sort buffer, held rows and
+//!   partial-match positions, per-partition watermarks.
+//!
+//! A checkpoint is written into `chk-<id>.tmp/` (every file fsynced), renamed to
+//! `chk-<id>/` and the parent directory fsynced: a crash leaves either the whole
+//! checkpoint or none. The newest two are kept ([`RETAINED_CHECKPOINTS`]).
+//!
+//! When they are written, and which one a restarted query restores, is the pipeline's
+//! (`runtime::pipeline`): a stateful query writes one at every barrier (its source sends
+//! one every `'execution.checkpointing.interval'`), a stateless one at most once per
+//! interval and when it stops. Checkpoints written by earlier versions as one
+//! `chk-<id>.json` file (progress only) are still read.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::snapshot::{read_ipc, write_ipc, StateEntry};
 use super::Progress;
 use crate::error::{EngineError, Result};
+use crate::operator::OperatorState;
 
 /// Checkpoints kept per query.
 pub const RETAINED_CHECKPOINTS: usize = 2;
@@ -58,46 +68,98 @@ impl CheckpointStore {
         &self.dir
     }
 
-    /// The newest checkpoint that can be read; damaged or half-written files are
-    /// skipped with a warning (an older complete one is used).
+    /// The progress of the newest checkpoint that can be read; damaged or half-written
+    /// ones are skipped with a warning (an older complete one is used).
     ///
     /// Errors: the directory exists but cannot be listed.
     pub fn latest(&self) -> Result<Option<Progress>> {
         for (id, path) in self.files()?.into_iter().rev() {
-            match std::fs::read(&path).map_err(|e| e.to_string()).and_then(|b| decode(&b)) {
+            match read_progress(&path) {
                 Ok(p) if p.checkpoint_id == id => return Ok(Some(p)),
-                Ok(_) => tracing::warn!(file = %path.display(), "checkpoint file name and content disagree; skipped"),
+                Ok(_) => tracing::warn!(file = %path.display(), "checkpoint name and content disagree; skipped"),
                 Err(e) => tracing::warn!(file = %path.display(), error = %e, "damaged checkpoint skipped"),
             }
         }
         Ok(None)
     }
 
-    /// Writes `progress` atomically and prunes all but the newest
-    /// [`RETAINED_CHECKPOINTS`].
+    /// The checkpoint with id `id`, with its operator states; `None` when there is no
+    /// readable one. A checkpoint in the old one-file form has `with_state` false.
     ///
-    /// Errors: the file cannot be written, synced or renamed.
-    pub fn write(&self, progress: &Progress) -> Result<()> {
+    /// Errors: the directory cannot be listed, or a state file of the checkpoint
+    /// cannot be read (the checkpoint is damaged: restoring part of a state would give
+    /// wrong results, so the query does not start).
+    pub fn load(&self, id: u64) -> Result<Option<Checkpoint>> {
+        let Some((_, path)) = self.files()?.into_iter().find(|(i, _)| *i == id) else { return Ok(None) };
+        let progress = match read_progress(&path) {
+            Ok(p) if p.checkpoint_id == id => p,
+            Ok(_) | Err(_) => return Ok(None),
+        };
+        if !path.is_dir() {
+            return Ok(Some(Checkpoint { progress, states: Vec::new(), with_state: false }));
+        }
+        let io = |e: std::io::Error| EngineError::Other(format!("checkpoint {}: {e}", path.display()));
+        let mut files: Vec<(usize, String, usize, usize, usize, PathBuf)> = Vec::new();
+        for entry in std::fs::read_dir(&path).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if let Some((op, op_name, worker, workers, n)) = StateEntry::parse_file_name(&name) {
+                files.push((op, op_name, worker, workers, n, entry.path()));
+            }
+        }
+        files.sort();
+        let mut states: Vec<StateEntry> = Vec::new();
+        for (op, name, worker, workers, _, file) in files {
+            let batch = read_ipc(&file)?;
+            match states.last_mut() {
+                Some(e) if e.op == op && e.worker == worker && e.workers == workers => e.state.batches.push(batch),
+                _ => states.push(StateEntry { op, name, worker, workers, state: OperatorState { batches: vec![batch] } }),
+            }
+        }
+        Ok(Some(Checkpoint { progress, states, with_state: true }))
+    }
+
+    /// Writes a checkpoint of `progress` and the operator `states` atomically (see the
+    /// module docs) and prunes all but the newest [`RETAINED_CHECKPOINTS`].
+    ///
+    /// Errors: a file cannot be written, synced or renamed.
+    pub fn write(&self, progress: &Progress, states: &[StateEntry]) -> Result<()> {
         let io = |e: std::io::Error| EngineError::Other(format!("checkpoint {}: {e}", self.dir.display()));
         std::fs::create_dir_all(&self.dir).map_err(io)?;
-        let path = self.dir.join(format!("chk-{:020}.json", progress.checkpoint_id));
-        let tmp = path.with_extension("tmp");
-        let mut file = std::fs::File::create(&tmp).map_err(io)?;
+        let name = format!("chk-{:020}", progress.checkpoint_id);
+        let path = self.dir.join(&name);
+        let tmp = self.dir.join(format!("{name}.tmp"));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(io)?;
+        }
+        std::fs::create_dir(&tmp).map_err(io)?;
+        for entry in states {
+            for (n, batch) in entry.state.batches.iter().enumerate() {
+                write_ipc(&tmp.join(entry.file_name(n)), batch)?;
+            }
+        }
+        let mut file = std::fs::File::create(tmp.join(PROGRESS_FILE)).map_err(io)?;
         file.write_all(encode(progress).as_bytes()).map_err(io)?;
         file.sync_all().map_err(io)?;
         drop(file);
+        std::fs::File::open(&tmp).and_then(|d| d.sync_all()).map_err(io)?;
+        if path.exists() {
+            // The same id again (a stop right after a barrier): the newer one wins.
+            std::fs::remove_dir_all(&path).map_err(io)?;
+        }
         std::fs::rename(&tmp, &path).map_err(io)?;
         std::fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io)?;
         let files = self.files()?;
         if files.len() > RETAINED_CHECKPOINTS {
             for (_, old) in &files[..files.len() - RETAINED_CHECKPOINTS] {
-                let _ = std::fs::remove_file(old);
+                let _ = if old.is_dir() { std::fs::remove_dir_all(old) } else { std::fs::remove_file(old) };
             }
         }
         Ok(())
     }
 
-    /// `(checkpoint id, path)` of every checkpoint file, oldest first.
+    /// `(checkpoint id, path)` of every checkpoint (directory, or old one-file form),
+    /// oldest first.
     fn files(&self) -> Result<Vec<(u64, PathBuf)>> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
@@ -108,13 +170,34 @@ impl CheckpointStore {
             .filter_map(|e| e.ok())
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().to_string();
-                let id = name.strip_prefix("chk-")?.strip_suffix(".json")?.parse::<u64>().ok()?;
-                Some((id, e.path()))
+                let id = name.strip_prefix("chk-")?;
+                let id = id.strip_suffix(".json").unwrap_or(id);
+                Some((id.parse::<u64>().ok()?, e.path()))
             })
             .collect();
         files.sort();
         Ok(files)
     }
+}
+
+/// A checkpoint read back: its progress and its operators' states.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    /// Positions, watermark and id.
+    pub progress: Progress,
+    /// Every operator state of every worker.
+    pub states: Vec<StateEntry>,
+    /// Whether operator states were taken with it (false for the old one-file form).
+    pub with_state: bool,
+}
+
+/// The progress file inside a checkpoint directory.
+const PROGRESS_FILE: &str = "progress.json";
+
+/// The progress of the checkpoint at `path` (directory or old one-file form).
+fn read_progress(path: &Path) -> std::result::Result<Progress, String> {
+    let file = if path.is_dir() { path.join(PROGRESS_FILE) } else { path.to_path_buf() };
+    std::fs::read(&file).map_err(|e| e.to_string()).and_then(|b| decode(&b))
 }
 
 fn encode(p: &Progress) -> String {
@@ -151,6 +234,7 @@ pub fn newest(a: Option<Progress>, b: Option<Progress>) -> Option<Progress> {
 mod tests {
     use super::*;
     use crate::runtime::PartitionOffset;
+    use arrow::record_batch::RecordBatch;
 
     #[test]
     fn progress_json_is_the_documented_shape() {
@@ -169,13 +253,24 @@ mod tests {
         let root = std::env::temp_dir().join(format!("eddy-checkpoint-test-{}", std::process::id()));
         let store = CheckpointStore::new(&root, "app-q/1");
         assert_eq!(store.latest()?, None);
+        let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new("x", arrow::datatypes::DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(schema, vec![std::sync::Arc::new(arrow::array::Int64Array::from(vec![1, 2, 3]))])?;
+        let state = StateEntry { op: 2, name: "window-aggregate".into(), worker: 0, workers: 1, state: OperatorState { batches: vec![batch.clone(), batch.slice(0, 1)] } };
         for id in 1..=4 {
-            store.write(&progress(id, id as i64 * 10))?;
+            store.write(&progress(id, id as i64 * 10), std::slice::from_ref(&state))?;
         }
         let names: Vec<String> = std::fs::read_dir(store.dir()).map_err(|e| EngineError::Other(e.to_string()))?.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-        assert_eq!(names, ["chk-00000000000000000003.json", "chk-00000000000000000004.json"]);
+        assert_eq!(names, ["chk-00000000000000000003", "chk-00000000000000000004"]);
         assert_eq!(store.latest()?, Some(progress(4, 40)));
-        std::fs::write(store.dir().join("chk-00000000000000000004.json"), b"{\"checkpoint_id\": 4, \"posi").map_err(|e| EngineError::Other(e.to_string()))?;
+        let loaded = store.load(4)?.ok_or_else(|| EngineError::Other("no checkpoint 4".into()))?;
+        assert!(loaded.with_state);
+        assert_eq!(loaded.states.len(), 1);
+        assert_eq!(loaded.states[0].state.batches, vec![batch.clone(), batch.slice(0, 1)]);
+        std::fs::write(store.dir().join("chk-00000000000000000004").join(PROGRESS_FILE), b"{\"checkpoint_id\": 4, \"posi").map_err(|e| EngineError::Other(e.to_string()))?;
+        assert_eq!(store.latest()?, Some(progress(3, 30)));
+        assert!(store.load(4)?.is_none());
+        // A half-written checkpoint (no rename yet) is not one.
+        std::fs::create_dir_all(store.dir().join("chk-00000000000000000009.tmp")).map_err(|e| EngineError::Other(e.to_string()))?;
         assert_eq!(store.latest()?, Some(progress(3, 30)));
         let _ = std::fs::remove_dir_all(&root);
         Ok(())

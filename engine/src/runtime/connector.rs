@@ -67,6 +67,9 @@ pub struct QueryContext {
     /// Positions to resume from where they are ahead of the consumer group's committed
     /// offsets: the progress the sink committed with its rows (see [`Sink::restored_progress`]).
     pub resume_from: Vec<PartitionOffset>,
+    /// Start exactly at `resume_from`, even where the group's committed offsets are
+    /// ahead: the query restored operator state taken at those positions.
+    pub resume_exact: bool,
 }
 
 /// Reads records in micro-batches.
@@ -119,6 +122,16 @@ pub trait Sink: Send {
     /// Makes every row written so far durable (Kafka: acknowledged by the broker;
     /// PostgreSQL: committed).
     async fn flush(&mut self) -> Result<()>;
+
+    /// Called at a checkpoint barrier before the checkpoint's operator state is written:
+    /// makes the rows written so far durable where [`Sink::commit`] cannot make them
+    /// durable atomically with the checkpoint's progress. The default flushes (Kafka:
+    /// every record acknowledged, so the state never assumes a record that a crash could
+    /// lose); a sink that commits rows and progress in one transaction (PostgreSQL)
+    /// does nothing here.
+    async fn pre_commit(&mut self) -> Result<()> {
+        self.flush().await
+    }
 
     /// Makes every row written so far durable together with `progress`, atomically
     /// where the sink can (PostgreSQL: the rows and the `eddy_progress` row in one

@@ -20,6 +20,8 @@ pub struct QueryMetrics {
     watermark: AtomicI64,
     consumer_lag: AtomicI64,
     last_commit_ms: AtomicI64,
+    checkpoints: AtomicU64,
+    last_checkpoint_ms: AtomicI64,
     retrying: Mutex<Option<String>>,
     source_stalled_ms: AtomicI64,
     unread: Mutex<std::collections::HashMap<i32, i64>>,
@@ -56,6 +58,10 @@ pub struct MetricsSnapshot {
     /// When the last micro-batch was committed (ms since the epoch), `None` before the
     /// first: the age of the newest checkpoint a restart resumes from.
     pub last_commit_ms: Option<i64>,
+    /// Checkpoints written to the state directory by this run.
+    pub checkpoints: u64,
+    /// When the last checkpoint was written (ms since the epoch), `None` before the first.
+    pub last_checkpoint_ms: Option<i64>,
 }
 
 impl Default for QueryMetrics {
@@ -73,6 +79,8 @@ impl Default for QueryMetrics {
             watermark: AtomicI64::new(i64::MIN),
             consumer_lag: AtomicI64::new(-1),
             last_commit_ms: AtomicI64::new(-1),
+            checkpoints: AtomicU64::new(0),
+            last_checkpoint_ms: AtomicI64::new(-1),
             retrying: Mutex::new(None),
             source_stalled_ms: AtomicI64::new(0),
             unread: Mutex::new(std::collections::HashMap::new()),
@@ -167,6 +175,13 @@ impl QueryMetrics {
         self.consumer_lag.store(lag.max(0), Ordering::Relaxed);
     }
 
+    /// Records that checkpoint `id` was written to the state directory.
+    pub fn set_checkpoint(&self, id: u64) {
+        tracing::debug!(checkpoint = id, "checkpoint written");
+        self.checkpoints.fetch_add(1, Ordering::Relaxed);
+        self.last_checkpoint_ms.store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
+    }
+
     /// Counts one committed micro-batch.
     pub fn add_committed(&self) {
         self.committed_batches.fetch_add(1, Ordering::Relaxed);
@@ -188,6 +203,8 @@ impl QueryMetrics {
             watermark: Some(self.watermark.load(Ordering::Relaxed)).filter(|w| *w != i64::MIN),
             consumer_lag: Some(self.consumer_lag.load(Ordering::Relaxed)).filter(|l| *l >= 0),
             last_commit_ms: Some(self.last_commit_ms.load(Ordering::Relaxed)).filter(|l| *l >= 0),
+            checkpoints: self.checkpoints.load(Ordering::Relaxed),
+            last_checkpoint_ms: Some(self.last_checkpoint_ms.load(Ordering::Relaxed)).filter(|l| *l >= 0),
         }
     }
 }

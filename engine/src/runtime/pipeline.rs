@@ -28,6 +28,7 @@ use tokio::task::JoinHandle;
 
 use super::exchange::{Downstream, Inputs, Outlet};
 use super::checkpoint::{newest, CheckpointStore, Checkpointing, DEFAULT_CHECKPOINT_INTERVAL_MS};
+use super::snapshot::{self, SnapshotBoard, StateEntry};
 use super::progress::{first_id_base, ProgressLedger};
 use super::{ConnectorFactory, Progress, QueryContext, QueryMetrics, Sink, Source};
 use crate::error::{EngineError, Result};
@@ -210,6 +211,7 @@ pub async fn start_query_with(
         parallelism: workers,
         transient: sink.is_some(),
         resume_from: Vec::new(),
+        resume_exact: false,
     };
     // The sink first: the progress it committed with its rows is where the source
     // resumes, where it is ahead of the consumer group's offsets.
@@ -224,29 +226,39 @@ pub async fn start_query_with(
         _ => None,
     };
     let interval = Duration::from_millis(plan.checkpoint_interval_ms.or(checkpointing.map(|c| c.interval_ms)).unwrap_or(DEFAULT_CHECKPOINT_INTERVAL_MS));
-    let local = match &store {
-        Some(s) => s.latest()?,
-        None => None,
-    };
+    // A stateful query with checkpoints snapshots its operators at every barrier; its
+    // source sends one barrier per checkpoint interval.
+    let snapshots = stateful && store.is_some();
     let committed = sink.restored_progress().await?;
-    let restored = newest(local.clone(), committed.clone());
-    if let Some(r) = &restored {
-        let from = if committed.as_ref().is_some_and(|c| c.checkpoint_id >= local.as_ref().map_or(0, |l| l.checkpoint_id)) { "the sink's committed progress" } else { "the local checkpoint" };
-        tracing::info!(query = %plan.id, checkpoint = r.checkpoint_id, "resuming from {from}");
+    let restore = match &store {
+        Some(store) => choose_restore(store, committed, snapshots, &plan.id)?,
+        None => Restore { progress: committed, states: None },
+    };
+    if let Some(r) = &restore.progress {
         ctx.resume_from = r.positions.clone();
+        // Restored state belongs to exactly these positions.
+        ctx.resume_exact = restore.states.is_some();
     }
-    sink.resume(restored.as_ref()).await?;
-    let checkpoints = store.map(|store| Checkpoints { store, interval, last: Instant::now() });
-    let ledger = Arc::new(ProgressLedger::new(restored.as_ref(), first_id_base(now_ms())));
-    // A window aggregate resumes at the stored watermark: rows of windows already
-    // written are late and not counted into a second, partial copy. MATCH_RECOGNIZE
-    // does not: a row it held in a partial match lies behind that watermark, and would
-    // be dropped as late on the replay (the match lost). It replays from the resume
-    // position with the watermark rebuilt from the rows; a match completed again is
-    // suppressed by a Kafka sink (`Sink::resume`) or upserted by a keyed table.
-    let restore_watermark = plan.match_recognize.is_none();
-    let restored_watermark = restored.as_ref().and_then(|r| r.watermark).filter(|_| restore_watermark);
-    let resume = SourceResume { ledger: ledger.clone(), checkpoints, sink_watermark: restored_watermark, restore_watermark };
+    sink.resume(restore.progress.as_ref()).await?;
+    let checkpoints = store.map(|store| SinkCheckpoints { store, interval, last: Instant::now(), every_barrier: snapshots });
+    let ledger = Arc::new(ProgressLedger::new(restore.progress.as_ref(), first_id_base(now_ms())));
+    // Without restored state, a window aggregate resumes at the stored watermark: rows
+    // of windows already written are late and not counted into a second, partial copy.
+    // MATCH_RECOGNIZE does not: a row it held in a partial match lies behind that
+    // watermark, and would be dropped as late on the replay (the match lost). It
+    // replays from the resume position with the watermark rebuilt from the rows; a
+    // match completed again is suppressed by a Kafka sink (`Sink::resume`) or upserted
+    // by a keyed table. With restored state, the operators restore their own watermarks.
+    let restore_watermark = plan.match_recognize.is_none() && restore.states.is_none();
+    let restored_watermark = restore.progress.as_ref().and_then(|r| r.watermark).filter(|_| restore_watermark);
+    let resume = SourceResume {
+        ledger: ledger.clone(),
+        sink_watermark: restored_watermark,
+        restore_watermark,
+        barrier_every: snapshots.then_some(interval),
+    };
+    let states = restore.states.unwrap_or_default();
+    let board = snapshots.then(|| Arc::new(SnapshotBoard::default()));
     let source = factory.source(&plan.source, &ctx).await?;
     let late_sink = match (stateful, &plan.source.event_time.late_rows_topic) {
         (true, Some(topic)) => Some(factory.raw_sink(&plan.source, topic, &ctx).await?),
@@ -267,13 +279,17 @@ pub async fn start_query_with(
     let (sink_tx, sink_rx) = mpsc::channel(CHANNEL_CAPACITY * backs);
     let mut tasks: Vec<JoinHandle<Result<()>>> = Vec::new();
 
+    // Each task's place in the operator chain, for its snapshots and their restore.
+    let task = |first_op: usize, worker: usize, workers: usize| TaskState { board: board.clone(), first_op, worker, workers };
     if workers == 1 {
         let (front, input_schema) = front_operators(&plan, &metrics, &partitions)?;
         let mut ops = front;
         ops.extend(back_operators(&plan, &metrics, &input_schema)?);
+        let me = task(0, 0, 1);
+        me.restore(&mut ops, &states)?;
         let (ops_tx, ops_rx) = mpsc::channel(CHANNEL_CAPACITY);
         tasks.push(tokio::spawn(run_source(source, Downstream::One(Outlet::new(ops_tx, 0)), ack_rx, stop_rx, metrics.clone(), resume)));
-        tasks.push(tokio::spawn(run_operators(ops, Inputs::new(ops_rx, 1), Downstream::One(Outlet::new(sink_tx.clone(), 0)))));
+        tasks.push(tokio::spawn(run_operators(ops, Inputs::new(ops_rx, 1), Downstream::One(Outlet::new(sink_tx.clone(), 0)), me)));
     } else {
         let keys: Vec<Arc<dyn PhysicalExpr>> = plan
             .aggregate
@@ -292,24 +308,30 @@ pub async fn start_query_with(
         let mut front_txs = Vec::with_capacity(workers);
         for (i, rx) in back_rxs.into_iter().enumerate() {
             // Back worker i: window aggregate .. project, fed by every front worker.
-            let (_, input_schema) = front_operators(&plan, &metrics, &[])?;
-            let ops = back_operators(&plan, &metrics, &input_schema)?;
-            tasks.push(tokio::spawn(run_operators(ops, Inputs::new(rx, workers), Downstream::One(Outlet::new(sink_tx.clone(), i)))));
+            let (front, input_schema) = front_operators(&plan, &metrics, &[])?;
+            let mut ops = back_operators(&plan, &metrics, &input_schema)?;
+            let me = task(front.len(), i, backs);
+            me.restore(&mut ops, &states)?;
+            tasks.push(tokio::spawn(run_operators(ops, Inputs::new(rx, workers), Downstream::One(Outlet::new(sink_tx.clone(), i)), me)));
         }
         for i in 0..workers {
             // Front worker i: the partitions p with p mod n = i.
             let mine: Vec<i32> = partitions.iter().copied().filter(|p| p.rem_euclid(workers as i32) as usize == i).collect();
-            let (ops, _) = front_operators(&plan, &metrics, &mine)?;
+            let (mut ops, _) = front_operators(&plan, &metrics, &mine)?;
+            let me = task(0, i, workers);
+            me.restore(&mut ops, &states)?;
             let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
             front_txs.push(Outlet::new(tx, 0));
             let outlets: Vec<Outlet> = back_txs.iter().map(|t| Outlet::new(t.clone(), i)).collect();
-            tasks.push(tokio::spawn(run_operators(ops, Inputs::new(rx, 1), Downstream::ByKey { outlets, keys: keys.clone() })));
+            tasks.push(tokio::spawn(run_operators(ops, Inputs::new(rx, 1), Downstream::ByKey { outlets, keys: keys.clone() }, me)));
         }
         drop(back_txs);
         tasks.push(tokio::spawn(run_source(source, Downstream::ByPartition(front_txs), ack_rx, stop_rx, metrics.clone(), resume)));
     }
     drop(sink_tx);
-    tasks.push(tokio::spawn(run_sink(sink, SideSinks { late: late_sink, dead_letters: dead_letter_sink }, Inputs::new(sink_rx, backs), ack_tx, metrics.clone(), ledger)));
+    let side = SideSinks { late: late_sink, dead_letters: dead_letter_sink };
+    let sink_task = SinkTask { ledger, checkpoints, board, commit_on_watermark: !snapshots };
+    tasks.push(tokio::spawn(run_sink(sink, side, Inputs::new(sink_rx, backs), ack_tx, metrics.clone(), sink_task)));
 
     let status = Arc::new(Mutex::new(QueryStatus::Running));
     let query_id = plan.id.clone();
@@ -427,7 +449,7 @@ async fn run_source(
     metrics: Arc<QueryMetrics>,
     resume: SourceResume,
 ) -> Result<()> {
-    let SourceResume { ledger, mut checkpoints, sink_watermark, restore_watermark } = resume;
+    let SourceResume { ledger, sink_watermark, restore_watermark, barrier_every } = resume;
     let mut next_id = ledger.first_barrier_id();
     // The newer of the watermark stored with the group's offsets and the one the sink
     // committed with its progress (watermarks only grow).
@@ -440,11 +462,11 @@ async fn run_source(
         tracing::info!(watermark = w, "resuming from the watermark stored with the committed progress");
         out.send(Message::Watermark(w)).await?;
     }
+    // Rows sent since the last barrier, and when that barrier went.
+    let mut unbarriered = false;
+    let mut last_barrier = Instant::now();
     loop {
         while let Ok(progress) = acks.try_recv() {
-            if let Some(c) = checkpoints.as_mut() {
-                c.maybe_write(&progress, false)?;
-            }
             source.commit(&progress.positions, progress.watermark).await?;
         }
         if *stop.borrow() {
@@ -459,18 +481,29 @@ async fn run_source(
             break;
         };
         let rows = batch.records.num_rows();
-        if rows == 0 {
-            continue;
+        if rows > 0 {
+            metrics.add_in(rows as u64, value_bytes(&batch.records));
+            ledger.record(next_id, batch.positions);
+            // Time blocked here is backpressure: it pauses the idle timers of the
+            // partitions (see `Watermarks`).
+            let sending = Instant::now();
+            out.send(Message::Batch(batch.records)).await?;
+            metrics.add_source_stalled(sending.elapsed().as_millis() as i64);
+            unbarriered = true;
         }
-        metrics.add_in(rows as u64, value_bytes(&batch.records));
-        ledger.record(next_id, batch.positions);
-        // Time blocked here is backpressure: it pauses the idle timers of the
-        // partitions (see `Watermarks`).
-        let sending = Instant::now();
-        out.send(Message::Batch(batch.records)).await?;
+        // A barrier after every micro-batch, or, where operators snapshot their state at
+        // each barrier, once per checkpoint interval, also when no row came: rows that
+        // windows closed by idleness emitted are committed only at a barrier.
+        if barrier_every.map_or(unbarriered, |every| last_barrier.elapsed() >= every) {
+            out.send(Message::Barrier(next_id)).await?;
+            next_id += 1;
+            unbarriered = false;
+            last_barrier = Instant::now();
+        }
+    }
+    if (unbarriered || barrier_every.is_some()) && !source.is_bounded() {
+        // The last checkpoint: a restart resumes exactly here.
         out.send(Message::Barrier(next_id)).await?;
-        metrics.add_source_stalled(sending.elapsed().as_millis() as i64);
-        next_id += 1;
     }
     out.send(Message::End).await?;
     drop(out);
@@ -480,9 +513,6 @@ async fn run_source(
         last = Some(progress);
     }
     if let Some(progress) = last {
-        if let Some(c) = checkpoints.as_mut() {
-            c.maybe_write(&progress, true)?;
-        }
         source.commit(&progress.positions, progress.watermark).await?;
     }
     source.close().await
@@ -492,32 +522,134 @@ async fn run_source(
 struct SourceResume {
     /// Positions of the micro-batches under their barrier ids.
     ledger: Arc<ProgressLedger>,
-    /// The query's local checkpoints, if it keeps them.
-    checkpoints: Option<Checkpoints>,
     /// The watermark committed with the progress resumed from (ms).
     sink_watermark: Option<i64>,
-    /// Whether to start from a stored watermark at all (not for MATCH_RECOGNIZE).
+    /// Whether to start from a stored watermark at all (not for MATCH_RECOGNIZE, nor
+    /// when operator state was restored).
     restore_watermark: bool,
+    /// `None`: a barrier after every micro-batch; else at most one per this interval.
+    barrier_every: Option<Duration>,
 }
 
-/// A query's local checkpoints: written from the source task once the sink has
-/// committed, at most every `interval`.
-struct Checkpoints {
-    store: CheckpointStore,
-    interval: Duration,
-    last: Instant,
+/// What a query starts from: the progress to resume at, and the operator states of the
+/// checkpoint it belongs to, when there is one.
+struct Restore {
+    progress: Option<Progress>,
+    states: Option<Vec<StateEntry>>,
 }
 
-impl Checkpoints {
-    /// Writes `progress` when the interval has passed since the last write, or `always`.
-    fn maybe_write(&mut self, progress: &Progress, always: bool) -> Result<()> {
-        if always || self.last.elapsed() >= self.interval {
-            // A small file and an fsync: off the async workers' backs.
-            tokio::task::block_in_place(|| self.store.write(progress))?;
-            self.last = Instant::now();
+/// Which checkpoint a query restores (DESIGN.md fault tolerance).
+///
+/// A stateful query (`snapshots`) restores operator state with exactly the positions it
+/// was taken at. With a sink that commits its progress with its rows (PostgreSQL), the
+/// sink decides: the checkpoint with the id it committed last, because the rows of a
+/// later checkpoint may have been lost with its transaction. Otherwise the newest
+/// checkpoint. When that checkpoint is missing or holds no state (written by an
+/// earlier version), the query resumes at the newest positions without state, as a
+/// stateless one does: from the newer of the local checkpoint and the sink's progress.
+fn choose_restore(store: &CheckpointStore, committed: Option<Progress>, snapshots: bool, query: &str) -> Result<Restore> {
+    let local = store.latest()?;
+    if snapshots {
+        let wanted = committed.as_ref().or(local.as_ref()).map(|p| p.checkpoint_id);
+        let checkpoint = match wanted {
+            Some(id) => store.load(id)?,
+            None => None,
+        };
+        match checkpoint {
+            Some(c) if c.with_state => {
+                tracing::info!(query, checkpoint = c.progress.checkpoint_id, operators = c.states.len(), "restoring the operator state of checkpoint");
+                return Ok(Restore { progress: Some(c.progress), states: Some(c.states) });
+            }
+            _ if wanted.is_some() => tracing::warn!(
+                query,
+                checkpoint = wanted,
+                dir = %store.dir().display(),
+                "no local checkpoint with operator state for the committed progress; resuming from the committed positions without state"
+            ),
+            _ => {}
+        }
+    }
+    let from = if committed.as_ref().is_some_and(|c| c.checkpoint_id >= local.as_ref().map_or(0, |l| l.checkpoint_id)) { "the sink's committed progress" } else { "the local checkpoint" };
+    let progress = newest(local, committed);
+    if let Some(p) = &progress {
+        tracing::info!(query, checkpoint = p.checkpoint_id, "resuming from {from}");
+    }
+    Ok(Restore { progress, states: None })
+}
+
+/// An operator task's place in the query: where it leaves its snapshots, and which
+/// operators and worker it runs, to find its state in a checkpoint.
+struct TaskState {
+    /// Where snapshots go; `None` when the query keeps no operator state.
+    board: Option<Arc<SnapshotBoard>>,
+    /// The chain position of the task's first operator.
+    first_op: usize,
+    /// This worker, `0..workers`.
+    worker: usize,
+    /// Workers of the stage.
+    workers: usize,
+}
+
+impl TaskState {
+    /// Restores `ops` from a checkpoint's `states`.
+    ///
+    /// Errors: a state does not belong to the operator at its place (the query changed),
+    /// or the operator cannot read it.
+    fn restore(&self, ops: &mut [Box<dyn Operator>], states: &[StateEntry]) -> Result<()> {
+        for (j, op) in ops.iter_mut().enumerate() {
+            let index = self.first_op + j;
+            if let Some(e) = states.iter().find(|e| e.op == index && e.name != op.name()) {
+                return Err(EngineError::Other(format!(
+                    "the checkpoint holds the state of a {} operator where this query has a {}: it was taken of another query; delete the checkpoint directory to start without state",
+                    e.name,
+                    op.name()
+                )));
+            }
+            let (mine, shard) = snapshot::states_for(states, index, self.worker, self.workers);
+            if !mine.is_empty() {
+                op.restore(mine, shard)?;
+            }
         }
         Ok(())
     }
+
+    /// Snapshots `ops` at barrier `id` onto the board.
+    ///
+    /// Errors: an operator's state cannot be taken.
+    fn snapshot(&self, id: u64, ops: &mut [Box<dyn Operator>]) -> Result<()> {
+        let Some(board) = &self.board else { return Ok(()) };
+        for (j, op) in ops.iter_mut().enumerate() {
+            let state = op.snapshot()?;
+            if !state.batches.is_empty() {
+                board.deposit(id, StateEntry { op: self.first_op + j, name: op.name().to_string(), worker: self.worker, workers: self.workers, state });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A query's local checkpoints, written by the sink task.
+struct SinkCheckpoints {
+    store: CheckpointStore,
+    interval: Duration,
+    last: Instant,
+    /// Write one at every barrier, with the operators' states (a stateful query), or
+    /// at most once per `interval` (positions only).
+    every_barrier: bool,
+}
+
+/// What the sink task needs besides its sinks.
+struct SinkTask {
+    /// Positions of the micro-batches under their barrier ids.
+    ledger: Arc<ProgressLedger>,
+    /// The local checkpoints, if the query keeps them.
+    checkpoints: Option<SinkCheckpoints>,
+    /// Operator states left at barriers, if the query snapshots them.
+    board: Option<Arc<SnapshotBoard>>,
+    /// Commit when a watermark released rows, not only at barriers: for queries whose
+    /// operator state is not checkpointed (with it, the sink's rows must be exactly
+    /// those before a barrier, to match the state restored with it).
+    commit_on_watermark: bool,
 }
 
 /// Feeds `messages` through `ops` in order and returns what comes out of the last one.
@@ -558,7 +690,7 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-async fn run_operators(mut ops: Vec<Box<dyn Operator>>, mut input: Inputs, out: Downstream) -> Result<()> {
+async fn run_operators(mut ops: Vec<Box<dyn Operator>>, mut input: Inputs, out: Downstream, task: TaskState) -> Result<()> {
     let mut collector = Collector::default();
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(PROCESSING_TIME_INTERVAL_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -566,7 +698,18 @@ async fn run_operators(mut ops: Vec<Box<dyn Operator>>, mut input: Inputs, out: 
         tokio::select! {
             message = input.recv() => {
                 let Some(message) = message else { break };
-                if send_all(&out, push_through(&mut ops, vec![message], &mut collector)?).await? {
+                let barrier = match message {
+                    Message::Barrier(id) => Some(id),
+                    _ => None,
+                };
+                let emitted = push_through(&mut ops, vec![message], &mut collector)?;
+                if let Some(id) = barrier {
+                    // Every operator has seen exactly the rows before the barrier (no
+                    // operator holds a barrier back): snapshot before it goes on, so the
+                    // sink finds the states when it gets there.
+                    task.snapshot(id, &mut ops)?;
+                }
+                if send_all(&out, emitted).await? {
                     break;
                 }
             }
@@ -610,8 +753,9 @@ async fn run_sink(
     mut input: Inputs,
     acks: mpsc::UnboundedSender<Progress>,
     metrics: Arc<QueryMetrics>,
-    ledger: Arc<ProgressLedger>,
+    task: SinkTask,
 ) -> Result<()> {
+    let SinkTask { ledger, mut checkpoints, board, commit_on_watermark } = task;
     // Rows written since the last commit.
     let mut dirty = false;
     // The last watermark seen: committed with the progress of the next commit.
@@ -637,17 +781,43 @@ async fn run_sink(
             Message::Barrier(id) => {
                 side.flush().await?;
                 let progress = ledger.complete_through(id, watermark, &metrics);
-                sink.commit(&progress).await?;
+                let states = board.as_ref().map(|b| b.take(id));
+                match checkpoints.as_mut() {
+                    Some(c) if c.every_barrier => {
+                        // The operators' state at this barrier assumes the rows before it
+                        // are in the sink: a sink that cannot roll them back (Kafka) makes
+                        // them durable first; one that commits them with its progress
+                        // (PostgreSQL) commits after the checkpoint is on disk, and a
+                        // restart restores the checkpoint the sink committed (a crash in
+                        // between leaves the previous one, which is kept).
+                        sink.pre_commit().await?;
+                        let states = states.unwrap_or_default();
+                        tokio::task::block_in_place(|| c.store.write(&progress, &states))?;
+                        metrics.set_checkpoint(progress.checkpoint_id);
+                        sink.commit(&progress).await?;
+                    }
+                    Some(c) => {
+                        // Positions only: written after the sink committed, so it never
+                        // points past rows the sink does not have.
+                        sink.commit(&progress).await?;
+                        if c.last.elapsed() >= c.interval {
+                            tokio::task::block_in_place(|| c.store.write(&progress, &[]))?;
+                            c.last = Instant::now();
+                            metrics.set_checkpoint(progress.checkpoint_id);
+                        }
+                    }
+                    None => sink.commit(&progress).await?,
+                }
                 dirty = false;
                 let _ = acks.send(progress);
             }
-            // Windows closed by a watermark are written out at once, even while a
-            // stateful operator holds the barriers back: committed with the progress of
-            // the last barrier and the new watermark, so a restart re-reads the rows of
-            // the windows still open and drops those of the windows written (late).
+            // Without checkpointed operator state, windows closed by a watermark are
+            // written out at once: committed with the progress of the last barrier and
+            // the new watermark, so a restart re-reads the rows of the windows still
+            // open and drops those of the windows written (late).
             Message::Watermark(w) => {
                 watermark = Some(w);
-                if dirty {
+                if dirty && commit_on_watermark {
                     sink.commit(&ledger.current(watermark)).await?;
                     dirty = false;
                 }
@@ -655,7 +825,16 @@ async fn run_sink(
             Message::Idle => {}
             Message::End => {
                 side.flush().await?;
-                sink.commit(&ledger.current(watermark)).await?;
+                if commit_on_watermark {
+                    let progress = ledger.current(watermark);
+                    sink.commit(&progress).await?;
+                    if let Some(c) = checkpoints.as_mut() {
+                        tokio::task::block_in_place(|| c.store.write(&progress, &[]))?;
+                    }
+                }
+                // With checkpointed state, the source's last barrier committed everything
+                // that belongs to a checkpoint; rows after it are computed again after a
+                // restart from the state of that checkpoint, so they are not written.
                 break;
             }
         }
@@ -713,7 +892,7 @@ mod tests {
         let ops: Vec<Box<dyn Operator>> = vec![Box::new(EmitOnWatermark), Box::new(Twice)];
         tx.send((0, Message::Watermark(42))).await.map_err(|_| EngineError::ChannelClosed)?;
         tx.send((0, Message::End)).await.map_err(|_| EngineError::ChannelClosed)?;
-        run_operators(ops, Inputs::new(rx, 1), Downstream::One(Outlet::new(out_tx, 0))).await?;
+        run_operators(ops, Inputs::new(rx, 1), Downstream::One(Outlet::new(out_tx, 0)), TaskState { board: None, first_op: 0, worker: 0, workers: 1 }).await?;
         let mut seen = Vec::new();
         while let Some((_, m)) = out_rx.recv().await {
             seen.push(match m {

@@ -16,7 +16,12 @@
 //! Control plane (`--control-plane`, broker needed): `SHOW QUERIES` latency with 20
 //! persistent queries running, and a push query's first row (from the statement to the
 //! row in hand, with `auto.offset.reset=earliest` over a filled topic).
+//! Checkpoints (`--checkpoints`, broker needed): the throughput of Q1 and Q3 read from
+//! Kafka without and with a checkpoint every second, and the recovery of a query with
+//! 100,000 open windows (see `checkpoints.rs`).
 //! Build with `--release` for meaningful numbers (`make bench` does).
+
+mod checkpoints;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -73,6 +78,12 @@ struct Args {
     /// Run the control-plane benchmark (broker needed).
     #[arg(long)]
     control_plane: bool,
+    /// Run the checkpoint benchmarks (broker needed).
+    #[arg(long)]
+    checkpoints: bool,
+    /// Events for the checkpoint benchmarks.
+    #[arg(long, default_value_t = 1_000_000)]
+    checkpoint_events: usize,
     /// Events per second produced by the alert-latency benchmark.
     #[arg(long, default_value_t = 2_000)]
     alert_rate: u64,
@@ -103,8 +114,8 @@ fn raw_batch(values: &[String]) -> anyhow::Result<RecordBatch> {
     Ok(eddy_engine::operators::raw_batch(&values, "bench", 0, 0)?)
 }
 
-const FRAUD_SQL: &str = include_str!("../../../queries/fraud/02_server_log.sql");
-const SOURCE_SQL: &str = include_str!("../../../queries/fraud/01_server_logs.sql");
+const FRAUD_SQL: &str = include_str!("../../../../queries/fraud/02_server_log.sql");
+const SOURCE_SQL: &str = include_str!("../../../../queries/fraud/01_server_logs.sql");
 
 fn fraud_plan(topic: &str, table: &str, filter: bool) -> anyhow::Result<Arc<QueryPlan>> {
     let vars = |name: &str| match name {
@@ -191,7 +202,7 @@ async fn services(args: &Args) -> anyhow::Result<()> {
 
     // PostgreSQL sink alone (upsert on the primary key, as the fraud pipeline writes).
     let plan = fraud_plan(&topic, "sink_only", false)?;
-    let ctx = QueryContext { query_id: "bench".into(), group_id: "bench".into(), metrics: Arc::new(QueryMetrics::default()), parallelism: 1, transient: false, resume_from: Vec::new() };
+    let ctx = QueryContext { query_id: "bench".into(), group_id: "bench".into(), metrics: Arc::new(QueryMetrics::default()), parallelism: 1, transient: false, resume_from: Vec::new(), resume_exact: false };
     let mut sink = factory.sink(&plan.sink, &ctx).await?;
     let metrics = Arc::new(QueryMetrics::default());
     let mut decode = Decode::new(Format::Delimited { delimiter: b',' }, plan.source.physical_schema(), metrics, ErrorPolicy::Skip, "bench".into());
@@ -280,7 +291,7 @@ async fn services(args: &Args) -> anyhow::Result<()> {
     alert_latency(args, &factory, &suffix).await
 }
 
-const ALERTS_SQL: &str = include_str!("../../../queries/fraud/03_alerts.sql");
+const ALERTS_SQL: &str = include_str!("../../../../queries/fraud/03_alerts.sql");
 
 /// The alerts query of queries/fraud (01 and 03) over `topic`, writing `alerts`.
 fn alerts_plan(topic: &str, alerts: &str) -> anyhow::Result<Arc<QueryPlan>> {
@@ -589,6 +600,10 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.windows {
         windows(&args)?;
+    }
+    if args.checkpoints {
+        std::fs::create_dir_all(&args.data_dir)?;
+        checkpoints::checkpoints(&args.bootstrap_servers, &args.data_dir, args.checkpoint_events).await?;
     }
     if args.services || args.control_plane {
         control_plane(&args).await?;
