@@ -62,7 +62,7 @@ impl ConnectorFactory for Connectors {
             return Ok(Box::new(FileSource::open(f, query.parallelism).await?));
         }
         match self.kafka(relation) {
-            Some((config, k)) => Ok(Box::new(KafkaSource::open(&config, k, &query.group_id, query.transient, &query.resume_from, Some(query.metrics.clone())).await?)),
+            Some((config, k)) => Ok(Box::new(KafkaSource::open(&config, k, &query.group_id, query.transient, &query.resume_from, query.resume_exact, Some(query.metrics.clone())).await?)),
             None => Err(ConnectorError::Config(format!("\"{}\" ({}) cannot be read", relation.name, relation.connector.name())).into()),
         }
     }
@@ -143,5 +143,7 @@ fn dead_letter_kafka_options(topic: &str) -> KafkaOptions {
         batch_linger_ms: 0,
         error_policy: ErrorPolicy::Skip,
         dead_letter: None,
+        delivery: Default::default(),
+        transactional_id_prefix: None,
     }
 }

@@ -80,6 +80,19 @@ pub enum StartupMode {
     Latest,
 }
 
+/// How a Kafka sink delivers (Flink's `'sink.delivery-guarantee'`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeliveryGuarantee {
+    /// Every record at least once; Eddy's sink also suppresses the records a restarted
+    /// query produces again (`at-least-once`, the default; `none` is read as this).
+    #[default]
+    AtLeastOnce,
+    /// Kafka transactions: the records of a checkpoint become visible to
+    /// `read_committed` consumers together when the checkpoint commits, and a crashed
+    /// run's open transaction is aborted (`exactly-once`).
+    ExactlyOnce,
+}
+
 /// Options of the `kafka` connector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KafkaOptions {
@@ -105,6 +118,11 @@ pub struct KafkaOptions {
     pub error_policy: ErrorPolicy,
     /// Where they go under [`ErrorPolicy::DeadLetter`].
     pub dead_letter: Option<DeadLetterTarget>,
+    /// `'sink.delivery-guarantee'` when the relation is written to.
+    pub delivery: DeliveryGuarantee,
+    /// `'sink.transactional-id-prefix'`: the prefix of the transactional ids of an
+    /// exactly-once sink (default: the writing query's consumer group).
+    pub transactional_id_prefix: Option<String>,
 }
 
 /// Options of the `postgres` connector (`jdbc` is an alias).
@@ -258,6 +276,8 @@ const KAFKA_ONLY_KEYS: &[&str] = &[
     "auto.offset.reset",
     "scan.batch.linger-ms",
     "key.fields",
+    "sink.delivery-guarantee",
+    "sink.transactional-id-prefix",
 ];
 
 /// Every option of the `kafka` connector.
@@ -394,6 +414,19 @@ fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, Sql
         None => 100,
     };
     let (error_policy, dead_letter) = parse_error_policy(options)?;
+    let delivery = match find(options, &["sink.delivery-guarantee"]) {
+        None => DeliveryGuarantee::AtLeastOnce,
+        Some(o) => match o.value.to_lowercase().as_str() {
+            "none" | "at-least-once" | "at_least_once" => DeliveryGuarantee::AtLeastOnce,
+            "exactly-once" | "exactly_once" => DeliveryGuarantee::ExactlyOnce,
+            other => {
+                return Err(SqlError::new(format!("unknown delivery guarantee '{other}'"))
+                    .at(o.value_position)
+                    .hint("use 'at-least-once' (the default) or 'exactly-once' (Kafka transactions)"))
+            }
+        },
+    };
+    let transactional_id_prefix = find(options, &["sink.transactional-id-prefix"]).map(|o| o.value.clone());
     Ok(KafkaOptions {
         topic,
         bootstrap_servers,
@@ -406,6 +439,8 @@ fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, Sql
         batch_linger_ms,
         error_policy,
         dead_letter,
+        delivery,
+        transactional_id_prefix,
     })
 }
 

@@ -18,7 +18,8 @@ use eddy_engine::options::KafkaOptions;
 use eddy_engine::runtime::{Progress, QueryMetrics, Sink};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use eddy_engine::options::DeliveryGuarantee;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
 use super::tail::{read_tail, Suppression, HEADER_CHECKPOINT, HEADER_QUERY};
 use super::KafkaConfig;
@@ -38,6 +39,18 @@ use crate::retry::Backoff;
 /// **No repeats after a restart.** A query's rows carry the progress headers of
 /// [`super::tail`]; on resume the sink reads back what it wrote after the checkpoint the
 /// query resumes from and drops those records when the replay produces them again.
+///
+/// **Transactions** (`'sink.delivery-guarantee'='exactly-once'`, Flink's option): the
+/// producer is transactional (`transactional.id` = `'sink.transactional-id-prefix'`, by
+/// default the query's consumer group, the same on every run), each checkpoint's
+/// records form one transaction, committed when the checkpoint commits
+/// ([`Sink::commit`]), and a new transaction begins. `read_committed` consumers see a
+/// checkpoint's records all at once or not at all; a crashed run's open transaction is
+/// aborted when the restarted query initialises its producer (the zombie is fenced),
+/// and the replay produces those records again. The read-back of the tail is
+/// `read_committed` too, so only committed records are suppressed. A delivery error
+/// inside a transaction cannot be repaired by sending again (the transaction is
+/// aborted): the query stops, and restarting it resumes from its last checkpoint.
 pub struct KafkaSink {
     producer: FutureProducer,
     client: rdkafka::ClientConfig,
@@ -53,7 +66,12 @@ pub struct KafkaSink {
     /// The checkpoint the records written now belong to (last completed + 1).
     label: u64,
     suppression: Suppression,
+    /// Exactly-once: a transaction is open.
+    transactional: bool,
 }
+
+/// How long librdkafka may take for a transaction call (init, commit, abort).
+const TRANSACTION_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A record as sent: key, value, headers.
 #[derive(Clone)]
@@ -89,8 +107,27 @@ impl KafkaSink {
     pub fn new(config: &KafkaConfig, options: &KafkaOptions, relation: &Relation, query: Option<String>, metrics: Option<Arc<QueryMetrics>>) -> Result<Self> {
         let key_indices = relation.key.iter().map(|k| relation.schema.index_of(k)).collect::<std::result::Result<Vec<_>, _>>()?;
         let mut sink = Self::with_mode(config, options, &options.topic, Mode::Rows(key_indices), metrics)?;
+        if options.delivery == DeliveryGuarantee::ExactlyOnce {
+            let id = options.transactional_id_prefix.clone().or_else(|| query.clone()).unwrap_or_else(|| format!("eddy-{}", options.topic));
+            sink.begin_transactions(&id)?;
+        }
         sink.query = query;
         Ok(sink)
+    }
+
+    /// Makes the producer transactional with `transactional_id`: initialises it (which
+    /// aborts a transaction an earlier run left open) and begins the first transaction.
+    ///
+    /// Errors: the broker has no transactions, or the calls time out.
+    fn begin_transactions(&mut self, transactional_id: &str) -> Result<()> {
+        self.client.set("transactional.id", transactional_id).set("transaction.timeout.ms", "900000");
+        let producer: FutureProducer = self.client.create()?;
+        tokio::task::block_in_place(|| producer.init_transactions(TRANSACTION_CALL_TIMEOUT))?;
+        producer.begin_transaction()?;
+        tracing::info!(topic = %self.topic, transactional_id, "Kafka sink: transactions begun (exactly-once)");
+        self.producer = producer;
+        self.transactional = true;
+        Ok(())
     }
 
     /// A producer writing dead letters to `topic` (see `Mode::DeadLetters`).
@@ -129,6 +166,7 @@ impl KafkaSink {
             query: None,
             label: 1,
             suppression: Suppression::default(),
+            transactional: false,
         })
     }
 
@@ -199,6 +237,13 @@ impl KafkaSink {
     /// holds, then sends everything unacknowledged again, in order, with a new producer
     /// until the broker takes it (see the type's docs).
     async fn recover(&mut self, older: Vec<Record>, newer: Vec<Record>, error: KafkaError) -> Result<()> {
+        if self.transactional {
+            return Err(crate::error::ConnectorError::Config(format!(
+                "Kafka topic {}: {error}; the open transaction cannot be repaired by sending again, so the query stops \
+                 (restarting it resumes from its last checkpoint, and the transaction is aborted)",
+                self.topic
+            )));
+        }
         let mut failed = older;
         let rest: Vec<(DeliveryFuture, Record)> = self.in_flight.drain(..).collect();
         for (future, record) in rest {
@@ -307,6 +352,11 @@ impl Sink for KafkaSink {
 
     async fn commit(&mut self, progress: &Progress) -> eddy_engine::Result<()> {
         self.flush_in_flight().await?;
+        if self.transactional {
+            let producer = &self.producer;
+            tokio::task::block_in_place(|| producer.commit_transaction(TRANSACTION_CALL_TIMEOUT)).map_err(crate::error::ConnectorError::from)?;
+            self.producer.begin_transaction().map_err(crate::error::ConnectorError::from)?;
+        }
         self.label = self.label.max(progress.checkpoint_id + 1);
         Ok(())
     }

@@ -94,7 +94,7 @@ fn fingerprint(key: Option<&[u8]>, value: Option<&[u8]>) -> u64 {
 /// Errors: the broker cannot be reached within 30 s, or the topic's metadata cannot be read.
 pub fn read_tail(config: &KafkaConfig, topic: &str, query: &str, after: u64) -> Result<Suppression> {
     let mut client = config.client_config();
-    client.set("group.id", format!("{query}-tail-reader")).set("enable.auto.commit", "false").set("enable.partition.eof", "true");
+    client.set("group.id", format!("{query}-tail-reader")).set("enable.auto.commit", "false").set("enable.partition.eof", "true").set("isolation.level", "read_committed");
     let consumer: BaseConsumer = client.create()?;
     let timeout = Duration::from_secs(30);
     let metadata = consumer.fetch_metadata(Some(topic), timeout)?;

@@ -70,5 +70,7 @@ CREATE STREAM s16d (a INT) WITH (kafka_topic='x', value_format='json', 'value.er
 ----
 CREATE STREAM s17 (a INT) WITH (kafka_topic='x', value_format='json', 'value.error.policy'='ignore')
 ----
+CREATE STREAM s18 (a INT) WITH (kafka_topic='x', value_format='json', 'sink.delivery-guarantee'='exactly_twice')
+----
 INSERT INTO server_log
 SELECT * FROM server_logs MATCH_RECOGNIZE (PARTITION BY account_id ORDER BY event_ts MEASURES A.event_id AS e PATTERN (A B) WITHIN INTERVAL '5' MINUTE DEFINE A AS A.event_type = 'login')
