@@ -46,7 +46,7 @@ export EDDY_POSTGRES_URL="$PG/$DB"
 export EDDY_APPLICATION_ID="demo-$(date +%s)"
 
 echo "== eddy run queries/fraud/"
-$EDDY run --status-file "$OUT/status.json" queries/fraud/ >"$OUT/eddy.log" 2>&1 &
+$EDDY run --checkpoint-interval 1s --status-file "$OUT/status.json" queries/fraud/ >"$OUT/eddy.log" 2>&1 &
 EDDY_PID=$!
 for _ in $(seq 1 300); do [ -f "$OUT/status.json" ] && break; kill -0 $EDDY_PID || { cat "$OUT/eddy.log"; exit 1; }; sleep 0.1; done
 
@@ -108,7 +108,7 @@ for t in transactions transactions-late transactions_aggregate_eddy transactions
 done
 rm -f "$EDDY_BANKING_CSV"
 echo "== eddy run queries/revenue/ queries/banking/"
-$EDDY run --status-file "$OUT/windows-status.json" queries/revenue/ queries/banking/ >"$OUT/windows.log" 2>&1 &
+$EDDY run --checkpoint-interval 1s --status-file "$OUT/windows-status.json" queries/revenue/ queries/banking/ >"$OUT/windows.log" 2>&1 &
 EDDY_PID=$!
 echo "== producing $TX_COUNT payments (10 ms apart, up to 2 s out of order) and $BANK_COUNT card payments (5 s apart)"
 $EDDY gen transactions --count "$TX_COUNT" --seed 2 --start-ts 1767225600 --step-ms 10 --disorder-ms 2000
