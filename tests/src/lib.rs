@@ -19,6 +19,22 @@ pub fn bootstrap() -> String {
     std::env::var("EDDY_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }
 
+/// Held by a test, gives the tests after it a fresh broker, whatever happens: a Tansu
+/// restarted on its SQLite storage, or one holding the hundreds of thousands of records
+/// of the heavy tests, answers slowly afterwards (topic creation, deletion and fetches
+/// time out in the next test binaries), so it is replaced by a new one with empty
+/// storage. Every test uses topics of its own, so nothing they need is lost. Only a
+/// broker that `scripts/services.sh` started is replaced.
+pub struct FreshBrokerAfter;
+
+impl Drop for FreshBrokerAfter {
+    fn drop(&mut self) {
+        let script = repo_root().join("scripts/services.sh");
+        let _ = Command::new(&script).arg("broker-stop").status();
+        let _ = Command::new(&script).arg("up").status();
+    }
+}
+
 /// The PostgreSQL server URL without a database.
 pub fn postgres_server() -> String {
     std::env::var("EDDY_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())

@@ -15,20 +15,6 @@ fn services(action: &str) {
     assert!(status.success(), "scripts/services.sh {action} failed (this test stops and starts the Tansu that `make services` started)");
 }
 
-/// Gives the tests after this one a fresh broker, whatever happens here: a Tansu
-/// restarted on its SQLite storage answers slowly afterwards (topic creation and fetches
-/// time out in the next test binaries), so it is replaced by a new one with empty
-/// storage. Every test uses topics of its own, so nothing they need is lost.
-struct FreshBrokerAfter;
-
-impl Drop for FreshBrokerAfter {
-    fn drop(&mut self) {
-        let script = repo_root().join("scripts/services.sh");
-        let _ = Command::new(&script).arg("broker-stop").status();
-        let _ = Command::new(&script).arg("up").status();
-    }
-}
-
 async fn produce_range(topic: &str, from: usize, to: usize) {
     let values: Vec<String> = (from..to).map(|i| format!(r#"{{"id":"e{i}","amount":{i}}}"#)).collect();
     let list: Vec<(Option<&str>, &str)> = values.iter().map(|v| (None, v.as_str())).collect();
