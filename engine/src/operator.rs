@@ -18,8 +18,8 @@ pub enum Message {
     /// Checkpoint barrier: every row before it belongs to checkpoint `id`. A sink that
     /// receives it makes those rows durable and acknowledges `id` to the source, which
     /// then commits the offsets it recorded for `id` (Flink's asynchronous barrier snapshots).
-    /// A stateful operator holds a barrier back until the rows before it have left its
-    /// state (see [`Operator::on_barrier`]).
+    /// Operators pass it on at once; stateful ones are snapshotted right after
+    /// ([`Operator::snapshot`]).
     Barrier(u64),
     /// The sender has no data to hold event time back: every partition it reads is idle
     /// (Flink's `WatermarkStatus.IDLE`). Where streams merge, an idle sender is left out

@@ -363,8 +363,8 @@ impl Sink for KafkaSink {
 
     async fn resume(&mut self, from: Option<&Progress>) -> eddy_engine::Result<()> {
         let Some(query) = self.query.clone() else { return Ok(()) };
-        // Without a checkpoint (a first start, or a stateful query whose barriers were
-        // all still held) everything this query wrote counts as after it.
+        // Without a checkpoint (a first start, or a query that never completed one)
+        // everything this query wrote counts as after it.
         let after = from.map_or(0, |f| f.checkpoint_id);
         self.label = after + 1;
         let (config, topic) = (self.config.clone(), self.topic.clone());

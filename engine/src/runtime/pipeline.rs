@@ -6,14 +6,18 @@
 //!      +---------------------- committed progress (positions) ----------------------+
 //! ```
 //!
-//! After each micro-batch the source sends a `Barrier(id)` and records its partition
-//! positions under `id` in the [`ProgressLedger`]. When the barrier reaches the sink, the
-//! sink commits every row before it together with the cumulative positions
-//! ([`Sink::commit`]; PostgreSQL: in one transaction with a row of `eddy_progress`)
-//! and hands that progress back; only then does the source commit the offsets to the
-//! consumer group. Killing the process at any moment therefore loses no row; a sink
-//! that stores its progress (PostgreSQL) resumes from it and so repeats none either;
-//! other sinks get every row at least once (upserts on a key make that exact).
+//! The source records the positions of every micro-batch in the [`ProgressLedger`] under
+//! the id of the next barrier, and sends a `Barrier(id)`: after every micro-batch for a
+//! stateless query, once per checkpoint interval for a stateful one. Barriers are
+//! aligned where workers merge; a stateful operator task snapshots its operators when a
+//! barrier has passed them (see `super::snapshot`). When the barrier reaches the sink,
+//! the sink commits every row before it together with the cumulative positions
+//! ([`Sink::commit`]; PostgreSQL: in one transaction with a row of `eddy_progress`), the
+//! checkpoint is written (with the operator states, before the commit; positions only,
+//! after it), and the progress goes back to the source, which commits the offsets to
+//! the consumer group. Killing the process at any moment therefore loses no row; a
+//! restarted query restores the checkpoint the sink committed (or the newest one) and
+//! a Kafka sink suppresses what it wrote after it, so none is repeated either.
 //! The channels hold at most [`CHANNEL_CAPACITY`] messages, so a slow sink slows the
 //! source and memory stays bounded.
 

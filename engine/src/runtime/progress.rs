@@ -14,8 +14,8 @@ use std::sync::Mutex;
 use super::{PartitionOffset, Progress, QueryMetrics};
 
 /// Most micro-batches whose positions wait for their barrier at once. Beyond it the two
-/// oldest entries are folded into one under the later id: memory stays bounded while a
-/// window holds barriers for long, and the later barrier commits both.
+/// oldest entries are folded into one under the later id: memory stays bounded however
+/// many micro-batches a checkpoint interval holds, and the later barrier commits both.
 const MAX_PENDING: usize = 4096;
 
 /// Positions recorded by the source, completed by the sink (shared by both tasks).
