@@ -82,7 +82,7 @@ fn read(bootstrap: &str, isolation: &str) -> Vec<i32> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_checkpoints_records_commit_together_and_a_crashed_runs_are_aborted() {
+async fn each_checkpoint_is_one_transaction_and_a_refused_commit_stops_the_query() {
     let mock = MockCluster::new(1).unwrap_or_else(|e| panic!("{e}"));
     mock.create_topic("out", 1, 1).unwrap_or_else(|e| panic!("{e}"));
     let bootstrap = mock.bootstrap_servers();
