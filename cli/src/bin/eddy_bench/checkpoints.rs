@@ -12,14 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use eddy_connectors::kafka::{ensure_topic, KafkaConfig};
 use eddy_connectors::Connectors;
 use eddy_engine::runtime::{start_query_with, Checkpointing, QueryHandle};
 use eddy_engine::sql::planner::{PlannedStatement, QueryPlan};
 use eddy_engine::{Engine, Script};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::util::Timeout;
-use rdkafka::ClientConfig;
 
 /// The server-log source over `topic` (queries/fraud's event time and watermark).
 fn source(topic: &str) -> String {
@@ -64,29 +60,6 @@ fn events(n: usize, accounts: usize) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn produce(bootstrap: &str, topic: &str, events: &[(String, String)]) -> anyhow::Result<()> {
-    let config = KafkaConfig { bootstrap_servers: bootstrap.to_string(), properties: Default::default() };
-    ensure_topic(&config, topic, 4, 1).await?;
-    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", bootstrap).set("linger.ms", "20").set("queue.buffering.max.messages", "500000").create()?;
-    let mut deliveries = Vec::with_capacity(events.len());
-    for (k, v) in events {
-        loop {
-            match producer.send_result(FutureRecord::to(topic).key(k.as_str()).payload(v.as_str())) {
-                Ok(d) => {
-                    deliveries.push(d);
-                    break;
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-            }
-        }
-    }
-    for d in deliveries {
-        d.await?.map_err(|(e, _)| anyhow::anyhow!("{e}"))?;
-    }
-    producer.flush(Timeout::After(Duration::from_secs(30)))?;
-    Ok(())
-}
-
 async fn start(plan: Arc<QueryPlan>, factory: &Connectors, group: &str, checkpoints: Option<&Checkpointing>) -> anyhow::Result<QueryHandle> {
     Ok(start_query_with(plan, factory, format!("{group}-"), None, checkpoints).await?)
 }
@@ -118,7 +91,7 @@ async fn run(plan: Arc<QueryPlan>, factory: &Connectors, group: &str, n: usize, 
 pub async fn checkpoints(bootstrap: &str, dir: &Path, n: usize) -> anyhow::Result<()> {
     let suffix = format!("{:08x}", rand::random::<u32>());
     let topic = format!("bench-checkpoints-{suffix}");
-    produce(bootstrap, &topic, &events(n, 10_000)).await?;
+    super::produce(bootstrap, &topic, &events(n, 10_000)).await?;
     let factory = Connectors { bootstrap_servers: bootstrap.to_string(), postgres_url: None };
     let every_second = Checkpointing { dir: dir.join(format!("checkpoints-{suffix}")), interval_ms: 1_000 };
     for (name, query) in [("Q1 tumbling per event_type, COUNT + COUNT DISTINCT", Q1), ("Q3 fraud MATCH_RECOGNIZE", super::FRAUD_ALERTS_TO_BLACKHOLE)] {
@@ -137,7 +110,7 @@ pub async fn checkpoints(bootstrap: &str, dir: &Path, n: usize) -> anyhow::Resul
     // Recovery of 100,000 open windows.
     let topic = format!("bench-open-keys-{suffix}");
     let keys = 100_000;
-    produce(bootstrap, &topic, &events(keys, keys)).await?;
+    super::produce(bootstrap, &topic, &events(keys, keys)).await?;
     let sql = source(&topic) + OPEN_KEYS;
     let group = format!("bench-recovery-{suffix}");
     let query = plan(&sql)?;

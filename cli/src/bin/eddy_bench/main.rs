@@ -224,30 +224,8 @@ async fn services(args: &Args) -> anyhow::Result<()> {
     report("PostgreSQL sink, upsert, 8192-row transactions", n, start.elapsed());
 
     // Produce the events once.
-    let config = KafkaConfig { bootstrap_servers: args.bootstrap_servers.clone(), properties: Default::default() };
-    ensure_topic(&config, &topic, 4, 1).await?;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &args.bootstrap_servers)
-        .set("linger.ms", "20")
-        .set("queue.buffering.max.messages", "500000")
-        .create()?;
-    let mut deliveries = Vec::with_capacity(n);
-    for v in &values {
-        let key = &v[..36];
-        loop {
-            match producer.send_result(FutureRecord::to(&topic).key(key).payload(v.as_str())) {
-                Ok(d) => {
-                    deliveries.push(d);
-                    break;
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-            }
-        }
-    }
-    for d in deliveries {
-        d.await?.map_err(|(e, _)| anyhow::anyhow!("{e}"))?;
-    }
-    producer.flush(Timeout::After(Duration::from_secs(30)))?;
+    let records: Vec<(String, String)> = values.iter().map(|v| (v[..36].to_string(), v.clone())).collect();
+    produce(&args.bootstrap_servers, &topic, &records).await?;
 
     // Bare consumer on the same topic.
     let consumer: StreamConsumer = ClientConfig::new()
@@ -289,6 +267,31 @@ async fn services(args: &Args) -> anyhow::Result<()> {
 
     admin.batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)")).await?;
     alert_latency(args, &factory, &suffix).await
+}
+
+/// Writes `records` (key, value) to `topic` (created with 4 partitions if missing) as fast
+/// as the producer takes them, and waits until the broker has every one.
+async fn produce(bootstrap: &str, topic: &str, records: &[(String, String)]) -> anyhow::Result<()> {
+    let config = KafkaConfig { bootstrap_servers: bootstrap.to_string(), properties: Default::default() };
+    ensure_topic(&config, topic, 4, 1).await?;
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", bootstrap).set("linger.ms", "20").set("queue.buffering.max.messages", "500000").create()?;
+    let mut deliveries = Vec::with_capacity(records.len());
+    for (k, v) in records {
+        loop {
+            match producer.send_result(FutureRecord::to(topic).key(k.as_str()).payload(v.as_str())) {
+                Ok(d) => {
+                    deliveries.push(d);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    }
+    for d in deliveries {
+        d.await?.map_err(|(e, _)| anyhow::anyhow!("{e}"))?;
+    }
+    producer.flush(Timeout::After(Duration::from_secs(30)))?;
+    Ok(())
 }
 
 const ALERTS_SQL: &str = include_str!("../../../../queries/fraud/03_alerts.sql");
