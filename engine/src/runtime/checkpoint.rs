@@ -266,6 +266,12 @@ mod tests {
         assert!(loaded.with_state);
         assert_eq!(loaded.states.len(), 1);
         assert_eq!(loaded.states[0].state.batches, vec![batch.clone(), batch.slice(0, 1)]);
+        // A damaged state file is an error naming the file, not a restore of part of a state.
+        let state_file = store.dir().join("chk-00000000000000000004").join(state.file_name(1));
+        std::fs::write(&state_file, b"ARROW1 but not really").map_err(|e| EngineError::Other(e.to_string()))?;
+        let err = store.load(4).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.starts_with(&format!("checkpoint state {} cannot be read: ", state_file.display())), "{err}");
+        assert!(err.ends_with("delete that checkpoint directory to start from an older checkpoint or the committed offsets"), "{err}");
         std::fs::write(store.dir().join("chk-00000000000000000004").join(PROGRESS_FILE), b"{\"checkpoint_id\": 4, \"posi").map_err(|e| EngineError::Other(e.to_string()))?;
         assert_eq!(store.latest()?, Some(progress(3, 30)));
         assert!(store.load(4)?.is_none());

@@ -110,14 +110,20 @@ pub fn write_ipc(path: &Path, batch: &RecordBatch) -> Result<()> {
 
 /// Reads the batches of the Arrow IPC file at `path`, as one batch.
 ///
-/// Errors: the file cannot be read or is not an Arrow IPC file.
+/// Errors: the file cannot be read or is not an Arrow IPC file; the message names the
+/// file and says how to start without it.
 pub fn read_ipc(path: &Path) -> Result<RecordBatch> {
-    let io = |e: std::io::Error| EngineError::Other(format!("checkpoint state {}: {e}", path.display()));
-    let file = std::fs::File::open(path).map_err(io)?;
-    let reader = arrow::ipc::reader::FileReader::try_new(file, None)?;
+    let damaged = |e: &dyn std::fmt::Display| {
+        EngineError::Other(format!(
+            "checkpoint state {} cannot be read: {e}; delete that checkpoint directory to start from an older checkpoint or the committed offsets",
+            path.display()
+        ))
+    };
+    let file = std::fs::File::open(path).map_err(|e| damaged(&e))?;
+    let reader = arrow::ipc::reader::FileReader::try_new(file, None).map_err(|e| damaged(&e))?;
     let schema = reader.schema();
-    let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(arrow::compute::concat_batches(&schema, &batches)?)
+    let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| damaged(&e))?;
+    arrow::compute::concat_batches(&schema, &batches).map_err(|e| damaged(&e))
 }
 
 #[cfg(test)]
