@@ -1,5 +1,5 @@
 # Eddy: the two commands of the README are `make demo` and `make test`.
-.PHONY: build demo test lint services services-down services-status bench bench-compare check
+.PHONY: build demo test fmt lint services services-down services-status bench bench-compare check
 
 CARGO ?= cargo
 
@@ -24,6 +24,10 @@ demo:
 ## Unit, golden and end-to-end tests (the end-to-end ones need `make services`).
 test: services build
 	$(CARGO) test --workspace
+
+## Format every crate with rustfmt (rustfmt.toml); CI checks it with --check.
+fmt:
+	$(CARGO) fmt --all
 
 ## Clippy with the workspace lints (no unwrap/expect outside tests), warnings as errors.
 lint:

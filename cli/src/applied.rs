@@ -104,7 +104,13 @@ pub async fn apply_new(engine: &mut Engine, dir: &Path, scripts: &[Script], logg
                 if rest.len() == texts.len() {
                     new.push(script.clone());
                 } else {
-                    eprintln!("{}: {} of its {} statements were applied before an interruption; applying the other {}", script.name, texts.len() - rest.len(), texts.len(), rest.len());
+                    eprintln!(
+                        "{}: {} of its {} statements were applied before an interruption; applying the other {}",
+                        script.name,
+                        texts.len() - rest.len(),
+                        texts.len(),
+                        rest.len()
+                    );
                     let sql = rest.iter().map(|t| format!("{t};\n")).collect::<String>();
                     new.push(Script { name: script.name.clone(), sql });
                 }
@@ -136,7 +142,11 @@ pub async fn apply_new(engine: &mut Engine, dir: &Path, scripts: &[Script], logg
             }
         }
         let original = scripts.iter().find(|s| s.name == script.name).map_or(script.sql.as_str(), |s| s.sql.as_str());
-        applied.push(AppliedFile { file: script.name.clone(), checksum: checksum(original), applied_at_ms: chrono::Utc::now().timestamp_millis() });
+        applied.push(AppliedFile {
+            file: script.name.clone(),
+            checksum: checksum(original),
+            applied_at_ms: chrono::Utc::now().timestamp_millis(),
+        });
         write(dir, &applied)?;
     }
     Ok(None)

@@ -61,10 +61,17 @@ pub fn entity(result: &StatementResult, statement: &str, sequence: i64) -> Value
             status(format!("query/`{id}`/create"), format!("Created query with ID {id}"), Some(id), warning.iter().cloned().collect())
         }
         StatementResult::Noop(why) => status("noop".into(), why.clone(), None, vec![]),
-        StatementResult::Dropped { kind, name, .. } => status(format!("{}/`{name}`/drop", kind_word(kind)), result.to_string(), None, vec![]),
+        StatementResult::Dropped { kind, name, .. } => {
+            status(format!("{}/`{name}`/drop", kind_word(kind)), result.to_string(), None, vec![])
+        }
         StatementResult::Terminated(ids) => {
             let id = if ids.len() == 1 { ids[0].clone() } else { "ALL".into() };
-            status(format!("terminate/{id}/execute"), if ids.is_empty() { result.to_string() } else { "Query terminated.".into() }, None, vec![])
+            status(
+                format!("terminate/{id}/execute"),
+                if ids.is_empty() { result.to_string() } else { "Query terminated.".into() },
+                None,
+                vec![],
+            )
         }
         StatementResult::Relations { kind, relations } => {
             let key = if *kind == ObjectKind::Stream { "streams" } else { "tables" };
@@ -89,7 +96,8 @@ pub fn entity(result: &StatementResult, statement: &str, sequence: i64) -> Value
                 .fields()
                 .iter()
                 .map(|f| {
-                    let mut field = json!({"name": f.name(), "schema": {"type": sql_name(f.data_type()), "fields": null, "memberSchema": null}});
+                    let mut field =
+                        json!({"name": f.name(), "schema": {"type": sql_name(f.data_type()), "fields": null, "memberSchema": null}});
                     if r.key.iter().any(|k| k == f.name()) || r.primary_key.iter().any(|k| k == f.name()) {
                         field["type"] = json!(if r.primary_key.is_empty() { "KEY" } else { "PRIMARY_KEY" });
                     }
@@ -139,8 +147,12 @@ pub fn entity(result: &StatementResult, statement: &str, sequence: i64) -> Value
             "queryDescription": {"id": query_id, "statementText": statement, "executionPlan": plan, "topology": plan, "overriddenProperties": {}},
             "warnings": [],
         }),
-        StatementResult::PropertySet { property, value } => status("property/set".into(), format!("Property '{property}' set to '{value}'"), None, vec![]),
-        StatementResult::PropertyUnset { property } => status("property/unset".into(), format!("Property '{property}' unset"), None, vec![]),
+        StatementResult::PropertySet { property, value } => {
+            status("property/set".into(), format!("Property '{property}' set to '{value}'"), None, vec![])
+        }
+        StatementResult::PropertyUnset { property } => {
+            status("property/unset".into(), format!("Property '{property}' unset"), None, vec![])
+        }
         StatementResult::PushQuery(p) => status(format!("query/`{}`/push", p.id), result.to_string(), Some(&p.id), vec![]),
     }
 }

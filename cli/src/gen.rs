@@ -34,8 +34,16 @@ pub const EVENT_TYPES: [&str; 8] =
 pub const COUNTRIES: [&str; 15] = ["USA", "IN", "UK", "CA", "AU", "DE", "ES", "FR", "NL", "SG", "RU", "JP", "BR", "CN", "O"];
 /// The 10 users of SCENARIOS.md §2; user `d…` pays `10 * d` (0 pays 100).
 pub const USERS: [&str; 10] = [
-    "0b6a2f4e-user", "1c7d3a5f-user", "2d8e4b6a-user", "3e9f5c7b-user", "4fa06d8c-user",
-    "5ab17e9d-user", "6bc28fae-user", "7cd390bf-user", "8de4a1c0-user", "9ef5b2d1-user",
+    "0b6a2f4e-user",
+    "1c7d3a5f-user",
+    "2d8e4b6a-user",
+    "3e9f5c7b-user",
+    "4fa06d8c-user",
+    "5ab17e9d-user",
+    "6bc28fae-user",
+    "7cd390bf-user",
+    "8de4a1c0-user",
+    "9ef5b2d1-user",
 ];
 
 /// Arguments of `eddy gen`.
@@ -179,10 +187,8 @@ pub async fn gen(settings: &Settings, args: GenArgs) -> anyhow::Result<()> {
         Kind::Transactions => "transactions".into(),
         Kind::BankTransactions => "transactions-data".into(),
     });
-    let config = eddy_connectors::kafka::KafkaConfig {
-        bootstrap_servers: settings.bootstrap_servers.clone(),
-        properties: Default::default(),
-    };
+    let config =
+        eddy_connectors::kafka::KafkaConfig { bootstrap_servers: settings.bootstrap_servers.clone(), properties: Default::default() };
     eddy_connectors::kafka::ensure_topic(&config, &topic, args.partitions, 1)
         .await
         .with_context(|| format!("cannot create topic {topic}"))?;

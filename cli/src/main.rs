@@ -13,8 +13,8 @@ mod gen;
 mod produce;
 mod run;
 mod server;
-mod shell;
 mod settings;
+mod shell;
 mod state;
 mod topics;
 

@@ -126,10 +126,8 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<u8> {
         drop(lock);
         return Ok(code);
     }
-    let factory = Arc::new(Connectors {
-        bootstrap_servers: settings.bootstrap_servers.clone(),
-        postgres_url: Some(settings.postgres_url.clone()),
-    });
+    let factory =
+        Arc::new(Connectors { bootstrap_servers: settings.bootstrap_servers.clone(), postgres_url: Some(settings.postgres_url.clone()) });
     let mut engine = Engine::new(Some(factory), args.application_id.clone());
     engine.set_checkpointing(settings.checkpointing(None));
     if args.validate {

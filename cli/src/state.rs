@@ -57,7 +57,8 @@ pub async fn restore(settings: &Settings, dir: &Path, application_id: &str) -> a
             t.dropped_bytes
         ));
     }
-    let factory = Arc::new(Connectors { bootstrap_servers: settings.bootstrap_servers.clone(), postgres_url: Some(settings.postgres_url.clone()) });
+    let factory =
+        Arc::new(Connectors { bootstrap_servers: settings.bootstrap_servers.clone(), postgres_url: Some(settings.postgres_url.clone()) });
     let mut engine = Engine::new(Some(factory), application_id);
     engine.set_checkpointing(settings.checkpointing(Some(dir)));
     warnings.extend(engine.restore(&commands).await);

@@ -58,8 +58,7 @@ pub async fn topics(settings: &Settings, args: TopicsArgs) -> anyhow::Result<()>
             let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &settings.bootstrap_servers).create()?;
             let metadata = tokio::task::block_in_place(|| consumer.fetch_metadata(None, Duration::from_secs(10)))
                 .context("fetching topic metadata")?;
-            let mut topics: Vec<(String, usize)> =
-                metadata.topics().iter().map(|t| (t.name().to_string(), t.partitions().len())).collect();
+            let mut topics: Vec<(String, usize)> = metadata.topics().iter().map(|t| (t.name().to_string(), t.partitions().len())).collect();
             topics.sort();
             for (name, partitions) in topics {
                 println!("{name}\t{partitions}");

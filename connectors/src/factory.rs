@@ -44,7 +44,8 @@ impl ConnectorFactory for Connectors {
     }
 
     async fn delete_topic(&self, relation: &Relation) -> eddy_engine::Result<()> {
-        let (config, k) = self.kafka(relation).ok_or_else(|| ConnectorError::Config(format!("\"{}\" has no Kafka topic", relation.name)))?;
+        let (config, k) =
+            self.kafka(relation).ok_or_else(|| ConnectorError::Config(format!("\"{}\" has no Kafka topic", relation.name)))?;
         Ok(delete_topic(&config, &k.topic).await?)
     }
 
@@ -62,7 +63,18 @@ impl ConnectorFactory for Connectors {
             return Ok(Box::new(FileSource::open(f, query.parallelism).await?));
         }
         match self.kafka(relation) {
-            Some((config, k)) => Ok(Box::new(KafkaSource::open(&config, k, &query.group_id, query.transient, &query.resume_from, query.resume_exact, Some(query.metrics.clone())).await?)),
+            Some((config, k)) => Ok(Box::new(
+                KafkaSource::open(
+                    &config,
+                    k,
+                    &query.group_id,
+                    query.transient,
+                    &query.resume_from,
+                    query.resume_exact,
+                    Some(query.metrics.clone()),
+                )
+                .await?,
+            )),
             None => Err(ConnectorError::Config(format!("\"{}\" ({}) cannot be read", relation.name, relation.connector.name())).into()),
         }
     }
@@ -83,13 +95,21 @@ impl ConnectorFactory for Connectors {
         Ok(Box::new(KafkaSink::raw(&config, k, topic, Some(query.metrics.clone()))?))
     }
 
-    async fn dead_letter_sink(&self, source: &Relation, target: &DeadLetterTarget, query: &QueryContext) -> eddy_engine::Result<Box<dyn Sink>> {
+    async fn dead_letter_sink(
+        &self,
+        source: &Relation,
+        target: &DeadLetterTarget,
+        query: &QueryContext,
+    ) -> eddy_engine::Result<Box<dyn Sink>> {
         match target {
             DeadLetterTarget::Topic(topic) => {
                 let (config, options) = match self.kafka(source) {
                     Some((config, k)) => (config, k.clone()),
                     // A file source's dead letters go to the default cluster.
-                    None => (KafkaConfig { bootstrap_servers: self.bootstrap_servers.clone(), properties: Default::default() }, dead_letter_kafka_options(topic)),
+                    None => (
+                        KafkaConfig { bootstrap_servers: self.bootstrap_servers.clone(), properties: Default::default() },
+                        dead_letter_kafka_options(topic),
+                    ),
                 };
                 ensure_topic(&config, topic, 1, options.replicas.unwrap_or(1)).await?;
                 Ok(Box::new(KafkaSink::dead_letters(&config, &options, topic, Some(query.metrics.clone()))?))

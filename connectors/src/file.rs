@@ -42,9 +42,8 @@ impl FileSource {
     ///
     /// Errors: the file cannot be opened (named, with the reason).
     pub async fn open(options: &FileOptions, splits: usize) -> Result<Self> {
-        let file = tokio::fs::File::open(&options.path)
-            .await
-            .map_err(|source| ConnectorError::File { path: options.path.clone(), source })?;
+        let file =
+            tokio::fs::File::open(&options.path).await.map_err(|source| ConnectorError::File { path: options.path.clone(), source })?;
         Ok(FileSource {
             file,
             path: options.path.clone(),

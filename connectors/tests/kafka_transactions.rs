@@ -40,7 +40,8 @@ fn relation() -> Arc<Relation> {
 fn rows(relation: &Relation, ids: std::ops::RangeInclusive<i32>) -> RecordBatch {
     let ids: Vec<i32> = ids.collect();
     let values: Vec<String> = ids.iter().map(|i| format!("v{i}")).collect();
-    RecordBatch::try_new(relation.schema.clone(), vec![Arc::new(Int32Array::from(ids)), Arc::new(StringArray::from(values))]).unwrap_or_else(|e| panic!("{e}"))
+    RecordBatch::try_new(relation.schema.clone(), vec![Arc::new(Int32Array::from(ids)), Arc::new(StringArray::from(values))])
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn sink(bootstrap: &str, relation: &Relation) -> KafkaSink {

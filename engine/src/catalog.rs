@@ -106,8 +106,7 @@ impl Relation {
         if self.computed.is_empty() {
             return self.schema.clone();
         }
-        let fields: Vec<_> =
-            self.schema.fields().iter().filter(|f| !self.computed.iter().any(|c| &c.name == f.name())).cloned().collect();
+        let fields: Vec<_> = self.schema.fields().iter().filter(|f| !self.computed.iter().any(|c| &c.name == f.name())).cloned().collect();
         Arc::new(Schema::new(fields))
     }
 }

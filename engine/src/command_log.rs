@@ -100,7 +100,12 @@ impl CommandLog {
         }
         file.seek(SeekFrom::Start(valid_end as u64)).map_err(io)?;
         let next_sequence = commands.last().map(|c| c.sequence + 1).unwrap_or(1);
-        let torn = torn.map(|(entry, offset, reason)| TornTail { entry, offset: offset as u64, reason, dropped_bytes: (bytes.len() - valid_end) as u64 });
+        let torn = torn.map(|(entry, offset, reason)| TornTail {
+            entry,
+            offset: offset as u64,
+            reason,
+            dropped_bytes: (bytes.len() - valid_end) as u64,
+        });
         Ok((CommandLog { path: path.to_path_buf(), file, next_sequence }, commands, torn))
     }
 
@@ -128,9 +133,10 @@ impl CommandLog {
             properties,
         };
         let payload = serde_json::to_vec(&command).map_err(|e| EngineError::Other(format!("command log: {e}")))?;
-        let length = u32::try_from(payload.len()).ok().filter(|l| *l <= MAX_ENTRY_BYTES).ok_or_else(|| {
-            EngineError::Other(format!("command log: a statement of {} bytes is too long to log", payload.len()))
-        })?;
+        let length = u32::try_from(payload.len())
+            .ok()
+            .filter(|l| *l <= MAX_ENTRY_BYTES)
+            .ok_or_else(|| EngineError::Other(format!("command log: a statement of {} bytes is too long to log", payload.len())))?;
         let mut entry = Vec::with_capacity(8 + payload.len());
         entry.extend_from_slice(&length.to_le_bytes());
         entry.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());

@@ -164,9 +164,8 @@ mod tests {
 
     #[test]
     fn formats_like_materialize() {
-        let e = SqlError::new("unknown column \"acount_id\"")
-            .at(Some(Position { line: 3, column: 8 }))
-            .hint("did you mean \"account_id\"?");
+        let e =
+            SqlError::new("unknown column \"acount_id\"").at(Some(Position { line: 3, column: 8 })).hint("did you mean \"account_id\"?");
         assert_eq!(e.to_string(), "unknown column \"acount_id\" (line 3, column 8); did you mean \"account_id\"?");
     }
 

@@ -24,7 +24,7 @@ pub mod session;
 pub mod sql;
 
 pub use engine::{Engine, Plan, Script, ScriptError};
+pub use error::{EngineError, Position, Result, SqlError};
 pub use handler::StatementError;
 pub use result::{Description, Executed, PushQuery, QueryInfo, QueryKind, RelationInfo, StatementResult};
 pub use session::Session;
-pub use error::{EngineError, Position, Result, SqlError};

@@ -305,9 +305,7 @@ fn find<'a>(options: &'a [WithOption], keys: &[&str]) -> Option<&'a WithOption> 
 }
 
 fn parse_int<T: std::str::FromStr>(o: &WithOption, what: &str) -> Result<T, SqlError> {
-    o.value.parse::<T>().map_err(|_| {
-        SqlError::new(format!("option '{}' must be {what}, found '{}'", o.key, o.value)).at(o.value_position)
-    })
+    o.value.parse::<T>().map_err(|_| SqlError::new(format!("option '{}' must be {what}, found '{}'", o.key, o.value)).at(o.value_position))
 }
 
 /// Parses a format name (`delimited`, `csv`, `json`; any case).
@@ -315,9 +313,7 @@ fn parse_format(o: &WithOption, delimiter: u8) -> Result<Format, SqlError> {
     match o.value.to_lowercase().as_str() {
         "delimited" | "csv" => Ok(Format::Delimited { delimiter }),
         "json" => Ok(Format::Json),
-        other => Err(SqlError::new(format!("unknown format '{other}'"))
-            .at(o.value_position)
-            .hint("use 'DELIMITED' (or 'csv') or 'JSON'")),
+        other => Err(SqlError::new(format!("unknown format '{other}'")).at(o.value_position).hint("use 'DELIMITED' (or 'csv') or 'JSON'")),
     }
 }
 

@@ -145,7 +145,14 @@ impl RelationInfo {
         };
         let format = relation.connector.format().map(|f| f.to_string().split_whitespace().next().unwrap_or_default().to_uppercase());
         let windowed = relation.schema.field_with_name(crate::sql::window::WINDOW_START).is_ok();
-        RelationInfo { name: relation.name.clone(), kind: relation.kind, connector: relation.connector.name().to_string(), target, format, windowed }
+        RelationInfo {
+            name: relation.name.clone(),
+            kind: relation.kind,
+            connector: relation.connector.name().to_string(),
+            target,
+            format,
+            windowed,
+        }
     }
 }
 
@@ -228,7 +235,9 @@ impl fmt::Display for StatementResult {
             }
             StatementResult::Terminated(ids) if ids.is_empty() => f.write_str("No queries to terminate"),
             StatementResult::Terminated(ids) => write!(f, "Terminated {}", ids.join(", ")),
-            StatementResult::Relations { kind, relations } => write!(f, "{} {}", relations.len(), if *kind == ObjectKind::Stream { "streams" } else { "tables" }),
+            StatementResult::Relations { kind, relations } => {
+                write!(f, "{} {}", relations.len(), if *kind == ObjectKind::Stream { "streams" } else { "tables" })
+            }
             StatementResult::Queries(q) => write!(f, "{} queries", q.len()),
             StatementResult::Topics(t) => write!(f, "{} topics", t.len()),
             StatementResult::Properties(p) => write!(f, "{} properties", p.len()),

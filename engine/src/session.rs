@@ -79,7 +79,8 @@ impl Session {
         }
         if let Some(allowed) = allowed {
             if !allowed.iter().any(|a| a.eq_ignore_ascii_case(value)) {
-                return Err(SqlError::new(format!("invalid value '{value}' for property '{property}'")).hint(format!("use one of: {}", allowed.join(", "))));
+                return Err(SqlError::new(format!("invalid value '{value}' for property '{property}'"))
+                    .hint(format!("use one of: {}", allowed.join(", "))));
             }
         }
         self.properties.insert(property, value.to_lowercase());

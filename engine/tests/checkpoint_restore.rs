@@ -88,7 +88,12 @@ fn rows(batches: &[RecordBatch]) -> Vec<String> {
     let mut out = Vec::new();
     let options = FormatOptions::default();
     for b in batches {
-        let formatters: Vec<ArrayFormatter> = b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options)).collect::<Result<_, _>>().unwrap_or_else(|e| panic!("{e}"));
+        let formatters: Vec<ArrayFormatter> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("{e}"));
         for r in 0..b.num_rows() {
             out.push(formatters.iter().map(|f| f.value(r).to_string()).collect::<Vec<_>>().join("|"));
         }
@@ -131,7 +136,14 @@ fn feed(ops: &mut [Box<dyn Operator>], steps: &[Step]) -> Vec<RecordBatch> {
 
 /// Runs `steps` through `before` workers, stops after step `cut` (after a barrier),
 /// writes the checkpoint, restores it into `after` fresh workers and runs the rest.
-fn stopped_at(make: &dyn Fn() -> Box<dyn Operator>, steps: &[Step], cut: usize, before: usize, after: usize, dir: &std::path::Path) -> Vec<String> {
+fn stopped_at(
+    make: &dyn Fn() -> Box<dyn Operator>,
+    steps: &[Step],
+    cut: usize,
+    before: usize,
+    after: usize,
+    dir: &std::path::Path,
+) -> Vec<String> {
     let _ = std::fs::remove_dir_all(dir);
     let mut ops: Vec<Box<dyn Operator>> = (0..before).map(|_| make()).collect();
     let mut emitted = feed(&mut ops, &steps[..cut]);
@@ -146,7 +158,11 @@ fn stopped_at(make: &dyn Fn() -> Box<dyn Operator>, steps: &[Step], cut: usize, 
     drop(ops);
     let id = cut as u64 + 1;
     let store = CheckpointStore::new(dir, "q");
-    let progress = Progress { checkpoint_id: id, positions: vec![PartitionOffset { topic: "logs".into(), partition: 0, next_offset: 1 }], watermark: None };
+    let progress = Progress {
+        checkpoint_id: id,
+        positions: vec![PartitionOffset { topic: "logs".into(), partition: 0, next_offset: 1 }],
+        watermark: None,
+    };
     store.write(&progress, &entries).unwrap_or_else(|e| panic!("{e}"));
     let loaded = store.load(id).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("no checkpoint {id}"));
     let mut restored: Vec<Box<dyn Operator>> = (0..after)
@@ -188,7 +204,9 @@ fn tumbling_window_totals_are_the_same_after_a_restore() {
     );
     let schema = input_schema(&plan);
     let aggregate = plan.aggregate.clone().unwrap_or_else(|| panic!("no aggregate"));
-    let make = || -> Box<dyn Operator> { Box::new(WindowAggregate::new(&aggregate, &schema, Arc::new(QueryMetrics::default())).unwrap_or_else(|e| panic!("{e}"))) };
+    let make = || -> Box<dyn Operator> {
+        Box::new(WindowAggregate::new(&aggregate, &schema, Arc::new(QueryMetrics::default())).unwrap_or_else(|e| panic!("{e}")))
+    };
     check("tumbling", &make, &schema);
 }
 
@@ -201,7 +219,9 @@ fn hopping_and_session_windows_are_the_same_after_a_restore() {
         ));
         let schema = input_schema(&plan);
         let aggregate = plan.aggregate.clone().unwrap_or_else(|| panic!("no aggregate"));
-        let make = || -> Box<dyn Operator> { Box::new(WindowAggregate::new(&aggregate, &schema, Arc::new(QueryMetrics::default())).unwrap_or_else(|e| panic!("{e}"))) };
+        let make = || -> Box<dyn Operator> {
+            Box::new(WindowAggregate::new(&aggregate, &schema, Arc::new(QueryMetrics::default())).unwrap_or_else(|e| panic!("{e}")))
+        };
         check(name, &make, &schema);
     }
 }
@@ -220,7 +240,9 @@ fn match_recognize_alerts_are_the_same_after_a_restore() {
     );
     let schema = input_schema(&plan);
     let mr = plan.match_recognize.clone().unwrap_or_else(|| panic!("no MATCH_RECOGNIZE"));
-    let make = || -> Box<dyn Operator> { Box::new(MatchRecognize::new(&mr, &schema, Arc::new(QueryMetrics::default())).unwrap_or_else(|e| panic!("{e}"))) };
+    let make = || -> Box<dyn Operator> {
+        Box::new(MatchRecognize::new(&mr, &schema, Arc::new(QueryMetrics::default())).unwrap_or_else(|e| panic!("{e}")))
+    };
     check("match_recognize", &make, &schema);
 }
 
@@ -236,14 +258,18 @@ fn unkeyed_state_is_the_same_after_a_restore() {
     );
     let schema = input_schema(&rule);
     let mr = rule.match_recognize.clone().unwrap_or_else(|| panic!("no MATCH_RECOGNIZE"));
-    let make = || -> Box<dyn Operator> { Box::new(MatchRecognize::new(&mr, &schema, Arc::new(QueryMetrics::default())).unwrap_or_else(|e| panic!("{e}"))) };
+    let make = || -> Box<dyn Operator> {
+        Box::new(MatchRecognize::new(&mr, &schema, Arc::new(QueryMetrics::default())).unwrap_or_else(|e| panic!("{e}")))
+    };
     check_with("unkeyed_match_recognize", &make, &schema, &stops);
     let totals = plan("CREATE TABLE t (window_start TIMESTAMP(3), window_end TIMESTAMP(3), total BIGINT, n BIGINT, mean DOUBLE) WITH ('connector'='kafka', 'topic'='t', 'format'='json');\n\
          INSERT INTO t SELECT window_start, window_end, SUM(amount), COUNT(*), AVG(amount) \
          FROM TABLE(TUMBLE(TABLE logs, DESCRIPTOR(at), INTERVAL '2' SECONDS)) GROUP BY window_start, window_end;");
     let schema = input_schema(&totals);
     let aggregate = totals.aggregate.clone().unwrap_or_else(|| panic!("no aggregate"));
-    let make = || -> Box<dyn Operator> { Box::new(WindowAggregate::new(&aggregate, &schema, Arc::new(QueryMetrics::default())).unwrap_or_else(|e| panic!("{e}"))) };
+    let make = || -> Box<dyn Operator> {
+        Box::new(WindowAggregate::new(&aggregate, &schema, Arc::new(QueryMetrics::default())).unwrap_or_else(|e| panic!("{e}")))
+    };
     check_with("unkeyed_window", &make, &schema, &stops);
 }
 
@@ -253,7 +279,11 @@ fn a_state_of_another_layout_is_refused_with_a_hint() {
     let schema = input_schema(&plan);
     let aggregate = plan.aggregate.clone().unwrap_or_else(|| panic!("no aggregate"));
     let mut op = WindowAggregate::new(&aggregate, &schema, Arc::new(QueryMetrics::default())).unwrap_or_else(|e| panic!("{e}"));
-    let wrong = RecordBatch::try_new(Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)])), vec![Arc::new(Int64Array::from(vec![1]))]).unwrap_or_else(|e| panic!("{e}"));
+    let wrong = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)])),
+        vec![Arc::new(Int64Array::from(vec![1]))],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let err = op.restore(vec![eddy_engine::operator::OperatorState { batches: vec![wrong] }], None).err().map(|e| e.to_string());
     assert_eq!(err.as_deref(), Some("checkpoint state: no column \"watermark\""));
 }

@@ -67,7 +67,11 @@ fn check(format: Format, seed: u64) {
         assert_eq!(all, (0..values.len()).collect::<Vec<_>>(), "{format} seed {seed}: each value exactly once");
         let expected: Vec<usize> = generated.iter().enumerate().filter(|(_, (_, good))| good.is_some()).map(|(i, _)| i).collect();
         for i in &expected {
-            assert!(indices.contains(i), "{format} seed {seed}: well-formed value {:?} was lost", String::from_utf8_lossy(&generated[*i].0));
+            assert!(
+                indices.contains(i),
+                "{format} seed {seed}: well-formed value {:?} was lost",
+                String::from_utf8_lossy(&generated[*i].0)
+            );
         }
         let ns = rows.column(1).as_primitive::<Int32Type>();
         for (row, &i) in indices.iter().enumerate() {

@@ -33,7 +33,10 @@ fn decode_all(format: Format, values: &[Option<Vec<u8>>]) -> Result<(), TestCase
 }
 
 fn config() -> ProptestConfig {
-    ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2_000), ..ProptestConfig::default() }
+    ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2_000),
+        ..ProptestConfig::default()
+    }
 }
 
 /// Any bytes, or none (a record without a value), up to 4 KiB each.
@@ -56,20 +59,27 @@ fn near_json() -> impl Strategy<Value = Option<Vec<u8>>> {
         Just("[[[]]]".to_string()),
         Just("\"2024-01-01T00:00:00Z\"".to_string()),
     ];
-    (prop::collection::vec((key, value), 0..8), any::<bool>(), any::<bool>())
-        .prop_map(|(pairs, close, comma)| {
-            let body: Vec<String> = pairs.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
-            let mut s = format!("{{{}", body.join(if comma { "," } else { " " }));
-            if close {
-                s.push('}');
-            }
-            Some(s.into_bytes())
-        })
+    (prop::collection::vec((key, value), 0..8), any::<bool>(), any::<bool>()).prop_map(|(pairs, close, comma)| {
+        let body: Vec<String> = pairs.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+        let mut s = format!("{{{}", body.join(if comma { "," } else { " " }));
+        if close {
+            s.push('}');
+        }
+        Some(s.into_bytes())
+    })
 }
 
 /// Text close to a DELIMITED line of the schema.
 fn near_delimited() -> impl Strategy<Value = Option<Vec<u8>>> {
-    let field = prop_oneof!["[a-z]{0,5}", "-?[0-9]{1,22}", "-?[0-9]{1,4}\\.[0-9]{1,4}", Just("\"".to_string()), Just("\"a,b\"".to_string()), Just("true".to_string()), Just(String::new())];
+    let field = prop_oneof![
+        "[a-z]{0,5}",
+        "-?[0-9]{1,22}",
+        "-?[0-9]{1,4}\\.[0-9]{1,4}",
+        Just("\"".to_string()),
+        Just("\"a,b\"".to_string()),
+        Just("true".to_string()),
+        Just(String::new())
+    ];
     prop::collection::vec(field, 0..10).prop_map(|fields| Some(fields.join(",").into_bytes()))
 }
 

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::collections::{BTreeSet, HashMap};
 
 use arrow::array::{Array, ArrayRef, AsArray, Int32Array, Int64Array, StringArray, TimestampMillisecondArray};
-use arrow::datatypes::{Int32Type, Int64Type};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{Int32Type, Int64Type};
 use arrow::record_batch::RecordBatch;
 use eddy_engine::operator::{Collector, Operator};
 use eddy_engine::operators::{MatchRecognize, MetaColumns, META_ROWTIME};
@@ -58,7 +58,8 @@ fn input_schema(plan: &QueryPlan) -> SchemaRef {
 /// event of a new account, a login: its search can only end by WITHIN.
 fn batch(schema: &SchemaRef, rng: &mut StdRng, first: i64, n: usize) -> RecordBatch {
     let ids = first..first + n as i64;
-    let accounts: Vec<i32> = ids.clone().map(|i| if i % 100 == 0 { 10_000 + (i / 100) as i32 } else { rng.random_range(0..10_000) }).collect();
+    let accounts: Vec<i32> =
+        ids.clone().map(|i| if i % 100 == 0 { 10_000 + (i / 100) as i32 } else { rng.random_range(0..10_000) }).collect();
     let types: Vec<&str> = ids.map(|i| if i % 100 == 0 { "login" } else { EVENT_TYPES[rng.random_range(0..EVENT_TYPES.len())] }).collect();
     let countries: Vec<&str> = (0..n).map(|_| COUNTRIES[rng.random_range(0..COUNTRIES.len())]).collect();
     let at: Vec<i64> = (first..first + n as i64).map(|i| i * 10).collect();
@@ -134,7 +135,12 @@ type Event = (i32, String, String, i64);
 type Alert = (i32, String, String, i64, i64);
 
 fn event_rows(b: &RecordBatch) -> Vec<Event> {
-    let (a, t, c, at) = (b.column(0).as_primitive::<Int32Type>(), b.column(1).as_string::<i32>(), b.column(2).as_string::<i32>(), b.column(3).as_primitive::<Int64Type>());
+    let (a, t, c, at) = (
+        b.column(0).as_primitive::<Int32Type>(),
+        b.column(1).as_string::<i32>(),
+        b.column(2).as_string::<i32>(),
+        b.column(3).as_primitive::<Int64Type>(),
+    );
     (0..b.num_rows()).map(|i| (a.value(i), t.value(i).to_string(), c.value(i).to_string(), at.value(i))).collect()
 }
 

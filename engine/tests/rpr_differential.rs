@@ -81,11 +81,24 @@ fn concat(parts: &[Pattern], vars: &[String], pos: usize, rows: &mut Vec<(usize,
 }
 
 #[allow(clippy::too_many_arguments)]
-fn repeat(inner: &Pattern, min: u32, max: Option<u32>, greedy: bool, count: u32, vars: &[String], pos: usize, rows: &mut Vec<(usize, usize)>, input: &[u8], k: &mut Continuation<'_>) -> bool {
+fn repeat(
+    inner: &Pattern,
+    min: u32,
+    max: Option<u32>,
+    greedy: bool,
+    count: u32,
+    vars: &[String],
+    pos: usize,
+    rows: &mut Vec<(usize, usize)>,
+    input: &[u8],
+    k: &mut Continuation<'_>,
+) -> bool {
     let can_stop = count >= min;
     let can_go = max.is_none_or(|m| count < m);
     if greedy {
-        if can_go && bt(inner, vars, pos, rows, input, &mut |p, r| p > pos && repeat(inner, min, max, greedy, count + 1, vars, p, r, input, k)) {
+        if can_go
+            && bt(inner, vars, pos, rows, input, &mut |p, r| p > pos && repeat(inner, min, max, greedy, count + 1, vars, p, r, input, k))
+        {
             return true;
         }
         can_stop && k(pos, rows)
@@ -139,7 +152,8 @@ fn nfa_matcher_equals_backtracking_on_10000_random_cases() {
         let len = rng.random_range(0..14);
         let input: Vec<u8> = (0..len).map(|_| b"abc"[rng.random_range(0..3)]).collect();
         let x = program.variables.iter().position(|v| v == "x");
-        let skips: Vec<Skip> = [Some(Skip::PastLastRow), Some(Skip::ToNextRow), x.map(Skip::ToFirst), x.map(Skip::ToLast)].into_iter().flatten().collect();
+        let skips: Vec<Skip> =
+            [Some(Skip::PastLastRow), Some(Skip::ToNextRow), x.map(Skip::ToFirst), x.map(Skip::ToLast)].into_iter().flatten().collect();
         for skip in skips {
             let want = reference(&pattern, &program.variables, &input, skip);
             // Feed the rows one at a time, as a stream would.
@@ -158,7 +172,12 @@ fn nfa_matcher_equals_backtracking_on_10000_random_cases() {
                     got.extend(matcher.advance(&mut state, available, |_| false, &mut define));
                 }
                 got.extend(matcher.advance(&mut state, input.len(), |_| true, &mut define));
-                assert_eq!(got, want, "pattern {pattern}, input {:?}, skip {skip:?}, {history:?}\n{program}", String::from_utf8_lossy(&input));
+                assert_eq!(
+                    got,
+                    want,
+                    "pattern {pattern}, input {:?}, skip {skip:?}, {history:?}\n{program}",
+                    String::from_utf8_lossy(&input)
+                );
                 matches += got.len();
             }
             cases += 1;

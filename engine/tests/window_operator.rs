@@ -61,7 +61,11 @@ fn describe(messages: Vec<Message>) -> Vec<String> {
         .map(|m| match m {
             Message::Batch(b) => {
                 let users = b.column(0).as_any().downcast_ref::<StringArray>().map(|a| a.iter().flatten().collect::<Vec<_>>().join(","));
-                let totals = b.column(3).as_any().downcast_ref::<Float64Array>().map(|a| a.values().iter().map(|v| v.to_string()).collect::<Vec<_>>().join(","));
+                let totals = b
+                    .column(3)
+                    .as_any()
+                    .downcast_ref::<Float64Array>()
+                    .map(|a| a.values().iter().map(|v| v.to_string()).collect::<Vec<_>>().join(","));
                 format!("rows {} {}", users.unwrap_or_default(), totals.unwrap_or_default())
             }
             Message::Watermark(w) => format!("watermark {w}"),

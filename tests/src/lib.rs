@@ -108,8 +108,7 @@ impl TestDb {
 }
 
 async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) =
-        tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
     tokio::spawn(connection);
     client
 }
@@ -368,7 +367,11 @@ impl Server {
         let out = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
         let err = out.try_clone().unwrap_or_else(|e| panic!("{e}"));
         let mut cmd = Command::new(eddy_bin());
-        cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")]).arg("--state-dir").arg(state_dir).args(args).current_dir(repo_root());
+        cmd.args(["server", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--state-dir")
+            .arg(state_dir)
+            .args(args)
+            .current_dir(repo_root());
         cmd.env("EDDY_BOOTSTRAP_SERVERS", bootstrap()).env("EDDY_LOG", "info");
         for (k, v) in envs {
             cmd.env(k, v);
@@ -418,7 +421,14 @@ impl Server {
             .cloned()
             .unwrap_or_default()
             .into_iter()
-            .map(|q| (q["id"].as_str().unwrap_or_default().to_string(), q["queryType"].as_str().unwrap_or_default().to_string(), q["state"].as_str().unwrap_or_default().to_string(), q["stats"].clone()))
+            .map(|q| {
+                (
+                    q["id"].as_str().unwrap_or_default().to_string(),
+                    q["queryType"].as_str().unwrap_or_default().to_string(),
+                    q["state"].as_str().unwrap_or_default().to_string(),
+                    q["stats"].clone(),
+                )
+            })
             .collect()
     }
 

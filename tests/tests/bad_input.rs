@@ -127,11 +127,16 @@ async fn malformed_records_are_skipped_dead_lettered_or_fatal_by_policy() {
     let stream = |name: &str, with: &str| {
         format!("CREATE STREAM {name} (id VARCHAR, amount INT) WITH (kafka_topic='{topic}', value_format='json', partitions=1, properties.fetch.max.bytes='4000000', properties.max.partition.fetch.bytes='4000000'{with});")
     };
-    let table = |name: &str| format!("CREATE TABLE {name}_pg (id VARCHAR, amount INT) WITH ('connector'='postgres', 'url'='{}', 'table-name'='{name}');", db.url);
+    let table = |name: &str| {
+        format!("CREATE TABLE {name}_pg (id VARCHAR, amount INT) WITH ('connector'='postgres', 'url'='{}', 'table-name'='{name}');", db.url)
+    };
     let sql = [
         stream("s_skip", ""),
         stream("s_dl_topic", &format!(", 'value.error.policy'='dead_letter', 'dead-letter.topic'='{dl_topic}'")),
-        stream("s_dl_table", &format!(", 'value.error.policy'='dead_letter', 'dead-letter.table'='dead_letters', 'dead-letter.url'='{}'", db.url)),
+        stream(
+            "s_dl_table",
+            &format!(", 'value.error.policy'='dead_letter', 'dead-letter.table'='dead_letters', 'dead-letter.url'='{}'", db.url),
+        ),
         stream("s_fail", ", 'value.error.policy'='fail'"),
         table("skip"),
         table("dl_topic"),
@@ -149,14 +154,23 @@ async fn malformed_records_are_skipped_dead_lettered_or_fatal_by_policy() {
     assert_eq!(bad_offsets[0], 5);
 
     for name in ["skip", "dl_topic", "dl_table"] {
-        wait_until(&format!("{GOOD} rows in {name}"), Duration::from_secs(120), || async { db.scalar(&format!("SELECT count(*) FROM {name}")).await >= GOOD as i64 }).await;
+        wait_until(&format!("{GOOD} rows in {name}"), Duration::from_secs(120), || async {
+            db.scalar(&format!("SELECT count(*) FROM {name}")).await >= GOOD as i64
+        })
+        .await;
         assert_eq!(db.scalar(&format!("SELECT count(*) FROM {name}")).await, GOOD as i64, "{name}");
         assert_eq!(db.scalar(&format!("SELECT count(DISTINCT id) FROM {name}")).await, GOOD as i64, "{name}");
     }
     let queries = server.queries();
     let by_source = |source: &str| {
         let (_, v) = server.ksql("SHOW QUERIES;");
-        v[0]["queries"].as_array().cloned().unwrap_or_default().into_iter().find(|q| q["sources"][0] == source).unwrap_or_else(|| panic!("no query reads {source}: {v}"))
+        v[0]["queries"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|q| q["sources"][0] == source)
+            .unwrap_or_else(|| panic!("no query reads {source}: {v}"))
     };
     assert_eq!(queries.len(), 4);
     for source in ["s_skip", "s_dl_topic", "s_dl_table"] {
@@ -192,9 +206,15 @@ async fn malformed_records_are_skipped_dead_lettered_or_fatal_by_policy() {
     assert_eq!(letters[4].2, "whilst decoding field 'amount': failed to parse \"abc\" as Int32");
 
     // dead letters in PostgreSQL: the same 1,000.
-    wait_until("1000 dead letters in PostgreSQL", Duration::from_secs(60), || async { db.scalar("SELECT count(*) FROM dead_letters").await >= BAD as i64 }).await;
+    wait_until("1000 dead letters in PostgreSQL", Duration::from_secs(60), || async {
+        db.scalar("SELECT count(*) FROM dead_letters").await >= BAD as i64
+    })
+    .await;
     let client = db.client().await;
-    let rows = client.query(r#"SELECT "offset", value, error, "partition", topic FROM dead_letters ORDER BY "offset""#, &[]).await.unwrap_or_else(|e| panic!("{e}"));
+    let rows = client
+        .query(r#"SELECT "offset", value, error, "partition", topic FROM dead_letters ORDER BY "offset""#, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rows.len(), BAD);
     let offsets: Vec<usize> = rows.iter().map(|r| r.get::<_, i64>(0) as usize).collect();
     assert_eq!(offsets, bad_offsets);

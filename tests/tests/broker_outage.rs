@@ -11,7 +11,8 @@ use std::time::Duration;
 use eddy_e2e::*;
 
 fn services(action: &str) {
-    let status = Command::new(repo_root().join("scripts/services.sh")).arg(action).status().unwrap_or_else(|e| panic!("services.sh {action}: {e}"));
+    let status =
+        Command::new(repo_root().join("scripts/services.sh")).arg(action).status().unwrap_or_else(|e| panic!("services.sh {action}: {e}"));
     assert!(status.success(), "scripts/services.sh {action} failed (this test stops and starts the Tansu that `make services` started)");
 }
 
@@ -48,7 +49,8 @@ async fn a_broker_outage_loses_and_repeats_nothing() {
     services("broker-start");
     produce_range(&topic, 3_000, 6_000).await;
 
-    wait_until("6000 rows in PostgreSQL", Duration::from_secs(120), || async { db.scalar("SELECT count(*) FROM payments").await >= 6_000 }).await;
+    wait_until("6000 rows in PostgreSQL", Duration::from_secs(120), || async { db.scalar("SELECT count(*) FROM payments").await >= 6_000 })
+        .await;
     let copied = consume(&out_topic, 6_000, Duration::from_secs(120)).await;
     assert_eq!(copied.len(), 6_000, "records lost or repeated in {out_topic}");
     let distinct: std::collections::BTreeSet<&String> = copied.iter().map(|(_, v)| v).collect();

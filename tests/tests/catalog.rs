@@ -37,7 +37,8 @@ async fn a_killed_server_comes_back_with_its_catalog_and_queries() {
     ));
     assert_eq!(status, 200, "{answer}");
     produce_range(&topic, 0, 300).await;
-    wait_until("300 rows in PostgreSQL", Duration::from_secs(60), || async { db.scalar("SELECT count(*) FROM payments").await == 300 }).await;
+    wait_until("300 rows in PostgreSQL", Duration::from_secs(60), || async { db.scalar("SELECT count(*) FROM payments").await == 300 })
+        .await;
     let before: Vec<String> = server.queries().into_iter().map(|q| q.0).collect();
     assert_eq!(before.len(), 2);
     server.kill();
@@ -46,7 +47,8 @@ async fn a_killed_server_comes_back_with_its_catalog_and_queries() {
     let server = Server::start(&state, &env);
     let after: Vec<(String, String)> = server.queries().into_iter().map(|q| (q.0, q.2)).collect();
     assert_eq!(after, before.iter().map(|id| (id.clone(), "RUNNING".to_string())).collect::<Vec<_>>());
-    wait_until("500 rows in PostgreSQL", Duration::from_secs(60), || async { db.scalar("SELECT count(*) FROM payments").await == 500 }).await;
+    wait_until("500 rows in PostgreSQL", Duration::from_secs(60), || async { db.scalar("SELECT count(*) FROM payments").await == 500 })
+        .await;
     assert_eq!(db.scalar("SELECT count(DISTINCT id) FROM payments").await, 500);
     let (_, streams) = server.ksql("SHOW STREAMS;");
     assert_eq!(streams[0]["streams"].as_array().map(Vec::len), Some(2), "{streams}");
@@ -64,7 +66,9 @@ async fn a_killed_server_comes_back_with_its_catalog_and_queries() {
     assert_eq!(ids, [before[0].clone()], "the terminated query stays terminated");
     let log_text = server.log_text();
     assert!(
-        log_text.contains(&format!("warning: command log {}: entry 6 (byte ", log.display())) && log_text.contains("is damaged: the entry is cut short (1 of 200 bytes); starting from the 5 commands before it (9 bytes dropped)"),
+        log_text.contains(&format!("warning: command log {}: entry 6 (byte ", log.display()))
+            && log_text
+                .contains("is damaged: the entry is cut short (1 of 200 bytes); starting from the 5 commands before it (9 bytes dropped)"),
         "{log_text}"
     );
     assert!(server.terminate().success());
@@ -121,15 +125,26 @@ async fn eddy_run_with_a_state_dir_applies_each_file_once() {
     let second = second.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(second.status.success(), "{stderr}");
-    assert!(stderr.contains("01_source.sql: applied ") && stderr.contains("02_sink.sql: applied ") && stderr.contains(", unchanged; not applied again"), "{stderr}");
+    assert!(
+        stderr.contains("01_source.sql: applied ")
+            && stderr.contains("02_sink.sql: applied ")
+            && stderr.contains(", unchanged; not applied again"),
+        "{stderr}"
+    );
     assert_eq!(db.scalar("SELECT count(*) FROM payments").await, 80, "no row twice");
 
     // A changed applied file is refused before anything runs.
-    std::fs::write(files.join("02_sink.sql"), "CREATE TABLE payments_pg (id VARCHAR) WITH ('connector'='postgres', 'url'='${EDDY_POSTGRES_URL}', 'table-name'='payments');\n")
-        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        files.join("02_sink.sql"),
+        "CREATE TABLE payments_pg (id VARCHAR) WITH ('connector'='postgres', 'url'='${EDDY_POSTGRES_URL}', 'table-name'='payments');\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let third = run().wait_with_output().unwrap_or_else(|e| panic!("{e}"));
     let stderr = String::from_utf8_lossy(&third.stderr);
     assert_eq!(third.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains(&format!("error: {} changed since it was applied (checksum ", files.join("02_sink.sql").display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("error: {} changed since it was applied (checksum ", files.join("02_sink.sql").display())),
+        "{stderr}"
+    );
     db.drop_db().await;
 }

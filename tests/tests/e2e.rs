@@ -12,7 +12,12 @@ const FULL_NAMES: &str = "'United States of America','India','United Kingdom','C
 /// The environment of `eddy run queries/fraud` for one test: its own input and alerts
 /// topics (`<topic>-alerts`), database and consumer groups.
 fn fraud_env<'a>(topic: &'a str, alerts: &'a str, db: &'a TestDb, app: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![("EDDY_SERVER_LOGS_TOPIC", topic), ("EDDY_ALERTS_TOPIC", alerts), ("EDDY_POSTGRES_URL", db.url.as_str()), ("EDDY_APPLICATION_ID", app)]
+    vec![
+        ("EDDY_SERVER_LOGS_TOPIC", topic),
+        ("EDDY_ALERTS_TOPIC", alerts),
+        ("EDDY_POSTGRES_URL", db.url.as_str()),
+        ("EDDY_APPLICATION_ID", app),
+    ]
 }
 
 /// SCENARIOS.md §1: every event stored with its full country name and UTC time; five
@@ -51,12 +56,17 @@ async fn fraud_pipeline_stores_every_event_and_skips_malformed_records() {
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let got: Vec<(String, i32, String, String, String)> =
-        rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect();
+    let got: Vec<(String, i32, String, String, String)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect();
     assert_eq!(
         got,
         vec![
-            ("395805b6-7aee-409a-85cc-111111111111".into(), 9727, "log-out".into(), "United States of America".into(), "2020-10-03 14:44:43.000".into()),
+            (
+                "395805b6-7aee-409a-85cc-111111111111".into(),
+                9727,
+                "log-out".into(),
+                "United States of America".into(),
+                "2020-10-03 14:44:43.000".into()
+            ),
             ("395805b6-7aee-409a-85cc-222222222222".into(), 9728, "click".into(), "Other".into(), "1970-01-01 00:00:00.000".into()),
             ("395805b6-7aee-409a-85cc-d2ffb7eb7ef2".into(), 9726, "login".into(), "Russia".into(), "2020-10-03 14:44:42.000".into()),
         ]
@@ -72,7 +82,11 @@ async fn fraud_pipeline_stores_every_event_and_skips_malformed_records() {
     let log = eddy.log_text();
     // Both queries of queries/fraud read the topic; each logs each malformed record once.
     for query in ["insert_server_log", "insert_alerts"] {
-        assert_eq!(log.matches(&format!("skipped malformed record query={query} ")).count(), 5, "{query} logs each malformed record once:\n{log}");
+        assert_eq!(
+            log.matches(&format!("skipped malformed record query={query} ")).count(),
+            5,
+            "{query} logs each malformed record once:\n{log}"
+        );
     }
     assert!(log.contains(&format!("record={topic}/")), "the log names topic/partition@offset:\n{log}");
     let status = eddy.terminate();

@@ -12,7 +12,9 @@ use rand::Rng;
 
 /// Records `from..to`: id, account (7 of them), amount = i, event time 10 ms apart.
 fn records(from: usize, to: usize) -> Vec<(Option<i32>, Option<String>, String)> {
-    (from..to).map(|i| (None, None, format!(r#"{{"id":"e{i}","account_id":"a{}","amount":{i},"ts_ms":{}}}"#, i % 7, BASE_MS + i as i64 * 10))).collect()
+    (from..to)
+        .map(|i| (None, None, format!(r#"{{"id":"e{i}","account_id":"a{}","amount":{i},"ts_ms":{}}}"#, i % 7, BASE_MS + i as i64 * 10)))
+        .collect()
 }
 
 const BASE_MS: i64 = 1_700_000_000_000;
@@ -75,13 +77,16 @@ async fn sigkilled_at_random_moments_postgres_gets_every_row_and_window_exactly_
         }
     }
     // One record per partition far ahead in event time closes every window of the data.
-    let closing: Vec<String> = (0..4).map(|p| format!(r#"{{"id":"close{p}","account_id":"z","amount":0,"ts_ms":{}}}"#, BASE_MS + 10_000_000)).collect();
-    let list: Vec<(Option<i32>, Option<&str>, &str)> = closing.iter().enumerate().map(|(p, v)| (Some(p as i32), None, v.as_str())).collect();
+    let closing: Vec<String> =
+        (0..4).map(|p| format!(r#"{{"id":"close{p}","account_id":"z","amount":0,"ts_ms":{}}}"#, BASE_MS + 10_000_000)).collect();
+    let list: Vec<(Option<i32>, Option<&str>, &str)> =
+        closing.iter().enumerate().map(|(p, v)| (Some(p as i32), None, v.as_str())).collect();
     produce_to(&topic, &list).await;
 
     let expected = expected_windows();
     wait_until("every row and every window in PostgreSQL", Duration::from_secs(120), || async {
-        db.scalar("SELECT count(*) FROM payments").await >= (TOTAL + 4) as i64 && db.scalar("SELECT count(*) FROM totals WHERE account_id <> 'z'").await >= expected.len() as i64
+        db.scalar("SELECT count(*) FROM payments").await >= (TOTAL + 4) as i64
+            && db.scalar("SELECT count(*) FROM totals WHERE account_id <> 'z'").await >= expected.len() as i64
     })
     .await;
     // A moment for anything repeated to show up.

@@ -63,14 +63,12 @@ async fn run(delivery: Delivery) {
         lines.swap(2, 3);
         lines.swap(7, 8);
     }
-    let records: Vec<(Option<i32>, Option<&str>, &str)> = lines
-        .iter()
-        .enumerate()
-        .map(|(i, (_, id, line))| (Some(i as i32 % partitions), Some(id.as_str()), line.as_str()))
-        .collect();
+    let records: Vec<(Option<i32>, Option<&str>, &str)> =
+        lines.iter().enumerate().map(|(i, (_, id, line))| (Some(i as i32 % partitions), Some(id.as_str()), line.as_str())).collect();
     // An hour after the last case, on every partition: the watermark passes all cases.
     let sentinels: Vec<String> = (0..partitions).map(|p| format!("{ID}99999999999{p},1,other,O,1601741440")).collect();
-    let sentinel_records: Vec<(Option<i32>, Option<&str>, &str)> = sentinels.iter().enumerate().map(|(p, s)| (Some(p as i32), None, s.as_str())).collect();
+    let sentinel_records: Vec<(Option<i32>, Option<&str>, &str)> =
+        sentinels.iter().enumerate().map(|(p, s)| (Some(p as i32), None, s.as_str())).collect();
 
     let dir = scratch_dir("eddy-e2e-alerts");
     let env = [

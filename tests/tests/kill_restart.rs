@@ -64,7 +64,20 @@ fn start(n: &Names) -> Eddy {
 /// second, in the background.
 fn generate(kind: &str, topic: &str, count: u64, seed: u64, rate: u32) -> std::process::Child {
     Command::new(eddy_bin())
-        .args(["gen", kind, "--topic", topic, "--count", &count.to_string(), "--seed", &seed.to_string(), "--start-ts", START_TS, "--rate", &rate.to_string()])
+        .args([
+            "gen",
+            kind,
+            "--topic",
+            topic,
+            "--count",
+            &count.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--start-ts",
+            START_TS,
+            "--rate",
+            &rate.to_string(),
+        ])
         .env("EDDY_BOOTSTRAP_SERVERS", bootstrap())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -81,7 +94,12 @@ fn wait_child(mut child: std::process::Child) {
 async fn revenue(db: &TestDb, table: &str) -> BTreeMap<i64, (f64, i64, f64)> {
     let client = db.client().await;
     let rows = client
-        .query(&format!("SELECT (extract(epoch FROM window_start) * 1000)::bigint, total_amount, transaction_count, average_amount FROM {table}"), &[])
+        .query(
+            &format!(
+                "SELECT (extract(epoch FROM window_start) * 1000)::bigint, total_amount, transaction_count, average_amount FROM {table}"
+            ),
+            &[],
+        )
         .await
         .unwrap_or_default();
     rows.iter().map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3)))).collect()
@@ -129,7 +147,10 @@ async fn killed_ten_times_the_pipelines_give_the_results_of_an_uninterrupted_run
     // The uninterrupted run.
     let a = names("a", &db);
     let eddy = start(&a);
-    let gens = [generate("server-logs", &a.server_logs, EVENTS, seed, 10_000), generate("transactions", &a.transactions, TRANSACTIONS, seed, 10_000)];
+    let gens = [
+        generate("server-logs", &a.server_logs, EVENTS, seed, 10_000),
+        generate("transactions", &a.transactions, TRANSACTIONS, seed, 10_000),
+    ];
     gens.into_iter().for_each(wait_child);
     let (alerts_a, revenue_a) = settle(&db, &a, &eddy).await;
     assert!(eddy.terminate().success());
@@ -140,7 +161,8 @@ async fn killed_ten_times_the_pipelines_give_the_results_of_an_uninterrupted_run
     // that they still flow at the last kill).
     let b = names("b", &db);
     let mut eddy = start(&b);
-    let gens = [generate("server-logs", &b.server_logs, EVENTS, seed, 2_500), generate("transactions", &b.transactions, TRANSACTIONS, seed, 500)];
+    let gens =
+        [generate("server-logs", &b.server_logs, EVENTS, seed, 2_500), generate("transactions", &b.transactions, TRANSACTIONS, seed, 500)];
     let mut rows = 0;
     for kill in 0..10 {
         // A random moment after the restarted run has written something again.

@@ -27,7 +27,10 @@ async fn a_stalled_sink_holds_the_source_back_within_a_fixed_memory_bound() {
         url = db.url
     ));
     assert_eq!(status, 200, "{answer}");
-    wait_until("the sink's table", Duration::from_secs(60), || async { db.scalar("SELECT count(*) FROM pg_tables WHERE tablename = 'logs'").await == 1 }).await;
+    wait_until("the sink's table", Duration::from_secs(60), || async {
+        db.scalar("SELECT count(*) FROM pg_tables WHERE tablename = 'logs'").await == 1
+    })
+    .await;
 
     // Stall the sink: a transaction holding an exclusive lock on its table.
     let blocker = db.client().await;
@@ -48,14 +51,24 @@ async fn a_stalled_sink_holds_the_source_back_within_a_fixed_memory_bound() {
         peak = peak.max(server.rss_bytes());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(db.scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").await >= 1, "the sink is not waiting on the lock");
+    assert!(
+        db.scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").await >= 1,
+        "the sink is not waiting on the lock"
+    );
     let rows_in = server.queries()[0].3["rows_in"].as_u64().unwrap_or(0);
     assert!(rows_in < EVENTS, "the source read everything ({rows_in} rows) while the sink was stalled: no backpressure");
     assert!(peak < RSS_LIMIT, "RSS peaked at {} MB (started at {} MB)", peak >> 20, base_rss >> 20);
-    eprintln!("RSS: {} MB at the start, {} MB at the peak; {rows_in} of {EVENTS} events read while the sink was stalled", base_rss >> 20, peak >> 20);
+    eprintln!(
+        "RSS: {} MB at the start, {} MB at the peak; {rows_in} of {EVENTS} events read while the sink was stalled",
+        base_rss >> 20,
+        peak >> 20
+    );
 
     blocker.batch_execute("COMMIT").await.unwrap_or_else(|e| panic!("{e}"));
-    wait_until("every event in PostgreSQL", Duration::from_secs(300), || async { db.scalar("SELECT count(*) FROM logs").await >= EVENTS as i64 }).await;
+    wait_until("every event in PostgreSQL", Duration::from_secs(300), || async {
+        db.scalar("SELECT count(*) FROM logs").await >= EVENTS as i64
+    })
+    .await;
     assert_eq!(db.scalar("SELECT count(*) FROM logs").await, EVENTS as i64);
     assert_eq!(db.scalar("SELECT count(DISTINCT event_id) FROM logs").await, EVENTS as i64);
     assert!(server.terminate().success());

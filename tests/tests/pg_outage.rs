@@ -92,7 +92,9 @@ async fn postgres_outages_are_retried_and_lose_or_repeat_nothing() {
     };
     assert_eq!(doomed.1, "ERROR", "{doomed:?}");
     assert!(
-        doomed.2.contains("PostgreSQL refused the rows for table doomed: ERROR: relation \"doomed\" does not exist; retrying cannot fix this"),
+        doomed
+            .2
+            .contains("PostgreSQL refused the rows for table doomed: ERROR: relation \"doomed\" does not exist; retrying cannot fix this"),
         "{}",
         doomed.2
     );
@@ -126,7 +128,10 @@ async fn postgres_outages_are_retried_and_lose_or_repeat_nothing() {
     pg_cluster("start");
 
     let produced = producer.await.unwrap_or_else(|e| panic!("{e}"));
-    wait_until("every row in PostgreSQL", Duration::from_secs(120), || async { db.scalar("SELECT count(*) FROM payments").await >= produced as i64 }).await;
+    wait_until("every row in PostgreSQL", Duration::from_secs(120), || async {
+        db.scalar("SELECT count(*) FROM payments").await >= produced as i64
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     seen.extend(states(&server).into_iter().filter(|q| q.0 == ids[0]).map(|q| q.1));
     assert_eq!(db.scalar("SELECT count(*) FROM payments").await, produced as i64, "rows repeated");

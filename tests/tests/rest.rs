@@ -37,7 +37,10 @@ async fn rest_api_statements_push_queries_and_limits() {
     produce(&topic, &[(None, r#"{"account_id":"a","amount":5}"#), (None, "not json"), (None, r#"{"account_id":"b","amount":50}"#)]).await;
     let csas = format!("csas_{big}");
     wait_until("the persistent query reads 3 records, 1 malformed", Duration::from_secs(60), || async {
-        server.queries().iter().any(|(id, _, state, s)| *id == csas && state == "RUNNING" && s["rows_in"] == 3 && s["malformed"] == 1 && s["rows_out"] == 1)
+        server
+            .queries()
+            .iter()
+            .any(|(id, _, state, s)| *id == csas && state == "RUNNING" && s["rows_in"] == 3 && s["malformed"] == 1 && s["rows_out"] == 1)
     })
     .await;
     wait_until("the consumer lag, from librdkafka's statistics, to be 0", Duration::from_secs(30), || async {
@@ -56,7 +59,10 @@ async fn rest_api_statements_push_queries_and_limits() {
         "{\"columnNames\":[\"account_id\",\"doubled\"],\"columnTypes\":[\"STRING\",\"DOUBLE\"],\"queryId\":\"transient_payments\"}\n[\"a\",10.0]\n[\"b\",100.0]\n"
     );
     // The older /query: chunked JSON with a header object, row objects, a final message.
-    let (status, body) = server.post("/query", &json!({"ksql": format!("SELECT * FROM {big} EMIT CHANGES LIMIT 1;"), "streamsProperties": {"auto.offset.reset": "earliest"}}));
+    let (status, body) = server.post(
+        "/query",
+        &json!({"ksql": format!("SELECT * FROM {big} EMIT CHANGES LIMIT 1;"), "streamsProperties": {"auto.offset.reset": "earliest"}}),
+    );
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body,
@@ -99,7 +105,8 @@ async fn rest_api_statements_push_queries_and_limits() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer[0]["commandStatus"]["message"], "Query terminated.");
     assert_eq!(answer[1]["commandStatus"]["message"], format!("Stream {big} dropped; topic {big} deleted"));
-    let names: Vec<&str> = answer[2]["streams"].as_array().map(|a| a.iter().filter_map(|s| s["name"].as_str()).collect()).unwrap_or_default();
+    let names: Vec<&str> =
+        answer[2]["streams"].as_array().map(|a| a.iter().filter_map(|s| s["name"].as_str()).collect()).unwrap_or_default();
     assert_eq!(names, ["payments"]);
     assert!(server.queries().is_empty());
 

@@ -33,7 +33,11 @@ fn validate_reports_every_error_and_starts_nothing() {
     );
     assert!(stderr.ends_with("3 errors in 3 of 4 files (3 statements plan)\n"), "{stderr}");
 
-    let good = Command::new(eddy_bin()).args(["run", "--validate"]).arg(repo_root().join("queries/fraud")).output().unwrap_or_else(|e| panic!("{e}"));
+    let good = Command::new(eddy_bin())
+        .args(["run", "--validate"])
+        .arg(repo_root().join("queries/fraud"))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(good.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&good.stderr), "5 statements in 3 files plan without errors\n");
     let _ = std::fs::remove_dir_all(&dir);

@@ -132,7 +132,11 @@ async fn revenue_pipeline_windows_match_the_input() {
         .map(|(key, value)| {
             let v: serde_json::Value = serde_json::from_str(value).unwrap_or_else(|e| panic!("{e}: {value}"));
             assert_eq!(key.as_deref(), v["window_start"].as_str(), "keyed by window_start");
-            (v["window_start"].as_str().unwrap_or_default().to_string(), v["total_amount"].as_f64().unwrap_or(-1.0), v["transaction_count"].as_i64().unwrap_or(-1))
+            (
+                v["window_start"].as_str().unwrap_or_default().to_string(),
+                v["total_amount"].as_f64().unwrap_or(-1.0),
+                v["transaction_count"].as_i64().unwrap_or(-1),
+            )
         })
         .collect();
     kafka.sort_by(|a, b| a.0.cmp(&b.0));

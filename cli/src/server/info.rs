@@ -49,9 +49,15 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             q.metrics.last_commit_ms.map(|c| (now - c).max(0) as f64 / 1000.0)
         }),
         ("eddy_query_running", "gauge", "1 while the query runs, 0 once it stopped or failed.", |q, _| {
-            Some(if matches!(q.status, eddy_engine::runtime::QueryStatus::Running | eddy_engine::runtime::QueryStatus::Retrying(_)) { 1.0 } else { 0.0 })
+            Some(if matches!(q.status, eddy_engine::runtime::QueryStatus::Running | eddy_engine::runtime::QueryStatus::Retrying(_)) {
+                1.0
+            } else {
+                0.0
+            })
         }),
-        ("eddy_query_watermark_ms", "gauge", "The query's event-time watermark (ms since the epoch).", |q, _| q.metrics.watermark.map(|w| w as f64)),
+        ("eddy_query_watermark_ms", "gauge", "The query's event-time watermark (ms since the epoch).", |q, _| {
+            q.metrics.watermark.map(|w| w as f64)
+        }),
     ];
     for (name, kind, help, get) in series {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");

@@ -23,11 +23,19 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, headers: HeaderMap,
     if let Ok(parsed) = parse_sql(&sql) {
         // ksqlDB serves push queries on their own endpoints, which stream.
         if let Some(push) = parsed.iter().find(|p| matches!(p.statement, Statement::Query(..))) {
-            return bad_request(&headers, &push.text, "push queries are served by POST /query-stream (or /query), which stream their rows".into());
+            return bad_request(
+                &headers,
+                &push.text,
+                "push queries are served by POST /query-stream (or /query), which stream their rows".into(),
+            );
         }
         // As in ksqlDB, RUN SCRIPT reads a file where the user is, not on the server.
         if let Some(run) = parsed.iter().find(|p| matches!(p.statement, Statement::RunScript { .. })) {
-            return bad_request(&headers, &run.text, "RUN SCRIPT reads a file on the client: run it in `eddy shell --server ...`, which sends the file's statements".into());
+            return bad_request(
+                &headers,
+                &run.text,
+                "RUN SCRIPT reads a file on the client: run it in `eddy shell --server ...`, which sends the file's statements".into(),
+            );
         }
     }
     let mut engine = state.engine.lock().await;
@@ -46,4 +54,3 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, headers: HeaderMap,
         }
     }
 }
-

@@ -221,7 +221,11 @@ pub(crate) fn text_field<'a>(request: &'a Value, field: &str, what: &str) -> Res
 /// `sql_field` and a session from the properties object in `properties_field`.
 ///
 /// Errors: the body is not JSON, the text is missing, a property is unknown or invalid.
-pub(crate) fn statement_request(body: &[u8], sql_field: &str, properties_field: &str) -> Result<(String, eddy_engine::Session), BadRequest> {
+pub(crate) fn statement_request(
+    body: &[u8],
+    sql_field: &str,
+    properties_field: &str,
+) -> Result<(String, eddy_engine::Session), BadRequest> {
     let request = json_body(body)?;
     let text = text_field(&request, sql_field, "the statements, as text")?;
     let session = session_of(request.get(properties_field)).map_err(|e| BadRequest::new(text, e))?;
@@ -233,10 +237,15 @@ pub(crate) fn session_of(properties: Option<&Value>) -> Result<eddy_engine::Sess
     let pairs: Vec<(String, String)> = match properties {
         Some(Value::Object(map)) => map
             .iter()
-            .map(|(k, v)| (k.clone(), match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            }))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    },
+                )
+            })
             .collect(),
         _ => Vec::new(),
     };

@@ -81,7 +81,14 @@ pub(crate) async fn close_query(State(state): State<Arc<AppState>>, headers: Hea
     }
 }
 
-async fn start(state: Arc<AppState>, headers: HeaderMap, body: Bytes, sql_field: &str, properties_field: &str, framing: Framing) -> Response {
+async fn start(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+    sql_field: &str,
+    properties_field: &str,
+    framing: Framing,
+) -> Response {
     let (sql, mut session) = match statement_request(&body, sql_field, properties_field) {
         Ok(r) => r,
         Err(bad) => return bad.response(&headers),
@@ -89,7 +96,13 @@ async fn start(state: Arc<AppState>, headers: HeaderMap, body: Bytes, sql_field:
     let text = sql.as_str();
     match parse_sql(&sql) {
         Ok(parsed) if parsed.len() == 1 && matches!(parsed[0].statement, Statement::Query(..)) => {}
-        Ok(_) => return bad_request(&headers, text, "this endpoint runs one push query: SELECT ... EMIT CHANGES; send other statements to POST /ksql".into()),
+        Ok(_) => {
+            return bad_request(
+                &headers,
+                text,
+                "this endpoint runs one push query: SELECT ... EMIT CHANGES; send other statements to POST /ksql".into(),
+            )
+        }
         Err(e) => return bad_request(&headers, text, e.to_string()),
     }
     let outcome = state.engine.lock().await.execute(&sql, &mut session).await;
@@ -115,7 +128,11 @@ async fn start(state: Arc<AppState>, headers: HeaderMap, body: Bytes, sql_field:
 }
 
 /// The response body: the header, then the rows of each batch, framed.
-fn row_stream(state: Arc<AppState>, push: PushQuery, framing: Framing) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> {
+fn row_stream(
+    state: Arc<AppState>,
+    push: PushQuery,
+    framing: Framing,
+) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> {
     let PushQuery { id, schema, limit, rows, stopper } = push;
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let types = column_types(&schema);
@@ -162,7 +179,9 @@ fn row_stream(state: Arc<AppState>, push: PushQuery, framing: Framing) -> impl f
                 let tail = match framing {
                     Framing::Delimited => String::new(),
                     Framing::JsonArray => "]\n".to_string(),
-                    Framing::Legacy if limit.is_some_and(|l| feed.sent >= l) => format!(",\n{}]\n", json!({"finalMessage": "Limit Reached"})),
+                    Framing::Legacy if limit.is_some_and(|l| feed.sent >= l) => {
+                        format!(",\n{}]\n", json!({"finalMessage": "Limit Reached"}))
+                    }
                     Framing::Legacy => "]\n".to_string(),
                 };
                 Some((Ok(Bytes::from(tail)), feed))

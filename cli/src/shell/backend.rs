@@ -124,7 +124,10 @@ impl Backend {
                             match s.set(property, value) {
                                 Ok(()) => {
                                     *properties = s.properties;
-                                    Ok(vec![Output::Entity(status(&p.text, &format!("Property '{property}' set to '{}'", value.to_lowercase())))])
+                                    Ok(vec![Output::Entity(status(
+                                        &p.text,
+                                        &format!("Property '{property}' set to '{}'", value.to_lowercase()),
+                                    ))])
                                 }
                                 Err(e) => Err(ShellError { message: e.message, position: Some(p.position), hint: e.hint }),
                             }
@@ -150,7 +153,11 @@ impl Backend {
                                     }
                                 }
                             }
-                            Err(e) => Err(ShellError { message: format!("cannot read script {path}: {e}"), position: Some(p.position), hint: None }),
+                            Err(e) => Err(ShellError {
+                                message: format!("cannot read script {path}: {e}"),
+                                position: Some(p.position),
+                                hint: None,
+                            }),
                         },
                         _ => remote_ksql(url, &p.text, properties, p.position).await,
                     };
@@ -267,7 +274,11 @@ async fn remote_ksql(url: &str, statement: &str, properties: &BTreeMap<String, S
     match response {
         Ok((200, Value::Array(list))) => Ok(list.into_iter().map(Output::Entity).collect()),
         Ok((_, v)) => Err(ShellError::of_entity(&v, at)),
-        Err(e) => Err(ShellError { message: format!("cannot reach the server: {e}"), position: None, hint: Some("is `eddy server` running at --server?".into()) }),
+        Err(e) => Err(ShellError {
+            message: format!("cannot reach the server: {e}"),
+            position: None,
+            hint: Some("is `eddy server` running at --server?".into()),
+        }),
     }
 }
 
@@ -316,7 +327,8 @@ async fn remote_push(url: &str, statement: &str, properties: &BTreeMap<String, S
         Ok(Some(Err(e))) => return Err(ShellError::of_entity(&e, at)),
         _ => return Err(ShellError { message: "the server sent no header".into(), position: None, hint: None }),
     };
-    let strings = |v: &Value| v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect::<Vec<_>>()).unwrap_or_default();
+    let strings =
+        |v: &Value| v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect::<Vec<_>>()).unwrap_or_default();
     let columns = strings(&header["columnNames"]);
     let query_id = header["queryId"].as_str().unwrap_or_default().to_string();
     let (row_tx, row_rx) = mpsc::channel(1024);

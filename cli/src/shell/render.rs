@@ -37,14 +37,33 @@ pub fn render(entity: &Value) -> String {
     let mut out = match kind {
         "currentStatus" => text(&entity["commandStatus"]["message"]),
         "streams" | "tables" => {
-            let mut t = table(&[if kind == "streams" { "Stream Name" } else { "Table Name" }, "Connector", "Topic / Table", "Format", "Windowed"]);
+            let mut t =
+                table(&[if kind == "streams" { "Stream Name" } else { "Table Name" }, "Connector", "Topic / Table", "Format", "Windowed"]);
             for r in entity[kind].as_array().into_iter().flatten() {
-                t.add_row(vec![text(&r["name"]), text(&r["connector"]), text(&r["topic"]), text(&r["valueFormat"]), text(&r["isWindowed"])]);
+                t.add_row(vec![
+                    text(&r["name"]),
+                    text(&r["connector"]),
+                    text(&r["topic"]),
+                    text(&r["valueFormat"]),
+                    text(&r["isWindowed"]),
+                ]);
             }
             t.to_string()
         }
         "queries" => {
-            let mut t = table(&["Query ID", "Type", "Status", "Statement", "Rows In", "Rows Out", "Malformed", "Late", "Lag", "State Bytes", "Error"]);
+            let mut t = table(&[
+                "Query ID",
+                "Type",
+                "Status",
+                "Statement",
+                "Rows In",
+                "Rows Out",
+                "Malformed",
+                "Late",
+                "Lag",
+                "State Bytes",
+                "Error",
+            ]);
             for q in entity["queries"].as_array().into_iter().flatten() {
                 let s = &q["stats"];
                 t.add_row(vec![
@@ -66,7 +85,8 @@ pub fn render(entity: &Value) -> String {
         "kafka_topics" => {
             let mut t = table(&["Kafka Topic", "Partitions", "Partition Replicas"]);
             for topic in entity["topics"].as_array().into_iter().flatten() {
-                let replicas = topic["replicaInfo"].as_array().map(|r| r.iter().map(text).collect::<Vec<_>>().join(" ")).unwrap_or_default();
+                let replicas =
+                    topic["replicaInfo"].as_array().map(|r| r.iter().map(text).collect::<Vec<_>>().join(" ")).unwrap_or_default();
                 let partitions = topic["replicaInfo"].as_array().map_or(0, Vec::len);
                 t.add_row(vec![text(&topic["name"]), partitions.to_string(), replicas]);
             }
@@ -114,14 +134,20 @@ fn describe(d: &Value) -> String {
         for (k, v) in d["withOptions"].as_object().into_iter().flatten() {
             out.push_str(&format!("  {k} = '{}'\n", text(v)));
         }
-        for (title, key) in [("Queries that read from this source", "readQueries"), ("Queries that write into this source", "writeQueries")] {
+        for (title, key) in [("Queries that read from this source", "readQueries"), ("Queries that write into this source", "writeQueries")]
+        {
             out.push_str(&format!("\n{title}\n"));
             let list = d[key].as_array().cloned().unwrap_or_default();
             if list.is_empty() {
                 out.push_str("  (none)\n");
             }
             for q in list {
-                out.push_str(&format!("  {} ({}): {}\n", text(&q["id"]), text(&q["state"]), shorten(q["queryString"].as_str().unwrap_or_default(), 70)));
+                out.push_str(&format!(
+                    "  {} ({}): {}\n",
+                    text(&q["id"]),
+                    text(&q["state"]),
+                    shorten(q["queryString"].as_str().unwrap_or_default(), 70)
+                ));
             }
         }
         let c = &d["counters"];

@@ -14,11 +14,11 @@ use async_trait::async_trait;
 use eddy_engine::catalog::Relation;
 use eddy_engine::format::{encode_keys, ValueEncoder};
 use eddy_engine::operators::RawColumn;
+use eddy_engine::options::DeliveryGuarantee;
 use eddy_engine::options::KafkaOptions;
 use eddy_engine::runtime::{Progress, QueryMetrics, Sink};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use eddy_engine::options::DeliveryGuarantee;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
 use super::tail::{read_tail, Suppression, HEADER_CHECKPOINT, HEADER_QUERY};
@@ -104,7 +104,13 @@ impl KafkaSink {
     /// `RETRYING` during an outage.
     ///
     /// Errors: the client cannot be created.
-    pub fn new(config: &KafkaConfig, options: &KafkaOptions, relation: &Relation, query: Option<String>, metrics: Option<Arc<QueryMetrics>>) -> Result<Self> {
+    pub fn new(
+        config: &KafkaConfig,
+        options: &KafkaOptions,
+        relation: &Relation,
+        query: Option<String>,
+        metrics: Option<Arc<QueryMetrics>>,
+    ) -> Result<Self> {
         let key_indices = relation.key.iter().map(|k| relation.schema.index_of(k)).collect::<std::result::Result<Vec<_>, _>>()?;
         let mut sink = Self::with_mode(config, options, &options.topic, Mode::Rows(key_indices), metrics)?;
         if options.delivery == DeliveryGuarantee::ExactlyOnce {
@@ -144,13 +150,15 @@ impl KafkaSink {
         Self::with_mode(config, options, topic, Mode::Raw, metrics)
     }
 
-    fn with_mode(config: &KafkaConfig, options: &KafkaOptions, topic: &str, mode: Mode, metrics: Option<Arc<QueryMetrics>>) -> Result<Self> {
+    fn with_mode(
+        config: &KafkaConfig,
+        options: &KafkaOptions,
+        topic: &str,
+        mode: Mode,
+        metrics: Option<Arc<QueryMetrics>>,
+    ) -> Result<Self> {
         let mut client = config.client_config();
-        client
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "5")
-            .set("message.timeout.ms", "120000");
+        client.set("enable.idempotence", "true").set("acks", "all").set("linger.ms", "5").set("message.timeout.ms", "120000");
         for (k, v) in &options.properties {
             client.set(k, v);
         }
@@ -308,7 +316,9 @@ impl Sink for KafkaSink {
         let mut headers: Vec<Option<OwnedHeaders>> = Vec::new();
         let (keys, values) = match &self.mode {
             Mode::Raw | Mode::DeadLetters => {
-                let bytes = |i: usize| -> Vec<Option<Vec<u8>>> { batch.column(i).as_binary::<i32>().iter().map(|v| v.map(<[u8]>::to_vec)).collect() };
+                let bytes = |i: usize| -> Vec<Option<Vec<u8>>> {
+                    batch.column(i).as_binary::<i32>().iter().map(|v| v.map(<[u8]>::to_vec)).collect()
+                };
                 let values: Vec<Vec<u8>> = bytes(RawColumn::Value as usize).into_iter().map(Option::unwrap_or_default).collect();
                 if self.mode == Mode::DeadLetters {
                     headers = dead_letter_headers(&batch);
@@ -354,7 +364,8 @@ impl Sink for KafkaSink {
         self.flush_in_flight().await?;
         if self.transactional {
             let producer = &self.producer;
-            tokio::task::block_in_place(|| producer.commit_transaction(TRANSACTION_CALL_TIMEOUT)).map_err(crate::error::ConnectorError::from)?;
+            tokio::task::block_in_place(|| producer.commit_transaction(TRANSACTION_CALL_TIMEOUT))
+                .map_err(crate::error::ConnectorError::from)?;
             self.producer.begin_transaction().map_err(crate::error::ConnectorError::from)?;
         }
         self.label = self.label.max(progress.checkpoint_id + 1);

@@ -156,11 +156,8 @@ impl KafkaSource {
         for p in &partitions {
             wanted.add_partition(&options.topic, *p);
         }
-        let committed = if transient {
-            wanted
-        } else {
-            tokio::task::block_in_place(|| consumer.committed_offsets(wanted, Duration::from_secs(30)))?
-        };
+        let committed =
+            if transient { wanted } else { tokio::task::block_in_place(|| consumer.committed_offsets(wanted, Duration::from_secs(30)))? };
         let default_start = match options.startup {
             StartupMode::Earliest => Offset::Beginning,
             StartupMode::Latest => Offset::End,
@@ -178,7 +175,8 @@ impl KafkaSource {
                 Offset::Offset(o) if o >= 0 => Some(o),
                 _ => None,
             };
-            let resumed = resume_from.iter().find(|p| p.topic == element.topic() && p.partition == element.partition()).map(|p| p.next_offset);
+            let resumed =
+                resume_from.iter().find(|p| p.topic == element.topic() && p.partition == element.partition()).map(|p| p.next_offset);
             // Restored operator state belongs to exactly the positions it was taken at.
             let start = match if resume_exact { resumed.or(committed) } else { committed.max(resumed) } {
                 Some(o) => Offset::Offset(o),
@@ -211,7 +209,6 @@ impl KafkaSource {
             watermark_file,
         })
     }
-
 
     /// The partition ids of `topic`, waiting up to 60 s for the topic to exist.
     async fn partitions(consumer: &StreamConsumer<LagContext>, topic: &str) -> Result<Vec<i32>> {

@@ -94,11 +94,16 @@ fn fingerprint(key: Option<&[u8]>, value: Option<&[u8]>) -> u64 {
 /// Errors: the broker cannot be reached within 30 s, or the topic's metadata cannot be read.
 pub fn read_tail(config: &KafkaConfig, topic: &str, query: &str, after: u64) -> Result<Suppression> {
     let mut client = config.client_config();
-    client.set("group.id", format!("{query}-tail-reader")).set("enable.auto.commit", "false").set("enable.partition.eof", "true").set("isolation.level", "read_committed");
+    client
+        .set("group.id", format!("{query}-tail-reader"))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", "read_committed");
     let consumer: BaseConsumer = client.create()?;
     let timeout = Duration::from_secs(30);
     let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
-    let partitions: Vec<i32> = metadata.topics().iter().filter(|t| t.name() == topic).flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+    let partitions: Vec<i32> =
+        metadata.topics().iter().filter(|t| t.name() == topic).flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
     let mut suppression = Suppression::default();
     for partition in partitions {
         let (low, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
@@ -125,7 +130,15 @@ pub fn read_tail(config: &KafkaConfig, topic: &str, query: &str, after: u64) -> 
 /// The records of `query` marked after `after` in `[start, end)` of one partition, and
 /// whether one marked at or before it was seen.
 #[allow(clippy::type_complexity)]
-fn read_range(consumer: &BaseConsumer, topic: &str, partition: i32, start: i64, end: i64, query: &str, after: u64) -> Result<(bool, Vec<(Option<Vec<u8>>, Option<Vec<u8>>)>)> {
+fn read_range(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    start: i64,
+    end: i64,
+    query: &str,
+    after: u64,
+) -> Result<(bool, Vec<(Option<Vec<u8>>, Option<Vec<u8>>)>)> {
     let mut list = TopicPartitionList::new();
     list.add_partition_offset(topic, partition, Offset::Offset(start))?;
     consumer.assign(&list)?;

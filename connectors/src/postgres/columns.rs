@@ -36,9 +36,9 @@ impl<'a> PgColumn<'a> {
             DataType::Boolean => PgColumn::Bool(array.as_boolean().iter().collect()),
             DataType::Utf8 => PgColumn::Text(array.as_string::<i32>().iter().collect()),
             DataType::Binary => PgColumn::Bytes(array.as_binary::<i32>().iter().collect()),
-            DataType::Timestamp(TimeUnit::Millisecond, _) => PgColumn::Timestamp(
-                array.as_primitive::<TimestampMillisecondType>().iter().map(|v| v.map(millis_to_system_time)).collect(),
-            ),
+            DataType::Timestamp(TimeUnit::Millisecond, _) => {
+                PgColumn::Timestamp(array.as_primitive::<TimestampMillisecondType>().iter().map(|v| v.map(millis_to_system_time)).collect())
+            }
             other => return Err(ConnectorError::Config(format!("cannot write {other} to PostgreSQL"))),
         })
     }

@@ -68,7 +68,6 @@ pub struct PostgresSink {
     metrics: Arc<QueryMetrics>,
 }
 
-
 const CREATE_PROGRESS_TABLE: &str = "CREATE TABLE IF NOT EXISTS eddy_progress (\
     query_id TEXT PRIMARY KEY, \
     checkpoint_id BIGINT NOT NULL, \
@@ -186,10 +185,8 @@ impl PostgresSink {
             sql.push(')');
         }
         let keys: Vec<String> = self.key_indices.iter().map(|&i| names[i].clone()).collect();
-        let updates: Vec<String> = (0..ncols)
-            .filter(|i| !self.key_indices.contains(i))
-            .map(|i| format!("{0} = EXCLUDED.{0}", names[i]))
-            .collect();
+        let updates: Vec<String> =
+            (0..ncols).filter(|i| !self.key_indices.contains(i)).map(|i| format!("{0} = EXCLUDED.{0}", names[i])).collect();
         if updates.is_empty() {
             sql.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", ")));
         } else {
@@ -260,7 +257,11 @@ impl PostgresSink {
         }
         if let Some((p, token)) = progress {
             let checkpoint_id = i64::try_from(p.checkpoint_id).unwrap_or(i64::MAX);
-            tx.execute(UPSERT_PROGRESS, &[&progress_key, &checkpoint_id, &serde_json::to_value(&p.positions).unwrap_or_default(), &p.watermark, &token]).await?;
+            tx.execute(
+                UPSERT_PROGRESS,
+                &[&progress_key, &checkpoint_id, &serde_json::to_value(&p.positions).unwrap_or_default(), &p.watermark, &token],
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -429,8 +430,11 @@ impl Sink for PostgresSink {
         let positions: serde_json::Value = r.try_get(1).map_err(ConnectorError::from)?;
         Ok(Some(Progress {
             checkpoint_id: u64::try_from(checkpoint_id).unwrap_or(0),
-            positions: serde_json::from_value(positions)
-                .map_err(|e| ConnectorError::Config(format!("eddy_progress.positions of {key} cannot be read ({e}); delete the row to start from the consumer group's offsets")))?,
+            positions: serde_json::from_value(positions).map_err(|e| {
+                ConnectorError::Config(format!(
+                    "eddy_progress.positions of {key} cannot be read ({e}); delete the row to start from the consumer group's offsets"
+                ))
+            })?,
             watermark: r.try_get(2).map_err(ConnectorError::from)?,
         }))
     }

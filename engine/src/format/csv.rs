@@ -43,12 +43,17 @@ impl CsvDecoder {
 impl ValueDecoder for CsvDecoder {
     fn decode(&mut self, values: &[Option<&[u8]>]) -> Result<Decoded> {
         let schema = self.schema.clone();
-        decode_with_fallback(&schema, values, |bytes, rows| self.run(bytes, rows), |value| {
-            let mut line = Vec::with_capacity(value.len() + 1);
-            line.extend_from_slice(value);
-            line.push(b'\n');
-            self.run(&line, 1)
-        })
+        decode_with_fallback(
+            &schema,
+            values,
+            |bytes, rows| self.run(bytes, rows),
+            |value| {
+                let mut line = Vec::with_capacity(value.len() + 1);
+                line.extend_from_slice(value);
+                line.push(b'\n');
+                self.run(&line, 1)
+            },
+        )
     }
 }
 

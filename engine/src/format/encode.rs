@@ -43,12 +43,16 @@ impl ValueEncoder {
             }
             Format::Delimited { delimiter } => {
                 if has_line_breaks(batch) {
-                    (0..batch.num_rows()).map(|i| self.csv(&batch.slice(i, 1), delimiter).map(|mut v| {
-                        while v.last() == Some(&b'\n') {
-                            v.pop();
-                        }
-                        v
-                    })).collect()
+                    (0..batch.num_rows())
+                        .map(|i| {
+                            self.csv(&batch.slice(i, 1), delimiter).map(|mut v| {
+                                while v.last() == Some(&b'\n') {
+                                    v.pop();
+                                }
+                                v
+                            })
+                        })
+                        .collect()
                 } else {
                     Ok(split_lines(&self.csv(batch, delimiter)?))
                 }

@@ -25,10 +25,8 @@ impl JsonDecoder {
         if std::str::from_utf8(bytes).is_err() {
             return Err("invalid UTF-8".into());
         }
-        let mut decoder = ReaderBuilder::new(self.schema.clone())
-            .with_batch_size(rows.max(1) + 1)
-            .build_decoder()
-            .map_err(|e| reason(&e))?;
+        let mut decoder =
+            ReaderBuilder::new(self.schema.clone()).with_batch_size(rows.max(1) + 1).build_decoder().map_err(|e| reason(&e))?;
         let mut offset = 0;
         while offset < bytes.len() {
             let n = decoder.decode(&bytes[offset..]).map_err(|e| reason(&e))?;
@@ -62,10 +60,7 @@ mod tests {
 
     #[test]
     fn good_and_malformed_mixed() -> Result<()> {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("user_id", DataType::Utf8, true),
-            Field::new("amount", DataType::Int64, true),
-        ]));
+        let schema = Arc::new(Schema::new(vec![Field::new("user_id", DataType::Utf8, true), Field::new("amount", DataType::Int64, true)]));
         let values: Vec<Option<&[u8]>> = vec![
             Some(br#"{"user_id": "5a", "amount": 50}"#),
             Some(b"hello,world"),

@@ -74,9 +74,7 @@ pub(crate) fn decode_with_fallback(
     for (index, value) in values.iter().enumerate() {
         match value {
             None => malformed.push(Malformed { index, reason: "record has no value".into() }),
-            Some(v) if v.iter().all(u8::is_ascii_whitespace) => {
-                malformed.push(Malformed { index, reason: "empty value".into() })
-            }
+            Some(v) if v.iter().all(u8::is_ascii_whitespace) => malformed.push(Malformed { index, reason: "empty value".into() }),
             Some(v) => {
                 // A value with its own line breaks could split into several records:
                 // decode it alone so it cannot shift its neighbours.

@@ -19,7 +19,11 @@ impl Engine {
         };
         let infos = self.query_infos();
         let read_by = infos.iter().filter(|q| q.source == relation.name).cloned().collect();
-        let written_by = infos.iter().filter(|q| q.kind == QueryKind::Persistent && q.sink.as_deref() == Some(relation.name.as_str())).cloned().collect();
+        let written_by = infos
+            .iter()
+            .filter(|q| q.kind == QueryKind::Persistent && q.sink.as_deref() == Some(relation.name.as_str()))
+            .cloned()
+            .collect();
         let info = RelationInfo::of(&relation);
         Ok(StatementResult::Description(Box::new(Description { relation, info, extended, options, read_by, written_by })))
     }

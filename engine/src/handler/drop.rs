@@ -15,7 +15,15 @@ impl Engine {
     /// written (or the reverse); a persistent query reads or writes it (ksqlDB refuses
     /// too: the message names the queries, the hint says to terminate them);
     /// `DELETE TOPIC` on a relation without a Kafka topic; the broker refuses.
-    pub(crate) async fn execute_drop(&mut self, kind: ObjectKind, name: &Name, if_exists: bool, delete_topic: bool, text: &str, session: &Session) -> Result<StatementResult> {
+    pub(crate) async fn execute_drop(
+        &mut self,
+        kind: ObjectKind,
+        name: &Name,
+        if_exists: bool,
+        delete_topic: bool,
+        text: &str,
+        session: &Session,
+    ) -> Result<StatementResult> {
         let Some(relation) = self.catalog.get(&name.value).cloned() else {
             if if_exists {
                 return Ok(StatementResult::Noop(format!("{} {} does not exist", kind.to_string().to_lowercase(), name.value)));
@@ -45,10 +53,14 @@ impl Engine {
         }
         let topic_deleted = if delete_topic {
             let ConnectorOptions::Kafka(k) = &relation.connector else {
-                return Err(SqlError::new(format!("\"{}\" is a {} {kind}: it has no topic to delete", relation.name, relation.connector.name()))
-                    .at(name.position)
-                    .hint("drop it without DELETE TOPIC")
-                    .into());
+                return Err(SqlError::new(format!(
+                    "\"{}\" is a {} {kind}: it has no topic to delete",
+                    relation.name,
+                    relation.connector.name()
+                ))
+                .at(name.position)
+                .hint("drop it without DELETE TOPIC")
+                .into());
             };
             self.factory()?.delete_topic(&relation).await?;
             Some(k.topic.clone())

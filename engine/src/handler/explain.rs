@@ -25,7 +25,8 @@ impl Engine {
                 let info = self.query_info(q);
                 let mut plan = format!("{}\n  parallelism: {}\n  status: {}", q.plan, info.parallelism, info.status);
                 let m = info.metrics;
-                let _ = write!(plan, "\n  rows in: {}, rows out: {}, malformed: {}, late: {}", m.rows_in, m.rows_out, m.malformed, m.late_rows);
+                let _ =
+                    write!(plan, "\n  rows in: {}, rows out: {}, malformed: {}, late: {}", m.rows_in, m.rows_out, m.malformed, m.late_rows);
                 Ok(StatementResult::Explain { query_id: Some(info.id), plan })
             }
             ExplainTarget::Statement(inner) => {
@@ -36,7 +37,9 @@ impl Engine {
                 let mut query_ids = self.query_ids.clone();
                 let mut planner = Planner::new(&mut catalog, &self.state, &mut query_ids);
                 let statements = match &inner.statement {
-                    Statement::Query(q, clauses) => vec![PlannedStatement::StartQuery(std::sync::Arc::new(planner.plan_push(q, clauses, &inner)?.0))],
+                    Statement::Query(q, clauses) => {
+                        vec![PlannedStatement::StartQuery(std::sync::Arc::new(planner.plan_push(q, clauses, &inner)?.0))]
+                    }
                     Statement::CreateSource(_) | Statement::CreateAs(_) | Statement::InsertInto(_) => planner.plan(&inner)?,
                     _ => {
                         return Err(SqlError::new("EXPLAIN takes a CREATE, INSERT or SELECT statement, or a query id")

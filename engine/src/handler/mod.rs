@@ -52,7 +52,8 @@ impl Engine {
     /// Errors: the first statement that fails, with the results of those before it.
     pub async fn execute(&mut self, sql: &str, session: &mut Session) -> std::result::Result<Vec<Executed>, StatementError> {
         self.reap_push_queries();
-        let parsed = parse_sql(sql).map_err(|e| StatementError { statement: sql.trim().to_string(), error: e.into(), applied: Vec::new() })?;
+        let parsed =
+            parse_sql(sql).map_err(|e| StatementError { statement: sql.trim().to_string(), error: e.into(), applied: Vec::new() })?;
         let mut results = Vec::new();
         for statement in &parsed {
             match self.execute_statement(statement, session).await {
@@ -92,8 +93,12 @@ impl Engine {
     /// Forgets push queries that have ended or are ending (their client left or their
     /// LIMIT was met); a stopping query's tasks finish on their own.
     pub(crate) fn reap_push_queries(&mut self) {
-        let ended: Vec<String> =
-            self.queries.iter().filter(|q| self.push_ids.contains(&q.plan.id) && (q.is_finished() || q.stop_requested())).map(|q| q.plan.id.clone()).collect();
+        let ended: Vec<String> = self
+            .queries
+            .iter()
+            .filter(|q| self.push_ids.contains(&q.plan.id) && (q.is_finished() || q.stop_requested()))
+            .map(|q| q.plan.id.clone())
+            .collect();
         if ended.is_empty() {
             return;
         }

@@ -37,7 +37,13 @@ impl Engine {
     /// Starts the query with a [`PushSink`]: it reads under a consumer group of its own
     /// (`<application id>-transient-<pid>-<n>-<id>`), from `auto.offset.reset` (default
     /// `latest`, as in ksqlDB: a push query shows what happens from now on).
-    pub(crate) async fn execute_push_query(&mut self, query: &Query, clauses: &StreamClauses, p: &ParsedStatement, session: &Session) -> Result<StatementResult> {
+    pub(crate) async fn execute_push_query(
+        &mut self,
+        query: &Query,
+        clauses: &StreamClauses,
+        p: &ParsedStatement,
+        session: &Session,
+    ) -> Result<StatementResult> {
         let mut catalog = self.catalog.clone();
         let (plan, limit) = Planner::new(&mut catalog, &self.state, &mut self.query_ids).plan_push(query, clauses, p)?;
         let id = plan.id.clone();

@@ -13,7 +13,12 @@ impl Engine {
     /// Errors: the file cannot be read; the first statement that fails, located as
     /// `path:line:column` in the file (statements before it stay applied).
     pub(crate) async fn execute_run_script(&mut self, path: &str, session: &mut Session) -> Result<Vec<StatementResult>> {
-        let sql = std::fs::read_to_string(path).map_err(|e| EngineError::Sql(SqlError::new(format!("cannot read script {path}: {e}")).hint("give a path the engine can read; relative paths start at its working directory")))?;
+        let sql = std::fs::read_to_string(path).map_err(|e| {
+            EngineError::Sql(
+                SqlError::new(format!("cannot read script {path}: {e}"))
+                    .hint("give a path the engine can read; relative paths start at its working directory"),
+            )
+        })?;
         let in_file = |e: SqlError| {
             let at = e.position.map(|p| format!(":{}:{}", p.line, p.column)).unwrap_or_default();
             EngineError::Sql(SqlError { message: format!("{path}{at}: {}", e.message), position: None, hint: e.hint })

@@ -165,8 +165,12 @@ impl Operator for Decode {
                 let location = format!("{}/{}@{}", topics.value(m.index), partitions.value(m.index), offsets.value(m.index));
                 match self.policy {
                     ErrorPolicy::Fail => return Err(EngineError::Malformed { location, reason: m.reason.clone() }),
-                    ErrorPolicy::Skip => tracing::warn!(query = %self.query_id, record = %location, reason = %m.reason, "skipped malformed record"),
-                    ErrorPolicy::DeadLetter => tracing::debug!(query = %self.query_id, record = %location, reason = %m.reason, "malformed record to the dead letters"),
+                    ErrorPolicy::Skip => {
+                        tracing::warn!(query = %self.query_id, record = %location, reason = %m.reason, "skipped malformed record")
+                    }
+                    ErrorPolicy::DeadLetter => {
+                        tracing::debug!(query = %self.query_id, record = %location, reason = %m.reason, "malformed record to the dead letters")
+                    }
                 }
             }
             self.metrics.add_malformed(decoded.malformed.len() as u64);
@@ -239,14 +243,18 @@ mod tests {
         let mut out = Collector::default();
         op.on_batch(raw(&["x,1", "hello", "y,2", "z,notanint"]), &mut out)?;
         let messages = out.take();
-        let letters: Vec<RecordBatch> = messages.iter().filter_map(|m| if let crate::operator::Message::DeadLetters(b) = m { Some(b.clone()) } else { None }).collect();
+        let letters: Vec<RecordBatch> =
+            messages.iter().filter_map(|m| if let crate::operator::Message::DeadLetters(b) = m { Some(b.clone()) } else { None }).collect();
         let rows: usize = messages.iter().map(|m| if let crate::operator::Message::Batch(b) = m { b.num_rows() } else { 0 }).sum();
         assert_eq!((rows, metrics.snapshot().malformed, letters.len()), (2, 2, 1));
         let b = &letters[0];
         assert_eq!(b.schema(), dead_letter_schema());
         assert_eq!(b.column(1).as_binary::<i32>().iter().collect::<Vec<_>>(), [Some(&b"hello"[..]), Some(&b"z,notanint"[..])]);
         assert_eq!(b.column(4).as_primitive::<Int64Type>().values().to_vec(), [41, 43]);
-        assert_eq!(b.column(6).as_string::<i32>().value(1), "error while parsing value 'notanint' as type 'Int32' for column 1. Row data: '[z,notanint]'");
+        assert_eq!(
+            b.column(6).as_string::<i32>().value(1),
+            "error while parsing value 'notanint' as type 'Int32' for column 1. Row data: '[z,notanint]'"
+        );
         Ok(())
     }
 

@@ -35,7 +35,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Weak};
 
-use arrow::array::{new_null_array, Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt64Array};
+use arrow::array::{
+    new_null_array, Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt64Array,
+};
 use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef, TimestampMillisecondType, UInt64Type};
 use arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
@@ -295,7 +297,8 @@ impl MatchRecognize {
                 })
                 .collect();
             let aggregates = nav.aggregates.iter().map(|a| {
-                let rows: Vec<Option<&RowRef>> = classified.iter().filter(|(_, v)| a.variable.is_none_or(|x| x == *v)).map(|(r, _)| row_at(*r)).collect();
+                let rows: Vec<Option<&RowRef>> =
+                    classified.iter().filter(|(_, v)| a.variable.is_none_or(|x| x == *v)).map(|(r, _)| row_at(*r)).collect();
                 aggregate_value(&self.input, &self.nulls, a, &rows).and_then(|v| Ok(v.to_array()?))
             });
             let result = aggregates
@@ -379,16 +382,21 @@ impl MatchRecognize {
         for a in &plan.measure_aggregates {
             let mut values = Vec::with_capacity(n);
             for (f, k) in &out_rows {
-                let rows: Vec<Option<&RowRef>> = f.rows[..*k].iter().filter(|(_, v)| a.variable.is_none_or(|x| x == *v)).map(|(r, _)| Some(r)).collect();
+                let rows: Vec<Option<&RowRef>> =
+                    f.rows[..*k].iter().filter(|(_, v)| a.variable.is_none_or(|x| x == *v)).map(|(r, _)| Some(r)).collect();
                 values.push(aggregate_value(&self.input, &self.nulls, a, &rows)?);
             }
             let field = a.function.field();
-            measure_columns.push(if values.is_empty() { new_null_array(field.data_type(), 0) } else { ScalarValue::iter_to_array(values)? });
+            measure_columns.push(if values.is_empty() {
+                new_null_array(field.data_type(), 0)
+            } else {
+                ScalarValue::iter_to_array(values)?
+            });
         }
         measure_columns.push(Arc::new(Int64Array::from_iter_values(out_rows.iter().map(|(f, _)| f.number))));
-        measure_columns.push(Arc::new(StringArray::from_iter(out_rows.iter().map(|(f, k)| {
-            f.rows.get(k - 1).and_then(|(_, v)| plan.program.variables.get(*v)).map(|v| v.to_uppercase())
-        }))));
+        measure_columns.push(Arc::new(StringArray::from_iter(
+            out_rows.iter().map(|(f, k)| f.rows.get(k - 1).and_then(|(_, v)| plan.program.variables.get(*v)).map(|v| v.to_uppercase())),
+        )));
         measure_columns.push(Arc::new(TimestampMillisecondArray::from_iter_values(
             out_rows.iter().map(|(f, k)| f.rows.get(k - 1).map(|(r, _)| r.rowtime()).unwrap_or(Timestamp::MIN)),
         )));
@@ -439,8 +447,11 @@ impl MatchRecognize {
         self.alive.retain(|(w, _)| w.strong_count() > 0);
         // Released batches still referenced, batches waiting for the watermark, and the
         // keys (their bytes, row queues and matcher state).
-        let keys: usize = self.keys.iter().map(|(k, s)| k.len() + KEY_OVERHEAD_BYTES + s.rows.capacity() * std::mem::size_of::<RowRef>()).sum();
-        let bytes: usize = self.alive.iter().map(|(_, b)| b).sum::<usize>() + self.waiting.values().map(|w| w.batch.get_array_memory_size()).sum::<usize>() + keys;
+        let keys: usize =
+            self.keys.iter().map(|(k, s)| k.len() + KEY_OVERHEAD_BYTES + s.rows.capacity() * std::mem::size_of::<RowRef>()).sum();
+        let bytes: usize = self.alive.iter().map(|(_, b)| b).sum::<usize>()
+            + self.waiting.values().map(|w| w.batch.get_array_memory_size()).sum::<usize>()
+            + keys;
         let partial: usize = self.active.iter().filter_map(|k| self.keys.get(k)).map(|k| k.matcher.threads()).sum();
         let now = (partial as i64, bytes as i64);
         self.metrics.adjust_matches(now.0 - self.reported.0, now.1 - self.reported.1);
@@ -492,7 +503,11 @@ fn aggregate_value(input: &SchemaRef, nulls: &[ArrayRef], aggregate: &MeasureAgg
 }
 
 /// Every navigation resolved to a row, over the classified rows.
-fn resolve_all<'r>(navigations: &[Navigation], classified: &[(usize, usize)], row_at: &impl Fn(usize) -> Option<&'r RowRef>) -> Vec<Option<RowRef>> {
+fn resolve_all<'r>(
+    navigations: &[Navigation],
+    classified: &[(usize, usize)],
+    row_at: &impl Fn(usize) -> Option<&'r RowRef>,
+) -> Vec<Option<RowRef>> {
     navigations.iter().map(|n| n.resolve(classified).and_then(row_at).cloned()).collect()
 }
 
@@ -615,7 +630,12 @@ impl MatchRecognize {
     /// The PARTITION BY values of `batch` (input schema), one array per expression.
     fn partition_keys(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
         let n = batch.num_rows();
-        Ok(self.plan.partition_by.iter().map(|k| k.expr.evaluate(batch).and_then(|v| v.into_array(n))).collect::<std::result::Result<Vec<_>, _>>()?)
+        Ok(self
+            .plan
+            .partition_by
+            .iter()
+            .map(|k| k.expr.evaluate(batch).and_then(|v| v.into_array(n)))
+            .collect::<std::result::Result<Vec<_>, _>>()?)
     }
 
     /// The given rows as one batch of the input schema.

@@ -9,14 +9,14 @@ mod state;
 pub mod watermark;
 mod window_aggregate;
 
+pub use crate::options::ErrorPolicy;
 pub use decode::{
-    raw_batch, raw_schema, dead_letter_schema, Decode, MetaColumns, RawColumn, META_KEY, META_OFFSET, META_PARTITION, META_TIMESTAMP, META_TOPIC,
-    META_VALUE,
+    dead_letter_schema, raw_batch, raw_schema, Decode, MetaColumns, RawColumn, META_KEY, META_OFFSET, META_PARTITION, META_TIMESTAMP,
+    META_TOPIC, META_VALUE,
 };
-pub use watermark::{Watermarks, META_ROWTIME};
+pub use filter::Filter;
 pub use late::LateRows;
 pub use match_recognize::MatchRecognize;
-pub use window_aggregate::WindowAggregate;
-pub use crate::options::ErrorPolicy;
-pub use filter::Filter;
 pub use projection::Projection;
+pub use watermark::{Watermarks, META_ROWTIME};
+pub use window_aggregate::WindowAggregate;

@@ -15,7 +15,10 @@ use crate::runtime::exchange::route_by_key;
 ///
 /// Errors: none in practice (the batch is well-formed).
 pub fn scalar(name: &str, value: i64) -> Result<RecordBatch> {
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(vec![Field::new(name, DataType::Int64, false)])), vec![Arc::new(Int64Array::from(vec![value]))])?)
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new(name, DataType::Int64, false)])),
+        vec![Arc::new(Int64Array::from(vec![value]))],
+    )?)
 }
 
 /// The value of the one-row `name Int64` column of `batch`.
@@ -34,7 +37,8 @@ pub fn read_scalar(batch: &RecordBatch, name: &str) -> Result<Timestamp> {
 /// Errors: the column is missing or of another type.
 pub fn column<'a, T: ArrowPrimitiveType>(batch: &'a RecordBatch, name: &str) -> Result<&'a PrimitiveArray<T>> {
     let c = batch.column_by_name(name).ok_or_else(|| EngineError::Other(format!("checkpoint state: no column \"{name}\"")))?;
-    c.as_primitive_opt::<T>().ok_or_else(|| EngineError::Other(format!("checkpoint state: column \"{name}\" is {}, not {}", c.data_type(), T::DATA_TYPE)))
+    c.as_primitive_opt::<T>()
+        .ok_or_else(|| EngineError::Other(format!("checkpoint state: column \"{name}\" is {}, not {}", c.data_type(), T::DATA_TYPE)))
 }
 
 /// The error for state batches that are not the layout an operator writes.

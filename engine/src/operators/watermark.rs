@@ -21,9 +21,9 @@ use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef,
 use arrow::record_batch::RecordBatch;
 
 use super::decode::{META_OFFSET, META_PARTITION, META_TIMESTAMP};
+use super::state;
 use crate::catalog::EventTime;
 use crate::error::{EngineError, Result};
-use super::state;
 use crate::operator::{Collector, Operator, OperatorState, Shard, Timestamp};
 use crate::options::ErrorPolicy;
 use crate::runtime::QueryMetrics;
@@ -87,9 +87,8 @@ impl Watermarks {
         policy: ErrorPolicy,
         query_id: String,
     ) -> Result<Self> {
-        let index = |name: &str| {
-            input.index_of(name).map_err(|_| EngineError::Other(format!("watermark: no column \"{name}\" in the input")))
-        };
+        let index =
+            |name: &str| input.index_of(name).map_err(|_| EngineError::Other(format!("watermark: no column \"{name}\" in the input")));
         let source = match &event_time.column {
             None => TimeSource::Record(index(META_TIMESTAMP)?),
             Some(c) => {
@@ -223,9 +222,13 @@ impl Operator for Watermarks {
     /// operator's watermark. Idleness is not kept: after a restore every partition
     /// starts active, with its idle timer from the restart.
     fn snapshot(&mut self) -> Result<OperatorState> {
-        let seen: Vec<(i32, Timestamp)> = self.partitions.iter().filter(|(_, p)| p.max != Timestamp::MIN).map(|(id, p)| (*id, p.max)).collect();
+        let seen: Vec<(i32, Timestamp)> =
+            self.partitions.iter().filter(|(_, p)| p.max != Timestamp::MIN).map(|(id, p)| (*id, p.max)).collect();
         let partitions = RecordBatch::try_new(
-            Arc::new(Schema::new(vec![Field::new("partition", DataType::Int32, false), Field::new("max_event_time", DataType::Int64, false)])),
+            Arc::new(Schema::new(vec![
+                Field::new("partition", DataType::Int32, false),
+                Field::new("max_event_time", DataType::Int64, false),
+            ])),
             vec![
                 Arc::new(Int32Array::from_iter_values(seen.iter().map(|s| s.0))),
                 Arc::new(Int64Array::from_iter_values(seen.iter().map(|s| s.1))),

@@ -367,7 +367,8 @@ impl WindowAggregate {
     /// state kept: `state` is taken, merged back, and merged into a fresh accumulator that
     /// is evaluated. Clears the pane's change marks.
     fn current_rows(&mut self, start: Timestamp, changed_only: bool) -> Result<Option<RecordBatch>> {
-        let mut fresh: Vec<Box<dyn GroupsAccumulator>> = self.aggregates.iter().map(Aggregate::groups_accumulator).collect::<Result<_>>()?;
+        let mut fresh: Vec<Box<dyn GroupsAccumulator>> =
+            self.aggregates.iter().map(Aggregate::groups_accumulator).collect::<Result<_>>()?;
         let Some(pane) = self.panes.get_mut(&start) else { return Ok(None) };
         let total = pane.keys.len();
         let all: Vec<usize> = (0..total).collect();
@@ -383,7 +384,11 @@ impl WindowAggregate {
             acc.merge_batch(&state, &all, total)?;
             eval.merge_batch(&state, &all, total)?;
             let current = eval.evaluate(EmitTo::All)?;
-            values.push(if picked.len() == total { current } else { arrow::compute::take(&current, &UInt32Array::from(picked.clone()), None)? });
+            values.push(if picked.len() == total {
+                current
+            } else {
+                arrow::compute::take(&current, &UInt32Array::from(picked.clone()), None)?
+            });
         }
         let keys: Vec<Box<[u8]>> = picked.iter().map(|&g| Box::from(pane.keys.get(g as usize))).collect();
         let (s, e) = (pane.start, pane.end);
@@ -392,7 +397,14 @@ impl WindowAggregate {
     }
 
     /// Session windows: row by row inside the batch, merging the sessions a row bridges.
-    fn update_sessions(&mut self, gap: i64, batch: &RecordBatch, keys: Option<&Rows>, inputs: &[(Vec<ArrayRef>, Option<BooleanArray>)], late: &mut Vec<u32>) -> Result<()> {
+    fn update_sessions(
+        &mut self,
+        gap: i64,
+        batch: &RecordBatch,
+        keys: Option<&Rows>,
+        inputs: &[(Vec<ArrayRef>, Option<BooleanArray>)],
+        late: &mut Vec<u32>,
+    ) -> Result<()> {
         let times = batch.column(self.rowtime).as_primitive::<TimestampMillisecondType>();
         let mut order: Vec<u32> = (0..batch.num_rows() as u32).collect();
         order.sort_by_key(|&r| times.value(r as usize));
@@ -413,7 +425,8 @@ impl WindowAggregate {
                 late.push(r);
                 continue;
             }
-            let fresh: Vec<Box<dyn Accumulator>> = self.aggregates.iter().map(|a| a.function.create_accumulator()).collect::<Result<_, _>>()?;
+            let fresh: Vec<Box<dyn Accumulator>> =
+                self.aggregates.iter().map(|a| a.function.create_accumulator()).collect::<Result<_, _>>()?;
             let list = self.sessions.entry(key).or_default();
             let mut merged = Session { start, end, accumulators: fresh };
             for i in overlapping.into_iter().rev() {
@@ -454,11 +467,7 @@ impl WindowAggregate {
         // Emit in window order, then key order, for stable output.
         closed.sort_by(|a, b| (a.1.start, &a.0).cmp(&(b.1.start, &b.0)));
         for (key, mut session) in closed {
-            let values = session
-                .accumulators
-                .iter_mut()
-                .map(|a| a.evaluate().and_then(|v| v.to_array()))
-                .collect::<Result<Vec<_>, _>>()?;
+            let values = session.accumulators.iter_mut().map(|a| a.evaluate().and_then(|v| v.to_array())).collect::<Result<Vec<_>, _>>()?;
             out.emit(self.output_batch(&[key.as_ref()], session.start, session.end, values)?);
         }
         Ok(())
@@ -466,12 +475,13 @@ impl WindowAggregate {
 
     fn report_state(&mut self) {
         let windows: usize = self.panes.values().map(|p| p.keys.len()).sum::<usize>() + self.sessions.values().map(Vec::len).sum::<usize>();
-        let bytes: usize = self
-            .panes
-            .values()
-            .map(|p| p.accumulators.iter().map(|a| a.size()).sum::<usize>() + p.keys.size())
-            .sum::<usize>()
-            + self.sessions.iter().map(|(k, l)| k.len() + l.iter().map(|s| s.accumulators.iter().map(|a| a.size()).sum::<usize>() + 32).sum::<usize>()).sum::<usize>();
+        let bytes: usize =
+            self.panes.values().map(|p| p.accumulators.iter().map(|a| a.size()).sum::<usize>() + p.keys.size()).sum::<usize>()
+                + self
+                    .sessions
+                    .iter()
+                    .map(|(k, l)| k.len() + l.iter().map(|s| s.accumulators.iter().map(|a| a.size()).sum::<usize>() + 32).sum::<usize>())
+                    .sum::<usize>();
         let now = (windows as i64, bytes as i64);
         self.metrics.adjust_state(now.0 - self.reported.0, now.1 - self.reported.1);
         self.reported = now;
@@ -525,7 +535,8 @@ impl Operator for WindowAggregate {
                 // Fast path: a tumbling window holding the whole batch (the usual case).
                 let values = times.values();
                 let first = values.first().map(|t| t - t.rem_euclid(size)).unwrap_or(0);
-                if advance == size && !self.is_closed(first.saturating_add(size)) && values.iter().all(|t| t - t.rem_euclid(size) == first) {
+                if advance == size && !self.is_closed(first.saturating_add(size)) && values.iter().all(|t| t - t.rem_euclid(size) == first)
+                {
                     let rows: Vec<u32> = (0..n as u32).collect();
                     self.update_pane(first, first.saturating_add(size), &rows, true, keys.as_ref(), &inputs)?;
                     self.after_batch(&batch, &late, out)?;
@@ -622,8 +633,9 @@ impl Operator for WindowAggregate {
             let w = state::read_scalar(first, "watermark")?;
             watermark = Some(watermark.map_or(w, |x| x.min(w)));
             if let Some(windows) = rest.first() {
-                let keys: Vec<ArrayRef> =
-                    (0..self.keys.len()).map(|i| windows.column_by_name(&format!("key_{i}")).cloned().ok_or_else(|| state::layout_error("window-aggregate"))).collect::<Result<_>>()?;
+                let keys: Vec<ArrayRef> = (0..self.keys.len())
+                    .map(|i| windows.column_by_name(&format!("key_{i}")).cloned().ok_or_else(|| state::layout_error("window-aggregate")))
+                    .collect::<Result<_>>()?;
                 let mine = state::keep_shard(windows, &keys, shard)?;
                 self.restore_windows(&mine)?;
             }
@@ -714,7 +726,10 @@ impl WindowAggregate {
         }
         let starts = state::column::<Int64Type>(batch, "window_start")?.clone();
         let ends = state::column::<Int64Type>(batch, "window_end")?.clone();
-        let fired = batch.column_by_name("fired").and_then(|c| c.as_boolean_opt().cloned()).ok_or_else(|| state::layout_error("window-aggregate"))?;
+        let fired = batch
+            .column_by_name("fired")
+            .and_then(|c| c.as_boolean_opt().cloned())
+            .ok_or_else(|| state::layout_error("window-aggregate"))?;
         let key_columns: Vec<ArrayRef> = (0..self.keys.len()).filter_map(|i| batch.column_by_name(&format!("key_{i}")).cloned()).collect();
         let keys = match &self.converter {
             Some(c) => Some(c.convert_columns(&key_columns)?),
@@ -729,14 +744,17 @@ impl WindowAggregate {
                 .fields()
                 .iter()
                 .enumerate()
-                .filter_map(|(c, f)| f.name().strip_prefix(&prefix).and_then(|j| j.parse::<usize>().ok()).map(|j| (j, batch.column(c).clone())))
+                .filter_map(|(c, f)| {
+                    f.name().strip_prefix(&prefix).and_then(|j| j.parse::<usize>().ok()).map(|j| (j, batch.column(c).clone()))
+                })
                 .collect();
             cols.sort_by_key(|(j, _)| *j);
             agg_columns.push(cols.into_iter().map(|(_, c)| c).collect());
         }
         if let Some(WindowKind::Session { .. }) = self.window {
             for r in 0..n {
-                let mut accumulators: Vec<Box<dyn Accumulator>> = self.aggregates.iter().map(|a| a.function.create_accumulator()).collect::<Result<_, _>>()?;
+                let mut accumulators: Vec<Box<dyn Accumulator>> =
+                    self.aggregates.iter().map(|a| a.function.create_accumulator()).collect::<Result<_, _>>()?;
                 for (acc, cols) in accumulators.iter_mut().zip(&agg_columns) {
                     let row: Vec<ArrayRef> = cols.iter().map(|c| c.slice(r, 1)).collect();
                     acc.merge_batch(&row)?;

@@ -241,11 +241,16 @@ mod tests {
         let p = progress(3, 9_000_000_000);
         assert_eq!(encode(&p), r#"{"checkpoint_id":3,"positions":[{"topic":"t","partition":1,"offset":9000000000}],"watermark":3}"#);
         assert_eq!(decode(encode(&p).as_bytes()), Ok(p));
-        assert!(decode(br#"{"checkpoint_id":3,"positions":[{"topic":"t"}],"watermark":null}"#).is_err_and(|e| e.contains("missing field `partition`")));
+        assert!(decode(br#"{"checkpoint_id":3,"positions":[{"topic":"t"}],"watermark":null}"#)
+            .is_err_and(|e| e.contains("missing field `partition`")));
     }
 
     fn progress(id: u64, offset: i64) -> Progress {
-        Progress { checkpoint_id: id, positions: vec![PartitionOffset { topic: "t".into(), partition: 1, next_offset: offset }], watermark: Some(id as i64) }
+        Progress {
+            checkpoint_id: id,
+            positions: vec![PartitionOffset { topic: "t".into(), partition: 1, next_offset: offset }],
+            watermark: Some(id as i64),
+        }
     }
 
     #[test]
@@ -253,13 +258,29 @@ mod tests {
         let root = std::env::temp_dir().join(format!("eddy-checkpoint-test-{}", std::process::id()));
         let store = CheckpointStore::new(&root, "app-q/1");
         assert_eq!(store.latest()?, None);
-        let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new("x", arrow::datatypes::DataType::Int64, false)]));
+        let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
+            "x",
+            arrow::datatypes::DataType::Int64,
+            false,
+        )]));
         let batch = RecordBatch::try_new(schema, vec![std::sync::Arc::new(arrow::array::Int64Array::from(vec![1, 2, 3]))])?;
-        let state = StateEntry { op: 2, name: "window-aggregate".into(), worker: 0, workers: 1, state: OperatorState { batches: vec![batch.clone(), batch.slice(0, 1)] } };
+        let state = StateEntry {
+            op: 2,
+            name: "window-aggregate".into(),
+            worker: 0,
+            workers: 1,
+            state: OperatorState { batches: vec![batch.clone(), batch.slice(0, 1)] },
+        };
         for id in 1..=4 {
             store.write(&progress(id, id as i64 * 10), std::slice::from_ref(&state))?;
         }
-        let names: Vec<String> = std::fs::read_dir(store.dir()).map_err(|e| EngineError::Other(e.to_string()))?.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let names: Vec<String> = std::fs::read_dir(store.dir())
+            .map_err(|e| EngineError::Other(e.to_string()))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         assert_eq!(names, ["chk-00000000000000000003", "chk-00000000000000000004"]);
         assert_eq!(store.latest()?, Some(progress(4, 40)));
         let loaded = store.load(4)?.ok_or_else(|| EngineError::Other("no checkpoint 4".into()))?;
@@ -272,7 +293,8 @@ mod tests {
         let err = store.load(4).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.starts_with(&format!("checkpoint state {} cannot be read: ", state_file.display())), "{err}");
         assert!(err.ends_with("delete that checkpoint directory to start from an older checkpoint or the committed offsets"), "{err}");
-        std::fs::write(store.dir().join("chk-00000000000000000004").join(PROGRESS_FILE), b"{\"checkpoint_id\": 4, \"posi").map_err(|e| EngineError::Other(e.to_string()))?;
+        std::fs::write(store.dir().join("chk-00000000000000000004").join(PROGRESS_FILE), b"{\"checkpoint_id\": 4, \"posi")
+            .map_err(|e| EngineError::Other(e.to_string()))?;
         assert_eq!(store.latest()?, Some(progress(3, 30)));
         assert!(store.load(4)?.is_none());
         // A half-written checkpoint (no rename yet) is not one.

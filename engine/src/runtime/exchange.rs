@@ -90,7 +90,10 @@ impl Downstream {
                 send_split(outlets, &batch, &route).await
             }
             // Side outputs go to one worker only: the sink writes each row once.
-            (Downstream::ByPartition(outlets) | Downstream::ByKey { outlets, .. }, m @ (Message::LateRows(_) | Message::DeadLetters(_))) => match outlets.first() {
+            (
+                Downstream::ByPartition(outlets) | Downstream::ByKey { outlets, .. },
+                m @ (Message::LateRows(_) | Message::DeadLetters(_)),
+            ) => match outlets.first() {
                 Some(o) => o.send(m).await,
                 None => Ok(()),
             },
@@ -309,7 +312,8 @@ mod tests {
         let a = Outlet::new(tx.clone(), 0);
         let b = Outlet::new(tx, 1);
         let rows = |n: i64| -> Result<Message> {
-            let schema = Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new("x", arrow::datatypes::DataType::Int64, false)]));
+            let schema =
+                Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new("x", arrow::datatypes::DataType::Int64, false)]));
             Ok(Message::Batch(RecordBatch::try_new(schema, vec![Arc::new(arrow::array::Int64Array::from(vec![n]))])?))
         };
         a.send(rows(1)?).await?;

@@ -10,8 +10,8 @@ mod progress;
 mod push;
 pub mod snapshot;
 
-pub use connector::{ConnectorFactory, PartitionOffset, Progress, QueryContext, Sink, Source, SourceBatch, TopicInfo};
 pub use checkpoint::{newest, Checkpoint, CheckpointStore, Checkpointing, DEFAULT_CHECKPOINT_INTERVAL_MS, RETAINED_CHECKPOINTS};
-pub use push::PushSink;
+pub use connector::{ConnectorFactory, PartitionOffset, Progress, QueryContext, Sink, Source, SourceBatch, TopicInfo};
 pub use metrics::{MetricsSnapshot, QueryMetrics};
 pub use pipeline::{parallelism, start_query, start_query_with, QueryHandle, QueryStatus, QueryStopper};
+pub use push::PushSink;

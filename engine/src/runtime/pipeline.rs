@@ -30,10 +30,10 @@ use arrow::record_batch::RecordBatch;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::exchange::{Downstream, Inputs, Outlet};
 use super::checkpoint::{newest, CheckpointStore, Checkpointing, DEFAULT_CHECKPOINT_INTERVAL_MS};
-use super::snapshot::{self, SnapshotBoard, StateEntry};
+use super::exchange::{Downstream, Inputs, Outlet};
 use super::progress::{first_id_base, ProgressLedger};
+use super::snapshot::{self, SnapshotBoard, StateEntry};
 use super::{ConnectorFactory, Progress, QueryContext, QueryMetrics, Sink, Source};
 use crate::error::{EngineError, Result};
 use crate::operator::{Collector, Message, Operator, Timestamp, PROCESSING_TIME_INTERVAL_MS};
@@ -186,7 +186,12 @@ pub fn default_parallelism() -> usize {
 ///
 /// Errors: the source or sink cannot be created (broker or database unreachable, table
 /// not creatable); once started, errors end the query and show in its status.
-pub async fn start_query(plan: Arc<QueryPlan>, factory: &dyn ConnectorFactory, application_id: &str, checkpointing: &Checkpointing) -> Result<QueryHandle> {
+pub async fn start_query(
+    plan: Arc<QueryPlan>,
+    factory: &dyn ConnectorFactory,
+    application_id: &str,
+    checkpointing: &Checkpointing,
+) -> Result<QueryHandle> {
     start_query_with(plan, factory, format!("{application_id}-"), None, Some(checkpointing)).await
 }
 
@@ -204,7 +209,8 @@ pub async fn start_query_with(
 ) -> Result<QueryHandle> {
     let metrics = Arc::new(QueryMetrics::default());
     let stateful = plan.aggregate.is_some() || plan.match_recognize.is_some();
-    let keyed = plan.aggregate.as_ref().is_some_and(|a| !a.keys.is_empty()) || plan.match_recognize.as_ref().is_some_and(|m| !m.partition_by.is_empty());
+    let keyed = plan.aggregate.as_ref().is_some_and(|a| !a.keys.is_empty())
+        || plan.match_recognize.as_ref().is_some_and(|m| !m.partition_by.is_empty());
     // Decoding runs on n workers for any stateful query; the state needs keys to split on.
     let workers = parallelism(&plan);
     let backs = if keyed { workers } else { 1 };
@@ -226,10 +232,14 @@ pub async fn start_query_with(
     };
     // Checkpoints are kept for queries over Kafka; a file is read whole on every run.
     let store = match checkpointing {
-        Some(c) if !ctx.transient && matches!(plan.source.connector, ConnectorOptions::Kafka(_)) => Some(CheckpointStore::new(&c.dir, &ctx.group_id)),
+        Some(c) if !ctx.transient && matches!(plan.source.connector, ConnectorOptions::Kafka(_)) => {
+            Some(CheckpointStore::new(&c.dir, &ctx.group_id))
+        }
         _ => None,
     };
-    let interval = Duration::from_millis(plan.checkpoint_interval_ms.or(checkpointing.map(|c| c.interval_ms)).unwrap_or(DEFAULT_CHECKPOINT_INTERVAL_MS));
+    let interval = Duration::from_millis(
+        plan.checkpoint_interval_ms.or(checkpointing.map(|c| c.interval_ms)).unwrap_or(DEFAULT_CHECKPOINT_INTERVAL_MS),
+    );
     // A stateful query with checkpoints snapshots its operators at every barrier; its
     // source sends one barrier per checkpoint interval.
     let snapshots = stateful && store.is_some();
@@ -561,7 +571,12 @@ fn choose_restore(store: &CheckpointStore, committed: Option<Progress>, snapshot
         };
         match checkpoint {
             Some(c) if c.with_state => {
-                tracing::info!(query, checkpoint = c.progress.checkpoint_id, operators = c.states.len(), "restoring the operator state of checkpoint");
+                tracing::info!(
+                    query,
+                    checkpoint = c.progress.checkpoint_id,
+                    operators = c.states.len(),
+                    "restoring the operator state of checkpoint"
+                );
                 return Ok(Restore { progress: Some(c.progress), states: Some(c.states) });
             }
             _ if wanted.is_some() => tracing::warn!(
@@ -573,7 +588,11 @@ fn choose_restore(store: &CheckpointStore, committed: Option<Progress>, snapshot
             _ => {}
         }
     }
-    let from = if committed.as_ref().is_some_and(|c| c.checkpoint_id >= local.as_ref().map_or(0, |l| l.checkpoint_id)) { "the sink's committed progress" } else { "the local checkpoint" };
+    let from = if committed.as_ref().is_some_and(|c| c.checkpoint_id >= local.as_ref().map_or(0, |l| l.checkpoint_id)) {
+        "the sink's committed progress"
+    } else {
+        "the local checkpoint"
+    };
     let progress = newest(local, committed);
     if let Some(p) = &progress {
         tracing::info!(query, checkpoint = p.checkpoint_id, "resuming from {from}");
@@ -625,7 +644,10 @@ impl TaskState {
         for (j, op) in ops.iter_mut().enumerate() {
             let state = op.snapshot()?;
             if !state.batches.is_empty() {
-                board.deposit(id, StateEntry { op: self.first_op + j, name: op.name().to_string(), worker: self.worker, workers: self.workers, state });
+                board.deposit(
+                    id,
+                    StateEntry { op: self.first_op + j, name: op.name().to_string(), worker: self.worker, workers: self.workers, state },
+                );
             }
         }
         Ok(())
@@ -896,7 +918,13 @@ mod tests {
         let ops: Vec<Box<dyn Operator>> = vec![Box::new(EmitOnWatermark), Box::new(Twice)];
         tx.send((0, Message::Watermark(42))).await.map_err(|_| EngineError::ChannelClosed)?;
         tx.send((0, Message::End)).await.map_err(|_| EngineError::ChannelClosed)?;
-        run_operators(ops, Inputs::new(rx, 1), Downstream::One(Outlet::new(out_tx, 0)), TaskState { board: None, first_op: 0, worker: 0, workers: 1 }).await?;
+        run_operators(
+            ops,
+            Inputs::new(rx, 1),
+            Downstream::One(Outlet::new(out_tx, 0)),
+            TaskState { board: None, first_op: 0, worker: 0, workers: 1 },
+        )
+        .await?;
         let mut seen = Vec::new();
         while let Some((_, m)) = out_rx.recv().await {
             seen.push(match m {

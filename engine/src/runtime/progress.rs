@@ -111,7 +111,11 @@ impl Inner {
             positions: self
                 .done
                 .iter()
-                .map(|((topic, partition), next_offset)| PartitionOffset { topic: topic.clone(), partition: *partition, next_offset: *next_offset })
+                .map(|((topic, partition), next_offset)| PartitionOffset {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    next_offset: *next_offset,
+                })
                 .collect(),
             watermark,
         }

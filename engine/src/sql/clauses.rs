@@ -149,9 +149,7 @@ impl Cursor<'_> {
         let position = self.position();
         match self.advance().map(|t| t.token.clone()) {
             Some(Token::Word(w)) if w.value.eq_ignore_ascii_case(word) => Ok(()),
-            other => Err(found(&format!("expected {word}"), other)
-                .at(position)
-                .hint(context.to_string())),
+            other => Err(found(&format!("expected {word}"), other).at(position).hint(context.to_string())),
         }
     }
 
@@ -263,9 +261,7 @@ fn parse_window(cursor: &mut Cursor<'_>, kind: &str, position: Option<Position>)
                         // windows and frees them, so retention changes nothing.
                         cursor.duration(example)?;
                     }
-                    other => {
-                        return Err(found("expected GRACE PERIOD or RETENTION", other).at(word_position).hint(example.to_string()))
-                    }
+                    other => return Err(found("expected GRACE PERIOD or RETENTION", other).at(word_position).hint(example.to_string())),
                 }
             }
             other => return Err(found("expected ',' or ')'", other).at(position).hint(example.to_string())),
@@ -283,9 +279,11 @@ fn parse_within(cursor: &mut Cursor<'_>) -> Result<i64, SqlError> {
         other => return Err(found("expected an interval such as '5'", other).at(position).hint(EXAMPLE)),
     };
     let mut parts = text.split_whitespace();
-    let number: i64 = parts.next().and_then(|n| n.parse().ok()).filter(|n| *n > 0).ok_or_else(|| {
-        SqlError::new(format!("WITHIN needs a positive whole number, found '{text}'")).at(position).hint(EXAMPLE)
-    })?;
+    let number: i64 = parts
+        .next()
+        .and_then(|n| n.parse().ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| SqlError::new(format!("WITHIN needs a positive whole number, found '{text}'")).at(position).hint(EXAMPLE))?;
     let unit = match parts.next() {
         Some(unit) => unit.to_string(),
         None => {
@@ -346,7 +344,8 @@ mod tests {
 
     #[test]
     fn ksqldb_window_and_emit_are_cut() -> Result<(), SqlError> {
-        let (text, clauses) = run("SELECT a, COUNT(*) FROM s WINDOW TUMBLING (SIZE 3 SECONDS, GRACE PERIOD 10 SECONDS) GROUP BY a EMIT CHANGES")?;
+        let (text, clauses) =
+            run("SELECT a, COUNT(*) FROM s WINDOW TUMBLING (SIZE 3 SECONDS, GRACE PERIOD 10 SECONDS) GROUP BY a EMIT CHANGES")?;
         assert_eq!(text, "SELECT a, COUNT(*) FROM s  GROUP BY a ");
         assert_eq!(clauses, " window=[tumbling(size=3s), grace=10s] emit=CHANGES");
         let (_, clauses) = run("SELECT 1 FROM s WINDOW HOPPING (SIZE 1 MINUTE, ADVANCE BY 10 SECONDS) GROUP BY a")?;
@@ -368,10 +367,12 @@ mod tests {
 
     #[test]
     fn within_is_cut_after_pattern() -> Result<(), SqlError> {
-        let (text, clauses) = run("SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts PATTERN (A N*? B) WITHIN INTERVAL '5' MINUTE DEFINE A AS true)")?;
+        let (text, clauses) =
+            run("SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts PATTERN (A N*? B) WITHIN INTERVAL '5' MINUTE DEFINE A AS true)")?;
         assert_eq!(text, "SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts PATTERN (A N*? B)  DEFINE A AS true)");
         assert_eq!(clauses, " within=5min");
-        let (_, clauses) = run("SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts PATTERN (A B) WITHIN INTERVAL '90 seconds' DEFINE A AS true)")?;
+        let (_, clauses) =
+            run("SELECT * FROM t MATCH_RECOGNIZE (ORDER BY ts PATTERN (A B) WITHIN INTERVAL '90 seconds' DEFINE A AS true)")?;
         assert_eq!(clauses, " within=90s");
         // WITHIN GROUP is not ours.
         let (text, clauses) = run("SELECT PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY x) FROM t")?;

@@ -66,9 +66,7 @@ pub fn expect_interval(expr: &Expr, what: &str) -> Result<i64, SqlError> {
                 .at(position)
                 .hint("write INTERVAL '3' SECOND, INTERVAL '5' MINUTES or INTERVAL '1' HOUR")
         }),
-        other => Err(SqlError::new(format!("{what} must be an interval, found {other}"))
-            .at(position)
-            .hint("write INTERVAL '3' SECOND")),
+        other => Err(SqlError::new(format!("{what} must be an interval, found {other}")).at(position).hint("write INTERVAL '3' SECOND")),
     }
 }
 

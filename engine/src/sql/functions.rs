@@ -37,7 +37,11 @@ impl ScalarUDFImpl for ToTimestampLtz {
 
     fn return_type(&self, args: &[DataType]) -> DfResult<DataType> {
         match args {
-            [t] | [t, _] if t.is_integer() || t.is_floating() || matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null) => {
+            [t] | [t, _]
+                if t.is_integer()
+                    || t.is_floating()
+                    || matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null) =>
+            {
                 Ok(DataType::Timestamp(TimeUnit::Millisecond, None))
             }
             [t, ..] => plan_err!("TO_TIMESTAMP_LTZ takes epoch seconds or milliseconds (a number) or an ISO-8601 string, not {t}"),

@@ -130,7 +130,13 @@ impl fmt::Display for MatchRecognizePlan {
     /// The operator for EXPLAIN, with the compiled program (states and transitions).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let keys: Vec<&str> = self.partition_by.iter().map(|k| k.display.as_str()).collect();
-        write!(f, "match_recognize: partition by [{}], order by {}, {}", keys.join(", "), self.order_by, if self.all_rows { "all rows per match" } else { "one row per match" })?;
+        write!(
+            f,
+            "match_recognize: partition by [{}], order by {}, {}",
+            keys.join(", "),
+            self.order_by,
+            if self.all_rows { "all rows per match" } else { "one row per match" }
+        )?;
         let skip = match self.skip {
             Skip::PastLastRow => "past last row".to_string(),
             Skip::ToNextRow => "to next row".to_string(),
@@ -163,7 +169,8 @@ impl fmt::Display for MatchRecognizePlan {
         let measures: Vec<String> = self.measures.iter().map(|m| format!("{} := {}", m.name, m.display)).collect();
         write!(f, "\n    measures: {}", measures.join(", "))?;
         if !self.measure_navigations.is_empty() || !self.measure_aggregates.is_empty() {
-            let mut refs: Vec<String> = self.measure_navigations.iter().enumerate().map(|(i, x)| format!("__nav_{i} = {}", x.display)).collect();
+            let mut refs: Vec<String> =
+                self.measure_navigations.iter().enumerate().map(|(i, x)| format!("__nav_{i} = {}", x.display)).collect();
             refs.extend(self.measure_aggregates.iter().enumerate().map(|(j, a)| format!("__agg_{j} = {}", a.display)));
             write!(f, "\n    measure inputs: {}", refs.join(", "))?;
         }
@@ -205,7 +212,9 @@ pub fn plan(query: &Query, clauses: &StreamClauses, catalog: &Catalog, state: &S
         return Ok(None);
     };
     let TableFactor::Table { name, args: None, .. } = table.as_ref() else {
-        return Err(SqlError::new(format!("MATCH_RECOGNIZE reads a stream by name, not {table}")).hint("write FROM stream MATCH_RECOGNIZE (...)"));
+        return Err(
+            SqlError::new(format!("MATCH_RECOGNIZE reads a stream by name, not {table}")).hint("write FROM stream MATCH_RECOGNIZE (...)")
+        );
     };
     let name = object_name(name)?;
     let source = catalog.get(&name.value).cloned().ok_or_else(|| {
@@ -233,14 +242,19 @@ pub fn plan(query: &Query, clauses: &StreamClauses, catalog: &Catalog, state: &S
     let event_time = source.event_time.column.clone().unwrap_or_else(|| "rowtime".to_string());
     let order_hint = match &source.event_time.column {
         Some(c) => format!("write ORDER BY {c}: rows are matched in event-time order"),
-        None => format!("write ORDER BY ROWTIME, or declare an event-time column on \"{}\" (WATERMARK FOR col AS ..., or timestamp='col')", source.name),
+        None => format!(
+            "write ORDER BY ROWTIME, or declare an event-time column on \"{}\" (WATERMARK FOR col AS ..., or timestamp='col')",
+            source.name
+        ),
     };
     let [first] = order_by.as_slice() else {
         let position = order_by.get(1).and_then(|o| Position::from_location(o.expr.span().start));
         return Err(if order_by.is_empty() {
             SqlError::new("MATCH_RECOGNIZE needs ORDER BY the event-time column").hint(order_hint)
         } else {
-            SqlError::new("MATCH_RECOGNIZE orders by the event-time column only").at(position).hint("rows with the same event time are ordered by source partition and offset; remove the other ORDER BY columns")
+            SqlError::new("MATCH_RECOGNIZE orders by the event-time column only")
+                .at(position)
+                .hint("rows with the same event time are ordered by source partition and offset; remove the other ORDER BY columns")
         });
     };
     let ordered_by = match &first.expr {
@@ -248,9 +262,11 @@ pub fn plan(query: &Query, clauses: &StreamClauses, catalog: &Catalog, state: &S
         _ => None,
     };
     if ordered_by.as_deref() != Some(event_time.as_str()) || first.options.asc == Some(false) {
-        return Err(SqlError::new(format!("MATCH_RECOGNIZE must be ordered by the event-time column \"{event_time}\", ascending (as in Flink)"))
-            .at(Position::from_location(first.expr.span().start))
-            .hint(order_hint));
+        return Err(SqlError::new(format!(
+            "MATCH_RECOGNIZE must be ordered by the event-time column \"{event_time}\", ascending (as in Flink)"
+        ))
+        .at(Position::from_location(first.expr.span().start))
+        .hint(order_hint));
     }
 
     // PARTITION BY: columns of the source.
@@ -294,7 +310,11 @@ pub fn plan(query: &Query, clauses: &StreamClauses, catalog: &Catalog, state: &S
         let position = Position::from_location(expr.span().start);
         let logical = sql_to_rel.sql_to_expr(expr, schema, &mut PlannerContext::new()).map_err(|e| {
             let err = df_error(e);
-            if err.position.is_none() { err.at(position) } else { err }
+            if err.position.is_none() {
+                err.at(position)
+            } else {
+                err
+            }
         })?;
         let logical = coerce(logical, schema)?;
         let display = logical.to_string();
@@ -324,13 +344,15 @@ pub fn plan(query: &Query, clauses: &StreamClauses, catalog: &Catalog, state: &S
         let mut aggregates: Vec<MeasureAggregate> = Vec::new();
         for conjunct in conjuncts(&symbol.definition) {
             let mut as_row = conjunct.clone();
-            let mut probe = Rewriter::new(Scope::Define { variable: index, current_as_column: true }, &schema, &variables, &df_schema, state);
+            let mut probe =
+                Rewriter::new(Scope::Define { variable: index, current_as_column: true }, &schema, &variables, &df_schema, state);
             probe.rewrite(&mut as_row)?;
             if probe.navigations.is_empty() && probe.aggregates.is_empty() {
                 row_conjuncts.push(as_row);
                 continue;
             }
-            let mut rewriter = Rewriter::new(Scope::Define { variable: index, current_as_column: false }, &schema, &variables, &df_schema, state);
+            let mut rewriter =
+                Rewriter::new(Scope::Define { variable: index, current_as_column: false }, &schema, &variables, &df_schema, state);
             rewriter.navigations = std::mem::take(&mut navigations);
             rewriter.aggregates = std::mem::take(&mut aggregates);
             let mut nav = conjunct.clone();
@@ -355,8 +377,14 @@ pub fn plan(query: &Query, clauses: &StreamClauses, catalog: &Catalog, state: &S
         };
         let navigated = match and_all(nav_conjuncts) {
             Some(e) => {
-                let mut fields: Vec<Field> = navigation_schema(&navigations, &schema, "__nav_").fields().iter().map(|f| f.as_ref().clone()).collect();
-                fields.extend(aggregates.iter().enumerate().map(|(j, a)| Field::new(format!("__agg_{j}"), a.function.field().data_type().clone(), true)));
+                let mut fields: Vec<Field> =
+                    navigation_schema(&navigations, &schema, "__nav_").fields().iter().map(|f| f.as_ref().clone()).collect();
+                fields.extend(
+                    aggregates
+                        .iter()
+                        .enumerate()
+                        .map(|(j, a)| Field::new(format!("__agg_{j}"), a.function.field().data_type().clone(), true)),
+                );
                 let nav_schema = Arc::new(Schema::new(fields));
                 let nav_df = DFSchema::try_from(nav_schema.as_ref().clone()).map_err(df_error)?;
                 let expr = boolean(plan_expr(e, &nav_df, &name)?, &nav_schema, &v, position)?;
@@ -378,7 +406,8 @@ pub fn plan(query: &Query, clauses: &StreamClauses, catalog: &Catalog, state: &S
     for n in &rewriter.navigations {
         max_prev = max_prev.max(n.prev);
     }
-    let mut measure_fields: Vec<Field> = navigation_schema(&rewriter.navigations, &schema, "__nav_").fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut measure_fields: Vec<Field> =
+        navigation_schema(&rewriter.navigations, &schema, "__nav_").fields().iter().map(|f| f.as_ref().clone()).collect();
     for (j, a) in rewriter.aggregates.iter().enumerate() {
         let field = a.function.field();
         measure_fields.push(Field::new(format!("__agg_{j}"), field.data_type().clone(), true));
@@ -392,14 +421,17 @@ pub fn plan(query: &Query, clauses: &StreamClauses, catalog: &Catalog, state: &S
     let mut out_fields: Vec<Field> = partition_columns.iter().map(|&c| schema.field(c).clone().with_nullable(true)).collect();
     for (name, e, position) in rewritten {
         if out_fields.iter().any(|f| f.name() == &name) {
-            return Err(SqlError::new(format!("MEASURES names a column \"{name}\" that the output already has")).at(position).hint("choose another alias"));
+            return Err(SqlError::new(format!("MEASURES names a column \"{name}\" that the output already has"))
+                .at(position)
+                .hint("choose another alias"));
         }
         let planned = plan_expr(e, &measure_df, &name)?;
         let data_type = planned.expr.return_field(&measure_schema).map_err(df_error)?.data_type().clone();
         out_fields.push(Field::new(&name, data_type, true));
         planned_measures.push(planned);
     }
-    let copied_columns: Vec<usize> = if all_rows { (0..schema.fields().len()).filter(|c| !partition_columns.contains(c)).collect() } else { Vec::new() };
+    let copied_columns: Vec<usize> =
+        if all_rows { (0..schema.fields().len()).filter(|c| !partition_columns.contains(c)).collect() } else { Vec::new() };
     for &c in &copied_columns {
         let field = schema.field(c);
         if out_fields.iter().any(|f| f.name() == field.name()) {

@@ -5,8 +5,8 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use sqlparser::ast::{Expr, Query, Select, SelectItem, SetExpr, TableFactor};
 use sqlparser::ast::Visit;
+use sqlparser::ast::{Expr, Query, Select, SelectItem, SetExpr, TableFactor};
 
 use super::parser::{name_of, normalize_ident, object_name};
 use crate::catalog::{Catalog, Relation};
@@ -29,8 +29,12 @@ pub fn check_query<'a>(query: &'a Query, catalog: &Catalog) -> Result<(&'a Selec
         return Err(SqlError::new("WITH (common table expressions) is not supported in a persistent query"));
     }
     let [from] = select.from.as_slice() else {
-        return Err(SqlError::new(if select.from.is_empty() { "the query has no FROM" } else { "FROM with several relations is not supported" })
-            .hint("read from one stream: SELECT ... FROM stream"));
+        return Err(SqlError::new(if select.from.is_empty() {
+            "the query has no FROM"
+        } else {
+            "FROM with several relations is not supported"
+        })
+        .hint("read from one stream: SELECT ... FROM stream"));
     };
     if let Some(join) = from.joins.first() {
         let position = match &join.relation {
@@ -51,9 +55,9 @@ pub fn check_query<'a>(query: &'a Query, catalog: &Catalog) -> Result<(&'a Selec
     };
     let relation = catalog.get(&name.value).cloned().ok_or_else(|| {
         let hint = closest(&name.value, catalog.names()).map(|c| format!("did you mean \"{c}\"?"));
-        SqlError::new(format!("unknown stream or table \"{}\"", name.value)).at(name.position).maybe_hint(
-            hint.or_else(|| Some("create it first with CREATE STREAM ... WITH (kafka_topic=...)".to_string())),
-        )
+        SqlError::new(format!("unknown stream or table \"{}\"", name.value))
+            .at(name.position)
+            .maybe_hint(hint.or_else(|| Some("create it first with CREATE STREAM ... WITH (kafka_topic=...)".to_string())))
     })?;
     check_columns(select, &relation, alias.as_deref())?;
     Ok((select, relation))

@@ -88,7 +88,11 @@ pub(crate) fn coerce(expr: DfExpr, schema: &DFSchema) -> Result<DfExpr, SqlError
 
 pub(crate) fn navigation_schema(navigations: &[Navigation], schema: &Schema, prefix: &str) -> SchemaRef {
     Arc::new(Schema::new(
-        navigations.iter().enumerate().map(|(i, n)| Field::new(format!("{prefix}{i}"), schema.field(n.column).data_type().clone(), true)).collect::<Vec<_>>(),
+        navigations
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Field::new(format!("{prefix}{i}"), schema.field(n.column).data_type().clone(), true))
+            .collect::<Vec<_>>(),
     ))
 }
 
@@ -96,9 +100,11 @@ pub(crate) fn column_index(ident: &Ident, schema: &Schema) -> Result<usize, SqlE
     let name = normalize_ident(ident);
     schema.index_of(&name).map_err(|_| {
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-        SqlError::new(format!("unknown column \"{name}\""))
-            .at(Position::from_location(ident.span.start))
-            .hint(closest(&name, names.iter().copied()).map(|c| format!("did you mean \"{c}\"?")).unwrap_or_else(|| format!("columns: {}", names.join(", "))))
+        SqlError::new(format!("unknown column \"{name}\"")).at(Position::from_location(ident.span.start)).hint(
+            closest(&name, names.iter().copied())
+                .map(|c| format!("did you mean \"{c}\"?"))
+                .unwrap_or_else(|| format!("columns: {}", names.join(", "))),
+        )
     })
 }
 
@@ -164,7 +170,13 @@ impl<'a> Rewriter<'a> {
 
     /// The column that stands for `navigation` in the rewritten expression.
     fn navigation(&mut self, navigation: Navigation) -> Expr {
-        let i = match self.navigations.iter().position(|n| n.variable == navigation.variable && n.from_start == navigation.from_start && n.index == navigation.index && n.prev == navigation.prev && n.column == navigation.column) {
+        let i = match self.navigations.iter().position(|n| {
+            n.variable == navigation.variable
+                && n.from_start == navigation.from_start
+                && n.index == navigation.index
+                && n.prev == navigation.prev
+                && n.column == navigation.column
+        }) {
             Some(i) => i,
             None => {
                 self.navigations.push(navigation);
@@ -204,7 +216,9 @@ impl<'a> Rewriter<'a> {
                 let default = usize::from(name == "PREV");
                 let (target, offset) = match args.as_slice() {
                     [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => (e, default),
-                    [FunctionArg::Unnamed(FunctionArgExpr::Expr(e)), FunctionArg::Unnamed(FunctionArgExpr::Expr(n))] => (e, offset_of(n, &name)?),
+                    [FunctionArg::Unnamed(FunctionArgExpr::Expr(e)), FunctionArg::Unnamed(FunctionArgExpr::Expr(n))] => {
+                        (e, offset_of(n, &name)?)
+                    }
                     _ => return Err(navigation_error(&name, position)),
                 };
                 let Some((variable, column, display)) = self.reference(target)? else { return Err(navigation_error(&name, position)) };
@@ -259,7 +273,9 @@ impl<'a> Rewriter<'a> {
         let mut plain = f.clone();
         if let FunctionArguments::List(list) = &mut plain.args {
             for arg in &mut list.args {
-                let FunctionArg::Unnamed(arg) = arg else { return Err(SqlError::new(format!("named arguments are not supported in {name}")).at(position)) };
+                let FunctionArg::Unnamed(arg) = arg else {
+                    return Err(SqlError::new(format!("named arguments are not supported in {name}")).at(position));
+                };
                 match arg {
                     FunctionArgExpr::Wildcard => set_variable(None)?,
                     FunctionArgExpr::WildcardWithOptions(_) => {
@@ -322,10 +338,16 @@ impl<'a> Rewriter<'a> {
             return Err(SqlError::new(format!("{display} is not an aggregate Eddy can compute")).at(position));
         }
         let physical: SchemaRef = Arc::new(self.schema.clone());
-        let lowered = LoweredAggregateBuilder::new(&logical, self.df_schema, &physical, self.state.execution_props(), &PhysicalPlanningContext::default())
-            .with_name(display.clone())
-            .build()
-            .map_err(df_error)?;
+        let lowered = LoweredAggregateBuilder::new(
+            &logical,
+            self.df_schema,
+            &physical,
+            self.state.execution_props(),
+            &PhysicalPlanningContext::default(),
+        )
+        .with_name(display.clone())
+        .build()
+        .map_err(df_error)?;
         self.aggregates.push(MeasureAggregate { variable: variable.flatten(), function: lowered.aggregate, display });
         Ok(Expr::Identifier(Ident::new(format!("__agg_{}", self.aggregates.len() - 1))))
     }

@@ -251,9 +251,12 @@ impl StreamParser<'_> {
                     Some("TOPICS") => ShowKind::Topics,
                     Some("PROPERTIES") => ShowKind::Properties,
                     _ => {
-                        return Err(SqlError::new(format!("syntax error: expected STREAMS, TABLES, QUERIES, TOPICS or PROPERTIES, found {}", self.parser.peek_token().token))
-                            .at(position)
-                            .hint("write SHOW STREAMS, SHOW TABLES, SHOW QUERIES, SHOW TOPICS or SHOW PROPERTIES"))
+                        return Err(SqlError::new(format!(
+                            "syntax error: expected STREAMS, TABLES, QUERIES, TOPICS or PROPERTIES, found {}",
+                            self.parser.peek_token().token
+                        ))
+                        .at(position)
+                        .hint("write SHOW STREAMS, SHOW TABLES, SHOW QUERIES, SHOW TOPICS or SHOW PROPERTIES"))
                     }
                 };
                 self.parser.next_token();
@@ -288,7 +291,12 @@ impl StreamParser<'_> {
             }
             Some("DROP") if matches!(self.peek_word(1).as_deref(), Some("STREAM") | Some("TABLE")) => {
                 self.parser.next_token();
-                let kind = if self.parse_word("STREAM") { ObjectKind::Stream } else { self.parser.next_token(); ObjectKind::Table };
+                let kind = if self.parse_word("STREAM") {
+                    ObjectKind::Stream
+                } else {
+                    self.parser.next_token();
+                    ObjectKind::Table
+                };
                 let if_exists = self.parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
                 let name = object_name(&self.parser.parse_object_name(false).map_err(parser_error)?)?;
                 let delete_topic = if self.peek_word(0).as_deref() == Some("DELETE") {
@@ -308,18 +316,23 @@ impl StreamParser<'_> {
                 self.parser.next_token();
                 let property = self.parser.parse_literal_string().map_err(parser_error)?.to_lowercase();
                 self.parser.expect_token(&Token::Eq).map_err(|e| parser_error(e).hint("write SET 'property'='value'"))?;
-                let value = self.parser.parse_literal_string().map_err(|e| parser_error(e).hint("quote the value: SET 'property'='value'"))?;
+                let value =
+                    self.parser.parse_literal_string().map_err(|e| parser_error(e).hint("quote the value: SET 'property'='value'"))?;
                 Statement::Set { property, value }
             }
             Some("UNSET") => {
                 self.parser.next_token();
-                let property = self.parser.parse_literal_string().map_err(|e| parser_error(e).hint("write UNSET 'property'"))?.to_lowercase();
+                let property =
+                    self.parser.parse_literal_string().map_err(|e| parser_error(e).hint("write UNSET 'property'"))?.to_lowercase();
                 Statement::Unset { property }
             }
             Some("RUN") if self.peek_word(1).as_deref() == Some("SCRIPT") => {
                 self.parser.next_token();
                 self.parser.next_token();
-                let path = self.parser.parse_literal_string().map_err(|e| parser_error(e).hint("quote the path: RUN SCRIPT '/path/to/file.sql'"))?;
+                let path = self
+                    .parser
+                    .parse_literal_string()
+                    .map_err(|e| parser_error(e).hint("quote the path: RUN SCRIPT '/path/to/file.sql'"))?;
                 Statement::RunScript { path }
             }
             _ => return Ok(None),
@@ -497,9 +510,7 @@ impl StreamParser<'_> {
                         key.push('.');
                         key.push_str(&w.value);
                     }
-                    other => {
-                        return Err(SqlError::new(format!("syntax error: expected an option name, found {other}")).at(key_position))
-                    }
+                    other => return Err(SqlError::new(format!("syntax error: expected an option name, found {other}")).at(key_position)),
                 }
             }
             let key = key.to_lowercase();

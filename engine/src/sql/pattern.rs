@@ -168,9 +168,8 @@ mod tests {
     use super::*;
 
     fn pattern(text: &str) -> Result<String, String> {
-        let sql = format!(
-            "SELECT * FROM t MATCH_RECOGNIZE (PARTITION BY k ORDER BY ts MEASURES A.x AS x PATTERN ({text}) DEFINE A AS A.x > 0)"
-        );
+        let sql =
+            format!("SELECT * FROM t MATCH_RECOGNIZE (PARTITION BY k ORDER BY ts MEASURES A.x AS x PATTERN ({text}) DEFINE A AS A.x > 0)");
         let query = Parser::new(&GenericDialect {}).try_with_sql(&sql).and_then(|mut p| p.parse_query()).map_err(|e| e.to_string())?;
         let SetExpr::Select(select) = *query.body else { return Err("not a select".into()) };
         match &select.from[0].relation {

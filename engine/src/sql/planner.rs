@@ -14,11 +14,11 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::common::{DFSchema, TableReference};
 use datafusion::error::DataFusionError;
 use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{Cast, Expr, LogicalPlan};
 use datafusion::optimizer::analyzer::type_coercion::TypeCoercion;
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::physical_expr::aggregate::{AggregateFunctionExpr, LoweredAggregateBuilder};
-use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::sql::planner::{PlannerContext, SqlToRel};
 use sqlparser::ast::Query;
@@ -136,8 +136,7 @@ impl fmt::Display for QueryPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "query {}", self.id)?;
         writeln!(f, "  source: {} ({})", self.source.name, self.source.connector)?;
-        let cols: Vec<String> =
-            self.source.schema.fields().iter().map(|c| format!("{} {}", c.name(), sql_name(c.data_type()))).collect();
+        let cols: Vec<String> = self.source.schema.fields().iter().map(|c| format!("{} {}", c.name(), sql_name(c.data_type()))).collect();
         let format = match self.source.connector.format() {
             Some(format) => format.to_string(),
             None => self.source.connector.name().to_string(),
@@ -264,7 +263,12 @@ impl<'a> Planner<'a> {
     ///
     /// Errors: no `EMIT CHANGES` (pull queries are not supported), a LIMIT that is not a
     /// non-negative integer, and every error of a persistent query's SELECT.
-    pub fn plan_push(&mut self, query: &Query, clauses: &StreamClauses, parsed: &ParsedStatement) -> Result<(QueryPlan, Option<usize>), SqlError> {
+    pub fn plan_push(
+        &mut self,
+        query: &Query,
+        clauses: &StreamClauses,
+        parsed: &ParsedStatement,
+    ) -> Result<(QueryPlan, Option<usize>), SqlError> {
         if clauses.emit.is_none() {
             return Err(SqlError::new("a SELECT on a stream must end with EMIT CHANGES")
                 .at(Some(parsed.position))
@@ -277,11 +281,17 @@ impl<'a> Planner<'a> {
                 match &expr {
                     sqlparser::ast::Expr::Value(v) => match &v.value {
                         sqlparser::ast::Value::Number(n, _) => Some(n.parse::<usize>().map_err(|_| {
-                            SqlError::new(format!("LIMIT must be a non-negative integer, found {n}")).at(Position::from_location(v.span.start))
+                            SqlError::new(format!("LIMIT must be a non-negative integer, found {n}"))
+                                .at(Position::from_location(v.span.start))
                         })?),
-                        other => return Err(SqlError::new(format!("LIMIT must be a non-negative integer, found {other}")).at(Position::from_location(v.span.start))),
+                        other => {
+                            return Err(SqlError::new(format!("LIMIT must be a non-negative integer, found {other}"))
+                                .at(Position::from_location(v.span.start)))
+                        }
                     },
-                    other => return Err(SqlError::new(format!("LIMIT must be a non-negative integer, found {other}")).at(Some(parsed.position))),
+                    other => {
+                        return Err(SqlError::new(format!("LIMIT must be a non-negative integer, found {other}")).at(Some(parsed.position)))
+                    }
                 }
             }
             Some(other) => {
@@ -422,7 +432,12 @@ impl<'a> Planner<'a> {
     }
 
     /// Plans a Flink computed column over the physical columns.
-    fn computed_column(&self, name: &super::ast::Name, expr: &sqlparser::ast::Expr, physical: &SchemaRef) -> Result<(ComputedColumn, Field), SqlError> {
+    fn computed_column(
+        &self,
+        name: &super::ast::Name,
+        expr: &sqlparser::ast::Expr,
+        physical: &SchemaRef,
+    ) -> Result<(ComputedColumn, Field), SqlError> {
         let df_schema = DFSchema::try_from(physical.as_ref().clone()).map_err(df_error)?;
         let catalog = Catalog::default();
         let ctx = CatalogContext::new(&catalog, self.state);
@@ -460,8 +475,7 @@ impl<'a> Planner<'a> {
         })?;
         let select = self.plan_select(&insert.query, &insert.clauses, Some(&sink))?;
         if select.source.name == sink.name {
-            return Err(SqlError::new(format!("\"{}\" cannot be both read and written by one query", sink.name))
-                .at(insert.target.position));
+            return Err(SqlError::new(format!("\"{}\" cannot be both read and written by one query", sink.name)).at(insert.target.position));
         }
         if let Some(aggregate) = &select.aggregate {
             check_upsert_sink(aggregate, &sink, &select.key_outputs, insert.target.position)?;
@@ -485,7 +499,8 @@ impl<'a> Planner<'a> {
         if !has(&["connector", "kafka_topic", "topic"], &options) {
             options.push(synthetic("kafka_topic", &c.name.value));
         }
-        let kafka_sink = !has(&["connector"], &options) || options.iter().any(|o| o.key == "connector" && o.value.eq_ignore_ascii_case("kafka"));
+        let kafka_sink =
+            !has(&["connector"], &options) || options.iter().any(|o| o.key == "connector" && o.value.eq_ignore_ascii_case("kafka"));
         if kafka_sink {
             if !has(&["value_format", "format"], &options) {
                 let format = match source.connector.format() {
@@ -581,14 +596,12 @@ impl<'a> Planner<'a> {
             None => declared_source,
         };
         if !source.connector.is_source() {
-            return Err(SqlError::new(format!(
-                "\"{}\" is a {} table: it can be written, not read",
-                source.name,
-                source.connector.name()
-            ))
-            .hint("read from a Kafka stream or a file"));
+            return Err(SqlError::new(format!("\"{}\" is a {} table: it can be written, not read", source.name, source.connector.name()))
+                .hint("read from a Kafka stream or a file"));
         }
-        let unsupported = |what: &str, hint: &str| Err(SqlError::new(format!("{what} is not supported in a persistent query yet")).hint(hint.to_string()));
+        let unsupported = |what: &str, hint: &str| {
+            Err(SqlError::new(format!("{what} is not supported in a persistent query yet")).hint(hint.to_string()))
+        };
         if select.distinct.is_some() {
             return unsupported("SELECT DISTINCT", "use GROUP BY");
         }
@@ -596,9 +609,8 @@ impl<'a> Planner<'a> {
             return unsupported("ORDER BY / LIMIT", "a stream has no end to sort or limit; remove it");
         }
         let ctx = CatalogContext::new(&planning, self.state);
-        let plan = SqlToRel::new(&ctx)
-            .sql_statement_to_plan(sqlparser::ast::Statement::Query(Box::new(query.clone())))
-            .map_err(df_error)?;
+        let plan =
+            SqlToRel::new(&ctx).sql_statement_to_plan(sqlparser::ast::Statement::Query(Box::new(query.clone()))).map_err(df_error)?;
         let plan = TypeCoercion::new().analyze(plan, self.state.config_options()).map_err(df_error)?;
         let LogicalPlan::Projection(projection) = plan else {
             return Err(SqlError::new(format!("unsupported query plan: {}", plan.display())));
@@ -697,12 +709,8 @@ impl<'a> Planner<'a> {
             } else if implicit_cast(&have, &want) {
                 Expr::Cast(Cast::new(Box::new(expr), want.clone()))
             } else {
-                return Err(SqlError::new(format!(
-                    "column \"{name}\" is {} but the query gives {}",
-                    sql_name(&want),
-                    sql_name(&have)
-                ))
-                .hint(format!("CAST the expression to {}", sql_name(&want))));
+                return Err(SqlError::new(format!("column \"{name}\" is {} but the query gives {}", sql_name(&want), sql_name(&have)))
+                    .hint(format!("CAST the expression to {}", sql_name(&want))));
             };
             if aggregate.is_none() {
                 reject_window_columns(&expr, "SELECT")?;
@@ -918,7 +926,12 @@ fn reject_window_columns(expr: &Expr, clause: &str) -> Result<(), SqlError> {
 
 /// An EMIT CHANGES aggregation updates rows: its sink needs a key to upsert on
 /// (Flink refuses update changes into an append-only sink the same way).
-fn check_upsert_sink(aggregate: &AggregatePlan, sink: &Relation, key_outputs: &[String], position: Option<Position>) -> Result<(), SqlError> {
+fn check_upsert_sink(
+    aggregate: &AggregatePlan,
+    sink: &Relation,
+    key_outputs: &[String],
+    position: Option<Position>,
+) -> Result<(), SqlError> {
     let updates = aggregate.emit == Emit::Changes || aggregate.window.as_ref().is_some_and(|w| w.allowed_lateness_ms > 0);
     if !updates {
         return Ok(());

@@ -22,9 +22,7 @@ pub fn arrow_type(sql: &SqlType, column: &str, position: Option<Position>) -> Re
         SqlType::BigInt(_) | SqlType::Int8(_) | SqlType::Int64 => DataType::Int64,
         SqlType::Double(_) | SqlType::DoublePrecision | SqlType::Float8 | SqlType::Float64 => DataType::Float64,
         SqlType::Boolean | SqlType::Bool => DataType::Boolean,
-        SqlType::Varchar(_) | SqlType::String(_) | SqlType::Text | SqlType::CharacterVarying(_) | SqlType::CharVarying(_) => {
-            DataType::Utf8
-        }
+        SqlType::Varchar(_) | SqlType::String(_) | SqlType::Text | SqlType::CharacterVarying(_) | SqlType::CharVarying(_) => DataType::Utf8,
         SqlType::Timestamp(precision, _) => match precision {
             None | Some(3) => DataType::Timestamp(TimeUnit::Millisecond, None),
             Some(p) => {

@@ -16,8 +16,8 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArguments, GroupByExpr, Ident, ObjectName,
-    OrderByExpr, OrderByOptions, Query, SetExpr, TableFactor, VisitMut,
+    Expr, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArguments, GroupByExpr, Ident, ObjectName, OrderByExpr,
+    OrderByOptions, Query, SetExpr, TableFactor, VisitMut,
 };
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
@@ -103,9 +103,7 @@ pub fn normalize(query: &Query, clauses: &StreamClauses, catalog: &Catalog) -> R
                 }
                 ("SESSION", [t, d, gap]) => (t, d, WindowKind::Session { gap: expect_interval(gap, "the session gap")? }),
                 ("CUMULATE", _) => {
-                    return Err(SqlError::new("CUMULATE windows are not supported")
-                        .at(position)
-                        .hint("use TUMBLE, HOP or SESSION"))
+                    return Err(SqlError::new("CUMULATE windows are not supported").at(position).hint("use TUMBLE, HOP or SESSION"))
                 }
                 (name @ ("TUMBLE" | "HOP" | "SESSION"), _) => {
                     return Err(SqlError::new(format!("wrong arguments for {name}")).at(position).hint(tvf_hint(name)))
@@ -177,7 +175,8 @@ pub fn normalize(query: &Query, clauses: &StreamClauses, catalog: &Catalog) -> R
             exprs.remove(i);
             exprs.push(ident(WINDOW_START));
             exprs.push(ident(WINDOW_END));
-            window = Some((WindowSpec { kind, grace_ms: 0, allowed_lateness_ms: 0, syntax: WindowSyntax::FlinkGroupWindow }, Some(time_column)));
+            window =
+                Some((WindowSpec { kind, grace_ms: 0, allowed_lateness_ms: 0, syntax: WindowSyntax::FlinkGroupWindow }, Some(time_column)));
         }
     }
 
@@ -191,11 +190,10 @@ pub fn normalize(query: &Query, clauses: &StreamClauses, catalog: &Catalog) -> R
                 exprs.push(ident(WINDOW_START));
                 exprs.push(ident(WINDOW_END));
             }
-            _ => {
-                return Err(SqlError::new("a WINDOW needs GROUP BY").at(w.position).hint("add GROUP BY key, or remove the WINDOW"))
-            }
+            _ => return Err(SqlError::new("a WINDOW needs GROUP BY").at(w.position).hint("add GROUP BY key, or remove the WINDOW")),
         }
-        window = Some((WindowSpec { kind: w.kind, grace_ms: w.grace.unwrap_or(0), allowed_lateness_ms: 0, syntax: WindowSyntax::Ksql }, None));
+        window =
+            Some((WindowSpec { kind: w.kind, grace_ms: w.grace.unwrap_or(0), allowed_lateness_ms: 0, syntax: WindowSyntax::Ksql }, None));
     }
 
     // The source and its event time.

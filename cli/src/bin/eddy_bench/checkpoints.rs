@@ -26,12 +26,14 @@ fn source(topic: &str) -> String {
     )
 }
 
-const Q1: &str = "CREATE TABLE out (window_start TIMESTAMP(3), event_type VARCHAR, n BIGINT, accounts BIGINT) WITH ('connector'='blackhole');\n\
+const Q1: &str =
+    "CREATE TABLE out (window_start TIMESTAMP(3), event_type VARCHAR, n BIGINT, accounts BIGINT) WITH ('connector'='blackhole');\n\
     INSERT INTO out SELECT window_start, event_type, COUNT(*), COUNT(DISTINCT account_id) \
     FROM TABLE(TUMBLE(TABLE server_logs, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end, event_type;\n";
 
 /// One window per account, open for a day: 100,000 accounts are 100,000 open windows.
-const OPEN_KEYS: &str = "CREATE TABLE out (account_id INT, window_start TIMESTAMP(3), n BIGINT, countries BIGINT) WITH ('connector'='blackhole');\n\
+const OPEN_KEYS: &str =
+    "CREATE TABLE out (account_id INT, window_start TIMESTAMP(3), n BIGINT, countries BIGINT) WITH ('connector'='blackhole');\n\
     INSERT INTO out SELECT account_id, window_start, COUNT(*), COUNT(DISTINCT location_country) \
     FROM TABLE(TUMBLE(TABLE server_logs, DESCRIPTOR(ts), INTERVAL '1' DAY)) GROUP BY window_start, window_end, account_id;\n";
 
@@ -54,19 +56,35 @@ fn events(n: usize, accounts: usize) -> Vec<(String, String)> {
         .map(|i| {
             let key = format!("{:08x}-7aee-409a-85cc-{:012x}", i, i * 7919);
             let account = (i * 7_919) % accounts;
-            let line = format!("{key},{account},{},{},{}", TYPES[(i * 13 + i / 7) % 8], COUNTRIES[(i / 3 + i * 5) % 15], 1_601_736_282 + i / 1_000);
+            let line = format!(
+                "{key},{account},{},{},{}",
+                TYPES[(i * 13 + i / 7) % 8],
+                COUNTRIES[(i / 3 + i * 5) % 15],
+                1_601_736_282 + i / 1_000
+            );
             (key, line)
         })
         .collect()
 }
 
-async fn start(plan: Arc<QueryPlan>, factory: &Connectors, group: &str, checkpoints: Option<&Checkpointing>) -> anyhow::Result<QueryHandle> {
+async fn start(
+    plan: Arc<QueryPlan>,
+    factory: &Connectors,
+    group: &str,
+    checkpoints: Option<&Checkpointing>,
+) -> anyhow::Result<QueryHandle> {
     Ok(start_query_with(plan, factory, format!("{group}-"), None, checkpoints).await?)
 }
 
 /// Reads every one of `n` records; returns the time from the first record to the query
 /// stopped (its last checkpoint written), and the checkpoints written.
-async fn run(plan: Arc<QueryPlan>, factory: &Connectors, group: &str, n: usize, checkpoints: Option<&Checkpointing>) -> anyhow::Result<(Duration, u64)> {
+async fn run(
+    plan: Arc<QueryPlan>,
+    factory: &Connectors,
+    group: &str,
+    n: usize,
+    checkpoints: Option<&Checkpointing>,
+) -> anyhow::Result<(Duration, u64)> {
     let mut handle = start(plan, factory, group, checkpoints).await?;
     let begun = Instant::now();
     let mut first = None;
@@ -94,7 +112,9 @@ pub async fn checkpoints(bootstrap: &str, dir: &Path, n: usize) -> anyhow::Resul
     super::produce(bootstrap, &topic, &events(n, 10_000)).await?;
     let factory = Connectors { bootstrap_servers: bootstrap.to_string(), postgres_url: None };
     let every_second = Checkpointing { dir: dir.join(format!("checkpoints-{suffix}")), interval_ms: 1_000 };
-    for (name, query) in [("Q1 tumbling per event_type, COUNT + COUNT DISTINCT", Q1), ("Q3 fraud MATCH_RECOGNIZE", super::FRAUD_ALERTS_TO_BLACKHOLE)] {
+    for (name, query) in
+        [("Q1 tumbling per event_type, COUNT + COUNT DISTINCT", Q1), ("Q3 fraud MATCH_RECOGNIZE", super::FRAUD_ALERTS_TO_BLACKHOLE)]
+    {
         let sql = source(&topic) + query;
         let mut rates = Vec::new();
         for (i, (label, checkpoints)) in [("no checkpoints", None), ("checkpoint every 1 s", Some(&every_second))].into_iter().enumerate() {
@@ -121,7 +141,12 @@ pub async fn checkpoints(bootstrap: &str, dir: &Path, n: usize) -> anyhow::Resul
     let latest = store.latest()?.context("no checkpoint written")?;
     let checkpoint = store.load(latest.checkpoint_id)?.context("the checkpoint cannot be read")?;
     let bytes: usize = checkpoint.states.iter().flat_map(|s| s.state.batches.iter()).map(|b| b.get_array_memory_size()).sum();
-    println!("  reading the checkpoint ({} state batches, {:.1} MB in Arrow): {:.3} s", checkpoint.states.iter().map(|s| s.state.batches.len()).sum::<usize>(), bytes as f64 / 1e6, read.elapsed().as_secs_f64());
+    println!(
+        "  reading the checkpoint ({} state batches, {:.1} MB in Arrow): {:.3} s",
+        checkpoint.states.iter().map(|s| s.state.batches.len()).sum::<usize>(),
+        bytes as f64 / 1e6,
+        read.elapsed().as_secs_f64()
+    );
     let started = Instant::now();
     let mut handle = start(plan(&sql)?, &factory, &group, Some(&every_second)).await?;
     let restored = started.elapsed();

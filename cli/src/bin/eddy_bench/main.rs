@@ -154,7 +154,13 @@ fn cpu(args: &Args) -> anyhow::Result<()> {
     let plan = fraud_plan("bench", "bench", true)?;
     let metrics = Arc::new(QueryMetrics::default());
 
-    let mut decode = Decode::new(Format::Delimited { delimiter: b',' }, plan.source.physical_schema(), metrics.clone(), ErrorPolicy::Skip, "bench".into());
+    let mut decode = Decode::new(
+        Format::Delimited { delimiter: b',' },
+        plan.source.physical_schema(),
+        metrics.clone(),
+        ErrorPolicy::Skip,
+        "bench".into(),
+    );
     let mut out = Collector::default();
     let start = Instant::now();
     let mut decoded = Vec::with_capacity(raws.len());
@@ -202,10 +208,19 @@ async fn services(args: &Args) -> anyhow::Result<()> {
 
     // PostgreSQL sink alone (upsert on the primary key, as the fraud pipeline writes).
     let plan = fraud_plan(&topic, "sink_only", false)?;
-    let ctx = QueryContext { query_id: "bench".into(), group_id: "bench".into(), metrics: Arc::new(QueryMetrics::default()), parallelism: 1, transient: false, resume_from: Vec::new(), resume_exact: false };
+    let ctx = QueryContext {
+        query_id: "bench".into(),
+        group_id: "bench".into(),
+        metrics: Arc::new(QueryMetrics::default()),
+        parallelism: 1,
+        transient: false,
+        resume_from: Vec::new(),
+        resume_exact: false,
+    };
     let mut sink = factory.sink(&plan.sink, &ctx).await?;
     let metrics = Arc::new(QueryMetrics::default());
-    let mut decode = Decode::new(Format::Delimited { delimiter: b',' }, plan.source.physical_schema(), metrics, ErrorPolicy::Skip, "bench".into());
+    let mut decode =
+        Decode::new(Format::Delimited { delimiter: b',' }, plan.source.physical_schema(), metrics, ErrorPolicy::Skip, "bench".into());
     let mut project = Projection::new(plan.projection.iter().map(|p| p.expr.clone()).collect(), plan.output_schema.clone());
     let mut out = Collector::default();
     let mut batches = Vec::new();
@@ -247,7 +262,9 @@ async fn services(args: &Args) -> anyhow::Result<()> {
     // Kafka -> PostgreSQL through the fraud query.
     let plan = fraud_plan(&topic, "server_log", false)?;
     let start = Instant::now();
-    let mut handle = eddy_engine::runtime::start_query(plan, &factory, &format!("bench-{suffix}"), &eddy_engine::runtime::Checkpointing::default()).await?;
+    let mut handle =
+        eddy_engine::runtime::start_query(plan, &factory, &format!("bench-{suffix}"), &eddy_engine::runtime::Checkpointing::default())
+            .await?;
     // Like the bare consumer, time from the first record read to the last row committed;
     // query startup (metadata, committed offsets, table DDL) is reported on its own.
     let mut first = None;
@@ -274,7 +291,11 @@ async fn services(args: &Args) -> anyhow::Result<()> {
 async fn produce(bootstrap: &str, topic: &str, records: &[(String, String)]) -> anyhow::Result<()> {
     let config = KafkaConfig { bootstrap_servers: bootstrap.to_string(), properties: Default::default() };
     ensure_topic(&config, topic, 4, 1).await?;
-    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", bootstrap).set("linger.ms", "20").set("queue.buffering.max.messages", "500000").create()?;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "20")
+        .set("queue.buffering.max.messages", "500000")
+        .create()?;
     let mut deliveries = Vec::with_capacity(records.len());
     for (k, v) in records {
         loop {
@@ -332,7 +353,13 @@ async fn alert_latency(args: &Args, factory: &Connectors, suffix: &str) -> anyho
     let config = KafkaConfig { bootstrap_servers: args.bootstrap_servers.clone(), properties: Default::default() };
     ensure_topic(&config, &topic, 4, 1).await?;
     ensure_topic(&config, &alerts, 4, 1).await?;
-    let mut handle = eddy_engine::runtime::start_query(alerts_plan(&topic, &alerts)?, factory, &format!("bench-latency-{suffix}"), &eddy_engine::runtime::Checkpointing::default()).await?;
+    let mut handle = eddy_engine::runtime::start_query(
+        alerts_plan(&topic, &alerts)?,
+        factory,
+        &format!("bench-latency-{suffix}"),
+        &eddy_engine::runtime::Checkpointing::default(),
+    )
+    .await?;
 
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", &args.bootstrap_servers)
@@ -349,7 +376,8 @@ async fn alert_latency(args: &Args, factory: &Connectors, suffix: &str) -> anyho
             while let Ok(m) = consumer.recv().await {
                 let at = Instant::now();
                 let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-                let value: serde_json::Value = serde_json::from_slice(rdkafka::Message::payload(&m).unwrap_or_default()).unwrap_or_default();
+                let value: serde_json::Value =
+                    serde_json::from_slice(rdkafka::Message::payload(&m).unwrap_or_default()).unwrap_or_default();
                 let alert_time = value["alert_time"]
                     .as_str()
                     .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.3f").ok())
@@ -431,10 +459,12 @@ async fn alert_latency(args: &Args, factory: &Connectors, suffix: &str) -> anyho
         .collect();
     bare.sort_by(f64::total_cmp);
     let received = received.lock().map_err(|_| anyhow::anyhow!("reader panicked"))?.clone();
-    let mut latencies: Vec<f64> = received.iter().filter_map(|(id, at, _, _)| sent.get(id).map(|s| at.duration_since(*s).as_secs_f64())).collect();
+    let mut latencies: Vec<f64> =
+        received.iter().filter_map(|(id, at, _, _)| sent.get(id).map(|s| at.duration_since(*s).as_secs_f64())).collect();
     // Event times are whole seconds: the watermark can pass a login of second S only at
     // S + 5 s. The time from that moment to the alert's arrival is the engine's own.
-    let mut engine: Vec<f64> = received.iter().filter(|r| sent.contains_key(&r.0)).map(|r| (r.2 - r.3 - DELAY.as_millis() as i64) as f64 / 1000.0).collect();
+    let mut engine: Vec<f64> =
+        received.iter().filter(|r| sent.contains_key(&r.0)).map(|r| (r.2 - r.3 - DELAY.as_millis() as i64) as f64 / 1000.0).collect();
     engine.sort_by(f64::total_cmp);
     anyhow::ensure!(!latencies.is_empty(), "no alert was read back");
     latencies.sort_by(f64::total_cmp);
@@ -449,7 +479,11 @@ async fn alert_latency(args: &Args, factory: &Connectors, suffix: &str) -> anyho
     println!("  p99 beyond the 5 s watermark delay: {:.0} ms", (pct(0.99) - DELAY.as_secs_f64()) * 1000.0);
     if !bare.is_empty() {
         let bpct = |p: f64| bare[((bare.len() - 1) as f64 * p).round() as usize];
-        println!("  a bare consumer of the input topic, same broker: p50 {:.0} ms, p99 {:.0} ms from produce to read", bpct(0.5) * 1000.0, bpct(0.99) * 1000.0);
+        println!(
+            "  a bare consumer of the input topic, same broker: p50 {:.0} ms, p99 {:.0} ms from produce to read",
+            bpct(0.5) * 1000.0,
+            bpct(0.99) * 1000.0
+        );
     }
     let epct = |p: f64| engine[((engine.len().max(1) - 1) as f64 * p).round() as usize];
     println!(
@@ -499,7 +533,9 @@ fn run_pipeline(sql: &str, dir: &std::path::Path) -> anyhow::Result<(Duration, u
     let mut peak = 0u64;
     loop {
         if let Ok(text) = std::fs::read_to_string(&status_path) {
-            if let Some(kb) = text.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()) {
+            if let Some(kb) =
+                text.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok())
+            {
                 peak = peak.max(kb * 1024);
             }
         }
@@ -578,7 +614,8 @@ fn logs_table_for_q3(path: &std::path::Path) -> String {
 }
 
 /// The alert query of queries/fraud/03_alerts.sql, into a blackhole.
-const FRAUD_ALERTS_TO_BLACKHOLE: &str = "CREATE TABLE alerts (event_id VARCHAR, account_id INT, prev_country VARCHAR, current_country VARCHAR, alert_time TIMESTAMP(3)) \
+const FRAUD_ALERTS_TO_BLACKHOLE: &str =
+    "CREATE TABLE alerts (event_id VARCHAR, account_id INT, prev_country VARCHAR, current_country VARCHAR, alert_time TIMESTAMP(3)) \
      WITH ('connector'='blackhole');\n\
      INSERT INTO alerts SELECT event_id, account_id, prev_country, current_country, alert_time FROM server_logs \
      MATCH_RECOGNIZE (PARTITION BY account_id ORDER BY ts \
@@ -637,7 +674,10 @@ async fn control_plane(args: &Args) -> anyhow::Result<()> {
         .await
         .map_err(run)?;
     for i in 0..20 {
-        engine.execute(&format!("INSERT INTO sink SELECT account_id, amount FROM events WHERE amount > {i};"), &mut session).await.map_err(run)?;
+        engine
+            .execute(&format!("INSERT INTO sink SELECT account_id, amount FROM events WHERE amount > {i};"), &mut session)
+            .await
+            .map_err(run)?;
     }
     let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &args.bootstrap_servers).create()?;
     for i in 0..1000 {
@@ -652,13 +692,18 @@ async fn control_plane(args: &Args) -> anyhow::Result<()> {
         std::hint::black_box(r);
     }
     times.sort();
-    println!("SHOW QUERIES with 20 queries (1000 runs)             p50 {:>8.3} ms, p99 {:>8.3} ms", percentile(&times, 0.5).as_secs_f64() * 1e3, percentile(&times, 0.99).as_secs_f64() * 1e3);
+    println!(
+        "SHOW QUERIES with 20 queries (1000 runs)             p50 {:>8.3} ms, p99 {:>8.3} ms",
+        percentile(&times, 0.5).as_secs_f64() * 1e3,
+        percentile(&times, 0.99).as_secs_f64() * 1e3
+    );
     session.set("auto.offset.reset", "earliest")?;
     let mut first = Vec::new();
     let mut answered = Vec::new();
     for _ in 0..10 {
         let start = Instant::now();
-        let mut executed = engine.execute("SELECT account_id, amount FROM events EMIT CHANGES LIMIT 1;", &mut session).await.map_err(run)?;
+        let mut executed =
+            engine.execute("SELECT account_id, amount FROM events EMIT CHANGES LIMIT 1;", &mut session).await.map_err(run)?;
         answered.push(start.elapsed());
         let Some(eddy_engine::StatementResult::PushQuery(mut push)) = executed.pop().and_then(|mut e| e.results.pop()) else {
             anyhow::bail!("no push query")
@@ -670,8 +715,16 @@ async fn control_plane(args: &Args) -> anyhow::Result<()> {
     }
     first.sort();
     answered.sort();
-    println!("push query, statement to query started (10 runs)      p50 {:>8.3} ms, max {:>8.3} ms", percentile(&answered, 0.5).as_secs_f64() * 1e3, answered[answered.len() - 1].as_secs_f64() * 1e3);
-    println!("push query, statement to first row (10 runs)          p50 {:>8.3} ms, max {:>8.3} ms", percentile(&first, 0.5).as_secs_f64() * 1e3, first[first.len() - 1].as_secs_f64() * 1e3);
+    println!(
+        "push query, statement to query started (10 runs)      p50 {:>8.3} ms, max {:>8.3} ms",
+        percentile(&answered, 0.5).as_secs_f64() * 1e3,
+        answered[answered.len() - 1].as_secs_f64() * 1e3
+    );
+    println!(
+        "push query, statement to first row (10 runs)          p50 {:>8.3} ms, max {:>8.3} ms",
+        percentile(&first, 0.5).as_secs_f64() * 1e3,
+        first[first.len() - 1].as_secs_f64() * 1e3
+    );
     engine.stop_all().await;
     Ok(())
 }
