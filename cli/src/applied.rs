@@ -29,7 +29,7 @@ pub struct AppliedFile {
 /// The text of each statement of `sql`, as the command log records it; none if it does
 /// not parse (the planning step reports that).
 fn statement_texts(sql: &str) -> Vec<String> {
-    eddy_engine::sql::parser::parse_sql(sql).map(|p| p.into_iter().map(|s| s.text).collect()).unwrap_or_default()
+    eddy_engine::split_statements(sql).map(|p| p.into_iter().map(|s| s.text).collect()).unwrap_or_default()
 }
 
 fn checksum(sql: &str) -> String {

@@ -8,9 +8,9 @@
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use eddy_engine::runtime::MetricsSnapshot;
-use eddy_engine::sql::ast::ObjectKind;
-use eddy_engine::sql::types::sql_name;
+use eddy_engine::sql_type_name;
+use eddy_engine::MetricsSnapshot;
+use eddy_engine::ObjectKind;
 use eddy_engine::{EngineError, QueryInfo, RelationInfo, StatementResult};
 use serde_json::{json, Map, Value};
 
@@ -97,7 +97,7 @@ pub fn entity(result: &StatementResult, statement: &str, sequence: i64) -> Value
                 .iter()
                 .map(|f| {
                     let mut field =
-                        json!({"name": f.name(), "schema": {"type": sql_name(f.data_type()), "fields": null, "memberSchema": null}});
+                        json!({"name": f.name(), "schema": {"type": sql_type_name(f.data_type()), "fields": null, "memberSchema": null}});
                     if r.key.iter().any(|k| k == f.name()) || r.primary_key.iter().any(|k| k == f.name()) {
                         field["type"] = json!(if r.primary_key.is_empty() { "KEY" } else { "PRIMARY_KEY" });
                     }
@@ -172,10 +172,10 @@ fn relation_entry(r: &RelationInfo) -> Value {
 /// A `SHOW QUERIES` entry: ksqlDB's fields plus Eddy's counters under `stats`.
 pub fn query_entry(q: &QueryInfo) -> Value {
     let (state, error) = match &q.status {
-        eddy_engine::runtime::QueryStatus::Running => ("RUNNING", None),
-        eddy_engine::runtime::QueryStatus::Retrying(e) => ("RETRYING", Some(e.clone())),
-        eddy_engine::runtime::QueryStatus::Stopped => ("STOPPED", None),
-        eddy_engine::runtime::QueryStatus::Failed(e) => ("ERROR", Some(e.clone())),
+        eddy_engine::QueryStatus::Running => ("RUNNING", None),
+        eddy_engine::QueryStatus::Retrying(e) => ("RETRYING", Some(e.clone())),
+        eddy_engine::QueryStatus::Stopped => ("STOPPED", None),
+        eddy_engine::QueryStatus::Failed(e) => ("ERROR", Some(e.clone())),
     };
     json!({
         "queryString": q.statement,
@@ -221,7 +221,7 @@ pub fn column_types(schema: &SchemaRef) -> Vec<String> {
     schema
         .fields()
         .iter()
-        .map(|f| match sql_name(f.data_type()).as_str() {
+        .map(|f| match sql_type_name(f.data_type()).as_str() {
             "INT" => "INTEGER".to_string(),
             "VARCHAR" | "TEXT" => "STRING".to_string(),
             other => other.to_string(),

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use eddy_connectors::Connectors;
-use eddy_engine::runtime::QueryStatus;
-use eddy_engine::sql::vars::substitute;
+use eddy_engine::substitute;
+use eddy_engine::QueryStatus;
 use eddy_engine::{Engine, Script, ScriptError, SqlError};
 use serde_json::json;
 use tokio::signal::unix::{signal, SignalKind};

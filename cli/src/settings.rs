@@ -24,7 +24,7 @@ pub struct Settings {
 
 /// `10s`, `500ms`, `1 min` to milliseconds.
 fn parse_interval(text: &str) -> Result<u64, String> {
-    eddy_engine::session::parse_duration_ms(text).map_err(|e| e.to_string())
+    eddy_engine::parse_duration_ms(text).map_err(|e| e.to_string())
 }
 
 impl Settings {
@@ -40,9 +40,9 @@ impl Settings {
 
     /// Where and how often queries checkpoint: `<state dir>/checkpoints`, or
     /// `.eddy/checkpoints` without a state directory.
-    pub fn checkpointing(&self, state_dir: Option<&std::path::Path>) -> eddy_engine::runtime::Checkpointing {
+    pub fn checkpointing(&self, state_dir: Option<&std::path::Path>) -> eddy_engine::Checkpointing {
         let dir = state_dir.map_or_else(|| std::path::PathBuf::from(".eddy"), std::path::Path::to_path_buf).join("checkpoints");
-        eddy_engine::runtime::Checkpointing { dir, interval_ms: self.checkpoint_interval }
+        eddy_engine::Checkpointing { dir, interval_ms: self.checkpoint_interval }
     }
 
     /// A producer for generated or literal records.

@@ -1,6 +1,6 @@
 //! The state directory (`--state-dir`, default `.eddy`) of a long-running engine: a
 //! lock, so two processes never share one catalog, and the command log of the durable
-//! catalog (DESIGN.md, control plane).
+//! catalog (docs/DESIGN.md, control plane).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

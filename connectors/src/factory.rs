@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use eddy_engine::catalog::Relation;
+use eddy_engine::connector::{ConnectorFactory, QueryContext, Sink, Source};
 use eddy_engine::options::{ConnectorOptions, DeadLetterTarget, ErrorPolicy, Format, KafkaOptions, StartupMode};
-use eddy_engine::runtime::{ConnectorFactory, QueryContext, Sink, Source};
 
 use crate::error::ConnectorError;
 use crate::file::{FileSink, FileSource};
@@ -38,7 +38,7 @@ impl Connectors {
 
 #[async_trait]
 impl ConnectorFactory for Connectors {
-    async fn list_topics(&self) -> eddy_engine::Result<Vec<eddy_engine::runtime::TopicInfo>> {
+    async fn list_topics(&self) -> eddy_engine::Result<Vec<eddy_engine::connector::TopicInfo>> {
         let config = KafkaConfig { bootstrap_servers: self.bootstrap_servers.clone(), properties: Default::default() };
         Ok(list_topics(&config).await?)
     }

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, BinaryArray, Int32Array, Int64Array, StringArray, TimestampMillisecondArray};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
+use eddy_engine::connector::{PartitionOffset, Sink, Source, SourceBatch};
 use eddy_engine::format::ValueEncoder;
-use eddy_engine::operators::raw_schema;
 use eddy_engine::options::FileOptions;
-use eddy_engine::runtime::{PartitionOffset, Sink, Source, SourceBatch};
+use eddy_engine::record::raw_schema;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::{ConnectorError, Result};

@@ -2,7 +2,7 @@
 
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use eddy_engine::runtime::Sink;
+use eddy_engine::connector::Sink;
 
 use crate::error::ConnectorError;
 

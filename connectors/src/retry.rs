@@ -1,5 +1,5 @@
-//! Retrying what a lost connection broke: exponential backoff with jitter, and which
-//! PostgreSQL errors a retry can fix.
+//! Retrying what a lost connection broke: exponential backoff with jitter. Which errors
+//! a retry can fix is [`crate::error::Transience`].
 
 use std::time::Duration;
 
@@ -31,26 +31,6 @@ impl Backoff {
     pub fn attempts(&self) -> u32 {
         self.attempt
     }
-}
-
-/// Whether retrying can fix `e`: a connection that broke or could not be made
-/// (network error, backend terminated, server shutting down or starting up, too many
-/// connections), a serialization failure or a deadlock. Everything else (table or
-/// column missing, type changed, permission denied, bad data) fails the query: the
-/// same statement would fail again.
-pub fn is_transient(e: &tokio_postgres::Error) -> bool {
-    let Some(code) = e.code() else {
-        // No SQLSTATE: I/O, a closed connection, a refused connect, a timeout.
-        return true;
-    };
-    let code = code.code();
-    code.starts_with("08") // connection exception
-        || code.starts_with("53") // insufficient resources (too many connections, disk full)
-        || code.starts_with("57P") // admin/crash shutdown, cannot connect now
-        || code == "40001" // serialization failure
-        || code == "40P01" // deadlock detected
-        || code == "55P03" // lock not available
-        || code == "58030" // io error
 }
 
 #[cfg(test)]

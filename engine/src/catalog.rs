@@ -23,7 +23,7 @@ pub struct ComputedColumn {
 }
 
 /// Where a source's event time comes from and how its watermark is derived
-/// (DESIGN.md, time).
+/// (docs/DESIGN.md, time).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventTime {
     /// The event-time column (Flink `WATERMARK FOR col`, ksqlDB `timestamp='col'`), or

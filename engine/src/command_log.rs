@@ -1,4 +1,4 @@
-//! The command log behind the durable catalog (DESIGN.md, control plane; ksqlDB's command
+//! The command log behind the durable catalog (docs/DESIGN.md, control plane; ksqlDB's command
 //! topic, kept in a file): every statement that creates, changes or drops a stream, a
 //! table or a persistent query is appended, and fsynced before the statement is
 //! answered. On start the log is replayed in order to rebuild the catalog and restart the
@@ -73,7 +73,7 @@ impl CommandLog {
     /// Errors: the file cannot be created, read or cut, or it is not a command log (its
     /// first bytes are not [`MAGIC`]).
     pub fn open(path: &Path) -> Result<(CommandLog, Vec<Command>, Option<TornTail>)> {
-        let io = |e: std::io::Error| EngineError::Other(format!("command log {}: {e}", path.display()));
+        let io = |e: std::io::Error| EngineError::io("command log", path, e);
         let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io)?;
@@ -87,7 +87,7 @@ impl CommandLog {
             return Ok((CommandLog { path: path.to_path_buf(), file, next_sequence: 1 }, Vec::new(), None));
         }
         if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(EngineError::Other(format!(
+            return Err(EngineError::State(format!(
                 "{} is not an Eddy command log (it does not start with {})",
                 path.display(),
                 String::from_utf8_lossy(MAGIC)
@@ -132,16 +132,16 @@ impl CommandLog {
             accepted_at_ms,
             properties,
         };
-        let payload = serde_json::to_vec(&command).map_err(|e| EngineError::Other(format!("command log: {e}")))?;
+        let payload = serde_json::to_vec(&command).map_err(|e| EngineError::Internal(format!("command log: {e}")))?;
         let length = u32::try_from(payload.len())
             .ok()
             .filter(|l| *l <= MAX_ENTRY_BYTES)
-            .ok_or_else(|| EngineError::Other(format!("command log: a statement of {} bytes is too long to log", payload.len())))?;
+            .ok_or_else(|| EngineError::statement(format!("command log: a statement of {} bytes is too long to log", payload.len())))?;
         let mut entry = Vec::with_capacity(8 + payload.len());
         entry.extend_from_slice(&length.to_le_bytes());
         entry.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         entry.extend_from_slice(&payload);
-        let io = |e: std::io::Error| EngineError::Other(format!("command log {}: {e}", self.path.display()));
+        let io = |e: std::io::Error| EngineError::io("command log", &self.path, e);
         self.file.write_all(&entry).map_err(io)?;
         self.file.sync_data().map_err(io)?;
         self.next_sequence += 1;
@@ -231,9 +231,9 @@ mod tests {
     fn a_torn_tail_is_reported_and_cut_back_to_the_valid_prefix() -> Result<()> {
         let path = temp("torn");
         log_three(&path)?;
-        let full = std::fs::read(&path).map_err(|e| EngineError::Other(e.to_string()))?;
+        let full = std::fs::read(&path).map_err(|e| EngineError::io("test file", &path, e))?;
         // A crash in the middle of writing the third entry: its last 10 bytes never landed.
-        std::fs::write(&path, &full[..full.len() - 10]).map_err(|e| EngineError::Other(e.to_string()))?;
+        std::fs::write(&path, &full[..full.len() - 10]).map_err(|e| EngineError::io("test file", &path, e))?;
         let (mut log, commands, torn) = CommandLog::open(&path)?;
         assert_eq!(commands.len(), 2);
         let torn = torn.unwrap_or_else(|| panic!("the torn entry must be reported"));
@@ -249,12 +249,12 @@ mod tests {
     fn a_flipped_byte_fails_the_checksum() -> Result<()> {
         let path = temp("corrupt");
         log_three(&path)?;
-        let mut bytes = std::fs::read(&path).map_err(|e| EngineError::Other(e.to_string()))?;
+        let mut bytes = std::fs::read(&path).map_err(|e| EngineError::io("test file", &path, e))?;
         // The payload of entry 2 starts after the magic, entry 1 and entry 2's header.
         let first = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
         let offset = 8 + 8 + first;
         bytes[offset + 8 + 5] ^= 0x20;
-        std::fs::write(&path, &bytes).map_err(|e| EngineError::Other(e.to_string()))?;
+        std::fs::write(&path, &bytes).map_err(|e| EngineError::io("test file", &path, e))?;
         let (_, commands, torn) = CommandLog::open(&path)?;
         assert_eq!(commands.len(), 1);
         let torn = torn.unwrap_or_else(|| panic!("the corrupt entry must be reported"));

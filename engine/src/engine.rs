@@ -1,4 +1,4 @@
-//! The one API every front uses (DESIGN.md, control plane): plan SQL, apply it, run the
+//! The one API every front uses (docs/DESIGN.md, control plane): plan SQL, apply it, run the
 //! persistent queries it starts.
 
 use std::collections::BTreeSet;
@@ -8,9 +8,10 @@ use datafusion::execution::session_state::SessionState;
 
 use crate::catalog::Catalog;
 use crate::command_log::CommandLog;
+use crate::connector::ConnectorFactory;
 use crate::error::{EngineError, Result, SqlError};
 pub use crate::result::StatementResult;
-use crate::runtime::{start_query, Checkpointing, ConnectorFactory, QueryHandle, QueryStatus};
+use crate::runtime::{start_query, Checkpointing, QueryHandle, QueryStatus};
 use crate::sql::context::new_session_state;
 use crate::sql::parser::parse_sql;
 use crate::sql::planner::{PlannedStatement, Planner};
@@ -105,7 +106,7 @@ impl Engine {
     ///
     /// Errors: this engine only plans (it has no connectors).
     pub(crate) fn factory(&self) -> Result<Arc<dyn ConnectorFactory>> {
-        self.factory.clone().ok_or_else(|| EngineError::Other("this engine has no connectors and cannot run queries".into()))
+        self.factory.clone().ok_or_else(|| EngineError::Configuration("this engine has no connectors and cannot run queries".into()))
     }
 
     /// The catalog.
@@ -187,7 +188,7 @@ impl Engine {
                 }
                 PlannedStatement::StartQuery(plan) => {
                     let Some(factory) = &self.factory else {
-                        return Err(EngineError::Other("this engine has no connectors and cannot run queries".into()));
+                        return Err(EngineError::Configuration("this engine has no connectors and cannot run queries".into()));
                     };
                     tracing::info!(query = %plan.id, "starting query\n{plan}");
                     let handle = start_query(plan.clone(), factory.as_ref(), &self.application_id, &self.checkpointing).await?;

@@ -6,25 +6,37 @@
 //!
 //! The engine does no Kafka or PostgreSQL I/O itself: it defines the
 //! [`runtime::Source`], [`runtime::Sink`] and [`runtime::ConnectorFactory`] traits, which
-//! the `eddy-connectors` crate implements. See `DESIGN.md` for the architecture.
+//! the `eddy-connectors` crate implements. See `docs/DESIGN.md` for the architecture.
 
 pub mod catalog;
 pub mod command_log;
-pub mod engine;
-pub mod error;
+pub mod connector;
+mod engine;
+mod error;
 pub mod format;
-pub mod handler;
+pub(crate) mod handler;
+pub mod metrics;
 pub mod operator;
 pub mod operators;
 pub mod options;
-pub mod result;
-pub mod rpr;
+pub mod partitioning;
+pub mod record;
+mod result;
+pub(crate) mod rpr;
 pub mod runtime;
-pub mod session;
+mod session;
 pub mod sql;
+mod statement;
 
 pub use engine::{Engine, Plan, Script, ScriptError};
-pub use error::{EngineError, Position, Result, SqlError};
+pub use error::{Blame, EngineError, Position, Result, SqlError};
 pub use handler::StatementError;
+pub use metrics::MetricsSnapshot;
 pub use result::{Description, Executed, PushQuery, QueryInfo, QueryKind, RelationInfo, StatementResult};
+pub use runtime::{Checkpointing, QueryStatus, QueryStopper};
+pub use session::parse_duration_ms;
 pub use session::Session;
+pub use sql::ast::ObjectKind;
+pub use sql::types::sql_name as sql_type_name;
+pub use sql::vars::substitute;
+pub use statement::{split_statements, SplitStatement, StatementKind};

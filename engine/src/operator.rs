@@ -1,4 +1,4 @@
-//! The operator contract (DESIGN.md, data flow): what flows between operators and the
+//! The operator contract (docs/DESIGN.md, data flow): what flows between operators and the
 //! one trait every operator implements.
 
 use arrow::record_batch::RecordBatch;
@@ -26,11 +26,11 @@ pub enum Message {
     /// of the minimum until its next watermark. Operators pass it through.
     Idle,
     /// Late rows (beyond the grace period) as raw records
-    /// ([`crate::operators::raw_schema`]): a side output the sink task writes to the
+    /// ([`crate::record::raw_schema`]): a side output the sink task writes to the
     /// query's late-rows topic. Operators pass it through untouched.
     LateRows(RecordBatch),
     /// Records that did not decode, under `'value.error.policy'='dead_letter'`
-    /// ([`crate::operators::dead_letter_schema`]): a side output the sink task writes
+    /// ([`crate::record::dead_letter_schema`]): a side output the sink task writes
     /// to the source's dead letter topic or table. Operators pass it through untouched.
     DeadLetters(RecordBatch),
     /// The input ended (bounded source, or the query is stopping).
@@ -112,7 +112,7 @@ pub struct OperatorState {
 /// The share of a keyed state one worker restores when the query runs with another
 /// parallelism than the checkpoint was taken with: the worker keeps the rows whose key
 /// (or source partition) routes to `index` of `count` workers, with the same routing the
-/// exchange uses ([`crate::runtime::exchange::route_by_key`], partition mod count).
+/// exchange uses ([`crate::partitioning::route_by_key`], partition mod count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
     /// This worker's index, `0..count`.

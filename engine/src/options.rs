@@ -53,7 +53,7 @@ pub enum ErrorPolicy {
 
 /// Where `'value.error.policy'='dead_letter'` writes the records that do not decode:
 /// their raw key and value bytes, topic, partition, offset and timestamp, the error
-/// text and the time it failed (see `eddy_engine::operators::dead_letter_schema`).
+/// text and the time it failed (see `eddy_engine::record::dead_letter_schema`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeadLetterTarget {
     /// `'dead-letter.topic'`: a Kafka topic on the source's cluster (the default

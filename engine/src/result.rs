@@ -10,7 +10,9 @@ use arrow::record_batch::RecordBatch;
 use tokio::sync::mpsc;
 
 use crate::catalog::Relation;
-use crate::runtime::{MetricsSnapshot, QueryStatus, QueryStopper, TopicInfo};
+use crate::connector::TopicInfo;
+use crate::metrics::MetricsSnapshot;
+use crate::runtime::{QueryStatus, QueryStopper};
 use crate::sql::ast::ObjectKind;
 
 /// What applying one statement did.

@@ -22,7 +22,7 @@ pub(crate) async fn info(State(state): State<Arc<AppState>>, headers: HeaderMap)
 
 pub(crate) async fn healthcheck(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let engine = state.engine.lock().await;
-    let failed = engine.query_infos().iter().filter(|q| matches!(q.status, eddy_engine::runtime::QueryStatus::Failed(_))).count();
+    let failed = engine.query_infos().iter().filter(|q| matches!(q.status, eddy_engine::QueryStatus::Failed(_))).count();
     drop(engine);
     let body = json!({
         "isHealthy": true,
@@ -49,11 +49,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             q.metrics.last_commit_ms.map(|c| (now - c).max(0) as f64 / 1000.0)
         }),
         ("eddy_query_running", "gauge", "1 while the query runs, 0 once it stopped or failed.", |q, _| {
-            Some(if matches!(q.status, eddy_engine::runtime::QueryStatus::Running | eddy_engine::runtime::QueryStatus::Retrying(_)) {
-                1.0
-            } else {
-                0.0
-            })
+            Some(if matches!(q.status, eddy_engine::QueryStatus::Running | eddy_engine::QueryStatus::Retrying(_)) { 1.0 } else { 0.0 })
         }),
         ("eddy_query_watermark_ms", "gauge", "The query's event-time watermark (ms since the epoch).", |q, _| {
             q.metrics.watermark.map(|w| w as f64)

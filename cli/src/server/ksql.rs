@@ -6,8 +6,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use eddy_engine::sql::ast::Statement;
-use eddy_engine::sql::parser::parse_sql;
+use eddy_engine::{split_statements, StatementKind};
 use serde_json::Value;
 
 use super::{bad_request, json_response, statement_request, AppState};
@@ -20,9 +19,9 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, headers: HeaderMap,
         Ok(r) => r,
         Err(bad) => return bad.response(&headers),
     };
-    if let Ok(parsed) = parse_sql(&sql) {
+    if let Ok(parsed) = split_statements(&sql) {
         // ksqlDB serves push queries on their own endpoints, which stream.
-        if let Some(push) = parsed.iter().find(|p| matches!(p.statement, Statement::Query(..))) {
+        if let Some(push) = parsed.iter().find(|p| p.kind == StatementKind::PushQuery) {
             return bad_request(
                 &headers,
                 &push.text,
@@ -30,7 +29,7 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, headers: HeaderMap,
             );
         }
         // As in ksqlDB, RUN SCRIPT reads a file where the user is, not on the server.
-        if let Some(run) = parsed.iter().find(|p| matches!(p.statement, Statement::RunScript { .. })) {
+        if let Some(run) = parsed.iter().find(|p| matches!(p.kind, StatementKind::RunScript { .. })) {
             return bad_request(
                 &headers,
                 &run.text,

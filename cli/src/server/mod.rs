@@ -1,4 +1,4 @@
-//! `eddy server`: ksqlDB's REST API over one embedded engine (DESIGN.md, control plane).
+//! `eddy server`: ksqlDB's REST API over one embedded engine (docs/DESIGN.md, control plane).
 //!
 //! - `POST /ksql`: statements; answers an array of entities ([`crate::entity`]);
 //! - `POST /query-stream`: a push query; a header, then one JSON array per row;
@@ -28,8 +28,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use base64::Engine as _;
-use eddy_engine::runtime::QueryStopper;
 use eddy_engine::Engine;
+use eddy_engine::QueryStopper;
 use serde_json::Value;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -122,7 +122,7 @@ pub async fn server(settings: &Settings, args: ServerArgs) -> anyhow::Result<u8>
     eprintln!("stopping: flushing sinks and committing offsets");
     let mut failed = false;
     for (id, status) in state.engine.lock().await.stop_all().await {
-        if let eddy_engine::runtime::QueryStatus::Failed(e) = status {
+        if let eddy_engine::QueryStatus::Failed(e) = status {
             eprintln!("query {id} failed: {e}");
             failed = true;
         }

@@ -11,10 +11,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use eddy_engine::runtime::QueryStopper;
-use eddy_engine::sql::ast::Statement;
-use eddy_engine::sql::parser::parse_sql;
-use eddy_engine::{PushQuery, StatementResult};
+use eddy_engine::QueryStopper;
+use eddy_engine::{split_statements, PushQuery, StatementKind, StatementResult};
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
@@ -94,8 +92,8 @@ async fn start(
         Err(bad) => return bad.response(&headers),
     };
     let text = sql.as_str();
-    match parse_sql(&sql) {
-        Ok(parsed) if parsed.len() == 1 && matches!(parsed[0].statement, Statement::Query(..)) => {}
+    match split_statements(&sql) {
+        Ok(parsed) if parsed.len() == 1 && parsed[0].kind == StatementKind::PushQuery => {}
         Ok(_) => {
             return bad_request(
                 &headers,

@@ -5,9 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use eddy_engine::sql::ast::Statement;
-use eddy_engine::sql::parser::parse_sql;
-use eddy_engine::{Engine, EngineError, Position, Session, StatementResult};
+use eddy_engine::{split_statements, Engine, EngineError, Position, Session, StatementKind, StatementResult};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -112,14 +110,14 @@ impl Backend {
                 (out, error)
             }
             Backend::Remote { url, properties } => {
-                let parsed = match parse_sql(sql) {
+                let parsed = match split_statements(sql) {
                     Ok(p) => p,
                     Err(e) => return (Vec::new(), Some(ShellError::of(&EngineError::Sql(e)))),
                 };
                 let mut out = Vec::new();
                 for p in parsed {
-                    let result = match &p.statement {
-                        Statement::Set { property, value } => {
+                    let result = match &p.kind {
+                        StatementKind::Set { property, value } => {
                             let mut s = Session { properties: properties.clone() };
                             match s.set(property, value) {
                                 Ok(()) => {
@@ -132,12 +130,12 @@ impl Backend {
                                 Err(e) => Err(ShellError { message: e.message, position: Some(p.position), hint: e.hint }),
                             }
                         }
-                        Statement::Unset { property } => {
+                        StatementKind::Unset { property } => {
                             properties.remove(&property.to_lowercase());
                             Ok(vec![Output::Entity(status(&p.text, &format!("Property '{property}' unset")))])
                         }
-                        Statement::Query(..) => remote_push(url, &p.text, properties, p.position).await.map(|s| vec![Output::Push(s)]),
-                        Statement::RunScript { path } => match std::fs::read_to_string(path) {
+                        StatementKind::PushQuery => remote_push(url, &p.text, properties, p.position).await.map(|s| vec![Output::Push(s)]),
+                        StatementKind::RunScript { path } => match std::fs::read_to_string(path) {
                             Ok(text) => {
                                 let mut inner = Backend::Remote { url: url.clone(), properties: properties.clone() };
                                 let (outputs, error) = Box::pin(inner.execute(&text)).await;

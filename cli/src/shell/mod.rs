@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use eddy_engine::sql::vars::substitute;
+use eddy_engine::substitute;
 use eddy_engine::Session;
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;

@@ -33,14 +33,14 @@ pub async fn ensure_topic(config: &KafkaConfig, topic: &str, partitions: i32, re
 /// The topics of the cluster, sorted by name, with partition and replica counts.
 ///
 /// Errors: the broker is unreachable within 10 s.
-pub async fn list_topics(config: &KafkaConfig) -> Result<Vec<eddy_engine::runtime::TopicInfo>> {
+pub async fn list_topics(config: &KafkaConfig) -> Result<Vec<eddy_engine::connector::TopicInfo>> {
     let consumer: rdkafka::consumer::BaseConsumer = config.client_config().create()?;
     let metadata = tokio::task::block_in_place(|| rdkafka::consumer::Consumer::fetch_metadata(&consumer, None, Duration::from_secs(10)))?;
-    let mut topics: Vec<eddy_engine::runtime::TopicInfo> = metadata
+    let mut topics: Vec<eddy_engine::connector::TopicInfo> = metadata
         .topics()
         .iter()
         .filter(|t| !t.name().starts_with("__"))
-        .map(|t| eddy_engine::runtime::TopicInfo {
+        .map(|t| eddy_engine::connector::TopicInfo {
             name: t.name().to_string(),
             partitions: t.partitions().len(),
             replicas: t.partitions().first().map(|p| p.replicas().len()).unwrap_or(0),

@@ -12,18 +12,19 @@ use arrow::array::AsArray;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use eddy_engine::catalog::Relation;
+use eddy_engine::connector::{Progress, Sink};
 use eddy_engine::format::{encode_keys, ValueEncoder};
-use eddy_engine::operators::RawColumn;
+use eddy_engine::metrics::QueryMetrics;
 use eddy_engine::options::DeliveryGuarantee;
 use eddy_engine::options::KafkaOptions;
-use eddy_engine::runtime::{Progress, QueryMetrics, Sink};
+use eddy_engine::record::RawColumn;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
 use super::tail::{read_tail, Suppression, HEADER_CHECKPOINT, HEADER_QUERY};
 use super::KafkaConfig;
-use crate::error::Result;
+use crate::error::{kafka_transience, Result, Transience};
 use crate::retry::Backoff;
 
 /// Writes rows to one topic. `write` enqueues; `flush` waits until the broker has
@@ -31,7 +32,7 @@ use crate::retry::Backoff;
 ///
 /// **Outages.** Each record is kept until the broker acknowledges it. When delivery
 /// fails for a reason a retry can fix (broker down or restarted, an idempotent producer
-/// the restarted broker no longer knows: anything but the [`is_permanent`] errors), the
+/// the restarted broker no longer knows: anything but the [`Transience::Permanent`] errors), the
 /// sink lets the old producer settle what it still holds, creates a new producer and
 /// sends the records that were not acknowledged again, in order, with exponential
 /// backoff (100 ms up to 30 s) until they are; the query shows `RETRYING` meanwhile.
@@ -90,9 +91,9 @@ pub const DEAD_LETTER_TRUNCATED_BYTES: usize = 64 * 1024;
 enum Mode {
     /// The relation's rows, keyed by these columns.
     Rows(Vec<usize>),
-    /// Raw records (`key`, `value` columns of [`eddy_engine::operators::raw_schema`]).
+    /// Raw records (`key`, `value` columns of [`eddy_engine::record::raw_schema`]).
     Raw,
-    /// Dead letters ([`eddy_engine::operators::dead_letter_schema`]): key and value as
+    /// Dead letters ([`eddy_engine::record::dead_letter_schema`]): key and value as
     /// read; `eddy.error`, `eddy.topic`, `eddy.partition`, `eddy.offset`,
     /// `eddy.timestamp` (ms, when the record has one) and `eddy.failed_at` (ms) as headers.
     DeadLetters,
@@ -206,7 +207,7 @@ impl KafkaSink {
                     }
                 }
                 Err((e, _)) if is_too_large(&e) && self.mode == Mode::DeadLetters => return self.send_truncated(record).await,
-                Err((e, _)) if is_permanent(&e) => return Err(e.into()),
+                Err((e, _)) if kafka_transience(&e) == Transience::Permanent => return Err(e.into()),
                 // Newer than everything in flight: sent again after them.
                 Err((e, _)) => return self.recover(Vec::new(), vec![record], e).await,
             }
@@ -234,7 +235,7 @@ impl KafkaSink {
         match future.await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err((e, _))) if is_too_large(&e) && self.mode == Mode::DeadLetters => self.send_truncated(record).await,
-            Ok(Err((e, _))) if is_permanent(&e) => Err(e.into()),
+            Ok(Err((e, _))) if kafka_transience(&e) == Transience::Permanent => Err(e.into()),
             Ok(Err((e, _))) => self.recover(vec![record], Vec::new(), e).await,
             Err(_) => self.recover(vec![record], Vec::new(), KafkaError::Canceled).await,
         }
@@ -257,7 +258,7 @@ impl KafkaSink {
         for (future, record) in rest {
             match future.await {
                 Ok(Ok(_)) => {}
-                Ok(Err((e, _))) if is_permanent(&e) => return Err(e.into()),
+                Ok(Err((e, _))) if kafka_transience(&e) == Transience::Permanent => return Err(e.into()),
                 _ => failed.push(record),
             }
         }
@@ -287,7 +288,7 @@ impl KafkaSink {
             for (result, record) in sent {
                 match result {
                     Ok(_) => {}
-                    Err((e, _)) if is_permanent(&e) => return Err(e.into()),
+                    Err((e, _)) if kafka_transience(&e) == Transience::Permanent => return Err(e.into()),
                     Err((e, _)) => {
                         last_error = e;
                         failed.push(record);
@@ -392,29 +393,7 @@ impl Sink for KafkaSink {
     }
 }
 
-/// Errors no retry fixes: the record or the configuration is wrong, or access is denied.
-fn is_permanent(e: &KafkaError) -> bool {
-    use RDKafkaErrorCode as C;
-    matches!(
-        e.rdkafka_error_code(),
-        Some(
-            C::MessageSizeTooLarge
-                | C::InvalidMessageSize
-                | C::MessageBatchTooLarge
-                | C::InvalidRecord
-                | C::InvalidTopic
-                | C::TopicAuthorizationFailed
-                | C::ClusterAuthorizationFailed
-                | C::TransactionalIdAuthorizationFailed
-                | C::SaslAuthenticationFailed
-                | C::InvalidRequiredAcks
-                | C::PolicyViolation
-                | C::InvalidArgument
-        )
-    )
-}
-
-/// The headers of each dead letter in `batch` ([`eddy_engine::operators::dead_letter_schema`]).
+/// The headers of each dead letter in `batch` ([`eddy_engine::record::dead_letter_schema`]).
 fn dead_letter_headers(batch: &RecordBatch) -> Vec<Option<OwnedHeaders>> {
     use arrow::array::Array;
     use arrow::datatypes::{Int32Type, Int64Type, TimestampMillisecondType};

@@ -8,16 +8,16 @@ use std::time::{Duration, Instant};
 use arrow::array::{ArrayRef, BinaryBuilder, Int32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use eddy_engine::operators::raw_schema;
+use eddy_engine::connector::{PartitionOffset, Source, SourceBatch};
 use eddy_engine::options::{KafkaOptions, StartupMode};
-use eddy_engine::runtime::{PartitionOffset, Source, SourceBatch};
+use eddy_engine::record::raw_schema;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::KafkaConfig;
-use crate::error::{ConnectorError, Result};
+use crate::error::{kafka_transience, ConnectorError, Result, Transience};
 
 /// Reads one topic with a `StreamConsumer`. Offsets are committed under the query's
 /// group only through [`Source::commit`], never automatically.
@@ -38,7 +38,7 @@ pub struct KafkaSource {
 /// [`STATISTICS_INTERVAL_MS`]) to the query's metrics: no request of its own to the
 /// broker, nothing on the path of the records.
 pub struct LagContext {
-    metrics: Option<std::sync::Arc<eddy_engine::runtime::QueryMetrics>>,
+    metrics: Option<std::sync::Arc<eddy_engine::metrics::QueryMetrics>>,
 }
 
 /// How often librdkafka reports statistics, and so the consumer lag (ms).
@@ -126,7 +126,7 @@ impl KafkaSource {
         transient: bool,
         resume_from: &[PartitionOffset],
         resume_exact: bool,
-        metrics: Option<std::sync::Arc<eddy_engine::runtime::QueryMetrics>>,
+        metrics: Option<std::sync::Arc<eddy_engine::metrics::QueryMetrics>>,
     ) -> Result<Self> {
         let mut client = config.client_config();
         client
@@ -257,7 +257,7 @@ impl Source for KafkaSource {
                 match self.consumer.recv().await {
                     Ok(m) => batch.append(&m),
                     Err(KafkaError::PartitionEOF(_)) => {}
-                    Err(e) if is_transient(&e) => {
+                    Err(e) if kafka_transience(&e) == Transience::Transient => {
                         tracing::warn!(topic = %self.topic, error = %e, "kafka consumer error; retrying");
                     }
                     Err(e) => return Err(e),
@@ -351,24 +351,4 @@ impl RawBatchBuilder {
             .collect();
         Ok(SourceBatch { records, positions })
     }
-}
-
-/// Errors the consumer recovers from by itself (broker down, rebalance in progress).
-fn is_transient(e: &KafkaError) -> bool {
-    use rdkafka::types::RDKafkaErrorCode as C;
-    matches!(
-        e.rdkafka_error_code(),
-        Some(
-            C::BrokerTransportFailure
-                | C::AllBrokersDown
-                | C::OperationTimedOut
-                | C::UnknownTopicOrPartition
-                | C::UnknownTopic
-                | C::LeaderNotAvailable
-                | C::NotLeaderForPartition
-                | C::RebalanceInProgress
-                | C::NotCoordinator
-                | C::CoordinatorNotAvailable
-        )
-    )
 }

@@ -8,7 +8,7 @@
 //! a primary key.
 //!
 //! **Outages.** A transaction that fails for a reason a retry can fix (connection lost,
-//! server restarting; see [`crate::retry::is_transient`]) is retried on a new connection
+//! server restarting; see [`crate::error::postgres_transience`]) is retried on a new connection
 //! with exponential backoff and jitter (100 ms up to 30 s) for as long as it takes; the
 //! query shows `RETRYING` with the last error meanwhile, and since the sink task waits,
 //! the bounded channels pause the source (backpressure). If the connection broke during
@@ -32,16 +32,17 @@ use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
 use async_trait::async_trait;
 use eddy_engine::catalog::Relation;
+use eddy_engine::connector::{Progress, QueryContext, Sink};
+use eddy_engine::metrics::QueryMetrics;
 use eddy_engine::options::PostgresOptions;
-use eddy_engine::runtime::{Progress, QueryContext, QueryMetrics, Sink};
 use futures::pin_mut;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::{Client, Config, NoTls, Statement, Transaction};
 
 use super::columns::PgColumn;
 use super::{pg_type_name, quote_ident};
-use crate::error::{ConnectorError, Result};
-use crate::retry::{self, Backoff};
+use crate::error::{postgres_transience, ConnectorError, Result, Transience};
+use crate::retry::Backoff;
 
 /// PostgreSQL's limit on bind parameters in one statement.
 const MAX_PARAMS: usize = 65_535;
@@ -90,14 +91,14 @@ impl PostgresSink {
         Self::open(url, options, relation.schema.clone(), key_indices, query).await
     }
 
-    /// A sink of dead letters (`eddy_engine::operators::dead_letter_schema`, no key) to
+    /// A sink of dead letters (`eddy_engine::record::dead_letter_schema`, no key) to
     /// `table` at `url`: key and value as `bytea`, the rest as text, integer and
     /// timestamp columns. Flushed without a progress row (see the pipeline's side outputs).
     ///
     /// Errors: as [`PostgresSink::connect`].
     pub async fn dead_letters(url: &str, table: &str, query: &QueryContext) -> Result<Self> {
         let options = PostgresOptions { url: Some(url.to_string()), table: table.to_string(), username: None, password: None };
-        Self::open(url, &options, eddy_engine::operators::dead_letter_schema(), Vec::new(), query).await
+        Self::open(url, &options, eddy_engine::record::dead_letter_schema(), Vec::new(), query).await
     }
 
     async fn open(url: &str, options: &PostgresOptions, schema: SchemaRef, key_indices: Vec<usize>, query: &QueryContext) -> Result<Self> {
@@ -300,13 +301,13 @@ impl PostgresSink {
             let attempt = self.write_transaction(batch.as_ref(), progress.map(|p| (p, token.as_str()))).await;
             let error = match attempt {
                 Ok(()) => break,
-                Err(ConnectorError::Postgres(e)) if retry::is_transient(&e) => e,
-                Err(ConnectorError::Postgres(e)) => {
-                    return Err(ConnectorError::Config(format!(
-                        "PostgreSQL refused the rows for table {}: {}; retrying cannot fix this, so the query stops (its offsets stay uncommitted: restarting it after the fix loses nothing)",
-                        self.table,
-                        ConnectorError::Postgres(e)
-                    ))
+                Err(ConnectorError::Postgres(e)) if postgres_transience(&e) == Transience::Transient => e,
+                Err(ConnectorError::Postgres(source)) => {
+                    return Err(ConnectorError::Refused {
+                        what: format!("PostgreSQL refused the rows for table {}", self.table),
+                        consequence: "retrying cannot fix this, so the query stops (its offsets stay uncommitted: restarting it after the fix loses nothing)",
+                        source: Box::new(ConnectorError::Postgres(source)),
+                    }
                     .into())
                 }
                 Err(e) => return Err(e.into()),

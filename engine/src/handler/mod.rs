@@ -1,4 +1,4 @@
-//! Statement execution (DESIGN.md, control plane): [`Engine::execute`] runs the
+//! Statement execution (docs/DESIGN.md, control plane): [`Engine::execute`] runs the
 //! statements of one request in order, whichever front sent it, one handler per
 //! statement kind (`show.rs`, `describe.rs`, `explain.rs`, `terminate.rs`, `drop.rs`,
 //! `set.rs`, `run_script.rs`, `push_query.rs`, `create.rs`), in the manner of

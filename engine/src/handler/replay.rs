@@ -1,4 +1,4 @@
-//! Rebuilding an engine from its command log (DESIGN.md, control plane; ksqlDB replays
+//! Rebuilding an engine from its command log (docs/DESIGN.md, control plane; ksqlDB replays
 //! its command topic the same way): the catalog as the statements left it, and the
 //! persistent queries that were not terminated, resumed under their old ids, so their
 //! consumer groups continue from the committed offsets.

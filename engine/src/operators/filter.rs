@@ -32,7 +32,7 @@ impl Operator for Filter {
     fn on_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> Result<()> {
         let mask = self.predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
         if mask.data_type() != &DataType::Boolean {
-            return Err(EngineError::Other(format!("WHERE must be BOOLEAN, found {}", mask.data_type())));
+            return Err(EngineError::statement(format!("WHERE must be BOOLEAN, found {}", mask.data_type())));
         }
         out.emit(filter_record_batch(&batch, mask.as_boolean())?);
         Ok(())

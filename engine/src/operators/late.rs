@@ -10,8 +10,8 @@ use arrow::datatypes::Schema;
 
 use super::decode::{META_KEY, META_OFFSET, META_PARTITION, META_TIMESTAMP, META_TOPIC, META_VALUE};
 use crate::error::Result;
+use crate::metrics::QueryMetrics;
 use crate::operator::Collector;
-use crate::runtime::QueryMetrics;
 
 /// Where the original record's columns are in an operator's input.
 #[derive(Debug, Clone)]
@@ -60,7 +60,7 @@ impl LateRows {
         let idx = UInt32Array::from(late.to_vec());
         let take = |i: usize| arrow::compute::take(batch.column(i), &idx, None);
         let columns = vec![take(c.key)?, take(c.value)?, take(c.topic)?, take(c.partition)?, take(c.offset)?, take(c.timestamp)?];
-        out.late_rows(RecordBatch::try_new(super::raw_schema(), columns)?);
+        out.late_rows(RecordBatch::try_new(crate::record::raw_schema(), columns)?);
         Ok(())
     }
 }

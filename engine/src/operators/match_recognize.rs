@@ -1,4 +1,4 @@
-//! MATCH_RECOGNIZE (DESIGN.md; SQL:2016 row pattern recognition, Flink's `WITHIN`): the
+//! MATCH_RECOGNIZE (docs/DESIGN.md; SQL:2016 row pattern recognition, Flink's `WITHIN`): the
 //! watermark-sort stage and the NFA matcher of RisingWave's and Flink's split, in one
 //! operator.
 //!
@@ -47,11 +47,11 @@ use super::late::LateRows;
 use super::state;
 use super::watermark::META_ROWTIME;
 use crate::error::{EngineError, Result};
+use crate::metrics::QueryMetrics;
 use crate::operator::{Collector, Operator, OperatorState, Shard, Timestamp};
+use crate::partitioning::route_by_key;
 use crate::rpr::matcher::{Match, Matcher, PartitionState};
 use crate::rpr::sort::SortBuffer;
-use crate::runtime::exchange::route_by_key;
-use crate::runtime::QueryMetrics;
 use crate::sql::match_recognize::{MatchRecognizePlan, MeasureAggregate, Navigation};
 
 /// Approximate bytes of one partition key's entry besides its key bytes and rows.
@@ -142,7 +142,7 @@ impl MatchRecognize {
     ///
     /// Errors: `input` lacks `__rowtime`, or the PARTITION BY types cannot be row-encoded.
     pub fn new(plan: &MatchRecognizePlan, input: &SchemaRef, metrics: Arc<QueryMetrics>) -> Result<Self> {
-        let rowtime = input.index_of(META_ROWTIME).map_err(|_| EngineError::Other("match_recognize: no __rowtime column".into()))?;
+        let rowtime = input.index_of(META_ROWTIME).map_err(|_| EngineError::Internal("no __rowtime column".into()))?;
         let converter = if plan.partition_by.is_empty() {
             None
         } else {
@@ -479,7 +479,7 @@ fn gather(nulls: &[ArrayRef], column: usize, rows: &[Option<&RowRef>]) -> Result
             }
         }
     }
-    let Some(null) = nulls.get(column) else { return Err(EngineError::Other(format!("match_recognize: no column {column}"))) };
+    let Some(null) = nulls.get(column) else { return Err(EngineError::Internal(format!("no column {column}"))) };
     let mut arrays: Vec<&dyn Array> = vec![null.as_ref()];
     arrays.extend(sources.iter().map(|s| s.batch.column(column).as_ref()));
     Ok(arrow::compute::interleave(&arrays, &indices)?)
@@ -652,7 +652,7 @@ impl MatchRecognize {
         slots.dedup();
         let sources: Vec<&RecordBatch> = slots.iter().filter_map(|a| self.waiting.get(a).map(|w| &w.batch)).collect();
         if sources.len() != slots.len() {
-            return Err(EngineError::Other("match_recognize: a waiting row's batch is gone".into()));
+            return Err(EngineError::Internal("a waiting row's batch is gone".into()));
         }
         if sources.is_empty() {
             return Ok(RecordBatch::new_empty(self.input.clone()));

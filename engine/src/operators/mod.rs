@@ -9,11 +9,7 @@ mod state;
 pub mod watermark;
 mod window_aggregate;
 
-pub use crate::options::ErrorPolicy;
-pub use decode::{
-    dead_letter_schema, raw_batch, raw_schema, Decode, MetaColumns, RawColumn, META_KEY, META_OFFSET, META_PARTITION, META_TIMESTAMP,
-    META_TOPIC, META_VALUE,
-};
+pub use decode::{Decode, MetaColumns, META_KEY, META_OFFSET, META_PARTITION, META_TIMESTAMP, META_TOPIC, META_VALUE};
 pub use filter::Filter;
 pub use late::LateRows;
 pub use match_recognize::MatchRecognize;

@@ -9,7 +9,7 @@ use arrow::record_batch::RecordBatch;
 
 use crate::error::{EngineError, Result};
 use crate::operator::{Shard, Timestamp};
-use crate::runtime::exchange::route_by_key;
+use crate::partitioning::route_by_key;
 
 /// A one-row batch with the column `name Int64` holding `value`.
 ///
@@ -27,7 +27,7 @@ pub fn scalar(name: &str, value: i64) -> Result<RecordBatch> {
 pub fn read_scalar(batch: &RecordBatch, name: &str) -> Result<Timestamp> {
     let column = column::<arrow::datatypes::Int64Type>(batch, name)?;
     if column.is_empty() || column.is_null(0) {
-        return Err(EngineError::Other(format!("checkpoint state: \"{name}\" has no value")));
+        return Err(EngineError::State(format!("checkpoint state: \"{name}\" has no value")));
     }
     Ok(column.value(0))
 }
@@ -36,14 +36,14 @@ pub fn read_scalar(batch: &RecordBatch, name: &str) -> Result<Timestamp> {
 ///
 /// Errors: the column is missing or of another type.
 pub fn column<'a, T: ArrowPrimitiveType>(batch: &'a RecordBatch, name: &str) -> Result<&'a PrimitiveArray<T>> {
-    let c = batch.column_by_name(name).ok_or_else(|| EngineError::Other(format!("checkpoint state: no column \"{name}\"")))?;
+    let c = batch.column_by_name(name).ok_or_else(|| EngineError::State(format!("checkpoint state: no column \"{name}\"")))?;
     c.as_primitive_opt::<T>()
-        .ok_or_else(|| EngineError::Other(format!("checkpoint state: column \"{name}\" is {}, not {}", c.data_type(), T::DATA_TYPE)))
+        .ok_or_else(|| EngineError::State(format!("checkpoint state: column \"{name}\" is {}, not {}", c.data_type(), T::DATA_TYPE)))
 }
 
 /// The error for state batches that are not the layout an operator writes.
 pub fn layout_error(operator: &str) -> EngineError {
-    EngineError::Other(format!(
+    EngineError::State(format!(
         "checkpoint state of {operator} does not have the layout this version writes; \
          delete the query's checkpoint directory to start it from its committed offsets without state"
     ))

@@ -1,5 +1,5 @@
 //! Watermarks: reads each row's event time, drops rows whose event time cannot be read
-//! (malformed, by the error policy), and derives the watermark (DESIGN.md, time).
+//! (malformed, by the error policy), and derives the watermark (docs/DESIGN.md, time).
 //!
 //! Per source partition the watermark is the largest event time seen minus the declared
 //! delay (Flink's bounded out-of-orderness). The operator's watermark is the minimum over
@@ -24,9 +24,9 @@ use super::decode::{META_OFFSET, META_PARTITION, META_TIMESTAMP};
 use super::state;
 use crate::catalog::EventTime;
 use crate::error::{EngineError, Result};
+use crate::metrics::QueryMetrics;
 use crate::operator::{Collector, Operator, OperatorState, Shard, Timestamp};
 use crate::options::ErrorPolicy;
-use crate::runtime::QueryMetrics;
 
 /// Name of the event-time column the watermark operator appends.
 pub const META_ROWTIME: &str = "__rowtime";
@@ -87,8 +87,7 @@ impl Watermarks {
         policy: ErrorPolicy,
         query_id: String,
     ) -> Result<Self> {
-        let index =
-            |name: &str| input.index_of(name).map_err(|_| EngineError::Other(format!("watermark: no column \"{name}\" in the input")));
+        let index = |name: &str| input.index_of(name).map_err(|_| EngineError::Internal(format!("no column \"{name}\" in the input")));
         let source = match &event_time.column {
             None => TimeSource::Record(index(META_TIMESTAMP)?),
             Some(c) => {
@@ -97,10 +96,10 @@ impl Watermarks {
                     DataType::Timestamp(..) => TimeSource::Timestamp(i),
                     DataType::Int64 | DataType::Int32 => TimeSource::EpochMillis(i),
                     DataType::Utf8 => {
-                        let format = event_time.format.as_deref().map(java_to_chrono).transpose().map_err(EngineError::Other)?;
+                        let format = event_time.format.as_deref().map(java_to_chrono).transpose().map_err(EngineError::statement)?;
                         TimeSource::Text(i, format)
                     }
-                    other => return Err(EngineError::Other(format!("event-time column \"{c}\" has unsupported type {other}"))),
+                    other => return Err(EngineError::statement(format!("event-time column \"{c}\" has unsupported type {other}"))),
                 }
             }
         };

@@ -40,6 +40,7 @@ pub struct Match {
 
 impl Match {
     /// The first row of the match.
+    #[cfg(test)]
     pub fn first_row(&self) -> usize {
         self.rows.first().map(|r| r.0).unwrap_or(0)
     }

@@ -3,6 +3,9 @@
 //! NFA program ([`nfa`]), and the streaming matcher that runs it over one partition key's
 //! rows in that order ([`matcher`]).
 
-pub mod matcher;
-pub mod nfa;
-pub mod sort;
+pub(crate) mod matcher;
+pub(crate) mod nfa;
+pub(crate) mod sort;
+
+#[cfg(test)]
+mod differential_tests;

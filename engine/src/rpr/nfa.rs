@@ -1,5 +1,5 @@
 //! PATTERN compiled to a program for a Pike-style virtual machine (Thompson's
-//! construction with ordered alternatives), the NFA of DESIGN.md's MATCH_RECOGNIZE.
+//! construction with ordered alternatives), the NFA of the MATCH_RECOGNIZE of docs/DESIGN.md.
 //!
 //! Instructions: `Row(v)` consumes one row classified as variable `v` (if its DEFINE
 //! holds), `Split(a, b)` continues at `a` first and at `b` second (the order is SQL:2016's

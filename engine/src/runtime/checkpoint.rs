@@ -1,4 +1,4 @@
-//! Local checkpoints (DESIGN.md fault tolerance): per query, under
+//! Local checkpoints (docs/DESIGN.md fault tolerance): per query, under
 //! `<checkpoint dir>/<consumer group>/chk-<id>/`, a directory holding
 //!
 //! - `progress.json`: the checkpoint id, the next offset of every source partition, the
@@ -22,7 +22,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::snapshot::{read_ipc, write_ipc, StateEntry};
-use super::Progress;
+use crate::connector::Progress;
 use crate::error::{EngineError, Result};
 use crate::operator::OperatorState;
 
@@ -98,7 +98,7 @@ impl CheckpointStore {
         if !path.is_dir() {
             return Ok(Some(Checkpoint { progress, states: Vec::new(), with_state: false }));
         }
-        let io = |e: std::io::Error| EngineError::Other(format!("checkpoint {}: {e}", path.display()));
+        let io = |e: std::io::Error| EngineError::io("checkpoint", &path, e);
         let mut files: Vec<(usize, String, usize, usize, usize, PathBuf)> = Vec::new();
         for entry in std::fs::read_dir(&path).map_err(io)? {
             let entry = entry.map_err(io)?;
@@ -124,7 +124,7 @@ impl CheckpointStore {
     ///
     /// Errors: a file cannot be written, synced or renamed.
     pub fn write(&self, progress: &Progress, states: &[StateEntry]) -> Result<()> {
-        let io = |e: std::io::Error| EngineError::Other(format!("checkpoint {}: {e}", self.dir.display()));
+        let io = |e: std::io::Error| EngineError::io("checkpoint", &self.dir, e);
         std::fs::create_dir_all(&self.dir).map_err(io)?;
         let name = format!("chk-{:020}", progress.checkpoint_id);
         let path = self.dir.join(&name);
@@ -164,7 +164,7 @@ impl CheckpointStore {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(EngineError::Other(format!("checkpoint {}: {e}", self.dir.display()))),
+            Err(e) => return Err(EngineError::io("checkpoint", &self.dir, e)),
         };
         let mut files: Vec<(u64, PathBuf)> = entries
             .filter_map(|e| e.ok())
@@ -233,7 +233,7 @@ pub fn newest(a: Option<Progress>, b: Option<Progress>) -> Option<Progress> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::PartitionOffset;
+    use crate::connector::PartitionOffset;
     use arrow::record_batch::RecordBatch;
 
     #[test]
@@ -275,7 +275,7 @@ mod tests {
             store.write(&progress(id, id as i64 * 10), std::slice::from_ref(&state))?;
         }
         let names: Vec<String> = std::fs::read_dir(store.dir())
-            .map_err(|e| EngineError::Other(e.to_string()))?
+            .map_err(|e| EngineError::io("test file", store.dir(), e))?
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().to_string())
             .collect::<std::collections::BTreeSet<_>>()
@@ -283,22 +283,23 @@ mod tests {
             .collect();
         assert_eq!(names, ["chk-00000000000000000003", "chk-00000000000000000004"]);
         assert_eq!(store.latest()?, Some(progress(4, 40)));
-        let loaded = store.load(4)?.ok_or_else(|| EngineError::Other("no checkpoint 4".into()))?;
+        let loaded = store.load(4)?.ok_or_else(|| EngineError::Internal("no checkpoint 4".into()))?;
         assert!(loaded.with_state);
         assert_eq!(loaded.states.len(), 1);
         assert_eq!(loaded.states[0].state.batches, vec![batch.clone(), batch.slice(0, 1)]);
         // A damaged state file is an error naming the file, not a restore of part of a state.
         let state_file = store.dir().join("chk-00000000000000000004").join(state.file_name(1));
-        std::fs::write(&state_file, b"ARROW1 but not really").map_err(|e| EngineError::Other(e.to_string()))?;
+        std::fs::write(&state_file, b"ARROW1 but not really").map_err(|e| EngineError::io("test file", store.dir(), e))?;
         let err = store.load(4).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.starts_with(&format!("checkpoint state {} cannot be read: ", state_file.display())), "{err}");
         assert!(err.ends_with("delete that checkpoint directory to start from an older checkpoint or the committed offsets"), "{err}");
         std::fs::write(store.dir().join("chk-00000000000000000004").join(PROGRESS_FILE), b"{\"checkpoint_id\": 4, \"posi")
-            .map_err(|e| EngineError::Other(e.to_string()))?;
+            .map_err(|e| EngineError::io("test file", store.dir(), e))?;
         assert_eq!(store.latest()?, Some(progress(3, 30)));
         assert!(store.load(4)?.is_none());
         // A half-written checkpoint (no rename yet) is not one.
-        std::fs::create_dir_all(store.dir().join("chk-00000000000000000009.tmp")).map_err(|e| EngineError::Other(e.to_string()))?;
+        std::fs::create_dir_all(store.dir().join("chk-00000000000000000009.tmp"))
+            .map_err(|e| EngineError::io("test file", store.dir(), e))?;
         assert_eq!(store.latest()?, Some(progress(3, 30)));
         let _ = std::fs::remove_dir_all(&root);
         Ok(())

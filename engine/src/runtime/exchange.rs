@@ -1,4 +1,4 @@
-//! How pipeline stages connect when a query runs on several workers (DESIGN.md, scale):
+//! How pipeline stages connect when a query runs on several workers (docs/DESIGN.md, scale):
 //! the fan-out side ([`Downstream`]) splits batches by source partition or by group key
 //! and broadcasts everything else; the fan-in side ([`Inputs`]) merges its senders the
 //! way Flink's input gates do: a barrier goes on once every sender has sent it (aligned),
@@ -11,16 +11,16 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, UInt32Array};
+use arrow::array::{AsArray, UInt32Array};
 use arrow::datatypes::Int32Type;
 use arrow::record_batch::RecordBatch;
-use datafusion::common::hash_utils::{create_hashes, RandomState};
 use datafusion::physical_expr::PhysicalExpr;
 use tokio::sync::mpsc;
 
 use crate::error::{EngineError, Result};
 use crate::operator::{Message, Timestamp};
-use crate::operators::RawColumn;
+use crate::partitioning::route_by_key;
+use crate::record::RawColumn;
 
 /// A message with the index of the worker that sent it.
 pub type Tagged = (usize, Message);
@@ -60,9 +60,6 @@ pub enum Downstream {
         keys: Vec<Arc<dyn PhysicalExpr>>,
     },
 }
-
-/// The hash state of key routing: fixed, so every router sends a key to the same worker.
-const KEY_HASH: RandomState = RandomState::with_seed(0x5eed);
 
 impl Downstream {
     /// Sends `message`: batches are routed, everything else goes to every worker (late
@@ -105,22 +102,6 @@ impl Downstream {
             }
         }
     }
-}
-
-/// The worker (`0..workers`) of each of `rows` rows, by the hash of its key values `keys`
-/// (one array per key column, `rows` long; no keys: worker 0): how the exchange splits
-/// rows among the workers of a keyed stage, and how a restored keyed state is split
-/// when the parallelism changed.
-///
-/// Errors: a key type DataFusion cannot hash.
-pub fn route_by_key(keys: &[ArrayRef], rows: usize, workers: usize) -> Result<Vec<usize>> {
-    if workers <= 1 || keys.is_empty() {
-        return Ok(vec![0; rows]);
-    }
-    let mut hashes = vec![0u64; rows];
-    create_hashes(keys, &KEY_HASH, &mut hashes)?;
-    let n = workers as u64;
-    Ok(hashes.iter().map(|h| (h % n) as usize).collect())
 }
 
 /// Sends row `i` of `batch` to worker `route[i]` (one `take` per worker that gets rows).

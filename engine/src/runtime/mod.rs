@@ -1,17 +1,13 @@
-//! The runtime: connector traits, per-query metrics, and the pipeline that runs a
+//! The runtime: the pipeline that runs a
 //! [`crate::sql::planner::QueryPlan`] on tokio tasks joined by bounded channels.
 
 mod checkpoint;
-mod connector;
-pub mod exchange;
-mod metrics;
+pub(crate) mod exchange;
 mod pipeline;
 mod progress;
 mod push;
 pub mod snapshot;
 
 pub use checkpoint::{newest, Checkpoint, CheckpointStore, Checkpointing, DEFAULT_CHECKPOINT_INTERVAL_MS, RETAINED_CHECKPOINTS};
-pub use connector::{ConnectorFactory, PartitionOffset, Progress, QueryContext, Sink, Source, SourceBatch, TopicInfo};
-pub use metrics::{MetricsSnapshot, QueryMetrics};
 pub use pipeline::{parallelism, start_query, start_query_with, QueryHandle, QueryStatus, QueryStopper};
 pub use push::PushSink;

@@ -1,10 +1,21 @@
-//! Runs one persistent query as three tokio tasks joined by bounded channels:
+//! Runs one persistent query as tokio tasks joined by bounded channels
+//! (docs/DESIGN.md, pipeline shapes). At parallelism 1:
 //!
 //! ```text
-//! source task --Message--> operator task (decode -> filter -> project) --Message--> sink task
-//!      ^                                                                            |
-//!      +---------------------- committed progress (positions) ----------------------+
+//! source --> operators (decode .. [watermark] .. [filter] .. [stateful op] .. project) --> sink
+//!    ^                                                                                  |
+//!    +------------------------- committed progress (positions) -------------------------+
 //! ```
+//!
+//! At parallelism n (a keyed stateful query), the operators split at the key exchange
+//! ([`super::exchange`]):
+//!
+//! ```text
+//! source --by partition--> n x front (decode .. watermark .. filter)
+//!        --by key--> n x back (window aggregate [having] | match_recognize [filter] .. project) --> sink
+//! ```
+//!
+//! `front_operators` and `back_operators` build the two halves.
 //!
 //! The source records the positions of every micro-batch in the [`ProgressLedger`] under
 //! the id of the next barrier, and sends a `Barrier(id)`: after every micro-batch for a
@@ -34,15 +45,17 @@ use super::checkpoint::{newest, CheckpointStore, Checkpointing, DEFAULT_CHECKPOI
 use super::exchange::{Downstream, Inputs, Outlet};
 use super::progress::{first_id_base, ProgressLedger};
 use super::snapshot::{self, SnapshotBoard, StateEntry};
-use super::{ConnectorFactory, Progress, QueryContext, QueryMetrics, Sink, Source};
+use crate::connector::{ConnectorFactory, Progress, QueryContext, Sink, Source};
 use crate::error::{EngineError, Result};
+use crate::metrics::QueryMetrics;
 use crate::operator::{Collector, Message, Operator, Timestamp, PROCESSING_TIME_INTERVAL_MS};
 use crate::options::{ConnectorOptions, ErrorPolicy};
 use arrow::datatypes::Field;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::PhysicalExpr;
 
-use crate::operators::{Decode, Filter, MatchRecognize, MetaColumns, Projection, RawColumn, Watermarks, WindowAggregate};
+use crate::operators::{Decode, Filter, MatchRecognize, MetaColumns, Projection, Watermarks, WindowAggregate};
+use crate::record::RawColumn;
 use crate::sql::planner::QueryPlan;
 
 /// Messages buffered between two stages (each is at most one micro-batch).
@@ -355,7 +368,7 @@ pub async fn start_query_with(
         for task in tasks {
             let result = match task.await {
                 Ok(r) => r,
-                Err(e) => Err(EngineError::Other(format!("a pipeline task ended abnormally: {e}"))),
+                Err(e) => Err(EngineError::Internal(format!("a pipeline task ended abnormally: {e}"))),
             };
             if let Err(e) = result {
                 if error.is_none() && !matches!(e, EngineError::ChannelClosed) {
@@ -379,13 +392,13 @@ pub async fn start_query_with(
     Ok(QueryHandle { plan, metrics, started_at_ms, status, stop: QueryStopper(Arc::new(stop_tx)), task: Some(task) })
 }
 
-/// The operators before the key exchange (DESIGN.md, data flow):
+/// The operators before the key exchange (docs/DESIGN.md, data flow):
 /// decode -> [computed columns] -> [watermark] -> [filter], and the schema they emit.
 /// `partitions` are the source partitions this worker reads (for its watermark).
 fn front_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[i32]) -> Result<(Vec<Box<dyn Operator>>, SchemaRef)> {
     let source = &plan.source;
     let Some(format) = source.connector.format() else {
-        return Err(EngineError::Other(format!("\"{}\" cannot be read", source.name)));
+        return Err(EngineError::statement(format!("\"{}\" cannot be read", source.name)));
     };
     let policy = source.connector.error_policy();
     let stateful = plan.aggregate.is_some() || plan.match_recognize.is_some();
@@ -552,7 +565,7 @@ struct Restore {
     states: Option<Vec<StateEntry>>,
 }
 
-/// Which checkpoint a query restores (DESIGN.md fault tolerance).
+/// Which checkpoint a query restores (docs/DESIGN.md fault tolerance).
 ///
 /// A stateful query (`snapshots`) restores operator state with exactly the positions it
 /// was taken at. With a sink that commits its progress with its rows (PostgreSQL), the
@@ -622,7 +635,7 @@ impl TaskState {
         for (j, op) in ops.iter_mut().enumerate() {
             let index = self.first_op + j;
             if let Some(e) = states.iter().find(|e| e.op == index && e.name != op.name()) {
-                return Err(EngineError::Other(format!(
+                return Err(EngineError::State(format!(
                     "the checkpoint holds the state of a {} operator where this query has a {}: it was taken of another query; delete the checkpoint directory to start without state",
                     e.name,
                     op.name()
@@ -630,7 +643,7 @@ impl TaskState {
             }
             let (mine, shard) = snapshot::states_for(states, index, self.worker, self.workers);
             if !mine.is_empty() {
-                op.restore(mine, shard)?;
+                op.restore(mine, shard).map_err(|e| e.in_operator(op.name()))?;
             }
         }
         Ok(())
@@ -642,7 +655,7 @@ impl TaskState {
     fn snapshot(&self, id: u64, ops: &mut [Box<dyn Operator>]) -> Result<()> {
         let Some(board) = &self.board else { return Ok(()) };
         for (j, op) in ops.iter_mut().enumerate() {
-            let state = op.snapshot()?;
+            let state = op.snapshot().map_err(|e| e.in_operator(op.name()))?;
             if !state.batches.is_empty() {
                 board.deposit(
                     id,
@@ -687,9 +700,9 @@ fn push_through(ops: &mut [Box<dyn Operator>], mut messages: Vec<Message>, colle
         }
         for m in std::mem::take(&mut messages) {
             match m {
-                Message::Batch(b) => op.on_batch(b, collector)?,
-                Message::Watermark(w) => op.on_watermark(w, collector)?,
-                Message::Barrier(id) => op.on_barrier(id, collector)?,
+                Message::Batch(b) => op.on_batch(b, collector).map_err(|e| e.in_operator(op.name()))?,
+                Message::Watermark(w) => op.on_watermark(w, collector).map_err(|e| e.in_operator(op.name()))?,
+                Message::Barrier(id) => op.on_barrier(id, collector).map_err(|e| e.in_operator(op.name()))?,
                 passthrough @ (Message::LateRows(_) | Message::DeadLetters(_) | Message::Idle | Message::End) => {
                     messages.extend(collector.take());
                     messages.push(passthrough);
@@ -744,7 +757,7 @@ async fn run_operators(mut ops: Vec<Box<dyn Operator>>, mut input: Inputs, out: 
                 // partition is idle) flows through the operators after it.
                 let now = now_ms();
                 for i in 0..ops.len() {
-                    ops[i].on_processing_time(now, &mut collector)?;
+                    ops[i].on_processing_time(now, &mut collector).map_err(|e| e.in_operator(ops[i].name()))?;
                     let emitted = collector.take();
                     if !emitted.is_empty() {
                         send_all(&out, push_through(&mut ops[i + 1..], emitted, &mut collector)?).await?;

@@ -11,7 +11,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
-use super::{PartitionOffset, Progress, QueryMetrics};
+use crate::connector::{PartitionOffset, Progress};
+use crate::metrics::QueryMetrics;
 
 /// Most micro-batches whose positions wait for their barrier at once. Beyond it the two
 /// oldest entries are folded into one under the later id: memory stays bounded however

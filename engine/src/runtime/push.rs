@@ -6,7 +6,7 @@ use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use super::Sink;
+use crate::connector::Sink;
 use crate::error::{EngineError, Result};
 
 /// Batches buffered for a slow client.

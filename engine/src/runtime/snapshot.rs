@@ -1,5 +1,5 @@
 //! Operator state snapshots at checkpoint barriers (Flink's asynchronous barrier
-//! snapshots, DESIGN.md fault tolerance).
+//! snapshots, docs/DESIGN.md, fault tolerance).
 //!
 //! When a barrier has arrived on every input of an operator task (aligned, see
 //! [`super::exchange::Inputs`]), the task asks each of its operators for its state
@@ -98,7 +98,7 @@ pub fn states_for(entries: &[StateEntry], op: usize, worker: usize, workers: usi
 ///
 /// Errors: the file cannot be created, written or synced.
 pub fn write_ipc(path: &Path, batch: &RecordBatch) -> Result<()> {
-    let io = |e: std::io::Error| EngineError::Other(format!("checkpoint state {}: {e}", path.display()));
+    let io = |e: std::io::Error| EngineError::io("checkpoint state", path, e);
     let file = std::fs::File::create(path).map_err(io)?;
     let mut writer = arrow::ipc::writer::FileWriter::try_new(file, &batch.schema())?;
     writer.write(batch)?;
@@ -114,7 +114,7 @@ pub fn write_ipc(path: &Path, batch: &RecordBatch) -> Result<()> {
 /// file and says how to start without it.
 pub fn read_ipc(path: &Path) -> Result<RecordBatch> {
     let damaged = |e: &dyn std::fmt::Display| {
-        EngineError::Other(format!(
+        EngineError::State(format!(
             "checkpoint state {} cannot be read: {e}; delete that checkpoint directory to start from an older checkpoint or the committed offsets",
             path.display()
         ))

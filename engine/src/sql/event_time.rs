@@ -1,4 +1,4 @@
-//! Event-time declarations (DESIGN.md, time) in both dialects, and SQL intervals.
+//! Event-time declarations (docs/DESIGN.md, time) in both dialects, and SQL intervals.
 //!
 //! - Flink: `WATERMARK FOR ts AS ts - INTERVAL '5' SECOND` (ts must be TIMESTAMP(3),
 //!   usually a computed column `ts AS TO_TIMESTAMP_LTZ(event_ts, 0)`).

@@ -1,17 +1,17 @@
 //! The SQL frontend: parsing ([`parser`]), the statement AST ([`ast`]), name binding and
 //! planning ([`planner`]), types ([`types`]) and `${VAR}` substitution ([`vars`]).
 
-pub mod ast;
-pub mod clauses;
-pub mod context;
-pub mod event_time;
-pub mod functions;
-pub mod match_recognize;
-pub mod names;
-pub mod navigation;
+pub(crate) mod ast;
+pub(crate) mod clauses;
+pub(crate) mod context;
+pub(crate) mod event_time;
+pub(crate) mod functions;
+pub(crate) mod match_recognize;
+pub(crate) mod names;
+pub(crate) mod navigation;
 pub mod parser;
-pub mod pattern;
+pub(crate) mod pattern;
 pub mod planner;
-pub mod types;
-pub mod vars;
-pub mod window;
+pub(crate) mod types;
+pub(crate) mod vars;
+pub(crate) mod window;

@@ -3,8 +3,12 @@
 //!
 //! Expressions are planned by DataFusion's SQL planner (`SqlToRel` over
 //! [`CatalogContext`]) and turned into `PhysicalExpr`s that evaluate whole Arrow
-//! `RecordBatch`es. The resulting pipeline is `source -> decode -> filter -> project -> sink`
-//! (DESIGN.md, data flow).
+//! `RecordBatch`es. A [`QueryPlan`] is one source, an optional filter, at most one
+//! stateful part (an [`AggregatePlan`]: window aggregate and HAVING; or a
+//! [`MatchRecognizePlan`]), the projection and one sink; the runtime turns it into
+//! `decode -> [watermark] -> [filter] -> [window aggregate | match_recognize] -> project`
+//! (docs/DESIGN.md, data flow). Windows are planned in [`super::window`],
+//! MATCH_RECOGNIZE in [`super::match_recognize`].
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -31,10 +31,12 @@ use arrow::record_batch::RecordBatch;
 use clap::Parser;
 use eddy_connectors::kafka::{ensure_topic, KafkaConfig};
 use eddy_connectors::Connectors;
+use eddy_engine::connector::{ConnectorFactory, QueryContext};
+use eddy_engine::metrics::QueryMetrics;
 use eddy_engine::operator::{Collector, Operator};
-use eddy_engine::operators::{Decode, ErrorPolicy, Filter, Projection};
+use eddy_engine::operators::{Decode, Filter, Projection};
+use eddy_engine::options::ErrorPolicy;
 use eddy_engine::options::Format;
-use eddy_engine::runtime::{ConnectorFactory, QueryContext, QueryMetrics};
 use eddy_engine::sql::planner::{PlannedStatement, QueryPlan};
 use eddy_engine::{Engine, Script};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -111,7 +113,7 @@ fn lines(n: usize) -> Vec<String> {
 
 fn raw_batch(values: &[String]) -> anyhow::Result<RecordBatch> {
     let values: Vec<&[u8]> = values.iter().map(|v| v.as_bytes()).collect();
-    Ok(eddy_engine::operators::raw_batch(&values, "bench", 0, 0)?)
+    Ok(eddy_engine::record::raw_batch(&values, "bench", 0, 0)?)
 }
 
 const FRAUD_SQL: &str = include_str!("../../../../queries/fraud/02_server_log.sql");
@@ -124,8 +126,8 @@ fn fraud_plan(topic: &str, table: &str, filter: bool) -> anyhow::Result<Arc<Quer
         "EDDY_POSTGRES_URL" => Some(String::new()),
         _ => None,
     };
-    let source = eddy_engine::sql::vars::substitute(SOURCE_SQL, vars)?;
-    let mut sink = eddy_engine::sql::vars::substitute(FRAUD_SQL, vars)?;
+    let source = eddy_engine::substitute(SOURCE_SQL, vars)?;
+    let mut sink = eddy_engine::substitute(FRAUD_SQL, vars)?;
     if filter {
         sink = sink.replace("FROM server_logs;", "FROM server_logs WHERE event_type <> 'other';");
     }
@@ -325,8 +327,8 @@ fn alerts_plan(topic: &str, alerts: &str) -> anyhow::Result<Arc<QueryPlan>> {
         _ => None,
     };
     let scripts = [
-        Script { name: "01".into(), sql: eddy_engine::sql::vars::substitute(SOURCE_SQL, vars)? },
-        Script { name: "03".into(), sql: eddy_engine::sql::vars::substitute(ALERTS_SQL, vars)? },
+        Script { name: "01".into(), sql: eddy_engine::substitute(SOURCE_SQL, vars)? },
+        Script { name: "03".into(), sql: eddy_engine::substitute(ALERTS_SQL, vars)? },
     ];
     let plan = Engine::new(None, "bench").plan(&scripts).map_err(|e| anyhow::anyhow!("{e}"))?;
     plan.statements

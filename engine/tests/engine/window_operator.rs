@@ -5,13 +5,14 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BinaryArray, Float64Array, Int32Array, Int64Array, StringArray, TimestampMillisecondArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use eddy_engine::metrics::QueryMetrics;
 use eddy_engine::operator::{Collector, Message, Operator};
-use eddy_engine::operators::{MetaColumns, WindowAggregate, META_ROWTIME};
-use eddy_engine::runtime::QueryMetrics;
-use eddy_engine::sql::planner::{PlannedStatement, QueryPlan};
-use eddy_engine::{Engine, Script};
+use eddy_engine::operators::{MetaColumns, WindowAggregate};
+use eddy_engine::sql::planner::QueryPlan;
+
+use crate::common::{operator_input, plan_query};
 
 fn plan() -> Arc<QueryPlan> {
     let sql = "CREATE STREAM tx (user_id VARCHAR KEY, amount DOUBLE) WITH (kafka_topic='tx', value_format='json', \
@@ -19,22 +20,12 @@ fn plan() -> Arc<QueryPlan> {
                CREATE TABLE out WITH (kafka_topic='out', value_format='json') AS \
                SELECT user_id, WINDOWSTART AS ws, SUM(amount) AS total FROM tx \
                WINDOW TUMBLING (SIZE 10 SECONDS) GROUP BY user_id EMIT FINAL;";
-    let engine = Engine::new(None, "test");
-    let plan = engine.plan(&[Script { name: "t".into(), sql: sql.into() }]).unwrap_or_else(|e| panic!("{e}"));
-    plan.statements
-        .into_iter()
-        .find_map(|s| match s {
-            PlannedStatement::StartQuery(q) => Some(q),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no query"))
+    plan_query(sql)
 }
 
 /// The operator's input schema: the relation, the record meta columns, `__rowtime`.
 fn input_schema(plan: &QueryPlan) -> SchemaRef {
-    let mut fields: Vec<Field> = MetaColumns::Record.extend(&plan.source.schema).fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields.push(Field::new(META_ROWTIME, DataType::Timestamp(TimeUnit::Millisecond, None), false));
-    Arc::new(Schema::new(fields))
+    operator_input(plan, MetaColumns::Record)
 }
 
 /// Rows `(user, amount, event time ms, offset)`.

@@ -3,9 +3,9 @@
 //! quantifiers) on random rows, under every AFTER MATCH SKIP mode. Both must find the same
 //! matches, row for row. One DEFINE refers to an earlier variable, as the fraud rule does.
 
-use eddy_engine::rpr::matcher::{History, Match, Matcher, PartitionState, Skip};
-use eddy_engine::rpr::nfa::Program;
-use eddy_engine::sql::pattern::Pattern;
+use super::matcher::{History, Match, Matcher, PartitionState, Skip};
+use super::nfa::Program;
+use crate::sql::pattern::Pattern;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

@@ -12,16 +12,17 @@ use std::sync::Arc;
 use std::collections::{BTreeSet, HashMap};
 
 use arrow::array::{Array, ArrayRef, AsArray, Int32Array, Int64Array, StringArray, TimestampMillisecondArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::SchemaRef;
 use arrow::datatypes::{Int32Type, Int64Type};
 use arrow::record_batch::RecordBatch;
+use eddy_engine::metrics::QueryMetrics;
 use eddy_engine::operator::{Collector, Operator};
-use eddy_engine::operators::{MatchRecognize, MetaColumns, META_ROWTIME};
-use eddy_engine::runtime::QueryMetrics;
-use eddy_engine::sql::planner::{PlannedStatement, QueryPlan};
-use eddy_engine::{Engine, Script};
+use eddy_engine::operators::{MatchRecognize, MetaColumns};
+use eddy_engine::sql::planner::QueryPlan;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+use crate::common::{operator_input, plan_query};
 
 const EVENT_TYPES: [&str; 8] = ["click", "purchase", "login", "log-out", "delete-account", "create-account", "update-settings", "other"];
 const COUNTRIES: [&str; 15] = ["USA", "IN", "UK", "CA", "AU", "DE", "ES", "FR", "NL", "SG", "RU", "JP", "BR", "CN", "O"];
@@ -37,21 +38,11 @@ fn plan() -> Arc<QueryPlan> {
                  PATTERN (A N*? B) WITHIN INTERVAL '5' MINUTE \
                  DEFINE A AS A.event_type = 'login', N AS N.event_type <> 'log-out', \
                         B AS B.event_type = 'login' AND B.country <> A.country);";
-    let engine = Engine::new(None, "test");
-    let plan = engine.plan(&[Script { name: "t".into(), sql: sql.into() }]).unwrap_or_else(|e| panic!("{e}"));
-    plan.statements
-        .into_iter()
-        .find_map(|s| match s {
-            PlannedStatement::StartQuery(q) => Some(q),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no query"))
+    plan_query(sql)
 }
 
 fn input_schema(plan: &QueryPlan) -> SchemaRef {
-    let mut fields: Vec<Field> = MetaColumns::Position.extend(&plan.source.schema).fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields.push(Field::new(META_ROWTIME, DataType::Timestamp(TimeUnit::Millisecond, None), false));
-    Arc::new(Schema::new(fields))
+    operator_input(plan, MetaColumns::Position)
 }
 
 /// Events `first..first + n`, event `i` at `i * 10` ms. Every 100th event is the only

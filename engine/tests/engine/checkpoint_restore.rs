@@ -9,16 +9,19 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int32Array, Int64Array, StringArray, TimestampMillisecondArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
+use eddy_engine::connector::{PartitionOffset, Progress};
+use eddy_engine::metrics::QueryMetrics;
 use eddy_engine::operator::{Collector, Message, Operator};
-use eddy_engine::operators::{MatchRecognize, MetaColumns, WindowAggregate, META_ROWTIME};
-use eddy_engine::runtime::exchange::route_by_key;
+use eddy_engine::operators::{MatchRecognize, MetaColumns, WindowAggregate};
+use eddy_engine::partitioning::route_by_key;
 use eddy_engine::runtime::snapshot::{states_for, StateEntry};
-use eddy_engine::runtime::{CheckpointStore, PartitionOffset, Progress, QueryMetrics};
-use eddy_engine::sql::planner::{PlannedStatement, QueryPlan};
-use eddy_engine::{Engine, Script};
+use eddy_engine::runtime::CheckpointStore;
+use eddy_engine::sql::planner::QueryPlan;
+
+use crate::common::{operator_input, plan_query};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -26,22 +29,11 @@ const STREAM: &str = "CREATE STREAM logs (account_id INT, event_type VARCHAR, co
                       WITH (kafka_topic='logs', value_format='json', timestamp='at');\n";
 
 fn plan(query: &str) -> Arc<QueryPlan> {
-    let engine = Engine::new(None, "test");
-    let sql = format!("{STREAM}{query}");
-    let plan = engine.plan(&[Script { name: "t".into(), sql }]).unwrap_or_else(|e| panic!("{e}"));
-    plan.statements
-        .into_iter()
-        .find_map(|s| match s {
-            PlannedStatement::StartQuery(q) => Some(q),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no query"))
+    plan_query(&format!("{STREAM}{query}"))
 }
 
 fn input_schema(plan: &QueryPlan) -> SchemaRef {
-    let mut fields: Vec<Field> = MetaColumns::Position.extend(&plan.source.schema).fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields.push(Field::new(META_ROWTIME, DataType::Timestamp(TimeUnit::Millisecond, None), false));
-    Arc::new(Schema::new(fields))
+    operator_input(plan, MetaColumns::Position)
 }
 
 const TYPES: [&str; 4] = ["login", "click", "log-out", "purchase"];

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 
-use super::QueryMetrics;
 use crate::catalog::Relation;
 use crate::error::Result;
+use crate::metrics::QueryMetrics;
 use crate::options::DeadLetterTarget;
 
 /// The next offset to read in one topic partition (Kafka's commit convention: last
@@ -42,7 +42,7 @@ pub struct Progress {
 /// One micro-batch from a source.
 #[derive(Debug)]
 pub struct SourceBatch {
-    /// Raw records with [`crate::operators::raw_schema`].
+    /// Raw records with [`crate::record::raw_schema`].
     pub records: RecordBatch,
     /// Where each partition that contributed records stands after this batch.
     pub positions: Vec<PartitionOffset>,
@@ -169,24 +169,24 @@ pub trait ConnectorFactory: Send + Sync {
     /// A sink writing `relation` for a query (creates the topic or table if missing).
     async fn sink(&self, relation: &Relation, query: &QueryContext) -> Result<Box<dyn Sink>>;
 
-    /// A sink writing raw records ([`crate::operators::raw_schema`]: key and value bytes
+    /// A sink writing raw records ([`crate::record::raw_schema`]: key and value bytes
     /// as read) to `topic` on the cluster of `source`: the late-rows side output.
     async fn raw_sink(&self, source: &Relation, topic: &str, query: &QueryContext) -> Result<Box<dyn Sink>>;
 
     /// A sink for the records of `source` that do not decode, under
     /// `'value.error.policy'='dead_letter'`: rows with
-    /// [`crate::operators::dead_letter_schema`], written to `target`.
+    /// [`crate::record::dead_letter_schema`], written to `target`.
     ///
     /// Errors: the topic or table cannot be created, or this factory has no such connector.
     async fn dead_letter_sink(&self, source: &Relation, _target: &DeadLetterTarget, _query: &QueryContext) -> Result<Box<dyn Sink>> {
-        Err(crate::error::EngineError::Other(format!("\"{}\": dead letters are not supported here", source.name)))
+        Err(crate::error::EngineError::Configuration(format!("\"{}\": dead letters are not supported here", source.name)))
     }
 
     /// The topics of the default Kafka cluster (`SHOW TOPICS`), sorted by name.
     ///
     /// Errors: the cluster cannot be reached, or this factory has none.
     async fn list_topics(&self) -> Result<Vec<TopicInfo>> {
-        Err(crate::error::EngineError::Other("no Kafka cluster is configured".into()))
+        Err(crate::error::EngineError::Configuration("no Kafka cluster is configured".into()))
     }
 
     /// Deletes the Kafka topic of `relation` (`DROP ... DELETE TOPIC`); a topic that does
@@ -194,7 +194,7 @@ pub trait ConnectorFactory: Send + Sync {
     ///
     /// Errors: `relation` is not a Kafka stream, or the broker refuses.
     async fn delete_topic(&self, relation: &Relation) -> Result<()> {
-        Err(crate::error::EngineError::Other(format!("\"{}\" has no Kafka topic to delete", relation.name)))
+        Err(crate::error::EngineError::statement(format!("\"{}\" has no Kafka topic to delete", relation.name)))
     }
 }
 
