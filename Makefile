@@ -1,5 +1,5 @@
 # Eddy: the two commands of the README are `make demo` and `make test`.
-.PHONY: build demo test fmt lint services services-down services-status bench bench-compare check
+.PHONY: build demo test test-engine fmt lint services services-down services-status bench bench-compare check
 
 CARGO ?= cargo
 
@@ -28,6 +28,11 @@ test: services build
 ## Format every crate with rustfmt (rustfmt.toml); CI checks it with --check.
 fmt:
 	$(CARGO) fmt --all
+
+## The tests that need neither the broker nor PostgreSQL: unit tests, the engine's
+## tests (engine/tests/engine) and the file-driven SQL cases (tests/windows, tests/match_recognize).
+test-engine: build
+	$(CARGO) test --workspace --lib --bins --test engine --test cases
 
 ## Clippy with the workspace lints (no unwrap/expect outside tests), warnings as errors.
 lint:

@@ -2,9 +2,9 @@
 # Start, stop or check the services Eddy's demo and tests need:
 #   - a Kafka-protocol broker on 127.0.0.1:9092 (Tansu 0.6.0, SQLite storage) unless one already answers;
 #   - PostgreSQL on 127.0.0.1:5432 (started with pg_ctlcluster if it is down).
-# Usage: scripts/services.sh up|down|status|broker-stop|broker-start
-#   broker-stop / broker-start: stop the Tansu this script started and start it again on
-#   the same SQLite storage (the broker-outage test uses them).
+# Usage: scripts/services.sh up|down|status|tansu-path
+#   tansu-path: print the path of the Tansu binary, installing it first if needed (the
+#   tests that stop or load a broker start one of their own with it).
 # Only what this script started is stopped by `down` (it records that under $EDDY_RUN_DIR).
 set -euo pipefail
 
@@ -62,8 +62,7 @@ broker_up() {
   local tansu data
   tansu=$(find_tansu)
   data="$RUN_DIR/tansu"
-  # A fresh broker for `up`; `broker-start` keeps the topics of the one it restarts.
-  if [ "${1:-fresh}" = fresh ]; then rm -rf "$data"; fi
+  rm -rf "$data"
   mkdir -p "$data"
   # Tansu reads .env from its working directory and resolves the SQLite path against it.
   (cd "$data" && exec "$tansu" broker \
@@ -129,9 +128,6 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  broker-stop)
-    [ -f "$RUN_DIR/tansu.pid" ] || { log "no Tansu started by this script to stop ($RUN_DIR/tansu.pid)"; exit 1; }
-    broker_stop ;;
-  broker-start) mkdir -p "$RUN_DIR"; broker_up keep ;;
-  *) echo "usage: $0 up|down|status|broker-stop|broker-start" >&2; exit 2 ;;
+  tansu-path) find_tansu ;;
+  *) echo "usage: $0 up|down|status|tansu-path" >&2; exit 2 ;;
 esac

@@ -19,19 +19,97 @@ pub fn bootstrap() -> String {
     std::env::var("EDDY_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }
 
-/// Held by a test, gives the tests after it a fresh broker, whatever happens: a Tansu
-/// restarted on its SQLite storage, or one holding the hundreds of thousands of records
-/// of the heavy tests, answers slowly afterwards (topic creation, deletion and fetches
-/// time out in the next test binaries), so it is replaced by a new one with empty
-/// storage. Every test uses topics of its own, so nothing they need is lost. Only a
-/// broker that `scripts/services.sh` started is replaced.
-pub struct FreshBrokerAfter;
+/// A broker of the test's own: a Tansu on a free port with its own data directory, for
+/// the tests that stop, restart or heavily load a broker. They never touch the broker
+/// of the other tests (nor one another checkout started on 127.0.0.1:9092), and a Tansu
+/// slowed by hundreds of thousands of records goes away with the test.
+///
+/// [`OwnBroker::start`] points this process at it (`EDDY_BOOTSTRAP_SERVERS`, read by
+/// [`bootstrap`], [`Server`], [`Eddy`] and `eddy gen`): use it in a test binary of one
+/// test, before anything else runs.
+pub struct OwnBroker {
+    tansu: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    child: Option<std::process::Child>,
+}
 
-impl Drop for FreshBrokerAfter {
+impl OwnBroker {
+    /// Starts the broker and makes it this process's bootstrap server. Panics when
+    /// Tansu cannot be found or installed (`scripts/services.sh tansu-path`) or does not
+    /// listen within 30 s.
+    pub fn start(name: &str) -> OwnBroker {
+        let out = Command::new(repo_root().join("scripts/services.sh"))
+            .arg("tansu-path")
+            .output()
+            .unwrap_or_else(|e| panic!("scripts/services.sh tansu-path: {e}"));
+        assert!(out.status.success(), "scripts/services.sh tansu-path failed: {}", String::from_utf8_lossy(&out.stderr));
+        let tansu = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        let mut broker = OwnBroker { tansu, dir: scratch_dir(&format!("tansu-{name}")), port: free_port(), child: None };
+        broker.run();
+        std::env::set_var("EDDY_BOOTSTRAP_SERVERS", broker.bootstrap());
+        broker
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the broker (SIGTERM, then SIGKILL after 10 s); its storage is kept.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the stopped broker again on the same port and storage.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.run();
+    }
+
+    fn run(&mut self) {
+        let addr = self.bootstrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("broker.log"))
+            .unwrap_or_else(|e| panic!("{}: {e}", self.dir.display()));
+        let err = log.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        // Tansu resolves the SQLite path (and reads .env) in its working directory.
+        let child = Command::new(&self.tansu)
+            .args(["broker", "--listener-url", &format!("tcp://{addr}"), "--advertised-listener-url", &format!("tcp://{addr}")])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", self.tansu.display()));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "Tansu did not listen on {addr} within 30 s (log: {})",
+                self.dir.join("broker.log").display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for OwnBroker {
     fn drop(&mut self) {
-        let script = repo_root().join("scripts/services.sh");
-        let _ = Command::new(&script).arg("broker-stop").status();
-        let _ = Command::new(&script).arg("up").status();
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -3,18 +3,11 @@
 //! primary key) and the Kafka output topic end with every record exactly once, and the
 //! queries never fail.
 //!
-//! One test per file: the broker going away would disturb other tests of the same binary.
+//! One test per file, on a broker of its own ([`OwnBroker`]): stopping it disturbs no other test.
 
-use std::process::Command;
 use std::time::Duration;
 
 use eddy_e2e::*;
-
-fn services(action: &str) {
-    let status =
-        Command::new(repo_root().join("scripts/services.sh")).arg(action).status().unwrap_or_else(|e| panic!("services.sh {action}: {e}"));
-    assert!(status.success(), "scripts/services.sh {action} failed (this test stops and starts the Tansu that `make services` started)");
-}
 
 async fn produce_range(topic: &str, from: usize, to: usize) {
     let values: Vec<String> = (from..to).map(|i| format!(r#"{{"id":"e{i}","amount":{i}}}"#)).collect();
@@ -24,7 +17,8 @@ async fn produce_range(topic: &str, from: usize, to: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_outage_loses_and_repeats_nothing() {
-    let _fresh = FreshBrokerAfter;
+    // A broker of its own: this test stops it.
+    let mut broker = OwnBroker::start("outage");
     let topic = unique("outage-in");
     let out_topic = unique("outage-out");
     let db = TestDb::create().await;
@@ -42,11 +36,11 @@ async fn a_broker_outage_loses_and_repeats_nothing() {
 
     produce_range(&topic, 0, 3_000).await;
     wait_until("rows before the outage", Duration::from_secs(60), || async { db.scalar("SELECT count(*) FROM payments").await > 0 }).await;
-    services("broker-stop");
+    broker.stop();
     tokio::time::sleep(Duration::from_secs(10)).await;
     let states: Vec<String> = server.queries().into_iter().map(|q| q.2).collect();
     assert!(states.iter().all(|s| s == "RUNNING" || s == "RETRYING"), "{states:?}");
-    services("broker-start");
+    broker.restart();
     produce_range(&topic, 3_000, 6_000).await;
 
     wait_until("6000 rows in PostgreSQL", Duration::from_secs(120), || async { db.scalar("SELECT count(*) FROM payments").await >= 6_000 })

@@ -140,7 +140,8 @@ async fn settle(db: &TestDb, n: &Names, eddy: &Eddy) -> (Vec<String>, BTreeMap<i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_ten_times_the_pipelines_give_the_results_of_an_uninterrupted_run() {
-    let _fresh = FreshBrokerAfter;
+    // A broker of its own: the records of this test would slow the shared one down.
+    let _broker = OwnBroker::start("kill-restart");
     let db = TestDb::create().await;
     let seed: u64 = rand::rng().random_range(0..1_000_000);
 

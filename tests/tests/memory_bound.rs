@@ -12,7 +12,8 @@ const RSS_LIMIT: u64 = 512 << 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_sink_holds_the_source_back_within_a_fixed_memory_bound() {
-    let _fresh = FreshBrokerAfter;
+    // A broker of its own: the records of this test would slow the shared one down.
+    let _broker = OwnBroker::start("memory-bound");
     let topic = unique("memory-bound-in");
     let db = TestDb::create().await;
     let state = scratch_dir("eddy-memory-bound").join("state");
