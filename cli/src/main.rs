@@ -47,15 +47,39 @@ enum Command {
     Shell(shell::ShellArgs),
 }
 
+/// Logs go to standard error, except under the interactive shell over an embedded
+/// engine: there the engine's log lines would land in the prompt, so they go to
+/// `log_file` (`<state dir>/eddy.log`), as psql and the ksql CLI keep the server's log
+/// out of the terminal. `EDDY_LOG` sets the filter (default `info`).
+fn init_logging(log_file: Option<std::path::PathBuf>) {
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
+    let filter = || tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let file = log_file.and_then(|path| {
+        let opened = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::OpenOptions::new().create(true).append(true).open(&path));
+        match opened {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("warning: cannot open the log file {}: {e}; logging to standard error", path.display());
+                None
+            }
+        }
+    });
+    let (writer, ansi) = match file {
+        Some(f) => (BoxMakeWriter::new(std::sync::Mutex::new(f)), false),
+        None => (BoxMakeWriter::new(std::io::stderr), std::io::IsTerminal::is_terminal(&std::io::stderr())),
+    };
+    tracing_subscriber::fmt().with_env_filter(filter()).with_writer(writer).with_ansi(ansi).init();
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logging(match &cli.command {
+        Command::Shell(args) => args.log_file(),
+        _ => None,
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -1,6 +1,6 @@
 //! `eddy shell` in a pseudo-terminal, as a user types: a statement over three lines,
 //! a typo shown with a caret, a push query cancelled with Ctrl-C, history and catalog
-//! back after a restart.
+//! back after a restart, and the engine's log in the state directory, not the terminal.
 
 use std::process::Command;
 
@@ -10,10 +10,12 @@ use rexpect::session::{spawn_command, PtySession};
 fn shell(state: &std::path::Path, history: &std::path::Path) -> PtySession {
     let mut cmd = Command::new(eddy_bin());
     cmd.arg("shell").arg("--state-dir").arg(state);
-    cmd.env("EDDY_HISTORY", history).env("EDDY_BOOTSTRAP_SERVERS", bootstrap()).env("EDDY_LOG", "warn").env("TERM", "xterm");
+    cmd.env("EDDY_HISTORY", history).env("EDDY_BOOTSTRAP_SERVERS", bootstrap()).env("EDDY_LOG", "info").env("TERM", "xterm");
     cmd.env("EDDY_APPLICATION_ID", unique("shell"));
     let mut p = spawn_command(cmd, Some(30_000)).unwrap_or_else(|e| panic!("spawn eddy shell: {e}"));
-    p.exp_string("Ctrl-D exits.").unwrap_or_else(|e| panic!("banner: {e}"));
+    let before = p.exp_string("Ctrl-D exits.").unwrap_or_else(|e| panic!("banner: {e}"));
+    // The embedded engine logs to <state dir>/eddy.log, never into the terminal.
+    assert!(!before.contains("INFO") && !before.contains("eddy_engine"), "log lines in the terminal:\n{before}");
     p
 }
 
@@ -63,4 +65,6 @@ async fn shell_multi_line_errors_push_query_ctrl_c_and_history() {
     ok(p.exp_string("| pty_in "), "the catalog survived the restart");
     p.send_control('d').unwrap_or_else(|e| panic!("ctrl-d: {e}"));
     ok(p.exp_eof(), "Ctrl-D exits");
+    let log = read_file(&state.join("eddy.log"));
+    assert!(log.contains("catalog restored from"), "the engine's log is in the state directory:\n{log}");
 }

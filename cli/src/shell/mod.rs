@@ -1,4 +1,4 @@
-//! `eddy shell`: the interactive SQL shell (DESIGN.md, control plane).
+//! `eddy shell`: the interactive SQL shell (docs/DESIGN.md, control plane).
 //!
 //! Statements run on an embedded engine (its catalog durable in `--state-dir`), or on
 //! an `eddy server` with `--server URL`. Input may span lines and ends at a `;` that is
@@ -41,6 +41,17 @@ pub struct ShellArgs {
     /// Prefix of the Kafka consumer groups of the queries.
     #[arg(long, env = "EDDY_APPLICATION_ID", default_value = "eddy")]
     application_id: String,
+}
+
+/// The embedded engine's log file in the state directory.
+pub const LOG_FILE: &str = "eddy.log";
+
+impl ShellArgs {
+    /// Where the log goes: `<state dir>/eddy.log` for an embedded engine; `None` (standard
+    /// error) with `--server`, where the engine and its log are the server's.
+    pub fn log_file(&self) -> Option<PathBuf> {
+        self.server.is_none().then(|| self.state_dir.join(LOG_FILE))
+    }
 }
 
 const HELP: &str = "Statements end with ';' and may span lines.
@@ -101,7 +112,7 @@ async fn interactive(settings: &Settings, backend: &mut Backend, args: &ShellArg
     let _ = editor.load_history(&history);
     let front = match &args.server {
         Some(url) => format!("server {url}"),
-        None => format!("embedded engine, catalog in {}", args.state_dir.display()),
+        None => format!("embedded engine, catalog and log ({LOG_FILE}) in {}", args.state_dir.display()),
     };
     println!("Eddy {} shell ({front}). End statements with ';'. HELP lists them; Ctrl-D exits.", env!("CARGO_PKG_VERSION"));
     loop {
