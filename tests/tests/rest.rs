@@ -1,4 +1,6 @@
-//! `eddy server` end to end: ksqlDB's REST API over HTTP, against the real broker.
+//! `eddy server` end to end: ksqlDB's REST API over HTTP, against the real broker: one of
+//! its own ([`OwnBroker`]), since the test deletes a topic, which Tansu 0.6 does not
+//! survive while other tests read (basic auth is in `rest_auth.rs`).
 
 use std::io::{BufRead, BufReader};
 use std::time::Duration;
@@ -11,6 +13,7 @@ use serde_json::{json, Value};
 /// stream in use, terminates and drops, and refuses a 2 MiB body with 413.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_api_statements_push_queries_and_limits() {
+    let _broker = OwnBroker::start("rest");
     let topic = unique("rest-in");
     let big = topic.replace('-', "_") + "_big";
     let state = scratch_dir("eddy-rest");
@@ -152,26 +155,4 @@ async fn rest_api_statements_push_queries_and_limits() {
     assert_eq!(status, 200);
     assert!(metrics.contains("# TYPE eddy_query_rows_in_total counter"), "{metrics}");
     assert!(server.terminate().success());
-}
-
-/// With `--basic-auth-file`, requests need credentials from the file (401 otherwise).
-#[test]
-fn basic_auth_guards_every_endpoint_but_healthcheck() {
-    let dir = scratch_dir("eddy-rest-auth");
-    let users = dir.join("users");
-    std::fs::write(&users, "# user:password\nalice:s3cret\n").unwrap_or_else(|e| panic!("{e}"));
-    let users = users.display().to_string();
-    let server = Server::start_with(&dir.join("state"), &[], &["--basic-auth-file", &users]);
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let status = |auth: Option<&str>| {
-        let mut request = agent.post(&format!("{}/ksql", server.url));
-        if let Some(a) = auth {
-            request = request.header("Authorization", a);
-        }
-        request.send_json(json!({"ksql": "SHOW STREAMS;"})).map(|r| r.status().as_u16()).unwrap_or_else(|e| panic!("{e}"))
-    };
-    assert_eq!(status(None), 401);
-    assert_eq!(status(Some("Basic YWxpY2U6d3Jvbmc=")), 401); // alice:wrong
-    assert_eq!(status(Some("Basic YWxpY2U6czNjcmV0")), 200); // alice:s3cret
-    assert_eq!(server.get("/healthcheck").0, 200);
 }
