@@ -74,13 +74,19 @@ fn init_logging(log_file: Option<std::path::PathBuf>) {
     tracing_subscriber::fmt().with_env_filter(filter()).with_writer(writer).with_ansi(ansi).init();
 }
 
+/// Stack of the runtime's worker threads (bytes).
+const STACK_BYTES: usize = 8 << 20;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(match &cli.command {
         Command::Shell(args) => args.log_file(),
         _ => None,
     });
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Worker threads get the main thread's 8 MiB stack rather than tokio's 2 MiB: a
+    // statement of up to MAX_OPERATORS_PER_STATEMENT operators is planned and evaluated
+    // on them, recursing once per operator (the memory is reserved, not committed).
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(STACK_BYTES).build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

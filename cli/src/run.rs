@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use eddy_connectors::Connectors;
 use eddy_engine::substitute;
 use eddy_engine::QueryStatus;
 use eddy_engine::{Engine, Script, ScriptError, SqlError};
@@ -126,8 +125,7 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<u8> {
         drop(lock);
         return Ok(code);
     }
-    let factory =
-        Arc::new(Connectors { bootstrap_servers: settings.bootstrap_servers.clone(), postgres_url: Some(settings.postgres_url.clone()) });
+    let factory = Arc::new(settings.connectors());
     let mut engine = Engine::new(Some(factory), args.application_id.clone());
     engine.set_checkpointing(settings.checkpointing(None));
     if args.validate {

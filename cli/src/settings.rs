@@ -20,6 +20,20 @@ pub struct Settings {
     /// 'execution.checkpointing.interval'; a session's SET overrides it per query).
     #[arg(long, global = true, env = "EDDY_CHECKPOINT_INTERVAL", default_value = "10s", value_parser = parse_interval)]
     pub checkpoint_interval: u64,
+    /// A librdkafka property for every Kafka client, `KEY=VALUE` (repeatable; the
+    /// environment variable takes a comma-separated list). Statements may set only
+    /// tuning, timeout and credential properties; anything that loads code, runs a
+    /// command or reads a file (TLS files, Kerberos, plugins) is set here.
+    #[arg(long = "kafka-property", global = true, env = "EDDY_KAFKA_PROPERTIES", value_delimiter = ',', value_parser = parse_property)]
+    pub kafka_properties: Vec<(String, String)>,
+}
+
+/// `key=value` to a pair.
+fn parse_property(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!("expected KEY=VALUE, found {text:?}")),
+    }
 }
 
 /// `10s`, `500ms`, `1 min` to milliseconds.
@@ -43,6 +57,15 @@ impl Settings {
     pub fn checkpointing(&self, state_dir: Option<&std::path::Path>) -> eddy_engine::Checkpointing {
         let dir = state_dir.map_or_else(|| std::path::PathBuf::from(".eddy"), std::path::Path::to_path_buf).join("checkpoints");
         eddy_engine::Checkpointing { dir, interval_ms: self.checkpoint_interval }
+    }
+
+    /// The connector factory for these settings.
+    pub fn connectors(&self) -> eddy_connectors::Connectors {
+        eddy_connectors::Connectors {
+            bootstrap_servers: self.bootstrap_servers.clone(),
+            postgres_url: Some(self.postgres_url.clone()),
+            kafka_properties: self.kafka_properties.iter().cloned().collect(),
+        }
     }
 
     /// A producer for generated or literal records.

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use eddy_connectors::Connectors;
 use eddy_engine::command_log::CommandLog;
 use eddy_engine::Engine;
 
@@ -57,8 +56,7 @@ pub async fn restore(settings: &Settings, dir: &Path, application_id: &str) -> a
             t.dropped_bytes
         ));
     }
-    let factory =
-        Arc::new(Connectors { bootstrap_servers: settings.bootstrap_servers.clone(), postgres_url: Some(settings.postgres_url.clone()) });
+    let factory = Arc::new(settings.connectors());
     let mut engine = Engine::new(Some(factory), application_id);
     engine.set_checkpointing(settings.checkpointing(Some(dir)));
     warnings.extend(engine.restore(&commands).await);

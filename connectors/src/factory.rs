@@ -19,6 +19,9 @@ pub struct Connectors {
     pub bootstrap_servers: String,
     /// PostgreSQL URL when a table does not set `url` (from `--postgres-url` / `EDDY_POSTGRES_URL`).
     pub postgres_url: Option<String>,
+    /// librdkafka properties for every Kafka client, set where Eddy runs
+    /// (`--kafka-property`); a statement's allowed `properties.*` apply after them.
+    pub kafka_properties: std::collections::BTreeMap<String, String>,
 }
 
 impl Connectors {
@@ -27,7 +30,7 @@ impl Connectors {
             ConnectorOptions::Kafka(k) => Some((
                 KafkaConfig {
                     bootstrap_servers: k.bootstrap_servers.clone().unwrap_or_else(|| self.bootstrap_servers.clone()),
-                    properties: Default::default(),
+                    properties: self.kafka_properties.clone(),
                 },
                 k,
             )),
@@ -39,7 +42,7 @@ impl Connectors {
 #[async_trait]
 impl ConnectorFactory for Connectors {
     async fn list_topics(&self) -> eddy_engine::Result<Vec<eddy_engine::connector::TopicInfo>> {
-        let config = KafkaConfig { bootstrap_servers: self.bootstrap_servers.clone(), properties: Default::default() };
+        let config = KafkaConfig { bootstrap_servers: self.bootstrap_servers.clone(), properties: self.kafka_properties.clone() };
         Ok(list_topics(&config).await?)
     }
 
@@ -107,7 +110,7 @@ impl ConnectorFactory for Connectors {
                     Some((config, k)) => (config, k.clone()),
                     // A file source's dead letters go to the default cluster.
                     None => (
-                        KafkaConfig { bootstrap_servers: self.bootstrap_servers.clone(), properties: Default::default() },
+                        KafkaConfig { bootstrap_servers: self.bootstrap_servers.clone(), properties: self.kafka_properties.clone() },
                         dead_letter_kafka_options(topic),
                     ),
                 };

@@ -357,6 +357,71 @@ pub fn parse_connector(name: &str, options: &[WithOption]) -> Result<ConnectorOp
     }
 }
 
+/// The librdkafka properties a statement may set through `'properties.<name>'`: tuning,
+/// timeouts and credentials, none of which can load code, run a command or read a local
+/// file. Everything else (`plugin.library.paths`, `sasl.kerberos.kinit.cmd`,
+/// `ssl.*.location`, `ssl.engine.location`, OAUTHBEARER token commands, ...) is the
+/// operator's, set with `--kafka-property` where Eddy runs (as Kafka Connect's
+/// client-override policy and CVE-2023-25194's fix restrict connector overrides).
+pub const STATEMENT_KAFKA_PROPERTIES: &[&str] = &[
+    "acks",
+    "allow.auto.create.topics",
+    "api.version.request",
+    "auto.commit.interval.ms",
+    "batch.num.messages",
+    "batch.size",
+    "check.crcs",
+    "client.id",
+    "client.rack",
+    "compression.codec",
+    "compression.level",
+    "compression.type",
+    "connections.max.idle.ms",
+    "delivery.timeout.ms",
+    "enable.idempotence",
+    "fetch.error.backoff.ms",
+    "fetch.max.bytes",
+    "fetch.min.bytes",
+    "fetch.queue.backoff.ms",
+    "fetch.wait.max.ms",
+    "heartbeat.interval.ms",
+    "isolation.level",
+    "linger.ms",
+    "max.in.flight",
+    "max.in.flight.requests.per.connection",
+    "max.partition.fetch.bytes",
+    "max.poll.interval.ms",
+    "message.max.bytes",
+    "message.timeout.ms",
+    "metadata.max.age.ms",
+    "partition.assignment.strategy",
+    "queue.buffering.max.kbytes",
+    "queue.buffering.max.messages",
+    "queue.buffering.max.ms",
+    "queued.max.messages.kbytes",
+    "queued.min.messages",
+    "receive.message.max.bytes",
+    "reconnect.backoff.max.ms",
+    "reconnect.backoff.ms",
+    "request.timeout.ms",
+    "retries",
+    "retry.backoff.max.ms",
+    "retry.backoff.ms",
+    "sasl.mechanism",
+    "sasl.mechanisms",
+    "sasl.password",
+    "sasl.username",
+    "security.protocol",
+    "session.timeout.ms",
+    "socket.connection.setup.timeout.ms",
+    "socket.keepalive.enable",
+    "socket.timeout.ms",
+    "ssl.endpoint.identification.algorithm",
+    "sticky.partitioning.linger.ms",
+    "topic.metadata.refresh.interval.ms",
+    "transaction.timeout.ms",
+];
+
 fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, SqlError> {
     let mut properties = BTreeMap::new();
     let mut bootstrap_servers = None;
@@ -364,8 +429,14 @@ fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, Sql
         if let Some(prop) = o.key.strip_prefix("properties.") {
             if prop == "bootstrap.servers" {
                 bootstrap_servers = Some(o.value.clone());
-            } else {
+            } else if STATEMENT_KAFKA_PROPERTIES.contains(&prop) {
                 properties.insert(prop.to_string(), o.value.clone());
+            } else {
+                return Err(SqlError::new(format!(
+                    "the Kafka client property '{prop}' cannot be set by a statement: only tuning, timeout and credential properties can, none that could load code, run a command or read a file where Eddy runs"
+                ))
+                .at(o.key_position)
+                .hint(format!("set it where Eddy runs instead: --kafka-property {prop}=<value> (or EDDY_KAFKA_PROPERTIES)")));
             }
         } else if !kafka_keys().contains(&o.key.as_str()) {
             return Err(unknown_option(o, "kafka", &kafka_keys()));

@@ -12,6 +12,9 @@ use serde_json::Value;
 use super::{bad_request, json_response, statement_request, AppState};
 use crate::entity::{entities, error_entity, SERVER_ERROR};
 
+/// Most statements one `/ksql` request may hold.
+pub const MAX_STATEMENTS_PER_REQUEST: usize = 1_000;
+
 pub(crate) async fn ksql(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     // `${VAR}` is not substituted here: the server's environment is not its clients'
     // to read (the shell substitutes its user's variables before sending).
@@ -20,6 +23,17 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, headers: HeaderMap,
         Err(bad) => return bad.response(&headers),
     };
     if let Ok(parsed) = split_statements(&sql) {
+        // One request holds the engine while it runs: a bound keeps other clients' wait short.
+        if parsed.len() > MAX_STATEMENTS_PER_REQUEST {
+            return bad_request(
+                &headers,
+                "",
+                format!(
+                    "too many statements: {} in one request, more than the limit of {MAX_STATEMENTS_PER_REQUEST}; send them in several requests",
+                    parsed.len()
+                ),
+            );
+        }
         // ksqlDB serves push queries on their own endpoints, which stream.
         if let Some(push) = parsed.iter().find(|p| p.kind == StatementKind::PushQuery) {
             return bad_request(

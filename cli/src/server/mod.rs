@@ -65,6 +65,8 @@ pub(crate) struct AppState {
     pub(crate) pushes: Mutex<HashMap<String, QueryStopper>>,
     pub(crate) settings: Settings,
     pub(crate) service_id: String,
+    /// Failed queries at the last health check that got the engine.
+    pub(crate) failed_queries: std::sync::atomic::AtomicUsize,
     /// Accepted `Authorization` header values (`Basic <base64>`); `None`: no auth.
     credentials: Option<Vec<String>>,
 }
@@ -97,6 +99,7 @@ pub async fn server(settings: &Settings, args: ServerArgs) -> anyhow::Result<u8>
         pushes: Mutex::new(HashMap::new()),
         settings: settings.clone(),
         service_id: args.application_id.clone(),
+        failed_queries: Default::default(),
         credentials,
     });
     let app = router(state.clone());

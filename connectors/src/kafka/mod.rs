@@ -20,7 +20,9 @@ pub use tail::{read_tail, Suppression, HEADER_CHECKPOINT, HEADER_QUERY, MAX_TAIL
 pub struct KafkaConfig {
     /// `bootstrap.servers`.
     pub bootstrap_servers: String,
-    /// Extra librdkafka properties (from `properties.*` WITH options), applied last.
+    /// librdkafka properties set where Eddy runs (`--kafka-property`), applied after the
+    /// defaults; a statement's allowed `properties.*` are applied after these by the
+    /// source and the sink.
     pub properties: BTreeMap<String, String>,
 }
 

@@ -30,8 +30,10 @@ pub fn parse_sql(sql: &str) -> Result<Vec<ParsedStatement>, SqlError> {
         tokenizer_error(&message).at(position)
     })?;
     let mut out = Vec::new();
+    let mut offsets = OffsetCursor::new(sql);
     for chunk in split_statements(tokens) {
         let Some(first) = chunk.iter().find(|t| !matches!(t.token, Token::Whitespace(_))).cloned() else { continue };
+        check_complexity(&chunk, &first)?;
         let end = chunk.last().map(|t| t.span.end).unwrap_or(first.span.end);
         let (rest, clauses) = super::clauses::extract(chunk)?;
         let mut parser = StreamParser { parser: Parser::new(&dialect).with_tokens_with_locations(rest), clauses: Some(clauses) };
@@ -46,13 +48,85 @@ pub fn parse_sql(sql: &str) -> Result<Vec<ParsedStatement>, SqlError> {
             let position = clauses.window.as_ref().and_then(|w| w.position).or(clauses.emit.and_then(|e| e.1));
             return Err(SqlError::new("WINDOW and EMIT belong to a query").at(position).hint("remove them from this statement"));
         }
-        let begin = byte_offset(sql, first.span.start);
-        let end_offset = byte_offset(sql, end);
+        let begin = offsets.byte_offset(first.span.start);
+        let end_offset = offsets.byte_offset(end);
         let text = sql.get(begin..end_offset).unwrap_or_default().trim().to_string();
         let position = Position::from_location(first.span.start).unwrap_or_default();
         out.push(ParsedStatement { statement, text, position });
     }
     Ok(out)
+}
+
+/// Most operators one statement may hold (arithmetic, comparison, `AND`/`OR`, `::`, ...).
+///
+/// sqlparser builds a chain of operators (`1+1+...+1`, `a=1 OR a=2 OR ...`) into a
+/// left-deep tree without recursing, but everything after it (cloning, dropping,
+/// planning, evaluating) recurses once per operator: a request of a few kilobytes could
+/// overflow the stack and abort the process. Nesting by parentheses and function calls
+/// is bounded separately by sqlparser's recursion limit. The tree's depth is at most the
+/// number of operators, and this many levels fit the smallest stack Eddy plans and runs
+/// statements on (PostgreSQL's `max_stack_depth` plays the same part).
+pub const MAX_OPERATORS_PER_STATEMENT: usize = 1_000;
+
+/// Refuses a statement with more than [`MAX_OPERATORS_PER_STATEMENT`] operators, before
+/// it is parsed.
+fn check_complexity(tokens: &[TokenWithSpan], first: &TokenWithSpan) -> Result<(), SqlError> {
+    let operators = tokens
+        .iter()
+        .filter(|t| match &t.token {
+            Token::Word(w) => {
+                matches!(
+                    w.keyword,
+                    Keyword::AND
+                        | Keyword::OR
+                        | Keyword::XOR
+                        | Keyword::IS
+                        | Keyword::LIKE
+                        | Keyword::ILIKE
+                        | Keyword::COLLATE
+                        | Keyword::AT
+                        | Keyword::DIV
+                )
+            }
+            Token::Plus
+            | Token::Minus
+            | Token::Mul
+            | Token::Div
+            | Token::Mod
+            | Token::StringConcat
+            | Token::Eq
+            | Token::DoubleEq
+            | Token::Neq
+            | Token::Lt
+            | Token::Gt
+            | Token::LtEq
+            | Token::GtEq
+            | Token::Spaceship
+            | Token::Ampersand
+            | Token::Pipe
+            | Token::Caret
+            | Token::ShiftLeft
+            | Token::ShiftRight
+            | Token::DoubleColon
+            | Token::LBracket
+            | Token::Arrow
+            | Token::LongArrow
+            | Token::HashArrow
+            | Token::HashLongArrow
+            | Token::Tilde
+            | Token::ExclamationMark
+            | Token::Period => true,
+            _ => false,
+        })
+        .count();
+    if operators > MAX_OPERATORS_PER_STATEMENT {
+        return Err(SqlError::new(format!(
+            "statement too complex: {operators} operators, more than the limit of {MAX_OPERATORS_PER_STATEMENT} (stack depth limit)"
+        ))
+        .at(Position::from_location(first.span.start))
+        .hint("split the expression, e.g. write a IN (1, 2, 3) instead of a = 1 OR a = 2 OR a = 3"));
+    }
+    Ok(())
 }
 
 /// Splits tokens into statements at `;` (outside parentheses); the semicolons are dropped.
@@ -77,25 +151,46 @@ fn split_statements(tokens: Vec<TokenWithSpan>) -> Vec<Vec<TokenWithSpan>> {
     out
 }
 
-/// The byte offset of a 1-based line/column (in characters) in `sql`.
-fn byte_offset(sql: &str, loc: Location) -> usize {
-    if loc.line == 0 {
-        return sql.len();
+/// Byte offsets of 1-based line/column locations (columns in characters) in a text,
+/// for locations that mostly come in increasing order (statement starts and ends): each
+/// lookup walks on from the previous one, so splitting a text into statements is linear
+/// in its length, not quadratic (a lookup behind the cursor starts over).
+struct OffsetCursor<'a> {
+    sql: &'a str,
+    byte: usize,
+    line: u64,
+    column: u64,
+}
+
+impl<'a> OffsetCursor<'a> {
+    fn new(sql: &'a str) -> Self {
+        OffsetCursor { sql, byte: 0, line: 1, column: 1 }
     }
-    let mut line = 1u64;
-    let mut column = 1u64;
-    for (i, ch) in sql.char_indices() {
-        if line == loc.line && column == loc.column {
-            return i;
+
+    /// The byte offset of `loc`; the text's length for an unknown location (line 0) or
+    /// one at or past the end.
+    fn byte_offset(&mut self, loc: Location) -> usize {
+        if loc.line == 0 {
+            return self.sql.len();
         }
-        if ch == '\n' {
-            line += 1;
-            column = 1;
-        } else {
-            column += 1;
+        if (loc.line, loc.column) < (self.line, self.column) {
+            *self = OffsetCursor::new(self.sql);
         }
+        for (i, ch) in self.sql[self.byte..].char_indices() {
+            if (self.line, self.column) == (loc.line, loc.column) {
+                self.byte += i;
+                return self.byte;
+            }
+            if ch == '\n' {
+                self.line += 1;
+                self.column = 1;
+            } else {
+                self.column += 1;
+            }
+        }
+        self.byte = self.sql.len();
+        self.sql.len()
     }
-    sql.len()
 }
 
 /// Splits sqlparser's ` at Line: L, Column: C` suffix off a message.
@@ -549,6 +644,34 @@ impl StreamParser<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statement_texts_and_positions_across_lines_and_wide_characters() -> Result<(), SqlError> {
+        let sql = "SHOW STREAMS; SET 'ä'='ö';\n  SHOW TABLES;\nSET 'x'='日本'; SHOW QUERIES";
+        let parsed = parse_sql(sql)?;
+        let got: Vec<(&str, u64, u64)> = parsed.iter().map(|p| (p.text.as_str(), p.position.line, p.position.column)).collect();
+        assert_eq!(
+            got,
+            [("SHOW STREAMS", 1, 1), ("SET 'ä'='ö'", 1, 15), ("SHOW TABLES", 2, 3), ("SET 'x'='日本'", 3, 1), ("SHOW QUERIES", 3, 15)]
+        );
+        // Many statements on one line: each text is its own (the cursor walks on).
+        let many = "SHOW STREAMS;".repeat(5_000);
+        let parsed = parse_sql(&many)?;
+        assert_eq!(parsed.len(), 5_000);
+        assert!(parsed.iter().all(|p| p.text == "SHOW STREAMS"));
+        assert_eq!(parsed[4_999].position, Position { line: 1, column: 4_999 * 13 + 1 });
+        Ok(())
+    }
+
+    #[test]
+    fn operator_chains_past_the_limit_are_refused_before_parsing() {
+        let ok = format!("SELECT {} FROM s", vec!["a"; MAX_OPERATORS_PER_STATEMENT + 1].join("+"));
+        assert!(parse_sql(&ok).is_ok());
+        let deep = format!("SHOW STREAMS;\nSELECT {} FROM s", vec!["a"; MAX_OPERATORS_PER_STATEMENT + 2].join(" OR "));
+        let e = parse_sql(&deep).err().unwrap_or_else(|| SqlError::new("accepted"));
+        assert_eq!(e.message, "statement too complex: 1001 operators, more than the limit of 1000 (stack depth limit)");
+        assert_eq!(e.position, Some(Position { line: 2, column: 1 }));
+    }
 
     fn one(sql: &str) -> String {
         let mut stmts = parse_sql(sql).unwrap_or_else(|e| panic!("{e}"));

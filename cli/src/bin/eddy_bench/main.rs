@@ -204,7 +204,11 @@ async fn services(args: &Args) -> anyhow::Result<()> {
     let admin = pg_admin(&args.postgres).await?;
     admin.batch_execute(&format!("CREATE DATABASE {db}")).await?;
     let db_url = format!("{}/{db}", args.postgres);
-    let factory = Connectors { bootstrap_servers: args.bootstrap_servers.clone(), postgres_url: Some(db_url.clone()) };
+    let factory = Connectors {
+        bootstrap_servers: args.bootstrap_servers.clone(),
+        postgres_url: Some(db_url.clone()),
+        kafka_properties: Default::default(),
+    };
     let n = args.io_events;
     let values = lines(n);
 
@@ -653,7 +657,8 @@ async fn main() -> anyhow::Result<()> {
     if args.services {
         services(&args).await?;
     } else if args.alert_latency {
-        let factory = Connectors { bootstrap_servers: args.bootstrap_servers.clone(), postgres_url: None };
+        let factory =
+            Connectors { bootstrap_servers: args.bootstrap_servers.clone(), postgres_url: None, kafka_properties: Default::default() };
         alert_latency(&args, &factory, &format!("{:08x}", rand::random::<u32>())).await?;
     }
     Ok(())
@@ -667,7 +672,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn control_plane(args: &Args) -> anyhow::Result<()> {
     let suffix = format!("{:08x}", rand::random::<u32>());
     let topic = format!("bench-control-{suffix}");
-    let factory = Arc::new(Connectors { bootstrap_servers: args.bootstrap_servers.clone(), postgres_url: None });
+    let factory = Arc::new(Connectors {
+        bootstrap_servers: args.bootstrap_servers.clone(),
+        postgres_url: None,
+        kafka_properties: Default::default(),
+    });
     let mut engine = Engine::new(Some(factory), format!("bench-{suffix}"));
     let mut session = eddy_engine::Session::default();
     let run = |e: eddy_engine::StatementError| anyhow::anyhow!("{e}");
