@@ -66,18 +66,7 @@ impl ConnectorFactory for Connectors {
             return Ok(Box::new(FileSource::open(f, query.parallelism).await?));
         }
         match self.kafka(relation) {
-            Some((config, k)) => Ok(Box::new(
-                KafkaSource::open(
-                    &config,
-                    k,
-                    &query.group_id,
-                    query.transient,
-                    &query.resume_from,
-                    query.resume_exact,
-                    Some(query.metrics.clone()),
-                )
-                .await?,
-            )),
+            Some((config, k)) => Ok(Box::new(KafkaSource::open(&config, k, query).await?)),
             None => Err(ConnectorError::Config(format!("\"{}\" ({}) cannot be read", relation.name, relation.connector.name())).into()),
         }
     }

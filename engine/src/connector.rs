@@ -70,6 +70,11 @@ pub struct QueryContext {
     /// Start exactly at `resume_from`, even where the group's committed offsets are
     /// ahead: the query restored operator state taken at those positions.
     pub resume_exact: bool,
+    /// The query's own directory under the state directory
+    /// (`<state dir>/checkpoints/<consumer group>`), for what a connector keeps between
+    /// runs (the Kafka source's last watermark); `None` for a query that keeps nothing
+    /// (a push query). Never the working directory.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 /// Reads records in micro-batches.

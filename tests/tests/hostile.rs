@@ -123,3 +123,46 @@ fn a_request_holds_at_most_a_thousand_statements() {
     assert_eq!(answer.as_array().map(Vec::len), Some(1_000));
     healthy(&server);
 }
+
+/// A web page must not be able to drive a server on the user's machine: a `Host` that
+/// is not the server's (DNS rebinding) is refused with 403, a body a browser sends
+/// across sites without asking (`text/plain`, forms) with 415, and no CORS is granted.
+#[test]
+fn browsers_on_other_sites_cannot_drive_the_server() {
+    let dir = scratch_dir("eddy-hostile-browser");
+    let server = Server::start(&dir.join("state"), &[("EDDY_APPLICATION_ID", &unique("hostile"))]);
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let url = format!("{}/ksql", server.url);
+    let mut r = agent
+        .post(&url)
+        .header("Host", "attacker.example:8088")
+        .send_json(json!({"ksql": "SHOW STREAMS;"}))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status().as_u16(), 403);
+    let body: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap_or_default()).unwrap_or_default();
+    assert_eq!(
+        body["message"],
+        "forbidden: the Host header \"attacker.example:8088\" does not name this server; reach it by an IP address or localhost, or start it with --server-name"
+    );
+    let mut r = agent
+        .post(&url)
+        .header("Content-Type", "text/plain;charset=UTF-8")
+        .send(r#"{"ksql": "SHOW STREAMS;"}"#)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status().as_u16(), 415);
+    let body: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap_or_default()).unwrap_or_default();
+    assert_eq!(
+        body["message"],
+        "unsupported content type \"text/plain;charset=UTF-8\": send JSON (application/json or application/vnd.ksql.v1+json)"
+    );
+    let r = agent
+        .options(&url)
+        .header("Origin", "https://attacker.example")
+        .header("Access-Control-Request-Method", "POST")
+        .call()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.headers().get("access-control-allow-origin").is_none(), "no CORS: {:?}", r.headers());
+    let (status, _) = server.ksql("SHOW STREAMS;");
+    assert_eq!(status, 200);
+    healthy(&server);
+}

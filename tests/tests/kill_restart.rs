@@ -186,6 +186,15 @@ async fn killed_ten_times_the_pipelines_give_the_results_of_an_uninterrupted_run
     assert_eq!(db.scalar(&format!("SELECT count(*) FROM {}", b.server_log_table)).await, EVENTS as i64);
     assert_eq!(db.scalar(&format!("SELECT count(DISTINCT event_id) FROM {}", b.server_log_table)).await, EVENTS as i64);
     assert_eq!(revenue_b, revenue_a, "revenue windows differ from the uninterrupted run");
+    // Every query's last watermark is kept in its own directory under --state-dir, none
+    // in the working directory (the repository root here).
+    let app = &b.env[0].1;
+    let watermark = b.state.join("checkpoints").join(format!("{app}-insert_alerts")).join("watermark");
+    assert!(watermark.is_file(), "no watermark file at {}", watermark.display());
+    assert!(
+        !repo_root().join(".eddy/watermarks").join(format!("{app}-insert_alerts")).exists(),
+        "a watermark file in the working directory"
+    );
     let (missing, extra) = diff(&alerts_a, &alerts_b);
     assert!(
         missing.is_empty() && extra.is_empty(),

@@ -11,6 +11,7 @@
 //! limited to 1 MiB (413 beyond). With `--basic-auth-file`, every route but
 //! `/healthcheck` needs HTTP Basic credentials from that file.
 
+mod guard;
 mod info;
 mod ksql;
 pub(crate) mod push;
@@ -27,7 +28,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use base64::Engine as _;
 use eddy_engine::Engine;
 use eddy_engine::QueryStopper;
 use serde_json::Value;
@@ -56,6 +56,11 @@ pub struct ServerArgs {
     /// A file of `user:password` lines; when given, requests need HTTP Basic credentials.
     #[arg(long)]
     basic_auth_file: Option<PathBuf>,
+    /// A name clients reach this server by (repeatable): requests must name the server
+    /// in their `Host` header by an IP address, `localhost` or one of these, so that a
+    /// web page cannot drive it through a name of its own (DNS rebinding).
+    #[arg(long = "server-name")]
+    server_names: Vec<String>,
 }
 
 /// What every handler shares.
@@ -67,28 +72,17 @@ pub(crate) struct AppState {
     pub(crate) service_id: String,
     /// Failed queries at the last health check that got the engine.
     pub(crate) failed_queries: std::sync::atomic::AtomicUsize,
-    /// Accepted `Authorization` header values (`Basic <base64>`); `None`: no auth.
-    credentials: Option<Vec<String>>,
+    /// Accepted credentials; `None`: no auth.
+    credentials: Option<guard::Credentials>,
+    /// How long a client that keeps failing authentication waits.
+    failures: guard::FailureDelay,
+    /// Names accepted in the `Host` header besides IP addresses and `localhost`.
+    server_names: Vec<String>,
 }
 
 /// Runs the server until SIGINT or SIGTERM; returns the exit code.
 pub async fn server(settings: &Settings, args: ServerArgs) -> anyhow::Result<u8> {
-    let credentials = match &args.basic_auth_file {
-        None => None,
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let accepted: Vec<String> = text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(|l| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(l)))
-                .collect();
-            if accepted.is_empty() {
-                anyhow::bail!("{} holds no user:password line", path.display());
-            }
-            Some(accepted)
-        }
-    };
+    let credentials = args.basic_auth_file.as_deref().map(guard::Credentials::read).transpose()?;
     let restored = crate::state::restore(settings, &args.state_dir, &args.application_id).await?;
     for w in &restored.warnings {
         eprintln!("warning: {w}");
@@ -101,12 +95,14 @@ pub async fn server(settings: &Settings, args: ServerArgs) -> anyhow::Result<u8>
         service_id: args.application_id.clone(),
         failed_queries: Default::default(),
         credentials,
+        failures: Default::default(),
+        server_names: args.server_names.clone(),
     });
     let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     eprintln!("eddy server listening on http://{}", args.listen);
     let shutdown_state = state.clone();
-    axum::serve(listener, app)
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
                 return std::future::pending().await;
@@ -145,8 +141,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(info::metrics))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
         .route("/healthcheck", get(info::healthcheck))
+        .layer(axum::middleware::from_fn(refuse_non_json_bodies))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(refuse_large_bodies))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), refuse_foreign_hosts))
         .with_state(state)
 }
 
@@ -163,14 +161,45 @@ async fn refuse_large_bodies(request: Request, next: Next) -> Response {
 }
 
 async fn authenticate(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    if let Some(accepted) = &state.credentials {
+    if let Some(credentials) = &state.credentials {
         let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
-        if !accepted.iter().any(|a| a == given) {
+        let client = guard::client_ip(&request);
+        if !credentials.accepts(given) {
+            if let Some(ip) = client {
+                tokio::time::sleep(state.failures.failed(ip)).await;
+            }
             let body = serde_json::json!({"@type": "generic_error", "error_code": 40100, "message": "unauthorized: give HTTP Basic credentials from the server's --basic-auth-file"});
             let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"eddy\""));
             return response;
         }
+        if let Some(ip) = client {
+            state.failures.succeeded(ip);
+        }
+    }
+    next.run(request).await
+}
+
+/// Refuses a request whose `Host` does not name this server (see [`guard::host_allowed`]).
+async fn refuse_foreign_hosts(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let host = request.headers().get(header::HOST).map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    if !guard::host_allowed(host, &state.server_names) {
+        let body = serde_json::json!({"@type": "generic_error", "error_code": 40300, "message": format!(
+            "forbidden: the Host header {:?} does not name this server; reach it by an IP address or localhost, or start it with --server-name", host.unwrap_or_default()
+        )});
+        return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+    }
+    next.run(request).await
+}
+
+/// Refuses a body that is not JSON (see [`guard::json_content_type`]) with 415.
+async fn refuse_non_json_bodies(request: Request, next: Next) -> Response {
+    let content_type = request.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    if request.method() == axum::http::Method::POST && !guard::json_content_type(content_type) {
+        let body = serde_json::json!({"@type": "generic_error", "error_code": 41500, "message": format!(
+            "unsupported content type {:?}: send JSON (application/json or application/vnd.ksql.v1+json)", content_type.unwrap_or_default()
+        )});
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, axum::Json(body)).into_response();
     }
     next.run(request).await
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use arrow::array::{ArrayRef, BinaryBuilder, Int32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use eddy_engine::connector::{PartitionOffset, Source, SourceBatch};
+use eddy_engine::connector::{PartitionOffset, QueryContext, Source, SourceBatch};
 use eddy_engine::options::{KafkaOptions, StartupMode};
 use eddy_engine::record::raw_schema;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -31,7 +31,7 @@ pub struct KafkaSource {
     linger: Duration,
     partition_ids: Vec<i32>,
     restored_watermark: Option<i64>,
-    watermark_file: std::path::PathBuf,
+    watermark_file: Option<std::path::PathBuf>,
 }
 
 /// Reports librdkafka's consumer lag (from its statistics, every
@@ -77,11 +77,11 @@ impl rdkafka::consumer::ConsumerContext for LagContext {}
 const WATERMARK_METADATA: &str = "eddy-watermark=";
 
 /// Where the watermark of a group's last commit is also kept, for brokers that do not
-/// store commit metadata (Tansu does not): `.eddy/watermarks/<group id>`, one number (ms).
-/// Written before the offsets are committed, so it is never older than they are.
-fn watermark_file(group_id: &str) -> std::path::PathBuf {
-    let name: String = group_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
-    std::path::Path::new(".eddy").join("watermarks").join(name)
+/// store commit metadata (Tansu does not): `watermark` in the query's own directory
+/// under the state directory ([`QueryContext::state_dir`]), one number (ms). Written
+/// before the offsets are committed, so it is never older than they are.
+fn watermark_file(query: &QueryContext) -> Option<std::path::PathBuf> {
+    query.state_dir.as_ref().map(|d| d.join("watermark"))
 }
 
 /// Writes `watermark` to `path` atomically (temporary file, fsync, rename).
@@ -119,15 +119,10 @@ impl KafkaSource {
     ///
     /// Errors: the client cannot be created, or the topic does not appear within 60 s.
     /// The consumer lag goes to `metrics` when given.
-    pub async fn open(
-        config: &KafkaConfig,
-        options: &KafkaOptions,
-        group_id: &str,
-        transient: bool,
-        resume_from: &[PartitionOffset],
-        resume_exact: bool,
-        metrics: Option<std::sync::Arc<eddy_engine::metrics::QueryMetrics>>,
-    ) -> Result<Self> {
+    pub async fn open(config: &KafkaConfig, options: &KafkaOptions, query: &QueryContext) -> Result<Self> {
+        let QueryContext { group_id, transient, resume_from, resume_exact, .. } = query;
+        let (group_id, transient, resume_exact) = (group_id.as_str(), *transient, *resume_exact);
+        let metrics = Some(query.metrics.clone());
         let mut client = config.client_config();
         client
             .set("group.id", group_id)
@@ -187,14 +182,18 @@ impl KafkaSource {
         }
         // Drop the list returned by librdkafka before anything else (see tools/README.md).
         drop(committed);
-        let watermark_file = watermark_file(group_id);
+        let watermark_file = watermark_file(query);
         // Only with committed offsets: a watermark without them belongs to an older run.
         if starts.iter().any(|s| s.contains("Offset(")) {
-            if let Some(w) = std::fs::read_to_string(&watermark_file).ok().and_then(|t| t.trim().parse::<i64>().ok()) {
+            if let Some(w) =
+                watermark_file.as_ref().and_then(|f| std::fs::read_to_string(f).ok()).and_then(|t| t.trim().parse::<i64>().ok())
+            {
                 restored_watermark = Some(restored_watermark.map_or(w, |r| r.min(w)));
             }
         } else {
-            let _ = std::fs::remove_file(&watermark_file);
+            if let Some(f) = &watermark_file {
+                let _ = std::fs::remove_file(f);
+            }
         }
         consumer.assign(&assignment)?;
         tracing::info!(topic = %options.topic, group = group_id, starts = %starts.join(" "), "assigned partitions");
@@ -273,8 +272,7 @@ impl Source for KafkaSource {
     }
 
     async fn commit(&mut self, positions: &[PartitionOffset], watermark: Option<i64>) -> eddy_engine::Result<()> {
-        if let Some(w) = watermark {
-            let path = self.watermark_file.clone();
+        if let (Some(w), Some(path)) = (watermark, self.watermark_file.clone()) {
             tokio::task::block_in_place(|| write_watermark(&path, w))
                 .map_err(|source| ConnectorError::File { path: path.display().to_string(), source })?;
         }

@@ -235,6 +235,10 @@ pub async fn start_query_with(
         transient: sink.is_some(),
         resume_from: Vec::new(),
         resume_exact: false,
+        // The checkpoint store's directory: the same sanitized name.
+        state_dir: checkpointing
+            .filter(|_| sink.is_none())
+            .map(|c| CheckpointStore::new(&c.dir, &format!("{group_prefix}{}", plan.id)).dir().to_path_buf()),
     };
     // The sink first: the progress it committed with its rows is where the source
     // resumes, where it is ahead of the consumer group's offsets.

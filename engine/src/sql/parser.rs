@@ -34,6 +34,7 @@ pub fn parse_sql(sql: &str) -> Result<Vec<ParsedStatement>, SqlError> {
     for chunk in split_statements(tokens) {
         let Some(first) = chunk.iter().find(|t| !matches!(t.token, Token::Whitespace(_))).cloned() else { continue };
         check_complexity(&chunk, &first)?;
+        check_identifiers(&chunk)?;
         let end = chunk.last().map(|t| t.span.end).unwrap_or(first.span.end);
         let (rest, clauses) = super::clauses::extract(chunk)?;
         let mut parser = StreamParser { parser: Parser::new(&dialect).with_tokens_with_locations(rest), clauses: Some(clauses) };
@@ -125,6 +126,31 @@ fn check_complexity(tokens: &[TokenWithSpan], first: &TokenWithSpan) -> Result<(
         ))
         .at(Position::from_location(first.span.start))
         .hint("split the expression, e.g. write a IN (1, 2, 3) instead of a = 1 OR a = 2 OR a = 3"));
+    }
+    Ok(())
+}
+
+/// Longest identifier (characters), as PostgreSQL's `NAMEDATALEN` bounds its names.
+pub const MAX_IDENTIFIER_CHARS: usize = 255;
+
+/// Refuses identifiers that no catalog, topic or table should hold: longer than
+/// [`MAX_IDENTIFIER_CHARS`], or with a control character (NUL, newline, escape, ...),
+/// which would be stored in the command log and shown to every client.
+fn check_identifiers(tokens: &[TokenWithSpan]) -> Result<(), SqlError> {
+    for t in tokens {
+        let Token::Word(w) = &t.token else { continue };
+        let position = Position::from_location(t.span.start);
+        if let Some(c) = w.value.chars().find(|c| c.is_control()) {
+            return Err(SqlError::new(format!("identifier contains the control character U+{:04X}", c as u32))
+                .at(position)
+                .hint("names may hold any printable character; remove the control character"));
+        }
+        let chars = w.value.chars().count();
+        if chars > MAX_IDENTIFIER_CHARS {
+            return Err(SqlError::new(format!("identifier too long: {chars} characters, more than the limit of {MAX_IDENTIFIER_CHARS}"))
+                .at(position)
+                .hint("use a shorter name"));
+        }
     }
     Ok(())
 }
@@ -661,6 +687,16 @@ mod tests {
         assert!(parsed.iter().all(|p| p.text == "SHOW STREAMS"));
         assert_eq!(parsed[4_999].position, Position { line: 1, column: 4_999 * 13 + 1 });
         Ok(())
+    }
+
+    #[test]
+    fn identifiers_with_control_characters_or_too_long_are_refused() {
+        let e = parse_sql("CREATE STREAM \"a\u{0}b\" (x INT) WITH (kafka_topic='t', value_format='json')").err();
+        assert_eq!(e.map(|e| e.to_string()).as_deref(), Some("identifier contains the control character U+0000 (line 1, column 15); names may hold any printable character; remove the control character"));
+        let long = "n".repeat(MAX_IDENTIFIER_CHARS + 1);
+        let e = parse_sql(&format!("SELECT x FROM {long}")).err();
+        assert_eq!(e.map(|e| e.message).as_deref(), Some("identifier too long: 256 characters, more than the limit of 255"));
+        assert!(parse_sql(&format!("SELECT x FROM {}", "n".repeat(MAX_IDENTIFIER_CHARS))).is_ok());
     }
 
     #[test]

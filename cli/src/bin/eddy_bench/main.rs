@@ -222,6 +222,7 @@ async fn services(args: &Args) -> anyhow::Result<()> {
         transient: false,
         resume_from: Vec::new(),
         resume_exact: false,
+        state_dir: None,
     };
     let mut sink = factory.sink(&plan.sink, &ctx).await?;
     let metrics = Arc::new(QueryMetrics::default());
