@@ -122,6 +122,13 @@ fn a_request_holds_at_most_a_thousand_statements() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer.as_array().map(Vec::len), Some(1_000));
     healthy(&server);
+
+    // A request whose second statement fails: the error lists what the first applied.
+    let (status, answer) = server.ksql("SET 'auto.offset.reset'='earliest'; DESCRIBE nothing_here;");
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["statementText"], "DESCRIBE nothing_here");
+    assert_eq!(answer["entities"].as_array().map(Vec::len), Some(1), "{answer}");
+    assert_eq!(answer["entities"][0]["commandStatus"]["message"], "Property 'auto.offset.reset' set to 'earliest'");
 }
 
 /// A web page must not be able to drive a server on the user's machine: a `Host` that

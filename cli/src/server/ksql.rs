@@ -61,7 +61,9 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, headers: HeaderMap,
             json_response(&headers, StatusCode::OK, &Value::Array(entities))
         }
         Err(e) => {
-            let (code, body) = error_entity(&e.statement, &e.error);
+            let (code, mut body) = error_entity(&e.statement, &e.error);
+            // As in ksqlDB, the entities of the statements applied before the failing one.
+            body["entities"] = Value::Array(e.applied.iter().flat_map(|a| entities(a, sequence)).collect());
             let status = if code == SERVER_ERROR { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::BAD_REQUEST };
             json_response(&headers, status, &body)
         }
