@@ -113,7 +113,7 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<u8> {
         }
     }
     if let Some(dir) = args.state_dir.clone() {
-        let restored = crate::state::restore(settings, &dir, &args.application_id).await?;
+        let restored = crate::state::restore(settings, &dir, &args.application_id, None).await?;
         for w in &restored.warnings {
             eprintln!("warning: {w}");
         }
@@ -125,7 +125,7 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<u8> {
         drop(lock);
         return Ok(code);
     }
-    let factory = Arc::new(settings.connectors());
+    let factory = Arc::new(settings.connectors(None));
     let mut engine = Engine::new(Some(factory), args.application_id.clone());
     engine.set_checkpointing(settings.checkpointing(None));
     if args.validate {

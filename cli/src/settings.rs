@@ -59,13 +59,30 @@ impl Settings {
         eddy_engine::Checkpointing { dir, interval_ms: self.checkpoint_interval }
     }
 
-    /// The connector factory for these settings.
-    pub fn connectors(&self) -> eddy_connectors::Connectors {
+    /// The connector factory for these settings, within `sandbox` (`eddy server`) or
+    /// without one.
+    pub fn connectors(&self, sandbox: Option<eddy_connectors::sandbox::Sandbox>) -> eddy_connectors::Connectors {
         eddy_connectors::Connectors {
             bootstrap_servers: self.bootstrap_servers.clone(),
             postgres_url: Some(self.postgres_url.clone()),
             kafka_properties: self.kafka_properties.iter().cloned().collect(),
+            sandbox,
         }
+    }
+
+    /// The hosts Eddy was started with: every bootstrap server and the PostgreSQL
+    /// server, which statements may always name.
+    pub fn own_hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = self.bootstrap_servers.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        if let Ok(config) = self.postgres_url.parse::<tokio_postgres::Config>() {
+            let port = config.get_ports().first().copied().unwrap_or(5432);
+            for h in config.get_hosts() {
+                if let tokio_postgres::config::Host::Tcp(name) = h {
+                    hosts.push(format!("{name}:{port}"));
+                }
+            }
+        }
+        hosts
     }
 
     /// A producer for generated or literal records.

@@ -32,7 +32,12 @@ pub struct Restored {
 ///
 /// Errors: the directory cannot be created or is locked by another process; the log
 /// cannot be read or is not a command log.
-pub async fn restore(settings: &Settings, dir: &Path, application_id: &str) -> anyhow::Result<Restored> {
+pub async fn restore(
+    settings: &Settings,
+    dir: &Path,
+    application_id: &str,
+    sandbox: Option<eddy_connectors::sandbox::Sandbox>,
+) -> anyhow::Result<Restored> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create the state directory {}", dir.display()))?;
     let lock_path = dir.join("LOCK");
     let lock = File::create(&lock_path).with_context(|| format!("cannot create {}", lock_path.display()))?;
@@ -56,7 +61,7 @@ pub async fn restore(settings: &Settings, dir: &Path, application_id: &str) -> a
             t.dropped_bytes
         ));
     }
-    let factory = Arc::new(settings.connectors());
+    let factory = Arc::new(settings.connectors(sandbox));
     let mut engine = Engine::new(Some(factory), application_id);
     engine.set_checkpointing(settings.checkpointing(Some(dir)));
     warnings.extend(engine.restore(&commands).await);

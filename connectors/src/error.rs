@@ -30,6 +30,10 @@ pub enum ConnectorError {
         /// The system's error.
         source: Box<ConnectorError>,
     },
+    /// A statement named a file or a host the server does not allow (its sandbox); the
+    /// statement's fault, answered as a statement error.
+    #[error("{0}")]
+    NotAllowed(String),
     /// A file could not be read or written (the path and the reason).
     #[error("{path}: {source}")]
     File {
@@ -133,7 +137,9 @@ impl ConnectorError {
                 std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => Transience::Transient,
                 _ => Transience::Permanent,
             },
-            ConnectorError::Arrow(_) | ConnectorError::Config(_) | ConnectorError::Refused { .. } => Transience::Permanent,
+            ConnectorError::Arrow(_) | ConnectorError::Config(_) | ConnectorError::Refused { .. } | ConnectorError::NotAllowed(_) => {
+                Transience::Permanent
+            }
         }
     }
 
@@ -150,6 +156,7 @@ impl ConnectorError {
             ConnectorError::Config(_) => "config",
             ConnectorError::File { .. } => "filesystem",
             ConnectorError::Refused { source, .. } => source.system(),
+            ConnectorError::NotAllowed(_) => "sandbox",
         }
     }
 }
@@ -159,6 +166,7 @@ impl From<ConnectorError> for EngineError {
         match e {
             ConnectorError::Arrow(e) => EngineError::Arrow(e),
             ConnectorError::Config(message) => EngineError::Configuration(format!("config: {message}")),
+            ConnectorError::NotAllowed(message) => EngineError::statement(message),
             e => EngineError::external(e.system(), e.is_transient(), e),
         }
     }

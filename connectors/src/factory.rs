@@ -5,11 +5,12 @@ use eddy_engine::catalog::Relation;
 use eddy_engine::connector::{ConnectorFactory, QueryContext, Sink, Source};
 use eddy_engine::options::{ConnectorOptions, DeadLetterTarget, ErrorPolicy, Format, KafkaOptions, StartupMode};
 
-use crate::error::ConnectorError;
+use crate::error::{ConnectorError, Result};
 use crate::file::{FileSink, FileSource};
 use crate::kafka::{delete_topic, ensure_topic, list_topics, KafkaConfig, KafkaSink, KafkaSource};
 use crate::postgres::PostgresSink;
 use crate::print::{BlackholeSink, PrintSink};
+use crate::sandbox::Sandbox;
 
 /// Defaults for relations whose WITH options leave them out.
 #[derive(Debug, Clone)]
@@ -22,9 +23,32 @@ pub struct Connectors {
     /// librdkafka properties for every Kafka client, set where Eddy runs
     /// (`--kafka-property`); a statement's allowed `properties.*` apply after them.
     pub kafka_properties: std::collections::BTreeMap<String, String>,
+    /// What statements may reach, for an engine serving untrusted clients (`eddy
+    /// server`); `None`: anything (`eddy run`, the shell).
+    pub sandbox: Option<Sandbox>,
 }
 
 impl Connectors {
+    /// Checks the hosts and files a relation's statement named against the sandbox:
+    /// at CREATE (for a clear error) and again whenever a query opens it.
+    ///
+    /// Errors: a host or a file is not allowed.
+    fn check(&self, relation: &Relation) -> Result<()> {
+        let Some(sandbox) = &self.sandbox else { return Ok(()) };
+        match &relation.connector {
+            ConnectorOptions::Kafka(k) => k.bootstrap_servers.as_deref().map_or(Ok(()), |b| sandbox.check_bootstrap(b))?,
+            ConnectorOptions::Postgres(p) => p.url.as_deref().map_or(Ok(()), |u| sandbox.check_postgres(u))?,
+            ConnectorOptions::Filesystem(f) => {
+                sandbox.sink_path(&f.path)?;
+            }
+            ConnectorOptions::Print | ConnectorOptions::Blackhole => {}
+        }
+        if let Some(DeadLetterTarget::Table { url: Some(url), .. }) = relation.connector.dead_letter() {
+            sandbox.check_postgres(url)?;
+        }
+        Ok(())
+    }
+
     fn kafka<'a>(&self, relation: &'a Relation) -> Option<(KafkaConfig, &'a eddy_engine::options::KafkaOptions)> {
         match &relation.connector {
             ConnectorOptions::Kafka(k) => Some((
@@ -47,12 +71,14 @@ impl ConnectorFactory for Connectors {
     }
 
     async fn delete_topic(&self, relation: &Relation) -> eddy_engine::Result<()> {
+        self.check(relation)?;
         let (config, k) =
             self.kafka(relation).ok_or_else(|| ConnectorError::Config(format!("\"{}\" has no Kafka topic", relation.name)))?;
         Ok(delete_topic(&config, &k.topic).await?)
     }
 
     async fn prepare(&self, relation: &Relation) -> eddy_engine::Result<()> {
+        self.check(relation)?;
         if let Some((config, k)) = self.kafka(relation) {
             if let Some(partitions) = k.partitions {
                 ensure_topic(&config, &k.topic, partitions, k.replicas.unwrap_or(1)).await?;
@@ -62,8 +88,12 @@ impl ConnectorFactory for Connectors {
     }
 
     async fn source(&self, relation: &Relation, query: &QueryContext) -> eddy_engine::Result<Box<dyn Source>> {
+        self.check(relation)?;
         if let ConnectorOptions::Filesystem(f) = &relation.connector {
-            return Ok(Box::new(FileSource::open(f, query.parallelism).await?));
+            return Ok(Box::new(match &self.sandbox {
+                Some(sandbox) => FileSource::open_path(&sandbox.source_path(&f.path)?, f, query.parallelism, true).await?,
+                None => FileSource::open(f, query.parallelism).await?,
+            }));
         }
         match self.kafka(relation) {
             Some((config, k)) => Ok(Box::new(KafkaSource::open(&config, k, query).await?)),
@@ -72,6 +102,7 @@ impl ConnectorFactory for Connectors {
     }
 
     async fn raw_sink(&self, source: &Relation, topic: &str, query: &QueryContext) -> eddy_engine::Result<Box<dyn Sink>> {
+        self.check(source)?;
         let (config, k) = match self.kafka(source) {
             Some(found) => found,
             None => {
@@ -93,6 +124,7 @@ impl ConnectorFactory for Connectors {
         target: &DeadLetterTarget,
         query: &QueryContext,
     ) -> eddy_engine::Result<Box<dyn Sink>> {
+        self.check(source)?;
         match target {
             DeadLetterTarget::Topic(topic) => {
                 let (config, options) = match self.kafka(source) {
@@ -119,6 +151,7 @@ impl ConnectorFactory for Connectors {
     }
 
     async fn sink(&self, relation: &Relation, query: &QueryContext) -> eddy_engine::Result<Box<dyn Sink>> {
+        self.check(relation)?;
         match &relation.connector {
             ConnectorOptions::Kafka(_) => {
                 let (config, k) = self.kafka(relation).ok_or_else(|| ConnectorError::Config("not a Kafka relation".into()))?;
@@ -136,7 +169,11 @@ impl ConnectorFactory for Connectors {
             }
             ConnectorOptions::Print => Ok(Box::new(PrintSink)),
             ConnectorOptions::Blackhole => Ok(Box::new(BlackholeSink)),
-            ConnectorOptions::Filesystem(f) => Ok(Box::new(FileSink::create(f).await?)),
+            // Sandboxed, a sink appends unless its statement asks to truncate.
+            ConnectorOptions::Filesystem(f) => Ok(Box::new(match &self.sandbox {
+                Some(sandbox) => FileSink::create_path(&sandbox.sink_path(&f.path)?, f, f.truncate.unwrap_or(false)).await?,
+                None => FileSink::create(f).await?,
+            })),
         }
     }
 }

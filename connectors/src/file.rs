@@ -5,8 +5,10 @@
 //!   pipeline follows with a final watermark that closes every window, so a file
 //!   pipeline runs like a batch job. With a query parallelism of n, micro-batch k is
 //!   partition k mod n (Flink's file splits), so n workers decode the file.
-//! - [`FileSink`] truncates the file when the query starts and appends one line per row;
-//!   `flush` (every barrier) writes the buffered lines out.
+//! - [`FileSink`] appends one line per row; `flush` (every barrier) writes the buffered
+//!   lines out. When the query starts it empties an existing file under `eddy run` and
+//!   the shell, or when the statement says `'sink.truncate'='true'`; under `eddy server`
+//!   it appends otherwise (see [`crate::sandbox`]).
 
 use std::sync::Arc;
 
@@ -42,8 +44,26 @@ impl FileSource {
     ///
     /// Errors: the file cannot be opened (named, with the reason).
     pub async fn open(options: &FileOptions, splits: usize) -> Result<Self> {
-        let file =
-            tokio::fs::File::open(&options.path).await.map_err(|source| ConnectorError::File { path: options.path.clone(), source })?;
+        Self::open_path(std::path::Path::new(&options.path), options, splits, false).await
+    }
+
+    /// Opens `path` (the resolved path of `options`), which with `regular_only` must be
+    /// a regular file: it is opened without blocking (a FIFO put in its place after the
+    /// sandbox checked it cannot stall the query) and its type checked on the open file.
+    ///
+    /// Errors: the file cannot be opened, or is not a regular file when that is required.
+    pub async fn open_path(path: &std::path::Path, options: &FileOptions, splits: usize, regular_only: bool) -> Result<Self> {
+        let err = |source| ConnectorError::File { path: options.path.clone(), source };
+        let file = if regular_only {
+            use std::os::unix::fs::OpenOptionsExt;
+            let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path).map_err(err)?;
+            if !file.metadata().map_err(err)?.is_file() {
+                return Err(ConnectorError::Config(format!("{}: not a regular file", options.path)));
+            }
+            tokio::fs::File::from_std(file)
+        } else {
+            tokio::fs::File::open(path).await.map_err(err)?
+        };
         Ok(FileSource {
             file,
             path: options.path.clone(),
@@ -160,15 +180,26 @@ pub struct FileSink {
 }
 
 impl FileSink {
-    /// Creates (or truncates) the file of `options`, creating its directory.
+    /// Creates the file of `options` (and its directory), or truncates it: today's
+    /// behaviour for `eddy run` and the shell.
     ///
     /// Errors: the directory or file cannot be created.
     pub async fn create(options: &FileOptions) -> Result<Self> {
+        Self::create_path(std::path::Path::new(&options.path), options, options.truncate.unwrap_or(true)).await
+    }
+
+    /// Creates `path` (the resolved path of `options`) and its directory, or opens it:
+    /// with `truncate` an existing file is emptied, else rows are appended to it (a
+    /// restarted query never empties what it wrote before).
+    ///
+    /// Errors: the directory or file cannot be created or opened.
+    pub async fn create_path(path: &std::path::Path, options: &FileOptions, truncate: bool) -> Result<Self> {
         let err = |source| ConnectorError::File { path: options.path.clone(), source };
-        if let Some(dir) = std::path::Path::new(&options.path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(dir).await.map_err(err)?;
         }
-        let file = tokio::fs::File::create(&options.path).await.map_err(err)?;
+        let file =
+            tokio::fs::OpenOptions::new().create(true).write(true).truncate(truncate).append(!truncate).open(path).await.map_err(err)?;
         Ok(FileSink { file: tokio::io::BufWriter::new(file), path: options.path.clone(), encoder: ValueEncoder::new(options.format) })
     }
 }

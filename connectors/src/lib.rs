@@ -11,6 +11,7 @@ pub mod kafka;
 pub mod postgres;
 pub mod print;
 pub mod retry;
+pub mod sandbox;
 
 pub use error::ConnectorError;
 pub use factory::Connectors;

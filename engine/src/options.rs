@@ -168,6 +168,10 @@ pub struct FileOptions {
     pub dead_letter: Option<DeadLetterTarget>,
     /// Most rows in one micro-batch (rows).
     pub batch_max_rows: usize,
+    /// `'sink.truncate'`: whether a sink empties an existing file when its query starts.
+    /// `None`: the front decides (`eddy run` and the shell truncate, as they always did;
+    /// `eddy server` appends and never truncates a file it was not told to).
+    pub truncate: Option<bool>,
 }
 
 impl ConnectorOptions {
@@ -259,7 +263,7 @@ const SOURCE_KEYS: &[&str] = &[
     "parallelism",
 ];
 
-const FILE_ONLY_KEYS: &[&str] = &["connector", "path", "format", "value_format", "csv.field-delimiter", "value_delimiter"];
+const FILE_ONLY_KEYS: &[&str] = &["connector", "path", "format", "value_format", "csv.field-delimiter", "value_delimiter", "sink.truncate"];
 
 const KAFKA_ONLY_KEYS: &[&str] = &[
     "connector",
@@ -609,7 +613,15 @@ fn file_options(name: &str, options: &[WithOption]) -> Result<FileOptions, SqlEr
         None => return Err(SqlError::new(format!("\"{name}\" needs a format")).hint("add 'format'='csv' or 'format'='json'")),
     };
     let (error_policy, dead_letter) = parse_error_policy(options)?;
-    Ok(FileOptions { path, format, error_policy, dead_letter, batch_max_rows: parse_max_rows(options)? })
+    let truncate = match find(options, &["sink.truncate"]) {
+        None => None,
+        Some(o) => match o.value.to_lowercase().as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => return Err(SqlError::new(format!("'sink.truncate' must be 'true' or 'false', not '{}'", o.value)).at(o.value_position)),
+        },
+    };
+    Ok(FileOptions { path, format, error_policy, dead_letter, batch_max_rows: parse_max_rows(options)?, truncate })
 }
 
 fn postgres_options(name: &str, options: &[WithOption]) -> Result<PostgresOptions, SqlError> {

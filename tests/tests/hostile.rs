@@ -173,3 +173,111 @@ fn browsers_on_other_sites_cannot_drive_the_server() {
     assert_eq!(status, 200);
     healthy(&server);
 }
+
+/// Any client could read and write files as the server's user (`/etc/passwd` streamed
+/// back; sinks truncating files through `../` and links on every restart). The server
+/// reaches files only under `--allow-path` directories, after following links, never a
+/// FIFO, device or socket, and a sink appends to a file it was not told to truncate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_stay_inside_the_allowed_directories() {
+    let dir = scratch_dir("eddy-hostile-files");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(data.join("in.json"), "{\"a\":1}\n{\"a\":2}\n").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(data.join("out.json"), "keep\n").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("secret"), "s3cret\n").unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::symlink(dir.join("secret"), data.join("link")).unwrap_or_else(|e| panic!("{e}"));
+    let fifo = Command::new("mkfifo").arg(data.join("fifo")).status().unwrap_or_else(|e| panic!("mkfifo: {e}"));
+    assert!(fifo.success());
+
+    // Without --allow-path no file at all.
+    let closed = Server::start(&dir.join("closed"), &[("EDDY_APPLICATION_ID", &unique("hostile"))]);
+    let (status, answer) =
+        closed.ksql("CREATE TABLE pw (line VARCHAR) WITH ('connector'='filesystem', 'path'='/etc/passwd', 'format'='csv');");
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(
+        answer["message"],
+        "this file is not allowed on this server: /etc/passwd: this server allows no files (start it with --allow-path DIR)"
+    );
+    healthy(&closed);
+    drop(closed);
+
+    let data_arg = data.display().to_string();
+    let server = Server::start_with(&dir.join("state"), &[("EDDY_APPLICATION_ID", &unique("hostile"))], &["--allow-path", &data_arg]);
+    let resolved = data.canonicalize().unwrap_or_else(|e| panic!("{e}"));
+    for (path, want) in [
+        (
+            data.join("../secret"),
+            format!(
+                "resolves to {} outside the allowed directories (--allow-path)",
+                dir.canonicalize().map(|d| d.join("secret").display().to_string()).unwrap_or_default()
+            ),
+        ),
+        (
+            data.join("link"),
+            format!(
+                "resolves to {} outside the allowed directories (--allow-path)",
+                dir.canonicalize().map(|d| d.join("secret").display().to_string()).unwrap_or_default()
+            ),
+        ),
+        (data.join("fifo"), "is not a regular file (a directory, FIFO, device or socket)".to_string()),
+    ] {
+        let (status, answer) = server.ksql(&format!(
+            "CREATE TABLE bad (line VARCHAR) WITH ('connector'='filesystem', 'path'='{}', 'format'='csv');",
+            path.display()
+        ));
+        assert_eq!(status, 400, "{answer}");
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with("this file is not allowed on this server: ") && message.ends_with(&want), "{message}");
+    }
+    healthy(&server);
+
+    // Inside: the query runs, and appends to the file it did not create.
+    let (status, answer) = server.ksql(&format!(
+        "CREATE TABLE src (a INT) WITH ('connector'='filesystem', 'path'='{in_}', 'format'='json');
+         CREATE TABLE dst (a INT) WITH ('connector'='filesystem', 'path'='{out}', 'format'='json');
+         INSERT INTO dst SELECT a FROM src;",
+        in_ = resolved.join("in.json").display(),
+        out = resolved.join("out.json").display()
+    ));
+    assert_eq!(status, 200, "{answer}");
+    let out = data.join("out.json");
+    wait_until("the rows after the kept line", std::time::Duration::from_secs(60), || async {
+        std::fs::read_to_string(&out).unwrap_or_default().lines().count() >= 3
+    })
+    .await;
+    assert_eq!(read_file(&out), "keep\n{\"a\":1}\n{\"a\":2}\n");
+    assert_eq!(read_file(&dir.join("secret")), "s3cret\n", "the file outside is untouched");
+    healthy(&server);
+}
+
+/// Any host:port in a WITH option was contacted. Statements may name the hosts the
+/// server was started with and those of --allow-host.
+#[test]
+fn statements_reach_only_the_allowed_hosts() {
+    let dir = scratch_dir("eddy-hostile-hosts");
+    let server = Server::start(&dir.join("state"), &[("EDDY_APPLICATION_ID", &unique("hostile"))]);
+    let (status, answer) = server.ksql(&format!(
+        "CREATE STREAM far (a INT) WITH (kafka_topic='{}', value_format='json', partitions=1, 'properties.bootstrap.servers'='10.255.255.1:9092');",
+        unique("hostile-far")
+    ));
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(
+        answer["message"],
+        "the Kafka cluster is not allowed on this server: 10.255.255.1:9092 is not among the hosts the server allows (start it with --allow-host 10.255.255.1)"
+    );
+    let (status, answer) = server
+        .ksql("CREATE TABLE far_pg (a INT) WITH ('connector'='postgres', 'url'='postgres://x@10.255.255.1:5432/db', 'table-name'='t');");
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(
+        answer["message"],
+        "the PostgreSQL server is not allowed on this server: 10.255.255.1:5432 is not among the hosts the server allows (start it with --allow-host 10.255.255.1)"
+    );
+    let (status, answer) = server.ksql(&format!(
+        "CREATE STREAM near (a INT) WITH (kafka_topic='{}', value_format='json', partitions=1, 'properties.bootstrap.servers'='{}');",
+        unique("hostile-near"),
+        bootstrap()
+    ));
+    assert_eq!(status, 200, "{answer}");
+    healthy(&server);
+}

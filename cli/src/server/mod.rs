@@ -61,6 +61,16 @@ pub struct ServerArgs {
     /// web page cannot drive it through a name of its own (DNS rebinding).
     #[arg(long = "server-name")]
     server_names: Vec<String>,
+    /// A directory whose files statements may read and write with the filesystem
+    /// connector (repeatable; links are followed before the check). None by default:
+    /// clients reach no file.
+    #[arg(long = "allow-path")]
+    allow_paths: Vec<PathBuf>,
+    /// A host statements may name for Kafka or PostgreSQL: `host`, `host:port` or
+    /// `*.domain` (repeatable). The hosts of --bootstrap-servers and --postgres-url
+    /// are always allowed.
+    #[arg(long = "allow-host")]
+    allow_hosts: Vec<String>,
 }
 
 /// What every handler shares.
@@ -83,7 +93,11 @@ pub(crate) struct AppState {
 /// Runs the server until SIGINT or SIGTERM; returns the exit code.
 pub async fn server(settings: &Settings, args: ServerArgs) -> anyhow::Result<u8> {
     let credentials = args.basic_auth_file.as_deref().map(guard::Credentials::read).transpose()?;
-    let restored = crate::state::restore(settings, &args.state_dir, &args.application_id).await?;
+    // Every statement is untrusted here: files and hosts stay within what the operator allowed.
+    let mut hosts = settings.own_hosts();
+    hosts.extend(args.allow_hosts.iter().cloned());
+    let sandbox = eddy_connectors::sandbox::Sandbox::new(&args.allow_paths, hosts)?;
+    let restored = crate::state::restore(settings, &args.state_dir, &args.application_id, Some(sandbox)).await?;
     for w in &restored.warnings {
         eprintln!("warning: {w}");
     }

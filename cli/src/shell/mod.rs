@@ -69,7 +69,7 @@ pub async fn shell(settings: &Settings, args: ShellArgs) -> anyhow::Result<u8> {
     let mut backend = match &args.server {
         Some(url) => Backend::Remote { url: url.trim_end_matches('/').to_string(), properties: Default::default() },
         None => {
-            let restored = crate::state::restore(settings, &args.state_dir, &args.application_id).await?;
+            let restored = crate::state::restore(settings, &args.state_dir, &args.application_id, None).await?;
             for w in &restored.warnings {
                 eprintln!("warning: {w}");
             }

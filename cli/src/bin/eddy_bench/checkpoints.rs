@@ -110,7 +110,8 @@ pub async fn checkpoints(bootstrap: &str, dir: &Path, n: usize) -> anyhow::Resul
     let suffix = format!("{:08x}", rand::random::<u32>());
     let topic = format!("bench-checkpoints-{suffix}");
     super::produce(bootstrap, &topic, &events(n, 10_000)).await?;
-    let factory = Connectors { bootstrap_servers: bootstrap.to_string(), postgres_url: None, kafka_properties: Default::default() };
+    let factory =
+        Connectors { bootstrap_servers: bootstrap.to_string(), postgres_url: None, kafka_properties: Default::default(), sandbox: None };
     let every_second = Checkpointing { dir: dir.join(format!("checkpoints-{suffix}")), interval_ms: 1_000 };
     for (name, query) in
         [("Q1 tumbling per event_type, COUNT + COUNT DISTINCT", Q1), ("Q3 fraud MATCH_RECOGNIZE", super::FRAUD_ALERTS_TO_BLACKHOLE)]

@@ -208,6 +208,7 @@ async fn services(args: &Args) -> anyhow::Result<()> {
         bootstrap_servers: args.bootstrap_servers.clone(),
         postgres_url: Some(db_url.clone()),
         kafka_properties: Default::default(),
+        sandbox: None,
     };
     let n = args.io_events;
     let values = lines(n);
@@ -658,8 +659,12 @@ async fn main() -> anyhow::Result<()> {
     if args.services {
         services(&args).await?;
     } else if args.alert_latency {
-        let factory =
-            Connectors { bootstrap_servers: args.bootstrap_servers.clone(), postgres_url: None, kafka_properties: Default::default() };
+        let factory = Connectors {
+            bootstrap_servers: args.bootstrap_servers.clone(),
+            postgres_url: None,
+            kafka_properties: Default::default(),
+            sandbox: None,
+        };
         alert_latency(&args, &factory, &format!("{:08x}", rand::random::<u32>())).await?;
     }
     Ok(())
@@ -677,6 +682,7 @@ async fn control_plane(args: &Args) -> anyhow::Result<()> {
         bootstrap_servers: args.bootstrap_servers.clone(),
         postgres_url: None,
         kafka_properties: Default::default(),
+        sandbox: None,
     });
     let mut engine = Engine::new(Some(factory), format!("bench-{suffix}"));
     let mut session = eddy_engine::Session::default();
