@@ -297,3 +297,42 @@ pub(crate) fn session_of(properties: Option<&Value>) -> Result<eddy_engine::Sess
     };
     eddy_engine::Session::with_properties(pairs).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    fn config() -> ProptestConfig {
+        ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(500),
+            ..ProptestConfig::default()
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// Any body up to 16 KiB: a request or a 400, never a panic.
+        #[test]
+        fn request_parser_never_panics_on_bytes(body in prop::collection::vec(any::<u8>(), 0..16_384)) {
+            let _ = statement_request(&body, "ksql", "streamsProperties");
+        }
+
+        /// Near-valid bodies: the fields present or not, of any JSON type, properties
+        /// known and unknown; the text comes back unchanged when it is accepted.
+        #[test]
+        fn request_parser_on_near_valid_bodies(
+            sql in prop_oneof![Just(Value::Null), Just(json!(1)), "\\PC{0,200}".prop_map(Value::String)],
+            key in prop::sample::select(vec!["auto.offset.reset", "execution.checkpointing.interval", "nope", ""]),
+            value in prop_oneof![Just(json!("earliest")), Just(json!("1s")), Just(json!(5)), Just(json!(null)), Just(json!([1]))],
+        ) {
+            let body = json!({"ksql": sql, "streamsProperties": {key: value}}).to_string();
+            if let Ok((text, _)) = statement_request(body.as_bytes(), "ksql", "streamsProperties") {
+                prop_assert_eq!(Some(text.as_str()), sql.as_str());
+            }
+        }
+    }
+}

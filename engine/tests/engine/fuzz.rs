@@ -122,6 +122,30 @@ proptest! {
     ], 0..40)) {
         let _ = parse_sql(&words.join(" "));
     }
+
+    /// Splitting finds exactly the statements that were joined, with their own texts and
+    /// positions, whatever whitespace, comments and wide characters lie between them.
+    #[test]
+    fn splitting_finds_each_statement_with_its_text(
+        parts in prop::collection::vec((prop::sample::select(vec![
+            "SHOW STREAMS", "SHOW QUERIES", "SET 'a'='b'", "SET 'ü'='日本'", "UNSET 'x'", "DESCRIBE s", "SELECT a FROM s EMIT CHANGES",
+        ]), prop::sample::select(vec![" ", "\n", "\r\n", "\t", " -- note ;\n", " /* ; */ ", "\n\n  "])), 1..60),
+    ) {
+        let sql: String = parts.iter().map(|(stmt, gap)| format!("{stmt};{gap}")).collect();
+        let split = eddy_engine::split_statements(&sql).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let texts: Vec<&str> = split.iter().map(|s| s.text.as_str()).collect();
+        let want: Vec<&str> = parts.iter().map(|(stmt, _)| *stmt).collect();
+        prop_assert_eq!(texts, want);
+        prop_assert!(split.windows(2).all(|w| (w[0].position.line, w[0].position.column) < (w[1].position.line, w[1].position.column)));
+    }
+
+    /// A request body up to 16 KiB of anything: the parser of statement requests and the
+    /// splitter answer an error or statements, never a panic.
+    #[test]
+    fn statement_texts_of_any_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..16_384)) {
+        let text = String::from_utf8_lossy(&body);
+        let _ = eddy_engine::split_statements(&text);
+    }
 }
 
 /// The sizes a fuzzer rarely reaches: 8 MB values, a million nested brackets, a line

@@ -188,7 +188,36 @@ fn cpu(args: &Args) -> anyhow::Result<()> {
     }
     report("decode + filter + project with CASE (1 core)", args.events, start.elapsed());
     println!("  ({rows} rows passed the filter; malformed {})", metrics.snapshot().malformed);
+    statements();
     Ok(())
+}
+
+/// Splitting and planning against request size: 1 to 10,000 statements (SHOW STREAMS,
+/// and CREATE STREAM, which plans against the catalog) must take time linear in the
+/// size (the issue 15 attack: 8,000 statements took 22 s when splitting was quadratic).
+fn statements() {
+    println!("statements per request: split / plan (time per statement should stay flat)");
+    for n in [1usize, 10, 100, 1_000, 10_000] {
+        let show = "SHOW STREAMS;\n".repeat(n);
+        let start = Instant::now();
+        let split = eddy_engine::split_statements(&show).map(|s| s.len()).unwrap_or(0);
+        let split_time = start.elapsed();
+        let creates: String =
+            (0..n).map(|i| format!("CREATE STREAM s{i} (a INT, b VARCHAR) WITH (kafka_topic='t{i}', value_format='json');\n")).collect();
+        let engine = Engine::new(None, "bench");
+        let start = Instant::now();
+        let planned = engine.plan(&[Script { name: "bench".into(), sql: creates }]).map(|p| p.statements.len()).unwrap_or(0);
+        let plan_time = start.elapsed();
+        println!(
+            "  {n:>6} statements ({} KiB): split {:>9.3} ms ({:>6.2} us each), plan {:>9.3} ms ({:>6.2} us each){}",
+            show.len() / 1024,
+            split_time.as_secs_f64() * 1e3,
+            split_time.as_secs_f64() * 1e6 / n as f64,
+            plan_time.as_secs_f64() * 1e3,
+            plan_time.as_secs_f64() * 1e6 / n as f64,
+            if split == n && planned == n { "" } else { "  (FAILED)" }
+        );
+    }
 }
 
 async fn pg_admin(url: &str) -> anyhow::Result<tokio_postgres::Client> {
