@@ -27,17 +27,30 @@ pub struct Restored {
     pub logged: Vec<String>,
 }
 
-/// Locks `dir`, replays its command log into a new engine and starts the queries
-/// that were running, then records later changes in the log.
+/// A state directory locked and its command log read, not replayed yet.
+pub struct Opened {
+    /// An engine with its connectors and checkpointing, and an empty catalog.
+    pub engine: Engine,
+    /// Warnings so far (a damaged log tail).
+    pub warnings: Vec<String>,
+    /// The lock on the state directory, released when dropped.
+    pub lock: File,
+    log: CommandLog,
+    log_path: PathBuf,
+    commands: Vec<eddy_engine::command_log::Command>,
+}
+
+/// Locks `dir` and reads its command log: only local file I/O, so a server can listen
+/// at once and replay in the background ([`Opened::replay`]).
 ///
 /// Errors: the directory cannot be created or is locked by another process; the log
 /// cannot be read or is not a command log.
-pub async fn restore(
+pub fn open(
     settings: &Settings,
     dir: &Path,
     application_id: &str,
     sandbox: Option<eddy_connectors::sandbox::Sandbox>,
-) -> anyhow::Result<Restored> {
+) -> anyhow::Result<Opened> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create the state directory {}", dir.display()))?;
     let lock_path = dir.join("LOCK");
     let lock = File::create(&lock_path).with_context(|| format!("cannot create {}", lock_path.display()))?;
@@ -64,11 +77,45 @@ pub async fn restore(
     let factory = Arc::new(settings.connectors(sandbox));
     let mut engine = Engine::new(Some(factory), application_id);
     engine.set_checkpointing(settings.checkpointing(Some(dir)));
-    warnings.extend(engine.restore(&commands).await);
-    if !commands.is_empty() {
-        tracing::info!(commands = commands.len(), queries = engine.queries().len(), "catalog restored from {}", log_path.display());
+    Ok(Opened { engine, warnings, lock, log, log_path, commands })
+}
+
+impl Opened {
+    /// Replays the command log into the engine (the streams, tables and queries come
+    /// back; queries reconnect), then records later changes in the log. Returns the
+    /// warnings and the logged statements' texts.
+    pub async fn replay_into(
+        engine: &mut Engine,
+        log: CommandLog,
+        log_path: &Path,
+        commands: &[eddy_engine::command_log::Command],
+    ) -> Vec<String> {
+        let warnings = engine.restore(commands).await;
+        if !commands.is_empty() {
+            tracing::info!(commands = commands.len(), queries = engine.queries().len(), "catalog restored from {}", log_path.display());
+        }
+        engine.set_command_log(log);
+        warnings
     }
-    engine.set_command_log(log);
+
+    /// Splits off what [`Opened::replay_into`] needs, leaving the engine and the lock.
+    pub fn take_log(self) -> (Engine, File, Vec<String>, (CommandLog, PathBuf, Vec<eddy_engine::command_log::Command>)) {
+        (self.engine, self.lock, self.warnings, (self.log, self.log_path, self.commands))
+    }
+}
+
+/// Locks `dir`, replays its command log into a new engine and starts the queries
+/// that were running, then records later changes in the log.
+///
+/// Errors: as [`open`].
+pub async fn restore(
+    settings: &Settings,
+    dir: &Path,
+    application_id: &str,
+    sandbox: Option<eddy_connectors::sandbox::Sandbox>,
+) -> anyhow::Result<Restored> {
+    let (mut engine, lock, mut warnings, (log, log_path, commands)) = open(settings, dir, application_id, sandbox)?.take_log();
+    warnings.extend(Opened::replay_into(&mut engine, log, &log_path, &commands).await);
     let logged = commands.iter().map(|c| c.statement.clone()).collect();
     Ok(Restored { engine, warnings, lock, logged })
 }

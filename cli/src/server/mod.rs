@@ -75,7 +75,7 @@ pub struct ServerArgs {
 
 /// What every handler shares.
 pub(crate) struct AppState {
-    pub(crate) engine: tokio::sync::Mutex<Engine>,
+    pub(crate) engine: Arc<tokio::sync::Mutex<Engine>>,
     /// Running push queries by id, to stop them on `/close-query` or shutdown.
     pub(crate) pushes: Mutex<HashMap<String, QueryStopper>>,
     pub(crate) settings: Settings,
@@ -97,13 +97,17 @@ pub async fn server(settings: &Settings, args: ServerArgs) -> anyhow::Result<u8>
     let mut hosts = settings.own_hosts();
     hosts.extend(args.allow_hosts.iter().cloned());
     let sandbox = eddy_connectors::sandbox::Sandbox::new(&args.allow_paths, hosts)?;
-    let restored = crate::state::restore(settings, &args.state_dir, &args.application_id, Some(sandbox)).await?;
-    for w in &restored.warnings {
+    let opened = crate::state::open(settings, &args.state_dir, &args.application_id, Some(sandbox))?;
+    let (engine, lock, warnings, (log, log_path, commands)) = opened.take_log();
+    for w in &warnings {
         eprintln!("warning: {w}");
     }
-    let crate::state::Restored { engine, lock, .. } = restored;
+    let engine = Arc::new(tokio::sync::Mutex::new(engine));
+    // The replay holds the engine from before the first request: statements wait for
+    // it, while /healthcheck and /info answer from the start.
+    let mut replaying = engine.clone().lock_owned().await;
     let state = Arc::new(AppState {
-        engine: tokio::sync::Mutex::new(engine),
+        engine,
         pushes: Mutex::new(HashMap::new()),
         settings: settings.clone(),
         service_id: args.application_id.clone(),
@@ -115,6 +119,11 @@ pub async fn server(settings: &Settings, args: ServerArgs) -> anyhow::Result<u8>
     let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     eprintln!("eddy server listening on http://{}", args.listen);
+    tokio::spawn(async move {
+        for w in crate::state::Opened::replay_into(&mut replaying, log, &log_path, &commands).await {
+            eprintln!("warning: {w}");
+        }
+    });
     let shutdown_state = state.clone();
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
