@@ -249,6 +249,18 @@ pub async fn consume(topic: &str, count: usize, timeout: Duration) -> Vec<(Optio
     out
 }
 
+/// Records in `topic` so far (the sum of its partitions' high watermarks), from the
+/// broker's metadata and offsets: no consumer group to join, so it answers as soon as
+/// the broker does. 0 while the topic does not exist.
+pub fn records_in(topic: &str) -> i64 {
+    let Ok(consumer) = ClientConfig::new().set("bootstrap.servers", bootstrap()).create::<rdkafka::consumer::BaseConsumer>() else {
+        return 0;
+    };
+    let Ok(metadata) = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) else { return 0 };
+    let partitions: Vec<i32> = metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+    partitions.iter().filter_map(|&p| consumer.fetch_watermarks(topic, p, Duration::from_secs(5)).ok()).map(|(_, high)| high.max(0)).sum()
+}
+
 /// Waits until `check` returns true, polling every 200 ms; panics with `what` after `timeout`.
 pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
 where

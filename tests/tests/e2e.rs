@@ -158,8 +158,11 @@ async fn sigkill_and_restart_lose_and_duplicate_nothing() {
         .env("EDDY_BOOTSTRAP_SERVERS", bootstrap())
         .spawn()
         .unwrap_or_else(|e| panic!("eddy gen: {e}"));
-    wait_until("the generator to create the topic", Duration::from_secs(30), || async {
-        !consume(&topic, 1, Duration::from_secs(2)).await.is_empty()
+    // The records themselves, from the broker's offsets: joining a consumer group on a
+    // loaded broker can take longer than the check allows.
+    wait_until("the generator's first records", Duration::from_secs(60), || async {
+        let t = topic.clone();
+        tokio::task::spawn_blocking(move || records_in(&t)).await.unwrap_or(0) > 0
     })
     .await;
     let alerts = format!("{topic}-alerts");

@@ -276,6 +276,11 @@ impl Source for KafkaSource {
             tokio::task::block_in_place(|| write_watermark(&path, w))
                 .map_err(|source| ConnectorError::File { path: path.display().to_string(), source })?;
         }
+        // Nothing read yet (a query stopped before its first record): nothing to commit;
+        // librdkafka answers an empty commit with NoOffset, which would fail the query.
+        if positions.is_empty() {
+            return Ok(());
+        }
         let mut list = TopicPartitionList::new();
         for p in positions {
             list.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next_offset)).map_err(ConnectorError::from)?;
