@@ -290,7 +290,7 @@ impl Source for KafkaSource {
         }
         // Asynchronous, so polling never waits for the broker; librdkafka keeps commits
         // in order. A commit lost in a crash only means re-reading rows already written.
-        self.consumer.commit(&list, CommitMode::Async).map_err(ConnectorError::from)?;
+        nothing_to_commit_is_ok(self.consumer.commit(&list, CommitMode::Async))?;
         self.last_commit = Some(list);
         Ok(())
     }
@@ -306,9 +306,21 @@ impl Source for KafkaSource {
     async fn close(&mut self) -> eddy_engine::Result<()> {
         if let Some(list) = self.last_commit.take() {
             let consumer = &self.consumer;
-            tokio::task::block_in_place(|| consumer.commit(&list, CommitMode::Sync)).map_err(ConnectorError::from)?;
+            nothing_to_commit_is_ok(tokio::task::block_in_place(|| consumer.commit(&list, CommitMode::Sync)))?;
         }
         Ok(())
+    }
+}
+
+/// A commit's result, where librdkafka's `NoOffset` ("no offset stored": nothing in the
+/// list it could commit, e.g. a query stopped before its first record) is not an error.
+fn nothing_to_commit_is_ok(result: std::result::Result<(), KafkaError>) -> Result<()> {
+    match result {
+        Err(e) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::NoOffset) => {
+            tracing::debug!(error = %e, "nothing to commit");
+            Ok(())
+        }
+        other => other.map_err(ConnectorError::from),
     }
 }
 
