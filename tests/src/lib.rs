@@ -59,7 +59,8 @@ impl OwnBroker {
     /// Stops the broker (SIGTERM, then SIGKILL after 10 s); its storage is kept.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            // The shell's own `kill` (SIGTERM): no procps needed on a new machine.
+            let _ = Command::new("sh").args(["-c", &format!("kill {}", child.id())]).status();
             let deadline = Instant::now() + Duration::from_secs(10);
             while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(100));
