@@ -172,6 +172,7 @@ fn relation_entry(r: &RelationInfo) -> Value {
 /// A `SHOW QUERIES` entry: ksqlDB's fields plus Eddy's counters under `stats`.
 pub fn query_entry(q: &QueryInfo) -> Value {
     let (state, error) = match &q.status {
+        eddy_engine::QueryStatus::Starting => ("STARTING", None),
         eddy_engine::QueryStatus::Running => ("RUNNING", None),
         eddy_engine::QueryStatus::Retrying(e) => ("RETRYING", Some(e.clone())),
         eddy_engine::QueryStatus::Stopped => ("STOPPED", None),

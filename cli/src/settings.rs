@@ -20,6 +20,12 @@ pub struct Settings {
     /// 'execution.checkpointing.interval'; a session's SET overrides it per query).
     #[arg(long, global = true, env = "EDDY_CHECKPOINT_INTERVAL", default_value = "10s", value_parser = parse_interval)]
     pub checkpoint_interval: u64,
+    /// How long opening a connection to PostgreSQL or a Kafka broker may take before it
+    /// counts as failed (a query that is starting then shows RETRYING and tries again).
+    /// A PostgreSQL URL's own `connect_timeout` and a `--kafka-property
+    /// socket.connection.setup.timeout.ms=...` take precedence.
+    #[arg(long, global = true, env = "EDDY_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_interval)]
+    pub connect_timeout: u64,
     /// A librdkafka property for every Kafka client, `KEY=VALUE` (repeatable; the
     /// environment variable takes a comma-separated list). Statements may set only
     /// tuning, timeout and credential properties; anything that loads code, runs a
@@ -67,6 +73,7 @@ impl Settings {
             postgres_url: Some(self.postgres_url.clone()),
             kafka_properties: self.kafka_properties.iter().cloned().collect(),
             sandbox,
+            connect_timeout: std::time::Duration::from_millis(self.connect_timeout),
         }
     }
 

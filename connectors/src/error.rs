@@ -34,6 +34,17 @@ pub enum ConnectorError {
     /// statement's fault, answered as a statement error.
     #[error("{0}")]
     NotAllowed(String),
+    /// A server accepted the connection but did not complete it in time (a hung
+    /// server, a proxy that never forwards): transient.
+    #[error("{what} did not answer within {} ms", .after.as_millis())]
+    TimedOut {
+        /// `postgres`, `kafka`.
+        system: &'static str,
+        /// What was waited for: `connecting to 10.0.0.1:5432`.
+        what: String,
+        /// How long.
+        after: std::time::Duration,
+    },
     /// A file could not be read or written (the path and the reason).
     #[error("{path}: {source}")]
     File {
@@ -140,6 +151,7 @@ impl ConnectorError {
             ConnectorError::Arrow(_) | ConnectorError::Config(_) | ConnectorError::Refused { .. } | ConnectorError::NotAllowed(_) => {
                 Transience::Permanent
             }
+            ConnectorError::TimedOut { .. } => Transience::Transient,
         }
     }
 
@@ -157,6 +169,7 @@ impl ConnectorError {
             ConnectorError::File { .. } => "filesystem",
             ConnectorError::Refused { source, .. } => source.system(),
             ConnectorError::NotAllowed(_) => "sandbox",
+            ConnectorError::TimedOut { system, .. } => system,
         }
     }
 }

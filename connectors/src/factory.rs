@@ -26,7 +26,14 @@ pub struct Connectors {
     /// What statements may reach, for an engine serving untrusted clients (`eddy
     /// server`); `None`: anything (`eddy run`, the shell).
     pub sandbox: Option<Sandbox>,
+    /// How long opening a connection may take (`--connect-timeout`): PostgreSQL's
+    /// `connect_timeout` unless a URL sets its own, and librdkafka's
+    /// `socket.connection.setup.timeout.ms` unless `--kafka-property` sets it.
+    pub connect_timeout: std::time::Duration,
 }
+
+/// [`Connectors::connect_timeout`] when Eddy is not told otherwise: 10 s.
+pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Connectors {
     /// Checks the hosts and files a relation's statement named against the sandbox:
@@ -51,23 +58,24 @@ impl Connectors {
 
     fn kafka<'a>(&self, relation: &'a Relation) -> Option<(KafkaConfig, &'a eddy_engine::options::KafkaOptions)> {
         match &relation.connector {
-            ConnectorOptions::Kafka(k) => Some((
-                KafkaConfig {
-                    bootstrap_servers: k.bootstrap_servers.clone().unwrap_or_else(|| self.bootstrap_servers.clone()),
-                    properties: self.kafka_properties.clone(),
-                },
-                k,
-            )),
+            ConnectorOptions::Kafka(k) => Some((self.kafka_config(k.bootstrap_servers.as_deref()), k)),
             _ => None,
         }
+    }
+
+    /// The client settings for `bootstrap` (else the default cluster): Eddy's own Kafka
+    /// properties, with the connect timeout unless they set one.
+    fn kafka_config(&self, bootstrap: Option<&str>) -> KafkaConfig {
+        let mut properties = self.kafka_properties.clone();
+        properties.entry("socket.connection.setup.timeout.ms".into()).or_insert_with(|| self.connect_timeout.as_millis().to_string());
+        KafkaConfig { bootstrap_servers: bootstrap.unwrap_or(&self.bootstrap_servers).to_string(), properties }
     }
 }
 
 #[async_trait]
 impl ConnectorFactory for Connectors {
     async fn list_topics(&self) -> eddy_engine::Result<Vec<eddy_engine::connector::TopicInfo>> {
-        let config = KafkaConfig { bootstrap_servers: self.bootstrap_servers.clone(), properties: self.kafka_properties.clone() };
-        Ok(list_topics(&config).await?)
+        Ok(list_topics(&self.kafka_config(None)).await?)
     }
 
     async fn delete_topic(&self, relation: &Relation) -> eddy_engine::Result<()> {
@@ -130,10 +138,7 @@ impl ConnectorFactory for Connectors {
                 let (config, options) = match self.kafka(source) {
                     Some((config, k)) => (config, k.clone()),
                     // A file source's dead letters go to the default cluster.
-                    None => (
-                        KafkaConfig { bootstrap_servers: self.bootstrap_servers.clone(), properties: self.kafka_properties.clone() },
-                        dead_letter_kafka_options(topic),
-                    ),
+                    None => (self.kafka_config(None), dead_letter_kafka_options(topic)),
                 };
                 ensure_topic(&config, topic, 1, options.replicas.unwrap_or(1)).await?;
                 Ok(Box::new(KafkaSink::dead_letters(&config, &options, topic, Some(query.metrics.clone()))?))
@@ -145,7 +150,7 @@ impl ConnectorFactory for Connectors {
                         source.name
                     ))
                 })?;
-                Ok(Box::new(PostgresSink::dead_letters(&url, table, query).await?))
+                Ok(Box::new(PostgresSink::dead_letters(&url, table, query, self.connect_timeout).await?))
             }
         }
     }
@@ -165,7 +170,7 @@ impl ConnectorFactory for Connectors {
                         relation.name
                     ))
                 })?;
-                Ok(Box::new(PostgresSink::connect(&url, p, relation, query).await?))
+                Ok(Box::new(PostgresSink::connect(&url, p, relation, query, self.connect_timeout).await?))
             }
             ConnectorOptions::Print => Ok(Box::new(PrintSink)),
             ConnectorOptions::Blackhole => Ok(Box::new(BlackholeSink)),

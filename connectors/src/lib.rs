@@ -14,4 +14,4 @@ pub mod retry;
 pub mod sandbox;
 
 pub use error::ConnectorError;
-pub use factory::Connectors;
+pub use factory::{Connectors, DEFAULT_CONNECT_TIMEOUT};

@@ -71,6 +71,8 @@ pub struct Engine {
     pub(crate) command_log: Option<CommandLog>,
     /// Where and how often persistent queries checkpoint.
     pub(crate) checkpointing: Checkpointing,
+    /// What the running request's preflight did (see `handler::preflight`), by step.
+    pub(crate) prepared: Vec<(String, Option<EngineError>)>,
 }
 
 impl Engine {
@@ -88,6 +90,7 @@ impl Engine {
             push_ids: BTreeSet::new(),
             command_log: None,
             checkpointing: Checkpointing::default(),
+            prepared: Vec::new(),
         }
     }
 
@@ -170,10 +173,11 @@ impl Engine {
     }
 
     /// Applies a plan: registers its streams and tables (creating topics that declare
-    /// partitions), then starts its queries.
+    /// partitions), then starts its queries. A query is returned `STARTING`: it opens
+    /// its source and sinks in its own task (see [`crate::runtime::start_query`]).
     ///
-    /// Errors: a connector failed (topic creation, source or sink creation); statements
-    /// before the failing one stay applied.
+    /// Errors: a relation's connector refused it (a host or file not allowed, topic
+    /// creation failed); statements before the failing one stay applied.
     pub async fn apply(&mut self, plan: Plan) -> Result<Vec<StatementResult>> {
         self.catalog = plan.catalog;
         self.query_ids = plan.query_ids;
@@ -181,8 +185,15 @@ impl Engine {
         for statement in plan.statements {
             match statement {
                 PlannedStatement::CreateRelation(relation) => {
-                    if let Some(factory) = &self.factory {
-                        factory.prepare(&relation).await?;
+                    let step = crate::handler::preflight::Step::Prepare(relation.as_ref().clone());
+                    match self.take_prepared(&step) {
+                        Some(Some(e)) => return Err(e),
+                        Some(None) => {}
+                        None => {
+                            if let Some(factory) = &self.factory {
+                                factory.prepare(&relation).await?;
+                            }
+                        }
                     }
                     results.push(StatementResult::Created { kind: relation.kind, name: relation.name.clone() });
                 }
@@ -191,7 +202,8 @@ impl Engine {
                         return Err(EngineError::Configuration("this engine has no connectors and cannot run queries".into()));
                     };
                     tracing::info!(query = %plan.id, "starting query\n{plan}");
-                    let handle = start_query(plan.clone(), factory.as_ref(), &self.application_id, &self.checkpointing).await?;
+                    // Returns at once: the query opens its connectors in its own task.
+                    let handle = start_query(plan.clone(), factory.clone(), &self.application_id, &self.checkpointing);
                     let warning = plan.match_recognize.as_ref().and_then(|m| m.warning.clone());
                     if let Some(w) = &warning {
                         tracing::warn!(query = %plan.id, "{w}");

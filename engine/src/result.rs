@@ -110,6 +110,22 @@ pub struct PushQuery {
     pub rows: mpsc::Receiver<RecordBatch>,
     /// Stops the query.
     pub stopper: QueryStopper,
+    /// The query's status as its task sets it: it opens its source in the background,
+    /// and [`crate::runtime::started`] waits for the outcome (answer the client with
+    /// the reason when it cannot open, rather than with a silent stream).
+    pub status: tokio::sync::watch::Receiver<crate::runtime::QueryStatus>,
+}
+
+impl PushQuery {
+    /// Waits until the query has opened its source (`Ok`), or failed or began retrying
+    /// to (the reason; the query is then stopped).
+    pub async fn started(&mut self) -> std::result::Result<(), String> {
+        let outcome = crate::runtime::started(&mut self.status).await;
+        if outcome.is_err() {
+            self.stopper.stop();
+        }
+        outcome
+    }
 }
 
 impl fmt::Debug for PushQuery {

@@ -281,3 +281,112 @@ fn statements_reach_only_the_allowed_hosts() {
     assert_eq!(status, 200, "{answer}");
     healthy(&server);
 }
+
+/// A TCP port that accepts connections and never answers (a host behind a firewall
+/// that drops, or a hung server): every client of it waits for its own timeout.
+fn silent_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    let port = listener.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+/// `/healthcheck` and a catalog read answer within 1 s while another request waits.
+fn answers_at_once(server: &Server) {
+    let started = std::time::Instant::now();
+    healthy(server);
+    let (status, answer) = server.ksql("SHOW STREAMS;");
+    assert_eq!(status, 200, "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1), "the server took {:?} to answer", started.elapsed());
+}
+
+/// The state and error of query `id` in SHOW QUERIES.
+fn query_state(server: &Server, id: &str) -> (String, String) {
+    let (_, answer) = server.ksql("SHOW QUERIES;");
+    let q = answer[0]["queries"].as_array().into_iter().flatten().find(|q| q["id"] == id).cloned().unwrap_or(Value::Null);
+    (q["state"].as_str().unwrap_or("").to_string(), q["error"].as_str().unwrap_or("").to_string())
+}
+
+/// A statement naming a PostgreSQL server or a Kafka cluster that never answers used
+/// to hold the engine's lock while connecting (58 s and 30 s with every client frozen).
+/// Now the statement is answered at once, its query shows STARTING and then RETRYING
+/// with the reason, other clients are answered meanwhile, and a running query keeps
+/// running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_hosts_delay_only_their_own_statements() {
+    let silent = silent_port();
+    let silent_host = format!("127.0.0.1:{silent}");
+    let topic = unique("hostile-silent");
+    let dir = scratch_dir("eddy-hostile-silent");
+    let server = Server::start_with(
+        &dir.join("state"),
+        &[("EDDY_APPLICATION_ID", &unique("hostile"))],
+        &["--allow-host", &silent_host, "--connect-timeout", "1s", "--kafka-property", "socket.timeout.ms=3000"],
+    );
+    let (status, answer) = server.ksql(&format!(
+        "CREATE STREAM s (id VARCHAR, a INT) WITH (kafka_topic='{topic}', value_format='json', partitions=1);
+         CREATE STREAM copied WITH (kafka_topic='{topic}-copied') AS SELECT id, a FROM s;"
+    ));
+    assert_eq!(status, 200, "{answer}");
+    let running = answer[1]["commandStatus"]["queryId"].as_str().unwrap_or_default().to_string();
+    wait_until("the copy RUNNING", std::time::Duration::from_secs(30), || async { query_state(&server, &running).0 == "RUNNING" }).await;
+
+    // PostgreSQL on the silent port: the INSERT is answered at once.
+    let started = std::time::Instant::now();
+    let (status, answer) = server.ksql(&format!(
+        "CREATE TABLE silent_pg (id VARCHAR PRIMARY KEY, a INT) WITH ('connector'='postgres', 'url'='postgres://postgres@{silent_host}/test', 'table-name'='t');
+         INSERT INTO silent_pg SELECT id, a FROM s;"
+    ));
+    assert_eq!(status, 200, "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1), "INSERT took {:?}", started.elapsed());
+    let insert = answer[1]["commandStatus"]["queryId"].as_str().unwrap_or_default().to_string();
+    let (state, _) = query_state(&server, &insert);
+    assert!(state == "STARTING" || state == "RETRYING", "{state}");
+    answers_at_once(&server);
+    wait_until("the INSERT RETRYING", std::time::Duration::from_secs(30), || async { query_state(&server, &insert).0 == "RETRYING" }).await;
+    let (_, error) = query_state(&server, &insert);
+    assert!(error.starts_with("cannot start: "), "{error}");
+    assert!(error.ends_with("postgres: connecting to 127.0.0.1 did not answer within 1000 ms"), "{error}");
+
+    // Kafka on the silent port: a stream over it and a query reading it.
+    let (status, answer) = server.ksql(&format!(
+        "CREATE STREAM far (a INT) WITH (kafka_topic='far', value_format='json', 'properties.bootstrap.servers'='{silent_host}');
+         CREATE STREAM far_copy WITH ('connector'='blackhole') AS SELECT a FROM far;"
+    ));
+    assert_eq!(status, 200, "{answer}");
+    let far = answer[1]["commandStatus"]["queryId"].as_str().unwrap_or_default().to_string();
+    answers_at_once(&server);
+    wait_until("the far query RETRYING", std::time::Duration::from_secs(60), || async { query_state(&server, &far).0 == "RETRYING" }).await;
+
+    // A topic to create on the silent cluster: that request waits (for its own
+    // timeout), the others do not.
+    let url = server.url.clone();
+    let body = json!({"ksql": format!(
+        "CREATE STREAM far2 (a INT) WITH (kafka_topic='far2', value_format='json', partitions=1, 'properties.bootstrap.servers'='{silent_host}');"
+    ), "streamsProperties": {}});
+    let creating = std::thread::spawn(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut r = agent.post(&format!("{url}/ksql")).send_json(&body).unwrap_or_else(|e| panic!("POST /ksql: {e}"));
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default())
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    answers_at_once(&server);
+    let (status, body) = creating.join().unwrap_or_else(|_| panic!("the request thread panicked"));
+    assert_eq!(status, 500, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(answer["message"], "kafka: Admin operation error: OperationTimedOut (Local: Timed out)");
+
+    // Stopping a query that never started is immediate; the running one still runs.
+    let (status, answer) = server.ksql(&format!("TERMINATE {insert}; TERMINATE {far};"));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(query_state(&server, &running).0, "RUNNING");
+    produce(&topic, &[(None, r#"{"id": "x", "a": 1}"#)]).await;
+    let copied = format!("{topic}-copied");
+    wait_until("the running query copies", std::time::Duration::from_secs(30), || async { records_in(&copied) >= 1 }).await;
+    healthy(&server);
+}

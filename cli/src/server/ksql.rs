@@ -12,6 +12,10 @@ use serde_json::Value;
 use super::{bad_request, json_response, statement_request, AppState};
 use crate::entity::{entities, error_entity, SERVER_ERROR};
 
+/// Longest time a request's topic creations and deletions may take together, before
+/// the lock is taken (each Kafka request is also bounded by the request timeout).
+pub const PREFLIGHT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Most statements one `/ksql` request may hold.
 pub const MAX_STATEMENTS_PER_REQUEST: usize = 1_000;
 
@@ -51,8 +55,12 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, headers: HeaderMap,
             );
         }
     }
+    // Topics are created and deleted before the lock is taken (ksqlDB's injectors do
+    // it in the request's thread too): a silent broker delays this request only.
+    let preflight = state.engine.lock().await.preflight(&sql);
+    let prepared = preflight.run(PREFLIGHT_TIMEOUT).await;
     let mut engine = state.engine.lock().await;
-    let outcome = engine.execute(&sql, &mut session).await;
+    let outcome = engine.execute_prepared(&sql, &mut session, prepared).await;
     let sequence = engine.command_sequence().map_or(-1, |s| s as i64);
     drop(engine);
     match outcome {

@@ -104,7 +104,7 @@ async fn start(
         Err(e) => return bad_request(&headers, text, e.to_string()),
     }
     let outcome = state.engine.lock().await.execute(&sql, &mut session).await;
-    let push = match outcome {
+    let mut push = match outcome {
         Ok(mut executed) => match executed.pop().and_then(|mut e| e.results.pop()) {
             Some(StatementResult::PushQuery(p)) => p,
             _ => return bad_request(&headers, text, "the statement did not start a push query".into()),
@@ -114,6 +114,13 @@ async fn start(
             return json_response(&headers, StatusCode::BAD_REQUEST, &body);
         }
     };
+    // The query opens its source in its own task, without the engine's lock: an
+    // unreachable broker delays this client only, which then gets the reason.
+    if let Err(reason) = push.started().await {
+        let error = eddy_engine::EngineError::Configuration(reason);
+        let (_, body) = error_entity(text, &error);
+        return json_response(&headers, StatusCode::BAD_REQUEST, &body);
+    }
     if let Ok(mut pushes) = state.pushes.lock() {
         pushes.insert(push.id.clone(), push.stopper.clone());
     }
@@ -131,7 +138,7 @@ fn row_stream(
     push: PushQuery,
     framing: Framing,
 ) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> {
-    let PushQuery { id, schema, limit, rows, stopper } = push;
+    let PushQuery { id, schema, limit, rows, stopper, .. } = push;
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let types = column_types(&schema);
     let header = match framing {

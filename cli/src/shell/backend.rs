@@ -100,7 +100,11 @@ impl Backend {
                 let mut out = Vec::new();
                 for mut e in executed {
                     if let Some(StatementResult::PushQuery(_)) = e.results.last() {
-                        if let Some(StatementResult::PushQuery(p)) = e.results.pop() {
+                        if let Some(StatementResult::PushQuery(mut p)) = e.results.pop() {
+                            // The query opens its source in the background: say so when it cannot.
+                            if let Err(reason) = p.started().await {
+                                return (out, Some(ShellError { message: reason, position: None, hint: None }));
+                            }
                             out.push(Output::Push(embedded_push(p)));
                         }
                         continue;

@@ -1,8 +1,6 @@
 //! Topic creation through the Kafka admin API (the broker used in tests does not
 //! auto-create topics, and ksqlDB creates a stream's topic when it names `PARTITIONS`).
 
-use std::time::Duration;
-
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
@@ -18,7 +16,8 @@ use crate::error::{ConnectorError, Result};
 pub async fn ensure_topic(config: &KafkaConfig, topic: &str, partitions: i32, replicas: i32) -> Result<bool> {
     let admin: AdminClient<DefaultClientContext> = config.client_config().create()?;
     let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replicas));
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))).request_timeout(Some(Duration::from_secs(30)));
+    let timeout = config.request_timeout();
+    let options = AdminOptions::new().operation_timeout(Some(timeout)).request_timeout(Some(timeout));
     let results = admin.create_topics([&new_topic], &options).await?;
     match results.into_iter().next() {
         Some(Ok(_)) => {
@@ -32,10 +31,10 @@ pub async fn ensure_topic(config: &KafkaConfig, topic: &str, partitions: i32, re
 
 /// The topics of the cluster, sorted by name, with partition and replica counts.
 ///
-/// Errors: the broker is unreachable within 10 s.
+/// Errors: the broker is unreachable within the request timeout.
 pub async fn list_topics(config: &KafkaConfig) -> Result<Vec<eddy_engine::connector::TopicInfo>> {
     let consumer: rdkafka::consumer::BaseConsumer = config.client_config().create()?;
-    let metadata = tokio::task::block_in_place(|| rdkafka::consumer::Consumer::fetch_metadata(&consumer, None, Duration::from_secs(10)))?;
+    let metadata = tokio::task::block_in_place(|| rdkafka::consumer::Consumer::fetch_metadata(&consumer, None, config.request_timeout()))?;
     let mut topics: Vec<eddy_engine::connector::TopicInfo> = metadata
         .topics()
         .iter()
@@ -55,7 +54,7 @@ pub async fn list_topics(config: &KafkaConfig) -> Result<Vec<eddy_engine::connec
 /// Errors: the broker is unreachable or refuses.
 pub async fn delete_topic(config: &KafkaConfig, topic: &str) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = config.client_config().create()?;
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let options = AdminOptions::new().operation_timeout(Some(config.request_timeout()));
     for result in admin.delete_topics(&[topic], &options).await? {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}

@@ -7,6 +7,7 @@ mod source;
 mod tail;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use rdkafka::ClientConfig;
 
@@ -26,7 +27,19 @@ pub struct KafkaConfig {
     pub properties: BTreeMap<String, String>,
 }
 
+/// How long a request to the cluster (topic creation, metadata, committed offsets) may
+/// take when `socket.timeout.ms` is not set (ms).
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 30_000;
+
 impl KafkaConfig {
+    /// How long one request to the cluster may take before it fails (and, when a query
+    /// is starting, is retried): librdkafka's own `socket.timeout.ms` when Eddy was
+    /// given it (`--kafka-property`), else [`DEFAULT_REQUEST_TIMEOUT_MS`].
+    pub fn request_timeout(&self) -> Duration {
+        let ms = self.properties.get("socket.timeout.ms").and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(DEFAULT_REQUEST_TIMEOUT_MS);
+        Duration::from_millis(ms)
+    }
+
     /// A librdkafka config with the bootstrap servers and the extra properties.
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();

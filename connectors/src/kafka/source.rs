@@ -117,7 +117,8 @@ impl KafkaSource {
     /// the sink ahead. With `resume_exact` (the query restored operator state taken at
     /// `resume_from`), those positions are used even where the group is ahead.
     ///
-    /// Errors: the client cannot be created, or the topic does not appear within 60 s.
+    /// Errors: the client cannot be created, or the topic does not appear within the
+    /// request timeout ([`KafkaConfig::request_timeout`]).
     /// The consumer lag goes to `metrics` when given.
     pub async fn open(config: &KafkaConfig, options: &KafkaOptions, query: &QueryContext) -> Result<Self> {
         let QueryContext { group_id, transient, resume_from, resume_exact, .. } = query;
@@ -146,13 +147,13 @@ impl KafkaSource {
             client.set(k, v);
         }
         let consumer: StreamConsumer<LagContext> = client.create_with_context(LagContext { metrics })?;
-        let partitions = Self::partitions(&consumer, &options.topic).await?;
+        let partitions = Self::partitions(&consumer, &options.topic, config.request_timeout()).await?;
         let mut wanted = TopicPartitionList::new();
         for p in &partitions {
             wanted.add_partition(&options.topic, *p);
         }
         let committed =
-            if transient { wanted } else { tokio::task::block_in_place(|| consumer.committed_offsets(wanted, Duration::from_secs(30)))? };
+            if transient { wanted } else { tokio::task::block_in_place(|| consumer.committed_offsets(wanted, config.request_timeout()))? };
         let default_start = match options.startup {
             StartupMode::Earliest => Offset::Beginning,
             StartupMode::Latest => Offset::End,
@@ -209,12 +210,13 @@ impl KafkaSource {
         })
     }
 
-    /// The partition ids of `topic`, waiting up to 60 s for the topic to exist.
-    async fn partitions(consumer: &StreamConsumer<LagContext>, topic: &str) -> Result<Vec<i32>> {
-        let deadline = Instant::now() + Duration::from_secs(60);
+    /// The partition ids of `topic`, waiting up to `timeout` for the topic to exist.
+    async fn partitions(consumer: &StreamConsumer<LagContext>, topic: &str, timeout: Duration) -> Result<Vec<i32>> {
+        let deadline = Instant::now() + timeout;
         let mut warned = false;
         loop {
-            let metadata = tokio::task::block_in_place(|| consumer.fetch_metadata(Some(topic), Duration::from_secs(10)));
+            let wait = deadline.saturating_duration_since(Instant::now()).clamp(Duration::from_millis(100), Duration::from_secs(10));
+            let metadata = tokio::task::block_in_place(|| consumer.fetch_metadata(Some(topic), wait));
             match metadata {
                 Ok(m) => {
                     let found: Vec<i32> = m
@@ -226,16 +228,19 @@ impl KafkaSource {
                     if !found.is_empty() {
                         return Ok(found);
                     }
+                    if Instant::now() > deadline {
+                        return Err(ConnectorError::Config(format!(
+                            "topic {topic} does not exist: create it, or declare partitions in WITH so Eddy creates it"
+                        )));
+                    }
                 }
+                // The cluster did not answer in time: an error to retry (the query
+                // shows RETRYING), not a missing topic.
+                Err(e) if Instant::now() > deadline => return Err(e.into()),
                 Err(e) => tracing::warn!(topic, error = %e, "cannot fetch topic metadata; retrying"),
             }
-            if Instant::now() > deadline {
-                return Err(ConnectorError::Config(format!(
-                    "topic {topic} does not exist: create it, or declare partitions in WITH so Eddy creates it"
-                )));
-            }
             if !warned {
-                tracing::warn!(topic, "topic does not exist yet; waiting up to 60 s");
+                tracing::warn!(topic, timeout_ms = timeout.as_millis() as u64, "topic does not exist yet; waiting for it");
                 warned = true;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;

@@ -100,7 +100,7 @@ pub fn read_tail(config: &KafkaConfig, topic: &str, query: &str, after: u64) -> 
         .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed");
     let consumer: BaseConsumer = client.create()?;
-    let timeout = Duration::from_secs(30);
+    let timeout = config.request_timeout();
     let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
     let partitions: Vec<i32> =
         metadata.topics().iter().filter(|t| t.name() == topic).flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();

@@ -85,10 +85,19 @@ impl PostgresSink {
     /// Connects and creates the table from `relation`'s schema if it is missing, and
     /// the `eddy_progress` table; the progress row is keyed by `query`'s consumer group.
     ///
-    /// Errors: bad URL, connection refused, authentication, DDL refused.
-    pub async fn connect(url: &str, options: &PostgresOptions, relation: &Relation, query: &QueryContext) -> Result<Self> {
+    /// A connection attempt gives up after `connect_timeout` unless the URL sets its
+    /// own `connect_timeout`.
+    ///
+    /// Errors: bad URL, connection refused or timed out, authentication, DDL refused.
+    pub async fn connect(
+        url: &str,
+        options: &PostgresOptions,
+        relation: &Relation,
+        query: &QueryContext,
+        connect_timeout: std::time::Duration,
+    ) -> Result<Self> {
         let key_indices = relation.primary_key.iter().map(|k| relation.schema.index_of(k)).collect::<Result<Vec<_>, _>>()?;
-        Self::open(url, options, relation.schema.clone(), key_indices, query).await
+        Self::open(url, options, relation.schema.clone(), key_indices, query, connect_timeout).await
     }
 
     /// A sink of dead letters (`eddy_engine::record::dead_letter_schema`, no key) to
@@ -96,12 +105,19 @@ impl PostgresSink {
     /// timestamp columns. Flushed without a progress row (see the pipeline's side outputs).
     ///
     /// Errors: as [`PostgresSink::connect`].
-    pub async fn dead_letters(url: &str, table: &str, query: &QueryContext) -> Result<Self> {
+    pub async fn dead_letters(url: &str, table: &str, query: &QueryContext, connect_timeout: std::time::Duration) -> Result<Self> {
         let options = PostgresOptions { url: Some(url.to_string()), table: table.to_string(), username: None, password: None };
-        Self::open(url, &options, eddy_engine::record::dead_letter_schema(), Vec::new(), query).await
+        Self::open(url, &options, eddy_engine::record::dead_letter_schema(), Vec::new(), query, connect_timeout).await
     }
 
-    async fn open(url: &str, options: &PostgresOptions, schema: SchemaRef, key_indices: Vec<usize>, query: &QueryContext) -> Result<Self> {
+    async fn open(
+        url: &str,
+        options: &PostgresOptions,
+        schema: SchemaRef,
+        key_indices: Vec<usize>,
+        query: &QueryContext,
+        connect_timeout: std::time::Duration,
+    ) -> Result<Self> {
         let mut config: Config = url.parse().map_err(|e| ConnectorError::Config(format!("bad PostgreSQL URL: {e}")))?;
         if let Some(u) = &options.username {
             config.user(u);
@@ -111,7 +127,9 @@ impl PostgresSink {
         }
         config.application_name("eddy");
         // A dead network shows as an error to retry, not as a write that hangs forever.
-        config.connect_timeout(std::time::Duration::from_secs(10));
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(connect_timeout);
+        }
         config.keepalives_idle(std::time::Duration::from_secs(30));
         let mut sink = PostgresSink {
             config,
@@ -157,7 +175,28 @@ impl PostgresSink {
     async fn client(&mut self) -> Result<&mut Client> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
             self.statements.clear();
-            let (client, connection) = self.config.connect(NoTls).await?;
+            // tokio-postgres bounds the TCP connect only; a server that accepts and then
+            // never answers the startup handshake is bounded here.
+            let limit = self.config.get_connect_timeout().copied().unwrap_or(crate::DEFAULT_CONNECT_TIMEOUT);
+            let (client, connection) = match tokio::time::timeout(limit, self.config.connect(NoTls)).await {
+                Ok(connected) => connected?,
+                Err(_) => {
+                    let hosts: Vec<String> = self
+                        .config
+                        .get_hosts()
+                        .iter()
+                        .map(|h| match h {
+                            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+                        })
+                        .collect();
+                    return Err(ConnectorError::TimedOut {
+                        system: "postgres",
+                        what: format!("connecting to {}", hosts.join(",")),
+                        after: limit,
+                    });
+                }
+            };
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
                     tracing::warn!(error = %e, "postgres connection ended");

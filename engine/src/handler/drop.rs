@@ -1,5 +1,6 @@
 //! `DROP STREAM|TABLE [IF EXISTS] name [DELETE TOPIC]` (ksqlDB).
 
+use crate::catalog::{Catalog, Relation};
 use crate::engine::Engine;
 use crate::error::{Result, SqlError};
 use crate::options::ConnectorOptions;
@@ -24,9 +25,48 @@ impl Engine {
         text: &str,
         session: &Session,
     ) -> Result<StatementResult> {
-        let Some(relation) = self.catalog.get(&name.value).cloned() else {
+        let Some(relation) = self.droppable(&self.catalog, &[], kind, name, if_exists, delete_topic)? else {
+            return Ok(StatementResult::Noop(format!("{} {} does not exist", kind.to_string().to_lowercase(), name.value)));
+        };
+        let topic_deleted = match &relation.connector {
+            ConnectorOptions::Kafka(k) if delete_topic => {
+                // Deleted before the lock was taken when a front ran the request's
+                // preflight (as ksqlDB's TopicDeleteInjector does), else here.
+                match self.take_prepared(&super::preflight::Step::DeleteTopic(relation.clone())) {
+                    Some(Some(e)) => return Err(e),
+                    Some(None) => {}
+                    None => self.factory()?.delete_topic(&relation).await?,
+                }
+                Some(k.topic.clone())
+            }
+            _ => None,
+        };
+        for q in self.queries.iter().filter(|q| self.push_ids.contains(&q.plan.id) && q.plan.source.name == relation.name) {
+            q.request_stop();
+        }
+        self.catalog.remove(&relation.name);
+        self.log_command(text, None, session)?;
+        Ok(StatementResult::Dropped { kind, name: relation.name.clone(), topic_deleted })
+    }
+
+    /// The relation `DROP` would remove from `catalog`, checked as ksqlDB checks it, or
+    /// `None` when it does not exist and `if_exists` was given. `planned` are queries of
+    /// the same request not started yet (by their source and sink names), which use
+    /// relations as running queries do.
+    ///
+    /// Errors: as [`Engine::execute_drop`], except the broker's.
+    pub(crate) fn droppable(
+        &self,
+        catalog: &Catalog,
+        planned: &[(String, String, String)],
+        kind: ObjectKind,
+        name: &Name,
+        if_exists: bool,
+        delete_topic: bool,
+    ) -> Result<Option<Relation>> {
+        let Some(relation) = catalog.get(&name.value).cloned() else {
             if if_exists {
-                return Ok(StatementResult::Noop(format!("{} {} does not exist", kind.to_string().to_lowercase(), name.value)));
+                return Ok(None);
             }
             return Err(self.unknown_relation(name).into());
         };
@@ -41,8 +81,10 @@ impl Engine {
             .queries
             .iter()
             .filter(|q| !self.push_ids.contains(&q.plan.id))
-            .filter(|q| q.plan.source.name == relation.name || q.plan.sink.name == relation.name)
-            .map(|q| q.plan.id.clone())
+            .map(|q| (q.plan.id.clone(), q.plan.source.name.clone(), q.plan.sink.name.clone()))
+            .chain(planned.iter().cloned())
+            .filter(|(_, source, sink)| *source == relation.name || *sink == relation.name)
+            .map(|(id, _, _)| id)
             .collect();
         if !users.is_empty() {
             let verb = if users.len() == 1 { "uses" } else { "use" };
@@ -51,27 +93,16 @@ impl Engine {
                 .hint(format!("terminate it first: {}", users.iter().map(|u| format!("TERMINATE {u};")).collect::<Vec<_>>().join(" ")))
                 .into());
         }
-        let topic_deleted = if delete_topic {
-            let ConnectorOptions::Kafka(k) = &relation.connector else {
-                return Err(SqlError::new(format!(
-                    "\"{}\" is a {} {kind}: it has no topic to delete",
-                    relation.name,
-                    relation.connector.name()
-                ))
-                .at(name.position)
-                .hint("drop it without DELETE TOPIC")
-                .into());
-            };
-            self.factory()?.delete_topic(&relation).await?;
-            Some(k.topic.clone())
-        } else {
-            None
-        };
-        for q in self.queries.iter().filter(|q| self.push_ids.contains(&q.plan.id) && q.plan.source.name == relation.name) {
-            q.request_stop();
+        if delete_topic && !matches!(relation.connector, ConnectorOptions::Kafka(_)) {
+            return Err(SqlError::new(format!(
+                "\"{}\" is a {} {kind}: it has no topic to delete",
+                relation.name,
+                relation.connector.name()
+            ))
+            .at(name.position)
+            .hint("drop it without DELETE TOPIC")
+            .into());
         }
-        self.catalog.remove(&relation.name);
-        self.log_command(text, None, session)?;
-        Ok(StatementResult::Dropped { kind, name: relation.name.clone(), topic_deleted })
+        Ok(Some(relation.as_ref().clone()))
     }
 }

@@ -9,6 +9,7 @@ mod create;
 mod describe;
 mod drop;
 mod explain;
+pub(crate) mod preflight;
 mod push_query;
 mod replay;
 mod run_script;

@@ -53,20 +53,18 @@ impl Engine {
         let (sink, rows) = PushSink::new(limit);
         let n = PUSH_QUERIES.fetch_add(1, Ordering::Relaxed);
         let group_prefix = format!("{}-transient-{}-{n}-", self.application_id, std::process::id());
-        let started = match self.factory() {
-            Ok(factory) => start_query_with(plan, factory.as_ref(), group_prefix, Some(Box::new(sink)), None).await,
-            Err(e) => Err(e),
-        };
-        let handle = match started {
-            Ok(h) => h,
+        let factory = match self.factory() {
+            Ok(f) => f,
             Err(e) => {
                 self.query_ids.remove(&id);
                 return Err(e);
             }
         };
+        let handle = start_query_with(plan, factory, group_prefix, Some(Box::new(sink)), None);
+        let status = handle.status_updates();
         let stopper = handle.stopper();
         self.push_ids.insert(id.clone());
         self.queries.push(handle);
-        Ok(StatementResult::PushQuery(PushQuery { id, schema, limit, rows, stopper }))
+        Ok(StatementResult::PushQuery(PushQuery { id, schema, limit, rows, stopper, status }))
     }
 }

@@ -59,18 +59,12 @@ impl Engine {
             }
         }
         let Some(factory) = self.factory.clone() else { return warnings };
-        // The queries start side by side: each waits on its broker and database
-        // round trips (offsets, progress, topic tails), not on the others.
-        let starts = live.iter().map(|plan| start_query(plan.clone(), factory.as_ref(), &self.application_id, &self.checkpointing));
-        let started = futures::future::join_all(starts).await;
-        for (plan, result) in live.iter().zip(started) {
-            match result {
-                Ok(handle) => {
-                    tracing::info!(query = %plan.id, "query resumed from the command log");
-                    self.queries.push(handle);
-                }
-                Err(e) => warnings.push(format!("query {} did not start: {e}", plan.id)),
-            }
+        // Each query opens its connectors in its own task: they wait on their broker and
+        // database round trips side by side, and a query that cannot open yet retries
+        // there (RETRYING) rather than holding up the others.
+        for plan in live {
+            tracing::info!(query = %plan.id, "query resumed from the command log");
+            self.queries.push(start_query(plan, factory.clone(), &self.application_id, &self.checkpointing));
         }
         warnings
     }

@@ -3,11 +3,15 @@
 
 mod checkpoint;
 pub(crate) mod exchange;
+mod handle;
 mod pipeline;
 mod progress;
 mod push;
 pub mod snapshot;
+mod start;
 
 pub use checkpoint::{newest, Checkpoint, CheckpointStore, Checkpointing, DEFAULT_CHECKPOINT_INTERVAL_MS, RETAINED_CHECKPOINTS};
-pub use pipeline::{parallelism, start_query, start_query_with, QueryHandle, QueryStatus, QueryStopper};
+pub use handle::{started, QueryHandle, QueryStatus, QueryStopper};
+pub use pipeline::parallelism;
 pub use push::PushSink;
+pub use start::{start_query, start_query_with, START_RETRY_MAX, START_RETRY_MIN};

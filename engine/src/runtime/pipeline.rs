@@ -32,7 +32,7 @@
 //! The channels hold at most [`CHANNEL_CAPACITY`] messages, so a slow sink slows the
 //! source and memory stays bounded.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
@@ -61,116 +61,6 @@ use crate::sql::planner::QueryPlan;
 /// Messages buffered between two stages (each is at most one micro-batch).
 pub const CHANNEL_CAPACITY: usize = 4;
 
-/// Where a query stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QueryStatus {
-    /// Reading, processing and writing.
-    Running,
-    /// Running, but a sink is retrying after a transient error (the text, e.g. a
-    /// dropped PostgreSQL connection); the source is paused meanwhile (backpressure).
-    Retrying(String),
-    /// Stopped on request, everything flushed and committed.
-    Stopped,
-    /// Stopped by an error (the text).
-    Failed(String),
-}
-
-impl std::fmt::Display for QueryStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            QueryStatus::Running => f.write_str("RUNNING"),
-            QueryStatus::Retrying(e) => write!(f, "RETRYING: {e}"),
-            QueryStatus::Stopped => f.write_str("STOPPED"),
-            QueryStatus::Failed(e) => write!(f, "FAILED: {e}"),
-        }
-    }
-}
-
-/// A running query: its plan, counters and status; stop it with [`QueryHandle::stop`].
-pub struct QueryHandle {
-    /// The plan it runs.
-    pub plan: Arc<QueryPlan>,
-    /// Its counters.
-    pub metrics: Arc<QueryMetrics>,
-    /// When it started (ms since the epoch).
-    pub started_at_ms: i64,
-    status: Arc<Mutex<QueryStatus>>,
-    stop: QueryStopper,
-    task: Option<JoinHandle<()>>,
-}
-
-/// Stops a query from elsewhere (a REST response stream that the client dropped, a
-/// shell's Ctrl-C); cheap to clone.
-#[derive(Debug, Clone)]
-pub struct QueryStopper(Arc<watch::Sender<bool>>);
-
-impl QueryStopper {
-    /// Asks the query to stop; returns at once.
-    pub fn stop(&self) {
-        let _ = self.0.send(true);
-    }
-}
-
-impl QueryHandle {
-    /// The current status.
-    pub fn status(&self) -> QueryStatus {
-        let status = self.status.lock().map(|s| s.clone()).unwrap_or_else(|p| p.into_inner().clone());
-        match (status, self.metrics.retrying()) {
-            (QueryStatus::Running, Some(e)) => QueryStatus::Retrying(e),
-            (status, _) => status,
-        }
-    }
-
-    /// Whether the query is still running (retrying included).
-    pub fn is_running(&self) -> bool {
-        matches!(self.status(), QueryStatus::Running | QueryStatus::Retrying(_))
-    }
-
-    /// Asks the query to stop: the source stops reading, the sink flushes, the last
-    /// offsets are committed. Returns at once; [`QueryHandle::wait`] waits for it.
-    pub fn request_stop(&self) {
-        self.stop.stop();
-    }
-
-    /// A handle that stops this query.
-    pub fn stopper(&self) -> QueryStopper {
-        self.stop.clone()
-    }
-
-    /// Whether a stop was asked for (the query may still be flushing).
-    pub fn stop_requested(&self) -> bool {
-        *self.stop.0.borrow()
-    }
-
-    /// Whether every task of the query has ended.
-    pub fn is_finished(&self) -> bool {
-        self.task.as_ref().is_none_or(|t| t.is_finished())
-    }
-
-    /// Waits until the query has ended and returns its final status.
-    pub async fn wait(&mut self) -> QueryStatus {
-        if let Some(task) = self.task.take() {
-            if let Err(e) = task.await {
-                self.set_status(QueryStatus::Failed(format!("query task ended abnormally: {e}")));
-            }
-        }
-        self.status()
-    }
-
-    /// Stops the query and waits for it.
-    pub async fn stop(&mut self) -> QueryStatus {
-        self.request_stop();
-        self.wait().await
-    }
-
-    fn set_status(&self, status: QueryStatus) {
-        match self.status.lock() {
-            Ok(mut s) => *s = status,
-            Err(p) => *p.into_inner() = status,
-        }
-    }
-}
-
 /// Workers of a query's stateful stages: the source's `'parallelism'`, else one per
 /// core, for an aggregation or MATCH_RECOGNIZE; 1 for a stateless query.
 pub fn parallelism(plan: &QueryPlan) -> usize {
@@ -187,7 +77,9 @@ pub fn default_parallelism() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-/// Creates the query's source and sink through `factory` and starts its tasks.
+/// Opens the query's connectors through `factory` and starts its tasks; returns them
+/// (each ends with its stage's result). Called by [`super::start`], which retries
+/// this while it fails with a transient error.
 ///
 /// With one worker: `source -> operators -> sink`. An aggregation with `n > 1` workers
 /// (the source's `'parallelism'`, else one per core) runs
@@ -197,115 +89,69 @@ pub fn default_parallelism() -> usize {
 /// watermarks combined (minimum) where streams merge.
 /// Every stage is its own tokio task, so stages run on all cores.
 ///
-/// Errors: the source or sink cannot be created (broker or database unreachable, table
-/// not creatable); once started, errors end the query and show in its status.
-pub async fn start_query(
-    plan: Arc<QueryPlan>,
+/// `given` is the sink to use instead of the plan's sink relation (a transient push
+/// query's client, which keeps no checkpoint); it is left in place when opening fails,
+/// for the next attempt.
+///
+/// Errors: the source or sink cannot be opened (broker or database unreachable, table
+/// not creatable), a checkpoint cannot be read, or the operators cannot be built.
+pub(super) async fn open(
+    plan: &Arc<QueryPlan>,
     factory: &dyn ConnectorFactory,
-    application_id: &str,
-    checkpointing: &Checkpointing,
-) -> Result<QueryHandle> {
-    start_query_with(plan, factory, format!("{application_id}-"), None, Some(checkpointing)).await
-}
-
-/// Starts a query reading under consumer group `<group_prefix><id>`, whose rows go to
-/// `sink` when given instead of the plan's sink relation (a transient push query's
-/// client, which keeps no checkpoint). A query over a Kafka source with `checkpointing`
-/// resumes from the newer of its latest local checkpoint and its sink's committed
-/// progress. Errors as [`start_query`].
-pub async fn start_query_with(
-    plan: Arc<QueryPlan>,
-    factory: &dyn ConnectorFactory,
-    group_prefix: String,
-    sink: Option<Box<dyn Sink>>,
+    group_prefix: &str,
+    given: &mut Option<Box<dyn Sink>>,
     checkpointing: Option<&Checkpointing>,
-) -> Result<QueryHandle> {
-    let metrics = Arc::new(QueryMetrics::default());
+    metrics: &Arc<QueryMetrics>,
+    stop_rx: watch::Receiver<bool>,
+) -> Result<Vec<JoinHandle<Result<()>>>> {
+    let plan = plan.clone();
+    let metrics = metrics.clone();
     let stateful = plan.aggregate.is_some() || plan.match_recognize.is_some();
     let keyed = plan.aggregate.as_ref().is_some_and(|a| !a.keys.is_empty())
         || plan.match_recognize.as_ref().is_some_and(|m| !m.partition_by.is_empty());
     // Decoding runs on n workers for any stateful query; the state needs keys to split on.
     let workers = parallelism(&plan);
     let backs = if keyed { workers } else { 1 };
+    let transient = given.is_some();
     let ctx = QueryContext {
         query_id: plan.id.clone(),
         group_id: format!("{group_prefix}{}", plan.id),
         metrics: metrics.clone(),
         parallelism: workers,
-        transient: sink.is_some(),
+        transient,
         resume_from: Vec::new(),
         resume_exact: false,
         // The checkpoint store's directory: the same sanitized name.
         state_dir: checkpointing
-            .filter(|_| sink.is_none())
+            .filter(|_| !transient)
             .map(|c| CheckpointStore::new(&c.dir, &format!("{group_prefix}{}", plan.id)).dir().to_path_buf()),
     };
-    // The sink first: the progress it committed with its rows is where the source
-    // resumes, where it is ahead of the consumer group's offsets.
-    let mut ctx = ctx;
-    let mut sink = match sink {
+    let mut sink = match given.take() {
         Some(sink) => sink,
         None => factory.sink(&plan.sink, &ctx).await?,
     };
-    // Checkpoints are kept for queries over Kafka; a file is read whole on every run.
-    let store = match checkpointing {
-        Some(c) if !ctx.transient && matches!(plan.source.connector, ConnectorOptions::Kafka(_)) => {
-            Some(CheckpointStore::new(&c.dir, &ctx.group_id))
+    let opened = open_source(&plan, factory, ctx, &mut sink, checkpointing, stateful).await;
+    let Opened { source, restore, checkpoints, snapshots, late_sink, dead_letter_sink, resume_watermark } = match opened {
+        Ok(o) => o,
+        Err(e) => {
+            if transient {
+                *given = Some(sink);
+            }
+            return Err(e);
         }
-        _ => None,
     };
-    let interval = Duration::from_millis(
-        plan.checkpoint_interval_ms.or(checkpointing.map(|c| c.interval_ms)).unwrap_or(DEFAULT_CHECKPOINT_INTERVAL_MS),
-    );
-    // A stateful query with checkpoints snapshots its operators at every barrier; its
-    // source sends one barrier per checkpoint interval.
-    let snapshots = stateful && store.is_some();
-    let committed = sink.restored_progress().await?;
-    let restore = match &store {
-        Some(store) => choose_restore(store, committed, snapshots, &plan.id)?,
-        None => Restore { progress: committed, states: None },
-    };
-    if let Some(r) = &restore.progress {
-        ctx.resume_from = r.positions.clone();
-        // Restored state belongs to exactly these positions.
-        ctx.resume_exact = restore.states.is_some();
-    }
-    sink.resume(restore.progress.as_ref()).await?;
-    let checkpoints = store.map(|store| SinkCheckpoints { store, interval, last: Instant::now(), every_barrier: snapshots });
     let ledger = Arc::new(ProgressLedger::new(restore.progress.as_ref(), first_id_base(now_ms())));
-    // Without restored state, a window aggregate resumes at the stored watermark: rows
-    // of windows already written are late and not counted into a second, partial copy.
-    // MATCH_RECOGNIZE does not: a row it held in a partial match lies behind that
-    // watermark, and would be dropped as late on the replay (the match lost). It
-    // replays from the resume position with the watermark rebuilt from the rows; a
-    // match completed again is suppressed by a Kafka sink (`Sink::resume`) or upserted
-    // by a keyed table. With restored state, the operators restore their own watermarks.
-    let restore_watermark = plan.match_recognize.is_none() && restore.states.is_none();
-    let restored_watermark = restore.progress.as_ref().and_then(|r| r.watermark).filter(|_| restore_watermark);
+    let (restore_watermark, restored_watermark) = resume_watermark;
     let resume = SourceResume {
         ledger: ledger.clone(),
         sink_watermark: restored_watermark,
         restore_watermark,
-        barrier_every: snapshots.then_some(interval),
+        barrier_every: checkpoints.as_ref().filter(|_| snapshots).map(|c| c.interval),
     };
     let states = restore.states.unwrap_or_default();
     let board = snapshots.then(|| Arc::new(SnapshotBoard::default()));
-    let source = factory.source(&plan.source, &ctx).await?;
-    let late_sink = match (stateful, &plan.source.event_time.late_rows_topic) {
-        (true, Some(topic)) => Some(factory.raw_sink(&plan.source, topic, &ctx).await?),
-        _ => None,
-    };
-    // Dead letters of a transient push query are not written: the persistent queries
-    // reading the same source write them once.
-    let dead_letter_sink = match plan.source.connector.dead_letter() {
-        Some(target) if !ctx.transient && plan.source.connector.error_policy() == ErrorPolicy::DeadLetter => {
-            Some(factory.dead_letter_sink(&plan.source, target, &ctx).await?)
-        }
-        _ => None,
-    };
     let partitions = source.partitions();
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     let (ack_tx, ack_rx) = mpsc::unbounded_channel();
     let (sink_tx, sink_rx) = mpsc::channel(CHANNEL_CAPACITY * backs);
     let mut tasks: Vec<JoinHandle<Result<()>>> = Vec::new();
@@ -364,36 +210,90 @@ pub async fn start_query_with(
     let sink_task = SinkTask { ledger, checkpoints, board, commit_on_watermark: !snapshots };
     tasks.push(tokio::spawn(run_sink(sink, side, Inputs::new(sink_rx, backs), ack_tx, metrics.clone(), sink_task)));
 
-    let status = Arc::new(Mutex::new(QueryStatus::Running));
-    let query_id = plan.id.clone();
-    let task_status = status.clone();
-    let task = tokio::spawn(async move {
-        let mut error = None;
-        for task in tasks {
-            let result = match task.await {
-                Ok(r) => r,
-                Err(e) => Err(EngineError::Internal(format!("a pipeline task ended abnormally: {e}"))),
-            };
-            if let Err(e) = result {
-                if error.is_none() && !matches!(e, EngineError::ChannelClosed) {
-                    error = Some(e);
-                }
-            }
+    Ok(tasks)
+}
+
+/// What [`open`] opened besides the sink.
+struct Opened {
+    source: Box<dyn Source>,
+    restore: Restore,
+    checkpoints: Option<SinkCheckpoints>,
+    /// A stateful query with checkpoints snapshots its operators at every barrier.
+    snapshots: bool,
+    late_sink: Option<Box<dyn Sink>>,
+    dead_letter_sink: Option<Box<dyn Sink>>,
+    /// Whether the source restores the stored watermark, and the one the sink committed.
+    resume_watermark: (bool, Option<i64>),
+}
+
+/// Reads where the query resumes (the sink's committed progress, the newest usable
+/// checkpoint), hands it to the sink, then opens the source and the side sinks.
+async fn open_source(
+    plan: &QueryPlan,
+    factory: &dyn ConnectorFactory,
+    mut ctx: QueryContext,
+    sink: &mut Box<dyn Sink>,
+    checkpointing: Option<&Checkpointing>,
+    stateful: bool,
+) -> Result<Opened> {
+    // The sink first: the progress it committed with its rows is where the source
+    // resumes, where it is ahead of the consumer group's offsets.
+    // Checkpoints are kept for queries over Kafka; a file is read whole on every run.
+    let store = match checkpointing {
+        Some(c) if !ctx.transient && matches!(plan.source.connector, ConnectorOptions::Kafka(_)) => {
+            Some(CheckpointStore::new(&c.dir, &ctx.group_id))
         }
-        let final_status = match error {
-            None => QueryStatus::Stopped,
-            Some(e) => {
-                tracing::error!(query = %query_id, error = %e, "query failed");
-                QueryStatus::Failed(e.to_string())
-            }
-        };
-        match task_status.lock() {
-            Ok(mut s) => *s = final_status,
-            Err(p) => *p.into_inner() = final_status,
+        _ => None,
+    };
+    let interval = Duration::from_millis(
+        plan.checkpoint_interval_ms.or(checkpointing.map(|c| c.interval_ms)).unwrap_or(DEFAULT_CHECKPOINT_INTERVAL_MS),
+    );
+    // A stateful query with checkpoints snapshots its operators at every barrier; its
+    // source sends one barrier per checkpoint interval.
+    let snapshots = stateful && store.is_some();
+    let committed = sink.restored_progress().await?;
+    let restore = match &store {
+        Some(store) => choose_restore(store, committed, snapshots, &plan.id)?,
+        None => Restore { progress: committed, states: None },
+    };
+    if let Some(r) = &restore.progress {
+        ctx.resume_from = r.positions.clone();
+        // Restored state belongs to exactly these positions.
+        ctx.resume_exact = restore.states.is_some();
+    }
+    sink.resume(restore.progress.as_ref()).await?;
+    let checkpoints = store.map(|store| SinkCheckpoints { store, interval, last: Instant::now(), every_barrier: snapshots });
+    // Without restored state, a window aggregate resumes at the stored watermark: rows
+    // of windows already written are late and not counted into a second, partial copy.
+    // MATCH_RECOGNIZE does not: a row it held in a partial match lies behind that
+    // watermark, and would be dropped as late on the replay (the match lost). It
+    // replays from the resume position with the watermark rebuilt from the rows; a
+    // match completed again is suppressed by a Kafka sink (`Sink::resume`) or upserted
+    // by a keyed table. With restored state, the operators restore their own watermarks.
+    let restore_watermark = plan.match_recognize.is_none() && restore.states.is_none();
+    let restored_watermark = restore.progress.as_ref().and_then(|r| r.watermark).filter(|_| restore_watermark);
+    let source = factory.source(&plan.source, &ctx).await?;
+    let late_sink = match (stateful, &plan.source.event_time.late_rows_topic) {
+        (true, Some(topic)) => Some(factory.raw_sink(&plan.source, topic, &ctx).await?),
+        _ => None,
+    };
+    // Dead letters of a transient push query are not written: the persistent queries
+    // reading the same source write them once.
+    let dead_letter_sink = match plan.source.connector.dead_letter() {
+        Some(target) if !ctx.transient && plan.source.connector.error_policy() == ErrorPolicy::DeadLetter => {
+            Some(factory.dead_letter_sink(&plan.source, target, &ctx).await?)
         }
-    });
-    let started_at_ms = chrono::Utc::now().timestamp_millis();
-    Ok(QueryHandle { plan, metrics, started_at_ms, status, stop: QueryStopper(Arc::new(stop_tx)), task: Some(task) })
+        _ => None,
+    };
+    Ok(Opened {
+        source,
+        restore,
+        checkpoints,
+        snapshots,
+        late_sink,
+        dead_letter_sink,
+        resume_watermark: (restore_watermark, restored_watermark),
+    })
 }
 
 /// The operators before the key exchange (docs/DESIGN.md, data flow):

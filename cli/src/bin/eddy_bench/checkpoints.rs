@@ -73,7 +73,7 @@ async fn start(
     group: &str,
     checkpoints: Option<&Checkpointing>,
 ) -> anyhow::Result<QueryHandle> {
-    Ok(start_query_with(plan, factory, format!("{group}-"), None, checkpoints).await?)
+    super::running(start_query_with(plan, Arc::new(factory.clone()), format!("{group}-"), None, checkpoints.cloned())).await
 }
 
 /// Reads every one of `n` records; returns the time from the first record to the query
@@ -110,8 +110,13 @@ pub async fn checkpoints(bootstrap: &str, dir: &Path, n: usize) -> anyhow::Resul
     let suffix = format!("{:08x}", rand::random::<u32>());
     let topic = format!("bench-checkpoints-{suffix}");
     super::produce(bootstrap, &topic, &events(n, 10_000)).await?;
-    let factory =
-        Connectors { bootstrap_servers: bootstrap.to_string(), postgres_url: None, kafka_properties: Default::default(), sandbox: None };
+    let factory = Connectors {
+        bootstrap_servers: bootstrap.to_string(),
+        postgres_url: None,
+        kafka_properties: Default::default(),
+        sandbox: None,
+        connect_timeout: eddy_connectors::DEFAULT_CONNECT_TIMEOUT,
+    };
     let every_second = Checkpointing { dir: dir.join(format!("checkpoints-{suffix}")), interval_ms: 1_000 };
     for (name, query) in
         [("Q1 tumbling per event_type, COUNT + COUNT DISTINCT", Q1), ("Q3 fraud MATCH_RECOGNIZE", super::FRAUD_ALERTS_TO_BLACKHOLE)]

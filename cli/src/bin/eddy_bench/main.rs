@@ -238,6 +238,7 @@ async fn services(args: &Args) -> anyhow::Result<()> {
         postgres_url: Some(db_url.clone()),
         kafka_properties: Default::default(),
         sandbox: None,
+        connect_timeout: eddy_connectors::DEFAULT_CONNECT_TIMEOUT,
     };
     let n = args.io_events;
     let values = lines(n);
@@ -299,9 +300,13 @@ async fn services(args: &Args) -> anyhow::Result<()> {
     // Kafka -> PostgreSQL through the fraud query.
     let plan = fraud_plan(&topic, "server_log", false)?;
     let start = Instant::now();
-    let mut handle =
-        eddy_engine::runtime::start_query(plan, &factory, &format!("bench-{suffix}"), &eddy_engine::runtime::Checkpointing::default())
-            .await?;
+    let mut handle = running(eddy_engine::runtime::start_query(
+        plan,
+        Arc::new(factory.clone()),
+        &format!("bench-{suffix}"),
+        &eddy_engine::runtime::Checkpointing::default(),
+    ))
+    .await?;
     // Like the bare consumer, time from the first record read to the last row committed;
     // query startup (metadata, committed offsets, table DDL) is reported on its own.
     let mut first = None;
@@ -381,6 +386,19 @@ fn alerts_plan(topic: &str, alerts: &str) -> anyhow::Result<Arc<QueryPlan>> {
 /// moment it is read from the alerts topic. An alert cannot leave before the watermark
 /// (5 s behind the newest event) passes its second login, so the figure to compare is
 /// the latency minus those 5 s.
+/// `handle` once its query has opened its connectors (it starts in the background).
+///
+/// Errors: the query failed, or could not open them at the first attempt.
+async fn running(handle: eddy_engine::runtime::QueryHandle) -> anyhow::Result<eddy_engine::runtime::QueryHandle> {
+    match eddy_engine::runtime::started(&mut handle.status_updates()).await {
+        Ok(()) => Ok(handle),
+        Err(reason) => {
+            handle.request_stop();
+            anyhow::bail!("query {} did not start: {reason}", handle.plan.id)
+        }
+    }
+}
+
 async fn alert_latency(args: &Args, factory: &Connectors, suffix: &str) -> anyhow::Result<()> {
     let rate = args.alert_rate.max(1);
     const SECONDS: u64 = 30;
@@ -390,12 +408,12 @@ async fn alert_latency(args: &Args, factory: &Connectors, suffix: &str) -> anyho
     let config = KafkaConfig { bootstrap_servers: args.bootstrap_servers.clone(), properties: Default::default() };
     ensure_topic(&config, &topic, 4, 1).await?;
     ensure_topic(&config, &alerts, 4, 1).await?;
-    let mut handle = eddy_engine::runtime::start_query(
+    let mut handle = running(eddy_engine::runtime::start_query(
         alerts_plan(&topic, &alerts)?,
-        factory,
+        Arc::new(factory.clone()),
         &format!("bench-latency-{suffix}"),
         &eddy_engine::runtime::Checkpointing::default(),
-    )
+    ))
     .await?;
 
     let consumer: StreamConsumer = ClientConfig::new()
@@ -693,6 +711,7 @@ async fn main() -> anyhow::Result<()> {
             postgres_url: None,
             kafka_properties: Default::default(),
             sandbox: None,
+            connect_timeout: eddy_connectors::DEFAULT_CONNECT_TIMEOUT,
         };
         alert_latency(&args, &factory, &format!("{:08x}", rand::random::<u32>())).await?;
     }
@@ -712,6 +731,7 @@ async fn control_plane(args: &Args) -> anyhow::Result<()> {
         postgres_url: None,
         kafka_properties: Default::default(),
         sandbox: None,
+        connect_timeout: eddy_connectors::DEFAULT_CONNECT_TIMEOUT,
     });
     let mut engine = Engine::new(Some(factory), format!("bench-{suffix}"));
     let mut session = eddy_engine::Session::default();
