@@ -1,5 +1,5 @@
 # Eddy: the two commands of the README are `make demo` and `make test`.
-.PHONY: build demo test test-engine fmt lint services services-down services-status bench bench-compare check
+.PHONY: build demo test test-engine fmt lint services services-down services-status bench bench-compare bench-attacks check
 
 CARGO ?= cargo
 
@@ -45,6 +45,10 @@ lint:
 bench: services
 	$(CARGO) build --release --workspace --bins
 	target/release/eddy-bench --services --windows --checkpoints
+
+## /healthcheck and SHOW STREAMS answer times while hostile requests run (issue 15).
+bench-attacks: services build
+	python3 scripts/bench_attacks.py target/debug/eddy
 
 ## Eddy, Flink SQL (PyFlink) and DuckDB side by side on the window benchmark files
 ## (needs `pip install duckdb apache-flink` in target/bench/venv and Java 17).

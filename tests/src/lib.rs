@@ -523,6 +523,16 @@ impl Server {
             .collect()
     }
 
+    /// Whether the server process is still alive; panics with its log when it died
+    /// of a signal (a crash), so the failure shows why.
+    pub fn alive(&mut self) -> bool {
+        match self.child.try_wait() {
+            Ok(None) => true,
+            Ok(Some(status)) => panic!("eddy server exited ({status}):\n{}", self.log_text()),
+            Err(e) => panic!("cannot check eddy server: {e}"),
+        }
+    }
+
     /// The log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -30,6 +30,9 @@ impl Engine {
         };
         let topic_deleted = match &relation.connector {
             ConnectorOptions::Kafka(k) if delete_topic => {
+                // Push queries reading the topic stop before it goes: librdkafka 2.12
+                // can crash fetching a partition of a deleted topic (tests/topic_churn.rs).
+                self.stop_push_queries_reading(&relation.name).await;
                 // Deleted before the lock was taken when a front ran the request's
                 // preflight (as ksqlDB's TopicDeleteInjector does), else here.
                 match self.take_prepared(&super::preflight::Step::DeleteTopic(relation.clone())) {
@@ -47,6 +50,29 @@ impl Engine {
         self.catalog.remove(&relation.name);
         self.log_command(text, None, session)?;
         Ok(StatementResult::Dropped { kind, name: relation.name.clone(), topic_deleted })
+    }
+
+    /// Stops the push queries reading `relation` and waits (at most 10 s each) until
+    /// their consumers are closed; forgets them.
+    async fn stop_push_queries_reading(&mut self, relation: &str) {
+        let reading = |q: &crate::runtime::QueryHandle| q.plan.source.name == relation;
+        let mut stopping = Vec::new();
+        let mut i = 0;
+        while i < self.queries.len() {
+            if self.push_ids.contains(&self.queries[i].plan.id) && reading(&self.queries[i]) {
+                let q = self.queries.remove(i);
+                self.push_ids.remove(&q.plan.id);
+                q.request_stop();
+                stopping.push(q);
+            } else {
+                i += 1;
+            }
+        }
+        for mut q in stopping {
+            if tokio::time::timeout(std::time::Duration::from_secs(10), q.wait()).await.is_err() {
+                tracing::warn!(query = %q.plan.id, "push query did not stop within 10 s before its topic was deleted");
+            }
+        }
     }
 
     /// The relation `DROP` would remove from `catalog`, checked as ksqlDB checks it, or

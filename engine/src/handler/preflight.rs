@@ -118,7 +118,13 @@ impl Engine {
                     match self.droppable(&catalog, &planned, *kind, name, *if_exists, *delete_topic) {
                         Ok(Some(relation)) => {
                             catalog.remove(&relation.name);
-                            if *delete_topic {
+                            // A topic that push queries read is deleted by the DROP
+                            // itself, after they have stopped (see `execute_drop`).
+                            let read = self
+                                .queries
+                                .iter()
+                                .any(|q| self.push_ids.contains(&q.plan.id) && q.plan.source.name == relation.name && !q.is_finished());
+                            if *delete_topic && !read {
                                 preflight.steps.push(Step::DeleteTopic(relation));
                             }
                         }
