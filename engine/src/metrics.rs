@@ -25,6 +25,9 @@ pub struct QueryMetrics {
     retrying: Mutex<Option<String>>,
     source_stalled_ms: AtomicI64,
     unread: Mutex<std::collections::HashMap<i32, i64>>,
+    /// The source measures unread records (set when it opens, before its first
+    /// measurement arrives).
+    measures_unread: std::sync::atomic::AtomicBool,
 }
 
 /// A copy of [`QueryMetrics`] at one moment.
@@ -84,6 +87,7 @@ impl Default for QueryMetrics {
             retrying: Mutex::new(None),
             source_stalled_ms: AtomicI64::new(0),
             unread: Mutex::new(std::collections::HashMap::new()),
+            measures_unread: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -160,9 +164,17 @@ impl QueryMetrics {
         self.unread.lock().unwrap_or_else(|p| p.into_inner()).get(&partition).copied()
     }
 
+    /// Says that the source measures unread records (the Kafka source, when it opens):
+    /// until its first measurement, every partition counts as having records waiting,
+    /// so none can turn idle before the source knows (a 1 s idle timeout is shorter
+    /// than the 2 s between measurements).
+    pub fn expect_unread(&self) {
+        self.measures_unread.store(true, Ordering::Relaxed);
+    }
+
     /// Whether the source measures unread records at all (Kafka does, files do not).
     pub fn measures_unread(&self) -> bool {
-        !self.unread.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+        self.measures_unread.load(Ordering::Relaxed) || !self.unread.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
     }
 
     /// Records the watermark (ms).

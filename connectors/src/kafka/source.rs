@@ -124,6 +124,8 @@ impl KafkaSource {
         let QueryContext { group_id, transient, resume_from, resume_exact, .. } = query;
         let (group_id, transient, resume_exact) = (group_id.as_str(), *transient, *resume_exact);
         let metrics = Some(query.metrics.clone());
+        // Unread records are measured from librdkafka's statistics (see `LagContext`).
+        query.metrics.expect_unread();
         let mut client = config.client_config();
         client
             .set("group.id", group_id)
