@@ -94,6 +94,7 @@ pub fn kafka_transience(e: &rdkafka::error::KafkaError) -> Transience {
             | C::OperationTimedOut
             | C::UnknownTopicOrPartition
             | C::UnknownTopic
+            | C::UnknownPartition
             | C::LeaderNotAvailable
             | C::NotLeaderForPartition
             | C::RebalanceInProgress
