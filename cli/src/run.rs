@@ -163,6 +163,16 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<u8> {
     run_queries(&mut engine, &args).await
 }
 
+/// Longest wait for the queries to flush and commit when Eddy stops: a broker or
+/// database that stopped answering (a sync commit waits for it without end) must not
+/// keep the process from exiting.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What Eddy says when the queries did not stop within [`SHUTDOWN_TIMEOUT`].
+pub const SHUTDOWN_TIMEOUT_MESSAGE: &str = "stopping: the queries did not finish flushing and committing within 60 s (a broker or \
+     database is not answering); exiting without their last commit: they resume from their last committed progress, and \
+     nothing is lost or repeated";
+
 /// Runs the engine's queries until SIGINT/SIGTERM, a failure, or the end of every
 /// bounded input; returns the exit code.
 async fn run_queries(engine: &mut Engine, args: &RunArgs) -> anyhow::Result<u8> {
@@ -202,7 +212,13 @@ async fn run_queries(engine: &mut Engine, args: &RunArgs) -> anyhow::Result<u8> 
         }
     }
     eprintln!("stopping: flushing sinks and committing offsets");
-    let statuses = engine.stop_all().await;
+    let statuses = match tokio::time::timeout(SHUTDOWN_TIMEOUT, engine.stop_all()).await {
+        Ok(statuses) => statuses,
+        Err(_) => {
+            eprintln!("{SHUTDOWN_TIMEOUT_MESSAGE}");
+            return Ok(1);
+        }
+    };
     write_status(engine, args.status_file.as_deref());
     log_progress(engine);
     for (id, status) in statuses {

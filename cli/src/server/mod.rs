@@ -143,9 +143,18 @@ pub async fn server(settings: &Settings, args: ServerArgs) -> anyhow::Result<u8>
         .context("server failed")?;
     eprintln!("stopping: flushing sinks and committing offsets");
     let mut failed = false;
-    for (id, status) in state.engine.lock().await.stop_all().await {
-        if let eddy_engine::QueryStatus::Failed(e) = status {
-            eprintln!("query {id} failed: {e}");
+    let stopping = async { state.engine.lock().await.stop_all().await };
+    match tokio::time::timeout(crate::run::SHUTDOWN_TIMEOUT, stopping).await {
+        Ok(statuses) => {
+            for (id, status) in statuses {
+                if let eddy_engine::QueryStatus::Failed(e) = status {
+                    eprintln!("query {id} failed: {e}");
+                    failed = true;
+                }
+            }
+        }
+        Err(_) => {
+            eprintln!("{}", crate::run::SHUTDOWN_TIMEOUT_MESSAGE);
             failed = true;
         }
     }
