@@ -67,12 +67,15 @@ pub struct Engine {
     pub(crate) queries: Vec<QueryHandle>,
     /// Ids of the running queries that are transient push queries.
     pub(crate) push_ids: BTreeSet<String>,
+    /// Terminated queries still flushing and committing (TERMINATE does not wait for
+    /// them under the lock); forgotten once they have ended.
+    pub(crate) stopping: Vec<QueryHandle>,
     /// Where catalog changes are recorded (the durable catalog); `None` keeps them in memory.
     pub(crate) command_log: Option<CommandLog>,
     /// Where and how often persistent queries checkpoint.
     pub(crate) checkpointing: Checkpointing,
-    /// What the running request's preflight did (see `handler::preflight`), by step.
-    pub(crate) prepared: Vec<(String, Option<EngineError>)>,
+    /// What the running request's preflight did (see `handler::preflight`).
+    pub(crate) prepared: crate::handler::preflight::Prepared,
 }
 
 impl Engine {
@@ -88,9 +91,10 @@ impl Engine {
             application_id: application_id.into(),
             queries: Vec::new(),
             push_ids: BTreeSet::new(),
+            stopping: Vec::new(),
             command_log: None,
             checkpointing: Checkpointing::default(),
-            prepared: Vec::new(),
+            prepared: Default::default(),
         }
     }
 
@@ -227,6 +231,10 @@ impl Engine {
         for q in self.queries.iter_mut() {
             let status = q.wait().await;
             out.push((q.plan.id.clone(), status));
+        }
+        // Terminated earlier and still finishing: their status is not reported again.
+        for mut q in std::mem::take(&mut self.stopping) {
+            q.wait().await;
         }
         out
     }

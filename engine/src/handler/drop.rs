@@ -30,9 +30,11 @@ impl Engine {
         };
         let topic_deleted = match &relation.connector {
             ConnectorOptions::Kafka(k) if delete_topic => {
-                // Push queries reading the topic stop before it goes: librdkafka 2.12
-                // can crash fetching a partition of a deleted topic (tests/topic_churn.rs).
+                // Push queries reading the topic, and terminated queries still using it,
+                // end before it goes: a consumer that fetches a deleted topic is where
+                // librdkafka's bugs live (tests/topic_churn.rs).
                 self.stop_push_queries_reading(&relation.name).await;
+                self.wait_for_stopping(&relation.name).await;
                 // Deleted before the lock was taken when a front ran the request's
                 // preflight (as ksqlDB's TopicDeleteInjector does), else here.
                 match self.take_prepared(&super::preflight::Step::DeleteTopic(relation.clone())) {
@@ -71,6 +73,20 @@ impl Engine {
         for mut q in stopping {
             if tokio::time::timeout(std::time::Duration::from_secs(10), q.wait()).await.is_err() {
                 tracing::warn!(query = %q.plan.id, "push query did not stop within 10 s before its topic was deleted");
+            }
+        }
+    }
+
+    /// Waits (at most 10 s each) for the terminated queries that read or write
+    /// `relation` to finish flushing and committing.
+    async fn wait_for_stopping(&mut self, relation: &str) {
+        let (using, others): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.stopping).into_iter().partition(|q| q.plan.source.name == relation || q.plan.sink.name == relation);
+        self.stopping = others;
+        for mut q in using {
+            if tokio::time::timeout(std::time::Duration::from_secs(10), q.wait()).await.is_err() {
+                tracing::warn!(query = %q.plan.id, "terminated query still flushing after 10 s; dropping its relation anyway");
+                self.stopping.push(q);
             }
         }
     }

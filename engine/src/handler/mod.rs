@@ -92,8 +92,10 @@ impl Engine {
     }
 
     /// Forgets push queries that have ended or are ending (their client left or their
-    /// LIMIT was met); a stopping query's tasks finish on their own.
+    /// LIMIT was met; a stopping query's tasks finish on their own), and terminated
+    /// queries that have finished stopping.
     pub(crate) fn reap_push_queries(&mut self) {
+        self.stopping.retain(|q| !q.is_finished());
         let ended: Vec<String> = self
             .queries
             .iter()

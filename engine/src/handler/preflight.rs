@@ -2,7 +2,7 @@
 //! engine's lock (docs/DESIGN.md, control plane): creating the topics of `CREATE
 //! STREAM ... WITH (partitions=n)` and deleting those of `DROP ... DELETE TOPIC`, as
 //! ksqlDB's `TopicCreateInjector` and `TopicDeleteInjector` do in the request's thread
-//! before the statement is enqueued.
+//! before the statement is enqueued, and listing the cluster's topics for `SHOW TOPICS`.
 //!
 //! A front that serves several clients (`eddy server`) calls [`Engine::preflight`]
 //! under the lock (planning only, no I/O), releases it, runs [`Preflight::run`], then
@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalog::Relation;
-use crate::connector::ConnectorFactory;
+use crate::connector::{ConnectorFactory, TopicInfo};
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::handler::StatementError;
 use crate::result::Executed;
 use crate::session::Session;
-use crate::sql::ast::Statement;
+use crate::sql::ast::{ShowKind, Statement};
 use crate::sql::parser::parse_sql;
 use crate::sql::planner::{PlannedStatement, Planner};
 
@@ -31,6 +31,8 @@ pub(crate) enum Step {
     Prepare(Relation),
     /// [`ConnectorFactory::delete_topic`].
     DeleteTopic(Relation),
+    /// [`ConnectorFactory::list_topics`] (`SHOW TOPICS`).
+    ListTopics,
 }
 
 impl Step {
@@ -40,6 +42,7 @@ impl Step {
         match self {
             Step::Prepare(r) => format!("prepare {} {:?}", r.name, r.connector),
             Step::DeleteTopic(r) => format!("delete {} {:?}", r.name, r.connector),
+            Step::ListTopics => "list topics".to_string(),
         }
     }
 }
@@ -54,6 +57,8 @@ pub struct Preflight {
 #[derive(Debug, Default)]
 pub struct Prepared {
     outcomes: Vec<(String, Option<EngineError>)>,
+    /// The topics `SHOW TOPICS` lists, when the request has one.
+    topics: Option<Vec<TopicInfo>>,
 }
 
 impl Preflight {
@@ -72,6 +77,7 @@ impl Preflight {
                 match &step {
                     Step::Prepare(r) => factory.prepare(r).await,
                     Step::DeleteTopic(r) => factory.delete_topic(r).await,
+                    Step::ListTopics => factory.list_topics().await.map(|topics| prepared.topics = Some(topics)),
                 }
             };
             let outcome = match tokio::time::timeout(timeout, work).await {
@@ -132,6 +138,7 @@ impl Engine {
                         Err(_) => break,
                     }
                 }
+                Statement::Show { what: ShowKind::Topics, .. } => preflight.steps.push(Step::ListTopics),
                 // TERMINATE frees relations for a later DROP; stop looking ahead there.
                 Statement::Terminate(_) => break,
                 _ => {}
@@ -148,16 +155,21 @@ impl Engine {
         session: &mut Session,
         prepared: Prepared,
     ) -> std::result::Result<Vec<Executed>, StatementError> {
-        self.prepared = prepared.outcomes;
+        self.prepared = prepared;
         let result = self.execute(sql, session).await;
-        self.prepared.clear();
+        self.prepared = Prepared::default();
         result
     }
 
     /// The preflight's outcome of `step`, taken (`None`: the preflight did not do it).
     pub(crate) fn take_prepared(&mut self, step: &Step) -> Option<Option<EngineError>> {
         let key = step.key();
-        let i = self.prepared.iter().position(|(k, _)| *k == key)?;
-        Some(self.prepared.remove(i).1)
+        let i = self.prepared.outcomes.iter().position(|(k, _)| *k == key)?;
+        Some(self.prepared.outcomes.remove(i).1)
+    }
+
+    /// The topics the preflight listed for `SHOW TOPICS`, taken.
+    pub(crate) fn take_prepared_topics(&mut self) -> Option<Vec<TopicInfo>> {
+        self.prepared.topics.take()
     }
 }

@@ -14,7 +14,12 @@ impl Engine {
             ShowKind::Streams => self.relations_of(ObjectKind::Stream),
             ShowKind::Tables => self.relations_of(ObjectKind::Table),
             ShowKind::Queries => StatementResult::Queries(self.query_infos()),
-            ShowKind::Topics => StatementResult::Topics(self.factory()?.list_topics().await?),
+            // Listed before the lock was taken when a front ran the request's preflight.
+            ShowKind::Topics => match self.take_prepared(&super::preflight::Step::ListTopics) {
+                Some(Some(e)) => return Err(e),
+                Some(None) => StatementResult::Topics(self.take_prepared_topics().unwrap_or_default()),
+                None => StatementResult::Topics(self.factory()?.list_topics().await?),
+            },
             ShowKind::Properties => StatementResult::Properties(session.properties.clone()),
         })
     }

@@ -7,8 +7,9 @@ use crate::session::Session;
 use crate::sql::ast::Name;
 
 impl Engine {
-    /// Stops the query (its sink flushed, its offsets committed) and forgets it;
-    /// `None` stops every query. A persistent query's termination is logged, so it
+    /// Asks the query to stop (its sink flushes, its offsets are committed, in its own
+    /// tasks: this returns at once) and forgets it; `None` stops every query. A DROP of
+    /// a relation it used waits for it (see `execute_drop`). A persistent query's termination is logged, so it
     /// stays terminated after a restart.
     ///
     /// Errors: the id is unknown (the closest id is the hint).
@@ -23,13 +24,16 @@ impl Engine {
         let mut stopped = Vec::new();
         let mut persistent = false;
         for i in indexes.into_iter().rev() {
-            let mut q = self.queries.remove(i);
-            let status = q.stop().await;
-            tracing::info!(query = %q.plan.id, %status, "query terminated");
+            let q = self.queries.remove(i);
+            // It flushes and commits in its own tasks; the lock is not held for that (a
+            // sink retrying a database that is down would hold it for as long).
+            q.request_stop();
+            tracing::info!(query = %q.plan.id, "query terminated; flushing and committing");
             if !self.push_ids.remove(&q.plan.id) {
                 persistent = true;
             }
             stopped.push(q.plan.id.clone());
+            self.stopping.push(q);
         }
         stopped.reverse();
         if persistent {
