@@ -57,9 +57,10 @@ pub fn start_query_with(
     let (stop_tx, stop_rx) = watch::channel(false);
     let status = Arc::new(watch::Sender::new(QueryStatus::Starting));
     let attempt = Attempt { plan: plan.clone(), factory, group_prefix, sink, checkpointing, metrics: metrics.clone() };
-    let task = tokio::spawn(run(attempt, stop_rx, status.clone()));
+    let stop_tx = Arc::new(stop_tx);
+    let task = tokio::spawn(run(attempt, stop_rx, stop_tx.clone(), status.clone()));
     let started_at_ms = chrono::Utc::now().timestamp_millis();
-    QueryHandle { plan, metrics, started_at_ms, status, stop: QueryStopper(Arc::new(stop_tx)), task: Some(task) }
+    QueryHandle { plan, metrics, started_at_ms, status, stop: QueryStopper(stop_tx), task: Some(task) }
 }
 
 /// Everything one attempt at opening the query needs.
@@ -73,7 +74,12 @@ struct Attempt {
 }
 
 /// The query's task: open (with retries), run, and record how it ended.
-async fn run(mut attempt: Attempt, mut stop: watch::Receiver<bool>, status: Arc<watch::Sender<QueryStatus>>) {
+async fn run(
+    mut attempt: Attempt,
+    mut stop: watch::Receiver<bool>,
+    stop_tx: Arc<watch::Sender<bool>>,
+    status: Arc<watch::Sender<QueryStatus>>,
+) {
     let id = attempt.plan.id.clone();
     let mut wait = START_RETRY_MIN;
     let tasks = loop {
@@ -116,27 +122,58 @@ async fn run(mut attempt: Attempt, mut stop: watch::Receiver<bool>, status: Arc<
     };
     drop(attempt);
     status.send_replace(QueryStatus::Running);
-    let final_status = match join(tasks).await {
+    let final_status = match join(tasks, &stop_tx, &status, &id).await {
         None => QueryStatus::Stopped,
-        Some(e) => {
-            tracing::error!(query = %id, error = %e, "query failed");
-            QueryStatus::Failed(e.to_string())
-        }
+        Some(e) => QueryStatus::Failed(e.to_string()),
     };
     status.send_replace(final_status);
 }
 
-/// Waits for every stage; the first error that is not a closed channel (the echo of
-/// another stage's end) is the query's.
-async fn join(tasks: Vec<JoinHandle<Result<()>>>) -> Option<EngineError> {
-    let mut error = None;
-    for task in tasks {
-        let result = match task.await {
+/// How long the other stages of a failed query may take to end before they are aborted.
+const FAILED_STAGES_GRACE: Duration = Duration::from_secs(10);
+
+/// Waits for every stage. The first error that is not a closed channel (the echo of
+/// another stage's end) is the query's: it shows as `FAILED` at once, in SHOW QUERIES
+/// and /metrics (not when the last stage has ended: a source waiting for records
+/// would keep a failed query looking RUNNING), the source is asked to stop, and the
+/// stages still running after [`FAILED_STAGES_GRACE`] are aborted.
+async fn join(
+    tasks: Vec<JoinHandle<Result<()>>>,
+    stop_tx: &watch::Sender<bool>,
+    status: &watch::Sender<QueryStatus>,
+    id: &str,
+) -> Option<EngineError> {
+    use futures::StreamExt;
+    let aborts: Vec<tokio::task::AbortHandle> = tasks.iter().map(JoinHandle::abort_handle).collect();
+    let mut pending: futures::stream::FuturesUnordered<JoinHandle<Result<()>>> = tasks.into_iter().collect();
+    let mut error: Option<EngineError> = None;
+    let mut deadline: Option<tokio::time::Instant> = None;
+    loop {
+        let next = match deadline {
+            Some(at) => match tokio::time::timeout_at(at, pending.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    tracing::warn!(query = %id, "stages of the failed query did not end in time; aborting them");
+                    for a in &aborts {
+                        a.abort();
+                    }
+                    break;
+                }
+            },
+            None => pending.next().await,
+        };
+        let Some(joined) = next else { break };
+        let result = match joined {
             Ok(r) => r,
+            Err(e) if e.is_cancelled() => Ok(()),
             Err(e) => Err(EngineError::Internal(format!("a pipeline task ended abnormally: {e}"))),
         };
         if let Err(e) = result {
             if error.is_none() && !matches!(e, EngineError::ChannelClosed) {
+                tracing::error!(query = %id, error = %e, "query failed");
+                status.send_replace(QueryStatus::Failed(e.to_string()));
+                let _ = stop_tx.send(true);
+                deadline = Some(tokio::time::Instant::now() + FAILED_STAGES_GRACE);
                 error = Some(e);
             }
         }

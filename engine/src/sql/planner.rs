@@ -237,6 +237,25 @@ pub struct Planner<'a> {
     query_ids: &'a mut BTreeSet<String>,
 }
 
+/// Runs `plan`, turning a panic inside it into an error on `parsed` (the statement's
+/// position, the panic's message).
+fn guarded<T>(parsed: &ParsedStatement, plan: impl FnOnce() -> Result<T, SqlError>) -> Result<T, SqlError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(plan)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_string());
+            tracing::error!(statement = %parsed.text, panic = %message, "planning panicked");
+            Err(SqlError::new(format!("internal error while planning this statement: {message}"))
+                .at(Some(parsed.position))
+                .hint("this is a bug in Eddy or a library it uses; the statement was not applied and nothing else is affected"))
+        }
+    }
+}
+
 impl<'a> Planner<'a> {
     /// A planner over `catalog` (changed by DDL) that allocates ids not in `query_ids`.
     pub fn new(catalog: &'a mut Catalog, state: &'a SessionState, query_ids: &'a mut BTreeSet<String>) -> Self {
@@ -244,7 +263,15 @@ impl<'a> Planner<'a> {
     }
 
     /// Plans one statement. DDL updates the catalog; queries get a fresh id.
+    ///
+    /// Errors: the statement's own, located; a panic inside a library while planning
+    /// (DataFusion has had index panics on odd GROUP BYs) is caught and becomes an
+    /// internal error on this statement, never the end of the process or connection.
     pub fn plan(&mut self, parsed: &ParsedStatement) -> Result<Vec<PlannedStatement>, SqlError> {
+        guarded(parsed, || self.plan_unguarded(parsed))
+    }
+
+    fn plan_unguarded(&mut self, parsed: &ParsedStatement) -> Result<Vec<PlannedStatement>, SqlError> {
         match &parsed.statement {
             Statement::CreateSource(create) => self.plan_create(create, &parsed.text),
             Statement::CreateAs(create) => self.plan_create_as(create, &parsed.text),
@@ -268,6 +295,15 @@ impl<'a> Planner<'a> {
     /// Errors: no `EMIT CHANGES` (pull queries are not supported), a LIMIT that is not a
     /// non-negative integer, and every error of a persistent query's SELECT.
     pub fn plan_push(
+        &mut self,
+        query: &Query,
+        clauses: &StreamClauses,
+        parsed: &ParsedStatement,
+    ) -> Result<(QueryPlan, Option<usize>), SqlError> {
+        guarded(parsed, || self.plan_push_unguarded(query, clauses, parsed))
+    }
+
+    fn plan_push_unguarded(
         &mut self,
         query: &Query,
         clauses: &StreamClauses,
@@ -1026,4 +1062,22 @@ pub fn df_error(e: DataFusionError) -> SqlError {
         .iter()
         .fold(text, |t, prefix| t.strip_prefix(prefix).map(str::to_string).unwrap_or(t));
     SqlError::new(lowercase_first(&text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::parser::parse_sql;
+
+    /// A library that panics while planning fails the statement, located, with the
+    /// panic's message; the caller goes on.
+    #[test]
+    fn a_panic_while_planning_is_an_error_on_the_statement() -> Result<(), SqlError> {
+        let parsed = parse_sql("SHOW STREAMS;")?;
+        let result: Result<(), SqlError> = guarded(&parsed[0], || panic!("index out of bounds: the len is 4 but the index is 4"));
+        let Err(e) = result else { panic!("the panic was not caught") };
+        assert_eq!(e.message, "internal error while planning this statement: index out of bounds: the len is 4 but the index is 4");
+        assert_eq!(e.position.map(|p| (p.line, p.column)), Some((1, 1)));
+        Ok(())
+    }
 }

@@ -1,0 +1,47 @@
+//! A query whose expression fails on a row stops visibly: SHOW QUERIES says ERROR with
+//! the reason within seconds, though its source has nothing more to read (it used to
+//! say RUNNING until shutdown, the error only in the log). A statement whose planning
+//! panics inside a library is a statement error, and the server goes on.
+
+use std::time::Duration;
+
+use eddy_e2e::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_that_fails_an_expression_fails_the_query_at_once() {
+    let topic = unique("row-errors");
+    let state = scratch_dir("eddy-row-errors").join("state");
+    let server = Server::start(&state, &[("EDDY_APPLICATION_ID", &unique("row-errors"))]);
+    let (status, answer) = server.ksql(&format!(
+        "CREATE STREAM s (id VARCHAR, n VARCHAR) WITH (kafka_topic='{topic}', value_format='json', partitions=1);
+         CREATE STREAM numbers WITH (kafka_topic='{topic}-numbers') AS SELECT id, CAST(n AS INT) AS n FROM s;"
+    ));
+    assert_eq!(status, 200, "{answer}");
+    wait_until("the query RUNNING", Duration::from_secs(30), || async { server.queries().iter().all(|q| q.2 == "RUNNING") }).await;
+    produce(&topic, &[(None, r#"{"id": "a", "n": "1"}"#), (None, r#"{"id": "b", "n": "not a number"}"#)]).await;
+    wait_until("the query in ERROR", Duration::from_secs(20), || async { server.queries().iter().all(|q| q.2 == "ERROR") }).await;
+    let (_, answer) = server.ksql("SHOW QUERIES;");
+    let error = answer[0]["queries"][0]["error"].as_str().unwrap_or_default().to_string();
+    assert!(error.contains("Cannot cast string 'not a number' to value of Int32 type"), "{error}");
+    let (status, body) = server.get("/healthcheck");
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn a_panic_while_planning_is_a_statement_error() {
+    let topic = unique("plan-panic");
+    let state = scratch_dir("eddy-plan-panic").join("state");
+    let server = Server::start(&state, &[("EDDY_APPLICATION_ID", &unique("plan-panic"))]);
+    let (status, answer) = server
+        .ksql(&format!("CREATE STREAM s (id VARCHAR KEY, amount INT) WITH (kafka_topic='{topic}', value_format='json', partitions=1);"));
+    assert_eq!(status, 200, "{answer}");
+    // DataFusion panics planning this (an index out of bounds in its schema code).
+    let (status, answer) = server.ksql(
+        "CREATE TABLE t AS SELECT id, COUNT(*) AS c FROM s WINDOW TUMBLING (SIZE 30 SECONDS) GROUP BY id, WINDOWSTART, WINDOWEND EMIT CHANGES;",
+    );
+    assert_eq!(status, 400, "{answer}");
+    let message = answer["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("internal error while planning this statement: "), "{answer}");
+    let (status, answer) = server.ksql("SHOW STREAMS;");
+    assert_eq!(status, 200, "{answer}");
+}
