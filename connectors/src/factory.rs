@@ -45,9 +45,7 @@ impl Connectors {
         match &relation.connector {
             ConnectorOptions::Kafka(k) => k.bootstrap_servers.as_deref().map_or(Ok(()), |b| sandbox.check_bootstrap(b))?,
             ConnectorOptions::Postgres(p) => p.url.as_deref().map_or(Ok(()), |u| sandbox.check_postgres(u))?,
-            ConnectorOptions::Filesystem(f) => {
-                sandbox.sink_path(&f.path)?;
-            }
+            ConnectorOptions::Filesystem(f) => sandbox.check_path(&f.path)?,
             ConnectorOptions::Print | ConnectorOptions::Blackhole => {}
         }
         if let Some(DeadLetterTarget::Table { url: Some(url), .. }) = relation.connector.dead_letter() {

@@ -1,6 +1,7 @@
-//! Flink's `filesystem` connector for one local file of CSV or JSON lines.
+//! Flink's `filesystem` connector for local files of CSV or JSON lines.
 //!
-//! - [`FileSource`] is *bounded*: it reads the file once, in micro-batches of lines
+//! - [`FileSource`] is *bounded*: it reads the file once (a directory: each file in it,
+//!   by name, skipping hidden ones as Flink does), in micro-batches of lines
 //!   (offset = line number, record timestamp = the time of reading), then ends; the
 //!   pipeline follows with a final watermark that closes every window, so a file
 //!   pipeline runs like a batch job. With a query parallelism of n, micro-batch k is
@@ -26,10 +27,16 @@ use crate::error::{ConnectorError, Result};
 /// Bytes read from the file at a time.
 const READ_CHUNK: usize = 4 << 20;
 
-/// Reads a file of lines, once.
+/// Reads a file of lines, or every file of a directory, once.
 pub struct FileSource {
-    file: tokio::fs::File,
+    /// The file being read; `None` for an empty directory.
+    file: Option<tokio::fs::File>,
+    /// The file being read (the records' `topic`).
     path: String,
+    /// Files of the directory still to read, in order.
+    queue: std::collections::VecDeque<std::path::PathBuf>,
+    /// Open without blocking and insist on regular files (sandboxed, see `open_path`).
+    regular_only: bool,
     buf: Vec<u8>,
     start: usize,
     eof: bool,
@@ -47,29 +54,37 @@ impl FileSource {
         Self::open_path(std::path::Path::new(&options.path), options, splits, false).await
     }
 
-    /// Opens `path` (the resolved path of `options`), which with `regular_only` must be
-    /// a regular file: it is opened without blocking (a FIFO put in its place after the
-    /// sandbox checked it cannot stall the query) and its type checked on the open file.
+    /// Opens `path` (the resolved path of `options`): a file, or a directory whose
+    /// files (not those whose names start with `.` or `_`, Flink's hidden files; not
+    /// subdirectories) are read one after another in name order. With `regular_only`
+    /// every file must be a regular file, opened without blocking (a FIFO put in its
+    /// place after the sandbox checked it cannot stall the query) and its type checked
+    /// on the open file, and a directory's files must resolve inside it (a link out of
+    /// it is refused).
     ///
-    /// Errors: the file cannot be opened, or is not a regular file when that is required.
+    /// Errors: a file cannot be opened or listed, or breaks those rules.
     pub async fn open_path(path: &std::path::Path, options: &FileOptions, splits: usize, regular_only: bool) -> Result<Self> {
         let err = |source| ConnectorError::File { path: options.path.clone(), source };
-        let file = if regular_only {
-            use std::os::unix::fs::OpenOptionsExt;
-            let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path).map_err(err)?;
-            if !file.metadata().map_err(err)?.is_file() {
-                return Err(ConnectorError::Config(format!("{}: not a regular file", options.path)));
-            }
-            tokio::fs::File::from_std(file)
+        let mut queue = std::collections::VecDeque::new();
+        if std::fs::metadata(path).map_err(err)?.is_dir() {
+            queue.extend(directory_files(path, regular_only)?);
         } else {
-            tokio::fs::File::open(path).await.map_err(err)?
+            queue.push_back(path.to_path_buf());
+        }
+        let first = queue.pop_front();
+        // An empty directory: a source with nothing to read.
+        let file = match &first {
+            Some(f) => Some(open_file(f, regular_only)?),
+            None => None,
         };
         Ok(FileSource {
+            eof: file.is_none(),
             file,
-            path: options.path.clone(),
+            path: first.map_or_else(|| options.path.clone(), |f| f.display().to_string()),
+            queue,
+            regular_only,
             buf: Vec::with_capacity(READ_CHUNK),
             start: 0,
-            eof: false,
             next_line: 0,
             max_rows: options.batch_max_rows,
             splits: splits.clamp(1, 1024) as i32,
@@ -83,9 +98,10 @@ impl FileSource {
             self.buf.drain(..self.start);
             self.start = 0;
         }
+        let Some(file) = self.file.as_mut() else { return Ok(false) };
         let old = self.buf.len();
         self.buf.resize(old + READ_CHUNK, 0);
-        let n = self.file.read(&mut self.buf[old..]).await.map_err(|source| ConnectorError::File { path: self.path.clone(), source })?;
+        let n = file.read(&mut self.buf[old..]).await.map_err(|source| ConnectorError::File { path: self.path.clone(), source })?;
         self.buf.truncate(old + n);
         Ok(n > 0)
     }
@@ -122,7 +138,15 @@ impl Source for FileSource {
                 at = end;
             }
             if lines.is_empty() {
-                return Ok(None);
+                // This file is done: the directory's next one, with its own line numbers.
+                let Some(next) = self.queue.pop_front() else { return Ok(None) };
+                self.file = Some(open_file(&next, self.regular_only)?);
+                self.path = next.display().to_string();
+                self.buf.clear();
+                self.start = 0;
+                self.eof = false;
+                self.next_line = 0;
+                continue;
             }
             let batch = self.batch(&lines, line)?;
             self.batches += 1;
@@ -143,6 +167,58 @@ impl Source for FileSource {
     fn partitions(&self) -> Vec<i32> {
         (0..self.splits).collect()
     }
+}
+
+/// Opens one file to read; with `regular_only`, without blocking and only if it is a
+/// regular file.
+///
+/// Errors: it cannot be opened, or is not a regular file when that is required.
+fn open_file(path: &std::path::Path, regular_only: bool) -> Result<tokio::fs::File> {
+    let shown = path.display().to_string();
+    let err = |source| ConnectorError::File { path: shown.clone(), source };
+    if !regular_only {
+        return std::fs::File::open(path).map(tokio::fs::File::from_std).map_err(err);
+    }
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path).map_err(err)?;
+    if !file.metadata().map_err(err)?.is_file() {
+        return Err(ConnectorError::Config(format!("{shown}: not a regular file")));
+    }
+    Ok(tokio::fs::File::from_std(file))
+}
+
+/// The files of directory `dir` a source reads, in name order: not hidden (`.` or `_`
+/// first, as Flink's default file filter), not directories. With `regular_only` each
+/// must resolve (links followed) inside `dir` and be a regular file.
+///
+/// Errors: the directory cannot be listed; a file breaks those rules.
+fn directory_files(dir: &std::path::Path, regular_only: bool) -> Result<Vec<std::path::PathBuf>> {
+    let shown = dir.display().to_string();
+    let err = |source| ConnectorError::File { path: shown.clone(), source };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(err)? {
+        let entry = entry.map_err(err)?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with(['.', '_']) {
+            continue;
+        }
+        let path = entry.path();
+        if std::fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false) {
+            continue;
+        }
+        if regular_only {
+            let resolved = path.canonicalize().map_err(|source| ConnectorError::File { path: path.display().to_string(), source })?;
+            if !resolved.starts_with(dir) || !std::fs::metadata(&resolved).map(|m| m.is_file()).unwrap_or(false) {
+                return Err(ConnectorError::NotAllowed(format!(
+                    "reading {} is not allowed on this server: it is not a regular file inside {shown} (a link out of it, a FIFO, device or socket)",
+                    path.display()
+                )));
+            }
+        }
+        files.push(path);
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// Adds the line `buf[start..end]` without a trailing `\r`; blank lines are skipped.
@@ -217,6 +293,35 @@ impl Sink for FileSink {
 
     async fn flush(&mut self) -> eddy_engine::Result<()> {
         self.file.flush().await.map_err(|source| ConnectorError::File { path: self.path.clone(), source })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory's files in name order, hidden ones and subdirectories skipped; with
+    /// the sandbox's rule, a link out of the directory is refused.
+    #[test]
+    fn a_directory_is_its_visible_files_in_order() -> Result<()> {
+        let root = std::env::temp_dir().join(format!("eddy-file-dir-{}", std::process::id()));
+        let dir = root.join("in");
+        let io = |source| ConnectorError::File { path: root.display().to_string(), source };
+        std::fs::create_dir_all(dir.join("sub")).map_err(io)?;
+        for name in ["b.json", "a.json", ".hidden", "_SUCCESS", "sub/c.json"] {
+            std::fs::write(dir.join(name), "{}\n").map_err(io)?;
+        }
+        std::fs::write(root.join("secret"), "s\n").map_err(io)?;
+        let dir = dir.canonicalize().map_err(io)?;
+        let names: Vec<String> =
+            directory_files(&dir, true)?.iter().filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
+        assert_eq!(names, ["a.json", "b.json"]);
+        let _ = std::os::unix::fs::symlink(root.join("secret"), dir.join("link"));
+        let refused = directory_files(&dir, true).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(refused.contains("it is not a regular file inside"), "{refused}");
+        assert_eq!(directory_files(&dir, false)?.len(), 3, "outside a sandbox a link is the user's own");
+        let _ = std::fs::remove_dir_all(&root);
         Ok(())
     }
 }

@@ -90,18 +90,33 @@ impl Sandbox {
         Ok(())
     }
 
-    /// The resolved path of a file a source reads: it must exist, resolve (links
-    /// followed) under an allowed directory, and be a regular file.
+    /// The resolved path of a file or directory a source reads: it must exist, resolve
+    /// (links followed) under an allowed directory, and be a regular file or a
+    /// directory (whose files the source checks again: each must be a regular file
+    /// inside it).
     ///
     /// Errors: any of these is not so; the message names the path.
     pub fn source_path(&self, path: &str) -> Result<PathBuf> {
         let resolved = Path::new(path).canonicalize().map_err(|source| ConnectorError::File { path: path.to_string(), source })?;
         self.under_allowed(path, &resolved)?;
         let meta = std::fs::metadata(&resolved).map_err(|source| ConnectorError::File { path: path.to_string(), source })?;
-        if !meta.is_file() {
-            return Err(Sandbox::refused("this file", format!("{path} is not a regular file (a directory, FIFO, device or socket)")));
+        if !meta.is_file() && !meta.is_dir() {
+            return Err(Sandbox::refused("this file", format!("{path} is not a regular file or a directory (a FIFO, device or socket)")));
         }
         Ok(resolved)
+    }
+
+    /// Checks a filesystem relation's path at CREATE, before it is known to be read or
+    /// written: an existing file or directory as [`Sandbox::source_path`], a new one as
+    /// [`Sandbox::sink_path`].
+    ///
+    /// Errors: as those.
+    pub fn check_path(&self, path: &str) -> Result<()> {
+        if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+            self.source_path(path).map(|_| ())
+        } else {
+            self.sink_path(path).map(|_| ())
+        }
     }
 
     /// The resolved path of a file a sink writes: its directory must resolve under an
@@ -196,7 +211,8 @@ mod tests {
         assert_eq!(s.source_path(&inside)?, allowed.canonicalize().map_err(io)?.join("in.csv"));
         assert!(s.source_path(&allowed.join("link").display().to_string()).is_err(), "a link out is followed and refused");
         assert!(s.source_path(&allowed.join("../secret").display().to_string()).is_err());
-        assert!(s.source_path(&allowed.display().to_string()).is_err(), "a directory is not a file");
+        // A directory is read file by file (each checked again by the file source).
+        assert_eq!(s.source_path(&allowed.display().to_string())?, allowed.canonicalize().map_err(io)?);
         assert!(s.sink_path(&allowed.join("out/new.csv").display().to_string()).is_ok());
         assert!(s.sink_path(&allowed.join("link").display().to_string()).is_err());
         assert!(s.sink_path(&root.join("out.csv").display().to_string()).is_err());

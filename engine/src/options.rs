@@ -251,6 +251,9 @@ const CONNECTORS: [&str; 6] = ["kafka", "postgres", "jdbc", "print", "blackhole"
 const SOURCE_KEYS: &[&str] = &[
     "value.error.policy",
     "format.ignore-parse-errors",
+    "csv.ignore-parse-errors",
+    "json.ignore-parse-errors",
+    "json.timestamp-format.standard",
     "dead-letter.topic",
     "dead-letter.table",
     "dead-letter.url",
@@ -452,6 +455,7 @@ fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, Sql
     if topic.is_empty() {
         return Err(SqlError::new("the topic name is empty").at(find(options, &["kafka_topic", "topic"]).and_then(|o| o.value_position)));
     }
+    check_timestamp_standard(options)?;
     let delimiter = parse_delimiter(options)?;
     let format = match find(options, &["value_format", "format"]) {
         Some(o) => parse_format(o, delimiter)?,
@@ -539,19 +543,22 @@ fn parse_delimiter(options: &[WithOption]) -> Result<u8, SqlError> {
     })
 }
 
+/// Flink's per-format spellings of `'format.ignore-parse-errors'` (its csv and json
+/// formats' options), which mean the same.
+const IGNORE_PARSE_ERRORS: &[&str] = &["format.ignore-parse-errors", "csv.ignore-parse-errors", "json.ignore-parse-errors"];
+
 /// `'value.error.policy'` (skip | fail | dead_letter), or Flink's
-/// `'format.ignore-parse-errors'` (true = skip, false = fail); with dead_letter, the
+/// `'format.ignore-parse-errors'` / `'csv.ignore-parse-errors'` /
+/// `'json.ignore-parse-errors'` (true = skip, false = fail); with dead_letter, the
 /// target: `'dead-letter.topic'` or `'dead-letter.table'` (+ `'dead-letter.url'`).
 fn parse_error_policy(options: &[WithOption]) -> Result<(ErrorPolicy, Option<DeadLetterTarget>), SqlError> {
-    let policy_option = find(options, &["value.error.policy", "format.ignore-parse-errors"]);
-    let policy = if let Some(o) = find(options, &["format.ignore-parse-errors"]) {
+    let keys: Vec<&str> = std::iter::once("value.error.policy").chain(IGNORE_PARSE_ERRORS.iter().copied()).collect();
+    let policy_option = find(options, &keys);
+    let policy = if let Some(o) = find(options, IGNORE_PARSE_ERRORS) {
         match o.value.to_lowercase().as_str() {
             "true" => ErrorPolicy::Skip,
             "false" => ErrorPolicy::Fail,
-            other => {
-                return Err(SqlError::new(format!("option 'format.ignore-parse-errors' must be true or false, found '{other}'"))
-                    .at(o.value_position))
-            }
+            other => return Err(SqlError::new(format!("option '{}' must be true or false, found '{other}'", o.key)).at(o.value_position)),
         }
     } else {
         match find(options, &["value.error.policy"]) {
@@ -603,10 +610,11 @@ fn file_options(name: &str, options: &[WithOption]) -> Result<FileOptions, SqlEr
     if let Some(o) = options.iter().find(|o| !file_keys().contains(&o.key.as_str())) {
         return Err(unknown_option(o, "filesystem", &file_keys()));
     }
-    let path = find(options, &["path"])
-        .map(|o| o.value.clone())
-        .filter(|p| !p.is_empty())
+    let path_option = find(options, &["path"])
+        .filter(|o| !o.value.is_empty())
         .ok_or_else(|| SqlError::new(format!("\"{name}\" needs a path")).hint("add 'path'='/data/transactions.json'"))?;
+    let path = local_path(path_option)?;
+    check_timestamp_standard(options)?;
     let delimiter = parse_delimiter(options)?;
     let format = match find(options, &["format", "value_format"]) {
         Some(o) => parse_format(o, delimiter)?,
@@ -622,6 +630,48 @@ fn file_options(name: &str, options: &[WithOption]) -> Result<FileOptions, SqlEr
         },
     };
     Ok(FileOptions { path, format, error_policy, dead_letter, batch_max_rows: parse_max_rows(options)?, truncate })
+}
+
+/// A filesystem `'path'` as a local path: Flink writes URIs (`file:///data/x.csv`,
+/// `file://localhost/data/`); a plain path is taken as it is. A directory means every
+/// file in it (see the file source).
+///
+/// Errors: another scheme (`hdfs://`, `s3://`): Eddy reads local files only.
+fn local_path(o: &WithOption) -> Result<String, SqlError> {
+    let value = o.value.as_str();
+    let Some((scheme, rest)) = value.split_once("://") else { return Ok(value.to_string()) };
+    if !scheme.eq_ignore_ascii_case("file") {
+        return Err(SqlError::new(format!("unsupported file system '{scheme}' in '{value}': Eddy reads and writes local files"))
+            .at(o.value_position)
+            .hint("write a local path, e.g. 'file:///data/transactions.csv' or '/data/transactions.csv'"));
+    }
+    // `file:///p` (empty authority) or `file://localhost/p`; any other host is remote.
+    let path = match rest.find('/') {
+        Some(0) => rest,
+        Some(i) if rest[..i].eq_ignore_ascii_case("localhost") => &rest[i..],
+        _ => {
+            return Err(SqlError::new(format!("'{value}' names a remote host: Eddy reads and writes local files"))
+                .at(o.value_position)
+                .hint("write file:///path (three slashes) for a local file"))
+        }
+    };
+    Ok(path.to_string())
+}
+
+/// Flink's `'json.timestamp-format.standard'`: `SQL` (`2020-12-30 12:13:14.123`, the
+/// default) or `ISO-8601` (`2020-12-30T12:13:14.123`). Eddy's JSON decoder reads both
+/// forms whichever is set.
+///
+/// Errors: another value (Flink's own message names the two).
+fn check_timestamp_standard(options: &[WithOption]) -> Result<(), SqlError> {
+    match find(options, &["json.timestamp-format.standard"]) {
+        Some(o) if !(o.value.eq_ignore_ascii_case("SQL") || o.value.eq_ignore_ascii_case("ISO-8601")) => {
+            Err(SqlError::new(format!("unsupported value '{}' for 'json.timestamp-format.standard'", o.value))
+                .at(o.value_position)
+                .hint("supported values are 'SQL' and 'ISO-8601'"))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn postgres_options(name: &str, options: &[WithOption]) -> Result<PostgresOptions, SqlError> {
@@ -648,4 +698,43 @@ fn postgres_options(name: &str, options: &[WithOption]) -> Result<PostgresOption
         username: find(options, &["username"]).map(|o| o.value.clone()),
         password: find(options, &["password"]).map(|o| o.value.clone()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn option(key: &str, value: &str) -> WithOption {
+        WithOption { key: key.into(), key_position: None, value: value.into(), value_position: None }
+    }
+
+    /// Flink's filesystem paths are URIs; local ones become paths, others are refused.
+    #[test]
+    fn file_uris_become_local_paths() -> Result<(), SqlError> {
+        assert_eq!(local_path(&option("path", "file:///data/x.csv"))?, "/data/x.csv");
+        assert_eq!(local_path(&option("path", "file://localhost/data/in/"))?, "/data/in/");
+        assert_eq!(local_path(&option("path", "/data/x.csv"))?, "/data/x.csv");
+        assert_eq!(local_path(&option("path", "relative/x.csv"))?, "relative/x.csv");
+        let e = local_path(&option("path", "hdfs://namenode/x")).err().map(|e| e.message);
+        assert_eq!(e.as_deref(), Some("unsupported file system 'hdfs' in 'hdfs://namenode/x': Eddy reads and writes local files"));
+        let e = local_path(&option("path", "file://otherhost/x")).err().map(|e| e.message);
+        assert_eq!(e.as_deref(), Some("'file://otherhost/x' names a remote host: Eddy reads and writes local files"));
+        Ok(())
+    }
+
+    /// Flink's per-format options: ignore-parse-errors means skip, the timestamp
+    /// standard takes SQL or ISO-8601.
+    #[test]
+    fn flink_format_options() -> Result<(), SqlError> {
+        let base = [option("connector", "filesystem"), option("path", "/x.json"), option("format", "json")];
+        let with = |extra: WithOption| base.iter().cloned().chain(std::iter::once(extra)).collect::<Vec<_>>();
+        let ConnectorOptions::Filesystem(f) = parse_connector("t", &with(option("json.ignore-parse-errors", "false")))? else {
+            panic!("not a filesystem relation")
+        };
+        assert_eq!(f.error_policy, ErrorPolicy::Fail);
+        parse_connector("t", &with(option("json.timestamp-format.standard", "ISO-8601")))?;
+        let e = parse_connector("t", &with(option("json.timestamp-format.standard", "RFC"))).err().map(|e| e.message);
+        assert_eq!(e.as_deref(), Some("unsupported value 'RFC' for 'json.timestamp-format.standard'"));
+        Ok(())
+    }
 }
