@@ -16,6 +16,8 @@ use serde_json::{json, Map, Value};
 
 /// ksqlDB's error code for a statement that is wrong (HTTP 400).
 pub const STATEMENT_ERROR: u32 = 40001;
+/// ksqlDB's error code for a push query sent to `/ksql` (`Errors.ERROR_CODE_QUERY_ENDPOINT`).
+pub const QUERY_ENDPOINT_ERROR: u32 = 40002;
 /// ksqlDB's error code for a failure on the server's side (HTTP 500).
 pub const SERVER_ERROR: u32 = 50000;
 
@@ -147,8 +149,8 @@ pub fn entity(result: &StatementResult, statement: &str, sequence: i64) -> Value
             "queryDescription": {"id": query_id, "statementText": statement, "executionPlan": plan, "topology": plan, "overriddenProperties": {}},
             "warnings": [],
         }),
-        StatementResult::PropertySet { property, value } => {
-            status("property/set".into(), format!("Property '{property}' set to '{value}'"), None, vec![])
+        StatementResult::PropertySet { property, value, warning } => {
+            status("property/set".into(), format!("Property '{property}' set to '{value}'"), None, warning.iter().cloned().collect())
         }
         StatementResult::PropertyUnset { property } => {
             status("property/unset".into(), format!("Property '{property}' unset"), None, vec![])

@@ -74,6 +74,8 @@ pub enum StatementResult {
         property: String,
         /// Its new value.
         value: String,
+        /// Why it has no effect, for a property ksqlDB knows and Eddy does not use.
+        warning: Option<String>,
     },
     /// `UNSET 'property'`.
     PropertyUnset {
@@ -261,7 +263,7 @@ impl fmt::Display for StatementResult {
             StatementResult::Properties(p) => write!(f, "{} properties", p.len()),
             StatementResult::Description(d) => write!(f, "{} {}", d.relation.kind, d.relation.name),
             StatementResult::Explain { plan, .. } => f.write_str(plan),
-            StatementResult::PropertySet { property, value } => write!(f, "Property '{property}' set to '{value}'"),
+            StatementResult::PropertySet { property, value, .. } => write!(f, "Property '{property}' set to '{value}'"),
             StatementResult::PropertyUnset { property } => write!(f, "Property '{property}' unset"),
             StatementResult::PushQuery(p) => write!(f, "Push query {} started", p.id),
         }

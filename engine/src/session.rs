@@ -19,6 +19,22 @@ pub const CHECKPOINT_INTERVAL: &str = "execution.checkpointing.interval";
 /// checkpoint interval is checked by [`parse_duration_ms`]).
 const KNOWN: &[(&str, Option<&[&str]>)] = &[(AUTO_OFFSET_RESET, Some(&["earliest", "latest"])), (CHECKPOINT_INTERVAL, None)];
 
+/// Properties ksqlDB and Kafka Streams know that Eddy has no use for: `SET` accepts
+/// them with a warning, as ksqlDB's clients and scripts send them. Besides these, every
+/// `ksql.*` property is accepted so. (`ksql.streams.<p>` is Kafka Streams' `<p>`.)
+const IGNORED: &[&str] = &[
+    "processing.guarantee",
+    "commit.interval.ms",
+    "cache.max.bytes.buffering",
+    "statestore.cache.max.bytes",
+    "num.stream.threads",
+    "replication.factor",
+    "state.dir",
+    "buffered.records.per.partition",
+    "max.task.idle.ms",
+    "default.timestamp.extractor",
+];
+
 /// Parses a duration as Flink writes them (`10s`, `500 ms`, `2 min`, `1h`; a bare
 /// number is milliseconds) into milliseconds, at least 1.
 ///
@@ -54,18 +70,28 @@ impl Session {
     pub fn with_properties<I: IntoIterator<Item = (String, String)>>(properties: I) -> Result<Session, SqlError> {
         let mut session = Session::default();
         for (k, v) in properties {
-            session.set(&k, &v)?;
+            if let Some(warning) = session.set(&k, &v)? {
+                tracing::debug!("{warning}");
+            }
         }
         Ok(session)
     }
 
-    /// Sets a property.
+    /// Sets a property. ksqlDB's spelling `ksql.streams.<property>` is `<property>`
+    /// (`ksql.streams.auto.offset.reset`). A property ksqlDB knows but Eddy has no use
+    /// for (any other `ksql.*`, or a Kafka Streams setting such as
+    /// `processing.guarantee`) is kept and returns a warning saying it has no effect.
     ///
-    /// Errors: the property is not one Eddy knows (the message lists them), or the
-    /// value is not one it allows.
-    pub fn set(&mut self, property: &str, value: &str) -> Result<(), SqlError> {
-        let property = property.to_lowercase();
+    /// Errors: the property is not one Eddy or ksqlDB knows (the message lists Eddy's),
+    /// or the value is not one it allows.
+    pub fn set(&mut self, property: &str, value: &str) -> Result<Option<String>, SqlError> {
+        let lower = property.to_lowercase();
+        let property = lower.strip_prefix("ksql.streams.").unwrap_or(&lower).to_string();
         let Some((_, allowed)) = KNOWN.iter().find(|(k, _)| *k == property) else {
+            if property.starts_with("ksql.") || IGNORED.contains(&property.as_str()) {
+                self.properties.insert(lower.clone(), value.trim().to_string());
+                return Ok(Some(format!("property '{lower}' is accepted for ksqlDB compatibility and has no effect in Eddy")));
+            }
             let known: Vec<&str> = KNOWN.iter().map(|(k, _)| *k).collect();
             let hint = match crate::error::closest(&property, known.iter().copied()) {
                 Some(c) => format!("did you mean '{c}'?"),
@@ -84,12 +110,16 @@ impl Session {
             }
         }
         self.properties.insert(property, value.to_lowercase());
-        Ok(())
+        Ok(None)
     }
 
-    /// Removes a property; returns whether it was set.
+    /// Removes a property (either spelling of a `ksql.streams.` one); returns whether
+    /// it was set.
     pub fn unset(&mut self, property: &str) -> bool {
-        self.properties.remove(&property.to_lowercase()).is_some()
+        let lower = property.to_lowercase();
+        let short = lower.strip_prefix("ksql.streams.").unwrap_or(&lower).to_string();
+        let removed = self.properties.remove(&short).is_some();
+        self.properties.remove(&lower).is_some() || removed
     }
 
     /// The checkpoint interval `execution.checkpointing.interval` asks for (ms), if set.
@@ -104,5 +134,29 @@ impl Session {
             Some("latest") => Some(StartupMode::Latest),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ksqlDB's clients send `ksql.streams.auto.offset.reset` and properties Eddy has no
+    /// use for; the first is Eddy's own, the others are kept with a warning.
+    #[test]
+    fn ksqldb_property_names() -> Result<(), SqlError> {
+        let mut s = Session::default();
+        assert_eq!(s.set("ksql.streams.auto.offset.reset", "EARLIEST")?, None);
+        assert_eq!(s.startup(), Some(StartupMode::Earliest));
+        assert_eq!(
+            s.set("ksql.query.pull.table.scan.enabled", "true")?,
+            Some("property 'ksql.query.pull.table.scan.enabled' is accepted for ksqlDB compatibility and has no effect in Eddy".into())
+        );
+        assert!(s.set("processing.guarantee", "exactly_once_v2")?.is_some());
+        let e = s.set("auto.ofset.reset", "earliest").err().map(|e| (e.message, e.hint));
+        assert_eq!(e, Some(("unknown property 'auto.ofset.reset'".into(), Some("did you mean 'auto.offset.reset'?".into()))));
+        assert!(s.unset("ksql.streams.auto.offset.reset"));
+        assert_eq!(s.startup(), None);
+        Ok(())
     }
 }

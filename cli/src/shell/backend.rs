@@ -124,7 +124,7 @@ impl Backend {
                         StatementKind::Set { property, value } => {
                             let mut s = Session { properties: properties.clone() };
                             match s.set(property, value) {
-                                Ok(()) => {
+                                Ok(_) => {
                                     *properties = s.properties;
                                     Ok(vec![Output::Entity(status(
                                         &p.text,

@@ -9,8 +9,8 @@ use crate::sql::ast::ParsedStatement;
 ///
 /// Errors: an unknown property or a value it does not allow.
 pub(crate) fn execute_set(session: &mut Session, property: &str, value: &str, p: &ParsedStatement) -> Result<StatementResult> {
-    session.set(property, value).map_err(|e| e.at(Some(p.position)))?;
-    Ok(StatementResult::PropertySet { property: property.to_string(), value: value.to_lowercase() })
+    let warning = session.set(property, value).map_err(|e| e.at(Some(p.position)))?;
+    Ok(StatementResult::PropertySet { property: property.to_string(), value: value.to_lowercase(), warning })
 }
 
 /// Removes a session property.
