@@ -45,3 +45,23 @@ fn a_panic_while_planning_is_a_statement_error() {
     let (status, answer) = server.ksql("SHOW STREAMS;");
     assert_eq!(status, 200, "{answer}");
 }
+
+/// ksqlDB answers a push query sent to `/ksql` with error 40002 and this text; its
+/// clients go by the code.
+#[test]
+fn a_push_query_on_the_statement_endpoint_is_error_40002() {
+    let state = scratch_dir("eddy-push-on-ksql").join("state");
+    let server = Server::start(&state, &[("EDDY_APPLICATION_ID", &unique("push-on-ksql"))]);
+    let (status, answer) = server.ksql("SELECT * FROM s EMIT CHANGES;");
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(
+        answer,
+        serde_json::json!({
+            "@type": "statement_error",
+            "error_code": 40002,
+            "message": "The following statement types should be issued to the websocket endpoint '/query':\n\t* PRINT\n\t* SELECT",
+            "statementText": "SELECT * FROM s EMIT CHANGES",
+            "entities": [],
+        })
+    );
+}

@@ -39,12 +39,16 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, headers: HeaderMap,
             );
         }
         // ksqlDB serves push queries on their own endpoints, which stream.
+        // ksqlDB's answer, code and text (error 40002), which its clients recognise.
         if let Some(push) = parsed.iter().find(|p| p.kind == StatementKind::PushQuery) {
-            return bad_request(
-                &headers,
-                &push.text,
-                "push queries are served by POST /query-stream (or /query), which stream their rows".into(),
-            );
+            let body = serde_json::json!({
+                "@type": "statement_error",
+                "error_code": crate::entity::QUERY_ENDPOINT_ERROR,
+                "message": "The following statement types should be issued to the websocket endpoint '/query':\n\t* PRINT\n\t* SELECT",
+                "statementText": push.text,
+                "entities": [],
+            });
+            return json_response(&headers, StatusCode::BAD_REQUEST, &body);
         }
         // As in ksqlDB, RUN SCRIPT reads a file where the user is, not on the server.
         if let Some(run) = parsed.iter().find(|p| matches!(p.kind, StatementKind::RunScript { .. })) {
