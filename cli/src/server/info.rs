@@ -13,7 +13,8 @@ use super::{json_response, AppState};
 pub(crate) async fn info(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let body = json!({"KsqlServerInfo": {
         "version": env!("CARGO_PKG_VERSION"),
-        "kafkaClusterId": state.settings.bootstrap_servers,
+        // Empty until the broker has answered (it is asked in the background).
+        "kafkaClusterId": state.cluster_id.get().cloned().unwrap_or_default(),
         "ksqlServiceId": state.service_id,
         "serverStatus": "RUNNING",
     }});

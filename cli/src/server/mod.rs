@@ -80,6 +80,8 @@ pub(crate) struct AppState {
     pub(crate) pushes: Mutex<HashMap<String, QueryStopper>>,
     pub(crate) settings: Settings,
     pub(crate) service_id: String,
+    /// The Kafka cluster's id for `/info`, once the broker has told it.
+    pub(crate) cluster_id: std::sync::OnceLock<String>,
     /// Failed queries at the last health check that got the engine.
     pub(crate) failed_queries: std::sync::atomic::AtomicUsize,
     /// Accepted credentials; `None`: no auth.
@@ -111,6 +113,7 @@ pub async fn server(settings: &Settings, args: ServerArgs) -> anyhow::Result<u8>
         pushes: Mutex::new(HashMap::new()),
         settings: settings.clone(),
         service_id: args.application_id.clone(),
+        cluster_id: std::sync::OnceLock::new(),
         failed_queries: Default::default(),
         credentials,
         failures: Default::default(),
@@ -122,6 +125,24 @@ pub async fn server(settings: &Settings, args: ServerArgs) -> anyhow::Result<u8>
     tokio::spawn(async move {
         for w in crate::state::Opened::replay_into(&mut replaying, log, &log_path, &commands).await {
             eprintln!("warning: {w}");
+        }
+    });
+    // /info's kafkaClusterId, asked of the broker in the background until it answers.
+    let info_state = state.clone();
+    tokio::spawn(async move {
+        let config = eddy_connectors::kafka::KafkaConfig {
+            bootstrap_servers: info_state.settings.bootstrap_servers.clone(),
+            properties: info_state.settings.kafka_properties.iter().cloned().collect(),
+        };
+        loop {
+            match eddy_connectors::kafka::cluster_id(&config).await {
+                Ok(id) => {
+                    let _ = info_state.cluster_id.set(id);
+                    return;
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot read the Kafka cluster id yet"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(10)).await;
         }
     });
     let shutdown_state = state.clone();

@@ -64,3 +64,16 @@ pub async fn delete_topic(config: &KafkaConfig, topic: &str) -> Result<()> {
     tracing::info!(topic, "deleted topic");
     Ok(())
 }
+
+/// The cluster's id (Kafka's `cluster.id`, as ksqlDB's `/info` reports it), asked of
+/// the broker with the request timeout.
+///
+/// Errors: the broker is unreachable, or did not say (a broker without cluster ids).
+pub async fn cluster_id(config: &KafkaConfig) -> Result<String> {
+    let consumer: rdkafka::consumer::BaseConsumer = config.client_config().create()?;
+    let timeout = config.request_timeout();
+    let id = tokio::task::spawn_blocking(move || rdkafka::consumer::Consumer::client(&consumer).fetch_cluster_id(timeout))
+        .await
+        .map_err(|e| ConnectorError::Config(format!("cannot ask the cluster for its id: {e}")))?;
+    id.ok_or_else(|| ConnectorError::Config("the Kafka cluster did not say its id".into()))
+}

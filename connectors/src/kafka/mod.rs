@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 
-pub use admin::{delete_topic, ensure_topic, list_topics};
+pub use admin::{cluster_id, delete_topic, ensure_topic, list_topics};
 pub use sink::KafkaSink;
 pub use source::KafkaSource;
 pub use tail::{read_tail, Suppression, HEADER_CHECKPOINT, HEADER_QUERY, MAX_TAIL_RECORDS};
