@@ -99,7 +99,7 @@ pub fn entity(result: &StatementResult, statement: &str, sequence: i64) -> Value
                 .iter()
                 .map(|f| {
                     let mut field =
-                        json!({"name": f.name(), "schema": {"type": sql_type_name(f.data_type()), "fields": null, "memberSchema": null}});
+                        json!({"name": f.name(), "schema": {"type": ksql_type_name(f.data_type()), "fields": null, "memberSchema": null}});
                     if r.key.iter().any(|k| k == f.name()) || r.primary_key.iter().any(|k| k == f.name()) {
                         field["type"] = json!(if r.primary_key.is_empty() { "KEY" } else { "PRIMARY_KEY" });
                     }
@@ -219,17 +219,20 @@ pub fn error_entity(statement: &str, error: &EngineError) -> (u32, Value) {
 }
 
 /// ksqlDB's type names of a schema's columns (`STRING`, `INTEGER`, `BIGINT`, `DOUBLE`,
-/// `TIMESTAMP`, `DECIMAL(10, 2)`, ...).
+/// `BOOLEAN`, `TIMESTAMP`), as its push query headers and DESCRIBE give them.
 pub fn column_types(schema: &SchemaRef) -> Vec<String> {
-    schema
-        .fields()
-        .iter()
-        .map(|f| match sql_type_name(f.data_type()).as_str() {
-            "INT" => "INTEGER".to_string(),
-            "VARCHAR" | "TEXT" => "STRING".to_string(),
-            other => other.to_string(),
-        })
-        .collect()
+    schema.fields().iter().map(|f| ksql_type_name(f.data_type())).collect()
+}
+
+/// ksqlDB's name of a column type: `STRING` for VARCHAR, `INTEGER` for INT, `TIMESTAMP`
+/// for TIMESTAMP(3) (ksqlDB's timestamps are milliseconds and carry no precision).
+pub fn ksql_type_name(data_type: &arrow::datatypes::DataType) -> String {
+    match sql_type_name(data_type).as_str() {
+        "INT" => "INTEGER".to_string(),
+        "VARCHAR" | "TEXT" => "STRING".to_string(),
+        "TIMESTAMP(3)" => "TIMESTAMP".to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// The rows of `batch` as JSON arrays, in column order (nulls as `null`; timestamps as

@@ -1,0 +1,50 @@
+//! Answers shaped as ksqlDB shapes them, which its clients parse: `GET /info`'s
+//! `kafkaClusterId` is the Kafka cluster's id, asked of the broker (it used to be the
+//! bootstrap servers); DESCRIBE names types as ksqlDB does (`STRING`, `INTEGER`,
+//! `TIMESTAMP`; it used to say `VARCHAR`, `INT`, `TIMESTAMP(3)`).
+
+use std::time::Duration;
+
+use eddy_e2e::*;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_names_the_kafka_cluster_by_its_id() {
+    let consumer: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", bootstrap()).create().unwrap_or_else(|e| panic!("consumer: {e}"));
+    let id = consumer.client().fetch_cluster_id(Duration::from_secs(10)).unwrap_or_else(|| panic!("the broker has no cluster id"));
+    assert!(!id.is_empty());
+    let state = scratch_dir("eddy-info").join("state");
+    let server = Server::start(&state, &[("EDDY_APPLICATION_ID", "info-test")]);
+    let info = || {
+        let (status, body) = server.get("/info");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+    };
+    wait_until("the cluster id in /info", Duration::from_secs(30), || async { info()["KsqlServerInfo"]["kafkaClusterId"] != "" }).await;
+    let answer = info();
+    assert_eq!(answer["KsqlServerInfo"]["kafkaClusterId"], id.as_str());
+    assert_eq!(answer["KsqlServerInfo"]["ksqlServiceId"], "info-test");
+    assert_eq!(answer["KsqlServerInfo"]["serverStatus"], "RUNNING");
+}
+
+#[test]
+fn describe_names_types_as_ksqldb_does() {
+    let topic = unique("describe-types");
+    let state = scratch_dir("eddy-describe-types").join("state");
+    let server = Server::start(&state, &[("EDDY_APPLICATION_ID", &unique("describe-types"))]);
+    let (status, answer) = server.ksql(&format!(
+        "CREATE STREAM s (id VARCHAR KEY, n INT, total BIGINT, amount DOUBLE, ok BOOLEAN, at TIMESTAMP(3)) \
+         WITH (kafka_topic='{topic}', value_format='json', partitions=1); DESCRIBE s;"
+    ));
+    assert_eq!(status, 200, "{answer}");
+    let fields = answer[1]["sourceDescription"]["fields"].as_array().cloned().unwrap_or_default();
+    let types: Vec<(String, String)> = fields
+        .iter()
+        .map(|f| (f["name"].as_str().unwrap_or_default().to_string(), f["schema"]["type"].as_str().unwrap_or_default().to_string()))
+        .collect();
+    let want = [("id", "STRING"), ("n", "INTEGER"), ("total", "BIGINT"), ("amount", "DOUBLE"), ("ok", "BOOLEAN"), ("at", "TIMESTAMP")];
+    assert_eq!(types, want.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect::<Vec<_>>(), "{answer}");
+    assert_eq!(fields[0]["type"], "KEY");
+}
