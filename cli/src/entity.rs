@@ -87,9 +87,18 @@ pub fn entity(result: &StatementResult, statement: &str, sequence: i64) -> Value
             let list: Vec<Value> = topics.iter().map(|t| json!({"name": t.name, "replicaInfo": vec![t.replicas; t.partitions]})).collect();
             json!({"@type": "kafka_topics", "statementText": statement, "topics": list, "warnings": []})
         }
-        StatementResult::Properties(p) => {
-            let list: Vec<Value> = p.iter().map(|(k, v)| json!({"name": k, "scope": "SESSION", "value": v})).collect();
-            json!({"@type": "properties", "statementText": statement, "properties": list, "overwrittenProperties": [], "warnings": []})
+        StatementResult::Properties { server, session } => {
+            // ksqlDB's shape: every property with its scope; the session's overrides are
+            // also named in overwrittenProperties.
+            let mut list: Vec<Value> = server
+                .iter()
+                .filter(|(k, _)| !session.contains_key(*k))
+                .map(|(k, v)| json!({"name": k, "scope": "KSQL", "value": v}))
+                .collect();
+            list.extend(session.iter().map(|(k, v)| json!({"name": k, "scope": "SESSION", "value": v})));
+            let overwritten: Vec<&String> = session.keys().filter(|k| server.contains_key(*k)).collect();
+            json!({"@type": "properties", "statementText": statement, "properties": list, "overwrittenProperties": overwritten,
+                   "defaultProperties": [], "warnings": []})
         }
         StatementResult::Description(d) => {
             let r = &d.relation;

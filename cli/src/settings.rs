@@ -77,6 +77,22 @@ impl Settings {
         }
     }
 
+    /// What `SHOW PROPERTIES` lists as the server's properties, under ksqlDB's and
+    /// Flink's names: the service id, the Kafka cluster, the checkpoint interval and
+    /// the connect timeout. The PostgreSQL URL is left out (it
+    /// may hold a password).
+    pub fn server_properties(&self, application_id: &str) -> std::collections::BTreeMap<String, String> {
+        [
+            ("ksql.service.id", application_id.to_string()),
+            ("ksql.streams.bootstrap.servers", self.bootstrap_servers.clone()),
+            ("execution.checkpointing.interval", format!("{} ms", self.checkpoint_interval)),
+            ("eddy.connect.timeout", format!("{} ms", self.connect_timeout)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
     /// The hosts Eddy was started with: every bootstrap server and the PostgreSQL
     /// server, which statements may always name.
     pub fn own_hosts(&self) -> Vec<String> {

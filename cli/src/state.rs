@@ -77,6 +77,7 @@ pub fn open(
     let factory = Arc::new(settings.connectors(sandbox));
     let mut engine = Engine::new(Some(factory), application_id);
     engine.set_checkpointing(settings.checkpointing(Some(dir)));
+    engine.set_server_properties(settings.server_properties(application_id));
     Ok(Opened { engine, warnings, lock, log, log_path, commands })
 }
 

@@ -76,6 +76,9 @@ pub struct Engine {
     pub(crate) checkpointing: Checkpointing,
     /// What the running request's preflight did (see `handler::preflight`).
     pub(crate) prepared: crate::handler::preflight::Prepared,
+    /// The settings Eddy runs with, as `SHOW PROPERTIES` lists them (ksqlDB's server
+    /// properties): name to value.
+    pub(crate) server_properties: std::collections::BTreeMap<String, String>,
 }
 
 impl Engine {
@@ -95,6 +98,7 @@ impl Engine {
             command_log: None,
             checkpointing: Checkpointing::default(),
             prepared: Default::default(),
+            server_properties: Default::default(),
         }
     }
 
@@ -102,6 +106,13 @@ impl Engine {
     /// [`Checkpointing::default`]: `.eddy/checkpoints`, every 10 s).
     pub fn set_checkpointing(&mut self, checkpointing: Checkpointing) {
         self.checkpointing = checkpointing;
+    }
+
+    /// Sets what `SHOW PROPERTIES` lists as the server's properties (the front's
+    /// settings: service id, bootstrap servers, checkpoint interval, ...), under the
+    /// names ksqlDB or Flink use for them.
+    pub fn set_server_properties(&mut self, properties: std::collections::BTreeMap<String, String>) {
+        self.server_properties = properties;
     }
 
     /// The consumer-group prefix of the queries (`<application_id>-`).

@@ -57,8 +57,14 @@ pub enum StatementResult {
     Queries(Vec<QueryInfo>),
     /// `SHOW TOPICS`.
     Topics(Vec<TopicInfo>),
-    /// `SHOW PROPERTIES`: the session's properties.
-    Properties(BTreeMap<String, String>),
+    /// `SHOW PROPERTIES`: the server's properties and the session's (which override
+    /// them), each by name.
+    Properties {
+        /// What Eddy runs with ([`crate::Engine::set_server_properties`]).
+        server: BTreeMap<String, String>,
+        /// What this session set.
+        session: BTreeMap<String, String>,
+    },
     /// `DESCRIBE [EXTENDED] name`.
     Description(Box<Description>),
     /// `EXPLAIN`: the operator pipeline, one operator per line.
@@ -260,7 +266,7 @@ impl fmt::Display for StatementResult {
             }
             StatementResult::Queries(q) => write!(f, "{} queries", q.len()),
             StatementResult::Topics(t) => write!(f, "{} topics", t.len()),
-            StatementResult::Properties(p) => write!(f, "{} properties", p.len()),
+            StatementResult::Properties { server, session } => write!(f, "{} properties", server.len() + session.len()),
             StatementResult::Description(d) => write!(f, "{} {}", d.relation.kind, d.relation.name),
             StatementResult::Explain { plan, .. } => f.write_str(plan),
             StatementResult::PropertySet { property, value, .. } => write!(f, "Property '{property}' set to '{value}'"),

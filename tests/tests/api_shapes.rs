@@ -1,7 +1,8 @@
 //! Answers shaped as ksqlDB shapes them, which its clients parse: `GET /info`'s
 //! `kafkaClusterId` is the Kafka cluster's id, asked of the broker (it used to be the
 //! bootstrap servers); DESCRIBE names types as ksqlDB does (`STRING`, `INTEGER`,
-//! `TIMESTAMP`; it used to say `VARCHAR`, `INT`, `TIMESTAMP(3)`).
+//! `TIMESTAMP`; it used to say `VARCHAR`, `INT`, `TIMESTAMP(3)`); SHOW PROPERTIES lists
+//! the server's properties with the session's (it listed only the session's).
 
 use std::time::Duration;
 
@@ -47,4 +48,19 @@ fn describe_names_types_as_ksqldb_does() {
     let want = [("id", "STRING"), ("n", "INTEGER"), ("total", "BIGINT"), ("amount", "DOUBLE"), ("ok", "BOOLEAN"), ("at", "TIMESTAMP")];
     assert_eq!(types, want.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect::<Vec<_>>(), "{answer}");
     assert_eq!(fields[0]["type"], "KEY");
+}
+
+#[test]
+fn show_properties_lists_the_servers_and_the_sessions() {
+    let state = scratch_dir("eddy-show-properties").join("state");
+    let server = Server::start(&state, &[("EDDY_APPLICATION_ID", "properties-test")]);
+    let (status, answer) = server.ksql("SET 'auto.offset.reset'='earliest'; SHOW PROPERTIES;");
+    assert_eq!(status, 200, "{answer}");
+    let list = answer[1]["properties"].as_array().cloned().unwrap_or_default();
+    let find = |name: &str| list.iter().find(|p| p["name"] == name).cloned().unwrap_or_default();
+    assert_eq!(find("ksql.service.id"), serde_json::json!({"name": "ksql.service.id", "scope": "KSQL", "value": "properties-test"}));
+    assert_eq!(find("ksql.streams.bootstrap.servers")["value"], bootstrap().as_str());
+    assert_eq!(find("execution.checkpointing.interval")["value"], "10000 ms");
+    assert_eq!(find("auto.offset.reset"), serde_json::json!({"name": "auto.offset.reset", "scope": "SESSION", "value": "earliest"}));
+    assert_eq!(answer[1]["@type"], "properties");
 }

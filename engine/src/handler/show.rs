@@ -20,7 +20,9 @@ impl Engine {
                 Some(None) => StatementResult::Topics(self.take_prepared_topics().unwrap_or_default()),
                 None => StatementResult::Topics(self.factory()?.list_topics().await?),
             },
-            ShowKind::Properties => StatementResult::Properties(session.properties.clone()),
+            ShowKind::Properties => {
+                StatementResult::Properties { server: self.server_properties.clone(), session: session.properties.clone() }
+            }
         })
     }
 
