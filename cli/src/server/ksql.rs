@@ -12,8 +12,8 @@ use serde_json::Value;
 use super::{bad_request, json_response, statement_request, AppState};
 use crate::entity::{entities, error_entity, SERVER_ERROR};
 
-/// Longest time a request's topic creations and deletions may take together, before
-/// the lock is taken (each Kafka request is also bounded by the request timeout).
+/// Longest time each of a request's topic creations, deletions and listings may take
+/// before the lock is taken (each Kafka request is also bounded by the request timeout).
 pub const PREFLIGHT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Most statements one `/ksql` request may hold.
