@@ -76,6 +76,21 @@ impl OwnBroker {
         self.run();
     }
 
+    /// Stops the broker and starts it again with empty storage, at the same address: a
+    /// new cluster, every topic gone (Tansu's SQLite storage can stop answering after a
+    /// topic it serves is deleted, and stays so across restarts).
+    pub fn restart_empty(&mut self) {
+        self.stop();
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with("tansu.db") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        self.run();
+    }
+
     fn run(&mut self) {
         let addr = self.bootstrap();
         let log = std::fs::OpenOptions::new()
