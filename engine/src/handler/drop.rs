@@ -33,8 +33,7 @@ impl Engine {
                 // Push queries reading the topic, and terminated queries still using it,
                 // end before it goes: a consumer that fetches a deleted topic is where
                 // librdkafka's bugs live (tests/topic_churn.rs).
-                self.stop_push_queries_reading(&relation.name).await;
-                self.wait_for_stopping(&relation.name).await;
+                self.end_queries_using(&relation.name).await;
                 // Deleted before the lock was taken when a front ran the request's
                 // preflight (as ksqlDB's TopicDeleteInjector does), else here.
                 match self.take_prepared(&super::preflight::Step::DeleteTopic(relation.clone())) {
@@ -54,41 +53,34 @@ impl Engine {
         Ok(StatementResult::Dropped { kind, name: relation.name.clone(), topic_deleted })
     }
 
-    /// Stops the push queries reading `relation` and waits (at most 10 s each) until
-    /// their consumers are closed; forgets them.
-    async fn stop_push_queries_reading(&mut self, relation: &str) {
-        let reading = |q: &crate::runtime::QueryHandle| q.plan.source.name == relation;
-        let mut stopping = Vec::new();
+    /// Whether a push query reads `relation`, or a terminated query still flushing
+    /// reads or writes it: its topic is deleted by the DROP itself, after they ended.
+    pub(crate) fn ending_queries_use(&self, relation: &str) -> bool {
+        let push = self.queries.iter().any(|q| self.push_ids.contains(&q.plan.id) && q.plan.source.name == relation);
+        push || self.stopping.iter().any(|q| !q.is_finished() && (q.plan.source.name == relation || q.plan.sink.name == relation))
+    }
+
+    /// Stops the push queries reading `relation` and waits, 10 s at most in all, for
+    /// them and for the terminated queries using it to end (their consumers closed).
+    async fn end_queries_using(&mut self, relation: &str) {
         let mut i = 0;
         while i < self.queries.len() {
-            if self.push_ids.contains(&self.queries[i].plan.id) && reading(&self.queries[i]) {
+            if self.push_ids.contains(&self.queries[i].plan.id) && self.queries[i].plan.source.name == relation {
                 let q = self.queries.remove(i);
                 self.push_ids.remove(&q.plan.id);
                 q.request_stop();
-                stopping.push(q);
+                self.stopping.push(q);
             } else {
                 i += 1;
             }
         }
-        for mut q in stopping {
-            if tokio::time::timeout(std::time::Duration::from_secs(10), q.wait()).await.is_err() {
-                tracing::warn!(query = %q.plan.id, "push query did not stop within 10 s before its topic was deleted");
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        for q in self.stopping.iter_mut().filter(|q| q.plan.source.name == relation || q.plan.sink.name == relation) {
+            if tokio::time::timeout_at(deadline, q.wait()).await.is_err() {
+                tracing::warn!(query = %q.plan.id, "query still ending after 10 s; deleting the topic of {relation} anyway");
             }
         }
-    }
-
-    /// Waits (at most 10 s each) for the terminated queries that read or write
-    /// `relation` to finish flushing and committing.
-    async fn wait_for_stopping(&mut self, relation: &str) {
-        let (using, others): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.stopping).into_iter().partition(|q| q.plan.source.name == relation || q.plan.sink.name == relation);
-        self.stopping = others;
-        for mut q in using {
-            if tokio::time::timeout(std::time::Duration::from_secs(10), q.wait()).await.is_err() {
-                tracing::warn!(query = %q.plan.id, "terminated query still flushing after 10 s; dropping its relation anyway");
-                self.stopping.push(q);
-            }
-        }
+        self.stopping.retain(|q| !q.is_finished());
     }
 
     /// The relation `DROP` would remove from `catalog`, checked as ksqlDB checks it, or

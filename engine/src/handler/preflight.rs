@@ -124,13 +124,9 @@ impl Engine {
                     match self.droppable(&catalog, &planned, *kind, name, *if_exists, *delete_topic) {
                         Ok(Some(relation)) => {
                             catalog.remove(&relation.name);
-                            // A topic that push queries read is deleted by the DROP
-                            // itself, after they have stopped (see `execute_drop`).
-                            let read = self
-                                .queries
-                                .iter()
-                                .any(|q| self.push_ids.contains(&q.plan.id) && q.plan.source.name == relation.name && !q.is_finished());
-                            if *delete_topic && !read {
+                            // A topic that push queries or ending queries use is
+                            // deleted by the DROP itself, after they have ended.
+                            if *delete_topic && !self.ending_queries_use(&relation.name) {
                                 preflight.steps.push(Step::DeleteTopic(relation));
                             }
                         }

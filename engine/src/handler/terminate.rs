@@ -8,9 +8,9 @@ use crate::sql::ast::Name;
 
 impl Engine {
     /// Asks the query to stop (its sink flushes, its offsets are committed, in its own
-    /// tasks: this returns at once) and forgets it; `None` stops every query. A DROP of
-    /// a relation it used waits for it (see `execute_drop`). A persistent query's termination is logged, so it
-    /// stays terminated after a restart.
+    /// tasks: this returns at once) and forgets it; `None` stops every query. A DROP ...
+    /// DELETE TOPIC of a relation it used waits for it (see `execute_drop`). A
+    /// persistent query's termination is logged, so it stays terminated after a restart.
     ///
     /// Errors: the id is unknown (the closest id is the hint).
     pub(crate) async fn execute_terminate(&mut self, id: Option<&Name>, text: &str) -> Result<StatementResult> {

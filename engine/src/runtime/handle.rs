@@ -109,10 +109,13 @@ impl QueryHandle {
         self.task.as_ref().is_none_or(|t| t.is_finished())
     }
 
-    /// Waits until the query has ended and returns its final status.
+    /// Waits until the query has ended and returns its final status. Cancelling the
+    /// wait (a timeout around it) leaves the query as it was, still to be waited for.
     pub async fn wait(&mut self) -> QueryStatus {
-        if let Some(task) = self.task.take() {
-            if let Err(e) = task.await {
+        if let Some(task) = self.task.as_mut() {
+            let joined = task.await;
+            self.task = None;
+            if let Err(e) = joined {
                 self.status.send_replace(QueryStatus::Failed(format!("query task ended abnormally: {e}")));
             }
         }
