@@ -74,7 +74,7 @@ impl FileSource {
         let first = queue.pop_front();
         // An empty directory: a source with nothing to read.
         let file = match &first {
-            Some(f) => Some(open_file(f, regular_only)?),
+            Some(f) => Some(open_file(f, regular_only).await?),
             None => None,
         };
         Ok(FileSource {
@@ -140,7 +140,7 @@ impl Source for FileSource {
             if lines.is_empty() {
                 // This file is done: the directory's next one, with its own line numbers.
                 let Some(next) = self.queue.pop_front() else { return Ok(None) };
-                self.file = Some(open_file(&next, self.regular_only)?);
+                self.file = Some(open_file(&next, self.regular_only).await?);
                 self.path = next.display().to_string();
                 self.buf.clear();
                 self.start = 0;
@@ -173,11 +173,12 @@ impl Source for FileSource {
 /// regular file.
 ///
 /// Errors: it cannot be opened, or is not a regular file when that is required.
-fn open_file(path: &std::path::Path, regular_only: bool) -> Result<tokio::fs::File> {
+async fn open_file(path: &std::path::Path, regular_only: bool) -> Result<tokio::fs::File> {
     let shown = path.display().to_string();
     let err = |source| ConnectorError::File { path: shown.clone(), source };
     if !regular_only {
-        return std::fs::File::open(path).map(tokio::fs::File::from_std).map_err(err);
+        // On tokio's blocking pool: the local user's path may be a FIFO that blocks.
+        return tokio::fs::File::open(path).await.map_err(err);
     }
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path).map_err(err)?;
