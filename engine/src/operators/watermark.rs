@@ -543,4 +543,26 @@ mod tests {
         assert_eq!(watermarks(&mut out), vec![t(5)]);
         Ok(())
     }
+
+    /// A source that measures unread records (Kafka) but has not measured yet: no
+    /// partition can turn idle, however long it is silent (a 1 s idle timeout is
+    /// shorter than the 2 s between librdkafka's statistics).
+    #[test]
+    fn before_the_first_measurement_no_partition_is_idle() -> Result<()> {
+        let event_time = EventTime { column: Some("ts".into()), delay_ms: 5000, idle_timeout_ms: 1_000, ..Default::default() };
+        let input = batch(&[], &[]).schema();
+        let metrics = Arc::new(QueryMetrics::default());
+        metrics.expect_unread();
+        let mut op = Watermarks::new(&event_time, &input, &[0, 1], 0, metrics.clone(), ErrorPolicy::Skip, "q".into())?;
+        let mut out = Collector::default();
+        let t = |s: i64| 1_767_261_600_000 + s * 1000;
+        op.on_batch(batch(&[Some("2026-01-01T10:00:10Z")], &[0]), &mut out)?;
+        op.on_processing_time(60_000, &mut out)?;
+        assert_eq!(watermarks(&mut out), Vec::<i64>::new(), "partition 1 may hold a backlog nobody has measured");
+        metrics.set_unread(0, 0);
+        metrics.set_unread(1, 0);
+        op.on_processing_time(61_000, &mut out)?;
+        assert_eq!(watermarks(&mut out), vec![t(5)]);
+        Ok(())
+    }
 }
