@@ -32,6 +32,8 @@ pub struct OwnBroker {
     dir: PathBuf,
     port: u16,
     child: Option<std::process::Child>,
+    /// Length of `broker.log` when the running process started.
+    log_start: u64,
 }
 
 impl OwnBroker {
@@ -45,7 +47,7 @@ impl OwnBroker {
             .unwrap_or_else(|e| panic!("scripts/services.sh tansu-path: {e}"));
         assert!(out.status.success(), "scripts/services.sh tansu-path failed: {}", String::from_utf8_lossy(&out.stderr));
         let tansu = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        let mut broker = OwnBroker { tansu, dir: scratch_dir(&format!("tansu-{name}")), port: free_port(), child: None };
+        let mut broker = OwnBroker { tansu, dir: scratch_dir(&format!("tansu-{name}")), port: free_port(), child: None, log_start: 0 };
         broker.run();
         std::env::set_var("EDDY_BOOTSTRAP_SERVERS", broker.bootstrap());
         broker
@@ -68,6 +70,17 @@ impl OwnBroker {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Whether the broker still serves requests: its process runs and has not panicked.
+    /// Tansu 0.6's SQLite storage panics ("more or less than one row") on a fetch of a
+    /// topic it does not know, e.g. from a consumer that outlived a deletion; the
+    /// process then keeps listening but answers nothing.
+    pub fn healthy(&mut self) -> bool {
+        let running = self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)));
+        let log = std::fs::read(self.dir.join("broker.log")).unwrap_or_default();
+        let since_start = log.get(self.log_start as usize..).unwrap_or_default();
+        running && !String::from_utf8_lossy(since_start).contains("panicked at")
     }
 
     /// Starts the stopped broker again on the same port and storage.
@@ -93,6 +106,7 @@ impl OwnBroker {
 
     fn run(&mut self) {
         let addr = self.bootstrap();
+        self.log_start = std::fs::metadata(self.dir.join("broker.log")).map(|m| m.len()).unwrap_or(0);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -125,6 +139,16 @@ impl OwnBroker {
 impl Drop for OwnBroker {
     fn drop(&mut self) {
         self.stop();
+        if std::thread::panicking() {
+            // The failing test's evidence: the end of the broker's log, and its directory kept.
+            let log = std::fs::read_to_string(self.dir.join("broker.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("--- end of {} ---", self.dir.join("broker.log").display());
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -37,10 +37,18 @@ async fn delete(topic: &str) {
     let _ = admin().delete_topics(&[topic], &options).await;
 }
 
-/// Creates `topic`, trying again until the broker says it exists (30 s at most).
-async fn create(topic: &str, partitions: i32) {
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    for _ in 0..30 {
+/// Creates `topic`, trying again until the broker says it exists (90 s at most). A
+/// broker whose storage died ([`OwnBroker::healthy`]: the server's consumers fetch the
+/// topic before it exists again, and Tansu panics on that) is started again with empty
+/// storage: this test is about the server surviving, not about Tansu.
+async fn create(broker: &mut OwnBroker, topic: &str, partitions: i32) {
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(5))).request_timeout(Some(Duration::from_secs(5)));
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while std::time::Instant::now() < deadline {
+        if !broker.healthy() {
+            eprintln!("the broker's storage died; starting it again with empty storage");
+            broker.restart_empty();
+        }
         let created = admin().create_topics([&NewTopic::new(topic, partitions, TopicReplication::Fixed(1))], &options).await;
         if let Ok(results) = created {
             if results.iter().all(|r| matches!(r, Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)))) {
@@ -49,7 +57,7 @@ async fn create(topic: &str, partitions: i32) {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    panic!("cannot create {topic}");
+    panic!("cannot create {topic} within 90 s");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,7 +95,7 @@ async fn deleting_recreating_topics_and_restarting_the_broker_never_crashes_the_
         // deleted: it comes back empty (to Eddy, a cluster whose topics all went away).
         broker.restart_empty();
         assert!(server.alive());
-        create(&topic, 2).await;
+        create(&mut broker, &topic, 2).await;
         broker.restart();
         assert!(server.alive());
         let (status, body) = server.get("/healthcheck");
