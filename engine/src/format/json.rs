@@ -1,10 +1,12 @@
-//! JSON values to Arrow with arrow-json (one object per value, fields by name; unknown
-//! fields ignored, missing fields null).
+//! JSON values to Arrow with arrow-json (one object per value, fields by name matched
+//! without regard to ASCII case as ksqlDB does ([`super::json_names`]); unknown fields
+//! ignored, missing fields null).
 
 use arrow::datatypes::SchemaRef;
 use arrow::json::ReaderBuilder;
 use arrow::record_batch::RecordBatch;
 
+use super::json_names::FieldNames;
 use super::{decode_with_fallback, reason, Decoded, ValueDecoder};
 use crate::error::Result;
 
@@ -13,18 +15,20 @@ use crate::error::Result;
 /// malformed records.
 pub struct JsonDecoder {
     schema: SchemaRef,
+    names: FieldNames,
 }
 
 impl JsonDecoder {
     /// A decoder for rows of `schema`.
     pub fn new(schema: SchemaRef) -> Self {
-        JsonDecoder { schema }
+        JsonDecoder { names: FieldNames::new(&schema), schema }
     }
 
     fn run(&self, bytes: &[u8], rows: usize) -> std::result::Result<Option<RecordBatch>, String> {
         if std::str::from_utf8(bytes).is_err() {
             return Err("invalid UTF-8".into());
         }
+        let bytes = &*self.names.normalize(bytes);
         let mut decoder =
             ReaderBuilder::new(self.schema.clone()).with_batch_size(rows.max(1) + 1).build_decoder().map_err(|e| reason(&e))?;
         let mut offset = 0;
@@ -77,6 +81,20 @@ mod tests {
         let b = &decoded.batch;
         assert_eq!(b.column(0).as_string::<i32>(), &StringArray::from(vec!["5a", "0b", "3e"]));
         assert_eq!(b.column(1).as_primitive::<Int64Type>(), &Int64Array::from(vec![Some(50), Some(100), None]));
+        Ok(())
+    }
+
+    #[test]
+    fn field_names_match_without_regard_to_case() -> Result<()> {
+        let schema = Arc::new(Schema::new(vec![Field::new("user_id", DataType::Utf8, true), Field::new("amount", DataType::Int64, true)]));
+        let values: Vec<Option<&[u8]>> =
+            vec![Some(br#"{"USER_ID": "5a", "AMOUNT": 50}"#), Some(br#"{"User_Id": "0b", "amount": 7}"#), Some(br#"{"USER_ID": 1}"#)];
+        let decoded = JsonDecoder::new(schema).decode(&values)?;
+        assert_eq!(decoded.rows, vec![0, 1]);
+        assert_eq!(decoded.malformed.iter().map(|m| m.index).collect::<Vec<_>>(), vec![2]);
+        let b = &decoded.batch;
+        assert_eq!(b.column(0).as_string::<i32>(), &StringArray::from(vec!["5a", "0b"]));
+        assert_eq!(b.column(1).as_primitive::<Int64Type>(), &Int64Array::from(vec![Some(50), Some(7)]));
         Ok(())
     }
 }

@@ -10,6 +10,7 @@
 mod csv;
 mod encode;
 mod json;
+mod json_names;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;

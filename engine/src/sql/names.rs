@@ -123,3 +123,35 @@ impl<F: FnMut(&Expr) -> Result<(), SqlError>> sqlparser::ast::Visitor for ExprVi
         }
     }
 }
+
+/// Names the unnamed computed columns of a ksqlDB query as ksqlDB does: each SELECT item
+/// that is neither a column reference nor aliased becomes `KSQL_COL_<n>` (`ksql_col_<n>`
+/// once normalized), `n` counting from 0 over those items and skipping names already
+/// taken. So `SELECT id, COUNT(*)` has the columns `id, ksql_col_0`, as in ksqlDB.
+pub fn ksql_column_aliases(query: &mut Query) {
+    let SetExpr::Select(select) = query.body.as_mut() else { return };
+    let taken: Vec<String> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(normalize_ident(alias)),
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(normalize_ident(i)),
+            _ => None,
+        })
+        .collect();
+    let mut next = 0;
+    for item in select.projection.iter_mut() {
+        let SelectItem::UnnamedExpr(expr) = item else { continue };
+        if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+            continue;
+        }
+        let alias = loop {
+            let candidate = format!("ksql_col_{next}");
+            next += 1;
+            if !taken.contains(&candidate) {
+                break candidate;
+            }
+        };
+        *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias: sqlparser::ast::Ident::new(alias) };
+    }
+}

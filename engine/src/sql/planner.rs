@@ -340,6 +340,7 @@ impl<'a> Planner<'a> {
                     .hint("a push query takes LIMIT n only"))
             }
         };
+        super::names::ksql_column_aliases(&mut query);
         let select = self.plan_select(&query, clauses, None)?;
         let schema = select.output_schema()?;
         let id = self.next_id(&format!("transient_{}", select.source.name));
@@ -529,7 +530,10 @@ impl<'a> Planner<'a> {
         if !self.check_new_name(c.kind, &c.name, c.or_replace, c.if_not_exists)? {
             return Ok(vec![PlannedStatement::Noop(format!("\"{}\" already exists", c.name))]);
         }
-        let select = self.plan_select(&c.query, &c.clauses, None)?;
+        // ksqlDB's column names and windowed key (CREATE ... AS SELECT is ksqlDB's form).
+        let mut query = super::window::with_window_columns(&c.query, &c.clauses).unwrap_or_else(|| c.query.as_ref().clone());
+        super::names::ksql_column_aliases(&mut query);
+        let select = self.plan_select(&query, &c.clauses, None)?;
         let schema = select.output_schema()?;
         let source = &select.source;
         // The new stream inherits the source's topic settings unless WITH says otherwise

@@ -17,7 +17,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArguments, GroupByExpr, Ident, ObjectName, OrderByExpr,
-    OrderByOptions, Query, SetExpr, TableFactor, VisitMut,
+    OrderByOptions, Query, SelectItem, SetExpr, TableFactor, VisitMut,
 };
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
@@ -185,6 +185,14 @@ pub fn normalize(query: &Query, clauses: &StreamClauses, catalog: &Catalog) -> R
         if window.is_some() {
             return Err(SqlError::new("the query has two windows").at(w.position).hint("keep one window"));
         }
+        // The window is always part of the key: WINDOWSTART/WINDOWEND written in GROUP BY
+        // (as some ksqlDB users do) name the same key, once.
+        if let GroupByExpr::Expressions(exprs, _) = &mut select.group_by {
+            exprs.retain(|e| {
+                !matches!(e, Expr::Identifier(i) if i.quote_style.is_none()
+                    && matches!(i.value.to_uppercase().as_str(), "WINDOWSTART" | "WINDOWEND" | "WINDOW_START" | "WINDOW_END"))
+            });
+        }
         match &mut select.group_by {
             GroupByExpr::Expressions(exprs, _) if !exprs.is_empty() => {
                 exprs.push(ident(WINDOW_START));
@@ -319,6 +327,48 @@ fn descriptor(expr: &Expr, fname: &str) -> Result<TimeColumn, SqlError> {
     Err(SqlError::new(format!("the second argument of {fname} must be DESCRIPTOR(time column), found {expr}"))
         .at(expr_position(expr))
         .hint(tvf_hint(fname)))
+}
+
+/// ksqlDB's windowed table: `CREATE TABLE t AS SELECT id, COUNT(*) FROM s WINDOW
+/// TUMBLING (...) GROUP BY id` has the window in its key without selecting it. The new
+/// table gets `WINDOWSTART` and `WINDOWEND` (ksqlDB's names; `windowstart` and
+/// `windowend` once normalized, `TIMESTAMP(3)`) after the leading plain columns, so its
+/// key is the group key plus the window start, as ksqlDB's windowed key is. `None` when
+/// the query has no ksqlDB `WINDOW` clause, selects `*`, or already selects a window column.
+pub fn with_window_columns(query: &Query, clauses: &StreamClauses) -> Option<Query> {
+    clauses.window.as_ref()?;
+    let mut query = query.clone();
+    let SetExpr::Select(select) = query.body.as_mut() else { return None };
+    let mut selects_window = false;
+    for item in &select.projection {
+        match item {
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => return None,
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                let _ = sqlparser::ast::visit_expressions(e, |e| {
+                    if let Expr::Identifier(i) = e {
+                        let upper = i.value.to_uppercase();
+                        if matches!(upper.as_str(), "WINDOWSTART" | "WINDOWEND" | "WINDOW_START" | "WINDOW_END") {
+                            selects_window = true;
+                        }
+                    }
+                    ControlFlow::<()>::Continue(())
+                });
+            }
+            _ => {}
+        }
+    }
+    if selects_window {
+        return None;
+    }
+    let at = select
+        .projection
+        .iter()
+        .position(|item| !matches!(item, SelectItem::UnnamedExpr(Expr::Identifier(_) | Expr::CompoundIdentifier(_))))
+        .unwrap_or(select.projection.len());
+    for (offset, name) in ["WINDOWSTART", "WINDOWEND"].into_iter().enumerate() {
+        select.projection.insert(at + offset, SelectItem::ExprWithAlias { expr: ident(name), alias: Ident::new(name.to_lowercase()) });
+    }
+    Some(query)
 }
 
 fn normalize_object(name: &ObjectName) -> String {
