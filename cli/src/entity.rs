@@ -107,8 +107,7 @@ pub fn entity(result: &StatementResult, statement: &str, sequence: i64) -> Value
                 .fields()
                 .iter()
                 .map(|f| {
-                    let mut field =
-                        json!({"name": f.name(), "schema": {"type": ksql_type_name(f.data_type()), "fields": null, "memberSchema": null}});
+                    let mut field = json!({"name": f.name(), "schema": ksql_schema(f.data_type())});
                     if r.key.iter().any(|k| k == f.name()) || r.primary_key.iter().any(|k| k == f.name()) {
                         field["type"] = json!(if r.primary_key.is_empty() { "KEY" } else { "PRIMARY_KEY" });
                     }
@@ -233,14 +232,62 @@ pub fn column_types(schema: &SchemaRef) -> Vec<String> {
     schema.fields().iter().map(|f| ksql_type_name(f.data_type())).collect()
 }
 
-/// ksqlDB's name of a column type: `STRING` for VARCHAR, `INTEGER` for INT, `TIMESTAMP`
-/// for TIMESTAMP(3) (ksqlDB's timestamps are milliseconds and carry no precision).
+/// ksqlDB's `SchemaInfo` of a column type: `type` is the base type (`STRING`, `ARRAY`,
+/// `STRUCT`, `DECIMAL`, ...), `memberSchema` the element of an ARRAY or the value of a
+/// MAP, `fields` a STRUCT's fields, `parameters` a DECIMAL's precision and scale.
+pub fn ksql_schema(data_type: &arrow::datatypes::DataType) -> Value {
+    use arrow::datatypes::DataType;
+    let name = ksql_type_name(data_type);
+    let base = name.split(['<', '(']).next().unwrap_or_default().to_string();
+    let mut schema = json!({"type": base, "fields": null, "memberSchema": null});
+    match data_type {
+        DataType::List(item) => schema["memberSchema"] = ksql_schema(item.data_type()),
+        DataType::Map(entries, _) => {
+            if let DataType::Struct(f) = entries.data_type() {
+                if let Some(value) = f.get(1) {
+                    schema["memberSchema"] = ksql_schema(value.data_type());
+                }
+            }
+        }
+        DataType::Struct(fields) => {
+            schema["fields"] =
+                Value::Array(fields.iter().map(|f| json!({"name": f.name(), "schema": ksql_schema(f.data_type())})).collect())
+        }
+        DataType::Decimal128(p, s) => schema["parameters"] = json!({"precision": p, "scale": s}),
+        _ => {}
+    }
+    schema
+}
+
+/// ksqlDB's name of a column type, as its schema strings write it: `STRING` for VARCHAR,
+/// `INTEGER` for INT (and TINYINT, SMALLINT, which ksqlDB lacks), `TIMESTAMP` for
+/// TIMESTAMP(3) (ksqlDB's timestamps are milliseconds and carry no precision),
+/// `DECIMAL(10, 2)`, `ARRAY<STRING>`, ``STRUCT<`A` INTEGER>``.
 pub fn ksql_type_name(data_type: &arrow::datatypes::DataType) -> String {
-    match sql_type_name(data_type).as_str() {
-        "INT" => "INTEGER".to_string(),
-        "VARCHAR" | "TEXT" => "STRING".to_string(),
-        "TIMESTAMP(3)" => "TIMESTAMP".to_string(),
-        other => other.to_string(),
+    use arrow::datatypes::DataType;
+    match data_type {
+        DataType::Int8 | DataType::Int16 | DataType::Int32 => "INTEGER".to_string(),
+        DataType::Int64 => "BIGINT".to_string(),
+        DataType::Float32 | DataType::Float64 => "DOUBLE".to_string(),
+        DataType::Decimal128(p, s) => format!("DECIMAL({p}, {s})"),
+        DataType::Boolean => "BOOLEAN".to_string(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "STRING".to_string(),
+        DataType::Binary => "BYTES".to_string(),
+        DataType::Date32 => "DATE".to_string(),
+        DataType::Time32(_) => "TIME".to_string(),
+        DataType::Timestamp(..) => "TIMESTAMP".to_string(),
+        DataType::List(item) => format!("ARRAY<{}>", ksql_type_name(item.data_type())),
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(f) if f.len() == 2 => {
+                format!("MAP<{}, {}>", ksql_type_name(f[0].data_type()), ksql_type_name(f[1].data_type()))
+            }
+            other => other.to_string(),
+        },
+        DataType::Struct(fields) => {
+            let inner: Vec<String> = fields.iter().map(|f| format!("`{}` {}", f.name(), ksql_type_name(f.data_type()))).collect();
+            format!("STRUCT<{}>", inner.join(", "))
+        }
+        other => sql_type_name(other),
     }
 }
 
@@ -252,7 +299,8 @@ pub fn batch_rows(batch: &RecordBatch) -> Result<Vec<Vec<Value>>, arrow::error::
     let mut buf = Vec::new();
     {
         let mut writer = arrow::json::WriterBuilder::new().with_explicit_nulls(true).build::<_, arrow::json::writer::JsonArray>(&mut buf);
-        writer.write(batch)?;
+        // BYTES as base64, as ksqlDB returns them.
+        writer.write(&eddy_engine::format::bytes_as_base64(batch)?)?;
         writer.finish()?;
     }
     if buf.is_empty() {

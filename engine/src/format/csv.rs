@@ -12,17 +12,19 @@ use crate::error::Result;
 /// booleans or timestamps, invalid UTF-8 and empty values are malformed records.
 pub struct CsvDecoder {
     schema: SchemaRef,
+    /// `schema` with BYTES read as base64 text ([`super::bytes`]).
+    read_schema: SchemaRef,
     delimiter: u8,
 }
 
 impl CsvDecoder {
     /// A decoder for rows of `schema`.
     pub fn new(schema: SchemaRef, delimiter: u8) -> Self {
-        CsvDecoder { schema, delimiter }
+        CsvDecoder { read_schema: super::bytes::text_schema(&schema), schema, delimiter }
     }
 
     fn run(&self, bytes: &[u8], rows: usize) -> std::result::Result<Option<RecordBatch>, String> {
-        let mut decoder = ReaderBuilder::new(self.schema.clone())
+        let mut decoder = ReaderBuilder::new(self.read_schema.clone())
             .with_header(false)
             .with_delimiter(self.delimiter)
             .with_batch_size(rows.max(1) + 1)
@@ -36,7 +38,11 @@ impl CsvDecoder {
             offset += n;
         }
         decoder.decode(&[]).map_err(|e| reason(&e))?;
-        decoder.flush().map_err(|e| reason(&e))
+        let batch = decoder.flush().map_err(|e| reason(&e))?;
+        match batch {
+            Some(b) if super::bytes::has_binary(&self.schema) => super::bytes::from_base64(b, &self.schema).map(Some),
+            other => Ok(other),
+        }
     }
 }
 

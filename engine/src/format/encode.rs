@@ -28,6 +28,7 @@ impl ValueEncoder {
         if batch.num_rows() == 0 {
             return Ok(Vec::new());
         }
+        let batch = &super::bytes::to_base64(batch)?;
         match self.format {
             Format::Json => {
                 let mut buf = Vec::with_capacity(batch.num_rows() * 64);

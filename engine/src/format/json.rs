@@ -15,13 +15,15 @@ use crate::error::Result;
 /// malformed records.
 pub struct JsonDecoder {
     schema: SchemaRef,
+    /// `schema` with BYTES read as base64 text ([`super::bytes`]).
+    read_schema: SchemaRef,
     names: FieldNames,
 }
 
 impl JsonDecoder {
     /// A decoder for rows of `schema`.
     pub fn new(schema: SchemaRef) -> Self {
-        JsonDecoder { names: FieldNames::new(&schema), schema }
+        JsonDecoder { names: FieldNames::new(&schema), read_schema: super::bytes::text_schema(&schema), schema }
     }
 
     fn run(&self, bytes: &[u8], rows: usize) -> std::result::Result<Option<RecordBatch>, String> {
@@ -30,7 +32,7 @@ impl JsonDecoder {
         }
         let bytes = &*self.names.normalize(bytes);
         let mut decoder =
-            ReaderBuilder::new(self.schema.clone()).with_batch_size(rows.max(1) + 1).build_decoder().map_err(|e| reason(&e))?;
+            ReaderBuilder::new(self.read_schema.clone()).with_batch_size(rows.max(1) + 1).build_decoder().map_err(|e| reason(&e))?;
         let mut offset = 0;
         while offset < bytes.len() {
             let n = decoder.decode(&bytes[offset..]).map_err(|e| reason(&e))?;
@@ -42,7 +44,11 @@ impl JsonDecoder {
         if offset < bytes.len() {
             return Err("value holds more records than expected".into());
         }
-        decoder.flush().map_err(|e| reason(&e))
+        let batch = decoder.flush().map_err(|e| reason(&e))?;
+        match batch {
+            Some(b) if super::bytes::has_binary(&self.schema) => super::bytes::from_base64(b, &self.schema).map(Some),
+            other => Ok(other),
+        }
     }
 }
 

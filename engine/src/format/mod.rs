@@ -7,6 +7,7 @@
 //! of the good records polled with it, and never leaves a half-read record in a
 //! decoder's buffer (the failure Arroyo hit, arroyo#891).
 
+mod bytes;
 mod csv;
 mod encode;
 mod json;
@@ -15,6 +16,7 @@ mod json_names;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
+pub use self::bytes::to_base64 as bytes_as_base64;
 pub use self::csv::CsvDecoder;
 pub use self::encode::{encode_keys, ValueEncoder};
 pub use self::json::JsonDecoder;

@@ -5,7 +5,9 @@
 
 use std::fmt;
 
-use sqlparser::ast::{DataType, Expr, Query};
+use sqlparser::ast::{Expr, Query};
+
+pub use super::column_type::ColumnType;
 
 use crate::error::Position;
 
@@ -48,8 +50,8 @@ impl fmt::Display for ObjectKind {
 pub struct ColumnSpec {
     /// Column name.
     pub name: Name,
-    /// Declared SQL type, as sqlparser parsed it.
-    pub data_type: DataType,
+    /// Declared type; `None` for a computed column.
+    pub data_type: Option<ColumnType>,
     /// Where the type starts.
     pub type_position: Option<Position>,
     /// ksqlDB `KEY`: the Kafka record key.
@@ -60,7 +62,7 @@ pub struct ColumnSpec {
     pub not_null: bool,
     /// Flink computed column `name AS expr` (e.g. `ts AS TO_TIMESTAMP_LTZ(event_ts, 0)`):
     /// not read from the record but computed from the other columns; its
-    /// `data_type` is `Unspecified`.
+    /// `data_type` is `None`.
     pub computed: Option<Expr>,
 }
 
@@ -271,7 +273,10 @@ impl fmt::Display for Statement {
                     }
                     match &col.computed {
                         Some(expr) => write!(f, "{} AS {expr}", col.name)?,
-                        None => write!(f, "{} {}", col.name, col.data_type)?,
+                        None => match &col.data_type {
+                            Some(t) => write!(f, "{} {t}", col.name)?,
+                            None => write!(f, "{}", col.name)?,
+                        },
                     }
                     if col.key {
                         write!(f, " KEY")?;

@@ -3,6 +3,7 @@
 
 pub(crate) mod ast;
 pub(crate) mod clauses;
+pub(crate) mod column_type;
 pub(crate) mod context;
 pub(crate) mod event_time;
 pub(crate) mod functions;

@@ -5,6 +5,7 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
+use arrow::datatypes::DataType;
 use sqlparser::ast::Visit;
 use sqlparser::ast::{Expr, Query, Select, SelectItem, SetExpr, TableFactor};
 
@@ -89,6 +90,12 @@ fn check_columns(select: &Select, relation: &Relation, alias: Option<&str>) -> R
                     return Err(unknown_column(ident));
                 }
             }
+            // `addr.street`: a field of a ROW column (DataFusion resolves the field).
+            Expr::CompoundIdentifier(parts)
+                if relation
+                    .schema
+                    .field_with_name(&normalize_ident(&parts[0]))
+                    .is_ok_and(|f| matches!(f.data_type(), DataType::Struct(_))) => {}
             Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
                 let qualifier = normalize_ident(&parts[0]);
                 if qualifier != relation.name && Some(qualifier.as_str()) != alias {

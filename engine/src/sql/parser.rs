@@ -9,7 +9,7 @@
 //!
 //! Errors carry the line and column of the offending token and, where it helps, a hint.
 
-use sqlparser::ast::{DataType, Ident, ObjectName, ObjectNamePart, TableObject};
+use sqlparser::ast::{Ident, ObjectName, ObjectNamePart, TableObject};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
@@ -556,7 +556,7 @@ impl StreamParser<'_> {
             let expr = self.parser.parse_expr().map_err(parser_error)?;
             return Ok(ColumnSpec {
                 name,
-                data_type: DataType::Unspecified,
+                data_type: None,
                 type_position,
                 key: false,
                 primary_key: false,
@@ -574,7 +574,7 @@ impl StreamParser<'_> {
                 .at(type_position)
                 .hint(format!("write {name} VARCHAR KEY, or another type: INT, BIGINT, DOUBLE, BOOLEAN, VARCHAR, TIMESTAMP(3)")));
         }
-        let data_type: DataType = self.parser.parse_data_type().map_err(parser_error)?;
+        let data_type = Some(super::column_type::parse_column_type(&mut self.parser)?);
         let mut column = ColumnSpec { name, data_type, type_position, key: false, primary_key: false, not_null: false, computed: None };
         loop {
             match self.peek_word(0).as_deref() {

@@ -386,7 +386,8 @@ impl<'a> Planner<'a> {
             if col.computed.is_some() {
                 continue;
             }
-            let data_type = arrow_type(&col.data_type, &col.name.value, col.type_position)?;
+            let Some(declared) = &col.data_type else { continue };
+            let data_type = arrow_type(declared, &col.name.value, col.type_position)?;
             if col.key {
                 if let Some(k) = &key {
                     return Err(SqlError::new(format!("more than one KEY column: \"{k}\" and \"{}\"", col.name))
@@ -438,6 +439,7 @@ impl<'a> Planner<'a> {
             None => None,
         };
         let connector = parse_connector(&c.name.value, &c.options)?;
+        check_format_types(&connector, &fields)?;
         if let Some(k) = key_fields(&c.options, &fields, key.as_deref())? {
             key = Some(k);
         }
@@ -563,6 +565,7 @@ impl<'a> Planner<'a> {
         }
         let connector = parse_connector(&c.name.value, &options)?;
         let fields_of_query: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        check_format_types(&connector, &fields_of_query)?;
         let key: Vec<String> = match key_fields(&c.options, &fields_of_query, None)? {
             Some(k) => vec![k],
             None if select.aggregate.is_some() => select.key_outputs.clone(),
@@ -1010,6 +1013,20 @@ fn check_upsert_sink(
         .hint(format!("{how}, or use EMIT FINAL")))
 }
 
+/// DELIMITED holds flat values only (ksqlDB: "The 'DELIMITED' format does not support
+/// type 'ARRAY'"; Flink's csv format refuses nested types the same way); PostgreSQL
+/// tables take nested values as `jsonb`.
+fn check_format_types(connector: &ConnectorOptions, fields: &[Field]) -> Result<(), SqlError> {
+    if let Some(crate::options::Format::Delimited { .. }) = connector.format() {
+        if let Some(f) = fields.iter().find(|f| super::types::nested(f.data_type())) {
+            let kind = sql_name(f.data_type()).split('<').next().unwrap_or_default().to_string();
+            return Err(SqlError::new(format!("the 'DELIMITED' format does not support type '{kind}' (column \"{}\")", f.name()))
+                .hint("use value_format='JSON' (Flink: 'format'='json') for ARRAY, MAP and ROW columns"));
+        }
+    }
+    Ok(())
+}
+
 fn synthetic(key: &str, value: &str) -> WithOption {
     WithOption { key: key.to_string(), key_position: None, value: value.to_string(), value_position: None }
 }
@@ -1030,7 +1047,8 @@ fn storable_type(data_type: &DataType) -> Option<DataType> {
     })
 }
 
-/// Whether INSERT may convert `from` to `to` without an explicit CAST: numeric widening,
+/// Whether INSERT may convert `from` to `to` without an explicit CAST: numeric widening
+/// (and any exact numeric to DECIMAL),
 /// anything to VARCHAR, and timestamps of another unit or zone. Anything that can fail on
 /// a value (VARCHAR to INT, BIGINT to INT) needs a CAST, as in Flink SQL.
 fn implicit_cast(from: &DataType, to: &DataType) -> bool {
@@ -1041,6 +1059,11 @@ fn implicit_cast(from: &DataType, to: &DataType) -> bool {
         (Int8 | Int16 | Int32 | UInt8 | UInt16, Int32) => true,
         (Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32, Int64) => true,
         (Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Float16 | Float32 | Float64 | Decimal128(..), Float64) => true,
+        (Int8 | UInt8, Int16) => true,
+        (Int8 | Int16 | UInt8 | Float16, Float32) => true,
+        // Flink: every exact numeric type casts implicitly to DECIMAL (a value that does
+        // not fit fails the row, as Flink's cast does at run time).
+        (Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Decimal128(..), Decimal128(..)) => true,
         (Timestamp(..) | Date32 | Date64, Timestamp(..)) => true,
         _ => false,
     }
@@ -1083,5 +1106,20 @@ mod tests {
         assert_eq!(e.message, "internal error while planning this statement: index out of bounds: the len is 4 but the index is 4");
         assert_eq!(e.position.map(|p| (p.line, p.column)), Some((1, 1)));
         Ok(())
+    }
+
+    /// DELIMITED holds flat values only, as in ksqlDB and Flink's csv format.
+    #[test]
+    fn delimited_refuses_nested_types() {
+        let mut catalog = Catalog::default();
+        let state = crate::sql::context::new_session_state();
+        let mut ids = BTreeSet::new();
+        let sql = "CREATE STREAM s (id INT, tags ARRAY<INT>) WITH (kafka_topic='t', value_format='delimited', partitions=1);";
+        let parsed = parse_sql(sql).unwrap_or_default();
+        let err = Planner::new(&mut catalog, &state, &mut ids).plan(&parsed[0]).err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("the 'DELIMITED' format does not support type 'ARRAY' (column \"tags\"); use value_format='JSON' (Flink: 'format'='json') for ARRAY, MAP and ROW columns")
+        );
     }
 }
