@@ -60,9 +60,9 @@ impl<'a> PgColumn<'a> {
             DataType::Decimal128(_, scale) => PgColumn::Numeric(
                 array.as_primitive::<Decimal128Type>().iter().map(|v| v.map(|value| Numeric { value, scale: *scale })).collect(),
             ),
-            DataType::Date32 => PgColumn::Date(
-                array.as_primitive::<Date32Type>().iter().map(|v| v.and_then(|d| Date32Type::to_naive_date_opt(d))).collect(),
-            ),
+            DataType::Date32 => {
+                PgColumn::Date(array.as_primitive::<Date32Type>().iter().map(|v| v.and_then(Date32Type::to_naive_date_opt)).collect())
+            }
             DataType::Time32(TimeUnit::Millisecond) => PgColumn::Time(
                 array
                     .as_primitive::<Time32MillisecondType>()
