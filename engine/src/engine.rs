@@ -132,6 +132,28 @@ impl Engine {
         &self.catalog
     }
 
+    /// What rows inserted into `name` need (ksqlDB's `/inserts-stream`): the relation,
+    /// and the factory to open its sink with, outside the engine's lock. An unquoted
+    /// name is matched as the catalog stores it (lower case).
+    ///
+    /// Errors: no such stream or table; it is not a Kafka topic; it has computed columns;
+    /// this engine has no connectors.
+    pub fn insert_target(&self, name: &str) -> Result<(Arc<crate::catalog::Relation>, Arc<dyn ConnectorFactory>)> {
+        let relation = self
+            .catalog
+            .get(name)
+            .or_else(|| self.catalog.get(&name.to_lowercase()))
+            .ok_or_else(|| EngineError::statement(format!("unknown stream or table \"{name}\"")))?
+            .clone();
+        if !matches!(relation.connector, crate::options::ConnectorOptions::Kafka(_)) {
+            return Err(EngineError::statement(format!("cannot insert into \"{}\": it is not a Kafka stream or table", relation.name)));
+        }
+        if !relation.computed.is_empty() {
+            return Err(EngineError::statement(format!("cannot insert into \"{}\": it has computed columns", relation.name)));
+        }
+        Ok((relation, self.factory()?))
+    }
+
     /// Running and ended queries.
     pub fn queries(&self) -> &[QueryHandle] {
         &self.queries

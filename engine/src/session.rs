@@ -77,6 +77,14 @@ impl Session {
         Ok(session)
     }
 
+    /// Whether a property name is one [`Session::set`] accepts (Eddy's, or ksqlDB's that
+    /// Eddy accepts without effect), for ksqlDB's `/is_valid_property`.
+    pub fn is_known_property(property: &str) -> bool {
+        let lower = property.to_lowercase();
+        let property = lower.strip_prefix("ksql.streams.").unwrap_or(&lower);
+        KNOWN.iter().any(|(k, _)| *k == property) || property.starts_with("ksql.") || IGNORED.contains(&property)
+    }
+
     /// Sets a property. ksqlDB's spelling `ksql.streams.<property>` is `<property>`
     /// (`ksql.streams.auto.offset.reset`). A property ksqlDB knows but Eddy has no use
     /// for (any other `ksql.*`, or a Kafka Streams setting such as

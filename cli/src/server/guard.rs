@@ -123,7 +123,10 @@ pub fn host_allowed(host: Option<&str>, names: &[String]) -> bool {
 pub fn json_content_type(content_type: Option<&str>) -> bool {
     let Some(value) = content_type else { return true };
     let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+        // ksqlDB's clients send their delimited JSON lines (inserts) with this type.
+        || essence == "application/vnd.ksqlapi.delimited.v1"
 }
 
 /// The peer's address, when the server was started with connection info.

@@ -70,6 +70,9 @@ pub(crate) async fn ksql(State(state): State<Arc<AppState>>, headers: HeaderMap,
     match outcome {
         Ok(results) => {
             let entities: Vec<Value> = results.iter().flat_map(|e| entities(e, sequence)).collect();
+            if let Ok(mut commands) = state.commands.lock() {
+                commands.record(&entities);
+            }
             json_response(&headers, StatusCode::OK, &Value::Array(entities))
         }
         Err(e) => {

@@ -11,8 +11,10 @@
 //! limited to 1 MiB (413 beyond). With `--basic-auth-file`, every route but
 //! `/healthcheck` needs HTTP Basic credentials from that file.
 
+mod cluster;
 mod guard;
 mod info;
+mod inserts;
 mod ksql;
 pub(crate) mod push;
 
@@ -90,6 +92,8 @@ pub(crate) struct AppState {
     failures: guard::FailureDelay,
     /// Names accepted in the `Host` header besides IP addresses and `localhost`.
     server_names: Vec<String>,
+    /// Recent commands' statuses for `/status/<commandId>`.
+    pub(crate) commands: Mutex<cluster::CommandStatuses>,
 }
 
 /// Runs the server until SIGINT or SIGTERM; returns the exit code.
@@ -118,6 +122,7 @@ pub async fn server(settings: &Settings, args: ServerArgs) -> anyhow::Result<u8>
         credentials,
         failures: Default::default(),
         server_names: args.server_names.clone(),
+        commands: Mutex::default(),
     });
     let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -190,7 +195,12 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/query-stream", post(push::query_stream))
         .route("/query", post(push::query))
         .route("/close-query", post(push::close_query))
+        .route("/inserts-stream", post(inserts::inserts_stream))
         .route("/info", get(info::info))
+        .route("/clusterStatus", get(cluster::cluster_status))
+        .route("/is_valid_property/{name}", get(cluster::is_valid_property))
+        .route("/status/{*command}", get(cluster::command_status))
+        .route("/ksql/terminate", post(cluster::terminate_cluster))
         .route("/metrics", get(info::metrics))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
         .route("/healthcheck", get(info::healthcheck))
