@@ -45,7 +45,7 @@ where
                     buffer.drain(..end);
                     return Some(Ok(value));
                 }
-                Some(Err(e)) if !(e.is_eof() && !ended) => {
+                Some(Err(e)) if !e.is_eof() || ended => {
                     buffer.clear();
                     return Some(Err(e.to_string()));
                 }
