@@ -197,5 +197,8 @@ fn dead_letter_kafka_options(topic: &str) -> KafkaOptions {
         dead_letter: None,
         delivery: Default::default(),
         transactional_id_prefix: None,
+        key_format: eddy_engine::options::KeyFormat::Kafka,
+        record_key: false,
+        windowed_key: None,
     }
 }

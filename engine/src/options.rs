@@ -29,6 +29,36 @@ pub enum Format {
     Json,
 }
 
+/// How the key columns of a ksqlDB stream or table are encoded in the Kafka record key
+/// (ksqlDB's `KEY_FORMAT`, default `KAFKA`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFormat {
+    /// Kafka's own serializers, as ksqlDB and Kafka Streams use them: one column; a
+    /// STRING is its UTF-8 bytes, an INT 4 bytes and a BIGINT or DOUBLE 8 bytes, big-endian.
+    Kafka,
+    /// JSON: one column as a bare JSON value (ksqlDB does not wrap a single key), several
+    /// as an object.
+    Json,
+    /// DELIMITED: the columns in order, separated by the delimiter.
+    Delimited {
+        /// Field delimiter byte.
+        delimiter: u8,
+    },
+    /// `NONE`: no key columns; the record key is not read.
+    None,
+}
+
+impl fmt::Display for KeyFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyFormat::Kafka => "KAFKA",
+            KeyFormat::Json => "JSON",
+            KeyFormat::Delimited { .. } => "DELIMITED",
+            KeyFormat::None => "NONE",
+        })
+    }
+}
+
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -123,6 +153,17 @@ pub struct KafkaOptions {
     /// `'sink.transactional-id-prefix'`: the prefix of the transactional ids of an
     /// exactly-once sink (default: the writing query's consumer group).
     pub transactional_id_prefix: Option<String>,
+    /// `key_format` (ksqlDB's `KEY_FORMAT`; default `KAFKA`).
+    pub key_format: KeyFormat,
+    /// The relation's key columns are the Kafka record key, read from it and written to it
+    /// in `key_format`, and not in the value: ksqlDB's `KEY` and `PRIMARY KEY` columns.
+    /// `false` for Flink's `'key.fields'`, whose columns are in the value (Flink's default
+    /// `'value.fields-include' = 'ALL'`) and whose key is written as text.
+    pub record_key: bool,
+    /// The column holding the window start, for ksqlDB's windowed tables: the record key
+    /// is the other key columns then 8 bytes of window start in ms, big-endian (Kafka
+    /// Streams' windowed key), and neither window bound is in the value.
+    pub windowed_key: Option<String>,
 }
 
 /// Options of the `postgres` connector (`jdbc` is an alias).
@@ -502,6 +543,20 @@ fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, Sql
         },
     };
     let transactional_id_prefix = find(options, &["sink.transactional-id-prefix"]).map(|o| o.value.clone());
+    let key_format = match find(options, &["key_format"]) {
+        None => KeyFormat::Kafka,
+        Some(o) => match o.value.to_uppercase().as_str() {
+            "KAFKA" => KeyFormat::Kafka,
+            "JSON" => KeyFormat::Json,
+            "DELIMITED" => KeyFormat::Delimited { delimiter },
+            "NONE" => KeyFormat::None,
+            other => {
+                return Err(SqlError::new(format!("Unknown format: {other}"))
+                    .at(o.value_position)
+                    .hint("key_format is one of KAFKA (the default), JSON, DELIMITED or NONE"))
+            }
+        },
+    };
     Ok(KafkaOptions {
         topic,
         bootstrap_servers,
@@ -516,6 +571,9 @@ fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, Sql
         dead_letter,
         delivery,
         transactional_id_prefix,
+        key_format,
+        record_key: false,
+        windowed_key: None,
     })
 }
 

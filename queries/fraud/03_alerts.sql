@@ -1,6 +1,7 @@
 -- Fraud pipeline, step 3: the alerts (SCENARIOS.md §1). An account that logs in, then logs
 -- in from another country less than 5 minutes later with no log-out between, raises one
--- alert on the Kafka topic `alerts` (JSON, keyed by account_id).
+-- alert on the Kafka topic `alerts` (JSON, keyed by account_id, which 'key.fields' also
+-- keeps in the value; a ksqlDB KEY column would be in the record key only).
 --
 -- Rows are matched per account in event-time order (MATCH_RECOGNIZE sorts them once the
 -- watermark has passed them), so lines that arrive out of order within the 5 s watermark
@@ -12,13 +13,14 @@
 --   WITHIN   B less than 5 minutes after A (SCENARIOS case 3: 420 s apart is no alert).
 CREATE STREAM alerts (
     event_id        VARCHAR,
-    account_id      INT KEY,
+    account_id      INT,
     prev_country    VARCHAR,
     current_country VARCHAR,
     alert_time      TIMESTAMP(3)
 ) WITH (
     kafka_topic  = '${EDDY_ALERTS_TOPIC:-alerts}',
     value_format = 'JSON',
+    'key.fields' = 'account_id',
     partitions   = 4
 );
 

@@ -260,6 +260,15 @@ pub async fn produce_to(topic: &str, records: &[(Option<i32>, Option<&str>, &str
 /// Reads `topic` from the beginning until `count` records arrived or `timeout` passed,
 /// then a further second to catch extras. Returns `(key, value)` pairs.
 pub async fn consume(topic: &str, count: usize, timeout: Duration) -> Vec<(Option<String>, String)> {
+    consume_bytes(topic, count, timeout)
+        .await
+        .into_iter()
+        .map(|(k, v)| (k.map(|k| String::from_utf8_lossy(&k).into_owned()), String::from_utf8_lossy(&v).into_owned()))
+        .collect()
+}
+
+/// [`consume`] with the key and value bytes as written.
+pub async fn consume_bytes(topic: &str, count: usize, timeout: Duration) -> Vec<(Option<Vec<u8>>, Vec<u8>)> {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
         .set("group.id", unique("eddy-test-reader"))
@@ -275,10 +284,7 @@ pub async fn consume(topic: &str, count: usize, timeout: Duration) -> Vec<(Optio
         let until = extra_deadline.unwrap_or(deadline);
         let Some(left) = until.checked_duration_since(Instant::now()) else { break };
         match tokio::time::timeout(left, consumer.recv()).await {
-            Ok(Ok(m)) => out.push((
-                m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-                m.payload().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default(),
-            )),
+            Ok(Ok(m)) => out.push((m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec).unwrap_or_default())),
             Ok(Err(e)) => eprintln!("consume {topic}: {e}"),
             Err(_) => break,
         }
@@ -287,6 +293,22 @@ pub async fn consume(topic: &str, count: usize, timeout: Duration) -> Vec<(Optio
         }
     }
     out
+}
+
+/// Produces `(key bytes, value)` records and waits for every acknowledgement.
+pub async fn produce_bytes(topic: &str, records: &[(Option<&[u8]>, &str)]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("message.timeout.ms", "30000")
+        .create()
+        .unwrap_or_else(|e| panic!("producer: {e}"));
+    for (key, value) in records {
+        let mut record = FutureRecord::<[u8], str>::to(topic).payload(value);
+        if let Some(k) = key {
+            record = record.key(*k);
+        }
+        producer.send(record, Timeout::After(Duration::from_secs(30))).await.unwrap_or_else(|(e, _)| panic!("produce: {e}"));
+    }
 }
 
 /// Records in `topic` so far (the sum of its partitions' high watermarks), from the

@@ -26,7 +26,7 @@ async fn a_broker_outage_loses_and_repeats_nothing() {
     let app = unique("broker-outage");
     let server = Server::start(&state, &[("EDDY_APPLICATION_ID", app.as_str())]);
     let (status, answer) = server.ksql(&format!(
-        "CREATE STREAM payments (id VARCHAR KEY, amount INT) WITH (kafka_topic='{topic}', value_format='json', partitions=2);
+        "CREATE STREAM payments (id VARCHAR, amount INT) WITH (kafka_topic='{topic}', value_format='json', partitions=2);
          CREATE TABLE payments_pg (id VARCHAR, amount INT) WITH ('connector'='postgres', 'url'='{url}', 'table-name'='payments');
          INSERT INTO payments_pg SELECT id, amount FROM payments;
          CREATE STREAM copied WITH (kafka_topic='{out_topic}', value_format='json', partitions=1) AS SELECT id, amount FROM payments;",

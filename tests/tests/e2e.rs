@@ -109,7 +109,7 @@ async fn kafka_to_kafka_stream_writes_exactly_the_filtered_records() {
     let sql = dir.join("01_logins.sql");
     std::fs::write(
         &sql,
-        "CREATE STREAM server_logs (event_id VARCHAR KEY, account_id INT, event_type VARCHAR, location_country VARCHAR, event_ts BIGINT)\n\
+        "CREATE STREAM server_logs (event_id VARCHAR, account_id INT, event_type VARCHAR, location_country VARCHAR, event_ts BIGINT)\n\
          WITH (kafka_topic='${IN_TOPIC}', value_format='DELIMITED', partitions=2);\n\
          CREATE STREAM logins WITH (kafka_topic='${OUT_TOPIC}', partitions=1) AS\n\
          SELECT event_id, account_id, UPPER(location_country) AS country, event_ts FROM server_logs WHERE event_type = 'login';\n",
@@ -196,7 +196,7 @@ fn sql_error_names_file_line_and_column() {
     let dir = scratch_dir("eddy-e2e-bad-sql");
     std::fs::write(
         dir.join("01_stream.sql"),
-        "CREATE STREAM server_logs (event_id VARCHAR KEY, account_id INT, event_ts BIGINT)\nWITH (kafka_topic='never-created', value_format='DELIMITED');\n",
+        "CREATE STREAM server_logs (event_id VARCHAR, account_id INT, event_ts BIGINT)\nWITH (kafka_topic='never-created', value_format='DELIMITED');\n",
     )
     .unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(

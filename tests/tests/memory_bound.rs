@@ -20,7 +20,7 @@ async fn a_stalled_sink_holds_the_source_back_within_a_fixed_memory_bound() {
     let app = unique("memory-bound");
     let server = Server::start(&state, &[("EDDY_APPLICATION_ID", app.as_str())]);
     let (status, answer) = server.ksql(&format!(
-        "CREATE STREAM logs (event_id VARCHAR KEY, account_id INT, event_type VARCHAR, location_country VARCHAR, event_ts BIGINT)
+        "CREATE STREAM logs (event_id VARCHAR, account_id INT, event_type VARCHAR, location_country VARCHAR, event_ts BIGINT)
            WITH (kafka_topic='{topic}', value_format='delimited', partitions=4);
          CREATE TABLE logs_pg (event_id VARCHAR, account_id INT, event_type VARCHAR, location_country VARCHAR, event_ts BIGINT)
            WITH ('connector'='postgres', 'url'='{url}', 'table-name'='logs');

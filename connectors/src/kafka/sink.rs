@@ -89,14 +89,26 @@ pub const DEAD_LETTER_TRUNCATED_BYTES: usize = 64 * 1024;
 /// What the rows written to a [`KafkaSink`] are.
 #[derive(PartialEq, Eq)]
 enum Mode {
-    /// The relation's rows, keyed by these columns.
+    /// The relation's rows, keyed by these columns (written as text, and also in the value).
     Rows(Vec<usize>),
+    /// ksqlDB's rows: the key columns are the record key in the key format, the value
+    /// holds the other columns (a windowed key ends with the window start).
+    KeyedRows(RecordKey),
     /// Raw records (`key`, `value` columns of [`eddy_engine::record::raw_schema`]).
     Raw,
     /// Dead letters ([`eddy_engine::record::dead_letter_schema`]): key and value as
     /// read; `eddy.error`, `eddy.topic`, `eddy.partition`, `eddy.offset`,
     /// `eddy.timestamp` (ms, when the record has one) and `eddy.failed_at` (ms) as headers.
     DeadLetters,
+}
+
+/// Where a ksqlDB relation's key and value columns are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RecordKey {
+    format: eddy_engine::options::KeyFormat,
+    key: Vec<usize>,
+    value: Vec<usize>,
+    window_start: Option<usize>,
 }
 
 impl KafkaSink {
@@ -113,7 +125,24 @@ impl KafkaSink {
         metrics: Option<Arc<QueryMetrics>>,
     ) -> Result<Self> {
         let key_indices = relation.key.iter().map(|k| relation.schema.index_of(k)).collect::<std::result::Result<Vec<_>, _>>()?;
-        let mut sink = Self::with_mode(config, options, &options.topic, Mode::Rows(key_indices), metrics)?;
+        let mode = if options.record_key {
+            // A windowed key: the window start is appended to the key bytes; neither window
+            // bound is in the value (ksqlDB's windowed tables).
+            let window_start = options.windowed_key.as_ref().and_then(|n| relation.schema.index_of(n).ok());
+            let mut window: Vec<usize> = window_start.into_iter().collect();
+            if window_start.is_some() {
+                window.extend(["windowend", "window_end"].iter().filter_map(|n| relation.schema.index_of(n).ok()));
+            }
+            Mode::KeyedRows(RecordKey {
+                format: options.key_format,
+                key: key_indices.iter().copied().filter(|i| !window.contains(i)).collect(),
+                value: (0..relation.schema.fields().len()).filter(|i| !key_indices.contains(i) && !window.contains(i)).collect(),
+                window_start,
+            })
+        } else {
+            Mode::Rows(key_indices)
+        };
+        let mut sink = Self::with_mode(config, options, &options.topic, mode, metrics)?;
         if options.delivery == DeliveryGuarantee::ExactlyOnce {
             let id = options.transactional_id_prefix.clone().or_else(|| query.clone()).unwrap_or_else(|| format!("eddy-{}", options.topic));
             sink.begin_transactions(&id)?;
@@ -325,6 +354,13 @@ impl Sink for KafkaSink {
                     headers = dead_letter_headers(&batch);
                 }
                 (bytes(RawColumn::Key as usize), values)
+            }
+            Mode::KeyedRows(k) => {
+                let values = self.encoder.encode(&batch.project(&k.value)?)?;
+                let values = if values.is_empty() && batch.num_rows() > 0 { vec![b"{}".to_vec(); batch.num_rows()] } else { values };
+                let window_start = k.window_start.map(|i| batch.column(i).clone());
+                let keys = eddy_engine::format::encode_record_keys(k.format, &batch.project(&k.key)?, window_start.as_ref())?;
+                (keys, values)
             }
             Mode::Rows(indices) => {
                 let values = self.encoder.encode(&batch)?;

@@ -12,6 +12,7 @@ mod csv;
 mod encode;
 mod json;
 mod json_names;
+mod key;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -20,6 +21,7 @@ pub use self::bytes::to_base64 as bytes_as_base64;
 pub use self::csv::CsvDecoder;
 pub use self::encode::{encode_keys, ValueEncoder};
 pub use self::json::JsonDecoder;
+pub use self::key::{check_kafka_key, encode_record_keys, key_schema, KeyDecoder};
 use crate::error::Result;
 use crate::options::Format;
 

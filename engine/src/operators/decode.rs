@@ -7,10 +7,10 @@ use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef,
 use arrow::record_batch::RecordBatch;
 
 use crate::error::{EngineError, Result};
-use crate::format::{decoder, ValueDecoder};
+use crate::format::{decoder, KeyDecoder, ValueDecoder};
 use crate::metrics::QueryMetrics;
 use crate::operator::{Collector, Operator};
-use crate::options::{ErrorPolicy, Format};
+use crate::options::{ErrorPolicy, Format, KeyFormat};
 use crate::record::{dead_letter_schema, RawColumn};
 
 /// Record metadata a query may need after decoding, appended to the decoded columns.
@@ -69,6 +69,10 @@ impl MetaColumns {
 /// [`ErrorPolicy`]; the good records of the same batch always go on.
 pub struct Decode {
     decoder: Box<dyn ValueDecoder>,
+    /// ksqlDB's key columns, read from the record key.
+    key: Option<RecordKey>,
+    /// The decoded columns (without meta columns).
+    columns: SchemaRef,
     metrics: Arc<QueryMetrics>,
     policy: ErrorPolicy,
     query_id: String,
@@ -79,7 +83,31 @@ pub struct Decode {
 impl Decode {
     /// A decoder of `format` into `schema`.
     pub fn new(format: Format, schema: SchemaRef, metrics: Arc<QueryMetrics>, policy: ErrorPolicy, query_id: String) -> Self {
-        Decode { output: schema.clone(), decoder: decoder(format, schema), metrics, policy, query_id, meta: MetaColumns::None }
+        Decode {
+            output: schema.clone(),
+            columns: schema.clone(),
+            decoder: decoder(format, schema),
+            key: None,
+            metrics,
+            policy,
+            query_id,
+            meta: MetaColumns::None,
+        }
+    }
+
+    /// Reads the columns `names` from the record key in `key_format` (ksqlDB's `KEY`
+    /// columns) and only the other columns from the value, in `format`.
+    ///
+    /// Errors: a name is not a column.
+    pub fn with_record_key(mut self, format: Format, key_format: KeyFormat, names: &[String]) -> Result<Self> {
+        let key_schema = crate::format::key_schema(&self.columns, names)?;
+        let value_fields: Vec<Field> =
+            self.columns.fields().iter().filter(|f| !names.contains(f.name())).map(|f| f.as_ref().clone()).collect();
+        let value_schema = Arc::new(Schema::new(value_fields));
+        let positions = self.columns.fields().iter().map(|f| names.iter().position(|n| n == f.name())).collect();
+        self.decoder = decoder(format, value_schema);
+        self.key = Some(RecordKey { decoder: KeyDecoder::new(key_format, key_schema), positions });
+        Ok(self)
     }
 
     /// Appends record metadata to every output row ([`MetaColumns::extend`] of the schema).
@@ -90,15 +118,55 @@ impl Decode {
     }
 }
 
+/// Key columns read from the record key.
+struct RecordKey {
+    decoder: KeyDecoder,
+    /// For each decoded column, its index among the key columns, or `None` for a value column.
+    positions: Vec<Option<usize>>,
+}
+
+impl Decode {
+    /// Decodes the values (and keys) of a raw batch into rows of the decoded columns.
+    fn decode(&mut self, batch: &RecordBatch) -> Result<crate::format::Decoded> {
+        let values = batch.column(RawColumn::Value as usize).as_binary::<i32>();
+        let slices: Vec<Option<&[u8]>> = values.iter().collect();
+        let decoded = self.decoder.decode(&slices)?;
+        let Some(key) = self.key.as_mut() else { return Ok(decoded) };
+        let (key_columns, key_malformed) = key.decoder.decode(batch.column(RawColumn::Key as usize).as_binary::<i32>())?;
+        let mut malformed = decoded.malformed;
+        let value_bad: std::collections::HashSet<usize> = malformed.iter().map(|m| m.index).collect();
+        malformed.extend(key_malformed.into_iter().filter(|m| !value_bad.contains(&m.index)));
+        malformed.sort_by_key(|m| m.index);
+        // Rows whose value decoded and whose key did too.
+        let bad: std::collections::HashSet<usize> = malformed.iter().map(|m| m.index).collect();
+        let kept: Vec<(usize, usize)> =
+            decoded.rows.iter().enumerate().filter(|(_, input)| !bad.contains(*input)).map(|(r, i)| (r, *i)).collect();
+        let value_rows = arrow::array::UInt32Array::from_iter_values(kept.iter().map(|(r, _)| *r as u32));
+        let input_rows = arrow::array::UInt32Array::from_iter_values(kept.iter().map(|(_, i)| *i as u32));
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.columns.fields().len());
+        let mut value_column = 0;
+        for position in &key.positions {
+            match position {
+                Some(k) => columns.push(arrow::compute::take(&key_columns[*k], &input_rows, None)?),
+                None => {
+                    columns.push(arrow::compute::take(decoded.batch.column(value_column), &value_rows, None)?);
+                    value_column += 1;
+                }
+            }
+        }
+        let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(kept.len()));
+        let batch = RecordBatch::try_new_with_options(self.columns.clone(), columns, &options)?;
+        Ok(crate::format::Decoded { batch, rows: kept.iter().map(|(_, i)| *i).collect(), malformed })
+    }
+}
+
 impl Operator for Decode {
     fn name(&self) -> &'static str {
         "decode"
     }
 
     fn on_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> Result<()> {
-        let values = batch.column(RawColumn::Value as usize).as_binary::<i32>();
-        let slices: Vec<Option<&[u8]>> = values.iter().collect();
-        let decoded = self.decoder.decode(&slices)?;
+        let decoded = self.decode(&batch)?;
         if !decoded.malformed.is_empty() {
             let topics = batch.column(RawColumn::Topic as usize).as_string::<i32>();
             let partitions = batch.column(RawColumn::Partition as usize).as_primitive::<Int32Type>();

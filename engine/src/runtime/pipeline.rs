@@ -312,8 +312,13 @@ fn front_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[
         true => MetaColumns::Position,
     };
     let physical = source.physical_schema();
-    let mut ops: Vec<Box<dyn Operator>> =
-        vec![Box::new(Decode::new(format, physical.clone(), metrics.clone(), policy, plan.id.clone()).with_meta(meta))];
+    let mut decode = Decode::new(format, physical.clone(), metrics.clone(), policy, plan.id.clone()).with_meta(meta);
+    if let crate::options::ConnectorOptions::Kafka(k) = &source.connector {
+        if k.record_key && !source.key.is_empty() {
+            decode = decode.with_record_key(format, k.key_format, &source.key)?;
+        }
+    }
+    let mut ops: Vec<Box<dyn Operator>> = vec![Box::new(decode)];
     let mut schema: SchemaRef = meta.extend(&physical);
     if !source.computed.is_empty() {
         // Every declared column in order (computed ones evaluated), then the meta columns.

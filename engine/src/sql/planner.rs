@@ -377,7 +377,7 @@ impl<'a> Planner<'a> {
             return Ok(vec![PlannedStatement::Noop(format!("\"{}\" already exists", c.name))]);
         }
         let mut fields = Vec::with_capacity(c.columns.len());
-        let mut key = None;
+        let mut key_columns: Vec<String> = Vec::new();
         let mut primary_key: Vec<String> = Vec::new();
         for col in &c.columns {
             if c.columns.iter().filter(|o| o.name.value == col.name.value).count() > 1 {
@@ -389,12 +389,7 @@ impl<'a> Planner<'a> {
             let Some(declared) = &col.data_type else { continue };
             let data_type = arrow_type(declared, &col.name.value, col.type_position)?;
             if col.key {
-                if let Some(k) = &key {
-                    return Err(SqlError::new(format!("more than one KEY column: \"{k}\" and \"{}\"", col.name))
-                        .at(col.name.position)
-                        .hint("a stream has one KEY column, the Kafka record key"));
-                }
-                key = Some(col.name.value.clone());
+                key_columns.push(col.name.value.clone());
             }
             if col.primary_key {
                 primary_key.push(col.name.value.clone());
@@ -438,16 +433,29 @@ impl<'a> Planner<'a> {
             }
             None => None,
         };
-        let connector = parse_connector(&c.name.value, &c.options)?;
+        let mut connector = parse_connector(&c.name.value, &c.options)?;
         check_format_types(&connector, &fields)?;
-        if let Some(k) = key_fields(&c.options, &fields, key.as_deref())? {
-            key = Some(k);
+        let flink_key = key_fields(&c.options, &fields, key_columns.first().map(String::as_str))?;
+        let mut key: Vec<String> = match flink_key {
+            Some(k) => vec![k],
+            None => key_columns.clone(),
+        };
+        if let ConnectorOptions::Kafka(k) = &mut connector {
+            // ksqlDB: KEY columns (and a table's PRIMARY KEY) are the record key, not in
+            // the value. Flink's 'key.fields' columns stay in the value.
+            if !c.options.iter().any(|o| o.key == "key.fields") {
+                if key.is_empty() && c.options.iter().any(|o| o.key == "kafka_topic") {
+                    key = primary_key.clone();
+                }
+                if !key.is_empty() {
+                    k.record_key = true;
+                    check_key_format(k.key_format, &key, &fields)?;
+                }
+            }
         }
         if let ConnectorOptions::Postgres(_) = connector {
             if primary_key.is_empty() {
-                if let Some(k) = &key {
-                    primary_key.push(k.clone());
-                }
+                primary_key.extend(key.iter().cloned());
             }
         }
         let event_time = plan_event_time(c.watermark.as_ref(), &c.options, &fields)?;
@@ -461,7 +469,7 @@ impl<'a> Planner<'a> {
             name: c.name.value.clone(),
             kind: c.kind,
             schema: Arc::new(Schema::new(fields)),
-            key: key.into_iter().collect(),
+            key,
             primary_key,
             connector,
             watermark,
@@ -556,6 +564,10 @@ impl<'a> Planner<'a> {
                 options.push(synthetic("value_format", format));
             }
             if let ConnectorOptions::Kafka(k) = &source.connector {
+                // ksqlDB: the new stream's key format is its source's unless WITH says.
+                if !has(&["key_format"], &options) && k.record_key {
+                    options.push(synthetic("key_format", &k.key_format.to_string()));
+                }
                 if !has(&["properties.bootstrap.servers"], &options) {
                     if let Some(b) = &k.bootstrap_servers {
                         options.push(synthetic("properties.bootstrap.servers", b));
@@ -563,14 +575,27 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        let connector = parse_connector(&c.name.value, &options)?;
+        let mut connector = parse_connector(&c.name.value, &options)?;
         let fields_of_query: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         check_format_types(&connector, &fields_of_query)?;
-        let key: Vec<String> = match key_fields(&c.options, &fields_of_query, None)? {
-            Some(k) => vec![k],
+        let flink_key = key_fields(&c.options, &fields_of_query, None)?;
+        let source_record_key = matches!(&source.connector, ConnectorOptions::Kafka(k) if k.record_key);
+        let key: Vec<String> = match &flink_key {
+            Some(k) => vec![k.clone()],
             None if select.aggregate.is_some() => select.key_outputs.clone(),
             None => source.key.iter().filter(|k| schema.field_with_name(k).is_ok()).cloned().collect(),
         };
+        if let ConnectorOptions::Kafka(k) = &mut connector {
+            // ksqlDB writes the group key (with a windowed aggregation, the windowed key),
+            // or the source's key columns it still has, as the record key, not in the value.
+            let grouped = select.aggregate.is_some();
+            if flink_key.is_none() && !key.is_empty() && (grouped || source_record_key) {
+                k.record_key = true;
+                k.windowed_key = select.window_start_output.clone();
+                let plain: Vec<String> = key.iter().filter(|n| Some(*n) != select.window_start_output.as_ref()).cloned().collect();
+                check_key_format(k.key_format, &plain, &fields_of_query).map_err(|e| e.at(c.name.position))?;
+            }
+        }
         let relation = Arc::new(Relation {
             name: c.name.value.clone(),
             kind: c.kind,
@@ -729,6 +754,7 @@ impl<'a> Planner<'a> {
         }
         let mut exprs = Vec::with_capacity(projection.expr.len());
         let mut key_outputs = Vec::new();
+        let mut window_start_output = None;
         for (i, expr) in projection.expr.iter().enumerate() {
             let expr = expr.clone().unalias();
             let have = out_fields[i].data_type().clone();
@@ -749,6 +775,9 @@ impl<'a> Planner<'a> {
             if let Expr::Column(c) = &expr {
                 if key_columns.iter().any(|k| k == &c.name) {
                     key_outputs.push(name.clone());
+                    if aggregate.as_ref().is_some_and(|a| a.window.is_some()) && c.name == WINDOW_START {
+                        window_start_output = Some(name.clone());
+                    }
                 }
             }
             let expr = if have == want {
@@ -766,7 +795,17 @@ impl<'a> Planner<'a> {
         }
         let projection_input = Arc::new(projection_input.as_arrow().clone());
         let match_recognize = recognized.map(|r| r.plan);
-        Ok(SelectPlan { source, filter, match_recognize, aggregate, having, projection: exprs, projection_input, key_outputs })
+        Ok(SelectPlan {
+            source,
+            filter,
+            match_recognize,
+            aggregate,
+            having,
+            projection: exprs,
+            projection_input,
+            key_outputs,
+            window_start_output,
+        })
     }
 
     /// Lowers DataFusion's `Aggregate` node: group keys and aggregate functions become
@@ -914,6 +953,8 @@ struct SelectPlan {
     projection_input: SchemaRef,
     /// Output columns that carry the group keys and `window_start` (the upsert key).
     key_outputs: Vec<String>,
+    /// The output column that carries `window_start`, if selected.
+    window_start_output: Option<String>,
 }
 
 impl SelectPlan {
@@ -1011,6 +1052,19 @@ fn check_upsert_sink(
     Err(SqlError::new(format!("EMIT CHANGES updates rows by group, but the key of \"{}\" is not the group key", sink.name))
         .at(position)
         .hint(format!("{how}, or use EMIT FINAL")))
+}
+
+/// The key columns fit the key format: `KAFKA` holds one column of a type Kafka's
+/// serializers write (ksqlDB's rule and messages); `NONE` holds none.
+fn check_key_format(format: crate::options::KeyFormat, key: &[String], fields: &[Field]) -> Result<(), SqlError> {
+    let key_fields: Vec<&Field> = key.iter().filter_map(|k| fields.iter().find(|f| f.name() == k)).collect();
+    match format {
+        crate::options::KeyFormat::Kafka => crate::format::check_kafka_key(&key_fields)
+            .map_err(|e| SqlError::new(e).hint("use key_format='JSON' (or 'DELIMITED') for several key columns or other types")),
+        crate::options::KeyFormat::None => Err(SqlError::new("Key format NONE does not support key columns")
+            .hint("remove the KEY columns, or set key_format='KAFKA' or 'JSON'")),
+        _ => Ok(()),
+    }
 }
 
 /// DELIMITED holds flat values only (ksqlDB: "The 'DELIMITED' format does not support
