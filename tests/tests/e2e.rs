@@ -100,7 +100,8 @@ async fn fraud_pipeline_stores_every_event_and_skips_malformed_records() {
 }
 
 /// `CREATE STREAM logins AS SELECT ... WHERE event_type = 'login'` writes exactly the
-/// logins, keyed by event_id, to its topic.
+/// logins, keyed by event_id (a value column of each line, also written as the record key
+/// with `'key.fields'`), to its topic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_to_kafka_stream_writes_exactly_the_filtered_records() {
     let input = unique("logs-in");
@@ -111,7 +112,7 @@ async fn kafka_to_kafka_stream_writes_exactly_the_filtered_records() {
         &sql,
         "CREATE STREAM server_logs (event_id VARCHAR, account_id INT, event_type VARCHAR, location_country VARCHAR, event_ts BIGINT)\n\
          WITH (kafka_topic='${IN_TOPIC}', value_format='DELIMITED', partitions=2);\n\
-         CREATE STREAM logins WITH (kafka_topic='${OUT_TOPIC}', partitions=1) AS\n\
+         CREATE STREAM logins WITH (kafka_topic='${OUT_TOPIC}', partitions=1, 'key.fields'='event_id') AS\n\
          SELECT event_id, account_id, UPPER(location_country) AS country, event_ts FROM server_logs WHERE event_type = 'login';\n",
     )
     .unwrap_or_else(|e| panic!("{e}"));

@@ -393,6 +393,11 @@ fn ident(name: &str) -> Expr {
     Expr::Identifier(Ident::new(name))
 }
 
+/// A literal function argument's text, upper-cased (`TRUE`, `FALSE`, `3`).
+fn function_arg_text(arg: &FunctionArg) -> String {
+    arg.to_string().to_uppercase()
+}
+
 fn rewrite_expr(e: &mut Expr, windowed: bool, event_column: Option<&str>, error: &mut Option<SqlError>) {
     match e {
         Expr::Identifier(i) if i.quote_style.is_none() => {
@@ -420,8 +425,69 @@ fn rewrite_expr(e: &mut Expr, windowed: bool, event_column: Option<&str>, error:
                 "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" => {
                     // ksqlDB: by offset = by arrival order within a partition, which is
                     // DataFusion's unordered last_value / first_value over a micro-batch stream.
+                    // The second argument: `ignoreNulls` (default true in ksqlDB), or a count.
                     let new = if name == "LATEST_BY_OFFSET" { "last_value" } else { "first_value" };
-                    f.name = ObjectName::from(vec![Ident::new(new)]);
+                    let mut ignore_nulls = true;
+                    if let FunctionArguments::List(list) = &mut f.args {
+                        if list.args.len() == 2 {
+                            let second = list.args.pop();
+                            match second.as_ref().map(function_arg_text).as_deref() {
+                                Some("TRUE") => ignore_nulls = true,
+                                Some("FALSE") => ignore_nulls = false,
+                                _ if error.is_none() => {
+                                    *error = Some(
+                                        SqlError::new(format!("{name} with a count of values is not supported"))
+                                            .at(expr_position(e))
+                                            .hint(format!("use {name}(column) or {name}(column, ignoreNulls) for the one value")),
+                                    );
+                                    return;
+                                }
+                                _ => return,
+                            }
+                        }
+                    }
+                    if let Expr::Function(f) = e {
+                        f.name = ObjectName::from(vec![Ident::new(new)]);
+                        f.null_treatment = Some(if ignore_nulls {
+                            sqlparser::ast::NullTreatment::IgnoreNulls
+                        } else {
+                            sqlparser::ast::NullTreatment::RespectNulls
+                        });
+                    }
+                }
+                // ksqlDB's collections: COLLECT_LIST / COLLECT_SET are DataFusion's
+                // array_agg (DISTINCT); TOPK / TOPKDISTINCT the k largest, largest first.
+                "COLLECT_LIST" | "COLLECT_SET" | "TOPK" | "TOPKDISTINCT" => {
+                    let args: Vec<String> = match &f.args {
+                        FunctionArguments::List(list) => list.args.iter().map(|a| a.to_string()).collect(),
+                        _ => Vec::new(),
+                    };
+                    let distinct = matches!(name.as_str(), "COLLECT_SET" | "TOPKDISTINCT");
+                    let agg = |col: &str| format!("array_agg({}{col})", if distinct { "DISTINCT " } else { "" });
+                    let sql = match (name.as_str(), args.as_slice()) {
+                        ("COLLECT_LIST" | "COLLECT_SET", [col]) => agg(col),
+                        ("TOPK" | "TOPKDISTINCT", [col, k]) => {
+                            format!("array_slice(array_sort(array_agg({}{col}) FILTER (WHERE {col} IS NOT NULL), 'DESC', 'NULLS LAST'), 1, {k})", if distinct { "DISTINCT " } else { "" })
+                        }
+                        _ => {
+                            if error.is_none() {
+                                *error = Some(SqlError::new(format!("wrong arguments for {name}")).at(expr_position(e)).hint(
+                                    match name.as_str() {
+                                        "TOPK" | "TOPKDISTINCT" => format!("write {name}(column, k)"),
+                                        _ => format!("write {name}(column)"),
+                                    },
+                                ));
+                            }
+                            return;
+                        }
+                    };
+                    match Parser::new(&GenericDialect {}).try_with_sql(&sql).and_then(|mut p| p.parse_expr()) {
+                        Ok(replacement) => *e = replacement,
+                        Err(err) if error.is_none() => {
+                            *error = Some(SqlError::new(format!("cannot plan {name}: {err}")).at(expr_position(e)))
+                        }
+                        Err(_) => {}
+                    }
                 }
                 "FIRST_VALUE" | "LAST_VALUE" if f.over.is_none() => {
                     // Flink: by event time. Without a declared event-time column the
