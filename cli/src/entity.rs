@@ -151,12 +151,27 @@ pub fn entity(result: &StatementResult, statement: &str, sequence: i64) -> Value
                 "warnings": [],
             })
         }
-        StatementResult::Explain { query_id, plan } => json!({
-            "@type": "queryDescription",
-            "statementText": statement,
-            "queryDescription": {"id": query_id, "statementText": statement, "executionPlan": plan, "topology": plan, "overriddenProperties": {}},
-            "warnings": [],
-        }),
+        StatementResult::Explain { query_id, plan, query } => {
+            // ksqlDB's queryDescription: the query's own statement, its output fields, and
+            // the sources and sinks by name.
+            let fields: Vec<Value> = query
+                .as_ref()
+                .map(|q| q.schema.fields().iter().map(|f| json!({"name": f.name(), "schema": ksql_schema(f.data_type())})).collect())
+                .unwrap_or_default();
+            let query_text = query.as_ref().map_or(statement, |q| q.statement.as_str());
+            json!({
+                "@type": "queryDescription",
+                "statementText": statement,
+                "queryDescription": {
+                    "id": query_id, "statementText": query_text, "windowType": null, "fields": fields,
+                    "sources": query.as_ref().map(|q| q.sources.clone()).unwrap_or_default(),
+                    "sinks": query.as_ref().map(|q| q.sinks.clone()).unwrap_or_default(),
+                    "executionPlan": plan, "topology": plan, "overriddenProperties": {},
+                    "queryType": if query.as_ref().is_some_and(|q| q.sinks.is_empty()) { "PUSH" } else { "PERSISTENT" },
+                },
+                "warnings": [],
+            })
+        }
         StatementResult::PropertySet { property, value, warning } => {
             status("property/set".into(), format!("Property '{property}' set to '{value}'"), None, warning.iter().cloned().collect())
         }

@@ -33,7 +33,7 @@ pub use error::{Blame, EngineError, Position, Result, SqlError};
 pub use handler::preflight::{Preflight, Prepared};
 pub use handler::StatementError;
 pub use metrics::MetricsSnapshot;
-pub use result::{Description, Executed, PushQuery, QueryInfo, QueryKind, RelationInfo, StatementResult};
+pub use result::{Description, Executed, ExplainedQuery, PushQuery, QueryInfo, QueryKind, RelationInfo, StatementResult};
 pub use runtime::{Checkpointing, QueryStatus, QueryStopper};
 pub use session::parse_duration_ms;
 pub use session::Session;

@@ -24,6 +24,12 @@ pub enum Format {
     Delimited {
         /// Field delimiter byte, `,` by default.
         delimiter: u8,
+        /// Quote byte (`'csv.quote-character'`), `"` by default.
+        quote: u8,
+        /// Escape byte inside quotes (`'csv.escape-character'`); none by default.
+        escape: Option<u8>,
+        /// Lines starting with this byte are skipped (`'csv.allow-comments'` = `#`).
+        comment: Option<u8>,
     },
     /// JSON: one object per value, fields by column name.
     Json,
@@ -59,11 +65,36 @@ impl fmt::Display for KeyFormat {
     }
 }
 
+impl Format {
+    /// DELIMITED with `delimiter` and the defaults: `"` quotes, no escape, no comments.
+    pub fn delimited(delimiter: u8) -> Format {
+        Format::Delimited { delimiter, quote: b'"', escape: None, comment: None }
+    }
+}
+
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Format::Delimited { delimiter: b',' } => f.write_str("delimited"),
-            Format::Delimited { delimiter } => write!(f, "delimited(delimiter='{}')", *delimiter as char),
+            Format::Delimited { delimiter, quote, escape, comment } => {
+                let mut settings = Vec::new();
+                if *delimiter != b',' {
+                    settings.push(format!("delimiter='{}'", *delimiter as char));
+                }
+                if *quote != b'"' {
+                    settings.push(format!("quote='{}'", *quote as char));
+                }
+                if let Some(e) = escape {
+                    settings.push(format!("escape='{}'", *e as char));
+                }
+                if let Some(c) = comment {
+                    settings.push(format!("comment='{}'", *c as char));
+                }
+                if settings.is_empty() {
+                    f.write_str("delimited")
+                } else {
+                    write!(f, "delimited({})", settings.join(", "))
+                }
+            }
             Format::Json => f.write_str("json"),
         }
     }
@@ -295,6 +326,16 @@ const SOURCE_KEYS: &[&str] = &[
     "csv.ignore-parse-errors",
     "json.ignore-parse-errors",
     "json.timestamp-format.standard",
+    "csv.quote-character",
+    "csv.escape-character",
+    "csv.allow-comments",
+    "csv.null-literal",
+    "csv.disable-quote-character",
+    "csv.array-element-delimiter",
+    "json.fail-on-missing-field",
+    "json.map-null-key.mode",
+    "json.map-null-key.literal",
+    "json.encode.decimal-as-plain-number",
     "dead-letter.topic",
     "dead-letter.table",
     "dead-letter.url",
@@ -357,9 +398,44 @@ fn parse_int<T: std::str::FromStr>(o: &WithOption, what: &str) -> Result<T, SqlE
 }
 
 /// Parses a format name (`delimited`, `csv`, `json`; any case).
-fn parse_format(o: &WithOption, delimiter: u8) -> Result<Format, SqlError> {
+fn parse_format(o: &WithOption, options: &[WithOption], delimiter: u8) -> Result<Format, SqlError> {
     match o.value.to_lowercase().as_str() {
-        "delimited" | "csv" => Ok(Format::Delimited { delimiter }),
+        "delimited" | "csv" => {
+            let one_char = |key: &str| -> Result<Option<u8>, SqlError> {
+                match find(options, &[key]) {
+                    None => Ok(None),
+                    Some(o) if o.value.len() == 1 => Ok(Some(o.value.as_bytes()[0])),
+                    Some(o) => Err(SqlError::new(format!("'{key}' must be one character, found '{}'", o.value)).at(o.value_position)),
+                }
+            };
+            let comment = match find(options, &["csv.allow-comments"]) {
+                None => None,
+                Some(o) => match o.value.to_lowercase().as_str() {
+                    "true" => Some(b'#'),
+                    "false" => None,
+                    _ => {
+                        return Err(SqlError::new(format!("'csv.allow-comments' must be 'true' or 'false', not '{}'", o.value))
+                            .at(o.value_position))
+                    }
+                },
+            };
+            if let Some(o) = find(options, &["csv.null-literal"]).filter(|o| !o.value.is_empty()) {
+                return Err(SqlError::new(format!("'csv.null-literal' = '{}' is not supported", o.value))
+                    .at(o.value_position)
+                    .hint("an empty field is NULL; remove the option"));
+            }
+            if let Some(o) = find(options, &["csv.disable-quote-character"]).filter(|o| o.value.eq_ignore_ascii_case("true")) {
+                return Err(SqlError::new("'csv.disable-quote-character' is not supported")
+                    .at(o.value_position)
+                    .hint("fields are quoted with '\"' or 'csv.quote-character'"));
+            }
+            Ok(Format::Delimited {
+                delimiter,
+                quote: one_char("csv.quote-character")?.unwrap_or(b'"'),
+                escape: one_char("csv.escape-character")?,
+                comment,
+            })
+        }
         "json" => Ok(Format::Json),
         other => Err(SqlError::new(format!("unknown format '{other}'")).at(o.value_position).hint("use 'DELIMITED' (or 'csv') or 'JSON'")),
     }
@@ -497,9 +573,10 @@ fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, Sql
         return Err(SqlError::new("the topic name is empty").at(find(options, &["kafka_topic", "topic"]).and_then(|o| o.value_position)));
     }
     check_timestamp_standard(options)?;
+    check_json_options(options)?;
     let delimiter = parse_delimiter(options)?;
     let format = match find(options, &["value_format", "format"]) {
-        Some(o) => parse_format(o, delimiter)?,
+        Some(o) => parse_format(o, options, delimiter)?,
         None => {
             return Err(SqlError::new(format!("\"{name}\" needs a value format"))
                 .hint("add value_format='DELIMITED' or value_format='JSON' (Flink: 'format'='csv'|'json')"))
@@ -673,9 +750,10 @@ fn file_options(name: &str, options: &[WithOption]) -> Result<FileOptions, SqlEr
         .ok_or_else(|| SqlError::new(format!("\"{name}\" needs a path")).hint("add 'path'='/data/transactions.json'"))?;
     let path = local_path(path_option)?;
     check_timestamp_standard(options)?;
+    check_json_options(options)?;
     let delimiter = parse_delimiter(options)?;
     let format = match find(options, &["format", "value_format"]) {
-        Some(o) => parse_format(o, delimiter)?,
+        Some(o) => parse_format(o, options, delimiter)?,
         None => return Err(SqlError::new(format!("\"{name}\" needs a format")).hint("add 'format'='csv' or 'format'='json'")),
     };
     let (error_policy, dead_letter) = parse_error_policy(options)?;
@@ -721,6 +799,25 @@ fn local_path(o: &WithOption) -> Result<String, SqlError> {
 /// forms whichever is set.
 ///
 /// Errors: another value (Flink's own message names the two).
+/// Flink's json options Eddy takes with Flink's meaning: `'json.fail-on-missing-field'`
+/// `false` (Flink's default: a missing field is NULL) and the encoding options, which
+/// describe what Eddy writes anyway (plain decimals; maps never have NULL keys here).
+fn check_json_options(options: &[WithOption]) -> Result<(), SqlError> {
+    if let Some(o) = find(options, &["json.fail-on-missing-field"]) {
+        match o.value.to_lowercase().as_str() {
+            "false" => {}
+            "true" => return Err(SqlError::new("'json.fail-on-missing-field' = 'true' is not supported").at(o.value_position).hint(
+                "a missing field is NULL (Flink's default); declare the column NOT NULL in a sink, or filter with WHERE col IS NOT NULL",
+            )),
+            _ => {
+                return Err(SqlError::new(format!("'json.fail-on-missing-field' must be 'true' or 'false', not '{}'", o.value))
+                    .at(o.value_position))
+            }
+        }
+    }
+    Ok(())
+}
+
 fn check_timestamp_standard(options: &[WithOption]) -> Result<(), SqlError> {
     match find(options, &["json.timestamp-format.standard"]) {
         Some(o) if !(o.value.eq_ignore_ascii_case("SQL") || o.value.eq_ignore_ascii_case("ISO-8601")) => {

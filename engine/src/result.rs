@@ -73,6 +73,9 @@ pub enum StatementResult {
         query_id: Option<String>,
         /// The plan text.
         plan: String,
+        /// The query's own statement text, its output columns, and the relations it reads
+        /// and writes (ksqlDB's `queryDescription`); empty for a plain CREATE.
+        query: Option<ExplainedQuery>,
     },
     /// `SET 'property'='value'`.
     PropertySet {
@@ -274,4 +277,17 @@ impl fmt::Display for StatementResult {
             StatementResult::PushQuery(p) => write!(f, "Push query {} started", p.id),
         }
     }
+}
+
+/// What ksqlDB's `queryDescription` says of an explained query.
+#[derive(Debug, Clone)]
+pub struct ExplainedQuery {
+    /// The statement that started (or would start) the query.
+    pub statement: String,
+    /// The output columns (Arrow schema of the rows written).
+    pub schema: arrow::datatypes::SchemaRef,
+    /// The relation read.
+    pub sources: Vec<String>,
+    /// The relation written (none for a push query).
+    pub sinks: Vec<String>,
 }

@@ -64,3 +64,35 @@ fn show_properties_lists_the_servers_and_the_sessions() {
     assert_eq!(find("auto.offset.reset"), serde_json::json!({"name": "auto.offset.reset", "scope": "SESSION", "value": "earliest"}));
     assert_eq!(answer[1]["@type"], "properties");
 }
+
+/// EXPLAIN's `queryDescription` has the query's own statement, its output fields (with
+/// ksqlDB's types) and its sources and sinks by name, as ksqlDB's clients read them.
+#[test]
+fn explain_describes_fields_sources_and_sinks() {
+    let topic = unique("explain-shape");
+    let state = scratch_dir("eddy-explain-shape").join("state");
+    let server = Server::start(&state, &[("EDDY_APPLICATION_ID", &unique("explain-shape"))]);
+    let (status, answer) = server.ksql(&format!(
+        "CREATE STREAM s (id VARCHAR, amount DECIMAL(10, 2), tags ARRAY<STRING>) WITH (kafka_topic='{topic}', value_format='json', partitions=1);
+         CREATE STREAM big WITH (kafka_topic='{topic}-big') AS SELECT id, amount, tags FROM s WHERE amount > 10;"
+    ));
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = server.ksql("EXPLAIN csas_big;");
+    assert_eq!(status, 200, "{answer}");
+    let d = &answer[0]["queryDescription"];
+    assert_eq!(d["id"], "csas_big", "{answer}");
+    assert_eq!(
+        d["statementText"],
+        format!("CREATE STREAM big WITH (kafka_topic='{topic}-big') AS SELECT id, amount, tags FROM s WHERE amount > 10")
+    );
+    assert_eq!(d["sources"], serde_json::json!(["s"]));
+    assert_eq!(d["sinks"], serde_json::json!(["big"]));
+    assert_eq!(
+        d["fields"],
+        serde_json::json!([
+            {"name": "id", "schema": {"type": "STRING", "fields": null, "memberSchema": null}},
+            {"name": "amount", "schema": {"type": "DECIMAL", "fields": null, "memberSchema": null, "parameters": {"precision": 10, "scale": 2}}},
+            {"name": "tags", "schema": {"type": "ARRAY", "fields": null, "memberSchema": {"type": "STRING", "fields": null, "memberSchema": null}}},
+        ])
+    );
+}

@@ -77,7 +77,7 @@ async fn key_columns_come_from_and_go_to_the_record_key() {
     assert_eq!(status, 400, "{answer}");
     assert_eq!(
         answer["message"],
-        "The 'KAFKA' format only supports a single field. Got: [`a` INT, `b` INT]; use key_format='JSON' (or 'DELIMITED') for several key columns or other types"
+        "The 'KAFKA' format only supports a single field. Got: [`a` INT, `b` INT] (line 1, column 31); use key_format='JSON' (or 'DELIMITED') for several key columns or other types"
     );
     let (status, answer) = server.ksql(&format!(
         "CREATE STREAM two (A INT KEY, B INT KEY, C INT) WITH (kafka_topic='{topic}-two', value_format='json', key_format='json', partitions=1);"

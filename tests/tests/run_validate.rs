@@ -26,7 +26,7 @@ fn validate_reports_every_error_and_starts_nothing() {
         errors,
         [
             "error: 02_server_log.sql:20:5: unknown column \"acount_id\"",
-            "error: 03_alerts.sql:30:14: MATCH_RECOGNIZE must be ordered by the event-time column \"ts\", ascending (as in Flink)",
+            "error: 03_alerts.sql:32:14: MATCH_RECOGNIZE must be ordered by the event-time column \"ts\", ascending (as in Flink)",
             "error: 04_bad.sql:2:1: syntax error: expected an SQL statement, found SELEC",
         ],
         "{stderr}"

@@ -15,20 +15,39 @@ pub struct CsvDecoder {
     /// `schema` with BYTES read as base64 text ([`super::bytes`]).
     read_schema: SchemaRef,
     delimiter: u8,
+    quote: u8,
+    escape: Option<u8>,
+    comment: Option<u8>,
 }
 
 impl CsvDecoder {
     /// A decoder for rows of `schema`.
     pub fn new(schema: SchemaRef, delimiter: u8) -> Self {
-        CsvDecoder { read_schema: super::bytes::text_schema(&schema), schema, delimiter }
+        CsvDecoder { read_schema: super::bytes::text_schema(&schema), schema, delimiter, quote: b'"', escape: None, comment: None }
+    }
+
+    /// With Flink's `'csv.quote-character'`, `'csv.escape-character'` and
+    /// `'csv.allow-comments'` (`#`).
+    pub fn with_dialect(mut self, quote: u8, escape: Option<u8>, comment: Option<u8>) -> Self {
+        self.quote = quote;
+        self.escape = escape;
+        self.comment = comment;
+        self
     }
 
     fn run(&self, bytes: &[u8], rows: usize) -> std::result::Result<Option<RecordBatch>, String> {
-        let mut decoder = ReaderBuilder::new(self.read_schema.clone())
+        let mut builder = ReaderBuilder::new(self.read_schema.clone())
             .with_header(false)
             .with_delimiter(self.delimiter)
-            .with_batch_size(rows.max(1) + 1)
-            .build_decoder();
+            .with_quote(self.quote)
+            .with_batch_size(rows.max(1) + 1);
+        if let Some(e) = self.escape {
+            builder = builder.with_escape(e);
+        }
+        if let Some(c) = self.comment {
+            builder = builder.with_comment(c);
+        }
+        let mut decoder = builder.build_decoder();
         let mut offset = 0;
         while offset < bytes.len() {
             let n = decoder.decode(&bytes[offset..]).map_err(|e| reason(&e))?;
@@ -48,6 +67,25 @@ impl CsvDecoder {
 
 impl ValueDecoder for CsvDecoder {
     fn decode(&mut self, values: &[Option<&[u8]>]) -> Result<Decoded> {
+        if let Some(c) = self.comment {
+            // Comment lines are skipped: neither rows nor malformed records (Flink).
+            let kept: Vec<usize> = (0..values.len()).filter(|i| !values[*i].is_some_and(|v| v.first() == Some(&c))).collect();
+            if kept.len() < values.len() {
+                let subset: Vec<Option<&[u8]>> = kept.iter().map(|i| values[*i]).collect();
+                let mut decoded = self.decode_all(&subset)?;
+                decoded.rows = decoded.rows.iter().map(|r| kept[*r]).collect();
+                for m in &mut decoded.malformed {
+                    m.index = kept[m.index];
+                }
+                return Ok(decoded);
+            }
+        }
+        self.decode_all(values)
+    }
+}
+
+impl CsvDecoder {
+    fn decode_all(&mut self, values: &[Option<&[u8]>]) -> Result<Decoded> {
         let schema = self.schema.clone();
         decode_with_fallback(
             &schema,

@@ -42,11 +42,11 @@ impl ValueEncoder {
                 // JSON escapes line breaks inside strings, so every '\n' ends a row.
                 Ok(split_lines(&buf))
             }
-            Format::Delimited { delimiter } => {
+            Format::Delimited { delimiter, quote, escape, .. } => {
                 if has_line_breaks(batch) {
                     (0..batch.num_rows())
                         .map(|i| {
-                            self.csv(&batch.slice(i, 1), delimiter).map(|mut v| {
+                            self.csv(&batch.slice(i, 1), delimiter, quote, escape).map(|mut v| {
                                 while v.last() == Some(&b'\n') {
                                     v.pop();
                                 }
@@ -55,20 +55,24 @@ impl ValueEncoder {
                         })
                         .collect()
                 } else {
-                    Ok(split_lines(&self.csv(batch, delimiter)?))
+                    Ok(split_lines(&self.csv(batch, delimiter, quote, escape)?))
                 }
             }
         }
     }
 
-    fn csv(&self, batch: &RecordBatch, delimiter: u8) -> Result<Vec<u8>> {
+    fn csv(&self, batch: &RecordBatch, delimiter: u8, quote: u8, escape: Option<u8>) -> Result<Vec<u8>> {
         let mut buf = Vec::with_capacity(batch.num_rows() * 64);
         {
-            let mut writer = arrow::csv::WriterBuilder::new()
+            let mut builder = arrow::csv::WriterBuilder::new()
                 .with_header(false)
                 .with_delimiter(delimiter)
-                .with_timestamp_format(TIMESTAMP_FORMAT.to_string())
-                .build(&mut buf);
+                .with_quote(quote)
+                .with_timestamp_format(TIMESTAMP_FORMAT.to_string());
+            if let Some(e) = escape {
+                builder = builder.with_escape(e).with_double_quote(false);
+            }
+            let mut writer = builder.build(&mut buf);
             writer.write(batch)?;
         }
         Ok(buf)
@@ -118,7 +122,7 @@ mod tests {
     #[test]
     fn delimited_and_json() -> Result<()> {
         let b = batch();
-        let csv = ValueEncoder::new(Format::Delimited { delimiter: b',' }).encode(&b)?;
+        let csv = ValueEncoder::new(Format::delimited(b',')).encode(&b)?;
         assert_eq!(csv, vec![b"a,1".to_vec(), b"\"b,c\",2".to_vec(), b",3".to_vec()]);
         let json = ValueEncoder::new(Format::Json).encode(&b)?;
         assert_eq!(json, vec![br#"{"id":"a","n":1}"#.to_vec(), br#"{"id":"b,c","n":2}"#.to_vec(), br#"{"n":3}"#.to_vec()]);

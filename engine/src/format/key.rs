@@ -207,9 +207,7 @@ pub fn encode_record_keys(format: KeyFormat, keys: &RecordBatch, window_start: O
                 rows.into_iter().map(Some).collect()
             }
         }
-        KeyFormat::Delimited { delimiter } => {
-            ValueEncoder::new(Format::Delimited { delimiter }).encode(keys)?.into_iter().map(Some).collect()
-        }
+        KeyFormat::Delimited { delimiter } => ValueEncoder::new(Format::delimited(delimiter)).encode(keys)?.into_iter().map(Some).collect(),
     };
     if let Some(start) = window_start {
         if let Some(starts) = start.as_primitive_opt::<TimestampMillisecondType>() {

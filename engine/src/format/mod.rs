@@ -57,7 +57,9 @@ pub trait ValueDecoder: Send {
 /// A decoder for `format` producing rows of `schema`.
 pub fn decoder(format: Format, schema: SchemaRef) -> Box<dyn ValueDecoder> {
     match format {
-        Format::Delimited { delimiter } => Box::new(CsvDecoder::new(schema, delimiter)),
+        Format::Delimited { delimiter, quote, escape, comment } => {
+            Box::new(CsvDecoder::new(schema, delimiter).with_dialect(quote, escape, comment))
+        }
         Format::Json => Box::new(JsonDecoder::new(schema)),
     }
 }

@@ -27,7 +27,8 @@ impl Engine {
                 let m = info.metrics;
                 let _ =
                     write!(plan, "\n  rows in: {}, rows out: {}, malformed: {}, late: {}", m.rows_in, m.rows_out, m.malformed, m.late_rows);
-                Ok(StatementResult::Explain { query_id: Some(info.id), plan })
+                let query = Some(explained(&q.plan, false));
+                Ok(StatementResult::Explain { query_id: Some(info.id), plan, query })
             }
             ExplainTarget::Statement(inner) => {
                 let text = p.text.trim_start();
@@ -49,6 +50,8 @@ impl Engine {
                     }
                 };
                 let mut plan = String::new();
+                let push = matches!(inner.statement, Statement::Query(..));
+                let mut query = None;
                 for s in statements {
                     if !plan.is_empty() {
                         plan.push('\n');
@@ -56,6 +59,7 @@ impl Engine {
                     match s {
                         PlannedStatement::StartQuery(q) => {
                             let q = super::with_session(q, session);
+                            query = Some(explained(&q, push));
                             let _ = write!(plan, "{q}\n  parallelism: {}", parallelism(&q));
                         }
                         other => {
@@ -63,8 +67,18 @@ impl Engine {
                         }
                     }
                 }
-                Ok(StatementResult::Explain { query_id: None, plan })
+                Ok(StatementResult::Explain { query_id: None, plan, query })
             }
         }
+    }
+}
+
+/// The `queryDescription` parts of a planned query.
+fn explained(q: &crate::sql::planner::QueryPlan, push: bool) -> crate::result::ExplainedQuery {
+    crate::result::ExplainedQuery {
+        statement: q.sql.clone(),
+        schema: q.output_schema.clone(),
+        sources: vec![q.source.name.clone()],
+        sinks: if push { Vec::new() } else { vec![q.sink.name.clone()] },
     }
 }

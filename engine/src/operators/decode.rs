@@ -234,7 +234,7 @@ mod tests {
     fn decode(policy: ErrorPolicy) -> (Decode, Arc<QueryMetrics>) {
         let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Utf8, true), Field::new("n", DataType::Int32, true)]));
         let metrics = Arc::new(QueryMetrics::default());
-        (Decode::new(Format::Delimited { delimiter: b',' }, schema, metrics.clone(), policy, "q".into()), metrics)
+        (Decode::new(Format::delimited(b','), schema, metrics.clone(), policy, "q".into()), metrics)
     }
 
     #[test]

@@ -449,7 +449,13 @@ impl<'a> Planner<'a> {
                 }
                 if !key.is_empty() {
                     k.record_key = true;
-                    check_key_format(k.key_format, &key, &fields)?;
+                    // Located at the key column that does not fit (the second, for KAFKA).
+                    let at = key
+                        .get(1)
+                        .or(key.first())
+                        .and_then(|n| c.columns.iter().find(|col| &col.name.value == n))
+                        .and_then(|col| col.name.position);
+                    check_key_format(k.key_format, &key, &fields).map_err(|e| e.at(at))?;
                 }
             }
         }

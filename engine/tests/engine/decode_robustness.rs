@@ -85,7 +85,7 @@ fn check(format: Format, seed: u64) {
 #[test]
 fn delimited_never_panics_and_loses_nothing() {
     for seed in [1, 2, 3, 0xdead_beef, 42] {
-        check(Format::Delimited { delimiter: b',' }, seed);
+        check(Format::delimited(b','), seed);
     }
 }
 

@@ -98,12 +98,12 @@ proptest! {
 
     #[test]
     fn delimited_decoder_never_panics_on_bytes(values in prop::collection::vec(any_value(), 0..16)) {
-        decode_all(Format::Delimited { delimiter: b',' }, &values)?;
+        decode_all(Format::delimited(b','), &values)?;
     }
 
     #[test]
     fn delimited_decoder_never_panics_on_near_lines(values in prop::collection::vec(near_delimited(), 0..16)) {
-        decode_all(Format::Delimited { delimiter: b',' }, &values)?;
+        decode_all(Format::delimited(b','), &values)?;
     }
 
     #[test]
@@ -159,7 +159,7 @@ fn huge_and_deep_values_are_malformed_not_fatal() {
         Some(",".repeat(1_000_000).into_bytes()),
         Some(format!("{{\"id\":\"{}\"}}", "y".repeat(8 << 20)).into_bytes()),
     ];
-    for format in [Format::Json, Format::Delimited { delimiter: b',' }] {
+    for format in [Format::Json, Format::delimited(b',')] {
         decode_all(format, &values).unwrap_or_else(|e| panic!("{format}: {e}"));
     }
 }

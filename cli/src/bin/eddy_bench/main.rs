@@ -156,13 +156,8 @@ fn cpu(args: &Args) -> anyhow::Result<()> {
     let plan = fraud_plan("bench", "bench", true)?;
     let metrics = Arc::new(QueryMetrics::default());
 
-    let mut decode = Decode::new(
-        Format::Delimited { delimiter: b',' },
-        plan.source.physical_schema(),
-        metrics.clone(),
-        ErrorPolicy::Skip,
-        "bench".into(),
-    );
+    let mut decode =
+        Decode::new(Format::delimited(b','), plan.source.physical_schema(), metrics.clone(), ErrorPolicy::Skip, "bench".into());
     let mut out = Collector::default();
     let start = Instant::now();
     let mut decoded = Vec::with_capacity(raws.len());
@@ -257,8 +252,7 @@ async fn services(args: &Args) -> anyhow::Result<()> {
     };
     let mut sink = factory.sink(&plan.sink, &ctx).await?;
     let metrics = Arc::new(QueryMetrics::default());
-    let mut decode =
-        Decode::new(Format::Delimited { delimiter: b',' }, plan.source.physical_schema(), metrics, ErrorPolicy::Skip, "bench".into());
+    let mut decode = Decode::new(Format::delimited(b','), plan.source.physical_schema(), metrics, ErrorPolicy::Skip, "bench".into());
     let mut project = Projection::new(plan.projection.iter().map(|p| p.expr.clone()).collect(), plan.output_schema.clone());
     let mut out = Collector::default();
     let mut batches = Vec::new();
