@@ -69,7 +69,7 @@ impl ValueDecoder for CsvDecoder {
     fn decode(&mut self, values: &[Option<&[u8]>]) -> Result<Decoded> {
         if let Some(c) = self.comment {
             // Comment lines are skipped: neither rows nor malformed records (Flink).
-            let kept: Vec<usize> = (0..values.len()).filter(|i| !values[*i].is_some_and(|v| v.first() == Some(&c))).collect();
+            let kept: Vec<usize> = (0..values.len()).filter(|i| values[*i].is_none_or(|v| v.first() != Some(&c))).collect();
             if kept.len() < values.len() {
                 let subset: Vec<Option<&[u8]>> = kept.iter().map(|i| values[*i]).collect();
                 let mut decoded = self.decode_all(&subset)?;
