@@ -36,7 +36,12 @@ pub fn entities(executed: &eddy_engine::Executed, sequence: i64) -> Vec<Value> {
                 "warnings": warning.iter().map(|w| json!({"message": w})).collect::<Vec<_>>(),
             })]
         }
-        results => results.iter().map(|r| entity(r, &executed.statement, sequence)).collect(),
+        // ksqlDB answers INSERT ... VALUES with no entity.
+        results => results
+            .iter()
+            .filter(|r| !matches!(r, StatementResult::Inserted { .. }))
+            .map(|r| entity(r, &executed.statement, sequence))
+            .collect(),
     }
 }
 
@@ -179,6 +184,7 @@ pub fn entity(result: &StatementResult, statement: &str, sequence: i64) -> Value
             status("property/unset".into(), format!("Property '{property}' unset"), None, vec![])
         }
         StatementResult::PushQuery(p) => status(format!("query/`{}`/push", p.id), result.to_string(), Some(&p.id), vec![]),
+        StatementResult::Inserted { relation, .. } => status(format!("stream/`{relation}`/insert"), result.to_string(), None, vec![]),
     }
 }
 

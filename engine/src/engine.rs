@@ -249,6 +249,16 @@ impl Engine {
                     self.queries.push(handle);
                 }
                 PlannedStatement::Noop(why) => results.push(StatementResult::Noop(why)),
+                PlannedStatement::InsertRows { relation, batch } => {
+                    let rows = batch.num_rows();
+                    let step = crate::handler::preflight::Step::InsertRows(relation.as_ref().clone(), batch.clone());
+                    match self.take_prepared(&step) {
+                        Some(Some(e)) => return Err(e),
+                        Some(None) => {}
+                        None => crate::handler::insert_values::write_rows(&self.factory()?, &relation, batch).await?,
+                    }
+                    results.push(StatementResult::Inserted { relation: relation.name.clone(), rows });
+                }
             }
         }
         Ok(results)

@@ -77,6 +77,13 @@ pub enum StatementResult {
         /// and writes (ksqlDB's `queryDescription`); empty for a plain CREATE.
         query: Option<ExplainedQuery>,
     },
+    /// `INSERT INTO ... VALUES` wrote `rows` rows to `relation`.
+    Inserted {
+        /// The stream or table written.
+        relation: String,
+        /// Rows written.
+        rows: usize,
+    },
     /// `SET 'property'='value'`.
     PropertySet {
         /// The property.
@@ -272,6 +279,7 @@ impl fmt::Display for StatementResult {
             StatementResult::Properties { server, session } => write!(f, "{} properties", server.len() + session.len()),
             StatementResult::Description(d) => write!(f, "{} {}", d.relation.kind, d.relation.name),
             StatementResult::Explain { plan, .. } => f.write_str(plan),
+            StatementResult::Inserted { relation, rows } => write!(f, "Inserted {rows} row(s) into {relation}"),
             StatementResult::PropertySet { property, value, .. } => write!(f, "Property '{property}' set to '{value}'"),
             StatementResult::PropertyUnset { property } => write!(f, "Property '{property}' unset"),
             StatementResult::PushQuery(p) => write!(f, "Push query {} started", p.id),

@@ -92,3 +92,31 @@ fn command_status_cluster_status_property_checks_and_terminate() {
     let (status, body) = server.post("/ksql/terminate", &json!({"deleteTopicList": [".*"]}));
     assert_eq!(status, 400, "{body}");
 }
+
+/// `INSERT INTO s (columns) VALUES (...)` writes the rows (ksqlDB answers it with no
+/// entity); a value that does not fit its column, or an unknown column, is refused.
+#[test]
+fn insert_values_writes_rows() {
+    let topic = unique("insert-values");
+    let state = scratch_dir("eddy-insert-values").join("state");
+    let server = Server::start(&state, &[("EDDY_APPLICATION_ID", &unique("insert-values"))]);
+    let (status, answer) = server.ksql(&format!(
+        "CREATE STREAM iv (id VARCHAR, n INT, at TIMESTAMP(3)) WITH (kafka_topic='{topic}', value_format='json', partitions=1);
+         INSERT INTO iv (id, n, at) VALUES ('a', 1, '2026-01-01T10:00:00Z'), ('b', -2, NULL);
+         INSERT INTO iv VALUES ('c', 3, NULL);"
+    ));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer.as_array().map(Vec::len), Some(1), "only the CREATE has an entity: {answer}");
+    let (status, text) = server.post(
+        "/query-stream",
+        &json!({"sql": "SELECT id, n, at FROM iv EMIT CHANGES LIMIT 3;", "properties": {"auto.offset.reset": "earliest"}}),
+    );
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(lines(&text)[1..], [json!(["a", 1, "2026-01-01T10:00:00"]), json!(["b", -2, null]), json!(["c", 3, null])], "{text}");
+    let (status, answer) = server.ksql("INSERT INTO iv (id, n) VALUES ('d', 'x');");
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["message"], "cannot insert the row: whilst decoding field 'n': failed to parse \"x\" as Int32 (line 1, column 32)");
+    let (status, answer) = server.ksql("INSERT INTO iv (id, nn) VALUES ('d', 1);");
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["message"], "unknown column \"nn\" (line 1, column 21); did you mean \"n\"?");
+}

@@ -1,4 +1,5 @@
-//! `CREATE STREAM|TABLE`, `CREATE ... AS SELECT`, `INSERT INTO ... SELECT`.
+//! `CREATE STREAM|TABLE`, `CREATE ... AS SELECT`, `INSERT INTO ... SELECT` and
+//! `INSERT INTO ... VALUES`.
 
 use crate::engine::{Engine, Plan};
 use crate::error::Result;
@@ -28,7 +29,9 @@ impl Engine {
             PlannedStatement::StartQuery(q) => Some(q.id.clone()),
             _ => None,
         });
-        let changes = statements.iter().any(|s| !matches!(s, PlannedStatement::Noop(_)));
+        // Inserted rows are data, not a catalog change: not logged, not replayed (ksqlDB's
+        // command topic does not hold INSERT ... VALUES either).
+        let changes = statements.iter().any(|s| !matches!(s, PlannedStatement::Noop(_) | PlannedStatement::InsertRows { .. }));
         let before = (self.catalog.clone(), self.query_ids.clone());
         let results = match self.apply(Plan::new(catalog, query_ids, statements)).await {
             Ok(r) => r,

@@ -9,6 +9,7 @@ mod create;
 mod describe;
 mod drop;
 mod explain;
+pub(crate) mod insert_values;
 pub(crate) mod preflight;
 mod push_query;
 mod replay;
@@ -68,7 +69,9 @@ impl Engine {
     /// Runs one parsed statement.
     pub(crate) async fn execute_statement(&mut self, p: &ParsedStatement, session: &mut Session) -> Result<Vec<StatementResult>> {
         match &p.statement {
-            Statement::CreateSource(_) | Statement::CreateAs(_) | Statement::InsertInto(_) => self.execute_create(p, session).await,
+            Statement::CreateSource(_) | Statement::CreateAs(_) | Statement::InsertInto(_) | Statement::InsertValues(_) => {
+                self.execute_create(p, session).await
+            }
             Statement::Query(query, clauses) => Ok(vec![self.execute_push_query(query, clauses, p, session).await?]),
             Statement::Show { what, extended } => Ok(vec![self.execute_show(*what, *extended, session).await?]),
             Statement::Describe { name, extended } => Ok(vec![self.execute_describe(name, *extended)?]),

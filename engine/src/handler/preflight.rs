@@ -2,7 +2,8 @@
 //! engine's lock (docs/DESIGN.md, control plane): creating the topics of `CREATE
 //! STREAM ... WITH (partitions=n)` and deleting those of `DROP ... DELETE TOPIC`, as
 //! ksqlDB's `TopicCreateInjector` and `TopicDeleteInjector` do in the request's thread
-//! before the statement is enqueued, and listing the cluster's topics for `SHOW TOPICS`.
+//! before the statement is enqueued, listing the cluster's topics for `SHOW TOPICS`, and
+//! writing the rows of `INSERT ... VALUES`.
 //!
 //! A front that serves several clients (`eddy server`) calls [`Engine::preflight`]
 //! under the lock (planning only, no I/O), releases it, runs [`Preflight::run`], then
@@ -33,6 +34,8 @@ pub(crate) enum Step {
     DeleteTopic(Relation),
     /// [`ConnectorFactory::list_topics`] (`SHOW TOPICS`).
     ListTopics,
+    /// `INSERT ... VALUES`: write the rows.
+    InsertRows(Relation, arrow::record_batch::RecordBatch),
 }
 
 impl Step {
@@ -43,6 +46,7 @@ impl Step {
             Step::Prepare(r) => format!("prepare {} {:?}", r.name, r.connector),
             Step::DeleteTopic(r) => format!("delete {} {:?}", r.name, r.connector),
             Step::ListTopics => "list topics".to_string(),
+            Step::InsertRows(r, batch) => format!("insert {} {batch:?}", r.name),
         }
     }
 }
@@ -78,6 +82,7 @@ impl Preflight {
                     Step::Prepare(r) => factory.prepare(r).await,
                     Step::DeleteTopic(r) => factory.delete_topic(r).await,
                     Step::ListTopics => factory.list_topics().await.map(|topics| prepared.topics = Some(topics)),
+                    Step::InsertRows(r, batch) => super::insert_values::write_rows(&factory, r, batch.clone()).await,
                 }
             };
             let outcome = match tokio::time::timeout(timeout, work).await {
@@ -110,13 +115,16 @@ impl Engine {
         let mut planned: Vec<(String, String, String)> = Vec::new();
         for p in &parsed {
             match &p.statement {
-                Statement::CreateSource(_) | Statement::CreateAs(_) | Statement::InsertInto(_) => {
+                Statement::CreateSource(_) | Statement::CreateAs(_) | Statement::InsertInto(_) | Statement::InsertValues(_) => {
                     let Ok(statements) = Planner::new(&mut catalog, &self.state, &mut query_ids).plan(p) else { break };
                     for s in statements {
                         match s {
                             PlannedStatement::CreateRelation(r) => preflight.steps.push(Step::Prepare(r.as_ref().clone())),
                             PlannedStatement::StartQuery(q) => planned.push((q.id.clone(), q.source.name.clone(), q.sink.name.clone())),
                             PlannedStatement::Noop(_) => {}
+                            PlannedStatement::InsertRows { relation, batch } => {
+                                preflight.steps.push(Step::InsertRows(relation.as_ref().clone(), batch))
+                            }
                         }
                     }
                 }

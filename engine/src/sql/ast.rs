@@ -140,6 +140,17 @@ pub struct InsertInto {
     pub clauses: StreamClauses,
 }
 
+/// `INSERT INTO name [(columns)] VALUES (...), ...` (ksqlDB): rows written to the topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InsertValues {
+    /// The stream or table.
+    pub target: Name,
+    /// The columns given, in order; empty means every column in declared order.
+    pub columns: Vec<Name>,
+    /// The rows: one literal per column.
+    pub rows: Vec<Vec<Expr>>,
+}
+
 /// A statement Eddy understands.
 // Statements are planned once each; the size of the DDL variant does not matter.
 #[allow(clippy::large_enum_variant)]
@@ -151,6 +162,8 @@ pub enum Statement {
     CreateAs(CreateAs),
     /// `INSERT INTO ... SELECT`.
     InsertInto(InsertInto),
+    /// `INSERT INTO ... VALUES`.
+    InsertValues(InsertValues),
     /// A bare query (a transient push query) and its streaming clauses.
     Query(Box<Query>, StreamClauses),
     /// `SHOW|LIST STREAMS|TABLES|QUERIES|TOPICS [EXTENDED]` (ksqlDB).
@@ -304,6 +317,7 @@ impl fmt::Display for Statement {
                 write!(f, " query=[{}]{}", c.query, c.clauses)
             }
             Statement::InsertInto(i) => write!(f, "INSERT INTO {} query=[{}]{}", i.target, i.query, i.clauses),
+            Statement::InsertValues(v) => write!(f, "INSERT INTO {} VALUES rows={}", v.target, v.rows.len()),
             Statement::Query(q, clauses) => write!(f, "QUERY [{q}]{clauses}"),
             Statement::Show { what, extended } => write!(f, "SHOW {what}{}", if *extended { " EXTENDED" } else { "" }),
             Statement::Describe { name, extended } => write!(f, "DESCRIBE{} {name}", if *extended { " EXTENDED" } else { "" }),

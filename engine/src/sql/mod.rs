@@ -7,6 +7,7 @@ pub(crate) mod column_type;
 pub(crate) mod context;
 pub(crate) mod event_time;
 pub(crate) mod functions;
+pub(crate) mod insert_values;
 pub(crate) mod match_recognize;
 pub(crate) mod names;
 pub(crate) mod navigation;

@@ -335,6 +335,21 @@ impl StreamParser<'_> {
                             .hint("INSERT INTO takes the name of a stream or table"))
                     }
                 };
+                if let Some(sqlparser::ast::SetExpr::Values(values)) = insert.source.as_ref().map(|q| q.body.as_ref()) {
+                    let columns = insert.columns.iter().map(|c| match c {
+                        sqlparser::ast::ObjectName(parts) if parts.len() == 1 => parts[0].as_ident().map(name_of),
+                        _ => None,
+                    });
+                    let columns: Option<Vec<Name>> = columns.collect();
+                    let Some(columns) = columns else {
+                        return Err(SqlError::new("INSERT ... VALUES takes plain column names").at(start));
+                    };
+                    return Ok(Statement::InsertValues(InsertValues {
+                        target,
+                        columns,
+                        rows: values.rows.iter().map(|r| r.content.clone()).collect(),
+                    }));
+                }
                 if !insert.columns.is_empty() {
                     return Err(SqlError::new("INSERT with a column list is not supported")
                         .at(start)

@@ -190,6 +190,13 @@ pub enum PlannedStatement {
     StartQuery(Arc<QueryPlan>),
     /// Nothing to do (`IF NOT EXISTS` on an existing name); the text says why.
     Noop(String),
+    /// Write rows to a relation (`INSERT INTO ... VALUES`): `batch` has its schema.
+    InsertRows {
+        /// The stream or table written.
+        relation: Arc<Relation>,
+        /// The rows, in the relation's columns.
+        batch: arrow::record_batch::RecordBatch,
+    },
 }
 
 impl fmt::Display for PlannedStatement {
@@ -225,6 +232,7 @@ impl fmt::Display for PlannedStatement {
             }
             PlannedStatement::StartQuery(q) => write!(f, "{q}"),
             PlannedStatement::Noop(why) => write!(f, "noop: {why}"),
+            PlannedStatement::InsertRows { relation, batch } => write!(f, "insert {} row(s) into {}", batch.num_rows(), relation.name),
         }
     }
 }
@@ -276,6 +284,7 @@ impl<'a> Planner<'a> {
             Statement::CreateSource(create) => self.plan_create(create, &parsed.text),
             Statement::CreateAs(create) => self.plan_create_as(create, &parsed.text),
             Statement::InsertInto(insert) => self.plan_insert(insert, &parsed.text),
+            Statement::InsertValues(values) => Ok(vec![super::insert_values::plan(values, self.catalog)?]),
             Statement::Query(..) => Err(SqlError::new("a SELECT on its own is a transient push query, which `eddy run` does not run")
                 .at(Some(parsed.position))
                 .hint("write INSERT INTO sink SELECT ..., or CREATE STREAM name AS SELECT ...; run push queries in `eddy shell`")),
