@@ -3,7 +3,8 @@
 //! (one per line, as ksqlDB's clients send them),
 //! each a row by column name; the answer streams one line per row as it is written:
 //! `{"status":"ok","seq":n}`, or `{"status":"error","seq":n,"error_code":...,"message":...}`
-//! for a row that cannot be (the others still are). Each row is written to the topic
+//! for a row that cannot be (the others still are); with `Accept: application/json`, one
+//! JSON array of those objects. Each row is written to the topic
 //! and acknowledged by the broker before its answer, so an `ok` row is durable.
 
 use std::sync::Arc;
@@ -69,6 +70,10 @@ where
 }
 
 pub(crate) async fn inserts_stream(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    // As on /query-stream: `Accept: application/json` gets one JSON array of the
+    // acknowledgements (the npm ksqldb-client parses that), else one per line.
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let array = accept.contains("application/json") && !accept.contains(super::push::DELIMITED);
     let mut stream = body.into_data_stream();
     let mut buffer: Vec<u8> = Vec::new();
     let bad = |message: String| {
@@ -111,13 +116,22 @@ pub(crate) async fn inserts_stream(State(state): State<Arc<AppState>>, headers: 
         }
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    // Frames each acknowledgement line: as is, or as an element of one JSON array.
+    let frame = move |line: Bytes, first: bool| -> Bytes {
+        if !array {
+            return line;
+        }
+        let text = String::from_utf8_lossy(&line);
+        Bytes::from(format!("{}{}", if first { "[" } else { "," }, text.trim_end()))
+    };
     tokio::spawn(async move {
         let mut decoder = JsonDecoder::new(relation.schema.clone());
         let mut seq: i64 = 0;
         while let Some(value) = next_value(&mut buffer, &mut stream).await {
             let answer = match value {
                 Err(e) => {
-                    let _ = tx.send(error_line(seq, 40000, &format!("not JSON: {e}"))).await;
+                    let _ = tx.send(frame(error_line(seq, 40000, &format!("not JSON: {e}")), seq == 0)).await;
+                    seq += 1;
                     break;
                 }
                 Ok(value) => match decoder.decode(&[Some(value.as_slice())]) {
@@ -139,17 +153,21 @@ pub(crate) async fn inserts_stream(State(state): State<Arc<AppState>>, headers: 
                     Err(e) => error_line(seq, 50000, &e.to_string()),
                 },
             };
-            if tx.send(answer).await.is_err() {
+            if tx.send(frame(answer, seq == 0)).await.is_err() {
                 break;
             }
             seq += 1;
         }
         let _ = sink.flush().await;
+        if array {
+            let _ = tx.send(Bytes::from(if seq == 0 { "[]" } else { "]" })).await;
+        }
     });
     let body =
         Body::from_stream(futures::stream::unfold(
             rx,
             |mut rx| async move { rx.recv().await.map(|b| (Ok::<Bytes, std::io::Error>(b), rx)) },
         ));
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/vnd.ksqlapi.delimited.v1")], body).into_response()
+    let content_type = if array { "application/json" } else { super::push::DELIMITED };
+    (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }
