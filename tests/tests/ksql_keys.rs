@@ -70,6 +70,19 @@ async fn key_columns_come_from_and_go_to_the_record_key() {
     let malformed: u64 = queries.iter().filter_map(|q| q.3["malformed"].as_u64()).max().unwrap_or_default();
     assert_eq!(malformed, 1, "{queries:?}");
 
+    // A projection of a keyed stream keeps every key column, once, and a value column.
+    let rejected = |sql: &str| {
+        let (status, answer) = server.ksql(sql);
+        assert_eq!(status, 400, "{answer}");
+        answer["message"].as_str().unwrap_or_default().to_string()
+    };
+    assert!(rejected("CREATE STREAM nokey AS SELECT PAGE FROM pv;").starts_with(
+        "Key missing from projection (ie, SELECT). The query used to build `nokey` must include the key column id in its projection."
+    ));
+    assert!(rejected("CREATE STREAM twice AS SELECT ID, ID AS ID2, PAGE FROM pv;")
+        .starts_with("The projection contains a key column (`id`) more than once, aliased as: id and id2."));
+    assert!(rejected("CREATE STREAM onlykey AS SELECT ID FROM pv;").starts_with("The projection contains no value columns."));
+
     // Several KEY columns need a key format that holds them, as in ksqlDB.
     let (status, answer) = server.ksql(&format!(
         "CREATE STREAM two (A INT KEY, B INT KEY, C INT) WITH (kafka_topic='{topic}-two', value_format='json', partitions=1);"

@@ -604,6 +604,9 @@ impl<'a> Planner<'a> {
             // ksqlDB writes the group key (with a windowed aggregation, the windowed key),
             // or the source's key columns it still has, as the record key, not in the value.
             let grouped = select.aggregate.is_some();
+            if flink_key.is_none() && source_record_key && !grouped && select.match_recognize.is_none() {
+                check_projected_keys(&query, &source.key, &key, &fields_of_query, &c.name.value)?;
+            }
             if flink_key.is_none() && !key.is_empty() && (grouped || source_record_key) {
                 k.record_key = true;
                 k.windowed_key = select.window_start_output.clone();
@@ -1067,6 +1070,50 @@ fn check_upsert_sink(
     Err(SqlError::new(format!("EMIT CHANGES updates rows by group, but the key of \"{}\" is not the group key", sink.name))
         .at(position)
         .hint(format!("{how}, or use EMIT FINAL")))
+}
+
+/// ksqlDB's rules for a projection of a keyed stream (its messages): every key column is
+/// selected, once, and at least one value column is.
+fn check_projected_keys(query: &Query, source_key: &[String], key: &[String], fields: &[Field], name: &str) -> Result<(), SqlError> {
+    let sqlparser::ast::SetExpr::Select(select) = query.body.as_ref() else { return Ok(()) };
+    let mut outputs: Vec<(String, String)> = Vec::new();
+    for item in &select.projection {
+        let (expr, alias) = match item {
+            sqlparser::ast::SelectItem::UnnamedExpr(e) => (e, None),
+            sqlparser::ast::SelectItem::ExprWithAlias { expr, alias } => (expr, Some(super::parser::normalize_ident(&alias))),
+            // `*` selects every column, each once.
+            _ => return Ok(()),
+        };
+        let column = match expr {
+            sqlparser::ast::Expr::Identifier(i) => Some(super::parser::normalize_ident(i)),
+            sqlparser::ast::Expr::CompoundIdentifier(parts) => parts.last().map(super::parser::normalize_ident),
+            _ => None,
+        };
+        if let Some(column) = column.filter(|c| source_key.contains(c)) {
+            let output = alias.unwrap_or_else(|| column.clone());
+            outputs.push((column, output));
+        }
+    }
+    for k in source_key {
+        let aliases: Vec<&str> = outputs.iter().filter(|(c, _)| c == k).map(|(_, o)| o.as_str()).collect();
+        if aliases.len() > 1 {
+            return Err(SqlError::new(format!(
+                "The projection contains a key column (`{k}`) more than once, aliased as: {}.",
+                aliases.join(" and ")
+            ))
+            .hint("select each key column once; copy it into the value with another name by an expression, e.g. CONCAT(id, '')"));
+        }
+        if aliases.is_empty() {
+            return Err(SqlError::new(format!(
+                "Key missing from projection (ie, SELECT). The query used to build `{name}` must include the key column {k} in its projection."
+            ))
+            .hint(format!("add {k} to the SELECT list")));
+        }
+    }
+    if fields.iter().all(|f| key.contains(f.name())) {
+        return Err(SqlError::new("The projection contains no value columns.").hint("select at least one column that is not a key column"));
+    }
+    Ok(())
 }
 
 /// The key columns fit the key format: `KAFKA` holds one column of a type Kafka's
