@@ -1080,7 +1080,7 @@ fn check_projected_keys(query: &Query, source_key: &[String], key: &[String], fi
     for item in &select.projection {
         let (expr, alias) = match item {
             sqlparser::ast::SelectItem::UnnamedExpr(e) => (e, None),
-            sqlparser::ast::SelectItem::ExprWithAlias { expr, alias } => (expr, Some(super::parser::normalize_ident(&alias))),
+            sqlparser::ast::SelectItem::ExprWithAlias { expr, alias } => (expr, Some(super::parser::normalize_ident(alias))),
             // `*` selects every column, each once.
             _ => return Ok(()),
         };
