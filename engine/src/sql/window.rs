@@ -455,6 +455,15 @@ fn rewrite_expr(e: &mut Expr, windowed: bool, event_column: Option<&str>, error:
                         });
                     }
                 }
+                // ksqlDB's names for DataFusion's string functions.
+                "UCASE" | "LCASE" | "LEN" => {
+                    let new = match name.as_str() {
+                        "UCASE" => "upper",
+                        "LCASE" => "lower",
+                        _ => "character_length",
+                    };
+                    f.name = ObjectName::from(vec![Ident::new(new)]);
+                }
                 // ksqlDB's collections: COLLECT_LIST / COLLECT_SET are DataFusion's
                 // array_agg (DISTINCT); TOPK / TOPKDISTINCT the k largest, largest first.
                 "COLLECT_LIST" | "COLLECT_SET" | "TOPK" | "TOPKDISTINCT" => {
