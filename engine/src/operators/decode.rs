@@ -106,7 +106,8 @@ impl Decode {
         let value_schema = Arc::new(Schema::new(value_fields));
         let positions = self.columns.fields().iter().map(|f| names.iter().position(|n| n == f.name())).collect();
         self.decoder = decoder(format, value_schema);
-        self.key = Some(RecordKey { decoder: KeyDecoder::new(key_format, key_schema), positions });
+        let fields_not_null = key_schema.fields().iter().map(|f| !f.is_nullable()).collect();
+        self.key = Some(RecordKey { decoder: KeyDecoder::new(key_format, key_schema), positions, fields_not_null });
         Ok(self)
     }
 
@@ -123,6 +124,8 @@ struct RecordKey {
     decoder: KeyDecoder,
     /// For each decoded column, its index among the key columns, or `None` for a value column.
     positions: Vec<Option<usize>>,
+    /// Whether each key column is declared NOT NULL (a PRIMARY KEY).
+    fields_not_null: Vec<bool>,
 }
 
 impl Decode {
@@ -134,8 +137,22 @@ impl Decode {
         let Some(key) = self.key.as_mut() else { return Ok(decoded) };
         let (key_columns, key_malformed) = key.decoder.decode(batch.column(RawColumn::Key as usize).as_binary::<i32>())?;
         let mut malformed = decoded.malformed;
-        let value_bad: std::collections::HashSet<usize> = malformed.iter().map(|m| m.index).collect();
-        malformed.extend(key_malformed.into_iter().filter(|m| !value_bad.contains(&m.index)));
+        let mut value_bad: std::collections::HashSet<usize> = malformed.iter().map(|m| m.index).collect();
+        for m in key_malformed {
+            if value_bad.insert(m.index) {
+                malformed.push(m);
+            }
+        }
+        // A PRIMARY KEY column cannot be null: a record without a key is malformed.
+        for (k, column) in key_columns.iter().enumerate() {
+            if key.fields_not_null[k] {
+                for i in (0..column.len()).filter(|i| column.is_null(*i)) {
+                    if value_bad.insert(i) {
+                        malformed.push(crate::format::Malformed { index: i, reason: "key: the record has no key".into() });
+                    }
+                }
+            }
+        }
         malformed.sort_by_key(|m| m.index);
         // Rows whose value decoded and whose key did too.
         let bad: std::collections::HashSet<usize> = malformed.iter().map(|m| m.index).collect();
@@ -276,5 +293,31 @@ mod tests {
             err.as_deref(),
             Some("malformed record at logs/2@41: error while parsing value 'notanint' as type 'Int32' for column 1. Row data: '[y,notanint]'")
         );
+    }
+
+    /// ksqlDB's KEY columns come from the record key; a record without a key has a null
+    /// KEY column, but a PRIMARY KEY (NOT NULL) makes it malformed.
+    #[test]
+    fn key_columns_come_from_the_record_key() -> Result<()> {
+        for (nullable, rows, malformed) in [(true, 2, 0), (false, 0, 2)] {
+            let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, nullable), Field::new("n", DataType::Int32, true)]));
+            let metrics = Arc::new(QueryMetrics::default());
+            let mut op = Decode::new(Format::Json, schema, metrics.clone(), ErrorPolicy::Skip, "q".into()).with_record_key(
+                Format::Json,
+                KeyFormat::Kafka,
+                &["id".to_string()],
+            )?;
+            let mut out = Collector::default();
+            let values: Vec<&[u8]> = vec![br#"{"n": 1}"#, br#"{"n": 2}"#];
+            op.on_batch(crate::record::raw_batch(&values, "t", 0, 0)?, &mut out)?;
+            let batches = out.take_batches();
+            let got: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            assert_eq!((got, metrics.snapshot().malformed), (rows, malformed), "nullable {nullable}");
+            if nullable {
+                assert!(batches[0].column(0).is_null(0));
+                assert_eq!(batches[0].column(1).as_primitive::<Int32Type>().values().to_vec(), [1, 2]);
+            }
+        }
+        Ok(())
     }
 }
