@@ -605,7 +605,7 @@ impl<'a> Planner<'a> {
             // or the source's key columns it still has, as the record key, not in the value.
             let grouped = select.aggregate.is_some();
             if flink_key.is_none() && source_record_key && !grouped && select.match_recognize.is_none() {
-                check_projected_keys(&query, &source.key, &key, &fields_of_query, &c.name.value)?;
+                check_projected_keys(&query, &source.key, &key, &fields_of_query, &c.name.value).map_err(|e| e.at(c.name.position))?;
             }
             if flink_key.is_none() && !key.is_empty() && (grouped || source_record_key) {
                 k.record_key = true;
