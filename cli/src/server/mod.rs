@@ -250,9 +250,17 @@ async fn refuse_foreign_hosts(State(state): State<Arc<AppState>>, request: Reque
         let body = serde_json::json!({"@type": "generic_error", "error_code": 40300, "message": format!(
             "forbidden: the Host header {:?} does not name this server; reach it by an IP address or localhost, or start it with --server-name", host.unwrap_or_default()
         )});
+        drain(request).await;
         return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
     }
     next.run(request).await
+}
+
+/// Reads and drops a refused request's body (at most [`BODY_LIMIT`] bytes, 5 s), so the
+/// connection stays usable for the client's next request: a body left unread can make
+/// the server close a keep-alive connection the client then reuses ("peer disconnected").
+async fn drain(request: Request) {
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), axum::body::to_bytes(request.into_body(), BODY_LIMIT)).await;
 }
 
 /// Refuses a body that is not JSON (see [`guard::json_content_type`]) with 415.
@@ -262,6 +270,7 @@ async fn refuse_non_json_bodies(request: Request, next: Next) -> Response {
         let body = serde_json::json!({"@type": "generic_error", "error_code": 41500, "message": format!(
             "unsupported content type {:?}: send JSON (application/json or application/vnd.ksql.v1+json)", content_type.unwrap_or_default()
         )});
+        drain(request).await;
         return (StatusCode::UNSUPPORTED_MEDIA_TYPE, axum::Json(body)).into_response();
     }
     next.run(request).await
