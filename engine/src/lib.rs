@@ -30,6 +30,7 @@ mod statement;
 
 pub use engine::{Engine, Plan, Script, ScriptError};
 pub use error::{Blame, EngineError, Position, Result, SqlError};
+pub use handler::insert_values::open_insert_sink;
 pub use handler::preflight::{Preflight, Prepared};
 pub use handler::StatementError;
 pub use metrics::MetricsSnapshot;

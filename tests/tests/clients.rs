@@ -1,38 +1,42 @@
 //! ksqlDB's client libraries against `eddy server`: the PyPI `ksqldb` client and the npm
 //! `ksqldb-client`, which speak HTTP/2 (prior knowledge) to `/query-stream` and
 //! `/inserts-stream`, run a CREATE, inserts, a push query with LIMIT and a DESCRIBE
-//! (`tests/clients/ksqldb_client.py`, `tests/clients/npm_client.js`). `.ci/run` installs the client and sets
-//! `EDDY_REQUIRE_CLIENTS`, under which a missing client fails the test; elsewhere the
-//! test says how to install it and passes.
+//! (`tests/clients/ksqldb_client.py`, `tests/clients/npm_client.js`). `.ci/run` installs
+//! the clients and sets `EDDY_REQUIRE_CLIENTS`, under which a missing client fails the
+//! test; elsewhere the test says how to install it and passes.
 
-use std::process::Command;
+use std::process::{Command, Output};
 
 use eddy_e2e::*;
+
+/// Whether the client can run; when it cannot, fails under `EDDY_REQUIRE_CLIENTS` and
+/// otherwise says how to install it.
+fn available(installed: bool, what: &str, install: &str) -> bool {
+    if !installed {
+        assert!(std::env::var_os("EDDY_REQUIRE_CLIENTS").is_none(), "the {what} is missing: .ci/run installs it ({install})");
+        eprintln!("skipped: {install} to run it");
+    }
+    installed
+}
+
+/// Checks the client script's outcome: it succeeded and printed exactly `ok_line`.
+fn check(out: Output, ok_line: &str, server: &Server) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}\nserver log:\n{}", String::from_utf8_lossy(&out.stderr), server.log_text());
+    assert_eq!(stdout.trim(), ok_line);
+}
 
 #[test]
 fn python_ksqldb_client_works() {
     let importable = Command::new("python3").args(["-c", "import ksqldb"]).output().is_ok_and(|o| o.status.success());
-    if !importable {
-        assert!(
-            std::env::var_os("EDDY_REQUIRE_CLIENTS").is_none(),
-            "the ksqldb Python client is missing: .ci/run installs it (python3 -m pip install ksqldb)"
-        );
-        eprintln!("skipped: python3 -m pip install ksqldb requests to run it");
+    if !available(importable, "ksqldb Python client", "python3 -m pip install ksqldb requests") {
         return;
     }
-    let state = scratch_dir("eddy-clients").join("state");
-    let server = Server::start(&state, &[("EDDY_APPLICATION_ID", &unique("clients"))]);
+    let server = Server::start(&scratch_dir("eddy-clients").join("state"), &[("EDDY_APPLICATION_ID", &unique("clients"))]);
     let script = repo_root().join("tests/clients/ksqldb_client.py");
     let out =
         Command::new("python3").arg(&script).arg(&server.url).arg(unique("clients")).output().unwrap_or_else(|e| panic!("python3: {e}"));
-    assert!(
-        out.status.success(),
-        "{}\n{}\nserver log:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        server.log_text()
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ksqldb client: ok");
+    check(out, "ksqldb client: ok", &server);
 }
 
 #[test]
@@ -40,16 +44,10 @@ fn npm_ksqldb_client_works() {
     let dir = repo_root().join("tests/clients");
     let installed =
         dir.join("node_modules/ksqldb-client").exists() && Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !installed {
-        assert!(
-            std::env::var_os("EDDY_REQUIRE_CLIENTS").is_none(),
-            "the npm ksqldb-client is missing: .ci/run installs it (npm install --prefix tests/clients ksqldb-client@1.0.5)"
-        );
-        eprintln!("skipped: npm install --prefix tests/clients ksqldb-client@1.0.5 to run it");
+    if !available(installed, "npm ksqldb-client", "npm install --prefix tests/clients ksqldb-client@1.0.5") {
         return;
     }
-    let state = scratch_dir("eddy-npm-clients").join("state");
-    let server = Server::start(&state, &[("EDDY_APPLICATION_ID", &unique("npm-clients"))]);
+    let server = Server::start(&scratch_dir("eddy-npm-clients").join("state"), &[("EDDY_APPLICATION_ID", &unique("npm-clients"))]);
     let (host, port) = server.url.rsplit_once(':').unwrap_or_else(|| panic!("no port in {}", server.url));
     let out = Command::new("node")
         .arg(dir.join("npm_client.js"))
@@ -57,12 +55,5 @@ fn npm_ksqldb_client_works() {
         .current_dir(&dir)
         .output()
         .unwrap_or_else(|e| panic!("node: {e}"));
-    assert!(
-        out.status.success(),
-        "{}\n{}\nserver log:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        server.log_text()
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "npm ksqldb-client: ok");
+    check(out, "npm ksqldb-client: ok", &server);
 }

@@ -13,7 +13,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use eddy_engine::connector::QueryContext;
 use eddy_engine::format::{JsonDecoder, ValueDecoder};
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -95,17 +94,7 @@ pub(crate) async fn inserts_stream(State(state): State<Arc<AppState>>, headers: 
         Ok(o) => o,
         Err(e) => return bad(e.to_string()),
     };
-    let ctx = QueryContext {
-        query_id: format!("inserts_{}", relation.name),
-        group_id: format!("{}-inserts", state.service_id),
-        metrics: Arc::default(),
-        parallelism: 1,
-        transient: true,
-        resume_from: Vec::new(),
-        resume_exact: false,
-        state_dir: None,
-    };
-    let mut sink = match factory.sink(&relation, &ctx).await {
+    let mut sink = match eddy_engine::open_insert_sink(&factory, &relation).await {
         Ok(s) => s,
         Err(e) => {
             return json_response(
