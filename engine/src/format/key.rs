@@ -190,10 +190,22 @@ pub fn encode_record_keys(format: KeyFormat, keys: &RecordBatch, window_start: O
                 _ => super::encode_keys(c)?,
             }
         }
+        KeyFormat::Kafka | KeyFormat::Json if keys.num_columns() == 1 && plain_json(keys.column(0).data_type()) => {
+            // One plain column: the bare JSON value, straight from the array (a string
+            // quoted and escaped; a number or boolean as its text).
+            let c = keys.column(0);
+            match c.data_type() {
+                DataType::Utf8 => c.as_string::<i32>().iter().map(|v| v.and_then(|s| serde_json::to_vec(s).ok())).collect(),
+                _ => {
+                    let formatter = arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &Default::default())?;
+                    (0..c.len()).map(|i| (!c.is_null(i)).then(|| formatter.value(i).to_string().into_bytes())).collect()
+                }
+            }
+        }
         KeyFormat::Kafka | KeyFormat::Json => {
             let rows = ValueEncoder::new(Format::Json).encode(keys)?;
             if keys.num_columns() == 1 {
-                // One column: the bare value, not an object.
+                // One other column (a date, a nested value): the bare value, not an object.
                 let name = keys.schema().field(0).name().clone();
                 rows.into_iter()
                     .map(|r| {
@@ -219,6 +231,11 @@ pub fn encode_record_keys(format: KeyFormat, keys: &RecordBatch, window_start: O
         }
     }
     Ok(out)
+}
+
+/// Whether a key column's JSON is its display text (or, for a string, a quoted string).
+fn plain_json(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Utf8 | DataType::Boolean | DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64)
 }
 
 /// The schema of the key columns `names` of `schema`.
@@ -258,6 +275,9 @@ mod tests {
         assert_eq!(malformed.iter().map(|m| m.index).collect::<Vec<_>>(), vec![2]);
         let batch = RecordBatch::try_new(one, vec![Arc::new(Int64Array::from(vec![12])) as ArrayRef])?;
         assert_eq!(encode_record_keys(KeyFormat::Json, &batch, None)?, vec![Some(b"12".to_vec())]);
+        let text = Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, true)]));
+        let batch = RecordBatch::try_new(text, vec![Arc::new(StringArray::from(vec![Some("a\"b"), None])) as ArrayRef])?;
+        assert_eq!(encode_record_keys(KeyFormat::Json, &batch, None)?, vec![Some(br#""a\"b""#.to_vec()), None]);
         let two = Arc::new(Schema::new(vec![Field::new("a", DataType::Utf8, true), Field::new("b", DataType::Int32, true)]));
         let batch = RecordBatch::try_new(
             two,
