@@ -1,4 +1,4 @@
-//! File-driven SQL cases, discovered: every directory of `tests/windows/`, `tests/types/` and
+//! File-driven SQL cases, discovered: every directory of `tests/windows/`, `tests/types/`, `tests/functions/` and
 //! `tests/match_recognize/` is one test, named `<suite>::<case>`. A case holds
 //! `query.sql` (run by `eddy run` over bounded file sources; `${CASES}` is the suite
 //! directory, `${OUT}` the output file, `${PARALLELISM}` the workers), `expected.csv`
@@ -15,7 +15,7 @@ use std::path::Path;
 use eddy_e2e::{read_file, repo_root, run_file_case};
 use libtest_mimic::{Arguments, Failed, Trial};
 
-const SUITES: [&str; 3] = ["windows", "match_recognize", "types"];
+const SUITES: [&str; 4] = ["windows", "match_recognize", "types", "functions"];
 
 fn main() {
     let args = Arguments::from_args();

@@ -24,6 +24,11 @@ pub fn new_session_state() -> SessionState {
     for udf in super::functions::JavaMath::udfs() {
         let _ = state.register_udf(Arc::new(udf));
     }
+    // ksqlDB's and Flink's string indexing in place of PostgreSQL's.
+    use super::functions::strings::{Instr, KsqlInitcap, Substring};
+    for udf in [Substring::udf(), Instr::udf(), KsqlInitcap::udf()] {
+        let _ = state.register_udf(Arc::new(udf));
+    }
     state
 }
 

@@ -350,6 +350,7 @@ impl<'a> Planner<'a> {
             }
         };
         super::names::ksql_column_aliases(&mut query);
+        super::functions::use_ksql_functions(&mut query);
         let select = self.plan_select(&query, clauses, None)?;
         let schema = select.output_schema()?;
         let id = self.next_id(&format!("transient_{}", select.source.name));
@@ -558,6 +559,7 @@ impl<'a> Planner<'a> {
         // ksqlDB's column names and windowed key (CREATE ... AS SELECT is ksqlDB's form).
         let mut query = super::window::with_window_columns(&c.query, &c.clauses).unwrap_or_else(|| c.query.as_ref().clone());
         super::names::ksql_column_aliases(&mut query);
+        super::functions::use_ksql_functions(&mut query);
         let select = self.plan_select(&query, &c.clauses, None)?;
         let schema = select.output_schema()?;
         let source = &select.source;

@@ -400,6 +400,35 @@ fn function_arg_text(arg: &FunctionArg) -> String {
 
 fn rewrite_expr(e: &mut Expr, windowed: bool, event_column: Option<&str>, error: &mut Option<SqlError>) {
     match e {
+        // `SUBSTRING(s FROM p FOR n)` and `SUBSTR(s, p, n)` as a call of the registered
+        // `substr`, which has ksqlDB's and Flink's indexing; DataFusion would plan its own
+        // (PostgreSQL's) for the special syntax.
+        Expr::Substring { expr, substring_from, substring_for, .. } => {
+            let from = substring_from.take().map(|b| *b).unwrap_or(Expr::value(sqlparser::ast::Value::Number("1".into(), false)));
+            let args = [
+                Some(std::mem::replace(expr.as_mut(), Expr::value(sqlparser::ast::Value::Null))),
+                Some(from),
+                substring_for.take().map(|b| *b),
+            ]
+            .into_iter()
+            .flatten()
+            .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+            .collect();
+            *e = Expr::Function(sqlparser::ast::Function {
+                name: ObjectName::from(vec![Ident::new("substr")]),
+                uses_odbc_syntax: false,
+                parameters: FunctionArguments::None,
+                args: FunctionArguments::List(sqlparser::ast::FunctionArgumentList {
+                    duplicate_treatment: None,
+                    args,
+                    clauses: Vec::new(),
+                }),
+                filter: None,
+                null_treatment: None,
+                over: None,
+                within_group: Vec::new(),
+            });
+        }
         Expr::Identifier(i) if i.quote_style.is_none() => {
             let upper = i.value.to_uppercase();
             if windowed && upper == "WINDOWSTART" {
