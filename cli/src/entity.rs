@@ -148,8 +148,17 @@ pub fn entity(result: &StatementResult, statement: &str, sequence: i64) -> Value
                     "valueFormat": d.info.format.clone().unwrap_or_else(|| "NONE".into()),
                     "topic": d.info.target,
                     "withOptions": options,
-                    "partitions": match &r.connector { eddy_engine::options::ConnectorOptions::Kafka(k) => k.partitions.unwrap_or(0), _ => 0 },
-                    "replication": match &r.connector { eddy_engine::options::ConnectorOptions::Kafka(k) => k.replicas.unwrap_or(0), _ => 0 },
+                    // The cluster's figures; the declared ones when it was not asked.
+                    "partitions": match (&d.topic, &r.connector) {
+                        (Some(t), _) => t.partitions as i64,
+                        (None, eddy_engine::options::ConnectorOptions::Kafka(k)) => i64::from(k.partitions.unwrap_or(0)),
+                        _ => 0,
+                    },
+                    "replication": match (&d.topic, &r.connector) {
+                        (Some(t), _) => t.replicas as i64,
+                        (None, eddy_engine::options::ConnectorOptions::Kafka(k)) => i64::from(k.replicas.unwrap_or(0)),
+                        _ => 0,
+                    },
                     "statement": r.sql,
                     "counters": serde_json::to_value(totals).unwrap_or(Value::Null),
                 },

@@ -250,6 +250,10 @@ pub struct Description {
     pub read_by: Vec<QueryInfo>,
     /// Queries that write it.
     pub written_by: Vec<QueryInfo>,
+    /// Its Kafka topic as the cluster reports it (partitions, replicas), when the
+    /// request's preflight listed the topics and the topic exists; otherwise the
+    /// declared `PARTITIONS`/`REPLICAS` stand in.
+    pub topic: Option<crate::connector::TopicInfo>,
 }
 
 impl fmt::Display for StatementResult {

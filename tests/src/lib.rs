@@ -269,6 +269,11 @@ pub async fn consume(topic: &str, count: usize, timeout: Duration) -> Vec<(Optio
 
 /// [`consume`] with the key and value bytes as written.
 pub async fn consume_bytes(topic: &str, count: usize, timeout: Duration) -> Vec<(Option<Vec<u8>>, Vec<u8>)> {
+    consume_timestamped(topic, count, timeout).await.into_iter().map(|(k, v, _)| (k, v)).collect()
+}
+
+/// [`consume_bytes`] with each record's timestamp (ms; `None` when it has none).
+pub async fn consume_timestamped(topic: &str, count: usize, timeout: Duration) -> Vec<(Option<Vec<u8>>, Vec<u8>, Option<i64>)> {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
         .set("group.id", unique("eddy-test-reader"))
@@ -284,7 +289,9 @@ pub async fn consume_bytes(topic: &str, count: usize, timeout: Duration) -> Vec<
         let until = extra_deadline.unwrap_or(deadline);
         let Some(left) = until.checked_duration_since(Instant::now()) else { break };
         match tokio::time::timeout(left, consumer.recv()).await {
-            Ok(Ok(m)) => out.push((m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec).unwrap_or_default())),
+            Ok(Ok(m)) => {
+                out.push((m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec).unwrap_or_default(), m.timestamp().to_millis()))
+            }
             Ok(Err(e)) => eprintln!("consume {topic}: {e}"),
             Err(_) => break,
         }
@@ -297,15 +304,27 @@ pub async fn consume_bytes(topic: &str, count: usize, timeout: Duration) -> Vec<
 
 /// Produces `(key bytes, value)` records and waits for every acknowledgement.
 pub async fn produce_bytes(topic: &str, records: &[(Option<&[u8]>, &str)]) {
+    let records: Vec<TimedRecord> = records.iter().map(|(k, v)| (*k, *v, None)).collect();
+    produce_timestamped(topic, &records).await;
+}
+
+/// A record to produce: key bytes, value, timestamp (ms; `None`: the producer's clock).
+pub type TimedRecord<'a> = (Option<&'a [u8]>, &'a str, Option<i64>);
+
+/// Produces [`TimedRecord`]s in order and waits for every acknowledgement.
+pub async fn produce_timestamped(topic: &str, records: &[TimedRecord<'_>]) {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
         .set("message.timeout.ms", "30000")
         .create()
         .unwrap_or_else(|e| panic!("producer: {e}"));
-    for (key, value) in records {
+    for (key, value, timestamp) in records {
         let mut record = FutureRecord::<[u8], str>::to(topic).payload(value);
         if let Some(k) = key {
             record = record.key(*k);
+        }
+        if let Some(t) = timestamp {
+            record = record.timestamp(*t);
         }
         producer.send(record, Timeout::After(Duration::from_secs(30))).await.unwrap_or_else(|(e, _)| panic!("produce: {e}"));
     }

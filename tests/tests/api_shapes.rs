@@ -50,6 +50,22 @@ fn describe_names_types_as_ksqldb_does() {
     assert_eq!(fields[0]["type"], "KEY");
 }
 
+/// DESCRIBE reports the topic's partitions and replication as the cluster has them, not
+/// what the statement declared (a stream over an existing topic declares neither).
+#[test]
+fn describe_reports_the_topics_real_partitions() {
+    let topic = unique("describe-partitions");
+    let state = scratch_dir("eddy-describe-partitions").join("state");
+    let server = Server::start(&state, &[("EDDY_APPLICATION_ID", &unique("describe-partitions"))]);
+    let (status, answer) =
+        server.ksql(&format!("CREATE STREAM a (n INT) WITH (kafka_topic='{topic}', value_format='json', partitions=3);"));
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = server.ksql(&format!("CREATE STREAM b (n INT) WITH (kafka_topic='{topic}', value_format='json'); DESCRIBE b;"));
+    assert_eq!(status, 200, "{answer}");
+    let description = &answer[1]["sourceDescription"];
+    assert_eq!((description["partitions"].as_i64(), description["replication"].as_i64()), (Some(3), Some(1)), "{answer}");
+}
+
 #[test]
 fn show_properties_lists_the_servers_and_the_sessions() {
     let state = scratch_dir("eddy-show-properties").join("state");

@@ -133,7 +133,8 @@ async fn settle(db: &TestDb, n: &Names, eddy: &Eddy) -> (Vec<String>, BTreeMap<i
         }
         assert!(Instant::now() < deadline, "outputs of {} kept changing", n.alerts);
     }
-    let mut alerts: Vec<String> = consume(&n.alerts, usize::MAX, Duration::from_secs(3)).await.into_iter().map(|(_, v)| v).collect();
+    // Read until the settled count (a fresh reader may need more than 3 s to get them all).
+    let mut alerts: Vec<String> = consume(&n.alerts, last.0, Duration::from_secs(30)).await.into_iter().map(|(_, v)| v).collect();
     alerts.sort();
     (alerts, revenue(db, &n.revenue_table).await)
 }

@@ -8,7 +8,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::AsArray;
+use arrow::array::{Array, AsArray, TimestampMillisecondArray};
+use arrow::datatypes::TimestampMillisecondType;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use eddy_engine::catalog::Relation;
@@ -80,6 +81,8 @@ struct Record {
     key: Option<Vec<u8>>,
     value: Vec<u8>,
     headers: Option<OwnedHeaders>,
+    /// The record timestamp (ms since the epoch); `None`: the producer's clock.
+    timestamp: Option<i64>,
 }
 
 /// How much of a dead letter's value is kept when the whole record is larger than the
@@ -217,6 +220,9 @@ impl KafkaSink {
         if let Some(h) = &record.headers {
             r = r.headers(h.clone());
         }
+        if let Some(t) = record.timestamp {
+            r = r.timestamp(t);
+        }
         r
     }
 
@@ -343,6 +349,12 @@ impl KafkaSink {
 #[async_trait]
 impl Sink for KafkaSink {
     async fn write(&mut self, batch: RecordBatch) -> eddy_engine::Result<()> {
+        let (batch, rowtimes) = split_rowtime(batch);
+        // Raw records (late rows) keep the timestamp they were read with.
+        let rowtimes = rowtimes.or_else(|| match self.mode {
+            Mode::Raw => batch.column(RawColumn::Timestamp as usize).as_primitive_opt::<TimestampMillisecondType>().cloned(),
+            _ => None,
+        });
         let mut headers: Vec<Option<OwnedHeaders>> = Vec::new();
         let (keys, values) = match &self.mode {
             Mode::Raw | Mode::DeadLetters => {
@@ -387,7 +399,9 @@ impl Sink for KafkaSink {
                 continue;
             }
             let headers = progress.clone().or_else(|| headers.get_mut(i).and_then(Option::take));
-            self.send(Record { key, value, headers }).await?;
+            // Kafka takes no timestamp before the epoch: those rows get the producer's clock.
+            let timestamp = rowtimes.as_ref().filter(|t| t.is_valid(i)).map(|t| t.value(i)).filter(|&t| t >= 0);
+            self.send(Record { key, value, headers, timestamp }).await?;
         }
         Ok(())
     }
@@ -430,6 +444,23 @@ impl Sink for KafkaSink {
 }
 
 /// The headers of each dead letter in `batch` ([`eddy_engine::record::dead_letter_schema`]).
+/// Splits off the trailing `__rowtime` column (Timestamp(ms)) that the engine appends to
+/// rows bound for a Kafka sink: the rows' times, written as the record timestamps
+/// (ksqlDB's ROWTIME). Batches without it come back whole.
+fn split_rowtime(batch: RecordBatch) -> (RecordBatch, Option<TimestampMillisecondArray>) {
+    let n = batch.num_columns();
+    let is_rowtime = n > 0 && batch.schema().field(n - 1).name() == eddy_engine::operators::META_ROWTIME;
+    match batch.column(n.saturating_sub(1)).as_primitive_opt::<TimestampMillisecondType>() {
+        Some(times) if is_rowtime => {
+            let times = times.clone();
+            let mut batch = batch;
+            batch.remove_column(n - 1);
+            (batch, Some(times))
+        }
+        _ => (batch, None),
+    }
+}
+
 fn dead_letter_headers(batch: &RecordBatch) -> Vec<Option<OwnedHeaders>> {
     use arrow::array::Array;
     use arrow::datatypes::{Int32Type, Int64Type, TimestampMillisecondType};

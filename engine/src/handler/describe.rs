@@ -2,6 +2,7 @@
 
 use crate::engine::Engine;
 use crate::error::{Result, SqlError};
+use crate::options::ConnectorOptions;
 use crate::result::{Description, QueryKind, RelationInfo, StatementResult};
 use crate::sql::ast::{Name, Statement};
 use crate::sql::parser::parse_sql;
@@ -25,7 +26,12 @@ impl Engine {
             .cloned()
             .collect();
         let info = RelationInfo::of(&relation);
-        Ok(StatementResult::Description(Box::new(Description { relation, info, extended, options, read_by, written_by })))
+        // Listed by the request's preflight (no I/O under the engine's lock).
+        let topic = match &relation.connector {
+            ConnectorOptions::Kafka(k) => self.prepared_topics().and_then(|topics| topics.iter().find(|t| t.name == k.topic).cloned()),
+            _ => None,
+        };
+        Ok(StatementResult::Description(Box::new(Description { relation, info, extended, options, read_by, written_by, topic })))
     }
 
     /// An "unknown stream or table" error for `name`, with the closest name as a hint.

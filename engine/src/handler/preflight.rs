@@ -19,6 +19,7 @@ use crate::connector::{ConnectorFactory, TopicInfo};
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::handler::StatementError;
+use crate::options::ConnectorOptions;
 use crate::result::Executed;
 use crate::session::Session;
 use crate::sql::ast::{ShowKind, Statement};
@@ -61,7 +62,7 @@ pub struct Preflight {
 #[derive(Debug, Default)]
 pub struct Prepared {
     outcomes: Vec<(String, Option<EngineError>)>,
-    /// The topics `SHOW TOPICS` lists, when the request has one.
+    /// The topics the cluster has, when the request has `SHOW TOPICS` or `DESCRIBE`.
     topics: Option<Vec<TopicInfo>>,
 }
 
@@ -143,6 +144,13 @@ impl Engine {
                     }
                 }
                 Statement::Show { what: ShowKind::Topics, .. } => preflight.steps.push(Step::ListTopics),
+                // DESCRIBE reports the topic's real partitions and replicas.
+                Statement::Describe { name, .. }
+                    if matches!(catalog.get(&name.value).map(|r| &r.connector), Some(ConnectorOptions::Kafka(_)))
+                        && !preflight.steps.iter().any(|s| matches!(s, Step::ListTopics)) =>
+                {
+                    preflight.steps.push(Step::ListTopics)
+                }
                 // TERMINATE frees relations for a later DROP; stop looking ahead there.
                 Statement::Terminate(_) => break,
                 _ => {}
@@ -172,8 +180,8 @@ impl Engine {
         Some(self.prepared.outcomes.remove(i).1)
     }
 
-    /// The topics the preflight listed for `SHOW TOPICS`, taken.
-    pub(crate) fn take_prepared_topics(&mut self) -> Option<Vec<TopicInfo>> {
-        self.prepared.topics.take()
+    /// The topics the preflight listed (for `SHOW TOPICS` and `DESCRIBE`).
+    pub(crate) fn prepared_topics(&self) -> Option<&[TopicInfo]> {
+        self.prepared.topics.as_deref()
     }
 }

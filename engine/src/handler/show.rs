@@ -17,7 +17,7 @@ impl Engine {
             // Listed before the lock was taken when a front ran the request's preflight.
             ShowKind::Topics => match self.take_prepared(&super::preflight::Step::ListTopics) {
                 Some(Some(e)) => return Err(e),
-                Some(None) => StatementResult::Topics(self.take_prepared_topics().unwrap_or_default()),
+                Some(None) => StatementResult::Topics(self.prepared_topics().map(<[_]>::to_vec).unwrap_or_default()),
                 None => StatementResult::Topics(self.factory()?.list_topics().await?),
             },
             ShowKind::Properties => {

@@ -19,7 +19,9 @@
 //!
 //! **Output.** The matches completed by one watermark are emitted together, ordered by
 //! their last row (event time, partition, offset), with the MEASURES evaluated
-//! vectorized over them: [`MatchRecognizePlan::output_schema`].
+//! vectorized over them: [`MatchRecognizePlan::output_schema`], then `__rowtime`
+//! (Timestamp(ms)), the match's last row's event time (Flink's `MATCH_ROWTIME()`), which
+//! a Kafka sink writes as the record timestamp.
 //!
 //! **State.** Rows are held as references into the released batches (a batch is freed
 //! when no key holds one of its rows). `partial_matches` and `state_bytes` are reported
@@ -38,7 +40,7 @@ use std::sync::{Arc, Weak};
 use arrow::array::{
     new_null_array, Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt64Array,
 };
-use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef, TimestampMillisecondType, UInt64Type};
+use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMillisecondType, UInt64Type};
 use arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
 
@@ -117,6 +119,8 @@ struct Waiting {
 pub struct MatchRecognize {
     plan: MatchRecognizePlan,
     input: SchemaRef,
+    /// The plan's output schema and `__rowtime`.
+    output: SchemaRef,
     rowtime: usize,
     partition: Option<usize>,
     offset: Option<usize>,
@@ -153,9 +157,12 @@ impl MatchRecognize {
                 .collect::<Result<Vec<_>>>()?;
             Some(RowConverter::new(fields)?)
         };
+        let mut output: Vec<Field> = plan.output_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        output.push(Field::new(META_ROWTIME, DataType::Timestamp(TimeUnit::Millisecond, None), false));
         Ok(MatchRecognize {
             plan: plan.clone(),
             input: input.clone(),
+            output: Arc::new(Schema::new(output)),
             rowtime,
             partition: input.index_of(META_PARTITION).ok(),
             offset: input.index_of(META_OFFSET).ok(),
@@ -397,9 +404,10 @@ impl MatchRecognize {
         measure_columns.push(Arc::new(StringArray::from_iter(
             out_rows.iter().map(|(f, k)| f.rows.get(k - 1).and_then(|(_, v)| plan.program.variables.get(*v)).map(|v| v.to_uppercase())),
         )));
-        measure_columns.push(Arc::new(TimestampMillisecondArray::from_iter_values(
+        let match_rowtime: ArrayRef = Arc::new(TimestampMillisecondArray::from_iter_values(
             out_rows.iter().map(|(f, k)| f.rows.get(k - 1).map(|(r, _)| r.rowtime()).unwrap_or(Timestamp::MIN)),
-        )));
+        ));
+        measure_columns.push(match_rowtime.clone());
         let measure_batch = RecordBatch::try_new(plan.measure_schema.clone(), measure_columns)?;
 
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(plan.output_schema.fields().len());
@@ -415,12 +423,13 @@ impl MatchRecognize {
         for &c in &plan.copied_columns {
             columns.push(gather(&self.nulls, c, &current)?);
         }
-        let columns = columns
+        let mut columns = columns
             .into_iter()
             .zip(plan.output_schema.fields())
             .map(|(c, f)| if c.data_type() == f.data_type() { Ok(c) } else { arrow::compute::cast(&c, f.data_type()) })
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(RecordBatch::try_new(plan.output_schema.clone(), columns)?)
+        columns.push(match_rowtime);
+        Ok(RecordBatch::try_new(self.output.clone(), columns)?)
     }
 
     /// Releases what the watermark allows, matches, emits.

@@ -36,8 +36,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::PhysicalExpr;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -49,12 +51,8 @@ use crate::connector::{ConnectorFactory, Progress, QueryContext, Sink, Source};
 use crate::error::{EngineError, Result};
 use crate::metrics::QueryMetrics;
 use crate::operator::{Collector, Message, Operator, Timestamp, PROCESSING_TIME_INTERVAL_MS};
+use crate::operators::{Decode, Filter, MatchRecognize, MetaColumns, Projection, Watermarks, WindowAggregate, META_ROWTIME};
 use crate::options::{ConnectorOptions, ErrorPolicy};
-use arrow::datatypes::Field;
-use datafusion::physical_expr::expressions::Column;
-use datafusion::physical_expr::PhysicalExpr;
-
-use crate::operators::{Decode, Filter, MatchRecognize, MetaColumns, Projection, Watermarks, WindowAggregate};
 use crate::record::RawColumn;
 use crate::sql::planner::QueryPlan;
 
@@ -305,8 +303,12 @@ fn front_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[
         return Err(EngineError::statement(format!("\"{}\" cannot be read", source.name)));
     };
     let policy = source.connector.error_policy();
+    // Event time is read for the stateful operators and for a Kafka sink, which writes it
+    // as the record timestamp (so a row whose event time does not parse is malformed
+    // there too, as in ksqlDB).
     let stateful = plan.aggregate.is_some() || plan.match_recognize.is_some();
-    let meta = match stateful {
+    let timed = stateful || matches!(plan.sink.connector, ConnectorOptions::Kafka(_));
+    let meta = match timed {
         false => MetaColumns::None,
         true if source.event_time.late_rows_topic.is_some() => MetaColumns::Record,
         true => MetaColumns::Position,
@@ -337,7 +339,7 @@ fn front_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[
         schema = Arc::new(Schema::new(fields));
         ops.push(Box::new(Projection::new(exprs, schema.clone())));
     }
-    if stateful {
+    if timed {
         let watermarks = Watermarks::new(&source.event_time, &schema, partitions, now_ms(), metrics.clone(), policy, plan.id.clone())?;
         schema = watermarks.output_schema();
         ops.push(Box::new(watermarks));
@@ -366,9 +368,21 @@ fn back_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, input: &SchemaR
     }
     // Rows are built with every column nullable: a NULL where the sink wants a value is
     // the sink's to report, not a reason to fail the whole batch here.
-    let fields: Vec<_> = plan.output_schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
-    let schema: SchemaRef = Arc::new(Schema::new(fields));
-    ops.push(Box::new(Projection::new(plan.projection.iter().map(|p| p.expr.clone()).collect(), schema)));
+    let mut fields: Vec<_> = plan.output_schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+    let mut exprs: Vec<Arc<dyn PhysicalExpr>> = plan.projection.iter().map(|p| p.expr.clone()).collect();
+    // A Kafka sink writes each row's time as the record timestamp (ksqlDB's ROWTIME): the
+    // row's own `__rowtime` through a projection, the largest aggregated one after an
+    // aggregation, the last row's after MATCH_RECOGNIZE (both operators append it).
+    if matches!(plan.sink.connector, ConnectorOptions::Kafka(_)) {
+        let rowtime = match (&plan.aggregate, &plan.match_recognize) {
+            (Some(a), _) => a.output_schema.fields().len(),
+            (None, Some(m)) => m.output_schema.fields().len(),
+            (None, None) => input.index_of(META_ROWTIME)?,
+        };
+        exprs.push(Arc::new(Column::new(META_ROWTIME, rowtime)));
+        fields.push(Field::new(META_ROWTIME, DataType::Timestamp(TimeUnit::Millisecond, None), true));
+    }
+    ops.push(Box::new(Projection::new(exprs, Arc::new(Schema::new(fields)))));
     Ok(ops)
 }
 

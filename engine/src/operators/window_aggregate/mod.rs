@@ -28,7 +28,10 @@
 //! parallelism keeps the groups whose key routes to this worker.
 //!
 //! Input: the relation's columns plus meta columns and `__rowtime`. Output:
-//! [`AggregatePlan::output_schema`] (keys, window_start, window_end, aggregates).
+//! [`AggregatePlan::output_schema`] (keys, window_start, window_end, aggregates) and last
+//! `__rowtime` (Timestamp(ms)): the largest `__rowtime` among the rows each result
+//! aggregates, kept by a hidden `MAX` aggregate after the query's own (so in checkpoints
+//! too). It becomes the Kafka record timestamp, as in ksqlDB.
 
 mod groups;
 mod session;
@@ -37,7 +40,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, TimestampMillisecondArray, UInt32Array};
-use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimestampMillisecondType};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
+use datafusion::functions_aggregate::min_max::max_udaf;
+use datafusion::physical_expr::aggregate::AggregateExprBuilder;
+use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::PhysicalExpr;
 
 use self::groups::{Aggregate, Groups, Inputs};
@@ -139,7 +145,7 @@ impl WindowAggregate {
             Some(Arc::new(Schema::new(fields)))
         };
         let late = LateRows::new(input, metrics.clone());
-        let aggregates: Vec<Aggregate> = plan
+        let mut aggregates: Vec<Aggregate> = plan
             .aggregates
             .iter()
             .map(|a| {
@@ -148,6 +154,16 @@ impl WindowAggregate {
                 Aggregate { function: a.function.clone(), inputs, filter: a.filter.clone() }
             })
             .collect();
+        // The row's time of each result: the largest `__rowtime` it aggregates (ksqlDB's,
+        // that is Kafka Streams', rule for an aggregation's record timestamp).
+        let rowtime_input: Arc<dyn PhysicalExpr> = Arc::new(Column::new(META_ROWTIME, rowtime));
+        let max_rowtime = AggregateExprBuilder::new(max_udaf(), vec![rowtime_input.clone()])
+            .schema(Arc::new(input.clone()))
+            .alias(META_ROWTIME)
+            .build()?;
+        aggregates.push(Aggregate { function: Arc::new(max_rowtime), inputs: vec![rowtime_input], filter: None });
+        let mut output_fields: Vec<Field> = plan.output_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        output_fields.push(Field::new(META_ROWTIME, DataType::Timestamp(TimeUnit::Millisecond, None), true));
         let windows = match plan.window.as_ref().map(|w| w.kind) {
             None => Windows::Table(Window {
                 start: TABLE_BOUNDS.0,
@@ -171,7 +187,7 @@ impl WindowAggregate {
             keys: plan.keys.iter().map(|k| k.expr.clone()).collect(),
             key_schema,
             aggregates,
-            output: plan.output_schema.clone(),
+            output: Arc::new(Schema::new(output_fields)),
             rowtime,
             late,
             metrics,
@@ -547,6 +563,11 @@ impl WindowAggregate {
                 })
                 .collect();
             cols.sort_by_key(|(j, _)| *j);
+            if cols.is_empty() {
+                // A checkpoint written before this aggregate (the hidden MAX of
+                // `__rowtime`) existed, or of another query.
+                return Err(state::layout_error("window-aggregate"));
+            }
             agg_columns.push(cols.into_iter().map(|(_, c)| c).collect());
         }
         let keyed = self.key_schema.is_some();
