@@ -200,5 +200,6 @@ fn dead_letter_kafka_options(topic: &str) -> KafkaOptions {
         key_format: eddy_engine::options::KeyFormat::Kafka,
         record_key: false,
         windowed_key: None,
+        ignore_null_fields: false,
     }
 }

@@ -277,7 +277,11 @@ impl FileSink {
         }
         let file =
             tokio::fs::OpenOptions::new().create(true).write(true).truncate(truncate).append(!truncate).open(path).await.map_err(err)?;
-        Ok(FileSink { file: tokio::io::BufWriter::new(file), path: options.path.clone(), encoder: ValueEncoder::new(options.format) })
+        Ok(FileSink {
+            file: tokio::io::BufWriter::new(file),
+            path: options.path.clone(),
+            encoder: ValueEncoder::new(options.format).ignoring_null_fields(options.ignore_null_fields),
+        })
     }
 }
 

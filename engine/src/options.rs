@@ -195,6 +195,9 @@ pub struct KafkaOptions {
     /// is the other key columns then 8 bytes of window start in ms, big-endian (Kafka
     /// Streams' windowed key), and neither window bound is in the value.
     pub windowed_key: Option<String>,
+    /// Flink's `'json.encode.ignore-null-fields'`: a JSON value leaves NULL fields out
+    /// (default `false`: they are written as `null`, as Flink and ksqlDB write them).
+    pub ignore_null_fields: bool,
 }
 
 /// Options of the `postgres` connector (`jdbc` is an alias).
@@ -244,6 +247,8 @@ pub struct FileOptions {
     /// `None`: the front decides (`eddy run` and the shell truncate, as they always did;
     /// `eddy server` appends and never truncates a file it was not told to).
     pub truncate: Option<bool>,
+    /// Flink's `'json.encode.ignore-null-fields'` (see [`KafkaOptions::ignore_null_fields`]).
+    pub ignore_null_fields: bool,
 }
 
 impl ConnectorOptions {
@@ -336,6 +341,7 @@ const SOURCE_KEYS: &[&str] = &[
     "json.map-null-key.mode",
     "json.map-null-key.literal",
     "json.encode.decimal-as-plain-number",
+    "json.encode.ignore-null-fields",
     "dead-letter.topic",
     "dead-letter.table",
     "dead-letter.url",
@@ -651,7 +657,21 @@ fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, Sql
         key_format,
         record_key: false,
         windowed_key: None,
+        ignore_null_fields: parse_ignore_null_fields(options)?,
     })
+}
+
+/// `'json.encode.ignore-null-fields'` (Flink): `true` or `false` (the default).
+fn parse_ignore_null_fields(options: &[WithOption]) -> Result<bool, SqlError> {
+    match find(options, &["json.encode.ignore-null-fields"]) {
+        None => Ok(false),
+        Some(o) => match o.value.to_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(SqlError::new(format!("'json.encode.ignore-null-fields' must be 'true' or 'false', not '{}'", o.value))
+                .at(o.value_position)),
+        },
+    }
 }
 
 /// `'scan.batch.max-rows'`: rows per micro-batch, at least 1 (default 8192).
@@ -765,7 +785,8 @@ fn file_options(name: &str, options: &[WithOption]) -> Result<FileOptions, SqlEr
             _ => return Err(SqlError::new(format!("'sink.truncate' must be 'true' or 'false', not '{}'", o.value)).at(o.value_position)),
         },
     };
-    Ok(FileOptions { path, format, error_policy, dead_letter, batch_max_rows: parse_max_rows(options)?, truncate })
+    let ignore_null_fields = parse_ignore_null_fields(options)?;
+    Ok(FileOptions { path, format, error_policy, dead_letter, batch_max_rows: parse_max_rows(options)?, truncate, ignore_null_fields })
 }
 
 /// A filesystem `'path'` as a local path: Flink writes URIs (`file:///data/x.csv`,

@@ -199,7 +199,7 @@ impl KafkaSink {
             producer: client.create()?,
             client,
             topic: topic.to_string(),
-            encoder: ValueEncoder::new(options.format),
+            encoder: ValueEncoder::new(options.format).ignoring_null_fields(options.ignore_null_fields),
             mode,
             in_flight: VecDeque::new(),
             metrics,

@@ -1,5 +1,7 @@
 //! Arrow rows back to record values (DELIMITED or JSON) and keys, for the Kafka sink.
 
+use std::sync::Arc;
+
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
@@ -14,16 +16,28 @@ const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3f";
 /// Encodes each row of a batch into one record value.
 pub struct ValueEncoder {
     format: Format,
+    /// JSON: whether a NULL is written as `"col": null` (Flink's and ksqlDB's default)
+    /// or left out (Flink's `'json.encode.ignore-null-fields' = 'true'`).
+    explicit_nulls: bool,
 }
 
 impl ValueEncoder {
-    /// An encoder for `format`; each batch is encoded with its own schema.
+    /// An encoder for `format`; each batch is encoded with its own schema. JSON writes
+    /// NULLs as `null`.
     pub fn new(format: Format) -> Self {
-        ValueEncoder { format }
+        ValueEncoder { format, explicit_nulls: true }
+    }
+
+    /// JSON leaves NULL fields out when `ignore` (Flink's `'json.encode.ignore-null-fields'`).
+    pub fn ignoring_null_fields(mut self, ignore: bool) -> Self {
+        self.explicit_nulls = !ignore;
+        self
     }
 
     /// One value per row, in row order. DELIMITED: fields in column order, quoted where
-    /// needed, no trailing newline; JSON: one object per row, nulls omitted.
+    /// needed, no trailing newline; JSON: one object per row, NULLs as `null` (unless
+    /// ignored), NaN and the infinities as the strings `"NaN"`, `"Infinity"` and
+    /// `"-Infinity"`, as Jackson writes them for ksqlDB and Flink (JSON has no such numbers).
     pub fn encode(&self, batch: &RecordBatch) -> Result<Vec<Vec<u8>>> {
         if batch.num_rows() == 0 {
             return Ok(Vec::new());
@@ -35,6 +49,8 @@ impl ValueEncoder {
                 {
                     let mut writer = arrow::json::WriterBuilder::new()
                         .with_timestamp_format(TIMESTAMP_FORMAT.to_string())
+                        .with_explicit_nulls(self.explicit_nulls)
+                        .with_encoder_factory(Arc::new(JavaDoubles))
                         .build::<_, arrow::json::writer::LineDelimited>(&mut buf);
                     writer.write(batch)?;
                     writer.finish()?;
@@ -76,6 +92,57 @@ impl ValueEncoder {
             writer.write(batch)?;
         }
         Ok(buf)
+    }
+}
+
+/// Writes the FLOAT and DOUBLE columns that hold NaN or an infinity as Jackson does
+/// (`"NaN"`, `"Infinity"`, `"-Infinity"`; finite values as Rust prints them, `.0` added
+/// to whole numbers); arrow-json would write `null`. Other columns keep arrow's encoder.
+#[derive(Debug)]
+struct JavaDoubles;
+
+struct JavaDoubleEncoder {
+    values: Vec<f64>,
+    /// FLOAT (f32): printed at single precision (`0.1`, not `0.10000000149011612`).
+    single: bool,
+}
+
+impl arrow::json::Encoder for JavaDoubleEncoder {
+    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
+        let v = self.values[idx];
+        if v.is_nan() {
+            out.extend_from_slice(b"\"NaN\"");
+        } else if v.is_infinite() {
+            out.extend_from_slice(if v > 0.0 { b"\"Infinity\"" } else { b"\"-Infinity\"" });
+        } else {
+            let text = if self.single { (v as f32).to_string() } else { v.to_string() };
+            out.extend_from_slice(text.as_bytes());
+            if !text.contains(['.', 'e', 'E']) {
+                out.extend_from_slice(b".0");
+            }
+        }
+    }
+}
+
+impl arrow::json::EncoderFactory for JavaDoubles {
+    fn make_default_encoder<'a>(
+        &self,
+        _field: &'a arrow::datatypes::FieldRef,
+        array: &'a dyn Array,
+        _options: &'a arrow::json::EncoderOptions,
+    ) -> std::result::Result<Option<arrow::json::writer::NullableEncoder<'a>>, arrow::error::ArrowError> {
+        let values: Vec<f64> = match array.data_type() {
+            DataType::Float64 => array.as_primitive::<arrow::datatypes::Float64Type>().values().to_vec(),
+            DataType::Float32 => array.as_primitive::<arrow::datatypes::Float32Type>().values().iter().map(|v| f64::from(*v)).collect(),
+            _ => return Ok(None),
+        };
+        let valid = |i: usize| array.is_valid(i);
+        if !values.iter().enumerate().any(|(i, v)| !v.is_finite() && valid(i)) {
+            return Ok(None);
+        }
+        let single = array.data_type() == &DataType::Float32;
+        let encoder = Box::new(JavaDoubleEncoder { values, single });
+        Ok(Some(arrow::json::writer::NullableEncoder::new(encoder, array.logical_nulls())))
     }
 }
 

@@ -11,7 +11,7 @@
 --   "should I stay or should I go" (28 characters): 'or' at 15 only, so from the 25th
 --      backwards there is no second one: 0.
 --   "short": '' (past the end), 'sh', 'short', 'hor'; 3, 0, 0.
---   NULL: NULL strings (not written) and INSTR 0, as in ksqlDB.
+--   NULL: NULL strings (written as null, as ksqlDB and Flink write them) and INSTR 0, as in ksqlDB.
 --   "  hello-world  AGAIN": INITCAP drops the leading spaces: 'Hello-world  Again'.
 CREATE STREAM words (source VARCHAR)
 WITH (connector='filesystem', path='${CASES}/strings.json', format='json');
