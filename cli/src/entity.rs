@@ -112,7 +112,7 @@ pub fn entity(result: &StatementResult, statement: &str, sequence: i64) -> Value
                 .fields()
                 .iter()
                 .map(|f| {
-                    let mut field = json!({"name": f.name(), "schema": ksql_schema(f.data_type())});
+                    let mut field = json!({"name": r.display_name(f.name()), "schema": ksql_schema(f.data_type())});
                     if r.key.iter().any(|k| k == f.name()) || r.primary_key.iter().any(|k| k == f.name()) {
                         field["type"] = json!(if r.primary_key.is_empty() { "KEY" } else { "PRIMARY_KEY" });
                     }
@@ -133,7 +133,7 @@ pub fn entity(result: &StatementResult, statement: &str, sequence: i64) -> Value
                 "@type": "sourceDescription",
                 "statementText": statement,
                 "sourceDescription": {
-                    "name": r.name,
+                    "name": d.info.name,
                     "windowType": if d.info.windowed { json!("TUMBLING") } else { Value::Null },
                     "readQueries": d.read_by.iter().map(query_entry).collect::<Vec<_>>(),
                     "writeQueries": d.written_by.iter().map(query_entry).collect::<Vec<_>>(),

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::physical_expr::PhysicalExpr;
 
 use crate::options::ConnectorOptions;
@@ -98,9 +98,46 @@ pub struct Relation {
     pub parallelism: Option<usize>,
     /// The statement that created it.
     pub sql: String,
+    /// Declared in ksqlDB's form (`kafka_topic`, or `CREATE ... AS SELECT` without a
+    /// Flink `'connector'`; neither with Flink's `'key.fields'`, which makes a hybrid that
+    /// keeps Eddy's lower-case names): its own name and its columns' are shown and written as
+    /// ksqlDB spells unquoted identifiers, upper-cased ([`ksql_name`]): JSON field names,
+    /// DESCRIBE, push query headers, the default topic name.
+    pub ksql_names: bool,
+}
+
+/// ksqlDB's spelling of a normalized name: an unquoted identifier (stored lower-case)
+/// upper-cased (`page` is `PAGE`); a name with upper-case letters was quoted and stays
+/// as written. A quoted all-lower-case name is upper-cased too (the one case this rule
+/// cannot tell apart).
+pub fn ksql_name(name: &str) -> String {
+    if name.chars().any(char::is_uppercase) {
+        name.to_string()
+    } else {
+        name.to_uppercase()
+    }
 }
 
 impl Relation {
+    /// How `name` (the relation's or a column's) is shown and written: [`ksql_name`]
+    /// for a ksqlDB relation, as stored otherwise.
+    pub fn display_name(&self, name: &str) -> String {
+        if self.ksql_names {
+            ksql_name(name)
+        } else {
+            name.to_string()
+        }
+    }
+
+    /// The schema with its column names as [`Relation::display_name`] gives them.
+    pub fn display_schema(&self, schema: &SchemaRef) -> SchemaRef {
+        if !self.ksql_names {
+            return schema.clone();
+        }
+        let fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone().with_name(ksql_name(f.name()))).collect();
+        Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+    }
+
     /// The columns read from each record (the declared columns without the computed ones).
     pub fn physical_schema(&self) -> SchemaRef {
         if self.computed.is_empty() {

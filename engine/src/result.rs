@@ -155,7 +155,7 @@ impl fmt::Debug for PushQuery {
 /// A stream or table as `SHOW STREAMS|TABLES` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelationInfo {
-    /// Name.
+    /// Name, as the relation's dialect spells it ([`Relation::display_name`]).
     pub name: String,
     /// STREAM or TABLE.
     pub kind: ObjectKind,
@@ -182,7 +182,7 @@ impl RelationInfo {
         let format = relation.connector.format().map(|f| f.to_string().split_whitespace().next().unwrap_or_default().to_uppercase());
         let windowed = relation.schema.field_with_name(crate::sql::window::WINDOW_START).is_ok();
         RelationInfo {
-            name: relation.name.clone(),
+            name: relation.display_name(&relation.name),
             kind: relation.kind,
             connector: relation.connector.name().to_string(),
             target,

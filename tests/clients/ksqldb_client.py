@@ -37,7 +37,7 @@ def main():
     check("push header", rows[0]["columnTypes"], ["STRING", "INTEGER"])
     check("push rows", rows[1:], [["a", 1], ["b", 2]])
     fields = client.ksql("DESCRIBE clients;")[0]["sourceDescription"]["fields"]
-    check("DESCRIBE", [(f["name"], f["schema"]["type"]) for f in fields], [("id", "STRING"), ("n", "INTEGER")])
+    check("DESCRIBE", [(f["name"], f["schema"]["type"]) for f in fields], [("ID", "STRING"), ("N", "INTEGER")])
     properties = client.get_properties()
     check("SHOW PROPERTIES entries", all({"name", "scope", "value"} <= set(p) for p in properties) and len(properties) > 0, True)
     print("ksqldb client: ok")

@@ -19,11 +19,11 @@ const assert = require("assert");
   }
   const result = await client.query("SELECT * FROM npm_clients EMIT CHANGES LIMIT 2;", { properties: { "auto.offset.reset": "earliest" } });
   assert.deepStrictEqual(result.data.metadata.columnTypes, ["STRING", "INTEGER"], JSON.stringify(result));
-  assert.deepStrictEqual(result.data.rows, [{ id: "a", n: 1 }, { id: "b", n: 2 }], JSON.stringify(result));
+  assert.deepStrictEqual(result.data.rows, [{ ID: "a", N: 1 }, { ID: "b", N: 2 }], JSON.stringify(result));
   const streams = await client.listStreams();
-  assert.ok(streams.some((s) => s.name === "npm_clients"), JSON.stringify(streams));
+  assert.ok(streams.some((s) => s.name === "NPM_CLIENTS"), JSON.stringify(streams));
   const described = await client.describeSource("npm_clients");
-  assert.deepStrictEqual(described.fields.map((f) => [f.name, f.schema.type]), [["id", "STRING"], ["n", "INTEGER"]], JSON.stringify(described));
+  assert.deepStrictEqual(described.fields.map((f) => [f.name, f.schema.type]), [["ID", "STRING"], ["N", "INTEGER"]], JSON.stringify(described));
   await client.disconnect();
   console.log("npm ksqldb-client: ok");
 })().catch((e) => {

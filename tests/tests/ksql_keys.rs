@@ -45,7 +45,7 @@ async fn key_columns_come_from_and_go_to_the_record_key() {
     let home = consume_bytes(&format!("{topic}-home"), 2, WAIT).await;
     assert_eq!(home.len(), 2, "{home:?}");
     assert_eq!(home[0].0.as_deref(), Some(&7i32.to_be_bytes()[..]));
-    assert_eq!(value(&home[0].1), json!({"page": "home"}));
+    assert_eq!(value(&home[0].1), json!({"PAGE": "home"}));
     assert_eq!(home[1].0, None);
 
     // The windowed table: key "home" then the window start (ms) as 8 bytes; value N only.
@@ -55,7 +55,7 @@ async fn key_columns_come_from_and_go_to_the_record_key() {
         let counts = consume_bytes(&format!("{topic}-per-page"), 2, Duration::from_secs(10)).await;
         let last_home = counts.iter().rev().find(|(k, _)| k.as_deref().is_some_and(|k| k.starts_with(b"home"))).cloned();
         if let Some((Some(key), v)) = last_home {
-            if value(&v) == json!({"n": 2}) || std::time::Instant::now() > deadline {
+            if value(&v) == json!({"N": 2}) || std::time::Instant::now() > deadline {
                 break (key, v);
             }
         }
@@ -64,7 +64,7 @@ async fn key_columns_come_from_and_go_to_the_record_key() {
     assert_eq!(key.len(), 4 + 8, "{key:?}");
     let start = i64::from_be_bytes(key[4..].try_into().unwrap_or_default());
     assert_eq!(start % 3_600_000, 0, "the window start is on the hour: {start}");
-    assert_eq!(value(&v), json!({"n": 2}));
+    assert_eq!(value(&v), json!({"N": 2}));
 
     let queries = server.queries();
     let malformed: u64 = queries.iter().filter_map(|q| q.3["malformed"].as_u64()).max().unwrap_or_default();

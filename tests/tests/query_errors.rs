@@ -49,7 +49,7 @@ fn group_by_window_bounds_is_the_windowed_key() {
         .as_array()
         .map(|f| f.iter().map(|f| format!("{} {}", f["name"].as_str().unwrap_or(""), f["type"].as_str().unwrap_or(""))).collect())
         .unwrap_or_default();
-    assert_eq!(fields, ["id KEY", "windowstart KEY", "windowend ", "c "], "{answer}");
+    assert_eq!(fields, ["ID KEY", "WINDOWSTART KEY", "WINDOWEND ", "C "], "{answer}");
 }
 
 /// ksqlDB answers a push query sent to `/ksql` with error 40002 and this text; its

@@ -45,7 +45,7 @@ async fn output_records_carry_the_rows_event_time() {
     let proj = consume_timestamped(&format!("{topic}-proj"), 3, WAIT).await;
     let times: Vec<Option<i64>> = proj.iter().map(|r| r.2).collect();
     assert_eq!(times, vec![Some(BASE), Some(BASE + 10_000), Some(BASE + 5_000)], "{proj:?} {:?}", server.queries());
-    assert_eq!(value(&proj[0].1), json!({"v": 1}));
+    assert_eq!(value(&proj[0].1), json!({"V": 1}));
 
     let proj_t = consume_timestamped(&format!("{topic}-proj-t"), 3, WAIT).await;
     let times: Vec<Option<i64>> = proj_t.iter().map(|r| r.2).collect();
@@ -56,7 +56,7 @@ async fn output_records_carry_the_rows_event_time() {
     loop {
         let rows = consume_timestamped(&format!("{topic}-agg"), 1, Duration::from_secs(10)).await;
         if let Some((_, v, t)) = rows.last() {
-            if value(v) == json!({"n": 3}) {
+            if value(v) == json!({"N": 3}) {
                 assert_eq!(*t, Some(BASE + 10_000), "{rows:?}");
                 break;
             }

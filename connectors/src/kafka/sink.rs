@@ -70,6 +70,8 @@ pub struct KafkaSink {
     suppression: Suppression,
     /// Exactly-once: a transaction is open.
     transactional: bool,
+    /// Names written as ksqlDB spells them (JSON keys with several columns).
+    ksql_names: bool,
 }
 
 /// How long librdkafka may take for a transaction call (init, commit, abort).
@@ -146,6 +148,9 @@ impl KafkaSink {
             Mode::Rows(key_indices)
         };
         let mut sink = Self::with_mode(config, options, &options.topic, mode, metrics)?;
+        sink.ksql_names = relation.ksql_names;
+        sink.encoder =
+            ValueEncoder::new(options.format).ignoring_null_fields(options.ignore_null_fields).with_ksql_names(relation.ksql_names);
         if options.delivery == DeliveryGuarantee::ExactlyOnce {
             let id = options.transactional_id_prefix.clone().or_else(|| query.clone()).unwrap_or_else(|| format!("eddy-{}", options.topic));
             sink.begin_transactions(&id)?;
@@ -208,6 +213,7 @@ impl KafkaSink {
             label: 1,
             suppression: Suppression::default(),
             transactional: false,
+            ksql_names: false,
         })
     }
 
@@ -371,7 +377,11 @@ impl Sink for KafkaSink {
                 let values = self.encoder.encode(&batch.project(&k.value)?)?;
                 let values = if values.is_empty() && batch.num_rows() > 0 { vec![b"{}".to_vec(); batch.num_rows()] } else { values };
                 let window_start = k.window_start.map(|i| batch.column(i).clone());
-                let keys = eddy_engine::format::encode_record_keys(k.format, &batch.project(&k.key)?, window_start.as_ref())?;
+                let mut key_batch = batch.project(&k.key)?;
+                if self.ksql_names {
+                    key_batch = eddy_engine::format::with_ksql_names(&key_batch)?;
+                }
+                let keys = eddy_engine::format::encode_record_keys(k.format, &key_batch, window_start.as_ref())?;
                 (keys, values)
             }
             Mode::Rows(indices) => {

@@ -16,6 +16,8 @@ const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3f";
 /// Encodes each row of a batch into one record value.
 pub struct ValueEncoder {
     format: Format,
+    /// JSON field names as ksqlDB spells them ([`crate::catalog::ksql_name`]).
+    ksql_names: bool,
     /// JSON: whether a NULL is written as `"col": null` (Flink's and ksqlDB's default)
     /// or left out (Flink's `'json.encode.ignore-null-fields' = 'true'`).
     explicit_nulls: bool,
@@ -25,7 +27,14 @@ impl ValueEncoder {
     /// An encoder for `format`; each batch is encoded with its own schema. JSON writes
     /// NULLs as `null`.
     pub fn new(format: Format) -> Self {
-        ValueEncoder { format, explicit_nulls: true }
+        ValueEncoder { format, explicit_nulls: true, ksql_names: false }
+    }
+
+    /// JSON field names upper-cased as ksqlDB writes unquoted ones, when `ksql`
+    /// (a relation declared in ksqlDB's form, [`crate::catalog::Relation::ksql_names`]).
+    pub fn with_ksql_names(mut self, ksql: bool) -> Self {
+        self.ksql_names = ksql;
+        self
     }
 
     /// JSON leaves NULL fields out when `ignore` (Flink's `'json.encode.ignore-null-fields'`).
@@ -43,6 +52,13 @@ impl ValueEncoder {
             return Ok(Vec::new());
         }
         let batch = &super::bytes::to_base64(batch)?;
+        let renamed;
+        let batch = if self.ksql_names && matches!(self.format, Format::Json) {
+            renamed = with_ksql_names(batch)?;
+            &renamed
+        } else {
+            batch
+        };
         match self.format {
             Format::Json => {
                 let mut buf = Vec::with_capacity(batch.num_rows() * 64);
@@ -146,6 +162,21 @@ impl arrow::json::EncoderFactory for JavaDoubles {
     }
 }
 
+/// `batch` with its column names as ksqlDB spells them ([`crate::catalog::ksql_name`]).
+///
+/// Errors: none in practice (the columns are unchanged).
+pub fn with_ksql_names(batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let fields: Vec<arrow::datatypes::Field> =
+        schema.fields().iter().map(|f| f.as_ref().clone().with_name(crate::catalog::ksql_name(f.name()))).collect();
+    let schema = Arc::new(arrow::datatypes::Schema::new_with_metadata(fields, schema.metadata().clone()));
+    Ok(RecordBatch::try_new_with_options(
+        schema,
+        batch.columns().to_vec(),
+        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )?)
+}
+
 fn split_lines(buf: &[u8]) -> Vec<Vec<u8>> {
     let body = buf.strip_suffix(b"\n").unwrap_or(buf);
     body.split(|b| *b == b'\n').map(<[u8]>::to_vec).collect()
@@ -192,7 +223,9 @@ mod tests {
         let csv = ValueEncoder::new(Format::delimited(b',')).encode(&b)?;
         assert_eq!(csv, vec![b"a,1".to_vec(), b"\"b,c\",2".to_vec(), b",3".to_vec()]);
         let json = ValueEncoder::new(Format::Json).encode(&b)?;
-        assert_eq!(json, vec![br#"{"id":"a","n":1}"#.to_vec(), br#"{"id":"b,c","n":2}"#.to_vec(), br#"{"n":3}"#.to_vec()]);
+        assert_eq!(json, vec![br#"{"id":"a","n":1}"#.to_vec(), br#"{"id":"b,c","n":2}"#.to_vec(), br#"{"id":null,"n":3}"#.to_vec()]);
+        let json = ValueEncoder::new(Format::Json).ignoring_null_fields(true).with_ksql_names(true).encode(&b)?;
+        assert_eq!(json[2], br#"{"N":3}"#.to_vec());
         let keys = encode_keys(b.column(1))?;
         assert_eq!(keys, vec![Some(b"1".to_vec()), Some(b"2".to_vec()), Some(b"3".to_vec())]);
         Ok(())

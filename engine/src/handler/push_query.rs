@@ -49,7 +49,8 @@ impl Engine {
         let id = plan.id.clone();
         let plan = with_startup(Arc::new(plan), Some(session.startup().unwrap_or(StartupMode::Latest)));
         let plan = with_short_linger(plan);
-        let schema = plan.output_schema.clone();
+        // Column names as the source's dialect spells them (ksqlDB: upper-cased).
+        let schema = plan.sink.display_schema(&plan.output_schema);
         let (sink, rows) = PushSink::new(limit);
         let n = PUSH_QUERIES.fetch_add(1, Ordering::Relaxed);
         let group_prefix = format!("{}-transient-{}-{n}-", self.application_id, std::process::id());

@@ -366,6 +366,7 @@ impl<'a> Planner<'a> {
             event_time: Default::default(),
             parallelism: None,
             sql: parsed.text.clone(),
+            ksql_names: select.source.ksql_names,
         });
         Ok((select.into_query(id, &parsed.text, schema, sink), limit))
     }
@@ -493,6 +494,8 @@ impl<'a> Planner<'a> {
             event_time,
             parallelism,
             sql: sql.to_string(),
+            // ksqlDB's form: its topic option, and no Flink key option beside it.
+            ksql_names: c.options.iter().any(|o| o.key == "kafka_topic") && !c.options.iter().any(|o| o.key == "key.fields"),
         });
         self.catalog.insert(relation.clone());
         Ok(vec![PlannedStatement::CreateRelation(relation)])
@@ -567,8 +570,11 @@ impl<'a> Planner<'a> {
         // (ksqlDB: the sink topic is named after the stream, in the source's format).
         let mut options: Vec<WithOption> = c.options.clone();
         let has = |k: &[&str], o: &[WithOption]| o.iter().any(|x| k.contains(&x.key.as_str()));
+        // ksqlDB's form unless WITH names a Flink connector: names are upper-cased as
+        // ksqlDB spells them, the default topic's too (`CREATE STREAM out AS ...` writes `OUT`).
+        let ksql_names = !has(&["connector", "key.fields"], &options);
         if !has(&["connector", "kafka_topic", "topic"], &options) {
-            options.push(synthetic("kafka_topic", &c.name.value));
+            options.push(synthetic("kafka_topic", &crate::catalog::ksql_name(&c.name.value)));
         }
         let kafka_sink =
             !has(&["connector"], &options) || options.iter().any(|o| o.key == "connector" && o.value.eq_ignore_ascii_case("kafka"));
@@ -628,6 +634,7 @@ impl<'a> Planner<'a> {
             event_time: Default::default(),
             parallelism: None,
             sql: sql.to_string(),
+            ksql_names,
         });
         if let Some(aggregate) = &select.aggregate {
             check_upsert_sink(aggregate, &relation, &select.key_outputs, c.name.position)?;
