@@ -201,5 +201,6 @@ fn dead_letter_kafka_options(topic: &str) -> KafkaOptions {
         record_key: false,
         windowed_key: None,
         ignore_null_fields: false,
+        wrap_single_value: true,
     }
 }

@@ -198,6 +198,9 @@ pub struct KafkaOptions {
     /// Flink's `'json.encode.ignore-null-fields'`: a JSON value leaves NULL fields out
     /// (default `false`: they are written as `null`, as Flink and ksqlDB write them).
     pub ignore_null_fields: bool,
+    /// ksqlDB's `WRAP_SINGLE_VALUE`: `false` means the one value column is the whole
+    /// JSON value (`5`, not `{"N": 5}`), read and written so. Default (`true`): wrapped.
+    pub wrap_single_value: bool,
 }
 
 /// Options of the `postgres` connector (`jdbc` is an alias).
@@ -371,6 +374,7 @@ const KAFKA_ONLY_KEYS: &[&str] = &[
     "auto.offset.reset",
     "scan.batch.linger-ms",
     "key.fields",
+    "wrap_single_value",
     "sink.delivery-guarantee",
     "sink.transactional-id-prefix",
 ];
@@ -658,6 +662,14 @@ fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, Sql
         record_key: false,
         windowed_key: None,
         ignore_null_fields: parse_ignore_null_fields(options)?,
+        wrap_single_value: match find(options, &["wrap_single_value"]) {
+            None => true,
+            Some(o) => match o.value.to_lowercase().as_str() {
+                "true" => true,
+                "false" => false,
+                _ => return Err(SqlError::new(format!("WRAP_SINGLE_VALUE must be true or false, not '{}'", o.value)).at(o.value_position)),
+            },
+        },
     })
 }
 

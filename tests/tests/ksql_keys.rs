@@ -101,3 +101,27 @@ async fn key_columns_come_from_and_go_to_the_record_key() {
     assert_eq!(status, 400, "{answer}");
     assert!(answer["message"].as_str().unwrap_or_default().starts_with("Unknown format: FOO"), "{answer}");
 }
+
+/// ksqlDB's `WRAP_SINGLE_VALUE = false`: the one value column is the whole JSON value,
+/// read (`5`) and written (`10`) bare; a schema with more value columns is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwrapped_single_value_is_read_and_written_bare() {
+    let topic = unique("unwrapped");
+    let state = scratch_dir("eddy-unwrapped").join("state");
+    let server = Server::start(&state, &[("EDDY_APPLICATION_ID", &unique("unwrapped"))]);
+    let (status, answer) = server.ksql(&format!(
+        "CREATE STREAM scores (ID INT KEY, SCORE INT) WITH (kafka_topic='{topic}', value_format='json', partitions=1, wrap_single_value=false);
+         CREATE STREAM doubled WITH (kafka_topic='{topic}-doubled', wrap_single_value=false) AS SELECT ID, SCORE * 2 AS DOUBLED FROM scores;"
+    ));
+    assert_eq!(status, 200, "{answer}");
+    produce_bytes(&topic, &[(Some(&1i32.to_be_bytes()), "5"), (Some(&2i32.to_be_bytes()), "7")]).await;
+    let doubled = consume_bytes(&format!("{topic}-doubled"), 2, WAIT).await;
+    let got: Vec<(Option<Vec<u8>>, String)> = doubled.into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect();
+    assert_eq!(got, vec![(Some(1i32.to_be_bytes().to_vec()), "10".to_string()), (Some(2i32.to_be_bytes().to_vec()), "14".to_string())]);
+
+    let (status, answer) = server.ksql(&format!(
+        "CREATE STREAM two (A INT, B INT) WITH (kafka_topic='{topic}-two', value_format='json', partitions=1, wrap_single_value=false);"
+    ));
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["primaryMessage"], "'WRAP_SINGLE_VALUE' is only valid for single-field value schemas", "{answer}");
+}

@@ -72,6 +72,8 @@ pub struct KafkaSink {
     transactional: bool,
     /// Names written as ksqlDB spells them (JSON keys with several columns).
     ksql_names: bool,
+    /// JSON values are the one value column's bare value (`WRAP_SINGLE_VALUE = false`).
+    unwrap_single_value: bool,
 }
 
 /// How long librdkafka may take for a transaction call (init, commit, abort).
@@ -214,6 +216,7 @@ impl KafkaSink {
             suppression: Suppression::default(),
             transactional: false,
             ksql_names: false,
+            unwrap_single_value: !options.wrap_single_value && matches!(options.format, eddy_engine::options::Format::Json),
         })
     }
 
@@ -374,7 +377,10 @@ impl Sink for KafkaSink {
                 (bytes(RawColumn::Key as usize), values)
             }
             Mode::KeyedRows(k) => {
-                let values = self.encoder.encode(&batch.project(&k.value)?)?;
+                let mut values = self.encoder.encode(&batch.project(&k.value)?)?;
+                if self.unwrap_single_value {
+                    values = values.into_iter().map(eddy_engine::format::unwrap_single_value).collect();
+                }
                 let values = if values.is_empty() && batch.num_rows() > 0 { vec![b"{}".to_vec(); batch.num_rows()] } else { values };
                 let window_start = k.window_start.map(|i| batch.column(i).clone());
                 let mut key_batch = batch.project(&k.key)?;
@@ -385,7 +391,10 @@ impl Sink for KafkaSink {
                 (keys, values)
             }
             Mode::Rows(indices) => {
-                let values = self.encoder.encode(&batch)?;
+                let mut values = self.encoder.encode(&batch)?;
+                if self.unwrap_single_value {
+                    values = values.into_iter().map(eddy_engine::format::unwrap_single_value).collect();
+                }
                 let keys = match indices.as_slice() {
                     [] => vec![None; values.len()],
                     [i] => encode_keys(batch.column(*i))?,

@@ -162,6 +162,29 @@ impl arrow::json::EncoderFactory for JavaDoubles {
     }
 }
 
+/// The value of a one-field JSON object as its own JSON value (ksqlDB's
+/// `WRAP_SINGLE_VALUE = false`): `{"N":5}` is `5`, `{"N":null}` and `{}` are `null`.
+/// Anything else is returned as it is.
+pub fn unwrap_single_value(object: Vec<u8>) -> Vec<u8> {
+    if object.as_slice() == b"{}" {
+        return b"null".to_vec();
+    }
+    let Some(body) = object.strip_prefix(b"{\"").and_then(|b| b.strip_suffix(b"}")) else { return object };
+    // The end of the field name: the first quote not escaped by a backslash.
+    let mut escaped = false;
+    let Some(end) = body.iter().position(|&c| {
+        let at_end = c == b'"' && !escaped;
+        escaped = c == b'\\' && !escaped;
+        at_end
+    }) else {
+        return object;
+    };
+    match body.get(end + 1) {
+        Some(b':') => body[end + 2..].to_vec(),
+        _ => object,
+    }
+}
+
 /// `batch` with its column names as ksqlDB spells them ([`crate::catalog::ksql_name`]).
 ///
 /// Errors: none in practice (the columns are unchanged).
@@ -226,6 +249,9 @@ mod tests {
         assert_eq!(json, vec![br#"{"id":"a","n":1}"#.to_vec(), br#"{"id":"b,c","n":2}"#.to_vec(), br#"{"id":null,"n":3}"#.to_vec()]);
         let json = ValueEncoder::new(Format::Json).ignoring_null_fields(true).with_ksql_names(true).encode(&b)?;
         assert_eq!(json[2], br#"{"N":3}"#.to_vec());
+        assert_eq!(unwrap_single_value(br#"{"N":3}"#.to_vec()), b"3".to_vec());
+        assert_eq!(unwrap_single_value(br#"{"a\"b":"x:y"}"#.to_vec()), br#""x:y""#.to_vec());
+        assert_eq!(unwrap_single_value(b"{}".to_vec()), b"null".to_vec());
         let keys = encode_keys(b.column(1))?;
         assert_eq!(keys, vec![Some(b"1".to_vec()), Some(b"2".to_vec()), Some(b"3".to_vec())]);
         Ok(())

@@ -19,7 +19,7 @@ use arrow::record_batch::RecordBatch;
 
 pub use self::bytes::to_base64 as bytes_as_base64;
 pub use self::csv::CsvDecoder;
-pub use self::encode::{encode_keys, with_ksql_names, ValueEncoder};
+pub use self::encode::{encode_keys, unwrap_single_value, with_ksql_names, ValueEncoder};
 pub use self::json::JsonDecoder;
 pub use self::key::{check_kafka_key, encode_record_keys, key_schema, KeyDecoder};
 use crate::error::Result;

@@ -78,6 +78,8 @@ pub struct Decode {
     query_id: String,
     meta: MetaColumns,
     output: SchemaRef,
+    /// `{"<column>":`: the prefix that wraps an unwrapped single value.
+    unwrapped: Option<Vec<u8>>,
 }
 
 impl Decode {
@@ -92,7 +94,16 @@ impl Decode {
             policy,
             query_id,
             meta: MetaColumns::None,
+            unwrapped: None,
         }
+    }
+
+    /// Reads each JSON value as the bare value of the one value column named `column`
+    /// (ksqlDB's `WRAP_SINGLE_VALUE = false`): `5` is read as `{"column": 5}`.
+    pub fn with_unwrapped_value(mut self, column: &str) -> Self {
+        let name = serde_json::to_string(column).unwrap_or_else(|_| format!("\"{column}\""));
+        self.unwrapped = Some(format!("{{{name}:").into_bytes());
+        self
     }
 
     /// Reads the columns `names` from the record key in `key_format` (ksqlDB's `KEY`
@@ -132,7 +143,25 @@ impl Decode {
     /// Decodes the values (and keys) of a raw batch into rows of the decoded columns.
     fn decode(&mut self, batch: &RecordBatch) -> Result<crate::format::Decoded> {
         let values = batch.column(RawColumn::Value as usize).as_binary::<i32>();
-        let slices: Vec<Option<&[u8]>> = values.iter().collect();
+        let wrapped: Vec<Option<Vec<u8>>>;
+        let slices: Vec<Option<&[u8]>> = match &self.unwrapped {
+            None => values.iter().collect(),
+            Some(prefix) => {
+                wrapped = values
+                    .iter()
+                    .map(|v| {
+                        v.map(|v| {
+                            let mut w = Vec::with_capacity(prefix.len() + v.len() + 1);
+                            w.extend_from_slice(prefix);
+                            w.extend_from_slice(v);
+                            w.push(b'}');
+                            w
+                        })
+                    })
+                    .collect();
+                wrapped.iter().map(Option::as_deref).collect()
+            }
+        };
         let decoded = self.decoder.decode(&slices)?;
         let Some(key) = self.key.as_mut() else { return Ok(decoded) };
         let (key_columns, key_malformed) = key.decoder.decode(batch.column(RawColumn::Key as usize).as_binary::<i32>())?;

@@ -319,6 +319,12 @@ fn front_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[
         if k.record_key && !source.key.is_empty() {
             decode = decode.with_record_key(format, k.key_format, &source.key)?;
         }
+        if !k.wrap_single_value && matches!(format, crate::options::Format::Json) {
+            let keys: &[String] = if k.record_key { &source.key } else { &[] };
+            if let Some(value) = physical.fields().iter().find(|f| !keys.contains(f.name())) {
+                decode = decode.with_unwrapped_value(value.name());
+            }
+        }
     }
     let mut ops: Vec<Box<dyn Operator>> = vec![Box::new(decode)];
     let mut schema: SchemaRef = meta.extend(&physical);

@@ -475,6 +475,7 @@ impl<'a> Planner<'a> {
                 primary_key.extend(key.iter().cloned());
             }
         }
+        check_wrap_single_value(&connector, &fields, &key, &c.options)?;
         let event_time = plan_event_time(c.watermark.as_ref(), &c.options, &fields)?;
         let parallelism = match c.options.iter().find(|o| o.key == "parallelism") {
             None => None,
@@ -622,6 +623,7 @@ impl<'a> Planner<'a> {
                 check_key_format(k.key_format, &plain, &fields_of_query).map_err(|e| e.at(c.name.position))?;
             }
         }
+        check_wrap_single_value(&connector, &fields_of_query, &key, &options)?;
         let relation = Arc::new(Relation {
             name: c.name.value.clone(),
             kind: c.kind,
@@ -1136,6 +1138,29 @@ fn check_key_format(format: crate::options::KeyFormat, key: &[String], fields: &
             .hint("remove the KEY columns, or set key_format='KAFKA' or 'JSON'")),
         _ => Ok(()),
     }
+}
+
+/// ksqlDB's `WRAP_SINGLE_VALUE = false` needs exactly one value column: the columns
+/// that are not in the record key (nor the window bounds of a windowed key).
+///
+/// Errors: ksqlDB's message, at the option.
+fn check_wrap_single_value(connector: &ConnectorOptions, fields: &[Field], key: &[String], options: &[WithOption]) -> Result<(), SqlError> {
+    let ConnectorOptions::Kafka(k) = connector else { return Ok(()) };
+    if k.wrap_single_value {
+        return Ok(());
+    }
+    let windowed = k.windowed_key.is_some();
+    let values = fields
+        .iter()
+        .filter(|f| !(k.record_key && key.contains(f.name())))
+        .filter(|f| !(windowed && matches!(f.name().as_str(), "windowstart" | "windowend" | "window_start" | "window_end")))
+        .count();
+    if values == 1 {
+        return Ok(());
+    }
+    Err(SqlError::new("'WRAP_SINGLE_VALUE' is only valid for single-field value schemas")
+        .at(options.iter().find(|o| o.key == "wrap_single_value").and_then(|o| o.key_position))
+        .hint(format!("the value has {values} columns; remove WRAP_SINGLE_VALUE or select one value column")))
 }
 
 /// DELIMITED holds flat values only (ksqlDB: "The 'DELIMITED' format does not support
