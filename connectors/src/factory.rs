@@ -200,6 +200,7 @@ fn dead_letter_kafka_options(topic: &str) -> KafkaOptions {
         key_format: eddy_engine::options::KeyFormat::Kafka,
         record_key: false,
         windowed_key: None,
+        session_key: false,
         ignore_null_fields: false,
         wrap_single_value: true,
     }

@@ -195,6 +195,10 @@ pub struct KafkaOptions {
     /// is the other key columns then 8 bytes of window start in ms, big-endian (Kafka
     /// Streams' windowed key), and neither window bound is in the value.
     pub windowed_key: Option<String>,
+    /// With `windowed_key`: the windows are sessions, whose key is Kafka Streams'
+    /// session-windowed key: the key bytes, then the window end and the window start,
+    /// 8 bytes of ms each, big-endian.
+    pub session_key: bool,
     /// Flink's `'json.encode.ignore-null-fields'`: a JSON value leaves NULL fields out
     /// (default `false`: they are written as `null`, as Flink and ksqlDB write them).
     pub ignore_null_fields: bool,
@@ -661,6 +665,7 @@ fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, Sql
         key_format,
         record_key: false,
         windowed_key: None,
+        session_key: false,
         ignore_null_fields: parse_ignore_null_fields(options)?,
         wrap_single_value: match find(options, &["wrap_single_value"]) {
             None => true,

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{Array, AsArray, TimestampMillisecondArray};
+use arrow::array::{Array, ArrayRef, AsArray, TimestampMillisecondArray};
 use arrow::datatypes::TimestampMillisecondType;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
@@ -115,7 +115,9 @@ struct RecordKey {
     format: eddy_engine::options::KeyFormat,
     key: Vec<usize>,
     value: Vec<usize>,
-    window_start: Option<usize>,
+    /// The window columns appended to the key bytes: the start; for a session, the end
+    /// and then the start.
+    window_key: Vec<usize>,
 }
 
 impl KafkaSink {
@@ -136,15 +138,19 @@ impl KafkaSink {
             // A windowed key: the window start is appended to the key bytes; neither window
             // bound is in the value (ksqlDB's windowed tables).
             let window_start = options.windowed_key.as_ref().and_then(|n| relation.schema.index_of(n).ok());
-            let mut window: Vec<usize> = window_start.into_iter().collect();
-            if window_start.is_some() {
-                window.extend(["windowend", "window_end"].iter().filter_map(|n| relation.schema.index_of(n).ok()));
-            }
+            let window_end =
+                ["windowend", "window_end"].iter().find_map(|n| relation.schema.index_of(n).ok()).filter(|_| window_start.is_some());
+            let window: Vec<usize> = window_start.into_iter().chain(window_end).collect();
+            let window_key: Vec<usize> = match (window_start, window_end) {
+                (Some(start), Some(end)) if options.session_key => vec![end, start],
+                (Some(start), _) => vec![start],
+                _ => Vec::new(),
+            };
             Mode::KeyedRows(RecordKey {
                 format: options.key_format,
                 key: key_indices.iter().copied().filter(|i| !window.contains(i)).collect(),
                 value: (0..relation.schema.fields().len()).filter(|i| !key_indices.contains(i) && !window.contains(i)).collect(),
-                window_start,
+                window_key,
             })
         } else {
             Mode::Rows(key_indices)
@@ -382,12 +388,12 @@ impl Sink for KafkaSink {
                     values = values.into_iter().map(eddy_engine::format::unwrap_single_value).collect();
                 }
                 let values = if values.is_empty() && batch.num_rows() > 0 { vec![b"{}".to_vec(); batch.num_rows()] } else { values };
-                let window_start = k.window_start.map(|i| batch.column(i).clone());
+                let window: Vec<ArrayRef> = k.window_key.iter().map(|&i| batch.column(i).clone()).collect();
                 let mut key_batch = batch.project(&k.key)?;
                 if self.ksql_names {
                     key_batch = eddy_engine::format::with_ksql_names(&key_batch)?;
                 }
-                let keys = eddy_engine::format::encode_record_keys(k.format, &key_batch, window_start.as_ref())?;
+                let keys = eddy_engine::format::encode_record_keys(k.format, &key_batch, &window)?;
                 (keys, values)
             }
             Mode::Rows(indices) => {

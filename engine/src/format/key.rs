@@ -174,8 +174,11 @@ fn eight(b: &[u8]) -> [u8; 8] {
 }
 
 /// The record key of each row of `keys` (the key columns, in order) in `format`; with
-/// `window_start` (ms), the windowed key. A row whose key columns are all null has no key.
-pub fn encode_record_keys(format: KeyFormat, keys: &RecordBatch, window_start: Option<&ArrayRef>) -> Result<Vec<Option<Vec<u8>>>> {
+/// `window` (Timestamp(ms) columns), the windowed key: the key bytes, then each window
+/// column's ms as 8 bytes, big-endian, in the order given (Kafka Streams: the start for a
+/// time window; the end, then the start, for a session). A row whose key columns are all
+/// null has no key.
+pub fn encode_record_keys(format: KeyFormat, keys: &RecordBatch, window: &[ArrayRef]) -> Result<Vec<Option<Vec<u8>>>> {
     let n = keys.num_rows();
     let mut out: Vec<Option<Vec<u8>>> = match format {
         KeyFormat::None => vec![None; n],
@@ -221,13 +224,14 @@ pub fn encode_record_keys(format: KeyFormat, keys: &RecordBatch, window_start: O
         }
         KeyFormat::Delimited { delimiter } => ValueEncoder::new(Format::delimited(delimiter)).encode(keys)?.into_iter().map(Some).collect(),
     };
-    if let Some(start) = window_start {
-        if let Some(starts) = start.as_primitive_opt::<TimestampMillisecondType>() {
-            for (i, key) in out.iter_mut().enumerate() {
-                let mut bytes = key.take().unwrap_or_default();
-                bytes.extend_from_slice(&starts.value(i).to_be_bytes());
-                *key = Some(bytes);
+    let times: Vec<_> = window.iter().filter_map(|c| c.as_primitive_opt::<TimestampMillisecondType>()).collect();
+    if !times.is_empty() {
+        for (i, key) in out.iter_mut().enumerate() {
+            let mut bytes = key.take().unwrap_or_default();
+            for t in &times {
+                bytes.extend_from_slice(&t.value(i).to_be_bytes());
             }
+            *key = Some(bytes);
         }
     }
     Ok(out)
@@ -262,7 +266,7 @@ mod tests {
         assert_eq!(columns[0].as_primitive::<Int32Type>(), &Int32Array::from(vec![Some(7), None, None]));
         assert_eq!(malformed, vec![Malformed { index: 2, reason: "key: expected 4 bytes for INT, found 2".into() }]);
         let batch = RecordBatch::try_new(schema, vec![Arc::new(Int32Array::from(vec![Some(7), None])) as ArrayRef])?;
-        assert_eq!(encode_record_keys(KeyFormat::Kafka, &batch, None)?, vec![Some(vec![0, 0, 0, 7]), None]);
+        assert_eq!(encode_record_keys(KeyFormat::Kafka, &batch, &[])?, vec![Some(vec![0, 0, 0, 7]), None]);
         Ok(())
     }
 
@@ -274,16 +278,16 @@ mod tests {
         assert_eq!(columns[0].as_primitive::<Int64Type>(), &Int64Array::from(vec![Some(12), Some(13), None]));
         assert_eq!(malformed.iter().map(|m| m.index).collect::<Vec<_>>(), vec![2]);
         let batch = RecordBatch::try_new(one, vec![Arc::new(Int64Array::from(vec![12])) as ArrayRef])?;
-        assert_eq!(encode_record_keys(KeyFormat::Json, &batch, None)?, vec![Some(b"12".to_vec())]);
+        assert_eq!(encode_record_keys(KeyFormat::Json, &batch, &[])?, vec![Some(b"12".to_vec())]);
         let text = Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, true)]));
         let batch = RecordBatch::try_new(text, vec![Arc::new(StringArray::from(vec![Some("a\"b"), None])) as ArrayRef])?;
-        assert_eq!(encode_record_keys(KeyFormat::Json, &batch, None)?, vec![Some(br#""a\"b""#.to_vec()), None]);
+        assert_eq!(encode_record_keys(KeyFormat::Json, &batch, &[])?, vec![Some(br#""a\"b""#.to_vec()), None]);
         let two = Arc::new(Schema::new(vec![Field::new("a", DataType::Utf8, true), Field::new("b", DataType::Int32, true)]));
         let batch = RecordBatch::try_new(
             two,
             vec![Arc::new(StringArray::from(vec!["x"])) as ArrayRef, Arc::new(Int32Array::from(vec![1])) as ArrayRef],
         )?;
-        assert_eq!(encode_record_keys(KeyFormat::Json, &batch, None)?, vec![Some(br#"{"a":"x","b":1}"#.to_vec())]);
+        assert_eq!(encode_record_keys(KeyFormat::Json, &batch, &[])?, vec![Some(br#"{"a":"x","b":1}"#.to_vec())]);
         Ok(())
     }
 
@@ -292,7 +296,16 @@ mod tests {
         let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, true)]));
         let batch = RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(vec!["a"])) as ArrayRef])?;
         let start: ArrayRef = Arc::new(arrow::array::TimestampMillisecondArray::from(vec![1_000]));
-        assert_eq!(encode_record_keys(KeyFormat::Kafka, &batch, Some(&start))?, vec![Some(vec![b'a', 0, 0, 0, 0, 0, 0, 3, 232])]);
+        assert_eq!(
+            encode_record_keys(KeyFormat::Kafka, &batch, std::slice::from_ref(&start))?,
+            vec![Some(vec![b'a', 0, 0, 0, 0, 0, 0, 3, 232])]
+        );
+        // A session (Kafka Streams' SessionKeySchema): the end, then the start.
+        let end: ArrayRef = Arc::new(arrow::array::TimestampMillisecondArray::from(vec![2_000]));
+        assert_eq!(
+            encode_record_keys(KeyFormat::Kafka, &batch, &[end, start])?,
+            vec![Some(vec![b'a', 0, 0, 0, 0, 0, 0, 7, 208, 0, 0, 0, 0, 0, 0, 3, 232])]
+        );
         Ok(())
     }
 }

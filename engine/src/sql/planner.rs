@@ -619,6 +619,10 @@ impl<'a> Planner<'a> {
             if flink_key.is_none() && !key.is_empty() && (grouped || source_record_key) {
                 k.record_key = true;
                 k.windowed_key = select.window_start_output.clone();
+                k.session_key = matches!(
+                    select.aggregate.as_ref().and_then(|a| a.window.as_ref()).map(|w| w.kind),
+                    Some(super::ast::WindowKind::Session { .. })
+                );
                 let plain: Vec<String> = key.iter().filter(|n| Some(*n) != select.window_start_output.as_ref()).cloned().collect();
                 check_key_format(k.key_format, &plain, &fields_of_query).map_err(|e| e.at(c.name.position))?;
             }

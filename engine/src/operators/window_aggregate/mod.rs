@@ -120,6 +120,9 @@ pub struct WindowAggregate {
     aggregates: Vec<Aggregate>,
     output: SchemaRef,
     rowtime: usize,
+    /// Subtracted from a window's end in the rows (ms): a ksqlDB session's `WINDOWEND` is
+    /// its last row's time, not the end of its gap (Flink's `window_end`).
+    shown_end_offset: i64,
     late: LateRows,
     metrics: Arc<QueryMetrics>,
     reported: (i64, i64),
@@ -189,6 +192,13 @@ impl WindowAggregate {
             aggregates,
             output: Arc::new(Schema::new(output_fields)),
             rowtime,
+            shown_end_offset: match plan.window.as_ref() {
+                Some(w) if w.syntax == crate::sql::window::WindowSyntax::Ksql => match w.kind {
+                    WindowKind::Session { gap } => gap,
+                    _ => 0,
+                },
+                _ => 0,
+            },
             late,
             metrics,
             reported: (0, 0),
@@ -228,7 +238,7 @@ impl WindowAggregate {
         columns.extend(keys);
         if self.windowed {
             columns.push(Arc::new(TimestampMillisecondArray::from(vec![start; n])));
-            columns.push(Arc::new(TimestampMillisecondArray::from(vec![end; n])));
+            columns.push(Arc::new(TimestampMillisecondArray::from(vec![end.saturating_sub(self.shown_end_offset); n])));
         }
         columns.extend(values);
         let columns = super::projection::cast_to(columns, &self.output)?;
