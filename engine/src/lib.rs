@@ -39,6 +39,6 @@ pub use runtime::{Checkpointing, QueryStatus, QueryStopper};
 pub use session::parse_duration_ms;
 pub use session::Session;
 pub use sql::ast::ObjectKind;
-pub use sql::types::sql_name as sql_type_name;
+pub use sql::types::{ksql_type_name, sql_name as sql_type_name};
 pub use sql::vars::substitute;
 pub use statement::{split_statements, SplitStatement, StatementKind};

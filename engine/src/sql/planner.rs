@@ -351,6 +351,9 @@ impl<'a> Planner<'a> {
         };
         super::names::ksql_column_aliases(&mut query);
         super::functions::use_ksql_functions(&mut query);
+        if let Ok(source) = check_query_source(&query, self.catalog) {
+            super::comparisons::check_comparisons(&query, &source.schema)?;
+        }
         let select = self.plan_select(&query, clauses, None)?;
         let schema = select.output_schema()?;
         let id = self.next_id(&format!("transient_{}", select.source.name));
@@ -564,6 +567,9 @@ impl<'a> Planner<'a> {
         let mut query = super::window::with_window_columns(&c.query, &c.clauses).unwrap_or_else(|| c.query.as_ref().clone());
         super::names::ksql_column_aliases(&mut query);
         super::functions::use_ksql_functions(&mut query);
+        if let Ok(source) = check_query_source(&query, self.catalog) {
+            super::comparisons::check_comparisons(&query, &source.schema)?;
+        }
         let select = self.plan_select(&query, &c.clauses, None)?;
         let schema = select.output_schema()?;
         let source = &select.source;

@@ -132,3 +132,35 @@ pub fn is_supported(data_type: &DataType) -> bool {
 pub fn nested(data_type: &DataType) -> bool {
     matches!(data_type, DataType::List(_) | DataType::Map(..) | DataType::Struct(_))
 }
+
+/// ksqlDB's name of a column type, as its schema strings write it: `STRING` for VARCHAR,
+/// `INTEGER` for INT (and TINYINT, SMALLINT, which ksqlDB lacks), `TIMESTAMP` for
+/// TIMESTAMP(3) (ksqlDB's timestamps are milliseconds and carry no precision),
+/// `DECIMAL(10, 2)`, `ARRAY<STRING>`, ``STRUCT<`A` INTEGER>``.
+pub fn ksql_type_name(data_type: &arrow::datatypes::DataType) -> String {
+    use arrow::datatypes::DataType;
+    match data_type {
+        DataType::Int8 | DataType::Int16 | DataType::Int32 => "INTEGER".to_string(),
+        DataType::Int64 => "BIGINT".to_string(),
+        DataType::Float32 | DataType::Float64 => "DOUBLE".to_string(),
+        DataType::Decimal128(p, s) => format!("DECIMAL({p}, {s})"),
+        DataType::Boolean => "BOOLEAN".to_string(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "STRING".to_string(),
+        DataType::Binary => "BYTES".to_string(),
+        DataType::Date32 => "DATE".to_string(),
+        DataType::Time32(_) => "TIME".to_string(),
+        DataType::Timestamp(..) => "TIMESTAMP".to_string(),
+        DataType::List(item) => format!("ARRAY<{}>", ksql_type_name(item.data_type())),
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(f) if f.len() == 2 => {
+                format!("MAP<{}, {}>", ksql_type_name(f[0].data_type()), ksql_type_name(f[1].data_type()))
+            }
+            other => other.to_string(),
+        },
+        DataType::Struct(fields) => {
+            let inner: Vec<String> = fields.iter().map(|f| format!("`{}` {}", f.name(), ksql_type_name(f.data_type()))).collect();
+            format!("STRUCT<{}>", inner.join(", "))
+        }
+        other => sql_name(other),
+    }
+}
