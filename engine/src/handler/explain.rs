@@ -75,10 +75,11 @@ impl Engine {
 
 /// The `queryDescription` parts of a planned query.
 fn explained(q: &crate::sql::planner::QueryPlan, push: bool) -> crate::result::ExplainedQuery {
+    // Names as the relations' dialects spell them (ksqlDB: upper-cased).
     crate::result::ExplainedQuery {
         statement: q.sql.clone(),
-        schema: q.output_schema.clone(),
-        sources: vec![q.source.name.clone()],
-        sinks: if push { Vec::new() } else { vec![q.sink.name.clone()] },
+        schema: q.sink.display_schema(&q.output_schema),
+        sources: vec![q.source.display_name(&q.source.name)],
+        sinks: if push { Vec::new() } else { vec![q.sink.display_name(&q.sink.name)] },
     }
 }
