@@ -29,6 +29,9 @@ pub fn new_session_state() -> SessionState {
     for udf in [Substring::udf(), Instr::udf(), KsqlInitcap::udf()] {
         let _ = state.register_udf(Arc::new(udf));
     }
+    for udaf in super::functions::ByOffsetN::udafs() {
+        let _ = state.register_udaf(Arc::new(udaf));
+    }
     state
 }
 

@@ -458,22 +458,38 @@ fn rewrite_expr(e: &mut Expr, windowed: bool, event_column: Option<&str>, error:
                     let new = if name == "LATEST_BY_OFFSET" { "last_value" } else { "first_value" };
                     let mut ignore_nulls = true;
                     if let FunctionArguments::List(list) = &mut f.args {
-                        if list.args.len() == 2 {
-                            let second = list.args.pop();
-                            match second.as_ref().map(function_arg_text).as_deref() {
-                                Some("TRUE") => ignore_nulls = true,
-                                Some("FALSE") => ignore_nulls = false,
-                                _ if error.is_none() => {
-                                    *error = Some(
-                                        SqlError::new(format!("{name} with a count of values is not supported"))
-                                            .at(expr_position(e))
-                                            .hint(format!("use {name}(column) or {name}(column, ignoreNulls) for the one value")),
-                                    );
-                                    return;
+                        let texts: Vec<String> = list.args.iter().map(function_arg_text).collect();
+                        let is_count = |t: &str| t.parse::<i64>().is_ok();
+                        match texts.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+                            [_] => {}
+                            [_, "TRUE"] => ignore_nulls = true,
+                            [_, "FALSE"] => ignore_nulls = false,
+                            // A count of values: the last (first) n, as an ARRAY.
+                            [_, n] | [_, n, "TRUE" | "FALSE"] if is_count(n) => {
+                                if list.args.len() == 2 {
+                                    list.args.push(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::value(
+                                        sqlparser::ast::Value::Boolean(true),
+                                    ))));
                                 }
-                                _ => return,
+                                let udaf = if name == "LATEST_BY_OFFSET" {
+                                    super::functions::ByOffsetN::LATEST
+                                } else {
+                                    super::functions::ByOffsetN::EARLIEST
+                                };
+                                f.name = ObjectName::from(vec![Ident::new(udaf)]);
+                                return;
                             }
+                            _ if error.is_none() => {
+                                *error = Some(
+                                    SqlError::new(format!("wrong arguments for {name}"))
+                                        .at(expr_position(e))
+                                        .hint(format!("write {name}(column [, ignoreNulls]) or {name}(column, n [, ignoreNulls])")),
+                                );
+                                return;
+                            }
+                            _ => return,
                         }
+                        list.args.truncate(1);
                     }
                     if let Expr::Function(f) = e {
                         f.name = ObjectName::from(vec![Ident::new(new)]);
