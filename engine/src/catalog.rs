@@ -119,6 +119,13 @@ pub fn ksql_name(name: &str) -> String {
 }
 
 impl Relation {
+    /// A TABLE read from its changelog topic: upserts keyed by its PRIMARY KEY (the
+    /// record key), a record without a value deleting (ksqlDB's `CREATE TABLE ... WITH
+    /// (kafka_topic=...)`).
+    pub fn is_changelog(&self) -> bool {
+        self.kind == ObjectKind::Table && matches!(&self.connector, ConnectorOptions::Kafka(k) if k.record_key) && !self.key.is_empty()
+    }
+
     /// How `name` (the relation's or a column's) is shown and written: [`ksql_name`]
     /// for a ksqlDB relation, as stored otherwise.
     pub fn display_name(&self, name: &str) -> String {

@@ -308,6 +308,23 @@ pub async fn produce_bytes(topic: &str, records: &[(Option<&[u8]>, &str)]) {
     produce_timestamped(topic, &records).await;
 }
 
+/// Produces `(key, value)` records where a `None` value is a tombstone (a TABLE's
+/// delete), and waits for every acknowledgement.
+pub async fn produce_changelog(topic: &str, records: &[(&str, Option<&str>)]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("message.timeout.ms", "30000")
+        .create()
+        .unwrap_or_else(|e| panic!("producer: {e}"));
+    for (key, value) in records {
+        let mut record = FutureRecord::<str, str>::to(topic).key(key);
+        if let Some(v) = value {
+            record = record.payload(v);
+        }
+        producer.send(record, Timeout::After(Duration::from_secs(30))).await.unwrap_or_else(|(e, _)| panic!("produce: {e}"));
+    }
+}
+
 /// A record to produce: key bytes, value, timestamp (ms; `None`: the producer's clock).
 pub type TimedRecord<'a> = (Option<&'a [u8]>, &'a str, Option<i64>);
 

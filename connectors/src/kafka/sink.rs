@@ -87,6 +87,8 @@ struct Record {
     headers: Option<OwnedHeaders>,
     /// The record timestamp (ms since the epoch); `None`: the producer's clock.
     timestamp: Option<i64>,
+    /// A tombstone: the record has no value (`value` is ignored), deleting its key.
+    tombstone: bool,
 }
 
 /// How much of a dead letter's value is kept when the whole record is larger than the
@@ -228,7 +230,10 @@ impl KafkaSink {
 
     /// `record` addressed to this sink's topic, its value replaced by `value` if given.
     fn future_record<'a>(topic: &'a str, record: &'a Record, value: Option<&'a [u8]>) -> FutureRecord<'a, [u8], [u8]> {
-        let mut r = FutureRecord::<[u8], [u8]>::to(topic).payload(value.unwrap_or(record.value.as_slice()));
+        let mut r = FutureRecord::<[u8], [u8]>::to(topic);
+        if !record.tombstone {
+            r = r.payload(value.unwrap_or(record.value.as_slice()));
+        }
         if let Some(k) = &record.key {
             r = r.key(k.as_slice());
         }
@@ -365,6 +370,7 @@ impl KafkaSink {
 impl Sink for KafkaSink {
     async fn write(&mut self, batch: RecordBatch) -> eddy_engine::Result<()> {
         let (batch, rowtimes) = split_rowtime(batch);
+        let (batch, deletes) = split_deletes(batch);
         // Raw records (late rows) keep the timestamp they were read with.
         let rowtimes = rowtimes.or_else(|| match self.mode {
             Mode::Raw => batch.column(RawColumn::Timestamp as usize).as_primitive_opt::<TimestampMillisecondType>().cloned(),
@@ -426,7 +432,8 @@ impl Sink for KafkaSink {
             let headers = progress.clone().or_else(|| headers.get_mut(i).and_then(Option::take));
             // Kafka takes no timestamp before the epoch: those rows get the producer's clock.
             let timestamp = rowtimes.as_ref().filter(|t| t.is_valid(i)).map(|t| t.value(i)).filter(|&t| t >= 0);
-            self.send(Record { key, value, headers, timestamp }).await?;
+            let tombstone = deletes.as_ref().is_some_and(|d| d.value(i));
+            self.send(Record { key, value, headers, timestamp, tombstone }).await?;
         }
         Ok(())
     }
@@ -481,6 +488,22 @@ fn split_rowtime(batch: RecordBatch) -> (RecordBatch, Option<TimestampMillisecon
             let mut batch = batch;
             batch.remove_column(n - 1);
             (batch, Some(times))
+        }
+        _ => (batch, None),
+    }
+}
+
+/// Splits off the trailing `__delete` column (Boolean) of an aggregation whose HAVING
+/// marks the groups to delete: those rows are written as tombstones.
+fn split_deletes(batch: RecordBatch) -> (RecordBatch, Option<arrow::array::BooleanArray>) {
+    let n = batch.num_columns();
+    let is_delete = n > 0 && batch.schema().field(n - 1).name() == eddy_engine::operators::having_deletes::DELETE;
+    match batch.column(n.saturating_sub(1)).as_boolean_opt() {
+        Some(deletes) if is_delete => {
+            let deletes = deletes.clone();
+            let mut batch = batch;
+            batch.remove_column(n - 1);
+            (batch, Some(deletes))
         }
         _ => (batch, None),
     }

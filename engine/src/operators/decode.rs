@@ -80,6 +80,10 @@ pub struct Decode {
     output: SchemaRef,
     /// `{"<column>":`: the prefix that wraps an unwrapped single value.
     unwrapped: Option<Vec<u8>>,
+    /// A TABLE's changelog: a record without a value (a tombstone) is decoded as this
+    /// value, all NULLs, instead of being malformed; the changelog operator reads the
+    /// raw value (`__value`) to tell it is a delete.
+    tombstone: Option<Vec<u8>>,
 }
 
 impl Decode {
@@ -95,7 +99,15 @@ impl Decode {
             query_id,
             meta: MetaColumns::None,
             unwrapped: None,
+            tombstone: None,
         }
+    }
+
+    /// Reads records without a value (tombstones of a TABLE's changelog) as rows of
+    /// NULLs, decoding `placeholder` for them (`{}` for JSON, delimiters for DELIMITED).
+    pub fn with_tombstones(mut self, placeholder: Vec<u8>) -> Self {
+        self.tombstone = Some(placeholder);
+        self
     }
 
     /// Reads each JSON value as the bare value of the one value column named `column`
@@ -144,11 +156,15 @@ impl Decode {
     fn decode(&mut self, batch: &RecordBatch) -> Result<crate::format::Decoded> {
         let values = batch.column(RawColumn::Value as usize).as_binary::<i32>();
         let wrapped: Vec<Option<Vec<u8>>>;
-        let slices: Vec<Option<&[u8]>> = match &self.unwrapped {
+        let values: Vec<Option<&[u8]>> = match &self.tombstone {
             None => values.iter().collect(),
+            Some(placeholder) => values.iter().map(|v| v.or(Some(placeholder.as_slice()))).collect(),
+        };
+        let slices: Vec<Option<&[u8]>> = match &self.unwrapped {
+            None => values,
             Some(prefix) => {
                 wrapped = values
-                    .iter()
+                    .into_iter()
                     .map(|v| {
                         v.map(|v| {
                             let mut w = Vec::with_capacity(prefix.len() + v.len() + 1);

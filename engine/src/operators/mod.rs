@@ -1,7 +1,9 @@
 //! The operators, one per file.
 
+pub mod changelog;
 mod decode;
 mod filter;
+pub mod having_deletes;
 mod late;
 mod match_recognize;
 mod projection;
@@ -9,8 +11,10 @@ mod state;
 pub mod watermark;
 mod window_aggregate;
 
+pub use changelog::Changelog;
 pub use decode::{Decode, MetaColumns, META_KEY, META_OFFSET, META_PARTITION, META_TIMESTAMP, META_TOPIC, META_VALUE};
 pub use filter::Filter;
+pub use having_deletes::HavingDeletes;
 pub use late::LateRows;
 pub use match_recognize::MatchRecognize;
 pub use projection::Projection;

@@ -51,7 +51,9 @@ use crate::connector::{ConnectorFactory, Progress, QueryContext, Sink, Source};
 use crate::error::{EngineError, Result};
 use crate::metrics::QueryMetrics;
 use crate::operator::{Collector, Message, Operator, Timestamp, PROCESSING_TIME_INTERVAL_MS};
-use crate::operators::{Decode, Filter, MatchRecognize, MetaColumns, Projection, Watermarks, WindowAggregate, META_ROWTIME};
+use crate::operators::{
+    Changelog, Decode, Filter, HavingDeletes, MatchRecognize, MetaColumns, Projection, Watermarks, WindowAggregate, META_ROWTIME,
+};
 use crate::options::{ConnectorOptions, ErrorPolicy};
 use crate::record::RawColumn;
 use crate::sql::planner::QueryPlan;
@@ -308,9 +310,11 @@ fn front_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[
     // there too, as in ksqlDB).
     let stateful = plan.aggregate.is_some() || plan.match_recognize.is_some();
     let timed = stateful || matches!(plan.sink.connector, ConnectorOptions::Kafka(_));
+    // An aggregation of a TABLE reads its changelog: updates and deletes take back rows.
+    let changelog = plan.aggregate.is_some() && source.is_changelog();
     let meta = match timed {
         false => MetaColumns::None,
-        true if source.event_time.late_rows_topic.is_some() => MetaColumns::Record,
+        true if source.event_time.late_rows_topic.is_some() || changelog => MetaColumns::Record,
         true => MetaColumns::Position,
     };
     let physical = source.physical_schema();
@@ -319,11 +323,24 @@ fn front_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[
         if k.record_key && !source.key.is_empty() {
             decode = decode.with_record_key(format, k.key_format, &source.key)?;
         }
-        if !k.wrap_single_value && matches!(format, crate::options::Format::Json) {
-            let keys: &[String] = if k.record_key { &source.key } else { &[] };
+        let keys: &[String] = if k.record_key { &source.key } else { &[] };
+        let unwrapped = !k.wrap_single_value && matches!(format, crate::options::Format::Json);
+        if unwrapped {
             if let Some(value) = physical.fields().iter().find(|f| !keys.contains(f.name())) {
                 decode = decode.with_unwrapped_value(value.name());
             }
+        }
+        if changelog {
+            // A tombstone decodes as a row of NULLs; the changelog deletes its key.
+            let placeholder = match format {
+                crate::options::Format::Json if unwrapped => b"null".to_vec(),
+                crate::options::Format::Json => b"{}".to_vec(),
+                crate::options::Format::Delimited { delimiter, .. } => {
+                    let values = physical.fields().iter().filter(|f| !keys.contains(f.name())).count();
+                    vec![delimiter; values.saturating_sub(1)]
+                }
+            };
+            decode = decode.with_tombstones(placeholder);
         }
     }
     let mut ops: Vec<Box<dyn Operator>> = vec![Box::new(decode)];
@@ -344,6 +361,11 @@ fn front_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[
         fields.extend(meta.fields());
         schema = Arc::new(Schema::new(fields));
         ops.push(Box::new(Projection::new(exprs, schema.clone())));
+    }
+    if changelog {
+        let op = Changelog::new(&schema, source.schema.fields().len(), &source.key)?;
+        schema = op.output_schema();
+        ops.push(Box::new(op));
     }
     if timed {
         let watermarks = Watermarks::new(&source.event_time, &schema, partitions, now_ms(), metrics.clone(), policy, plan.id.clone())?;
@@ -366,10 +388,20 @@ fn back_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, input: &SchemaR
             ops.push(Box::new(Filter::new(filter.expr.clone())));
         }
     }
+    // A changing table written to a keyed Kafka topic: HAVING marks the groups that fail
+    // it, and the sink writes their tombstones (ksqlDB); elsewhere it filters.
+    let kafka_sink = matches!(plan.sink.connector, ConnectorOptions::Kafka(_));
+    let mut marks_deletes = false;
     if let Some(aggregate) = &plan.aggregate {
         ops.push(Box::new(WindowAggregate::new(aggregate, input, metrics.clone())?));
         if let Some(having) = &plan.having {
-            ops.push(Box::new(Filter::new(having.expr.clone())));
+            let keyed_kafka = matches!(&plan.sink.connector, ConnectorOptions::Kafka(k) if k.record_key);
+            if keyed_kafka && aggregate.emit == crate::sql::ast::Emit::Changes {
+                marks_deletes = true;
+                ops.push(Box::new(HavingDeletes::new(having.expr.clone())));
+            } else {
+                ops.push(Box::new(Filter::new(having.expr.clone())));
+            }
         }
     }
     // Rows are built with every column nullable: a NULL where the sink wants a value is
@@ -379,7 +411,12 @@ fn back_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, input: &SchemaR
     // A Kafka sink writes each row's time as the record timestamp (ksqlDB's ROWTIME): the
     // row's own `__rowtime` through a projection, the largest aggregated one after an
     // aggregation, the last row's after MATCH_RECOGNIZE (both operators append it).
-    if matches!(plan.sink.connector, ConnectorOptions::Kafka(_)) {
+    if marks_deletes {
+        let at = plan.aggregate.as_ref().map(|a| a.output_schema.fields().len() + 1).unwrap_or_default();
+        exprs.push(Arc::new(Column::new(crate::operators::having_deletes::DELETE, at)));
+        fields.push(Field::new(crate::operators::having_deletes::DELETE, DataType::Boolean, false));
+    }
+    if kafka_sink {
         let rowtime = match (&plan.aggregate, &plan.match_recognize) {
             (Some(a), _) => a.output_schema.fields().len(),
             (None, Some(m)) => m.output_schema.fields().len(),

@@ -15,6 +15,7 @@ pub(crate) mod navigation;
 pub mod parser;
 pub(crate) mod pattern;
 pub mod planner;
+pub(crate) mod retraction;
 pub(crate) mod types;
 pub(crate) mod vars;
 pub(crate) mod window;

@@ -688,6 +688,26 @@ impl<'a> Planner<'a> {
         // Plan against the source plus the window columns when windowed.
         let mut planning = base.clone();
         let declared_source = check_query_source(query, &base)?;
+        // Aggregating a TABLE: over its changelog, the aggregates weighted by `__weight`.
+        let weighted;
+        let grouped = matches!(query.body.as_ref(), sqlparser::ast::SetExpr::Select(s)
+            if matches!(&s.group_by, sqlparser::ast::GroupByExpr::Expressions(e, _) if !e.is_empty()));
+        let query = if recognized.is_none() && grouped && declared_source.is_changelog() {
+            if normalized.window.is_some() {
+                return Err(SqlError::new("Windowing not supported for table aggregations.")
+                    .hint(format!("aggregate a stream over the topic of \"{}\" to window it", declared_source.name)));
+            }
+            let functions = self.state.aggregate_functions();
+            weighted = super::retraction::weighted_aggregates(query, &|name| functions.contains_key(name))?;
+            let mut relation = declared_source.as_ref().clone();
+            let mut fields: Vec<Field> = relation.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+            fields.push(Field::new(super::retraction::WEIGHT, DataType::Int64, false));
+            relation.schema = Arc::new(Schema::new(fields));
+            planning.insert(Arc::new(relation));
+            &weighted
+        } else {
+            query
+        };
         if normalized.window.is_some() {
             let mut relation = declared_source.as_ref().clone();
             let mut fields: Vec<Field> = relation.schema.fields().iter().map(|f| f.as_ref().clone()).collect();

@@ -1,0 +1,136 @@
+//! Aggregating a TABLE: the aggregates are rewritten over the changelog's `__weight`
+//! (+1 for a row that enters the table, -1 for one an update or a delete takes back,
+//! [`crate::operators::changelog`]), so that a count goes back down (ksqlDB's "count back
+//! to zero": 1, 2, 1, 0) without retractable accumulators:
+//!
+//! - `COUNT(*)` is `SUM(__weight)`; `COUNT(x)` is `SUM(CASE WHEN x IS NULL THEN 0 ELSE
+//!   __weight END)`;
+//! - `SUM(x)` is `SUM(x * __weight)`;
+//! - `AVG(x)` is `SUM(x * __weight)` over the weighted `COUNT(x)` (NULL at zero rows).
+//!
+//! Other aggregates (MIN, MAX, LATEST_BY_OFFSET, COLLECT_LIST, ...) cannot take a row
+//! back this way and are refused with an error naming them.
+
+use sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Query, SetExpr, VisitMut, VisitorMut};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::Parser;
+
+use super::event_time::expr_position;
+use crate::error::SqlError;
+
+/// The weight column the changelog adds (see [`crate::operators::changelog::WEIGHT`]).
+pub use crate::operators::changelog::WEIGHT;
+
+/// `query` with its aggregates over `__weight`. `is_aggregate` tells an aggregate
+/// function's name (lower-case) from a scalar one's.
+///
+/// Errors: an aggregate other than COUNT, SUM and AVG, or COUNT(DISTINCT ...).
+pub fn weighted_aggregates(query: &Query, is_aggregate: &dyn Fn(&str) -> bool) -> Result<Query, SqlError> {
+    let mut query = query.clone();
+    let mut rewriter = Rewriter { is_aggregate, error: None };
+    if let SetExpr::Select(select) = query.body.as_mut() {
+        for item in select.projection.iter_mut() {
+            let _ = item.visit(&mut rewriter);
+        }
+        if let Some(having) = select.having.as_mut() {
+            let _ = having.visit(&mut rewriter);
+        }
+    }
+    match rewriter.error {
+        Some(e) => Err(e),
+        None => Ok(query),
+    }
+}
+
+struct Rewriter<'a> {
+    is_aggregate: &'a dyn Fn(&str) -> bool,
+    error: Option<SqlError>,
+}
+
+impl Rewriter<'_> {
+    fn rewrite(&mut self, e: &Expr) -> Result<Option<Expr>, SqlError> {
+        let Expr::Function(f) = e else { return Ok(None) };
+        let name = f.name.to_string().to_lowercase();
+        if !(self.is_aggregate)(&name) {
+            return Ok(None);
+        }
+        let FunctionArguments::List(list) = &f.args else { return Ok(None) };
+        if list.duplicate_treatment.is_some() {
+            return Err(SqlError::new(format!("{}(DISTINCT ...) over a TABLE is not supported", name.to_uppercase()))
+                .at(expr_position(e))
+                .hint("a distinct count cannot take back an updated row; aggregate the table's source stream"));
+        }
+        let arg = match list.args.as_slice() {
+            [] | [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] => None,
+            [FunctionArg::Unnamed(FunctionArgExpr::Expr(x))] => Some(x.to_string()),
+            _ => None,
+        };
+        let counted = |x: &str| format!("SUM(CASE WHEN ({x}) IS NULL THEN 0 ELSE {WEIGHT} END)");
+        let sql = match (name.as_str(), arg) {
+            ("count", None) => format!("SUM({WEIGHT})"),
+            ("count", Some(x)) => counted(&x),
+            ("sum", Some(x)) => format!("SUM(({x}) * {WEIGHT})"),
+            ("avg", Some(x)) => format!("CAST(SUM(({x}) * {WEIGHT}) AS DOUBLE) / NULLIF({}, 0)", counted(&x)),
+            _ => return Err(SqlError::new(format!("{} over a TABLE is not supported", name.to_uppercase())).at(expr_position(e)).hint(
+                "only COUNT, SUM and AVG take back a row that an update or a delete replaces; aggregate the table's source stream instead",
+            )),
+        };
+        parse(&sql).map(Some)
+    }
+}
+
+fn parse(sql: &str) -> Result<Expr, SqlError> {
+    Parser::new(&GenericDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_expr())
+        .map_err(|e| SqlError::new(format!("cannot plan the table aggregation: {e}")))
+}
+
+impl VisitorMut for Rewriter<'_> {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> std::ops::ControlFlow<()> {
+        if self.error.is_some() {
+            return std::ops::ControlFlow::Continue(());
+        }
+        match self.rewrite(expr) {
+            Ok(Some(replacement)) => *expr = replacement,
+            Ok(None) => {}
+            Err(e) => self.error = Some(e),
+        }
+        std::ops::ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlparser::ast::Statement;
+
+    use super::*;
+
+    fn rewritten(sql: &str) -> Result<String, String> {
+        let Ok(Statement::Query(query)) = Parser::parse_sql(&GenericDialect {}, sql).map(|mut s| s.remove(0)) else {
+            return Err("not a query".into());
+        };
+        let aggregates = |n: &str| matches!(n, "count" | "sum" | "avg" | "min");
+        weighted_aggregates(&query, &aggregates).map(|q| q.to_string()).map_err(|e| e.message)
+    }
+
+    #[test]
+    fn count_sum_and_avg_are_weighted() {
+        assert_eq!(
+            rewritten("SELECT id, COUNT(*) AS n, SUM(v), AVG(v) FROM t GROUP BY id HAVING COUNT(v) > 0"),
+            Ok("SELECT id, SUM(__weight) AS n, SUM((v) * __weight), CAST(SUM((v) * __weight) AS DOUBLE) / NULLIF(SUM(CASE WHEN (v) IS NULL THEN 0 ELSE __weight END), 0) FROM t GROUP BY id HAVING SUM(CASE WHEN (v) IS NULL THEN 0 ELSE __weight END) > 0".into())
+        );
+        assert_eq!(rewritten("SELECT UPPER(k), COUNT() FROM t GROUP BY k"), Ok("SELECT UPPER(k), SUM(__weight) FROM t GROUP BY k".into()));
+    }
+
+    #[test]
+    fn other_aggregates_are_refused() {
+        assert_eq!(rewritten("SELECT MIN(v) FROM t GROUP BY k"), Err("MIN over a TABLE is not supported".into()));
+        assert_eq!(
+            rewritten("SELECT COUNT(DISTINCT v) FROM t GROUP BY k"),
+            Err("COUNT(DISTINCT ...) over a TABLE is not supported".into())
+        );
+    }
+}
