@@ -72,7 +72,8 @@ fn read(bootstrap: &str, isolation: &str) -> Vec<i32> {
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
                 let v: serde_json::Value = serde_json::from_slice(m.payload().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
-                ids.push(v["v"].as_str().and_then(|s| s.trim_start_matches('v').parse().ok()).unwrap_or(-1));
+                // A ksqlDB relation: its names are written upper-cased.
+                ids.push(v["V"].as_str().and_then(|s| s.trim_start_matches('v').parse().ok()).unwrap_or(-1));
             }
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
             Some(Err(e)) => panic!("{e}"),

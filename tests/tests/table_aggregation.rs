@@ -89,3 +89,45 @@ async fn a_table_aggregation_counts_back_to_zero() {
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["primaryMessage"], "Windowing not supported for table aggregations.", "{answer}");
 }
+
+/// Session windows with EMIT CHANGES (ksqlDB's session-windows.json "max session"): each
+/// update is written at once under the session-windowed key (key bytes, end, start), and a
+/// session that a merge replaces is deleted with a tombstone. Rows exactly a gap apart
+/// are one session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_windows_emit_changes_and_retract_merged_sessions() {
+    const BASE: i64 = 1_700_000_010_000;
+    let topic = unique("sessions");
+    let state = scratch_dir("eddy-sessions").join("state");
+    let server = Server::start(&state, &[("EDDY_APPLICATION_ID", &unique("sessions"))]);
+    let (status, answer) = server.ksql(&format!(
+        "CREATE STREAM test (K BIGINT KEY, ID BIGINT, NAME VARCHAR, VALUE BIGINT) WITH (kafka_topic='{topic}', value_format='DELIMITED', partitions=1);
+         CREATE TABLE s2 WITH (kafka_topic='{topic}-s2') AS SELECT ID, MAX(VALUE) FROM test WINDOW SESSION (30 SECONDS) GROUP BY ID;"
+    ));
+    assert_eq!(status, 200, "{answer}");
+    let out = format!("{topic}-s2");
+    let steps: [(i64, &str, i64, usize); 4] =
+        [(0, "0,zero,0", 0, 1), (0, "0,100,5", 10_000, 3), (1, "1,100,100", 10_000, 4), (1, "1,100,200", 40_000, 6)];
+    for (key, value, at, total) in steps {
+        let k = key.to_be_bytes();
+        produce_timestamped(&topic, &[(Some(&k), value, Some(BASE + at))]).await;
+        let got = consume_bytes(&out, total, WAIT).await;
+        assert_eq!(got.len(), total, "after {value} at {at}: {got:?}");
+    }
+    let window_key = |id: i64, start: i64, end: i64| {
+        let mut k = id.to_be_bytes().to_vec();
+        k.extend_from_slice(&(BASE + end).to_be_bytes());
+        k.extend_from_slice(&(BASE + start).to_be_bytes());
+        Some(k)
+    };
+    let got = consume_bytes(&out, 6, WAIT).await;
+    let want: Vec<(Option<Vec<u8>>, Vec<u8>)> = vec![
+        (window_key(0, 0, 0), b"0".to_vec()),
+        (window_key(0, 0, 0), Vec::new()),
+        (window_key(0, 0, 10_000), b"5".to_vec()),
+        (window_key(1, 10_000, 10_000), b"100".to_vec()),
+        (window_key(1, 10_000, 10_000), Vec::new()),
+        (window_key(1, 10_000, 40_000), b"200".to_vec()),
+    ];
+    assert_eq!(got, want);
+}

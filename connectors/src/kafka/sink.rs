@@ -423,7 +423,8 @@ impl Sink for KafkaSink {
                 .insert(Header { key: HEADER_CHECKPOINT, value: Some(label.as_str()) })
         });
         for (i, (key, value)) in keys.into_iter().zip(values).enumerate() {
-            if self.suppression.take(key.as_deref(), &value) {
+            let tombstone = deletes.as_ref().is_some_and(|d| d.value(i));
+            if self.suppression.take(key.as_deref(), (!tombstone).then_some(value.as_slice())) {
                 if self.suppression.is_empty() {
                     tracing::info!(topic = %self.topic, suppressed = self.suppression.suppressed(), "every record written before the restart was met again");
                 }
@@ -432,7 +433,6 @@ impl Sink for KafkaSink {
             let headers = progress.clone().or_else(|| headers.get_mut(i).and_then(Option::take));
             // Kafka takes no timestamp before the epoch: those rows get the producer's clock.
             let timestamp = rowtimes.as_ref().filter(|t| t.is_valid(i)).map(|t| t.value(i)).filter(|&t| t >= 0);
-            let tombstone = deletes.as_ref().is_some_and(|d| d.value(i));
             self.send(Record { key, value, headers, timestamp, tombstone }).await?;
         }
         Ok(())
@@ -475,15 +475,16 @@ impl Sink for KafkaSink {
     }
 }
 
-/// The headers of each dead letter in `batch` ([`eddy_engine::record::dead_letter_schema`]).
 /// Splits off the trailing `__rowtime` column (Timestamp(ms)) that the engine appends to
 /// rows bound for a Kafka sink: the rows' times, written as the record timestamps
 /// (ksqlDB's ROWTIME). Batches without it come back whole.
 fn split_rowtime(batch: RecordBatch) -> (RecordBatch, Option<TimestampMillisecondArray>) {
     let n = batch.num_columns();
-    let is_rowtime = n > 0 && batch.schema().field(n - 1).name() == eddy_engine::operators::META_ROWTIME;
-    match batch.column(n.saturating_sub(1)).as_primitive_opt::<TimestampMillisecondType>() {
-        Some(times) if is_rowtime => {
+    if n == 0 || batch.schema().field(n - 1).name() != eddy_engine::operators::META_ROWTIME {
+        return (batch, None);
+    }
+    match batch.column(n - 1).as_primitive_opt::<TimestampMillisecondType>() {
+        Some(times) => {
             let times = times.clone();
             let mut batch = batch;
             batch.remove_column(n - 1);
@@ -497,9 +498,11 @@ fn split_rowtime(batch: RecordBatch) -> (RecordBatch, Option<TimestampMillisecon
 /// marks the groups to delete: those rows are written as tombstones.
 fn split_deletes(batch: RecordBatch) -> (RecordBatch, Option<arrow::array::BooleanArray>) {
     let n = batch.num_columns();
-    let is_delete = n > 0 && batch.schema().field(n - 1).name() == eddy_engine::operators::having_deletes::DELETE;
-    match batch.column(n.saturating_sub(1)).as_boolean_opt() {
-        Some(deletes) if is_delete => {
+    if n == 0 || batch.schema().field(n - 1).name() != eddy_engine::operators::having_deletes::DELETE {
+        return (batch, None);
+    }
+    match batch.column(n - 1).as_boolean_opt() {
+        Some(deletes) => {
             let deletes = deletes.clone();
             let mut batch = batch;
             batch.remove_column(n - 1);
@@ -509,6 +512,7 @@ fn split_deletes(batch: RecordBatch) -> (RecordBatch, Option<arrow::array::Boole
     }
 }
 
+/// The headers of each dead letter in `batch` ([`eddy_engine::record::dead_letter_schema`]).
 fn dead_letter_headers(batch: &RecordBatch) -> Vec<Option<OwnedHeaders>> {
     use arrow::array::Array;
     use arrow::datatypes::{Int32Type, Int64Type, TimestampMillisecondType};

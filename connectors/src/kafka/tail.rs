@@ -58,13 +58,13 @@ impl Suppression {
         self.left += 1;
     }
 
-    /// Whether the record with `key` and `value` was written already; if so it is
-    /// counted as suppressed and will not be suppressed a second time.
-    pub fn take(&mut self, key: Option<&[u8]>, value: &[u8]) -> bool {
+    /// Whether the record with `key` and `value` (`None`: a tombstone) was written
+    /// already; if so it is counted as suppressed and will not be suppressed a second time.
+    pub fn take(&mut self, key: Option<&[u8]>, value: Option<&[u8]>) -> bool {
         if self.left == 0 {
             return false;
         }
-        let fp = fingerprint(key, Some(value));
+        let fp = fingerprint(key, value);
         match self.pending.get_mut(&fp) {
             Some(n) if *n > 0 => {
                 *n -= 1;
@@ -83,7 +83,8 @@ impl Suppression {
 fn fingerprint(key: Option<&[u8]>, value: Option<&[u8]>) -> u64 {
     let mut h = DefaultHasher::new();
     key.hash(&mut h);
-    value.unwrap_or_default().hash(&mut h);
+    // A tombstone (no value) is not an empty value.
+    value.hash(&mut h);
     h.finish()
 }
 
@@ -193,14 +194,17 @@ mod tests {
         s.add(Some(b"k"), Some(b"v"));
         s.add(Some(b"k"), Some(b"v"));
         s.add(None, Some(b"w"));
-        assert_eq!(s.len(), 3);
-        assert!(s.take(Some(b"k"), b"v"));
-        assert!(!s.take(Some(b"k"), b"other"));
-        assert!(s.take(Some(b"k"), b"v"));
-        assert!(!s.take(Some(b"k"), b"v"), "only twice");
-        assert!(!s.take(Some(b"w"), b"w"), "the key differs");
-        assert!(s.take(None, b"w"));
+        s.add(Some(b"t"), None);
+        assert_eq!(s.len(), 4);
+        assert!(s.take(Some(b"k"), Some(b"v")));
+        assert!(!s.take(Some(b"k"), Some(b"other")));
+        assert!(s.take(Some(b"k"), Some(b"v")));
+        assert!(!s.take(Some(b"k"), Some(b"v")), "only twice");
+        assert!(!s.take(Some(b"w"), Some(b"w")), "the key differs");
+        assert!(s.take(None, Some(b"w")));
+        assert!(!s.take(Some(b"t"), Some(b"")), "a tombstone is not an empty value");
+        assert!(s.take(Some(b"t"), None));
         assert!(s.is_empty());
-        assert_eq!(s.suppressed(), 3);
+        assert_eq!(s.suppressed(), 4);
     }
 }

@@ -4,7 +4,8 @@
 //! `HAVING SUM(v) > 100` writes a null value for a group at 0, Kafka Streams'
 //! `KTable.filter`). NULL counts as failing, as in WHERE.
 //!
-//! Output: the input columns, then `__delete Boolean` (true: write a tombstone).
+//! Output: the input columns, then `__delete Boolean` (true: write a tombstone); an
+//! input that has `__delete` last (a session window's retractions) keeps its marks.
 
 use std::sync::Arc;
 
@@ -43,18 +44,29 @@ impl Operator for HavingDeletes {
             return Err(EngineError::statement(format!("HAVING must be BOOLEAN, found {}", mask.data_type())));
         }
         let mask = mask.as_boolean();
-        let deletes: BooleanArray = (0..mask.len()).map(|i| Some(!(mask.is_valid(i) && mask.value(i)))).collect();
-        let schema = self
-            .output
-            .get_or_insert_with(|| {
-                let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
-                fields.push(Field::new(DELETE, DataType::Boolean, false));
-                Arc::new(Schema::new(fields))
-            })
-            .clone();
+        // Rows already marked (a session's retraction) stay marked.
+        let schema = batch.schema();
+        let marked = schema.fields().last().filter(|f| f.name() == DELETE).map(|_| batch.num_columns() - 1);
+        let already = |i: usize| marked.is_some_and(|c| batch.column(c).as_boolean().value(i));
+        let deletes: BooleanArray = (0..mask.len()).map(|i| Some(already(i) || !(mask.is_valid(i) && mask.value(i)))).collect();
         let mut columns = batch.columns().to_vec();
-        columns.push(Arc::new(deletes));
-        out.emit(RecordBatch::try_new(schema, columns)?);
+        let output = match marked {
+            Some(c) => {
+                columns[c] = Arc::new(deletes);
+                schema
+            }
+            None => {
+                columns.push(Arc::new(deletes));
+                self.output
+                    .get_or_insert_with(|| {
+                        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+                        fields.push(Field::new(DELETE, DataType::Boolean, false));
+                        Arc::new(Schema::new(fields))
+                    })
+                    .clone()
+            }
+        };
+        out.emit(RecordBatch::try_new(output, columns)?);
         Ok(())
     }
 }

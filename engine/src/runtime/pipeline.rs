@@ -394,6 +394,10 @@ fn back_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, input: &SchemaR
     let mut marks_deletes = false;
     if let Some(aggregate) = &plan.aggregate {
         ops.push(Box::new(WindowAggregate::new(aggregate, input, metrics.clone())?));
+        // Sessions with EMIT CHANGES mark the sessions merges replaced (the planner lets
+        // them write to keyed Kafka topics only).
+        marks_deletes = aggregate.emit == crate::sql::ast::Emit::Changes
+            && matches!(aggregate.window.as_ref().map(|w| w.kind), Some(crate::sql::ast::WindowKind::Session { .. }));
         if let Some(having) = &plan.having {
             let keyed_kafka = matches!(&plan.sink.connector, ConnectorOptions::Kafka(k) if k.record_key);
             if keyed_kafka && aggregate.emit == crate::sql::ast::Emit::Changes {
@@ -408,14 +412,15 @@ fn back_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, input: &SchemaR
     // the sink's to report, not a reason to fail the whole batch here.
     let mut fields: Vec<_> = plan.output_schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
     let mut exprs: Vec<Arc<dyn PhysicalExpr>> = plan.projection.iter().map(|p| p.expr.clone()).collect();
-    // A Kafka sink writes each row's time as the record timestamp (ksqlDB's ROWTIME): the
-    // row's own `__rowtime` through a projection, the largest aggregated one after an
-    // aggregation, the last row's after MATCH_RECOGNIZE (both operators append it).
+    // The marks of HAVING's deletes pass to the sink, which writes tombstones for them.
     if marks_deletes {
         let at = plan.aggregate.as_ref().map(|a| a.output_schema.fields().len() + 1).unwrap_or_default();
         exprs.push(Arc::new(Column::new(crate::operators::having_deletes::DELETE, at)));
         fields.push(Field::new(crate::operators::having_deletes::DELETE, DataType::Boolean, false));
     }
+    // A Kafka sink writes each row's time as the record timestamp (ksqlDB's ROWTIME): the
+    // row's own `__rowtime` through a projection, the largest aggregated one after an
+    // aggregation, the last row's after MATCH_RECOGNIZE (both operators append it).
     if kafka_sink {
         let rowtime = match (&plan.aggregate, &plan.match_recognize) {
             (Some(a), _) => a.output_schema.fields().len(),

@@ -354,7 +354,8 @@ impl<'a> Planner<'a> {
         if let Ok(source) = check_query_source(&query, self.catalog) {
             super::comparisons::check_comparisons(&query, &source.schema)?;
         }
-        let select = self.plan_select(&query, clauses, None)?;
+        let mut select = self.plan_select(&query, clauses, None)?;
+        settle_session_emit(&mut select, None, clauses)?;
         let schema = select.output_schema()?;
         let id = self.next_id(&format!("transient_{}", select.source.name));
         let sink = Arc::new(Relation {
@@ -547,7 +548,8 @@ impl<'a> Planner<'a> {
                 .unwrap_or_else(|| "create it first with CREATE TABLE ... WITH ('connector'=...)".to_string());
             SqlError::new(format!("unknown stream or table \"{}\"", insert.target.value)).at(insert.target.position).hint(hint)
         })?;
-        let select = self.plan_select(&insert.query, &insert.clauses, Some(&sink))?;
+        let mut select = self.plan_select(&insert.query, &insert.clauses, Some(&sink))?;
+        settle_session_emit(&mut select, Some(&sink), &insert.clauses)?;
         if select.source.name == sink.name {
             return Err(SqlError::new(format!("\"{}\" cannot be both read and written by one query", sink.name)).at(insert.target.position));
         }
@@ -570,7 +572,7 @@ impl<'a> Planner<'a> {
         if let Ok(source) = check_query_source(&query, self.catalog) {
             super::comparisons::check_comparisons(&query, &source.schema)?;
         }
-        let select = self.plan_select(&query, &c.clauses, None)?;
+        let mut select = self.plan_select(&query, &c.clauses, None)?;
         let schema = select.output_schema()?;
         let source = &select.source;
         // The new stream inherits the source's topic settings unless WITH says otherwise
@@ -648,6 +650,7 @@ impl<'a> Planner<'a> {
             sql: sql.to_string(),
             ksql_names,
         });
+        settle_session_emit(&mut select, Some(&relation), &c.clauses)?;
         if let Some(aggregate) = &select.aggregate {
             check_upsert_sink(aggregate, &relation, &select.key_outputs, c.name.position)?;
         }
@@ -1073,6 +1076,33 @@ fn reject_window_columns(expr: &Expr, clause: &str) -> Result<(), SqlError> {
 
 /// An EMIT CHANGES aggregation updates rows: its sink needs a key to upsert on
 /// (Flink refuses update changes into an append-only sink the same way).
+/// Session windows with EMIT CHANGES retract the sessions a merge replaces with
+/// tombstones (ksqlDB), which only a keyed Kafka topic can hold. Elsewhere (`sink`
+/// `None`: a push query) an implied EMIT CHANGES (ksqlDB syntax's default) is EMIT
+/// FINAL, and a written one is refused.
+///
+/// Errors: `EMIT CHANGES` written for sessions whose sink cannot take tombstones.
+fn settle_session_emit(select: &mut SelectPlan, sink: Option<&Relation>, clauses: &StreamClauses) -> Result<(), SqlError> {
+    let Some(aggregate) = select.aggregate.as_mut() else { return Ok(()) };
+    let session = matches!(aggregate.window.as_ref().map(|w| w.kind), Some(super::ast::WindowKind::Session { .. }));
+    if !session || aggregate.emit != Emit::Changes {
+        return Ok(());
+    }
+    let keyed_kafka = sink.is_some_and(|s| matches!(&s.connector, ConnectorOptions::Kafka(k) if k.record_key));
+    if keyed_kafka {
+        return Ok(());
+    }
+    match clauses.emit {
+        None => {
+            aggregate.emit = Emit::Final;
+            Ok(())
+        }
+        Some((_, position)) => Err(SqlError::new("EMIT CHANGES of session windows needs a keyed Kafka table to write to")
+            .at(position)
+            .hint("a session that a merge replaces is deleted with a tombstone: write to a ksqlDB table (kafka_topic), or use EMIT FINAL")),
+    }
+}
+
 fn check_upsert_sink(
     aggregate: &AggregatePlan,
     sink: &Relation,

@@ -242,11 +242,6 @@ pub fn normalize(query: &Query, clauses: &StreamClauses, catalog: &Catalog) -> R
             return Err(SqlError::new("a window table function needs GROUP BY window_start, window_end")
                 .hint("add window_start, window_end to GROUP BY (Flink's window aggregation)"));
         }
-        if matches!(spec.kind, WindowKind::Session { .. }) && clauses.emit.map(|e| e.0) == Some(Emit::Changes) {
-            return Err(SqlError::new("EMIT CHANGES is not supported for session windows")
-                .at(clauses.emit.and_then(|e| e.1))
-                .hint("use EMIT FINAL: merging sessions would need the sink to delete the rows of the sessions merged away"));
-        }
     }
 
     // Window columns, legacy window functions, ksqlDB aggregate names.

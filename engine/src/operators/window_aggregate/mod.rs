@@ -21,6 +21,8 @@
 //! much longer and every late row that changes it re-emits the corrected row (an upsert). `EMIT CHANGES`: after every micro-batch, one row per (window, key)
 //! that the batch changed, with the current values (sinks upsert on key + window_start);
 //! state is freed when the window closes. A non-windowed GROUP BY keeps its groups.
+//! Sessions with `EMIT CHANGES` emit each changed session after the batch, after a
+//! retraction of each emitted session a merge replaced (rows end with `__delete`).
 //!
 //! **Checkpoints.** Barriers pass at once; the state is snapshotted with them (see
 //! [`Operator::snapshot`] for the Arrow layout) and restored on start, so a restart
@@ -120,6 +122,9 @@ pub struct WindowAggregate {
     aggregates: Vec<Aggregate>,
     output: SchemaRef,
     rowtime: usize,
+    /// Rows end with `__delete` (session windows with EMIT CHANGES: a merged-away session
+    /// is retracted with a tombstone).
+    deletes: bool,
     /// Subtracted from a window's end in the rows (ms): a ksqlDB session's `WINDOWEND` is
     /// its last row's time, not the end of its gap (Flink's `window_end`).
     shown_end_offset: i64,
@@ -167,6 +172,11 @@ impl WindowAggregate {
         aggregates.push(Aggregate { function: Arc::new(max_rowtime), inputs: vec![rowtime_input], filter: None });
         let mut output_fields: Vec<Field> = plan.output_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         output_fields.push(Field::new(META_ROWTIME, DataType::Timestamp(TimeUnit::Millisecond, None), true));
+        // Sessions with EMIT CHANGES retract merged sessions: rows carry a delete mark.
+        let deletes = matches!(plan.window.as_ref().map(|w| w.kind), Some(WindowKind::Session { .. })) && plan.emit == Emit::Changes;
+        if deletes {
+            output_fields.push(Field::new(super::having_deletes::DELETE, DataType::Boolean, false));
+        }
         let windows = match plan.window.as_ref().map(|w| w.kind) {
             None => Windows::Table(Window {
                 start: TABLE_BOUNDS.0,
@@ -192,6 +202,7 @@ impl WindowAggregate {
             aggregates,
             output: Arc::new(Schema::new(output_fields)),
             rowtime,
+            deletes,
             shown_end_offset: match plan.window.as_ref() {
                 Some(w) if w.syntax == crate::sql::window::WindowSyntax::Ksql => match w.kind {
                     WindowKind::Session { gap } => gap,
@@ -241,6 +252,9 @@ impl WindowAggregate {
             columns.push(Arc::new(TimestampMillisecondArray::from(vec![end.saturating_sub(self.shown_end_offset); n])));
         }
         columns.extend(values);
+        if self.deletes {
+            columns.push(Arc::new(BooleanArray::from(vec![false; n])));
+        }
         let columns = super::projection::cast_to(columns, &self.output)?;
         let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(n));
         Ok(RecordBatch::try_new_with_options(self.output.clone(), columns, &options)?)
@@ -268,7 +282,33 @@ impl WindowAggregate {
     /// Emits the groups that changed since the last call, of every open window (EMIT
     /// CHANGES) or of the windows that have fired (EMIT FINAL with allowed lateness:
     /// the corrected rows), keeping their state.
+    /// A tombstone row for a session a merge replaced: its key and bounds, NULL values,
+    /// the delete mark set.
+    fn retraction(&self, keys: Vec<ArrayRef>, start: Timestamp, end: Timestamp) -> Result<RecordBatch> {
+        let first_value = keys.len() + if self.windowed { 2 } else { 0 };
+        let values: Vec<ArrayRef> = self.output.fields()[first_value..first_value + self.aggregates.len()]
+            .iter()
+            .map(|f| arrow::array::new_null_array(f.data_type(), 1))
+            .collect();
+        let batch = self.output_batch(keys, 1, start, end, values)?;
+        let mut columns = batch.columns().to_vec();
+        if let Some(last) = columns.last_mut() {
+            *last = Arc::new(BooleanArray::from(vec![true]));
+        }
+        Ok(RecordBatch::try_new(self.output.clone(), columns)?)
+    }
+
     fn emit_changes(&mut self, fired_only: bool, out: &mut Collector) -> Result<()> {
+        if let Windows::Session(s) = &mut self.windows {
+            let (gone, current) = s.take_changes(&self.aggregates)?;
+            for g in gone {
+                out.emit(self.retraction(g.keys, g.start, g.end)?);
+            }
+            for c in current {
+                out.emit(self.output_batch(c.keys, 1, c.start, c.end, c.values)?);
+            }
+            return Ok(());
+        }
         let mut windows = std::mem::replace(&mut self.windows, Windows::Fixed { size: 0, advance: 0, open: BTreeMap::new() });
         let result = (|| {
             let open: Vec<&mut Window> = match &mut windows {
@@ -393,8 +433,11 @@ impl Operator for WindowAggregate {
             Windows::Session(s) => {
                 if !s.is_empty() {
                     let closed = s.close(watermark, timing.grace)?;
-                    for c in closed {
-                        out.emit(self.output_batch(c.keys, 1, c.start, c.end, c.values)?);
+                    // EMIT CHANGES emitted each session as it changed: closing frees it.
+                    if self.emit == Emit::Final {
+                        for c in closed {
+                            out.emit(self.output_batch(c.keys, 1, c.start, c.end, c.values)?);
+                        }
                     }
                 }
             }

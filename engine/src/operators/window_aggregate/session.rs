@@ -3,6 +3,11 @@
 //! `[ts, ts + gap)`; sessions it overlaps are merged into it (`state` + `merge_batch`).
 //! Rows are applied one by one in event-time order within a batch, since one row can
 //! bridge two sessions.
+//!
+//! `EMIT CHANGES` ([`SessionWindows::take_changes`]): after each batch, the sessions it
+//! changed are emitted with their current values, after a retraction (a tombstone) of each
+//! emitted session that a merge replaced, as ksqlDB (Kafka Streams) does: rows at 0 and 10
+//! seconds with a 30-second gap give the session 0..0, then its tombstone and 0..10000.
 
 use std::collections::HashMap;
 
@@ -21,6 +26,10 @@ struct Session {
     start: Timestamp,
     end: Timestamp,
     accumulators: Vec<Box<dyn Accumulator>>,
+    /// EMIT CHANGES: rows since it was last emitted.
+    changed: bool,
+    /// EMIT CHANGES: it was emitted, so replacing it needs a retraction.
+    emitted: bool,
 }
 
 /// A closed session, ready to emit: its key columns (one row each), bounds and values.
@@ -47,6 +56,9 @@ pub(super) struct SessionWindows {
     /// Row-encodes the key columns (`None`: no GROUP BY keys).
     converter: Option<RowConverter>,
     sessions: HashMap<Box<[u8]>, Vec<Session>>,
+    /// Emitted sessions that merges replaced since the last [`SessionWindows::take_changes`]:
+    /// key, start, end.
+    retracted: Vec<(Box<[u8]>, Timestamp, Timestamp)>,
 }
 
 impl SessionWindows {
@@ -58,7 +70,7 @@ impl SessionWindows {
             Some(s) => Some(RowConverter::new(s.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect())?),
             None => None,
         };
-        Ok(SessionWindows { gap, converter, sessions: HashMap::new() })
+        Ok(SessionWindows { gap, converter, sessions: HashMap::new(), retracted: Vec::new() })
     }
 
     /// Whether no session is open.
@@ -106,7 +118,10 @@ impl SessionWindows {
             };
             let (mut start, mut end) = (ts, ts.saturating_add(self.gap));
             let list = self.sessions.get(&key).map(|l| l.as_slice()).unwrap_or(&[]);
-            let overlapping: Vec<usize> = list.iter().enumerate().filter(|(_, s)| s.start < end && start < s.end).map(|(i, _)| i).collect();
+            // Sessions that touch merge: rows exactly a gap apart are one session (Flink's
+            // `TimeWindow.intersects`, Kafka Streams' inclusive inactivity gap).
+            let overlapping: Vec<usize> =
+                list.iter().enumerate().filter(|(_, s)| s.start <= end && start <= s.end).map(|(i, _)| i).collect();
             for &i in &overlapping {
                 start = start.min(list[i].start);
                 end = end.max(list[i].end);
@@ -116,10 +131,13 @@ impl SessionWindows {
                 continue;
             }
             let fresh: Vec<Box<dyn Accumulator>> = aggregates.iter().map(Aggregate::accumulator).collect::<Result<_>>()?;
-            let list = self.sessions.entry(key).or_default();
-            let mut merged = Session { start, end, accumulators: fresh };
+            let list = self.sessions.entry(key.clone()).or_default();
+            let mut merged = Session { start, end, accumulators: fresh, changed: true, emitted: false };
             for i in overlapping.into_iter().rev() {
                 let mut old = list.remove(i);
+                if old.emitted {
+                    self.retracted.push((key.clone(), old.start, old.end));
+                }
                 for (acc, o) in merged.accumulators.iter_mut().zip(old.accumulators.iter_mut()) {
                     let state = o.state()?.iter().map(|s| s.to_array()).collect::<Result<Vec<_>, _>>()?;
                     acc.merge_batch(&state)?;
@@ -162,6 +180,47 @@ impl SessionWindows {
             out.push(Closed { keys: self.decode(&[key])?, start: session.start, end: session.end, values });
         }
         Ok(out)
+    }
+
+    /// EMIT CHANGES: the emitted sessions replaced by merges since the last call (their
+    /// `values` empty: to retract), and the sessions changed since, with their current
+    /// values (in window, then key order). The accumulators keep their state.
+    ///
+    /// Errors: an accumulator cannot give its state or value, or a key cannot be decoded.
+    pub(super) fn take_changes(&mut self, aggregates: &[Aggregate]) -> Result<(Vec<Closed>, Vec<Closed>)> {
+        let mut retracted = std::mem::take(&mut self.retracted);
+        retracted.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        let mut gone = Vec::with_capacity(retracted.len());
+        for (key, start, end) in retracted {
+            gone.push(Closed { keys: self.decode(&[key])?, start, end, values: Vec::new() });
+        }
+        // Keys decoded after the walk (which holds the sessions mutably).
+        let mut changed: Vec<(Box<[u8]>, Closed)> = Vec::new();
+        for (key, list) in self.sessions.iter_mut() {
+            for session in list.iter_mut().filter(|s| s.changed) {
+                let mut values = Vec::with_capacity(session.accumulators.len());
+                for (i, acc) in session.accumulators.iter_mut().enumerate() {
+                    // `state` and `evaluate` may take the values: fresh ones merge them back.
+                    let fields = acc.state()?.iter().map(|v| v.to_array()).collect::<Result<Vec<_>, _>>()?;
+                    let mut kept = aggregates[i].accumulator()?;
+                    kept.merge_batch(&fields)?;
+                    *acc = kept;
+                    let mut probe = aggregates[i].accumulator()?;
+                    probe.merge_batch(&fields)?;
+                    values.push(probe.evaluate()?.to_array()?);
+                }
+                session.changed = false;
+                session.emitted = true;
+                changed.push((key.clone(), Closed { keys: Vec::new(), start: session.start, end: session.end, values }));
+            }
+        }
+        changed.sort_by(|a, b| (a.1.start, &a.0).cmp(&(b.1.start, &b.0)));
+        let mut current = Vec::with_capacity(changed.len());
+        for (key, mut session) in changed {
+            session.keys = self.decode(&[key])?;
+            current.push(session);
+        }
+        Ok((gone, current))
     }
 
     /// Row-encoded keys back to key columns.
@@ -221,7 +280,8 @@ impl SessionWindows {
             }
             let key: Box<[u8]> = rows.as_ref().map(|k| Box::from(k.row(r).data())).unwrap_or_default();
             let list = self.sessions.entry(key).or_default();
-            let session = Session { start, end, accumulators };
+            // What a checkpoint holds was emitted before it (EMIT CHANGES emits after each batch).
+            let session = Session { start, end, accumulators, changed: false, emitted: true };
             let at = list.partition_point(|s| s.start < session.start);
             list.insert(at, session);
         }
