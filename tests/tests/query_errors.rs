@@ -50,6 +50,11 @@ fn group_by_window_bounds_is_the_windowed_key() {
         .map(|f| f.iter().map(|f| format!("{} {}", f["name"].as_str().unwrap_or(""), f["type"].as_str().unwrap_or(""))).collect())
         .unwrap_or_default();
     assert_eq!(fields, ["ID KEY", "WINDOWSTART KEY", "WINDOWEND ", "C "], "{answer}");
+    // Its record keys end with the window bounds: reading it as a plain source would give
+    // wrong keys, so it is refused.
+    let (status, answer) = server.ksql("CREATE STREAM again AS SELECT * FROM t;");
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["primaryMessage"], "\"t\" is a windowed table: reading it as a source is not supported", "{answer}");
 }
 
 /// ksqlDB answers a push query sent to `/ksql` with error 40002 and this text; its

@@ -733,6 +733,12 @@ impl<'a> Planner<'a> {
             return Err(SqlError::new(format!("\"{}\" is a {} table: it can be written, not read", source.name, source.connector.name()))
                 .hint("read from a Kafka stream or a file"));
         }
+        // A windowed table's record keys end with the window bounds: read as a plain key
+        // they would give wrong key values, so it is refused until windowed keys are read.
+        if matches!(&source.connector, ConnectorOptions::Kafka(k) if k.windowed_key.is_some()) {
+            return Err(SqlError::new(format!("\"{}\" is a windowed table: reading it as a source is not supported", source.name))
+                .hint("its record keys carry the window bounds; read the stream it aggregates instead"));
+        }
         let unsupported = |what: &str, hint: &str| {
             Err(SqlError::new(format!("{what} is not supported in a persistent query yet")).hint(hint.to_string()))
         };
