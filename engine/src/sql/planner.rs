@@ -1080,8 +1080,6 @@ fn reject_window_columns(expr: &Expr, clause: &str) -> Result<(), SqlError> {
     Ok(())
 }
 
-/// An EMIT CHANGES aggregation updates rows: its sink needs a key to upsert on
-/// (Flink refuses update changes into an append-only sink the same way).
 /// Session windows with EMIT CHANGES retract the sessions a merge replaces with
 /// tombstones (ksqlDB), which only a keyed Kafka topic can hold. Elsewhere (`sink`
 /// `None`: a push query) an implied EMIT CHANGES (ksqlDB syntax's default) is EMIT
@@ -1109,6 +1107,8 @@ fn settle_session_emit(select: &mut SelectPlan, sink: Option<&Relation>, clauses
     }
 }
 
+/// An EMIT CHANGES aggregation updates rows: its sink needs a key to upsert on
+/// (Flink refuses update changes into an append-only sink the same way).
 fn check_upsert_sink(
     aggregate: &AggregatePlan,
     sink: &Relation,
