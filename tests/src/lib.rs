@@ -237,14 +237,19 @@ pub async fn produce(topic: &str, records: &[(Option<&str>, &str)]) {
     produce_to(topic, &records).await;
 }
 
-/// Produces `(partition, key, value)` records in order, each to its partition (or by the
-/// key's hash when `None`), and waits for every acknowledgement.
-pub async fn produce_to(topic: &str, records: &[(Option<i32>, Option<&str>, &str)]) {
-    let producer: FutureProducer = ClientConfig::new()
+/// A producer to the test broker that gives up on a record after 30 s.
+fn producer() -> FutureProducer {
+    ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
         .set("message.timeout.ms", "30000")
         .create()
-        .unwrap_or_else(|e| panic!("producer: {e}"));
+        .unwrap_or_else(|e| panic!("producer: {e}"))
+}
+
+/// Produces `(partition, key, value)` records in order, each to its partition (or by the
+/// key's hash when `None`), and waits for every acknowledgement.
+pub async fn produce_to(topic: &str, records: &[(Option<i32>, Option<&str>, &str)]) {
+    let producer = producer();
     for (partition, key, value) in records {
         let mut record = FutureRecord::<str, str>::to(topic).payload(value);
         if let Some(k) = key {
@@ -311,11 +316,7 @@ pub async fn produce_bytes(topic: &str, records: &[(Option<&[u8]>, &str)]) {
 /// Produces `(key, value)` records where a `None` value is a tombstone (a TABLE's
 /// delete), and waits for every acknowledgement.
 pub async fn produce_changelog(topic: &str, records: &[(&str, Option<&str>)]) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
-        .set("message.timeout.ms", "30000")
-        .create()
-        .unwrap_or_else(|e| panic!("producer: {e}"));
+    let producer = producer();
     for (key, value) in records {
         let mut record = FutureRecord::<str, str>::to(topic).key(key);
         if let Some(v) = value {
@@ -330,11 +331,7 @@ pub type TimedRecord<'a> = (Option<&'a [u8]>, &'a str, Option<i64>);
 
 /// Produces [`TimedRecord`]s in order and waits for every acknowledgement.
 pub async fn produce_timestamped(topic: &str, records: &[TimedRecord<'_>]) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
-        .set("message.timeout.ms", "30000")
-        .create()
-        .unwrap_or_else(|e| panic!("producer: {e}"));
+    let producer = producer();
     for (key, value, timestamp) in records {
         let mut record = FutureRecord::<[u8], str>::to(topic).payload(value);
         if let Some(k) = key {

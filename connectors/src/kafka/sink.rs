@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{Array, ArrayRef, AsArray, TimestampMillisecondArray};
+use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::TimestampMillisecondType;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
@@ -369,8 +369,10 @@ impl KafkaSink {
 #[async_trait]
 impl Sink for KafkaSink {
     async fn write(&mut self, batch: RecordBatch) -> eddy_engine::Result<()> {
-        let (batch, rowtimes) = split_rowtime(batch);
-        let (batch, deletes) = split_deletes(batch);
+        let (batch, rowtimes) = split_last(batch, eddy_engine::operators::META_ROWTIME);
+        let rowtimes = rowtimes.and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>().cloned());
+        let (batch, deletes) = split_last(batch, eddy_engine::operators::having_deletes::DELETE);
+        let deletes = deletes.and_then(|c| c.as_boolean_opt().cloned());
         // Raw records (late rows) keep the timestamp they were read with.
         let rowtimes = rowtimes.or_else(|| match self.mode {
             Mode::Raw => batch.column(RawColumn::Timestamp as usize).as_primitive_opt::<TimestampMillisecondType>().cloned(),
@@ -475,41 +477,18 @@ impl Sink for KafkaSink {
     }
 }
 
-/// Splits off the trailing `__rowtime` column (Timestamp(ms)) that the engine appends to
-/// rows bound for a Kafka sink: the rows' times, written as the record timestamps
-/// (ksqlDB's ROWTIME). Batches without it come back whole.
-fn split_rowtime(batch: RecordBatch) -> (RecordBatch, Option<TimestampMillisecondArray>) {
+/// Splits off the last column of `batch` when it is named `name`: the engine appends
+/// `__delete` (Boolean: HAVING's and merged sessions' tombstones) and then `__rowtime`
+/// (Timestamp(ms): the record timestamps, ksqlDB's ROWTIME) to rows bound for a Kafka
+/// sink. Batches without it come back whole.
+fn split_last(batch: RecordBatch, name: &str) -> (RecordBatch, Option<ArrayRef>) {
     let n = batch.num_columns();
-    if n == 0 || batch.schema().field(n - 1).name() != eddy_engine::operators::META_ROWTIME {
+    if n == 0 || batch.schema().field(n - 1).name() != name {
         return (batch, None);
     }
-    match batch.column(n - 1).as_primitive_opt::<TimestampMillisecondType>() {
-        Some(times) => {
-            let times = times.clone();
-            let mut batch = batch;
-            batch.remove_column(n - 1);
-            (batch, Some(times))
-        }
-        _ => (batch, None),
-    }
-}
-
-/// Splits off the trailing `__delete` column (Boolean) of an aggregation whose HAVING
-/// marks the groups to delete: those rows are written as tombstones.
-fn split_deletes(batch: RecordBatch) -> (RecordBatch, Option<arrow::array::BooleanArray>) {
-    let n = batch.num_columns();
-    if n == 0 || batch.schema().field(n - 1).name() != eddy_engine::operators::having_deletes::DELETE {
-        return (batch, None);
-    }
-    match batch.column(n - 1).as_boolean_opt() {
-        Some(deletes) => {
-            let deletes = deletes.clone();
-            let mut batch = batch;
-            batch.remove_column(n - 1);
-            (batch, Some(deletes))
-        }
-        _ => (batch, None),
-    }
+    let mut batch = batch;
+    let column = batch.remove_column(n - 1);
+    (batch, Some(column))
 }
 
 /// The headers of each dead letter in `batch` ([`eddy_engine::record::dead_letter_schema`]).

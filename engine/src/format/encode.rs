@@ -117,21 +117,24 @@ impl ValueEncoder {
 #[derive(Debug)]
 struct JavaDoubles;
 
-struct JavaDoubleEncoder {
-    values: Vec<f64>,
+/// The FLOAT or DOUBLE column a [`JavaDoubles`] encoder writes, borrowed from the batch.
+enum JavaDoubleEncoder<'a> {
+    Double(&'a arrow::array::Float64Array),
     /// FLOAT (f32): printed at single precision (`0.1`, not `0.10000000149011612`).
-    single: bool,
+    Single(&'a arrow::array::Float32Array),
 }
 
-impl arrow::json::Encoder for JavaDoubleEncoder {
+impl arrow::json::Encoder for JavaDoubleEncoder<'_> {
     fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
-        let v = self.values[idx];
+        let (v, text) = match self {
+            JavaDoubleEncoder::Double(a) => (a.value(idx), a.value(idx).to_string()),
+            JavaDoubleEncoder::Single(a) => (f64::from(a.value(idx)), a.value(idx).to_string()),
+        };
         if v.is_nan() {
             out.extend_from_slice(b"\"NaN\"");
         } else if v.is_infinite() {
             out.extend_from_slice(if v > 0.0 { b"\"Infinity\"" } else { b"\"-Infinity\"" });
         } else {
-            let text = if self.single { (v as f32).to_string() } else { v.to_string() };
             out.extend_from_slice(text.as_bytes());
             if !text.contains(['.', 'e', 'E']) {
                 out.extend_from_slice(b".0");
@@ -147,18 +150,25 @@ impl arrow::json::EncoderFactory for JavaDoubles {
         array: &'a dyn Array,
         _options: &'a arrow::json::EncoderOptions,
     ) -> std::result::Result<Option<arrow::json::writer::NullableEncoder<'a>>, arrow::error::ArrowError> {
-        let values: Vec<f64> = match array.data_type() {
-            DataType::Float64 => array.as_primitive::<arrow::datatypes::Float64Type>().values().to_vec(),
-            DataType::Float32 => array.as_primitive::<arrow::datatypes::Float32Type>().values().iter().map(|v| f64::from(*v)).collect(),
+        // Columns of finite numbers (nearly all) keep arrow-json's encoder; nothing is copied.
+        let encoder = match array.data_type() {
+            DataType::Float64 => {
+                let a = array.as_primitive::<arrow::datatypes::Float64Type>();
+                if !a.iter().any(|v| v.is_some_and(|x| !x.is_finite())) {
+                    return Ok(None);
+                }
+                JavaDoubleEncoder::Double(a)
+            }
+            DataType::Float32 => {
+                let a = array.as_primitive::<arrow::datatypes::Float32Type>();
+                if !a.iter().any(|v| v.is_some_and(|x| !x.is_finite())) {
+                    return Ok(None);
+                }
+                JavaDoubleEncoder::Single(a)
+            }
             _ => return Ok(None),
         };
-        let valid = |i: usize| array.is_valid(i);
-        if !values.iter().enumerate().any(|(i, v)| !v.is_finite() && valid(i)) {
-            return Ok(None);
-        }
-        let single = array.data_type() == &DataType::Float32;
-        let encoder = Box::new(JavaDoubleEncoder { values, single });
-        Ok(Some(arrow::json::writer::NullableEncoder::new(encoder, array.logical_nulls())))
+        Ok(Some(arrow::json::writer::NullableEncoder::new(Box::new(encoder), array.logical_nulls())))
     }
 }
 

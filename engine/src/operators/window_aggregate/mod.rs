@@ -186,7 +186,9 @@ impl WindowAggregate {
             }),
             Some(WindowKind::Tumbling { size }) => Windows::Fixed { size, advance: size, open: BTreeMap::new() },
             Some(WindowKind::Hopping { size, advance }) => Windows::Fixed { size, advance, open: BTreeMap::new() },
-            Some(WindowKind::Session { gap }) => Windows::Session(SessionWindows::new(gap, key_schema.as_ref())?),
+            Some(WindowKind::Session { gap }) => {
+                Windows::Session(SessionWindows::new(gap, key_schema.as_ref(), plan.emit == Emit::Changes)?)
+            }
         };
         Ok(WindowAggregate {
             windowed: plan.window.is_some(),
@@ -279,9 +281,6 @@ impl WindowAggregate {
         Ok(())
     }
 
-    /// Emits the groups that changed since the last call, of every open window (EMIT
-    /// CHANGES) or of the windows that have fired (EMIT FINAL with allowed lateness:
-    /// the corrected rows), keeping their state.
     /// A tombstone row for a session a merge replaced: its key and bounds, NULL values,
     /// the delete mark set.
     fn retraction(&self, keys: Vec<ArrayRef>, start: Timestamp, end: Timestamp) -> Result<RecordBatch> {
@@ -298,6 +297,9 @@ impl WindowAggregate {
         Ok(RecordBatch::try_new(self.output.clone(), columns)?)
     }
 
+    /// Emits the groups that changed since the last call, of every open window (EMIT
+    /// CHANGES) or of the windows that have fired (EMIT FINAL with allowed lateness:
+    /// the corrected rows), keeping their state.
     fn emit_changes(&mut self, fired_only: bool, out: &mut Collector) -> Result<()> {
         if let Windows::Session(s) = &mut self.windows {
             let (gone, current) = s.take_changes(&self.aggregates)?;

@@ -9,7 +9,7 @@
 //! emitted session that a merge replaced, as ksqlDB (Kafka Streams) does: rows at 0 and 10
 //! seconds with a 30-second gap give the session 0..0, then its tombstone and 0..10000.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use arrow::array::{Array, ArrayRef, TimestampMillisecondArray};
 use arrow::datatypes::SchemaRef;
@@ -59,18 +59,22 @@ pub(super) struct SessionWindows {
     /// Emitted sessions that merges replaced since the last [`SessionWindows::take_changes`]:
     /// key, start, end.
     retracted: Vec<(Box<[u8]>, Timestamp, Timestamp)>,
+    /// EMIT CHANGES: the keys whose sessions changed since the last take (`None`: not
+    /// tracked, EMIT FINAL), so that a batch costs its keys, not every open session.
+    changed_keys: Option<HashSet<Box<[u8]>>>,
 }
 
 impl SessionWindows {
-    /// No sessions yet, for keys of `key_schema` and an inactivity gap of `gap` ms.
+    /// No sessions yet, for keys of `key_schema` and an inactivity gap of `gap` ms;
+    /// `changes`: EMIT CHANGES, which tracks the sessions each batch changes.
     ///
     /// Errors: the key types cannot be row-encoded.
-    pub(super) fn new(gap: i64, key_schema: Option<&SchemaRef>) -> Result<Self> {
+    pub(super) fn new(gap: i64, key_schema: Option<&SchemaRef>, changes: bool) -> Result<Self> {
         let converter = match key_schema {
             Some(s) => Some(RowConverter::new(s.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect())?),
             None => None,
         };
-        Ok(SessionWindows { gap, converter, sessions: HashMap::new(), retracted: Vec::new() })
+        Ok(SessionWindows { gap, converter, sessions: HashMap::new(), retracted: Vec::new(), changed_keys: changes.then(HashSet::new) })
     }
 
     /// Whether no session is open.
@@ -131,6 +135,9 @@ impl SessionWindows {
                 continue;
             }
             let fresh: Vec<Box<dyn Accumulator>> = aggregates.iter().map(Aggregate::accumulator).collect::<Result<_>>()?;
+            if let Some(changed) = self.changed_keys.as_mut() {
+                changed.insert(key.clone());
+            }
             let list = self.sessions.entry(key.clone()).or_default();
             let mut merged = Session { start, end, accumulators: fresh, changed: true, emitted: false };
             for i in overlapping.into_iter().rev() {
@@ -196,7 +203,8 @@ impl SessionWindows {
         }
         // Keys decoded after the walk (which holds the sessions mutably).
         let mut changed: Vec<(Box<[u8]>, Closed)> = Vec::new();
-        for (key, list) in self.sessions.iter_mut() {
+        for key in self.changed_keys.as_mut().map(std::mem::take).unwrap_or_default() {
+            let Some(list) = self.sessions.get_mut(&key) else { continue };
             for session in list.iter_mut().filter(|s| s.changed) {
                 let mut values = Vec::with_capacity(session.accumulators.len());
                 for (i, acc) in session.accumulators.iter_mut().enumerate() {
