@@ -11,7 +11,7 @@
 //! Other aggregates (MIN, MAX, LATEST_BY_OFFSET, COLLECT_LIST, ...) cannot take a row
 //! back this way and are refused with an error naming them.
 
-use sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Query, SetExpr, VisitMut, VisitorMut};
+use sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Query, SetExpr, VisitMut};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 
@@ -27,7 +27,17 @@ pub use crate::operators::changelog::WEIGHT;
 /// Errors: an aggregate other than COUNT, SUM and AVG, or COUNT(DISTINCT ...).
 pub fn weighted_aggregates(query: &Query, is_aggregate: &dyn Fn(&str) -> bool) -> Result<Query, SqlError> {
     let mut query = query.clone();
-    let mut rewriter = Rewriter { is_aggregate, error: None };
+    let mut error: Option<SqlError> = None;
+    let mut rewriter = super::window::RewriteExprs(|e: &mut Expr| {
+        if error.is_some() {
+            return;
+        }
+        match rewrite(e, is_aggregate) {
+            Ok(Some(replacement)) => *e = replacement,
+            Ok(None) => {}
+            Err(err) => error = Some(err),
+        }
+    });
     if let SetExpr::Select(select) = query.body.as_mut() {
         for item in select.projection.iter_mut() {
             let _ = item.visit(&mut rewriter);
@@ -36,37 +46,38 @@ pub fn weighted_aggregates(query: &Query, is_aggregate: &dyn Fn(&str) -> bool) -
             let _ = having.visit(&mut rewriter);
         }
     }
-    match rewriter.error {
+    match error {
         Some(e) => Err(e),
         None => Ok(query),
     }
 }
 
-struct Rewriter<'a> {
-    is_aggregate: &'a dyn Fn(&str) -> bool,
-    error: Option<SqlError>,
-}
-
-impl Rewriter<'_> {
-    fn rewrite(&mut self, e: &Expr) -> Result<Option<Expr>, SqlError> {
-        let Expr::Function(f) = e else { return Ok(None) };
-        let name = f.name.to_string().to_lowercase();
-        if !(self.is_aggregate)(&name) {
-            return Ok(None);
-        }
-        let FunctionArguments::List(list) = &f.args else { return Ok(None) };
-        if list.duplicate_treatment.is_some() {
-            return Err(SqlError::new(format!("{}(DISTINCT ...) over a TABLE is not supported", name.to_uppercase()))
-                .at(expr_position(e))
-                .hint("a distinct count cannot take back an updated row; aggregate the table's source stream"));
-        }
-        let arg = match list.args.as_slice() {
-            [] | [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] => None,
-            [FunctionArg::Unnamed(FunctionArgExpr::Expr(x))] => Some(x.to_string()),
-            _ => None,
-        };
-        let counted = |x: &str| format!("SUM(CASE WHEN ({x}) IS NULL THEN 0 ELSE {WEIGHT} END)");
-        let sql = match (name.as_str(), arg) {
+/// The weighted form of `e` when it is an aggregate call; `None` for anything else.
+fn rewrite(e: &Expr, is_aggregate: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, SqlError> {
+    let Expr::Function(f) = e else { return Ok(None) };
+    let name = f.name.to_string().to_lowercase();
+    if !is_aggregate(&name) {
+        return Ok(None);
+    }
+    if f.filter.is_some() {
+        return Err(SqlError::new(format!("{}(...) FILTER (WHERE ...) over a TABLE is not supported", name.to_uppercase()))
+            .at(expr_position(e))
+            .hint("move the condition into the aggregate, e.g. SUM(CASE WHEN c THEN x END)"));
+    }
+    let FunctionArguments::List(list) = &f.args else { return Ok(None) };
+    if list.duplicate_treatment.is_some() {
+        return Err(SqlError::new(format!("{}(DISTINCT ...) over a TABLE is not supported", name.to_uppercase()))
+            .at(expr_position(e))
+            .hint("a distinct count cannot take back an updated row; aggregate the table's source stream"));
+    }
+    let arg = match list.args.as_slice() {
+        [] | [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] => None,
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(x))] => Some(x.to_string()),
+        _ => None,
+    };
+    let counted = |x: &str| format!("SUM(CASE WHEN ({x}) IS NULL THEN 0 ELSE {WEIGHT} END)");
+    let sql =
+        match (name.as_str(), arg) {
             ("count", None) => format!("SUM({WEIGHT})"),
             ("count", Some(x)) => counted(&x),
             ("sum", Some(x)) => format!("SUM(({x}) * {WEIGHT})"),
@@ -75,8 +86,7 @@ impl Rewriter<'_> {
                 "only COUNT, SUM and AVG take back a row that an update or a delete replaces; aggregate the table's source stream instead",
             )),
         };
-        parse(&sql).map(Some)
-    }
+    parse(&sql).map(Some)
 }
 
 fn parse(sql: &str) -> Result<Expr, SqlError> {
@@ -84,22 +94,6 @@ fn parse(sql: &str) -> Result<Expr, SqlError> {
         .try_with_sql(sql)
         .and_then(|mut p| p.parse_expr())
         .map_err(|e| SqlError::new(format!("cannot plan the table aggregation: {e}")))
-}
-
-impl VisitorMut for Rewriter<'_> {
-    type Break = ();
-
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> std::ops::ControlFlow<()> {
-        if self.error.is_some() {
-            return std::ops::ControlFlow::Continue(());
-        }
-        match self.rewrite(expr) {
-            Ok(Some(replacement)) => *expr = replacement,
-            Ok(None) => {}
-            Err(e) => self.error = Some(e),
-        }
-        std::ops::ControlFlow::Continue(())
-    }
 }
 
 #[cfg(test)]

@@ -559,7 +559,8 @@ fn rewrite_expr(e: &mut Expr, windowed: bool, event_column: Option<&str>, error:
     }
 }
 
-struct RewriteExprs<F>(F);
+/// Calls its closure on every expression of what it visits, innermost first.
+pub(crate) struct RewriteExprs<F>(pub(crate) F);
 
 impl<F: FnMut(&mut Expr)> sqlparser::ast::VisitorMut for RewriteExprs<F> {
     type Break = ();

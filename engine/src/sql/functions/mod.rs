@@ -21,24 +21,13 @@ pub use java_math::JavaMath;
 /// `INITCAP` becomes [`strings::KsqlInitcap`].
 pub fn use_ksql_functions(query: &mut sqlparser::ast::Query) {
     use sqlparser::ast::{Expr, Ident, ObjectName, VisitMut};
-    let _ = query.visit(&mut KsqlNames(|e: &mut Expr| {
+    let _ = query.visit(&mut super::window::RewriteExprs(|e: &mut Expr| {
         if let Expr::Function(f) = e {
             if f.name.to_string().eq_ignore_ascii_case("initcap") {
                 f.name = ObjectName::from(vec![Ident::new(strings::KsqlInitcap::NAME)]);
             }
         }
     }));
-}
-
-struct KsqlNames<F>(F);
-
-impl<F: FnMut(&mut sqlparser::ast::Expr)> sqlparser::ast::VisitorMut for KsqlNames<F> {
-    type Break = ();
-
-    fn post_visit_expr(&mut self, expr: &mut sqlparser::ast::Expr) -> std::ops::ControlFlow<()> {
-        (self.0)(expr);
-        std::ops::ControlFlow::Continue(())
-    }
 }
 
 use std::sync::Arc;
