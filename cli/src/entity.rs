@@ -112,7 +112,8 @@ pub fn entity(result: &StatementResult, statement: &str, sequence: i64) -> Value
                 .fields()
                 .iter()
                 .map(|f| {
-                    let mut field = json!({"name": r.display_name(f.name()), "schema": ksql_schema(f.data_type())});
+                    let data_type = if r.ksql_names { eddy_engine::catalog::ksql_data_type(f.data_type()) } else { f.data_type().clone() };
+                    let mut field = json!({"name": r.display_name(f.name()), "schema": ksql_schema(&data_type)});
                     if r.key.iter().any(|k| k == f.name()) || r.primary_key.iter().any(|k| k == f.name()) {
                         field["type"] = json!(if r.primary_key.is_empty() { "KEY" } else { "PRIMARY_KEY" });
                     }

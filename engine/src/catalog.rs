@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::physical_expr::PhysicalExpr;
 
 use crate::options::ConnectorOptions;
@@ -118,6 +118,31 @@ pub fn ksql_name(name: &str) -> String {
     }
 }
 
+/// `data_type` with the field names of its structs, at every depth, as ksqlDB spells
+/// them ([`ksql_name`]): ksqlDB upper-cases unquoted `STRUCT` field names as it does
+/// column names. Arrays and maps keep their own child names (`item`, `key`, `value`).
+pub fn ksql_data_type(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::Struct(fields) => DataType::Struct(
+            fields
+                .iter()
+                .map(|f| f.as_ref().clone().with_name(ksql_name(f.name())).with_data_type(ksql_data_type(f.data_type())))
+                .collect(),
+        ),
+        DataType::List(f) => DataType::List(Arc::new(f.as_ref().clone().with_data_type(ksql_data_type(f.data_type())))),
+        DataType::Map(entries, sorted) => DataType::Map(
+            Arc::new(entries.as_ref().clone().with_data_type(match entries.data_type() {
+                DataType::Struct(kv) => {
+                    DataType::Struct(kv.iter().map(|f| f.as_ref().clone().with_data_type(ksql_data_type(f.data_type()))).collect())
+                }
+                other => other.clone(),
+            })),
+            *sorted,
+        ),
+        other => other.clone(),
+    }
+}
+
 impl Relation {
     /// A TABLE read from its changelog topic: upserts keyed by its PRIMARY KEY (the
     /// record key), a record without a value deleting (ksqlDB's `CREATE TABLE ... WITH
@@ -141,7 +166,11 @@ impl Relation {
         if !self.ksql_names {
             return schema.clone();
         }
-        let fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone().with_name(ksql_name(f.name()))).collect();
+        let fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_name(ksql_name(f.name())).with_data_type(ksql_data_type(f.data_type())))
+            .collect();
         Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
     }
 

@@ -36,7 +36,7 @@ fn describe_names_types_as_ksqldb_does() {
     let state = scratch_dir("eddy-describe-types").join("state");
     let server = Server::start(&state, &[("EDDY_APPLICATION_ID", &unique("describe-types"))]);
     let (status, answer) = server.ksql(&format!(
-        "CREATE STREAM s (id VARCHAR KEY, n INT, total BIGINT, amount DOUBLE, ok BOOLEAN, at TIMESTAMP(3)) \
+        "CREATE STREAM s (id VARCHAR KEY, n INT, total BIGINT, amount DOUBLE, ok BOOLEAN, at TIMESTAMP(3), addr STRUCT<city VARCHAR>) \
          WITH (kafka_topic='{topic}', value_format='json', partitions=1); DESCRIBE s;"
     ));
     assert_eq!(status, 200, "{answer}");
@@ -46,9 +46,22 @@ fn describe_names_types_as_ksqldb_does() {
         .map(|f| (f["name"].as_str().unwrap_or_default().to_string(), f["schema"]["type"].as_str().unwrap_or_default().to_string()))
         .collect();
     // ksqlDB spells unquoted names upper-case.
-    let want = [("ID", "STRING"), ("N", "INTEGER"), ("TOTAL", "BIGINT"), ("AMOUNT", "DOUBLE"), ("OK", "BOOLEAN"), ("AT", "TIMESTAMP")];
+    let want = [
+        ("ID", "STRING"),
+        ("N", "INTEGER"),
+        ("TOTAL", "BIGINT"),
+        ("AMOUNT", "DOUBLE"),
+        ("OK", "BOOLEAN"),
+        ("AT", "TIMESTAMP"),
+        ("ADDR", "STRUCT"),
+    ];
     assert_eq!(types, want.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect::<Vec<_>>(), "{answer}");
     assert_eq!(fields[0]["type"], "KEY");
+    // So are a STRUCT's field names.
+    assert_eq!(
+        fields[6]["schema"]["fields"],
+        serde_json::json!([{"name": "CITY", "schema": {"type": "STRING", "fields": null, "memberSchema": null}}])
+    );
 }
 
 /// DESCRIBE reports the topic's partitions and replication as the cluster has them, not

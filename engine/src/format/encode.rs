@@ -195,19 +195,45 @@ pub fn unwrap_single_value(object: Vec<u8>) -> Vec<u8> {
     }
 }
 
-/// `batch` with its column names as ksqlDB spells them ([`crate::catalog::ksql_name`]).
+/// `batch` with its column names, and its struct field names at every depth, as ksqlDB
+/// spells them ([`crate::catalog::ksql_name`], [`crate::catalog::ksql_data_type`]).
 ///
-/// Errors: none in practice (the columns are unchanged).
+/// Errors: none in practice (the values are unchanged; only names in the types change).
 pub fn with_ksql_names(batch: &RecordBatch) -> Result<RecordBatch> {
     let schema = batch.schema();
-    let fields: Vec<arrow::datatypes::Field> =
-        schema.fields().iter().map(|f| f.as_ref().clone().with_name(crate::catalog::ksql_name(f.name()))).collect();
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        let data_type = crate::catalog::ksql_data_type(field.data_type());
+        columns.push(if &data_type == column.data_type() {
+            column.clone()
+        } else {
+            arrow::array::make_array(retyped(column.to_data(), &data_type)?)
+        });
+        fields.push(field.as_ref().clone().with_name(crate::catalog::ksql_name(field.name())).with_data_type(data_type));
+    }
     let schema = Arc::new(arrow::datatypes::Schema::new_with_metadata(fields, schema.metadata().clone()));
     Ok(RecordBatch::try_new_with_options(
         schema,
-        batch.columns().to_vec(),
+        columns,
         &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
     )?)
+}
+
+/// `data` under `data_type`, a type with the same layout that differs only in the names
+/// of nested fields.
+fn retyped(data: arrow::array::ArrayData, data_type: &DataType) -> Result<arrow::array::ArrayData> {
+    let children = match data_type {
+        DataType::Struct(fields) => {
+            data.child_data().iter().zip(fields.iter()).map(|(c, f)| retyped(c.clone(), f.data_type())).collect::<Result<Vec<_>>>()?
+        }
+        DataType::List(f) => data.child_data().iter().map(|c| retyped(c.clone(), f.data_type())).collect::<Result<Vec<_>>>()?,
+        DataType::Map(entries, _) => {
+            data.child_data().iter().map(|c| retyped(c.clone(), entries.data_type())).collect::<Result<Vec<_>>>()?
+        }
+        _ => return Ok(data),
+    };
+    Ok(data.into_builder().data_type(data_type.clone()).child_data(children).build()?)
 }
 
 fn split_lines(buf: &[u8]) -> Vec<Vec<u8>> {
@@ -264,6 +290,24 @@ mod tests {
         assert_eq!(unwrap_single_value(b"{}".to_vec()), b"null".to_vec());
         let keys = encode_keys(b.column(1))?;
         assert_eq!(keys, vec![Some(b"1".to_vec()), Some(b"2".to_vec()), Some(b"3".to_vec())]);
+        Ok(())
+    }
+
+    #[test]
+    fn ksql_names_reach_nested_struct_fields() -> Result<()> {
+        use arrow::array::{ListArray, StructArray};
+        use arrow::datatypes::{Fields, Int32Type};
+        let inner = Fields::from(vec![Field::new("city", DataType::Utf8, true), Field::new("Zip", DataType::Int32, true)]);
+        let address =
+            StructArray::new(inner.clone(), vec![Arc::new(StringArray::from(vec!["x"])), Arc::new(Int32Array::from(vec![7]))], None);
+        let list = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1)])]);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("address", DataType::Struct(inner), true),
+            Field::new("tags", list.data_type().clone(), true),
+        ]));
+        let b = RecordBatch::try_new(schema, vec![Arc::new(address), Arc::new(list)]).unwrap_or_else(|e| panic!("{e}"));
+        let json = ValueEncoder::new(Format::Json).with_ksql_names(true).encode(&b)?;
+        assert_eq!(String::from_utf8_lossy(&json[0]), r#"{"ADDRESS":{"CITY":"x","Zip":7},"TAGS":[1]}"#);
         Ok(())
     }
 }

@@ -1,6 +1,6 @@
 -- Flink's types through the JSON format, in and out: DECIMAL (a number or a string),
 -- DATE, TIME(3), TIMESTAMP_LTZ(3), SMALLINT, TINYINT, FLOAT, ARRAY, MAP, ROW and BYTES
--- (base64, as Flink's json format writes it), with field names in any case (row 1).
+-- (base64, as Flink's json format writes it), with field names in any case, nested ones too (row 1).
 -- Row 3's date and row 4's bytes do not parse: malformed, skipped and counted.
 -- Row 4's price 0.005 would round; it is dropped with its row anyway.
 CREATE STREAM s (id INT, price DECIMAL(10, 2), day DATE, at TIME(3), ltz TIMESTAMP_LTZ(3), small SMALLINT, tiny TINYINT,
