@@ -9,14 +9,16 @@
 //! - `AVG(x)` is `SUM(x * __weight)` over the weighted `COUNT(x)` (NULL at zero rows).
 //!
 //! Other aggregates (MIN, MAX, LATEST_BY_OFFSET, COLLECT_LIST, ...) cannot take a row
-//! back this way and are refused with an error naming them.
+//! back this way and are refused with ksqlDB's error naming them all (its
+//! `SchemaKGroupedTable`: "The aggregation functions MIN and MAX cannot be applied to a
+//! table source, only to a stream source.").
 
 use sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Query, SetExpr, VisitMut};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 
 use super::event_time::expr_position;
-use crate::error::SqlError;
+use crate::error::{Position, SqlError};
 
 /// The weight column the changelog adds (see [`crate::operators::changelog::WEIGHT`]).
 pub use crate::operators::changelog::WEIGHT;
@@ -24,15 +26,17 @@ pub use crate::operators::changelog::WEIGHT;
 /// `query` with its aggregates over `__weight`. `is_aggregate` tells an aggregate
 /// function's name (lower-case) from a scalar one's.
 ///
-/// Errors: an aggregate other than COUNT, SUM and AVG, or COUNT(DISTINCT ...).
+/// Errors: an aggregate other than COUNT, SUM and AVG (ksqlDB's text, every such
+/// function named, at the first one's position), an aggregate with DISTINCT or FILTER.
 pub fn weighted_aggregates(query: &Query, is_aggregate: &dyn Fn(&str) -> bool) -> Result<Query, SqlError> {
     let mut query = query.clone();
     let mut error: Option<SqlError> = None;
+    let mut unsupported: Vec<(String, Option<Position>)> = Vec::new();
     let mut rewriter = super::window::RewriteExprs(|e: &mut Expr| {
         if error.is_some() {
             return;
         }
-        match rewrite(e, is_aggregate) {
+        match rewrite(e, is_aggregate, &mut unsupported) {
             Ok(Some(replacement)) => *e = replacement,
             Ok(None) => {}
             Err(err) => error = Some(err),
@@ -46,14 +50,34 @@ pub fn weighted_aggregates(query: &Query, is_aggregate: &dyn Fn(&str) -> bool) -
             let _ = having.visit(&mut rewriter);
         }
     }
-    match error {
-        Some(e) => Err(e),
-        None => Ok(query),
+    if let Some(e) = error {
+        return Err(e);
     }
+    if let Some((_, position)) = unsupported.first() {
+        let names: Vec<&str> = unsupported.iter().map(|(n, _)| n.as_str()).collect();
+        let joined = match names.as_slice() {
+            [one] => one.to_string(),
+            [init @ .., last] => format!("{} and {last}", init.join(", ")),
+            [] => String::new(),
+        };
+        let plural = if names.len() == 1 { "" } else { "s" };
+        let err = SqlError::new(format!(
+            "The aggregation function{plural} {joined} cannot be applied to a table source, only to a stream source."
+        ))
+        .hint("only COUNT, SUM and AVG take back a row that an update or a delete replaces; aggregate the table's source stream instead");
+        return Err(err.at(*position));
+    }
+    Ok(query)
 }
 
-/// The weighted form of `e` when it is an aggregate call; `None` for anything else.
-fn rewrite(e: &Expr, is_aggregate: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, SqlError> {
+/// The weighted form of `e` when it is an aggregate call; `None` for anything else, and
+/// for an aggregate that cannot be weighted (its name and position added to
+/// `unsupported`, once per name).
+fn rewrite(
+    e: &Expr,
+    is_aggregate: &dyn Fn(&str) -> bool,
+    unsupported: &mut Vec<(String, Option<Position>)>,
+) -> Result<Option<Expr>, SqlError> {
     let Expr::Function(f) = e else { return Ok(None) };
     let name = f.name.to_string().to_lowercase();
     if !is_aggregate(&name) {
@@ -76,16 +100,19 @@ fn rewrite(e: &Expr, is_aggregate: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
         _ => None,
     };
     let counted = |x: &str| format!("SUM(CASE WHEN ({x}) IS NULL THEN 0 ELSE {WEIGHT} END)");
-    let sql =
-        match (name.as_str(), arg) {
-            ("count", None) => format!("SUM({WEIGHT})"),
-            ("count", Some(x)) => counted(&x),
-            ("sum", Some(x)) => format!("SUM(({x}) * {WEIGHT})"),
-            ("avg", Some(x)) => format!("CAST(SUM(({x}) * {WEIGHT}) AS DOUBLE) / NULLIF({}, 0)", counted(&x)),
-            _ => return Err(SqlError::new(format!("{} over a TABLE is not supported", name.to_uppercase())).at(expr_position(e)).hint(
-                "only COUNT, SUM and AVG take back a row that an update or a delete replaces; aggregate the table's source stream instead",
-            )),
-        };
+    let sql = match (name.as_str(), arg) {
+        ("count", None) => format!("SUM({WEIGHT})"),
+        ("count", Some(x)) => counted(&x),
+        ("sum", Some(x)) => format!("SUM(({x}) * {WEIGHT})"),
+        ("avg", Some(x)) => format!("CAST(SUM(({x}) * {WEIGHT}) AS DOUBLE) / NULLIF({}, 0)", counted(&x)),
+        _ => {
+            let name = name.to_uppercase();
+            if !unsupported.iter().any(|(n, _)| n == &name) {
+                unsupported.push((name, expr_position(e)));
+            }
+            return Ok(None);
+        }
+    };
     parse(&sql).map(Some)
 }
 
@@ -121,7 +148,10 @@ mod tests {
 
     #[test]
     fn other_aggregates_are_refused() {
-        assert_eq!(rewritten("SELECT MIN(v) FROM t GROUP BY k"), Err("MIN over a TABLE is not supported".into()));
+        assert_eq!(
+            rewritten("SELECT MIN(v) FROM t GROUP BY k"),
+            Err("The aggregation function MIN cannot be applied to a table source, only to a stream source.".into())
+        );
         assert_eq!(
             rewritten("SELECT COUNT(DISTINCT v) FROM t GROUP BY k"),
             Err("COUNT(DISTINCT ...) over a TABLE is not supported".into())
