@@ -2,10 +2,13 @@
 //!
 //! - [`FileSource`] is *bounded*: it reads the file once (a directory: each file in it,
 //!   by name, skipping hidden ones as Flink does), in micro-batches of lines
-//!   (offset = line number, record timestamp = the time of reading), then ends; the
+//!   (offset = line number, counted on across a directory's files so that offsets are
+//!   one sequence in the input's order; record timestamp = the time of reading), then ends; the
 //!   pipeline follows with a final watermark that closes every window, so a file
 //!   pipeline runs like a batch job. With a query parallelism of n, micro-batch k is
-//!   partition k mod n (Flink's file splits), so n workers decode the file.
+//!   partition k mod n (Flink's file splits), so n workers decode the file; rows of
+//!   equal event time are still ordered by offset alone (the input's order), not by
+//!   split, so results do not depend on the parallelism.
 //! - [`FileSink`] appends one line per row; `flush` (every barrier) writes the buffered
 //!   lines out. When the query starts it empties an existing file under `eddy run` and
 //!   the shell, or when the statement says `'sink.truncate'='true'`; under `eddy server`
@@ -138,14 +141,13 @@ impl Source for FileSource {
                 at = end;
             }
             if lines.is_empty() {
-                // This file is done: the directory's next one, with its own line numbers.
+                // This file is done: the directory's next one, its lines numbered on.
                 let Some(next) = self.queue.pop_front() else { return Ok(None) };
                 self.file = Some(open_file(&next, self.regular_only).await?);
                 self.path = next.display().to_string();
                 self.buf.clear();
                 self.start = 0;
                 self.eof = false;
-                self.next_line = 0;
                 continue;
             }
             let batch = self.batch(&lines, line)?;

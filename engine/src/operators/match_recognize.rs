@@ -122,6 +122,9 @@ pub struct MatchRecognize {
     /// The plan's output schema and `__rowtime`.
     output: SchemaRef,
     rowtime: usize,
+    /// The `__partition` column, when ties of event time are ordered by partition
+    /// first (Kafka: offsets are per partition); `None` for a source whose offsets are
+    /// one sequence ([`MatchRecognize::with_one_offset_sequence`]).
     partition: Option<usize>,
     offset: Option<usize>,
     late: LateRows,
@@ -199,17 +202,23 @@ impl MatchRecognize {
         self.released(batch).map(Some)
     }
 
+    /// Orders rows of equal event time by offset alone: for a source whose offsets are
+    /// one sequence across its partitions (a file's line numbers, its partitions being
+    /// only the splits that parallel workers decode), so that ties come out in the
+    /// input's own order whatever the parallelism (Flink's result at parallelism 1).
+    pub fn with_one_offset_sequence(mut self) -> Self {
+        self.partition = None;
+        self
+    }
+
     /// Rows in event-time order, with their DEFINE conjuncts evaluated, as held in state.
     fn released(&mut self, batch: RecordBatch) -> Result<Arc<Released>> {
         let rowtime: Vec<Timestamp> = batch.column(self.rowtime).as_primitive::<TimestampMillisecondType>().values().to_vec();
-        let position: Vec<(i32, i64)> = match (self.partition, self.offset) {
-            (Some(p), Some(o)) => {
-                let p = batch.column(p).as_primitive::<Int32Type>();
-                let o = batch.column(o).as_primitive::<Int64Type>();
-                (0..batch.num_rows()).map(|i| (p.value(i), o.value(i))).collect()
-            }
-            _ => (0..batch.num_rows()).map(|i| (0, i as i64)).collect(),
-        };
+        let p = self.partition.map(|p| batch.column(p).as_primitive::<Int32Type>().clone());
+        let o = self.offset.map(|o| batch.column(o).as_primitive::<Int64Type>().clone());
+        let position: Vec<(i32, i64)> = (0..batch.num_rows())
+            .map(|i| (p.as_ref().map(|p| p.value(i)).unwrap_or(0), o.as_ref().map(|o| o.value(i)).unwrap_or(i as i64)))
+            .collect();
         let mut defines = Vec::with_capacity(self.plan.defines.len());
         for d in &self.plan.defines {
             defines.push(match &d.row {

@@ -383,7 +383,12 @@ fn front_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[
 fn back_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, input: &SchemaRef) -> Result<Vec<Box<dyn Operator>>> {
     let mut ops: Vec<Box<dyn Operator>> = Vec::new();
     if let Some(m) = &plan.match_recognize {
-        ops.push(Box::new(MatchRecognize::new(m, input, metrics.clone())?));
+        let mut matcher = MatchRecognize::new(m, input, metrics.clone())?;
+        if matches!(plan.source.connector, ConnectorOptions::Filesystem(_)) {
+            // A file's partitions are splits of one sequence of lines.
+            matcher = matcher.with_one_offset_sequence();
+        }
+        ops.push(Box::new(matcher));
         if let Some(filter) = &plan.filter {
             ops.push(Box::new(Filter::new(filter.expr.clone())));
         }
