@@ -1,9 +1,11 @@
 //! ksqlDB's client libraries against `eddy server`: the PyPI `ksqldb` client and the npm
 //! `ksqldb-client`, which speak HTTP/2 (prior knowledge) to `/query-stream` and
 //! `/inserts-stream`, run a CREATE, inserts, a push query with LIMIT and a DESCRIBE
-//! (`tests/clients/ksqldb_client.py`, `tests/clients/npm_client.js`). `.ci/run` installs
-//! the clients and sets `EDDY_REQUIRE_CLIENTS`, under which a missing client fails the
-//! test; elsewhere the test says how to install it and passes.
+//! (`tests/clients/ksqldb_client.py`, `tests/clients/npm_client.js`); the PyPI `ksql`
+//! client (ksql-python), which asks for an h2c upgrade and reads `/query` line by line
+//! with `return_objects=True` (`tests/clients/ksql_python_client.py`). `.ci/run`
+//! installs the clients and sets `EDDY_REQUIRE_CLIENTS`, under which a missing client
+//! fails the test; elsewhere the test says how to install it and passes.
 
 use std::process::{Command, Output};
 
@@ -37,6 +39,29 @@ fn python_ksqldb_client_works() {
     let out =
         Command::new("python3").arg(&script).arg(&server.url).arg(unique("clients")).output().unwrap_or_else(|e| panic!("python3: {e}"));
     check(out, "ksqldb client: ok", &server);
+}
+
+/// ksql-python lives in `tests/clients/ksql-python` (`pip install --target`): its
+/// dependencies (hyper 0.7, h2 2.x) conflict with the `ksqldb` client's.
+#[test]
+fn python_ksql_client_works() {
+    let lib = repo_root().join("tests/clients/ksql-python");
+    if !available(
+        lib.join("ksql").exists(),
+        "PyPI ksql client",
+        "python3 -m pip install --no-build-isolation --target tests/clients/ksql-python ksql==0.10.2",
+    ) {
+        return;
+    }
+    let server = Server::start(&scratch_dir("eddy-ksql-python").join("state"), &[("EDDY_APPLICATION_ID", &unique("ksql-python"))]);
+    let out = Command::new("python3")
+        .arg(repo_root().join("tests/clients/ksql_python_client.py"))
+        .arg(&server.url)
+        .arg(unique("ksql-python"))
+        .env("PYTHONPATH", &lib)
+        .output()
+        .unwrap_or_else(|e| panic!("python3: {e}"));
+    check(out, "ksql client: ok", &server);
 }
 
 #[test]
