@@ -11,6 +11,7 @@ use crate::kafka::{delete_topic, ensure_topic, list_topics, KafkaConfig, KafkaSi
 use crate::postgres::PostgresSink;
 use crate::print::{BlackholeSink, PrintSink};
 use crate::sandbox::Sandbox;
+use crate::webhook::WebhookSink;
 
 /// Defaults for relations whose WITH options leave them out.
 #[derive(Debug, Clone)]
@@ -46,6 +47,7 @@ impl Connectors {
             ConnectorOptions::Kafka(k) => k.bootstrap_servers.as_deref().map_or(Ok(()), |b| sandbox.check_bootstrap(b))?,
             ConnectorOptions::Postgres(p) => p.url.as_deref().map_or(Ok(()), |u| sandbox.check_postgres(u))?,
             ConnectorOptions::Filesystem(f) => sandbox.check_path(&f.path)?,
+            ConnectorOptions::Webhook(w) => sandbox.check_url(&w.url, "the webhook receiver")?,
             ConnectorOptions::Print | ConnectorOptions::Blackhole => {}
         }
         if let Some(DeadLetterTarget::Table { url: Some(url), .. }) = relation.connector.dead_letter() {
@@ -169,6 +171,13 @@ impl ConnectorFactory for Connectors {
                     ))
                 })?;
                 Ok(Box::new(PostgresSink::connect(&url, p, relation, query, self.connect_timeout).await?))
+            }
+            ConnectorOptions::Webhook(w) => {
+                let dead_letters = match &w.dead_letter {
+                    Some(target) => Some(self.dead_letter_sink(relation, target, query).await?),
+                    None => None,
+                };
+                Ok(Box::new(WebhookSink::new(w, &query.query_id, query.metrics.clone(), dead_letters)?))
             }
             ConnectorOptions::Print => Ok(Box::new(PrintSink)),
             ConnectorOptions::Blackhole => Ok(Box::new(BlackholeSink)),

@@ -2,7 +2,8 @@
 //!
 //! Sources and sinks for Eddy's engine: Kafka ([`kafka`], through rdkafka exactly as
 //! with Apache Kafka), PostgreSQL ([`postgres`], through tokio-postgres), and the
-//! `print` / `blackhole` sinks, and local files ([`file`](mod@file), Flink's `filesystem` connector). [`Connectors`] is the factory the binary gives the engine.
+//! `print` / `blackhole` sinks, local files ([`file`](mod@file), Flink's `filesystem` connector),
+//! and HTTP receivers ([`webhook`]). [`Connectors`] is the factory the binary gives the engine.
 
 pub mod error;
 pub mod factory;
@@ -12,6 +13,7 @@ pub mod postgres;
 pub mod print;
 pub mod retry;
 pub mod sandbox;
+pub mod webhook;
 
 pub use error::ConnectorError;
 pub use factory::{Connectors, DEFAULT_CONNECT_TIMEOUT};

@@ -71,6 +71,18 @@ impl Sandbox {
         servers.split(',').filter(|s| !s.trim().is_empty()).try_for_each(|s| self.check_host(s, "the Kafka cluster"))
     }
 
+    /// Checks the host of an `http://host[:port]/...` URL (port 80 when none is given).
+    ///
+    /// Errors: the URL has no host, or the host is not allowed.
+    pub fn check_url(&self, url: &str, what: &str) -> Result<()> {
+        let authority = url.strip_prefix("http://").unwrap_or(url).split(['/', '?', '#']).next().unwrap_or_default();
+        if authority.is_empty() || authority.contains('@') {
+            return Err(Sandbox::refused(what, format!("{url} names no plain host")));
+        }
+        let endpoint = if split_host_port(authority).1.is_some() { authority.to_string() } else { format!("{authority}:80") };
+        self.check_host(&endpoint, what)
+    }
+
     /// Checks the hosts of a PostgreSQL URL.
     ///
     /// Errors: the URL does not parse, or a host is not allowed.
@@ -194,6 +206,12 @@ mod tests {
         s.check_postgres("postgres://u@db.internal:6543/x")?;
         let e = s.check_postgres("postgres://u@10.0.0.5/x").err().map(|e| e.to_string()).unwrap_or_default();
         assert_eq!(e, "the PostgreSQL server is not allowed on this server: 10.0.0.5:5432 is not among the hosts the server allows (start it with --allow-host 10.0.0.5)");
+        s.check_url("http://db.internal/hook", "the webhook receiver")?;
+        s.check_url("http://hooks.kafka.prod:8080/x?y=1", "the webhook receiver")?;
+        let e =
+            s.check_url("http://169.254.169.254/latest/meta-data", "the webhook receiver").err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(e, "the webhook receiver is not allowed on this server: 169.254.169.254:80 is not among the hosts the server allows (start it with --allow-host 169.254.169.254)");
+        assert!(s.check_url("http://127.0.0.1:9092@evil/x", "the webhook receiver").is_err());
         Ok(())
     }
 

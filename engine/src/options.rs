@@ -235,6 +235,31 @@ pub enum ConnectorOptions {
     /// A local file of CSV or JSON lines (Flink's `filesystem` connector): a bounded
     /// source, or a sink.
     Filesystem(FileOptions),
+    /// An HTTP endpoint that receives rows as JSON (sink).
+    Webhook(WebhookOptions),
+}
+
+/// Options of the `webhook` connector, a sink that sends rows as JSON to an HTTP
+/// endpoint, at least once (see `eddy_connectors::webhook`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookOptions {
+    /// `'url'`: an `http://` URL (host checked against the server's `--allow-host`).
+    pub url: String,
+    /// `'method'`: POST (default), PUT or PATCH.
+    pub method: String,
+    /// `'headers'` (a JSON object of names to values) and `'headers.<Name>'` options:
+    /// sent with every request, in this order.
+    pub headers: Vec<(String, String)>,
+    /// `'sink.batch.max-rows'`: rows per request, at least 1 (default 1: one request
+    /// per row, its body a JSON object; more: a JSON array of objects).
+    pub batch_max_rows: usize,
+    /// `'sink.request-timeout'`: how long one request may take before it is retried
+    /// (ms; default 10 s).
+    pub request_timeout_ms: u64,
+    /// `'dead-letter.topic'` / `'dead-letter.table'`: where the rows of a request the
+    /// receiver refuses (4xx other than 408 and 429) go; without one, such a refusal
+    /// fails the query.
+    pub dead_letter: Option<DeadLetterTarget>,
 }
 
 /// Options of the `filesystem` connector.
@@ -267,6 +292,7 @@ impl ConnectorOptions {
             ConnectorOptions::Print => "print",
             ConnectorOptions::Blackhole => "blackhole",
             ConnectorOptions::Filesystem(_) => "filesystem",
+            ConnectorOptions::Webhook(_) => "webhook",
         }
     }
 
@@ -323,11 +349,26 @@ impl fmt::Display for ConnectorOptions {
             ConnectorOptions::Print => f.write_str("print"),
             ConnectorOptions::Blackhole => f.write_str("blackhole"),
             ConnectorOptions::Filesystem(o) => write!(f, "filesystem path={} format={}", o.path, o.format),
+            ConnectorOptions::Webhook(w) => write!(f, "webhook {} {}", w.method, w.url),
         }
     }
 }
 
-const CONNECTORS: [&str; 6] = ["kafka", "postgres", "jdbc", "print", "blackhole", "filesystem"];
+const CONNECTORS: [&str; 7] = ["kafka", "postgres", "jdbc", "print", "blackhole", "filesystem", "webhook"];
+
+/// The options of the `webhook` connector; `'headers.<Name>'` options are also taken.
+const WEBHOOK_KEYS: &[&str] = &[
+    "connector",
+    "url",
+    "method",
+    "headers",
+    "format",
+    "sink.batch.max-rows",
+    "sink.request-timeout",
+    "dead-letter.topic",
+    "dead-letter.table",
+    "dead-letter.url",
+];
 
 /// Options every source takes: error policy, micro-batch size, event time and
 /// watermarks, late rows, parallelism (the last five are read by the planner,
@@ -486,6 +527,7 @@ pub fn parse_connector(name: &str, options: &[WithOption]) -> Result<ConnectorOp
         "kafka" => kafka_options(name, options).map(ConnectorOptions::Kafka),
         "postgres" | "jdbc" => postgres_options(name, options).map(ConnectorOptions::Postgres),
         "filesystem" => file_options(name, options).map(ConnectorOptions::Filesystem),
+        "webhook" => webhook_options(name, options).map(ConnectorOptions::Webhook),
         other => {
             if let Some(o) = options.iter().find(|o| o.key != "connector") {
                 return Err(unknown_option(o, other, &["connector"]));
@@ -778,6 +820,100 @@ fn parse_error_policy(options: &[WithOption]) -> Result<(ErrorPolicy, Option<Dea
     Ok((policy, Some(target)))
 }
 
+fn webhook_options(name: &str, options: &[WithOption]) -> Result<WebhookOptions, SqlError> {
+    if let Some(o) = options.iter().find(|o| !WEBHOOK_KEYS.contains(&o.key.as_str()) && !o.key.starts_with("headers.")) {
+        return Err(unknown_option(o, "webhook", WEBHOOK_KEYS));
+    }
+    let url_option = find(options, &["url"])
+        .filter(|o| !o.value.is_empty())
+        .ok_or_else(|| SqlError::new(format!("\"{name}\" needs a url")).hint("add 'url'='http://receiver:8080/alerts'"))?;
+    let url = url_option.value.trim().to_string();
+    let Some(rest) = url.strip_prefix("http://") else {
+        let hint = if url.starts_with("https://") {
+            "Eddy sends webhooks over plain HTTP; put a TLS-terminating proxy next to it and name that"
+        } else {
+            "write an http:// URL"
+        };
+        return Err(SqlError::new(format!("webhook url '{url}' is not an http:// URL")).at(url_option.value_position).hint(hint));
+    };
+    if rest.split(['/', '?', '#']).next().is_none_or(str::is_empty) || rest.contains(['@', ' ']) {
+        return Err(SqlError::new(format!("webhook url '{url}' has no host, or has credentials or spaces in it"))
+            .at(url_option.value_position)
+            .hint("write 'http://host[:port]/path'; send credentials as a header ('headers.Authorization')"));
+    }
+    let method = match find(options, &["method"]) {
+        None => "POST".to_string(),
+        Some(o) => match o.value.to_uppercase().as_str() {
+            m @ ("POST" | "PUT" | "PATCH") => m.to_string(),
+            other => {
+                return Err(SqlError::new(format!("unsupported webhook method '{other}'"))
+                    .at(o.value_position)
+                    .hint("use POST, PUT or PATCH"))
+            }
+        },
+    };
+    if let Some(o) = find(options, &["format"]) {
+        if !o.value.eq_ignore_ascii_case("json") {
+            return Err(SqlError::new(format!("a webhook sends JSON, not '{}'", o.value))
+                .at(o.value_position)
+                .hint("write 'format'='json' or leave it out"));
+        }
+    }
+    let mut headers: Vec<(String, String)> = Vec::new();
+    if let Some(o) = find(options, &["headers"]) {
+        let parsed: serde_json::Value = serde_json::from_str(&o.value).map_err(|e| {
+            SqlError::new(format!("option 'headers' must be a JSON object of header names to values: {e}"))
+                .at(o.value_position)
+                .hint("write 'headers'='{\"Authorization\": \"Bearer ...\"}', or one 'headers.<Name>'='value' per header")
+        })?;
+        let Some(map) = parsed.as_object() else {
+            return Err(SqlError::new("option 'headers' must be a JSON object of header names to values").at(o.value_position));
+        };
+        for (k, v) in map {
+            let Some(v) = v.as_str() else {
+                return Err(SqlError::new(format!("header '{k}' must have a string value")).at(o.value_position));
+            };
+            headers.push((k.clone(), v.to_string()));
+        }
+    }
+    for o in options.iter().filter(|o| o.key.starts_with("headers.")) {
+        headers.push((o.key["headers.".len()..].to_string(), o.value.clone()));
+    }
+    for (k, v) in &headers {
+        let valid_name = !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !valid_name || v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            return Err(SqlError::new(format!("invalid webhook header '{k}'"))
+                .hint("a header name is a token (letters, digits, '-'); a value has no line breaks"));
+        }
+        if ["host", "content-length", "transfer-encoding", "connection", "idempotency-key"].contains(&k.to_ascii_lowercase().as_str()) {
+            return Err(SqlError::new(format!("header '{k}' is set by Eddy")).hint("remove it"));
+        }
+    }
+    let batch_max_rows = match find(options, &["sink.batch.max-rows"]) {
+        Some(o) => parse_int::<usize>(o, "a number of rows")?.clamp(1, 100_000),
+        None => 1,
+    };
+    let request_timeout_ms = match find(options, &["sink.request-timeout"]) {
+        Some(o) => crate::sql::event_time::parse_duration_option(o)?.clamp(1, 3_600_000) as u64,
+        None => 10_000,
+    };
+    let topic = find(options, &["dead-letter.topic"]);
+    let table = find(options, &["dead-letter.table"]);
+    let dead_letter = match (topic, table) {
+        (Some(t), None) => Some(DeadLetterTarget::Topic(t.value.clone())),
+        (None, Some(t)) => {
+            Some(DeadLetterTarget::Table { table: t.value.clone(), url: find(options, &["dead-letter.url"]).map(|u| u.value.clone()) })
+        }
+        (Some(_), Some(t)) => {
+            return Err(SqlError::new("a webhook has one dead letter target: 'dead-letter.topic' or 'dead-letter.table', not both")
+                .at(t.key_position)
+                .hint("remove one of them"))
+        }
+        (None, None) => None,
+    };
+    Ok(WebhookOptions { url, method, headers, batch_max_rows, request_timeout_ms, dead_letter })
+}
+
 fn file_options(name: &str, options: &[WithOption]) -> Result<FileOptions, SqlError> {
     if let Some(o) = options.iter().find(|o| !file_keys().contains(&o.key.as_str())) {
         return Err(unknown_option(o, "filesystem", &file_keys()));
@@ -899,6 +1035,56 @@ mod tests {
 
     fn option(key: &str, value: &str) -> WithOption {
         WithOption { key: key.into(), key_position: None, value: value.into(), value_position: None }
+    }
+
+    fn webhook(options: &[(&str, &str)]) -> Result<WebhookOptions, String> {
+        let mut all = vec![option("connector", "webhook")];
+        all.extend(options.iter().map(|(k, v)| option(k, v)));
+        match parse_connector("hook", &all) {
+            Ok(ConnectorOptions::Webhook(w)) => Ok(w),
+            Ok(other) => Err(format!("not a webhook: {other}")),
+            Err(e) => Err(e.message),
+        }
+    }
+
+    #[test]
+    fn webhook_options_and_their_refusals() {
+        let w = webhook(&[
+            ("url", "http://receiver:8080/alerts"),
+            ("method", "put"),
+            ("headers", r#"{"Authorization": "Bearer t"}"#),
+            ("headers.X-Env", "prod"),
+            ("sink.batch.max-rows", "500"),
+            ("sink.request-timeout", "2 s"),
+            ("dead-letter.topic", "refused"),
+        ]);
+        assert_eq!(
+            w,
+            Ok(WebhookOptions {
+                url: "http://receiver:8080/alerts".into(),
+                method: "PUT".into(),
+                headers: vec![("Authorization".into(), "Bearer t".into()), ("X-Env".into(), "prod".into())],
+                batch_max_rows: 500,
+                request_timeout_ms: 2000,
+                dead_letter: Some(DeadLetterTarget::Topic("refused".into())),
+            })
+        );
+        let d = webhook(&[("url", "http://h/x")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((d.method.as_str(), d.batch_max_rows, d.request_timeout_ms, d.dead_letter), ("POST", 1, 10_000, None));
+        assert_eq!(webhook(&[]).err().as_deref(), Some("\"hook\" needs a url"));
+        assert_eq!(webhook(&[("url", "https://h/x")]).err().as_deref(), Some("webhook url 'https://h/x' is not an http:// URL"));
+        assert_eq!(
+            webhook(&[("url", "http://user:pw@h/x")]).err().as_deref(),
+            Some("webhook url 'http://user:pw@h/x' has no host, or has credentials or spaces in it")
+        );
+        assert_eq!(webhook(&[("url", "http://h/x"), ("method", "GET")]).err().as_deref(), Some("unsupported webhook method 'GET'"));
+        assert_eq!(webhook(&[("url", "http://h/x"), ("headers.X-A", "a\r\nB: c")]).err().as_deref(), Some("invalid webhook header 'X-A'"));
+        assert_eq!(webhook(&[("url", "http://h/x"), ("headers.Host", "evil")]).err().as_deref(), Some("header 'Host' is set by Eddy"));
+        assert_eq!(webhook(&[("url", "http://h/x"), ("format", "csv")]).err().as_deref(), Some("a webhook sends JSON, not 'csv'"));
+        assert_eq!(
+            webhook(&[("url", "http://h/x"), ("urll", "y")]).err().as_deref(),
+            Some("unknown WITH option 'urll' for the webhook connector")
+        );
     }
 
     /// Flink's filesystem paths are URIs; local ones become paths, others are refused.

@@ -177,6 +177,7 @@ impl RelationInfo {
             ConnectorOptions::Kafka(k) => k.topic.clone(),
             ConnectorOptions::Postgres(p) => p.table.clone(),
             ConnectorOptions::Filesystem(f) => f.path.clone(),
+            ConnectorOptions::Webhook(w) => w.url.clone(),
             ConnectorOptions::Print | ConnectorOptions::Blackhole => String::new(),
         };
         let format = relation.connector.format().map(|f| f.to_string().split_whitespace().next().unwrap_or_default().to_uppercase());

@@ -170,7 +170,7 @@ fn watermark_delay(w: &WatermarkSpec) -> Result<i64, SqlError> {
 }
 
 /// A duration option: `'10 s'`, `'10s'`, `'500 ms'`, `'1 min'`, or a number of ms.
-fn parse_duration_option(o: &WithOption) -> Result<i64, SqlError> {
+pub(crate) fn parse_duration_option(o: &WithOption) -> Result<i64, SqlError> {
     let v = o.value.trim().to_lowercase();
     let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
     let (number, unit) = v.split_at(split);

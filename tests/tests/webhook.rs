@@ -1,0 +1,121 @@
+//! The webhook sink end to end: `eddy run` sends a file's rows to a real HTTP receiver
+//! (axum, in this test) that fails the first requests with 500, refuses one row with 400
+//! and accepts the rest. Every accepted row arrives once, in order, with the statement's
+//! header; a retried request carries the same `Idempotency-Key`; the refused row is in
+//! the PostgreSQL dead-letter table with the receiver's answer. Without a dead letter
+//! target, a refusal fails the query with the answer.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use eddy_e2e::*;
+
+/// One request the receiver saw: the status it answered, the idempotency key, the
+/// `X-Env` header and the body.
+type Seen = (u16, String, String, String);
+
+/// A receiver on a free port answering 500 to its first `failures` requests, 400 to
+/// bodies containing `"bad"`, 200 otherwise.
+async fn receiver(failures: usize) -> (u16, Arc<Mutex<Vec<Seen>>>) {
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let log = log.clone();
+            async move {
+                let body = String::from_utf8_lossy(&body).to_string();
+                let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+                let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+                let status = if log.len() < failures {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else if body.contains("\"bad\"") {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::OK
+                };
+                log.push((status.as_u16(), header("idempotency-key"), header("x-env"), body));
+                (status, if status == StatusCode::BAD_REQUEST { "no bad rows" } else { "" })
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("{e}"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, seen)
+}
+
+fn statements(dir: &std::path::Path, port: u16, dead_letters: &str) -> std::path::PathBuf {
+    let data = dir.join("events.json");
+    std::fs::write(
+        &data,
+        "{\"id\": 1, \"kind\": \"a\"}\n{\"id\": 2, \"kind\": \"b\"}\n{\"id\": 3, \"kind\": \"bad\"}\n{\"id\": 4, \"kind\": \"c\"}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let sql = dir.join("01-hook.sql");
+    std::fs::write(
+        &sql,
+        format!(
+            "CREATE STREAM events (id INT, kind VARCHAR) WITH ('connector'='filesystem', 'path'='{}', 'format'='json');\n\
+             CREATE TABLE hook (id INT, kind VARCHAR) WITH ('connector'='webhook', 'url'='http://127.0.0.1:{port}/hook', \
+             'headers.X-Env'='test'{dead_letters});\n\
+             INSERT INTO hook SELECT id, kind FROM events;\n",
+            data.display()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    sql
+}
+
+async fn wait_exit(eddy: &mut Eddy) {
+    wait_until("eddy run to finish", Duration::from_secs(120), || {
+        let running = eddy.is_running();
+        async move { !running }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_reach_the_receiver_once_with_stable_keys_and_refusals_are_dead_lettered() {
+    let (port, seen) = receiver(2).await;
+    let db = TestDb::create().await;
+    let dir = scratch_dir("eddy-webhook");
+    let sql = statements(&dir, port, &format!(", 'dead-letter.table'='refused', 'dead-letter.url'='{}'", db.url));
+    let mut eddy = Eddy::run(&dir, &[&sql], &[]);
+    wait_exit(&mut eddy).await;
+    let log = eddy.log_text();
+    let seen = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let statuses: Vec<u16> = seen.iter().map(|s| s.0).collect();
+    assert_eq!(statuses, vec![500, 500, 200, 200, 400, 200], "{seen:?}\n{log}");
+    // The two failed attempts were the first row's, under its key.
+    assert_eq!(seen[0].1, seen[2].1, "{seen:?}");
+    assert_eq!(seen[1].1, seen[2].1, "{seen:?}");
+    let accepted: Vec<&str> = seen.iter().filter(|s| s.0 == 200).map(|s| s.3.as_str()).collect();
+    assert_eq!(accepted, vec![r#"{"id":1,"kind":"a"}"#, r#"{"id":2,"kind":"b"}"#, r#"{"id":4,"kind":"c"}"#]);
+    let mut keys: Vec<&str> = seen.iter().filter(|s| s.0 != 500).map(|s| s.1.as_str()).collect();
+    assert!(keys.iter().all(|k| k.len() == 32), "{keys:?}");
+    keys.dedup();
+    assert_eq!(keys.len(), 4, "one key per row: {seen:?}");
+    assert!(seen.iter().all(|s| s.2 == "test"), "{seen:?}");
+    let client = db.client().await;
+    let rows = client.query("SELECT convert_from(value, 'UTF8'), error FROM refused", &[]).await.unwrap_or_else(|e| panic!("{e}\n{log}"));
+    let refused: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(refused, vec![(r#"{"id":3,"kind":"bad"}"#.to_string(), "HTTP 400 Bad Request: no bad rows".to_string())]);
+    drop(client);
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_without_dead_letters_fails_the_query_with_the_answer() {
+    let (port, seen) = receiver(0).await;
+    let dir = scratch_dir("eddy-webhook-fail");
+    let sql = statements(&dir, port, "");
+    let mut eddy = Eddy::run(&dir, &[&sql], &[]);
+    wait_exit(&mut eddy).await;
+    let log = eddy.log_text();
+    assert!(log.contains("the webhook http://127.0.0.1:") && log.contains("refused 1 row(s): HTTP 400 Bad Request: no bad rows"), "{log}");
+    let statuses: Vec<u16> = seen.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|s| s.0).collect();
+    assert_eq!(statuses, vec![200, 200, 400], "{log}");
+}
