@@ -3,7 +3,9 @@
 //! and accepts the rest. Every accepted row arrives once, in order, with the statement's
 //! header; a retried request carries the same `Idempotency-Key`; the refused row is in
 //! the PostgreSQL dead-letter table with the receiver's answer. Without a dead letter
-//! target, a refusal fails the query with the answer.
+//! target, a refusal fails the query with the answer. A receiver that is down is retried
+//! (RETRYING) until it is up; a SIGKILL while rows are sent replays them under the same
+//! idempotency keys.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,6 +21,11 @@ type Seen = (u16, String, String, String);
 /// A receiver on a free port answering 500 to its first `failures` requests, 400 to
 /// bodies containing `"bad"`, 200 otherwise.
 async fn receiver(failures: usize) -> (u16, Arc<Mutex<Vec<Seen>>>) {
+    receiver_on(0, failures).await
+}
+
+/// [`receiver`] on `port` (0: a free one).
+async fn receiver_on(port: u16, failures: usize) -> (u16, Arc<Mutex<Vec<Seen>>>) {
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let log = seen.clone();
     let app = axum::Router::new().route(
@@ -41,7 +48,7 @@ async fn receiver(failures: usize) -> (u16, Arc<Mutex<Vec<Seen>>>) {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap_or_else(|e| panic!("bind: {e}"));
     let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("{e}"));
     tokio::spawn(async move { axum::serve(listener, app).await });
     (port, seen)
@@ -118,4 +125,123 @@ async fn a_refusal_without_dead_letters_fails_the_query_with_the_answer() {
     assert!(log.contains("the webhook http://127.0.0.1:") && log.contains("refused 1 row(s): HTTP 400 Bad Request: no bad rows"), "{log}");
     let statuses: Vec<u16> = seen.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|s| s.0).collect();
     assert_eq!(statuses, vec![200, 200, 400], "{log}");
+}
+
+/// The receiver down: the query shows RETRYING with the connection error, and once the
+/// receiver is up every row arrives.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receiver_that_is_down_is_retried_until_it_is_up() {
+    let port = free_port();
+    let dir = scratch_dir("eddy-webhook-down");
+    let sql = statements(&dir, port, &format!(", 'dead-letter.topic'='{}'", unique("webhook-down-refused")));
+    let mut eddy = Eddy::run(&dir, &[&sql], &[]);
+    wait_until("the query to show RETRYING", Duration::from_secs(60), || {
+        let status = eddy.status_queries().first().map(|q| q["status"].to_string()).unwrap_or_default();
+        async move { status.contains("RETRYING") && status.contains("Connection refused") }
+    })
+    .await;
+    assert!(eddy.is_running());
+    let (_, seen) = receiver_on(port, 0).await;
+    wait_exit(&mut eddy).await;
+    let statuses: Vec<u16> = seen.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|s| s.0).collect();
+    assert_eq!(statuses, vec![200, 200, 400, 200], "{}", eddy.log_text());
+}
+
+/// SIGKILL while a checkpoint's rows are being sent: the restarted query resumes from
+/// the checkpoint before and sends those rows again, each with the key it had, so a
+/// receiver that deduplicates on the key accepts every row once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replay_after_sigkill_carries_the_same_keys() {
+    const ROWS: usize = 300;
+    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let log = log.clone();
+            async move {
+                // A slow receiver: a checkpoint's rows take seconds to send.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+                log.lock().unwrap_or_else(|p| p.into_inner()).push((key, String::from_utf8_lossy(&body).to_string()));
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("{e}"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let topic = unique("webhook-kill");
+    let values: Vec<String> = (0..ROWS).map(|i| format!("{{\"id\": {i}}}")).collect();
+    let dir = scratch_dir("eddy-webhook-kill");
+    let sql = dir.join("01-hook.sql");
+    std::fs::write(
+        &sql,
+        format!(
+            "CREATE STREAM ev (id INT) WITH (kafka_topic='{topic}', value_format='json', partitions=1, 'scan.startup.mode'='earliest-offset');\n\
+             CREATE TABLE hook (id INT) WITH ('connector'='webhook', 'url'='http://127.0.0.1:{port}/hook');\n\
+             INSERT INTO hook SELECT id FROM ev;\n"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let state = dir.join("state").display().to_string();
+    let app_id = unique("webhook-kill");
+    let env = [("EDDY_APPLICATION_ID", app_id.as_str()), ("EDDY_CHECKPOINT_INTERVAL", "1s")];
+    let args = [std::path::Path::new("--state-dir"), std::path::Path::new(&state), sql.as_path()];
+    let count = || seen.lock().unwrap_or_else(|p| p.into_inner()).len();
+
+    // Eddy creates the topic; the rows are produced once it has. A first wave of 100 is
+    // sent and covered by a checkpoint; the second wave is killed while being sent, so
+    // the restart resumes from that checkpoint (not from the start) and its keys must
+    // follow it as the first run's did.
+    let first = Eddy::run(&dir, &args, &env);
+    let records: Vec<(Option<&str>, &str)> = values.iter().map(|v| (None, v.as_str())).collect();
+    produce(&topic, &records[..100]).await;
+    wait_until("the receiver to get the first 100 rows", Duration::from_secs(120), || {
+        let n = count();
+        async move { n >= 100 }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    produce(&topic, &records[100..]).await;
+    wait_until("the receiver to get 60 rows of the second wave", Duration::from_secs(120), || {
+        let n = count();
+        async move { n >= 160 }
+    })
+    .await;
+    first.kill();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    assert!(before.len() < ROWS, "the kill came after every row was sent: {}", before.len());
+
+    let second = Eddy::run(&dir, &args, &env);
+    wait_until("every row at the receiver", Duration::from_secs(120), || {
+        let distinct: std::collections::BTreeSet<String> =
+            seen.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|s| s.1.clone()).collect();
+        async move { distinct.len() >= ROWS }
+    })
+    .await;
+    let log = second.log_text();
+    second.terminate();
+    let all = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let after = &all[before.len()..];
+    // Each row sent before the kill and not covered by a checkpoint is sent again with
+    // its key; rows the checkpoint covered are not sent again.
+    let mut by_key: std::collections::BTreeMap<&str, &str> = Default::default();
+    for (key, body) in &all {
+        if let Some(other) = by_key.insert(key.as_str(), body.as_str()) {
+            assert_eq!(other, body, "one key, two rows");
+        }
+    }
+    let bodies: std::collections::BTreeSet<&str> = by_key.values().copied().collect();
+    assert_eq!(bodies.len(), ROWS, "{log}");
+    assert_eq!(by_key.len(), ROWS, "one key per row");
+    let resent = before.iter().filter(|b| after.contains(b)).count();
+    assert!(resent > 0, "the restart sent nothing again: the kill came after a checkpoint covered every row sent\n{log}");
+    assert!(
+        !after.iter().any(|(_, body)| body == "{\"id\":0}"),
+        "the restart sent the first wave again: it did not resume from the checkpoint\n{log}"
+    );
+    assert_eq!(before.len() + after.len() - resent, ROWS, "each row arrives once, or again under the same key");
 }

@@ -249,8 +249,11 @@ async fn open_source(
         plan.checkpoint_interval_ms.or(checkpointing.map(|c| c.interval_ms)).unwrap_or(DEFAULT_CHECKPOINT_INTERVAL_MS),
     );
     // A stateful query with checkpoints snapshots its operators at every barrier; its
-    // source sends one barrier per checkpoint interval.
-    let snapshots = stateful && store.is_some();
+    // source sends one barrier per checkpoint interval. So does a query writing to a
+    // webhook, stateful or not: its idempotency keys follow the checkpoint its rows come
+    // after, so a restart must resume exactly there.
+    let exact_replay = matches!(plan.sink.connector, ConnectorOptions::Webhook(_));
+    let snapshots = (stateful || exact_replay) && store.is_some();
     let committed = sink.restored_progress().await?;
     let restore = match &store {
         Some(store) => choose_restore(store, committed, snapshots, &plan.id)?,
