@@ -1,0 +1,266 @@
+//! Predicates of tree nodes and segments (`SimplePredicate`, `CompoundPredicate`,
+//! `SimpleSetPredicate`, `True`, `False`), compiled with their fields resolved to slots,
+//! evaluated per row in PMML's three-valued logic (`None` = UNKNOWN: a missing input).
+
+use crate::error::Result;
+use crate::expr::{same_value, Scope};
+use crate::values::Values;
+use crate::xml::Element;
+
+/// A compiled predicate. Field references are slots into the evaluator's column list.
+#[derive(Debug, Clone)]
+pub enum Predicate {
+    True,
+    False,
+    /// A comparison of a number field with a constant.
+    Num {
+        slot: usize,
+        op: Op,
+        value: f64,
+    },
+    /// A comparison of a text field with a constant.
+    Str {
+        slot: usize,
+        op: Op,
+        value: String,
+    },
+    IsMissing {
+        slot: usize,
+        missing: bool,
+    },
+    /// `SimpleSetPredicate`: the field's value is (or is not) in the set.
+    InSet {
+        slot: usize,
+        values: Vec<String>,
+        is_in: bool,
+    },
+    And(Vec<Predicate>),
+    Or(Vec<Predicate>),
+    Xor(Vec<Predicate>),
+    /// The first of its predicates that is not UNKNOWN decides.
+    Surrogate(Vec<Predicate>),
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Equal,
+    NotEqual,
+    LessThan,
+    LessOrEqual,
+    GreaterThan,
+    GreaterOrEqual,
+}
+
+/// Field names of the predicates of one model, each given a slot once.
+#[derive(Debug, Clone, Default)]
+pub struct Slots {
+    /// Field name per slot.
+    pub names: Vec<String>,
+}
+
+impl Slots {
+    fn slot(&mut self, name: &str) -> usize {
+        match self.names.iter().position(|n| n == name) {
+            Some(i) => i,
+            None => {
+                self.names.push(name.to_string());
+                self.names.len() - 1
+            }
+        }
+    }
+}
+
+/// The names of the predicate elements.
+pub const PREDICATES: &[&str] = &["SimplePredicate", "CompoundPredicate", "SimpleSetPredicate", "True", "False"];
+
+/// The predicate child of `element` (a `Node` or a `Segment`).
+///
+/// Errors: there is none.
+pub fn child_predicate(element: &Element) -> Result<&Element> {
+    element
+        .children
+        .iter()
+        .find(|c| PREDICATES.contains(&c.name.as_str()))
+        .ok_or_else(|| element.invalid(format!("{} has no predicate", element.name)))
+}
+
+impl Predicate {
+    /// Compiles `element` over `scope`, giving each field a slot in `slots`.
+    ///
+    /// Errors: an unknown field or operator, an unsupported element.
+    pub fn compile(element: &Element, scope: &Scope, slots: &mut Slots) -> Result<Predicate> {
+        Ok(match element.name.as_str() {
+            "True" => Predicate::True,
+            "False" => Predicate::False,
+            "SimplePredicate" => {
+                let field = element.required("field")?;
+                let t = scope.get(field).copied().ok_or_else(|| element.invalid(format!("field \"{field}\" is not defined")))?;
+                let slot = slots.slot(field);
+                let op = match element.required("operator")? {
+                    "isMissing" => return Ok(Predicate::IsMissing { slot, missing: true }),
+                    "isNotMissing" => return Ok(Predicate::IsMissing { slot, missing: false }),
+                    "equal" => Op::Equal,
+                    "notEqual" => Op::NotEqual,
+                    "lessThan" => Op::LessThan,
+                    "lessOrEqual" => Op::LessOrEqual,
+                    "greaterThan" => Op::GreaterThan,
+                    "greaterOrEqual" => Op::GreaterOrEqual,
+                    other => return Err(element.unsupported(format!("operator=\"{other}\""))),
+                };
+                let value = element.required("value")?;
+                match (t.is_numeric(), value.trim().parse::<f64>()) {
+                    (true, Ok(v)) => Predicate::Num { slot, op, value: t.round(v) },
+                    (true, Err(_)) => return Err(element.invalid(format!("value '{value}' of a numeric field is not a number"))),
+                    (false, _) => Predicate::Str { slot, op, value: value.to_string() },
+                }
+            }
+            "SimpleSetPredicate" => {
+                let field = element.required("field")?;
+                if !scope.contains_key(field) {
+                    return Err(element.invalid(format!("field \"{field}\" is not defined")));
+                }
+                let slot = slots.slot(field);
+                let is_in = match element.required("booleanOperator")? {
+                    "isIn" => true,
+                    "isNotIn" => false,
+                    other => return Err(element.unsupported(format!("booleanOperator=\"{other}\""))),
+                };
+                let array = element.first("Array").ok_or_else(|| element.invalid("SimpleSetPredicate has no Array"))?;
+                Predicate::InSet { slot, values: array_values(&array.text), is_in }
+            }
+            "CompoundPredicate" => {
+                let parts = element
+                    .children
+                    .iter()
+                    .filter(|c| PREDICATES.contains(&c.name.as_str()))
+                    .map(|c| Predicate::compile(c, scope, slots))
+                    .collect::<Result<Vec<_>>>()?;
+                match element.required("booleanOperator")? {
+                    "and" => Predicate::And(parts),
+                    "or" => Predicate::Or(parts),
+                    "xor" => Predicate::Xor(parts),
+                    "surrogate" => Predicate::Surrogate(parts),
+                    other => return Err(element.unsupported(format!("booleanOperator=\"{other}\""))),
+                }
+            }
+            other => return Err(element.unsupported(other)),
+        })
+    }
+
+    /// The predicate on row `i` of `columns` (one per slot): `None` is UNKNOWN.
+    pub fn eval(&self, columns: &[&Values], i: usize) -> Option<bool> {
+        match self {
+            Predicate::True => Some(true),
+            Predicate::False => Some(false),
+            Predicate::Num { slot, op, value } => {
+                let x = columns[*slot].num(i)?;
+                Some(match op {
+                    Op::Equal => x == *value,
+                    Op::NotEqual => x != *value,
+                    Op::LessThan => x < *value,
+                    Op::LessOrEqual => x <= *value,
+                    Op::GreaterThan => x > *value,
+                    Op::GreaterOrEqual => x >= *value,
+                })
+            }
+            Predicate::Str { slot, op, value } => {
+                let c = columns[*slot];
+                let x = match c {
+                    Values::Str(a) => (!arrow::array::Array::is_null(a, i)).then(|| a.value(i).to_string())?,
+                    Values::Num(_) => c.text(i)?,
+                };
+                Some(match op {
+                    Op::Equal => same_value(&x, value),
+                    Op::NotEqual => !same_value(&x, value),
+                    Op::LessThan => x.as_str() < value.as_str(),
+                    Op::LessOrEqual => x.as_str() <= value.as_str(),
+                    Op::GreaterThan => x.as_str() > value.as_str(),
+                    Op::GreaterOrEqual => x.as_str() >= value.as_str(),
+                })
+            }
+            Predicate::IsMissing { slot, missing } => Some(columns[*slot].is_missing(i) == *missing),
+            Predicate::InSet { slot, values, is_in } => {
+                let x = columns[*slot].text(i)?;
+                Some(values.iter().any(|v| same_value(&x, v)) == *is_in)
+            }
+            Predicate::And(parts) => {
+                let mut unknown = false;
+                for p in parts {
+                    match p.eval(columns, i) {
+                        Some(false) => return Some(false),
+                        None => unknown = true,
+                        Some(true) => {}
+                    }
+                }
+                (!unknown).then_some(true)
+            }
+            Predicate::Or(parts) => {
+                let mut unknown = false;
+                for p in parts {
+                    match p.eval(columns, i) {
+                        Some(true) => return Some(true),
+                        None => unknown = true,
+                        Some(false) => {}
+                    }
+                }
+                (!unknown).then_some(false)
+            }
+            Predicate::Xor(parts) => {
+                let mut acc = false;
+                for p in parts {
+                    acc ^= p.eval(columns, i)?;
+                }
+                Some(acc)
+            }
+            Predicate::Surrogate(parts) => parts.iter().find_map(|p| p.eval(columns, i)),
+        }
+    }
+}
+
+/// The values of a PMML `Array`: space-separated, `"quoted strings"` with `\"` escapes.
+pub fn array_values(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        let mut value = String::new();
+        if c == '"' {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some(n) = chars.next() {
+                            value.push(n);
+                        }
+                    }
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                value.push(c);
+                chars.next();
+            }
+        }
+        out.push(value);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrays_split_on_spaces_and_keep_quoted_values() {
+        assert_eq!(array_values(r#"a "b c" d "e \"f\"""#), vec!["a", "b c", "d", "e \"f\""]);
+    }
+}

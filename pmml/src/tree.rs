@@ -1,0 +1,226 @@
+//! `TreeModel`: decision trees (sklearn2pmml's DecisionTree, and the members of
+//! RandomForest and GradientBoosting). The nodes are compiled into an arena with their
+//! predicates' fields resolved to column slots; each row walks from the root, following
+//! the first child whose predicate is TRUE (PMML 4.4, "TreeModel"), with the document's
+//! `missingValueStrategy` for UNKNOWN and `noTrueChildStrategy` for a node none of
+//! whose children holds.
+
+use arrow::array::Float64Array;
+
+use crate::error::Result;
+use crate::expr::{same_value, Scope};
+use crate::model::{Common, Function, Prediction};
+use crate::predicate::{child_predicate, Predicate, Slots};
+use crate::values::{Env, Values};
+use crate::xml::Element;
+
+/// A compiled `TreeModel`.
+#[derive(Debug, Clone)]
+pub struct TreeModel {
+    pub common: Common,
+    nodes: Vec<Node>,
+    slots: Slots,
+    missing: MissingStrategy,
+    no_true_child: NoTrueChild,
+    categories: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    predicate: Predicate,
+    /// Regression: the score; classification: the predicted category.
+    score: Option<String>,
+    /// Classification: probability per category of [`TreeModel::categories`].
+    probabilities: Option<Vec<f64>>,
+    children: Vec<usize>,
+    id: Option<String>,
+    default_child: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MissingStrategy {
+    None,
+    NullPrediction,
+    LastPrediction,
+    DefaultChild,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NoTrueChild {
+    ReturnNull,
+    ReturnLast,
+}
+
+impl TreeModel {
+    /// Compiles `element`.
+    ///
+    /// Errors: an unsupported strategy or predicate, an unknown field.
+    pub fn compile(element: &Element, scope: &Scope, common: Common) -> Result<TreeModel> {
+        let missing = match element.attr("missingValueStrategy").unwrap_or("none") {
+            "none" => MissingStrategy::None,
+            "nullPrediction" => MissingStrategy::NullPrediction,
+            "lastPrediction" => MissingStrategy::LastPrediction,
+            "defaultChild" => MissingStrategy::DefaultChild,
+            other => return Err(element.unsupported(format!("missingValueStrategy=\"{other}\""))),
+        };
+        let no_true_child = match element.attr("noTrueChildStrategy").unwrap_or("returnNullPrediction") {
+            "returnNullPrediction" => NoTrueChild::ReturnNull,
+            "returnLastPrediction" => NoTrueChild::ReturnLast,
+            other => return Err(element.unsupported(format!("noTrueChildStrategy=\"{other}\""))),
+        };
+        if let Some(s) = element.attr("splitCharacteristic").filter(|s| *s != "binarySplit" && *s != "multiSplit") {
+            return Err(element.unsupported(format!("splitCharacteristic=\"{s}\"")));
+        }
+        let root = element.first("Node").ok_or_else(|| element.invalid("TreeModel has no Node"))?;
+        let mut categories = common.categories.clone();
+        if common.function == Function::Classification && categories.is_empty() {
+            collect_categories(root, &mut categories);
+        }
+        let mut tree = TreeModel { common, nodes: Vec::new(), slots: Slots::default(), missing, no_true_child, categories };
+        tree.add(root, scope)?;
+        Ok(tree)
+    }
+
+    fn add(&mut self, element: &Element, scope: &Scope) -> Result<usize> {
+        let predicate = Predicate::compile(child_predicate(element)?, scope, &mut self.slots)?;
+        let probabilities = if self.common.function == Function::Classification {
+            let distribution: Vec<&Element> = element.all("ScoreDistribution").collect();
+            if distribution.is_empty() {
+                None
+            } else {
+                let mut p = vec![0.0; self.categories.len()];
+                let mut total = 0.0;
+                let mut explicit = true;
+                for d in &distribution {
+                    let value = d.required("value")?;
+                    let k = self
+                        .categories
+                        .iter()
+                        .position(|c| same_value(value, c))
+                        .ok_or_else(|| d.invalid(format!("'{value}' is not a category of the target")))?;
+                    match d.attr("probability") {
+                        Some(_) => p[k] = d.number("probability", 0.0)?,
+                        None => {
+                            explicit = false;
+                            p[k] = d.number("recordCount", 0.0)?;
+                        }
+                    }
+                    total += d.number("recordCount", 0.0)?;
+                }
+                if !explicit && total > 0.0 {
+                    p.iter_mut().for_each(|v| *v /= total);
+                }
+                Some(p)
+            }
+        } else {
+            None
+        };
+        let index = self.nodes.len();
+        self.nodes.push(Node {
+            predicate,
+            score: element.attr("score").map(str::to_string),
+            probabilities,
+            children: Vec::new(),
+            id: element.attr("id").map(str::to_string),
+            default_child: element.attr("defaultChild").map(str::to_string),
+        });
+        if element.first("Partition").is_some() || element.first("Regression").is_some() || element.first("DecisionTree").is_some() {
+            return Err(element.unsupported("a model inside a Node"));
+        }
+        for child in element.all("Node") {
+            let c = self.add(child, scope)?;
+            self.nodes[index].children.push(c);
+        }
+        Ok(index)
+    }
+
+    /// The node row `i` ends at, if any.
+    fn walk(&self, columns: &[&Values], i: usize) -> Option<usize> {
+        if self.nodes[0].predicate.eval(columns, i) != Some(true) {
+            return None;
+        }
+        let mut at = 0;
+        loop {
+            let node = &self.nodes[at];
+            if node.children.is_empty() {
+                return Some(at);
+            }
+            let mut next = None;
+            for &c in &node.children {
+                match self.nodes[c].predicate.eval(columns, i) {
+                    Some(true) => {
+                        next = Some(c);
+                        break;
+                    }
+                    Some(false) => {}
+                    None => match self.missing {
+                        MissingStrategy::None => {}
+                        MissingStrategy::NullPrediction => return None,
+                        MissingStrategy::LastPrediction => return Some(at),
+                        MissingStrategy::DefaultChild => {
+                            next = node
+                                .children
+                                .iter()
+                                .copied()
+                                .find(|k| self.nodes[*k].id.is_some() && self.nodes[*k].id == node.default_child);
+                            if next.is_none() {
+                                return Some(at);
+                            }
+                            break;
+                        }
+                    },
+                }
+            }
+            match next {
+                Some(c) => at = c,
+                None if self.no_true_child == NoTrueChild::ReturnLast => return Some(at),
+                None => return None,
+            }
+        }
+    }
+
+    /// Scores the rows of `env`.
+    ///
+    /// Errors: a field of a predicate has no values.
+    pub fn evaluate(&self, env: &Env) -> Result<Prediction> {
+        let columns = self.slots.names.iter().map(|n| env.get(n)).collect::<Result<Vec<_>>>()?;
+        let leaves: Vec<Option<usize>> = (0..env.rows).map(|i| self.walk(&columns, i)).collect();
+        if self.common.function == Function::Regression {
+            let y: Float64Array =
+                leaves.iter().map(|l| l.and_then(|l| self.nodes[l].score.as_deref()).and_then(|s| s.trim().parse().ok())).collect();
+            return Ok(Prediction { predicted: Values::Num(y), probabilities: Vec::new(), outputs: Vec::new() });
+        }
+        let probs: Vec<Option<Vec<f64>>> = leaves
+            .iter()
+            .map(|l| {
+                let node = &self.nodes[(*l)?];
+                match &node.probabilities {
+                    Some(p) => Some(p.clone()),
+                    None => {
+                        let score = node.score.as_deref()?;
+                        Some(self.categories.iter().map(|c| if same_value(score, c) { 1.0 } else { 0.0 }).collect())
+                    }
+                }
+            })
+            .collect();
+        Ok(Prediction::classified(&self.categories, &probs))
+    }
+}
+
+fn collect_categories(node: &Element, out: &mut Vec<String>) {
+    for d in node.all("ScoreDistribution") {
+        if let Some(v) = d.attr("value") {
+            if !out.iter().any(|c| c == v) {
+                out.push(v.to_string());
+            }
+        }
+    }
+    if let Some(s) = node.attr("score") {
+        if !out.iter().any(|c| c == s) {
+            out.push(s.to_string());
+        }
+    }
+    for child in node.all("Node") {
+        collect_categories(child, out);
+    }
+}
