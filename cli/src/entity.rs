@@ -71,6 +71,14 @@ pub fn entity(result: &StatementResult, statement: &str, sequence: i64) -> Value
         StatementResult::Dropped { kind, name, .. } => {
             status(format!("{}/`{name}`/drop", kind_word(kind)), result.to_string(), None, vec![])
         }
+        StatementResult::ModelCreated { name } => status(format!("model/`{name}`/create"), "Model created".into(), None, vec![]),
+        StatementResult::ModelDropped { name } => status(format!("model/`{name}`/drop"), result.to_string(), None, vec![]),
+        StatementResult::Models(models) => {
+            json!({"@type": "models", "statementText": statement, "models": models.iter().map(model_entry).collect::<Vec<_>>(), "warnings": []})
+        }
+        StatementResult::ModelDescription(m) => {
+            json!({"@type": "modelDescription", "statementText": statement, "model": model_entry(m), "warnings": []})
+        }
         StatementResult::Terminated(ids) => {
             let id = if ids.len() == 1 { ids[0].clone() } else { "ALL".into() };
             status(
@@ -261,6 +269,15 @@ pub fn error_entity(statement: &str, error: &EngineError) -> (u32, Value) {
 /// `BOOLEAN`, `TIMESTAMP`), as its push query headers and DESCRIBE give them.
 pub fn column_types(schema: &SchemaRef) -> Vec<String> {
     schema.fields().iter().map(|f| ksql_type_name(f.data_type())).collect()
+}
+
+/// A model as `SHOW MODELS` and `DESCRIBE MODEL` answer it.
+fn model_entry(m: &eddy_engine::ModelInfo) -> Value {
+    let columns = |cs: &[(String, String)]| cs.iter().map(|(n, t)| json!({"name": n, "type": t})).collect::<Vec<_>>();
+    json!({
+        "name": m.name, "provider": m.provider, "path": m.path, "type": m.kind,
+        "inputs": columns(&m.inputs), "outputs": columns(&m.outputs), "checksum": m.checksum,
+    })
 }
 
 /// ksqlDB's `SchemaInfo` of a column type: `type` is the base type (`STRING`, `ARRAY`,

@@ -126,6 +126,16 @@ impl ConnectorFactory for Connectors {
         Ok(Box::new(KafkaSink::raw(&config, k, topic, Some(query.metrics.clone()))?))
     }
 
+    /// Reads a file a statement names (a model); under a sandbox only inside
+    /// `--allow-path`, resolved as a source's file is.
+    async fn read_file(&self, path: &str) -> eddy_engine::Result<Vec<u8>> {
+        let resolved = match &self.sandbox {
+            Some(sandbox) => sandbox.source_path(path)?,
+            None => std::path::PathBuf::from(path),
+        };
+        Ok(tokio::fs::read(&resolved).await.map_err(|source| ConnectorError::File { path: path.to_string(), source })?)
+    }
+
     async fn dead_letter_sink(
         &self,
         source: &Relation,

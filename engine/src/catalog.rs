@@ -184,10 +184,65 @@ impl Relation {
     }
 }
 
-/// Every stream and table, by normalized name.
+/// A model of `CREATE MODEL` (Flink 2.1): a PMML document, loaded once and checked
+/// against the declared INPUT and OUTPUT columns, that `ML_PREDICT` scores.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Normalized name.
+    pub name: String,
+    /// The INPUT columns, in order: each names an input field of the document.
+    pub inputs: SchemaRef,
+    /// The OUTPUT columns ([`Model::output_source`] says where each comes from).
+    pub outputs: SchemaRef,
+    /// `'provider'` (`pmml`).
+    pub provider: String,
+    /// `'path'`: the document's file, as written.
+    pub path: String,
+    /// SHA-256 of the file as loaded, hex: the command log records it, so a restart
+    /// scores with the same model or fails, naming the file.
+    pub checksum: String,
+    /// The compiled document.
+    pub pmml: Arc<eddy_pmml::Pmml>,
+    /// What the model is, e.g. `classification` (for DESCRIBE MODEL).
+    pub kind: String,
+    /// The statement that created it (with its checksum).
+    pub sql: String,
+}
+
+/// Where an OUTPUT column's values come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputSource {
+    /// The document's OutputField of this name.
+    Field(String),
+    /// A classifier's probability of this category.
+    Probability(String),
+    /// The predicted value (a regression's number, a classifier's class).
+    Predicted,
+}
+
+impl Model {
+    /// Where OUTPUT column `name` comes from: the document's OutputField of the same name
+    /// (compared without regard to case); else for a classifier, a DOUBLE column is the
+    /// probability of its last (positive) category and any other the predicted class;
+    /// for a regression, the prediction.
+    pub fn output_source(pmml: &eddy_pmml::Pmml, name: &str, data_type: &DataType) -> OutputSource {
+        if let Some(field) = pmml.output_names().into_iter().find(|o| o.eq_ignore_ascii_case(name)) {
+            return OutputSource::Field(field.to_string());
+        }
+        match pmml.categories().last() {
+            Some(last) if pmml.is_classification() && matches!(data_type, DataType::Float64 | DataType::Float32) => {
+                OutputSource::Probability(last.clone())
+            }
+            _ => OutputSource::Predicted,
+        }
+    }
+}
+
+/// Every stream and table, by normalized name, and every model.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     relations: BTreeMap<String, Arc<Relation>>,
+    models: BTreeMap<String, Arc<Model>>,
 }
 
 impl Catalog {
@@ -214,5 +269,25 @@ impl Catalog {
     /// Every relation, by name.
     pub fn relations(&self) -> impl Iterator<Item = &Arc<Relation>> {
         self.relations.values()
+    }
+
+    /// The model called `name`.
+    pub fn model(&self, name: &str) -> Option<&Arc<Model>> {
+        self.models.get(name)
+    }
+
+    /// Adds or replaces a model.
+    pub fn insert_model(&mut self, model: Arc<Model>) {
+        self.models.insert(model.name.clone(), model);
+    }
+
+    /// Removes a model; returns it if it was there.
+    pub fn remove_model(&mut self, name: &str) -> Option<Arc<Model>> {
+        self.models.remove(name)
+    }
+
+    /// Every model, by name.
+    pub fn models(&self) -> impl Iterator<Item = &Arc<Model>> {
+        self.models.values()
     }
 }

@@ -187,6 +187,15 @@ pub trait ConnectorFactory: Send + Sync {
         Err(crate::error::EngineError::Configuration(format!("\"{}\": dead letters are not supported here", source.name)))
     }
 
+    /// The bytes of a local file a statement names (a model's PMML document), read as
+    /// the front allows: `eddy server` only under its `--allow-path` directories. The
+    /// default reads any path (`eddy run`, the shell).
+    ///
+    /// Errors: the file cannot be read, or is not allowed.
+    async fn read_file(&self, path: &str) -> Result<Vec<u8>> {
+        tokio::fs::read(path).await.map_err(|e| crate::error::EngineError::Io { what: "file", path: path.into(), source: e })
+    }
+
     /// The topics of the default Kafka cluster (`SHOW TOPICS`), sorted by name.
     ///
     /// Errors: the cluster cannot be reached, or this factory has none.

@@ -249,6 +249,8 @@ impl Engine {
                     self.queries.push(handle);
                 }
                 PlannedStatement::Noop(why) => results.push(StatementResult::Noop(why)),
+                PlannedStatement::CreateModel(model) => results.push(StatementResult::ModelCreated { name: model.name.clone() }),
+                PlannedStatement::DropModel(name) => results.push(StatementResult::ModelDropped { name }),
                 PlannedStatement::InsertRows { relation, batch } => {
                     let rows = batch.num_rows();
                     let step = crate::handler::preflight::Step::InsertRows(relation.as_ref().clone(), batch.clone());

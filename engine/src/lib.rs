@@ -34,7 +34,7 @@ pub use handler::insert_values::open_insert_sink;
 pub use handler::preflight::{Preflight, Prepared};
 pub use handler::StatementError;
 pub use metrics::MetricsSnapshot;
-pub use result::{Description, Executed, ExplainedQuery, PushQuery, QueryInfo, QueryKind, RelationInfo, StatementResult};
+pub use result::{Description, Executed, ExplainedQuery, ModelInfo, PushQuery, QueryInfo, QueryKind, RelationInfo, StatementResult};
 pub use runtime::{Checkpointing, QueryStatus, QueryStopper};
 pub use session::parse_duration_ms;
 pub use session::Session;

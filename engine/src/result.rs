@@ -46,6 +46,20 @@ pub enum StatementResult {
     },
     /// `TERMINATE`: the queries stopped, in order.
     Terminated(Vec<String>),
+    /// `CREATE MODEL`.
+    ModelCreated {
+        /// Its name.
+        name: String,
+    },
+    /// `DROP MODEL`.
+    ModelDropped {
+        /// Its name.
+        name: String,
+    },
+    /// `SHOW MODELS`, by name.
+    Models(Vec<ModelInfo>),
+    /// `DESCRIBE MODEL`.
+    ModelDescription(Box<ModelInfo>),
     /// `SHOW STREAMS` / `SHOW TABLES`.
     Relations {
         /// STREAM or TABLE.
@@ -274,6 +288,10 @@ impl fmt::Display for StatementResult {
                 }
                 Ok(())
             }
+            StatementResult::ModelCreated { name } => write!(f, "Model {name} created"),
+            StatementResult::ModelDropped { name } => write!(f, "Model {name} dropped"),
+            StatementResult::Models(m) => write!(f, "{} models", m.len()),
+            StatementResult::ModelDescription(m) => write!(f, "Model {} ({} {})", m.name, m.provider, m.kind),
             StatementResult::Terminated(ids) if ids.is_empty() => f.write_str("No queries to terminate"),
             StatementResult::Terminated(ids) => write!(f, "Terminated {}", ids.join(", ")),
             StatementResult::Relations { kind, relations } => {
@@ -290,6 +308,25 @@ impl fmt::Display for StatementResult {
             StatementResult::PushQuery(p) => write!(f, "Push query {} started", p.id),
         }
     }
+}
+
+/// A model, as `SHOW MODELS` and `DESCRIBE MODEL` give it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// Its name.
+    pub name: String,
+    /// `pmml`.
+    pub provider: String,
+    /// The file, as the statement wrote it.
+    pub path: String,
+    /// `classification` or `regression`.
+    pub kind: String,
+    /// INPUT columns: name and SQL type.
+    pub inputs: Vec<(String, String)>,
+    /// OUTPUT columns: name and SQL type.
+    pub outputs: Vec<(String, String)>,
+    /// SHA-256 of the file as loaded.
+    pub checksum: String,
 }
 
 /// What ksqlDB's `queryDescription` says of an explained query.

@@ -99,6 +99,34 @@ pub fn render(entity: &Value) -> String {
             }
             t.to_string()
         }
+        "models" => {
+            let mut t = table(&["Model Name", "Provider", "Type", "Path"]);
+            for m in entity["models"].as_array().into_iter().flatten() {
+                t.add_row(vec![text(&m["name"]), text(&m["provider"]), text(&m["type"]), text(&m["path"])]);
+            }
+            t.to_string()
+        }
+        "modelDescription" => {
+            let m = &entity["model"];
+            let columns = |v: &Value| {
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| format!("{} {}", text(&c["name"]), text(&c["type"])))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            format!(
+                "Name     : {}\nProvider : {}\nType     : {}\nPath     : {}\nInput    : {}\nOutput   : {}\nSHA-256  : {}",
+                text(&m["name"]),
+                text(&m["provider"]),
+                text(&m["type"]),
+                text(&m["path"]),
+                columns(&m["inputs"]),
+                columns(&m["outputs"]),
+                text(&m["checksum"])
+            )
+        }
         "sourceDescription" => describe(&entity["sourceDescription"]),
         "queryDescription" => text(&entity["queryDescription"]["executionPlan"]),
         _ => serde_json::to_string_pretty(entity).unwrap_or_default(),

@@ -1,7 +1,7 @@
 //! Statement execution (docs/DESIGN.md, control plane): [`Engine::execute`] runs the
 //! statements of one request in order, whichever front sent it, one handler per
 //! statement kind (`show.rs`, `describe.rs`, `explain.rs`, `terminate.rs`, `drop.rs`,
-//! `set.rs`, `run_script.rs`, `push_query.rs`, `create.rs`), in the manner of
+//! `set.rs`, `run_script.rs`, `push_query.rs`, `create.rs`, `model.rs`), in the manner of
 //! RisingWave's one-file-per-statement handlers. `replay.rs` rebuilds the engine from
 //! the command log.
 
@@ -10,6 +10,8 @@ mod describe;
 mod drop;
 mod explain;
 pub(crate) mod insert_values;
+mod model;
+pub(crate) use model::{compile_model, model_path};
 pub(crate) mod preflight;
 mod push_query;
 mod replay;
@@ -83,6 +85,9 @@ impl Engine {
             Statement::Set { property, value } => Ok(vec![set::execute_set(session, property, value, p)?]),
             Statement::Unset { property } => Ok(vec![set::execute_unset(session, property, p)?]),
             Statement::RunScript { path } => self.execute_run_script(path, session).await,
+            Statement::CreateModel(create) => Ok(vec![self.execute_create_model(create, session).await?]),
+            Statement::DropModel { name, if_exists } => Ok(vec![self.execute_drop_model(name, *if_exists, &p.text, session)?]),
+            Statement::DescribeModel(name) => Ok(vec![self.execute_describe_model(name)?]),
         }
     }
 

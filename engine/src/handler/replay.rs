@@ -54,6 +54,14 @@ impl Engine {
                     Statement::Drop { name, .. } => {
                         self.catalog.remove(&name.value);
                     }
+                    // The file must still be the one the model was created from.
+                    Statement::CreateModel(create) => match self.load_model(create).await {
+                        Ok(model) => self.catalog.insert_model(Arc::new(model)),
+                        Err(e) => warnings.push(format!("command {}: model {} is not restored: {e}", command.sequence, create.name.value)),
+                    },
+                    Statement::DropModel { name, .. } => {
+                        self.catalog.remove_model(&name.value);
+                    }
                     _ => {}
                 }
             }

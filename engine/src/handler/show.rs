@@ -1,4 +1,5 @@
-//! `SHOW STREAMS | TABLES | QUERIES | TOPICS | PROPERTIES` (ksqlDB; `LIST` is a synonym).
+//! `SHOW STREAMS | TABLES | QUERIES | TOPICS | PROPERTIES` (ksqlDB; `LIST` is a synonym) and
+//! `SHOW MODELS` (Flink).
 
 use crate::engine::Engine;
 use crate::error::Result;
@@ -23,6 +24,7 @@ impl Engine {
             ShowKind::Properties => {
                 StatementResult::Properties { server: self.server_properties.clone(), session: session.properties.clone() }
             }
+            ShowKind::Models => self.show_models(),
         })
     }
 

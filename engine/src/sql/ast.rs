@@ -212,6 +212,37 @@ pub enum Statement {
         /// The file's path.
         path: String,
     },
+    /// `CREATE [OR REPLACE] MODEL [IF NOT EXISTS] name INPUT (...) OUTPUT (...) WITH (...)`
+    /// (Flink 2.1).
+    CreateModel(CreateModel),
+    /// `DROP MODEL [IF EXISTS] name`.
+    DropModel {
+        /// The model.
+        name: Name,
+        /// `IF EXISTS`.
+        if_exists: bool,
+    },
+    /// `DESCRIBE MODEL name`.
+    DescribeModel(Name),
+}
+
+/// `CREATE [OR REPLACE] MODEL [IF NOT EXISTS] name INPUT (col type, ...) OUTPUT (col
+/// type, ...) [COMMENT '...'] WITH ('provider' = 'pmml', 'path' = '...')` (Flink 2.1's
+/// syntax).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateModel {
+    /// `OR REPLACE`.
+    pub or_replace: bool,
+    /// `IF NOT EXISTS`.
+    pub if_not_exists: bool,
+    /// The model's name.
+    pub name: Name,
+    /// The INPUT columns, in order.
+    pub inputs: Vec<ColumnSpec>,
+    /// The OUTPUT columns, in order.
+    pub outputs: Vec<ColumnSpec>,
+    /// The WITH options.
+    pub options: Vec<WithOption>,
 }
 
 /// What `SHOW` lists.
@@ -227,6 +258,8 @@ pub enum ShowKind {
     Topics,
     /// `SHOW PROPERTIES`: the session's properties.
     Properties,
+    /// `SHOW MODELS` (Flink).
+    Models,
 }
 
 impl fmt::Display for ShowKind {
@@ -237,6 +270,7 @@ impl fmt::Display for ShowKind {
             ShowKind::Queries => "QUERIES",
             ShowKind::Topics => "TOPICS",
             ShowKind::Properties => "PROPERTIES",
+            ShowKind::Models => "MODELS",
         })
     }
 }
@@ -334,6 +368,26 @@ impl fmt::Display for Statement {
             Statement::Set { property, value } => write!(f, "SET '{property}'='{value}'"),
             Statement::Unset { property } => write!(f, "UNSET '{property}'"),
             Statement::RunScript { path } => write!(f, "RUN SCRIPT '{path}'"),
+            Statement::CreateModel(c) => {
+                let cols = |cs: &[ColumnSpec]| -> String {
+                    cs.iter()
+                        .map(|c| format!("{} {}", c.name, c.data_type.as_ref().map(|t| t.to_string()).unwrap_or_default()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                write!(
+                    f,
+                    "CREATE {}MODEL {}{} input=[{}] output=[{}]",
+                    if c.or_replace { "OR REPLACE " } else { "" },
+                    if c.if_not_exists { "IF NOT EXISTS " } else { "" },
+                    c.name,
+                    cols(&c.inputs),
+                    cols(&c.outputs)
+                )?;
+                write_options(f, &c.options)
+            }
+            Statement::DropModel { name, if_exists } => write!(f, "DROP MODEL {}{name}", if *if_exists { "IF EXISTS " } else { "" }),
+            Statement::DescribeModel(name) => write!(f, "DESCRIBE MODEL {name}"),
         }
     }
 }

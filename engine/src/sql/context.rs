@@ -61,6 +61,9 @@ impl ContextProvider for CatalogContext<'_> {
     }
 
     fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {
+        if name.starts_with(super::ml_predict::FUNCTION_PREFIX) {
+            return super::ml_predict::ModelUdf::lookup(name, self.catalog).map(|f| Arc::new(ScalarUDF::new_from_impl(f)));
+        }
         self.state.scalar_functions().get(name).cloned()
     }
 

@@ -10,6 +10,7 @@ pub(crate) mod event_time;
 pub(crate) mod functions;
 pub(crate) mod insert_values;
 pub(crate) mod match_recognize;
+pub(crate) mod ml_predict;
 pub(crate) mod names;
 pub(crate) mod navigation;
 pub mod parser;

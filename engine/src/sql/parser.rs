@@ -319,6 +319,9 @@ impl StreamParser<'_> {
             if matches!(self.peek_word(n).as_deref(), Some("STREAM") | Some("TABLE")) {
                 return self.parse_create();
             }
+            if self.peek_word(n).as_deref() == Some("MODEL") {
+                return self.parse_create_model();
+            }
         }
         if let Some(control) = self.parse_control()? {
             return Ok(control);
@@ -386,18 +389,31 @@ impl StreamParser<'_> {
                     Some("QUERIES") => ShowKind::Queries,
                     Some("TOPICS") => ShowKind::Topics,
                     Some("PROPERTIES") => ShowKind::Properties,
+                    Some("MODELS") => ShowKind::Models,
                     _ => {
                         return Err(SqlError::new(format!(
-                            "syntax error: expected STREAMS, TABLES, QUERIES, TOPICS or PROPERTIES, found {}",
+                            "syntax error: expected STREAMS, TABLES, QUERIES, TOPICS, PROPERTIES or MODELS, found {}",
                             self.parser.peek_token().token
                         ))
                         .at(position)
-                        .hint("write SHOW STREAMS, SHOW TABLES, SHOW QUERIES, SHOW TOPICS or SHOW PROPERTIES"))
+                        .hint("write SHOW STREAMS, SHOW TABLES, SHOW QUERIES, SHOW TOPICS, SHOW PROPERTIES or SHOW MODELS"))
                     }
                 };
                 self.parser.next_token();
                 let extended = self.parse_word("EXTENDED");
                 Statement::Show { what, extended }
+            }
+            Some("DESCRIBE") | Some("DESC") if self.peek_word(1).as_deref() == Some("MODEL") && self.peek_word(2).is_some() => {
+                self.parser.next_token();
+                self.parser.next_token();
+                Statement::DescribeModel(object_name(&self.parser.parse_object_name(false).map_err(parser_error)?)?)
+            }
+            Some("DROP") if self.peek_word(1).as_deref() == Some("MODEL") => {
+                self.parser.next_token();
+                self.parser.next_token();
+                let if_exists = self.parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+                let name = object_name(&self.parser.parse_object_name(false).map_err(parser_error)?)?;
+                Statement::DropModel { name, if_exists }
             }
             Some("DESCRIBE") | Some("DESC") => {
                 self.parser.next_token();
@@ -521,6 +537,45 @@ impl StreamParser<'_> {
                 .hint(format!("write CREATE {kind} {name} (col TYPE, ...) WITH (...)")));
         }
         Ok(Statement::CreateSource(CreateSource { kind, or_replace, if_not_exists, name, columns, primary_key, watermark, options }))
+    }
+
+    /// `CREATE [OR REPLACE] MODEL [IF NOT EXISTS] name INPUT (...) OUTPUT (...) [COMMENT
+    /// '...'] WITH (...)`.
+    fn parse_create_model(&mut self) -> Result<Statement, SqlError> {
+        self.parser.expect_keyword_is(Keyword::CREATE).map_err(parser_error)?;
+        let or_replace = self.parser.parse_keywords(&[Keyword::OR, Keyword::REPLACE]);
+        self.parser.next_token();
+        let if_not_exists = self.parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+        let name = object_name(&self.parser.parse_object_name(false).map_err(parser_error)?)?;
+        let columns = |parser: &mut Self, word: &str| -> Result<Vec<ColumnSpec>, SqlError> {
+            if !parser.parse_word(word) {
+                let found = parser.parser.peek_token();
+                return Err(SqlError::new(format!("syntax error: expected {word}, found {}", found.token))
+                    .at(Position::from_location(found.span.start))
+                    .hint(
+                        "write CREATE MODEL name INPUT (col TYPE, ...) OUTPUT (col TYPE, ...) WITH ('provider' = 'pmml', 'path' = '...')",
+                    ));
+            }
+            let mut columns = Vec::new();
+            let (mut key, mut watermark) = (Vec::new(), None);
+            parser.parse_columns(&mut columns, &mut key, &mut watermark)?;
+            if let Some(c) = columns.iter().find(|c| c.data_type.is_none() || c.key || c.primary_key) {
+                return Err(
+                    SqlError::new(format!("{word} column \"{}\" must be a plain column with a type", c.name.value)).at(c.name.position)
+                );
+            }
+            if !key.is_empty() || watermark.is_some() {
+                return Err(SqlError::new(format!("{word} takes columns only")).at(name.position));
+            }
+            Ok(columns)
+        };
+        let inputs = columns(self, "INPUT")?;
+        let outputs = columns(self, "OUTPUT")?;
+        if self.parse_word("COMMENT") {
+            self.parser.parse_literal_string().map_err(parser_error)?;
+        }
+        let options = self.parse_with_options()?;
+        Ok(Statement::CreateModel(CreateModel { or_replace, if_not_exists, name, inputs, outputs, options }))
     }
 
     fn parse_columns(

@@ -113,6 +113,9 @@ pub struct QueryPlan {
     pub sql: String,
     /// The relation read.
     pub source: Arc<Relation>,
+    /// The models the query scores with (`ML_PREDICT`), which cannot be dropped or
+    /// replaced while it runs.
+    pub models: Vec<String>,
     /// The WHERE predicate (Boolean), over the source's schema, or over the rows of
     /// `match_recognize` when there is one.
     pub filter: Option<PlannedExpr>,
@@ -190,6 +193,10 @@ pub enum PlannedStatement {
     StartQuery(Arc<QueryPlan>),
     /// Nothing to do (`IF NOT EXISTS` on an existing name); the text says why.
     Noop(String),
+    /// Register a model (`CREATE MODEL`), already loaded and checked.
+    CreateModel(Arc<crate::catalog::Model>),
+    /// Forget a model (`DROP MODEL`).
+    DropModel(String),
     /// Write rows to a relation (`INSERT INTO ... VALUES`): `batch` has its schema.
     InsertRows {
         /// The stream or table written.
@@ -232,6 +239,8 @@ impl fmt::Display for PlannedStatement {
             }
             PlannedStatement::StartQuery(q) => write!(f, "{q}"),
             PlannedStatement::Noop(why) => write!(f, "noop: {why}"),
+            PlannedStatement::CreateModel(m) => write!(f, "create model {} ({} {})", m.name, m.provider, m.kind),
+            PlannedStatement::DropModel(name) => write!(f, "drop model {name}"),
             PlannedStatement::InsertRows { relation, batch } => write!(f, "insert {} row(s) into {}", batch.num_rows(), relation.name),
         }
     }
@@ -285,6 +294,16 @@ impl<'a> Planner<'a> {
             Statement::CreateAs(create) => self.plan_create_as(create, &parsed.text),
             Statement::InsertInto(insert) => self.plan_insert(insert, &parsed.text),
             Statement::InsertValues(values) => Ok(vec![super::insert_values::plan(values, self.catalog)?]),
+            Statement::CreateModel(create) => self.plan_create_model(create),
+            Statement::DropModel { name, if_exists } => {
+                if self.catalog.remove_model(&name.value).is_none() {
+                    if *if_exists {
+                        return Ok(vec![PlannedStatement::Noop(format!("model {} does not exist", name.value))]);
+                    }
+                    return Err(SqlError::new(format!("unknown model \"{}\"", name.value)).at(name.position));
+                }
+                Ok(vec![PlannedStatement::DropModel(name.value.clone())])
+            }
             Statement::Query(..) => Err(SqlError::new("a SELECT on its own is a transient push query, which `eddy run` does not run")
                 .at(Some(parsed.position))
                 .hint("write INSERT INTO sink SELECT ..., or CREATE STREAM name AS SELECT ...; run push queries in `eddy shell`")),
@@ -295,6 +314,37 @@ impl<'a> Planner<'a> {
                     .hint("run it in `eddy shell` or send it to `eddy server`"))
             }
         }
+    }
+
+    /// `CREATE MODEL` in a script (`eddy run`): the file is read here, from the local
+    /// file system (a server reads it through its sandbox instead).
+    fn plan_create_model(&mut self, create: &super::ast::CreateModel) -> Result<Vec<PlannedStatement>, SqlError> {
+        let name = &create.name.value;
+        if self.catalog.model(name).is_some() {
+            if create.if_not_exists {
+                return Ok(vec![PlannedStatement::Noop(format!("model {name} already exists"))]);
+            }
+            if !create.or_replace {
+                return Err(SqlError::new(format!("model \"{name}\" already exists"))
+                    .at(create.name.position)
+                    .hint("use CREATE OR REPLACE MODEL, or IF NOT EXISTS"));
+            }
+        }
+        let as_sql = |e: crate::error::EngineError| match e {
+            crate::error::EngineError::Sql(s) => s,
+            other => SqlError::new(other.to_string()).at(create.name.position),
+        };
+        let path = crate::handler::model_path(create).map_err(as_sql)?;
+        let bytes = std::fs::read(&path).map_err(|e| {
+            SqlError::new(format!("cannot read model file {path}: {e}")).at(create
+                .options
+                .iter()
+                .find(|o| o.key == "path")
+                .and_then(|o| o.value_position))
+        })?;
+        let model = Arc::new(crate::handler::compile_model(create, &bytes).map_err(as_sql)?);
+        self.catalog.insert_model(model.clone());
+        Ok(vec![PlannedStatement::CreateModel(model)])
     }
 
     /// Plans a transient push query (`SELECT ... EMIT CHANGES [LIMIT n]`, ksqlDB): the
@@ -676,6 +726,12 @@ impl<'a> Planner<'a> {
     /// syntax), casting the output to `target`'s columns when given (by position, as SQL
     /// INSERT does).
     fn plan_select(&self, query: &Query, clauses: &StreamClauses, target: Option<&Relation>) -> Result<SelectPlan, SqlError> {
+        // ML_PREDICT: the table read, the model's outputs computed from its columns.
+        let predicted = super::ml_predict::rewrite(query, self.catalog)?;
+        let (query, models) = match &predicted {
+            Some((q, model)) => (q, vec![model.clone()]),
+            None => (query, Vec::new()),
+        };
         // MATCH_RECOGNIZE: the outer query reads the operator's output under its alias.
         let recognized = super::match_recognize::plan(query, clauses, self.catalog, self.state)?;
         let mut base = self.catalog.clone();
@@ -864,6 +920,7 @@ impl<'a> Planner<'a> {
         let projection_input = Arc::new(projection_input.as_arrow().clone());
         let match_recognize = recognized.map(|r| r.plan);
         Ok(SelectPlan {
+            models,
             source,
             filter,
             match_recognize,
@@ -1012,6 +1069,7 @@ fn key_fields(options: &[WithOption], fields: &[Field], declared: Option<&str>) 
 /// A planned SELECT.
 struct SelectPlan {
     source: Arc<Relation>,
+    models: Vec<String>,
     filter: Option<PlannedExpr>,
     match_recognize: Option<MatchRecognizePlan>,
     aggregate: Option<AggregatePlan>,
@@ -1044,6 +1102,7 @@ impl SelectPlan {
             id,
             sql: sql.to_string(),
             source: self.source,
+            models: self.models,
             filter: self.filter,
             match_recognize: self.match_recognize,
             aggregate: self.aggregate,

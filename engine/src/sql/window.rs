@@ -372,7 +372,7 @@ fn normalize_object(name: &ObjectName) -> String {
 
 /// A plain `FROM name` table factor, made by sqlparser itself so that it stays
 /// complete whatever fields sqlparser adds.
-fn table_factor(name: &str) -> Result<TableFactor, SqlError> {
+pub(crate) fn table_factor(name: &str) -> Result<TableFactor, SqlError> {
     let sql = format!("SELECT 1 FROM \"{}\"", name.replace('"', "\"\""));
     let statement = Parser::new(&GenericDialect {})
         .try_with_sql(&sql)
