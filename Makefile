@@ -43,8 +43,9 @@ lint:
 ## the services part measures the control plane (SHOW QUERIES, a push query's first row) and
 ## ends with the fraud alerts' latency on the Kafka path.
 bench: services
-	$(CARGO) build --release --workspace --bins
+	$(CARGO) build --release --workspace --bins --examples
 	target/release/eddy-bench --services --windows --checkpoints
+	target/release/examples/bench
 
 ## /healthcheck and SHOW STREAMS answer times while hostile requests run (issue 15).
 bench-attacks: services build

@@ -9,7 +9,14 @@ Run by hand, its outputs committed: it needs scikit-learn 1.9.0, sklearn2pmml 0.
 For each model kind Eddy evaluates it writes `<name>.pmml` and `<name>.csv`: the inputs of
 2,000 rows (some with missing values) and the scores scikit-learn itself computed for them
 (`expected`: the probability of the positive class for classifiers, the prediction for
-regressors). The seeds are fixed, so a rerun writes the same files.
+regressors). The seeds are fixed, so a rerun writes the same files (but for the timestamp in
+their Header).
+
+It also writes `models/card_fraud.pmml`, the model of SCENARIOS.md section 4: a logistic
+regression over `small_count`, `ratio` (the large amount over the card's average),
+`age_days` (the account's age) and `is_foreign` (merchant country not the card's home),
+each imputed (a card without a profile has no ratio, age or home), with
+`models/card_fraud.csv` holding scikit-learn's probabilities for the scenario's cases.
 """
 
 import os
@@ -84,8 +91,44 @@ def write(name, estimator, target, classifier):
     out.to_csv(os.path.join(OUT, f"{name}.csv"), index=False, float_format="%.17g")
 
 
+def card_fraud():
+    """SCENARIOS.md section 4's model: card-testing attempts that are fraud are foreign, on
+    young cards, with a large amount far above the card's average."""
+    rng = np.random.default_rng(4)
+    n = 20000
+    small = rng.integers(3, 8, n).astype(float)
+    ratio = rng.lognormal(0.5, 1.0, n)
+    age = rng.integers(0, 3000, n).astype(float)
+    foreign = rng.integers(0, 2, n).astype(bool)
+    logit = -2.0 + 0.3 * small + 0.8 * np.log(ratio) - 0.004 * age + 3.0 * foreign
+    fraud = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    x = pd.DataFrame({"small_count": small, "ratio": ratio, "age_days": age, "is_foreign": foreign})
+    features = ["small_count", "ratio", "age_days", "is_foreign"]
+    prepare = ColumnTransformer([("all", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), features)])
+    pipeline = PMMLPipeline([("prepare", prepare), ("model", LogisticRegression(max_iter=1000))])
+    pipeline.fit(x, pd.Series(fraud, name="is_fraud"))
+    models = os.path.join(os.path.dirname(OUT), "..", "models")
+    os.makedirs(models, exist_ok=True)
+    sklearn2pmml(pipeline, os.path.join(models, "card_fraud.pmml"))
+    # The cases of SCENARIOS.md section 4: (a) 3 x 1.00 then 900.00 abroad on a 20-day-old
+    # card (average 45.00); (b) the same at home on a 4-year-old card averaging 700.00; a card
+    # without a profile (missing ratio, age and home: not foreign).
+    cases = pd.DataFrame(
+        {
+            "small_count": [3.0, 3.0, 3.0],
+            "ratio": [900.0 / 45.0, 900.0 / 700.0, np.nan],
+            "age_days": [20.0, 1461.0, np.nan],
+            "is_foreign": [True, False, False],
+        }
+    )
+    out = cases.copy()
+    out["expected"] = pipeline.predict_proba(cases)[:, 1]
+    out.to_csv(os.path.join(models, "card_fraud.csv"), index=False, float_format="%.17g")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    card_fraud()
     write("logistic_regression", LogisticRegression(max_iter=1000), "is_fraud", True)
     write("linear_regression", LinearRegression(), "risk", False)
     write("decision_tree", DecisionTreeClassifier(max_depth=6, random_state=1), "is_fraud", True)

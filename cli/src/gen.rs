@@ -8,6 +8,11 @@
 //! - `bank-transactions` (§3): `{"customer": "...", "transaction_type": "...",
 //!   "online_payment_amount": x, "in_store_payment_amount": y, "lat": .., "lon": ..,
 //!   "transaction_datetime": "ISO-8601"}` for 200 customers around Belgrade.
+//! - `card-payments` (§4): `{"payment_id": "p-1", "card_id": "c-42", "merchant_country":
+//!   "NL", "amount": 1.25, "paid_at": "ISO-8601"}`, keyed by `card_id`, for 1,000 cards
+//!   (`c-0` .. `c-999`): ordinary payments of 5.00 to 300.00, and about one planted
+//!   card-testing attempt per 200 events: 3 to 5 payments under 2.00 on one card, then
+//!   one over 500.00 (abroad half the time), interleaved with the other traffic.
 //!
 //! With `--seed` the events are reproducible; with `--start-ts` event times advance by
 //! `--step-ms` per event from that start instead of following the clock. With
@@ -93,6 +98,42 @@ enum Kind {
     Transactions,
     /// Card payments for the banking rule (JSON).
     BankTransactions,
+    /// Card payments with planted card-testing attempts (JSON).
+    CardPayments,
+}
+
+/// Countries of `card-payments`' merchants; a card's home is `HOME_COUNTRIES[card % 5]`.
+pub const HOME_COUNTRIES: [&str; 5] = ["NL", "DE", "BE", "FR", "ES"];
+
+/// The state of `card-payments`: the payment counter and the rest of a planted attempt.
+#[derive(Default)]
+struct Planted {
+    payments: u64,
+    /// Payments of the attempt in progress still to send: (card, amount, country).
+    attempt: std::collections::VecDeque<(u32, f64, &'static str)>,
+}
+
+impl Planted {
+    fn next(&mut self, rng: &mut StdRng) -> (u32, f64, &'static str) {
+        if self.attempt.is_empty() && rng.random_range(0..200) == 0 {
+            let card = rng.random_range(0..1000u32);
+            let home = HOME_COUNTRIES[(card % 5) as usize];
+            for _ in 0..rng.random_range(3..=5) {
+                self.attempt.push_back((card, f64::from(rng.random_range(50..199u32)) / 100.0, home));
+            }
+            let abroad = if rng.random_bool(0.5) { "US" } else { home };
+            self.attempt.push_back((card, f64::from(rng.random_range(50_100..150_000u32)) / 100.0, abroad));
+        }
+        // Every other event continues the attempt; the rest is ordinary traffic.
+        if !self.attempt.is_empty() && self.payments.is_multiple_of(2) {
+            if let Some(p) = self.attempt.pop_front() {
+                return p;
+            }
+        }
+        let card = rng.random_range(0..1000u32);
+        let country = if rng.random_bool(0.9) { HOME_COUNTRIES[(card % 5) as usize] } else { HOME_COUNTRIES[rng.random_range(0..5)] };
+        (card, f64::from(rng.random_range(500..30_000u32)) / 100.0, country)
+    }
 }
 
 /// Transaction types of the banking scenario.
@@ -107,8 +148,18 @@ pub struct Event {
 }
 
 /// Generates an event of `kind` at `ts_ms` (`users` distinct users for transactions).
-fn event(kind: Kind, rng: &mut StdRng, ts_ms: i64, users: u32) -> Event {
+fn event(kind: Kind, rng: &mut StdRng, ts_ms: i64, users: u32, planted: &mut Planted) -> Event {
     match kind {
+        Kind::CardPayments => {
+            let (card, amount, country) = planted.next(rng);
+            planted.payments += 1;
+            let value = format!(
+                r#"{{"payment_id": "p-{}", "card_id": "c-{card}", "merchant_country": "{country}", "amount": {amount:.2}, "paid_at": "{}"}}"#,
+                planted.payments,
+                iso8601(ts_ms)
+            );
+            Event { key: format!("c-{card}"), value }
+        }
         Kind::ServerLogs => {
             let mut bytes = [0u8; 16];
             rng.fill_bytes(&mut bytes);
@@ -186,6 +237,7 @@ pub async fn gen(settings: &Settings, args: GenArgs) -> anyhow::Result<()> {
         Kind::ServerLogs => "server-logs".into(),
         Kind::Transactions => "transactions".into(),
         Kind::BankTransactions => "transactions-data".into(),
+        Kind::CardPayments => "card-payments".into(),
     });
     let config =
         eddy_connectors::kafka::KafkaConfig { bootstrap_servers: settings.bootstrap_servers.clone(), properties: Default::default() };
@@ -205,6 +257,7 @@ pub async fn gen(settings: &Settings, args: GenArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut pending = std::collections::VecDeque::new();
     let mut disorder = Disorder::new(args.disorder_ms, args.seed);
+    let mut planted = Planted::default();
     for i in 0..args.count {
         if let Some(rate) = args.rate.filter(|r| *r > 0.0) {
             let due = started + Duration::from_secs_f64(i as f64 / rate);
@@ -213,7 +266,7 @@ pub async fn gen(settings: &Settings, args: GenArgs) -> anyhow::Result<()> {
             }
         }
         let ts_ms = event_time(&args, i);
-        let e = event(args.kind, &mut rng, ts_ms, args.users);
+        let e = event(args.kind, &mut rng, ts_ms, args.users, &mut planted);
         for e in disorder.push(ts_ms, e) {
             send(&producer, &topic, &e, &mut pending).await?;
             progress.inc(1);
@@ -247,6 +300,7 @@ fn gen_file(args: &GenArgs, rng: &mut StdRng, path: &std::path::Path) -> anyhow:
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
     let mut disorder = Disorder::new(args.disorder_ms, args.seed);
     let started = Instant::now();
+    let mut planted = Planted::default();
     let write = |out: &mut std::io::BufWriter<std::fs::File>, e: Event| -> anyhow::Result<()> {
         out.write_all(e.value.as_bytes())?;
         out.write_all(b"\n")?;
@@ -254,7 +308,7 @@ fn gen_file(args: &GenArgs, rng: &mut StdRng, path: &std::path::Path) -> anyhow:
     };
     for i in 0..args.count {
         let ts_ms = event_time(args, i);
-        let e = event(args.kind, rng, ts_ms, args.users);
+        let e = event(args.kind, rng, ts_ms, args.users, &mut planted);
         for e in disorder.push(ts_ms, e) {
             write(&mut out, e)?;
         }
@@ -358,8 +412,8 @@ mod tests {
     fn seeded_events_repeat_and_parse() {
         let mut a = StdRng::seed_from_u64(7);
         let mut b = StdRng::seed_from_u64(7);
-        let ea = event(Kind::ServerLogs, &mut a, 1_601_736_282_500, 10);
-        let eb = event(Kind::ServerLogs, &mut b, 1_601_736_282_500, 10);
+        let ea = event(Kind::ServerLogs, &mut a, 1_601_736_282_500, 10, &mut Planted::default());
+        let eb = event(Kind::ServerLogs, &mut b, 1_601_736_282_500, 10, &mut Planted::default());
         assert_eq!(ea.value, eb.value);
         let fields: Vec<&str> = ea.value.split(',').collect();
         assert_eq!(fields.len(), 5);
@@ -373,11 +427,39 @@ mod tests {
     fn transactions_pay_ten_times_the_leading_digit() {
         let mut rng = StdRng::seed_from_u64(1);
         for _ in 0..50 {
-            let e = event(Kind::Transactions, &mut rng, 0, 10);
+            let e = event(Kind::Transactions, &mut rng, 0, 10, &mut Planted::default());
             let v: serde_json::Value = serde_json::from_str(&e.value).unwrap_or_default();
             let digit = v["user_id"].as_str().and_then(|u| u.chars().next()).and_then(|c| c.to_digit(10)).unwrap_or(99);
             let want = if digit == 0 { 100 } else { 10 * digit as i64 };
             assert_eq!(v["amount"].as_i64(), Some(want));
         }
+    }
+
+    #[test]
+    fn card_payments_hold_planted_attempts() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut planted = Planted::default();
+        let events: Vec<serde_json::Value> = (0..20_000)
+            .map(|i| event(Kind::CardPayments, &mut rng, i * 1000, 10, &mut planted))
+            .map(|e| serde_json::from_str(&e.value).unwrap_or_default())
+            .collect();
+        assert_eq!(events[0]["payment_id"], "p-1");
+        // Per card, the runs of three or more payments under 2.00 followed by one over 500.
+        let mut small: std::collections::HashMap<String, u32> = Default::default();
+        let mut attempts = 0;
+        for e in &events {
+            let card = e["card_id"].as_str().unwrap_or_default().to_string();
+            let amount = e["amount"].as_f64().unwrap_or_default();
+            let run = small.entry(card).or_default();
+            if amount < 2.0 {
+                *run += 1;
+            } else {
+                if amount > 500.0 && *run >= 3 {
+                    attempts += 1;
+                }
+                *run = 0;
+            }
+        }
+        assert!((50..=150).contains(&attempts), "{attempts} attempts in 20,000 payments");
     }
 }

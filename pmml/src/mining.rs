@@ -9,7 +9,7 @@ use arrow::array::{Array, Float64Array};
 use crate::error::Result;
 use crate::expr::{same_value, Scope};
 use crate::model::{Common, Dictionary, Function, Model, Prediction};
-use crate::predicate::{child_predicate, Predicate, Slots};
+use crate::predicate::{child_predicate, Column, Predicate, Slots};
 use crate::values::{Env, Values};
 use crate::xml::Element;
 
@@ -77,7 +77,7 @@ impl MiningModel {
             "continue" => MissingPrediction::Continue,
             other => return Err(segmentation.unsupported(format!("missingPredictionTreatment=\"{other}\""))),
         };
-        let inner = Dictionary { values: dictionary.values.clone(), categories: common.categories.clone() };
+        let inner = Dictionary { values: dictionary.values.clone(), categories: common.categories.clone(), nested: true };
         let mut slots = Slots::default();
         let mut segments = Vec::new();
         for s in segmentation.all("Segment") {
@@ -106,7 +106,8 @@ impl MiningModel {
     /// Errors: a field has no values.
     pub fn evaluate(&self, env: &Env) -> Result<Prediction> {
         let n = env.rows;
-        let columns = self.slots.names.iter().map(|s| env.get(s)).collect::<Result<Vec<_>>>()?;
+        let values = self.slots.names.iter().map(|s| env.get(s)).collect::<Result<Vec<_>>>()?;
+        let columns: Vec<Column<'_>> = values.iter().map(|v| Column::of(v)).collect();
         let mut env = env.clone();
         let mut results: Vec<(Vec<bool>, f64, Prediction)> = Vec::new();
         for segment in &self.segments {
@@ -127,8 +128,8 @@ impl MiningModel {
             return Ok(Prediction { predicted: Values::Num(y), probabilities: Vec::new(), outputs: Vec::new() });
         }
         let categories = &self.common.categories;
-        let probs: Vec<Option<Vec<f64>>> = (0..n).map(|i| self.combine_classes(&results, categories, i)).collect();
-        Ok(Prediction::classified(categories, &probs))
+        let columns = self.combine_classes(&results, categories, n);
+        Ok(Prediction::from_columns(categories, columns))
     }
 
     /// modelChain: the last segment that applies; selectFirst: the first.
@@ -207,53 +208,48 @@ impl MiningModel {
         })
     }
 
-    fn combine_classes(&self, results: &[(Vec<bool>, f64, Prediction)], categories: &[String], i: usize) -> Option<Vec<f64>> {
+    /// One probability column per category over the segments that apply to each row:
+    /// averaged (weighted) probabilities, or vote shares; null for a row without a
+    /// prediction.
+    fn combine_classes(&self, results: &[(Vec<bool>, f64, Prediction)], categories: &[String], n: usize) -> Vec<Float64Array> {
         let k = categories.len();
-        let mut acc = vec![0.0; k];
-        let mut total = 0.0;
-        let mut count = 0usize;
+        let mut acc = vec![vec![0.0; n]; k];
+        let mut total = vec![0.0; n];
+        let mut missing = vec![false; n];
+        let vote = matches!(self.method, Method::MajorityVote | Method::WeightedMajorityVote);
         for (applies, weight, p) in results {
-            if !applies[i] {
-                continue;
-            }
-            let vote = matches!(self.method, Method::MajorityVote | Method::WeightedMajorityVote);
             let w = if matches!(self.method, Method::WeightedAverage | Method::WeightedMajorityVote) { *weight } else { 1.0 };
-            if vote {
-                match p.predicted.text(i) {
-                    Some(c) => {
-                        if let Some(j) = categories.iter().position(|d| same_value(&c, d)) {
-                            acc[j] += w;
+            // Resolved once per segment, not per row.
+            let columns: Vec<Option<&Float64Array>> = categories.iter().map(|c| p.probability(c)).collect();
+            for i in 0..n {
+                if !applies[i] {
+                    continue;
+                }
+                if p.predicted.is_missing(i) {
+                    if self.missing == MissingPrediction::ReturnMissing {
+                        missing[i] = true;
+                    }
+                    continue;
+                }
+                if vote {
+                    let Some(c) = p.predicted.text(i) else { continue };
+                    if let Some(j) = categories.iter().position(|d| *d == c).or_else(|| categories.iter().position(|d| same_value(&c, d))) {
+                        acc[j][i] += w;
+                    }
+                } else {
+                    for (slot, column) in acc.iter_mut().zip(&columns) {
+                        if let Some(a) = column {
+                            if !a.is_null(i) {
+                                slot[i] += w * a.value(i);
+                            }
                         }
                     }
-                    None if self.missing == MissingPrediction::ReturnMissing => return None,
-                    None => continue,
                 }
-            } else {
-                let row: Option<Vec<f64>> = categories
-                    .iter()
-                    .map(|c| {
-                        p.probability(c)
-                            .and_then(|a| (!a.is_null(i)).then(|| a.value(i)))
-                            .or(Some(0.0))
-                            .filter(|_| !p.predicted.is_missing(i))
-                    })
-                    .collect();
-                match row {
-                    Some(row) => acc.iter_mut().zip(row).for_each(|(a, v)| *a += w * v),
-                    None if self.missing == MissingPrediction::ReturnMissing => return None,
-                    None => continue,
-                }
+                total[i] += w;
             }
-            total += w;
-            count += 1;
         }
-        if count == 0 || total == 0.0 {
-            return None;
-        }
-        match self.method {
-            Method::Max => None,
-            _ => Some(acc.iter().map(|v| v / total).collect()),
-        }
+        let none = |i: usize| missing[i] || total[i] == 0.0 || self.method == Method::Max;
+        acc.into_iter().map(|a| (0..n).map(|i| (!none(i)).then(|| a[i] / total[i])).collect()).collect()
     }
 }
 

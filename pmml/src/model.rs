@@ -36,32 +36,31 @@ pub struct Prediction {
 impl Prediction {
     /// The probability column of `category`.
     pub fn probability(&self, category: &str) -> Option<&Float64Array> {
-        self.probabilities.iter().find(|(c, _)| crate::expr::same_value(c, category)).map(|(_, p)| p)
+        let exact = self.probabilities.iter().find(|(c, _)| c == category);
+        exact.or_else(|| self.probabilities.iter().find(|(c, _)| crate::expr::same_value(c, category))).map(|(_, p)| p)
     }
 
-    /// A classification from per-row probabilities (`probs[row][k]` for `categories[k]`,
-    /// `None` where the row has no prediction): the predicted category is the most
-    /// probable (the first on a tie, as JPMML and scikit-learn's argmax choose).
-    pub fn classified(categories: &[String], probs: &[Option<Vec<f64>>]) -> Prediction {
-        let predicted: StringArray = probs
-            .iter()
-            .map(|p| {
-                p.as_ref().and_then(|p| {
-                    let mut best: Option<usize> = None;
-                    for (k, v) in p.iter().enumerate() {
-                        if best.is_none_or(|b| *v > p[b]) {
-                            best = Some(k);
-                        }
+    /// A classification from one probability column per category (in `categories`'
+    /// order; null where the row has no prediction): the predicted category is the most
+    /// probable, the first on a tie (as JPMML and scikit-learn's argmax choose).
+    pub fn from_columns(categories: &[String], columns: Vec<Float64Array>) -> Prediction {
+        let rows = columns.first().map_or(0, |c| c.len());
+        let predicted: StringArray = (0..rows)
+            .map(|i| {
+                let mut best: Option<(usize, f64)> = None;
+                for (k, c) in columns.iter().enumerate() {
+                    if c.is_null(i) {
+                        return None;
                     }
-                    best.map(|k| categories[k].as_str())
-                })
+                    let v = c.value(i);
+                    if best.is_none_or(|(_, b)| v > b) {
+                        best = Some((k, v));
+                    }
+                }
+                best.map(|(k, _)| categories[k].as_str())
             })
             .collect();
-        let probabilities = categories
-            .iter()
-            .enumerate()
-            .map(|(k, c)| (c.clone(), probs.iter().map(|p| p.as_ref().map(|p| p[k])).collect::<Float64Array>()))
-            .collect();
+        let probabilities = categories.iter().cloned().zip(columns).collect();
         Prediction { predicted: Values::Str(predicted), probabilities, outputs: Vec::new() }
     }
 }
@@ -122,6 +121,8 @@ pub struct Dictionary {
     pub values: HashMap<String, Vec<String>>,
     /// The target's categories (of the outermost model's target field).
     pub categories: Vec<String>,
+    /// Compiling a segment's model: its inputs were checked by the model around it.
+    pub nested: bool,
 }
 
 /// A compiled model element.
@@ -284,7 +285,7 @@ impl Common {
                 "asMissing" => InvalidTreatment::AsMissing,
                 other => return Err(field.unsupported(format!("invalidValueTreatment=\"{other}\""))),
             };
-            let valid = dictionary.values.get(&name).filter(|v| !v.is_empty()).cloned();
+            let valid = dictionary.values.get(&name).filter(|v| !v.is_empty() && !dictionary.nested).cloned();
             inputs.push(MiningField { name, replacement: field.attr("missingValueReplacement").map(str::to_string), valid, invalid });
         }
         let mut local = Vec::new();
@@ -370,9 +371,11 @@ impl Common {
             let mut values = env.get(&field.name)?.clone();
             if let Some(valid) = &field.valid {
                 if field.invalid != InvalidTreatment::AsIs {
-                    let bad: Vec<bool> = (0..env.rows)
-                        .map(|i| values.text(i).is_some_and(|t| !valid.iter().any(|v| crate::expr::same_value(&t, v))))
-                        .collect();
+                    let is_valid = |t: &str| valid.iter().any(|v| v == t) || valid.iter().any(|v| crate::expr::same_value(t, v));
+                    let bad: Vec<bool> = match &values {
+                        Values::Str(a) => (0..env.rows).map(|i| !a.is_null(i) && !is_valid(a.value(i))).collect(),
+                        Values::Num(_) => (0..env.rows).map(|i| values.text(i).is_some_and(|t| !is_valid(&t))).collect(),
+                    };
                     if bad.iter().any(|b| *b) {
                         match field.invalid {
                             InvalidTreatment::ReturnInvalid => invalid.iter_mut().zip(&bad).for_each(|(i, b)| *i |= *b),

@@ -4,7 +4,12 @@
 
 use crate::error::Result;
 use crate::expr::{same_value, Scope};
-use crate::values::Values;
+use std::borrow::Cow;
+
+use arrow::array::{Array, StringArray};
+use arrow::buffer::NullBuffer;
+
+use crate::values::{format_number, Values};
 use crate::xml::Element;
 
 /// A compiled predicate. Field references are slots into the evaluator's column list.
@@ -18,11 +23,13 @@ pub enum Predicate {
         op: Op,
         value: f64,
     },
-    /// A comparison of a text field with a constant.
+    /// A comparison of a text field with a constant (`number`: the constant read as a
+    /// number, when it is one, so that `1.0` equals `1`).
     Str {
         slot: usize,
         op: Op,
         value: String,
+        number: Option<f64>,
     },
     IsMissing {
         slot: usize,
@@ -85,6 +92,53 @@ pub fn child_predicate(element: &Element) -> Result<&Element> {
         .ok_or_else(|| element.invalid(format!("{} has no predicate", element.name)))
 }
 
+/// A predicate's view of one field's values for a batch, resolved once per batch: numbers
+/// as a slice with their validity, or text.
+#[derive(Debug, Clone, Copy)]
+pub enum Column<'a> {
+    /// Numbers; a null in the validity is a missing value.
+    Num(&'a [f64], Option<&'a NullBuffer>),
+    /// Text.
+    Str(&'a StringArray),
+}
+
+impl<'a> Column<'a> {
+    /// The view of `values`.
+    pub fn of(values: &'a Values) -> Column<'a> {
+        match values {
+            Values::Num(a) => Column::Num(a.values(), a.nulls()),
+            Values::Str(a) => Column::Str(a),
+        }
+    }
+
+    /// Whether row `i` is missing.
+    #[inline]
+    pub fn is_missing(&self, i: usize) -> bool {
+        match self {
+            Column::Num(_, nulls) => nulls.is_some_and(|n| n.is_null(i)),
+            Column::Str(a) => a.is_null(i),
+        }
+    }
+
+    /// Row `i` as a number (text that parses as one).
+    #[inline]
+    pub fn num(&self, i: usize) -> Option<f64> {
+        match self {
+            Column::Num(v, nulls) => (!nulls.is_some_and(|n| n.is_null(i))).then(|| v[i]),
+            Column::Str(a) => (!a.is_null(i)).then(|| a.value(i).trim().parse().ok()).flatten(),
+        }
+    }
+
+    /// Row `i` as text.
+    #[inline]
+    pub fn text(&self, i: usize) -> Option<Cow<'a, str>> {
+        match self {
+            Column::Num(..) => self.num(i).map(|v| Cow::Owned(format_number(v))),
+            Column::Str(a) => (!a.is_null(i)).then(|| Cow::Borrowed(a.value(i))),
+        }
+    }
+}
+
 impl Predicate {
     /// Compiles `element` over `scope`, giving each field a slot in `slots`.
     ///
@@ -112,7 +166,7 @@ impl Predicate {
                 match (t.is_numeric(), value.trim().parse::<f64>()) {
                     (true, Ok(v)) => Predicate::Num { slot, op, value: t.round(v) },
                     (true, Err(_)) => return Err(element.invalid(format!("value '{value}' of a numeric field is not a number"))),
-                    (false, _) => Predicate::Str { slot, op, value: value.to_string() },
+                    (false, number) => Predicate::Str { slot, op, value: value.to_string(), number: number.ok() },
                 }
             }
             "SimpleSetPredicate" => {
@@ -149,7 +203,8 @@ impl Predicate {
     }
 
     /// The predicate on row `i` of `columns` (one per slot): `None` is UNKNOWN.
-    pub fn eval(&self, columns: &[&Values], i: usize) -> Option<bool> {
+    #[inline]
+    pub fn eval(&self, columns: &[Column<'_>], i: usize) -> Option<bool> {
         match self {
             Predicate::True => Some(true),
             Predicate::False => Some(false),
@@ -164,19 +219,17 @@ impl Predicate {
                     Op::GreaterOrEqual => x >= *value,
                 })
             }
-            Predicate::Str { slot, op, value } => {
-                let c = columns[*slot];
-                let x = match c {
-                    Values::Str(a) => (!arrow::array::Array::is_null(a, i)).then(|| a.value(i).to_string())?,
-                    Values::Num(_) => c.text(i)?,
-                };
+            Predicate::Str { slot, op, value, number } => {
+                let x = columns[*slot].text(i)?;
+                let x = x.as_ref();
+                let equal = || x == value || number.is_some_and(|n| x.trim().parse::<f64>().is_ok_and(|v| v == n));
                 Some(match op {
-                    Op::Equal => same_value(&x, value),
-                    Op::NotEqual => !same_value(&x, value),
-                    Op::LessThan => x.as_str() < value.as_str(),
-                    Op::LessOrEqual => x.as_str() <= value.as_str(),
-                    Op::GreaterThan => x.as_str() > value.as_str(),
-                    Op::GreaterOrEqual => x.as_str() >= value.as_str(),
+                    Op::Equal => equal(),
+                    Op::NotEqual => !equal(),
+                    Op::LessThan => x < value.as_str(),
+                    Op::LessOrEqual => x <= value.as_str(),
+                    Op::GreaterThan => x > value.as_str(),
+                    Op::GreaterOrEqual => x >= value.as_str(),
                 })
             }
             Predicate::IsMissing { slot, missing } => Some(columns[*slot].is_missing(i) == *missing),

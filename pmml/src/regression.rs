@@ -156,12 +156,6 @@ impl RegressionModel {
         }
         let categories: Vec<String> = self.tables.iter().filter_map(|t| t.category.clone()).collect();
         let k = categories.len();
-        let probs: Vec<Option<Vec<f64>>> = (0..env.rows)
-            .map(|i| {
-                let y: Option<Vec<f64>> = columns.iter().map(|c| c[i]).collect();
-                y.map(|y| classify(self.normalization, &y, k))
-            })
-            .collect();
         // In the order of the target's categories where the document lists them.
         let order: Vec<String> =
             if self.common.categories.len() == k && categories.iter().all(|c| self.common.categories.iter().any(|d| same_value(c, d))) {
@@ -170,8 +164,21 @@ impl RegressionModel {
                 categories.clone()
             };
         let index: Vec<usize> = order.iter().map(|c| categories.iter().position(|d| same_value(c, d)).unwrap_or(0)).collect();
-        let probs: Vec<Option<Vec<f64>>> = probs.into_iter().map(|p| p.map(|p| index.iter().map(|j| p[*j]).collect())).collect();
-        Ok(Prediction::classified(&order, &probs))
+        let mut builders: Vec<Vec<Option<f64>>> = (0..k).map(|_| Vec::with_capacity(env.rows)).collect();
+        let mut y = vec![0.0; k];
+        let mut p = vec![0.0; k];
+        for i in 0..env.rows {
+            let complete = columns.iter().zip(y.iter_mut()).all(|(c, y)| c[i].map(|v| *y = v).is_some());
+            if complete {
+                classify(self.normalization, &y, &mut p);
+                for (b, j) in builders.iter_mut().zip(&index) {
+                    b.push(Some(p[*j]));
+                }
+            } else {
+                builders.iter_mut().for_each(|b| b.push(None));
+            }
+        }
+        Ok(Prediction::from_columns(&order, builders.into_iter().map(Float64Array::from).collect()))
     }
 }
 
@@ -186,30 +193,40 @@ fn regression_normalize(method: Normalization, y: f64) -> f64 {
     }
 }
 
-/// The probabilities of `k` categories from the tables' values `y` (PMML's rules: with
-/// two categories and a binary method, the second is 1 minus the first).
-fn classify(method: Normalization, y: &[f64], k: usize) -> Vec<f64> {
+/// The probabilities of the categories from the tables' values `y`, into `p` (PMML's
+/// rules: with two categories and a binary method, the second is 1 minus the first).
+fn classify(method: Normalization, y: &[f64], p: &mut [f64]) {
+    let k = y.len();
     match method {
         Normalization::Softmax => {
             let max = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let e: Vec<f64> = y.iter().map(|v| (v - max).exp()).collect();
-            let sum: f64 = e.iter().sum();
-            e.iter().map(|v| v / sum).collect()
+            let mut sum = 0.0;
+            for (p, v) in p.iter_mut().zip(y) {
+                *p = (v - max).exp();
+                sum += *p;
+            }
+            p.iter_mut().for_each(|v| *v /= sum);
         }
         Normalization::Simplemax => {
             let sum: f64 = y.iter().sum();
-            y.iter().map(|v| v / sum).collect()
+            p.iter_mut().zip(y).for_each(|(p, v)| *p = v / sum);
         }
-        Normalization::None if k == 2 => vec![y[0], 1.0 - y[0]],
-        Normalization::None => y.to_vec(),
+        Normalization::None if k == 2 => {
+            p[0] = y[0];
+            p[1] = 1.0 - y[0];
+        }
+        Normalization::None => p.copy_from_slice(y),
         binary if k == 2 => {
-            let p = regression_normalize(binary, y[0]);
-            vec![p, 1.0 - p]
+            p[0] = regression_normalize(binary, y[0]);
+            p[1] = 1.0 - p[0];
         }
         other => {
-            let p: Vec<f64> = y.iter().map(|v| regression_normalize(other, *v)).collect();
-            let sum: f64 = p.iter().sum();
-            p.iter().map(|v| v / sum).collect()
+            let mut sum = 0.0;
+            for (p, v) in p.iter_mut().zip(y) {
+                *p = regression_normalize(other, *v);
+                sum += *p;
+            }
+            p.iter_mut().for_each(|v| *v /= sum);
         }
     }
 }

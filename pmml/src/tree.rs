@@ -10,7 +10,7 @@ use arrow::array::Float64Array;
 use crate::error::Result;
 use crate::expr::{same_value, Scope};
 use crate::model::{Common, Function, Prediction};
-use crate::predicate::{child_predicate, Predicate, Slots};
+use crate::predicate::{child_predicate, Column, Predicate, Slots};
 use crate::values::{Env, Values};
 use crate::xml::Element;
 
@@ -28,8 +28,8 @@ pub struct TreeModel {
 #[derive(Debug, Clone)]
 struct Node {
     predicate: Predicate,
-    /// Regression: the score; classification: the predicted category.
-    score: Option<String>,
+    /// The score as a number (a regression's prediction).
+    value: Option<f64>,
     /// Classification: probability per category of [`TreeModel::categories`].
     probabilities: Option<Vec<f64>>,
     children: Vec<usize>,
@@ -86,7 +86,8 @@ impl TreeModel {
         let probabilities = if self.common.function == Function::Classification {
             let distribution: Vec<&Element> = element.all("ScoreDistribution").collect();
             if distribution.is_empty() {
-                None
+                // A leaf with only a score is certain of it.
+                element.attr("score").map(|score| self.categories.iter().map(|c| if same_value(score, c) { 1.0 } else { 0.0 }).collect())
             } else {
                 let mut p = vec![0.0; self.categories.len()];
                 let mut total = 0.0;
@@ -118,7 +119,7 @@ impl TreeModel {
         let index = self.nodes.len();
         self.nodes.push(Node {
             predicate,
-            score: element.attr("score").map(str::to_string),
+            value: element.attr("score").and_then(|s| s.trim().parse().ok()),
             probabilities,
             children: Vec::new(),
             id: element.attr("id").map(str::to_string),
@@ -135,7 +136,7 @@ impl TreeModel {
     }
 
     /// The node row `i` ends at, if any.
-    fn walk(&self, columns: &[&Values], i: usize) -> Option<usize> {
+    fn walk(&self, columns: &[Column<'_>], i: usize) -> Option<usize> {
         if self.nodes[0].predicate.eval(columns, i) != Some(true) {
             return None;
         }
@@ -183,27 +184,17 @@ impl TreeModel {
     ///
     /// Errors: a field of a predicate has no values.
     pub fn evaluate(&self, env: &Env) -> Result<Prediction> {
-        let columns = self.slots.names.iter().map(|n| env.get(n)).collect::<Result<Vec<_>>>()?;
+        let values = self.slots.names.iter().map(|n| env.get(n)).collect::<Result<Vec<_>>>()?;
+        let columns: Vec<Column<'_>> = values.iter().map(|v| Column::of(v)).collect();
         let leaves: Vec<Option<usize>> = (0..env.rows).map(|i| self.walk(&columns, i)).collect();
         if self.common.function == Function::Regression {
-            let y: Float64Array =
-                leaves.iter().map(|l| l.and_then(|l| self.nodes[l].score.as_deref()).and_then(|s| s.trim().parse().ok())).collect();
+            let y: Float64Array = leaves.iter().map(|l| l.and_then(|l| self.nodes[l].value)).collect();
             return Ok(Prediction { predicted: Values::Num(y), probabilities: Vec::new(), outputs: Vec::new() });
         }
-        let probs: Vec<Option<Vec<f64>>> = leaves
-            .iter()
-            .map(|l| {
-                let node = &self.nodes[(*l)?];
-                match &node.probabilities {
-                    Some(p) => Some(p.clone()),
-                    None => {
-                        let score = node.score.as_deref()?;
-                        Some(self.categories.iter().map(|c| if same_value(score, c) { 1.0 } else { 0.0 }).collect())
-                    }
-                }
-            })
+        let columns: Vec<Float64Array> = (0..self.categories.len())
+            .map(|k| leaves.iter().map(|l| l.and_then(|l| self.nodes[l].probabilities.as_ref()).map(|p| p[k])).collect())
             .collect();
-        Ok(Prediction::classified(&self.categories, &probs))
+        Ok(Prediction::from_columns(&self.categories, columns))
     }
 }
 

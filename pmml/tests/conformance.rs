@@ -127,3 +127,43 @@ fn refusals_name_the_element_and_line() {
     );
     assert_eq!(refused("<html/>"), "the root element is html, not PMML (line 1)");
 }
+
+/// SCENARIOS.md section 4's model (`models/card_fraud.pmml`) on the scenario's cases, with
+/// a boolean input and a card without a profile (missing ratio and age).
+#[test]
+fn card_fraud_scores_the_scenario_cases() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("models/card_fraud.pmml")).unwrap_or_else(|e| panic!("{e}"));
+    let pmml = Pmml::parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("small_count", DataType::Float64, true),
+        Field::new("ratio", DataType::Float64, true),
+        Field::new("age_days", DataType::Float64, true),
+        Field::new("is_foreign", DataType::Boolean, true),
+        Field::new("expected", DataType::Float64, false),
+    ]));
+    let file = std::fs::File::open(root.join("models/card_fraud.csv")).unwrap_or_else(|e| panic!("{e}"));
+    let batch = arrow::csv::ReaderBuilder::new(schema)
+        .with_header(true)
+        .build(file)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .next()
+        .unwrap_or_else(|| panic!("empty"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let inputs: Vec<(&str, ArrayRef)> = ["small_count", "ratio", "age_days", "is_foreign"]
+        .iter()
+        .map(|n| (*n, batch.column_by_name(n).cloned().unwrap_or_else(|| panic!("{n}"))))
+        .collect();
+    let p = pmml.evaluate(&inputs, batch.num_rows()).unwrap_or_else(|e| panic!("{e}"));
+    let got = p.probability("1").unwrap_or_else(|| panic!("no probability"));
+    let expected = batch.column(4).as_primitive::<Float64Type>();
+    for i in 0..batch.num_rows() {
+        assert!(
+            (got.value(i) - expected.value(i)).abs() <= 1e-9,
+            "case {i}: {} against scikit-learn's {}",
+            got.value(i),
+            expected.value(i)
+        );
+    }
+    assert!(got.value(0) >= 0.9 && got.value(1) < 0.9, "case (a) is blocked, (b) is not");
+}
