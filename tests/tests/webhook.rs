@@ -245,3 +245,55 @@ async fn a_replay_after_sigkill_carries_the_same_keys() {
     );
     assert_eq!(before.len() + after.len() - resent, ROWS, "each row arrives once, or again under the same key");
 }
+
+/// A receiver slower than `'sink.request-timeout'`: the request is abandoned and sent
+/// again under the same key, until one is answered in time.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_receiver_is_retried_under_the_same_key() {
+    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let log = log.clone();
+            async move {
+                let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+                let first = {
+                    let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+                    log.push((key, String::from_utf8_lossy(&body).to_string()));
+                    log.len() == 1
+                };
+                if first {
+                    // Longer than the sink waits.
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                }
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("{e}"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = scratch_dir("eddy-webhook-slow");
+    let data = dir.join("events.json");
+    std::fs::write(&data, "{\"id\": 1, \"kind\": \"a\"}\n{\"id\": 2, \"kind\": \"b\"}\n").unwrap_or_else(|e| panic!("{e}"));
+    let sql = dir.join("01-hook.sql");
+    std::fs::write(
+        &sql,
+        format!(
+            "CREATE STREAM events (id INT, kind VARCHAR) WITH ('connector'='filesystem', 'path'='{}', 'format'='json');\n\
+             CREATE TABLE hook (id INT, kind VARCHAR) WITH ('connector'='webhook', 'url'='http://127.0.0.1:{port}/hook', \
+             'sink.request-timeout'='500 ms');\n\
+             INSERT INTO hook SELECT id, kind FROM events;\n",
+            data.display()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut eddy = Eddy::run(&dir, &[&sql], &[]);
+    wait_exit(&mut eddy).await;
+    let seen = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let bodies: Vec<&str> = seen.iter().map(|s| s.1.as_str()).collect();
+    assert_eq!(bodies, vec![r#"{"id":1,"kind":"a"}"#, r#"{"id":1,"kind":"a"}"#, r#"{"id":2,"kind":"b"}"#], "{}", eddy.log_text());
+    assert_eq!(seen[0].0, seen[1].0, "the retry carries the first attempt's key");
+    assert!(eddy.log_text().contains("no answer within 500 ms"), "{}", eddy.log_text());
+}

@@ -810,7 +810,23 @@ mod tests {
         assert_eq!(one("RUN SCRIPT '/tmp/x.sql'"), "RUN SCRIPT '/tmp/x.sql'");
         assert_eq!(
             err("SHOW STREAM"),
-            "syntax error: expected STREAMS, TABLES, QUERIES, TOPICS or PROPERTIES, found STREAM (line 1, column 6); write SHOW STREAMS, SHOW TABLES, SHOW QUERIES, SHOW TOPICS or SHOW PROPERTIES"
+            "syntax error: expected STREAMS, TABLES, QUERIES, TOPICS, PROPERTIES or MODELS, found STREAM (line 1, column 6); write SHOW STREAMS, SHOW TABLES, SHOW QUERIES, SHOW TOPICS, SHOW PROPERTIES or SHOW MODELS"
+        );
+        // Flink 2.1's model statements.
+        assert_eq!(
+            one("CREATE MODEL m INPUT (a DOUBLE, b VARCHAR) OUTPUT (p DOUBLE) COMMENT 'x' WITH ('provider' = 'pmml', 'path' = 'm.pmml')"),
+            "CREATE MODEL m input=[a DOUBLE, b VARCHAR] output=[p DOUBLE] with=[provider='pmml', path='m.pmml']"
+        );
+        assert_eq!(
+            one("CREATE OR REPLACE MODEL IF NOT EXISTS m INPUT (a INT) OUTPUT (p DOUBLE) WITH ('provider' = 'pmml', 'path' = 'm.pmml')"),
+            "CREATE OR REPLACE MODEL IF NOT EXISTS m input=[a INT] output=[p DOUBLE] with=[provider='pmml', path='m.pmml']"
+        );
+        assert_eq!(one("DROP MODEL IF EXISTS m"), "DROP MODEL IF EXISTS m");
+        assert_eq!(one("DESCRIBE MODEL m"), "DESCRIBE MODEL m");
+        assert_eq!(one("SHOW MODELS"), "SHOW MODELS");
+        assert_eq!(
+            err("CREATE MODEL m OUTPUT (p DOUBLE) WITH ('provider' = 'pmml')"),
+            "syntax error: expected INPUT, found OUTPUT (line 1, column 16); write CREATE MODEL name INPUT (col TYPE, ...) OUTPUT (col TYPE, ...) WITH ('provider' = 'pmml', 'path' = '...')"
         );
         assert_eq!(err("DROP STREAM s DELETE"), "syntax error: expected TOPIC, found EOF; write DROP STREAM name DELETE TOPIC");
     }
