@@ -26,24 +26,41 @@ async fn receiver(failures: usize) -> (u16, Arc<Mutex<Vec<Seen>>>) {
 
 /// [`receiver`] on `port` (0: a free one).
 async fn receiver_on(port: u16, failures: usize) -> (u16, Arc<Mutex<Vec<Seen>>>) {
+    receiver_with(port, move |n, body| {
+        let status = if n < failures {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else if body.contains("\"bad\"") {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        };
+        (Duration::ZERO, status)
+    })
+    .await
+}
+
+/// A receiver on `port` (0: a free one) that records every request and answers the
+/// n-th (from 0) with `answer(n, body)`: after a delay, a status (400 says "no bad rows").
+async fn receiver_with(
+    port: u16,
+    answer: impl Fn(usize, &str) -> (Duration, StatusCode) + Clone + Send + Sync + 'static,
+) -> (u16, Arc<Mutex<Vec<Seen>>>) {
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let log = seen.clone();
     let app = axum::Router::new().route(
         "/hook",
         axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            let log = log.clone();
+            let (log, answer) = (log.clone(), answer.clone());
             async move {
                 let body = String::from_utf8_lossy(&body).to_string();
                 let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-                let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
-                let status = if log.len() < failures {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                } else if body.contains("\"bad\"") {
-                    StatusCode::BAD_REQUEST
-                } else {
-                    StatusCode::OK
+                let (delay, status) = {
+                    let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+                    let (delay, status) = answer(log.len(), &body);
+                    log.push((status.as_u16(), header("idempotency-key"), header("x-env"), body));
+                    (delay, status)
                 };
-                log.push((status.as_u16(), header("idempotency-key"), header("x-env"), body));
+                tokio::time::sleep(delay).await;
                 (status, if status == StatusCode::BAD_REQUEST { "no bad rows" } else { "" })
             }
         }),
@@ -153,24 +170,8 @@ async fn a_receiver_that_is_down_is_retried_until_it_is_up() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_replay_after_sigkill_carries_the_same_keys() {
     const ROWS: usize = 300;
-    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-    let log = seen.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            let log = log.clone();
-            async move {
-                // A slow receiver: a checkpoint's rows take seconds to send.
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-                log.lock().unwrap_or_else(|p| p.into_inner()).push((key, String::from_utf8_lossy(&body).to_string()));
-                StatusCode::OK
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("{e}"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // A slow receiver: a checkpoint's rows take seconds to send.
+    let (port, seen) = receiver_with(0, |_, _| (Duration::from_millis(20), StatusCode::OK)).await;
 
     let topic = unique("webhook-kill");
     let values: Vec<String> = (0..ROWS).map(|i| format!("{{\"id\": {i}}}")).collect();
@@ -212,7 +213,8 @@ async fn a_replay_after_sigkill_carries_the_same_keys() {
     .await;
     first.kill();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let before = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let pairs = |all: &[Seen]| -> Vec<(String, String)> { all.iter().map(|s| (s.1.clone(), s.3.clone())).collect() };
+    let before = pairs(&seen.lock().unwrap_or_else(|p| p.into_inner()));
     assert!(before.len() < ROWS, "the kill came after every row was sent: {}", before.len());
 
     let second = Eddy::run(&dir, &args, &env);
@@ -224,7 +226,7 @@ async fn a_replay_after_sigkill_carries_the_same_keys() {
     .await;
     let log = second.log_text();
     second.terminate();
-    let all = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let all = pairs(&seen.lock().unwrap_or_else(|p| p.into_inner()));
     let after = &all[before.len()..];
     // Each row sent before the kill and not covered by a checkpoint is sent again with
     // its key; rows the checkpoint covered are not sent again.
@@ -250,30 +252,8 @@ async fn a_replay_after_sigkill_carries_the_same_keys() {
 /// again under the same key, until one is answered in time.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_receiver_is_retried_under_the_same_key() {
-    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-    let log = seen.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            let log = log.clone();
-            async move {
-                let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-                let first = {
-                    let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
-                    log.push((key, String::from_utf8_lossy(&body).to_string()));
-                    log.len() == 1
-                };
-                if first {
-                    // Longer than the sink waits.
-                    tokio::time::sleep(Duration::from_secs(3)).await;
-                }
-                StatusCode::OK
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("{e}"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // The first answer comes later than the sink waits.
+    let (port, seen) = receiver_with(0, |n, _| (if n == 0 { Duration::from_secs(3) } else { Duration::ZERO }, StatusCode::OK)).await;
     let dir = scratch_dir("eddy-webhook-slow");
     let data = dir.join("events.json");
     std::fs::write(&data, "{\"id\": 1, \"kind\": \"a\"}\n{\"id\": 2, \"kind\": \"b\"}\n").unwrap_or_else(|e| panic!("{e}"));
@@ -292,8 +272,8 @@ async fn a_slow_receiver_is_retried_under_the_same_key() {
     let mut eddy = Eddy::run(&dir, &[&sql], &[]);
     wait_exit(&mut eddy).await;
     let seen = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let bodies: Vec<&str> = seen.iter().map(|s| s.1.as_str()).collect();
+    let bodies: Vec<&str> = seen.iter().map(|s| s.3.as_str()).collect();
     assert_eq!(bodies, vec![r#"{"id":1,"kind":"a"}"#, r#"{"id":1,"kind":"a"}"#, r#"{"id":2,"kind":"b"}"#], "{}", eddy.log_text());
-    assert_eq!(seen[0].0, seen[1].0, "the retry carries the first attempt's key");
+    assert_eq!(seen[0].1, seen[1].1, "the retry carries the first attempt's key");
     assert!(eddy.log_text().contains("no answer within 500 ms"), "{}", eddy.log_text());
 }

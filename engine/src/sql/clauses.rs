@@ -88,34 +88,28 @@ pub fn extract(tokens: Vec<TokenWithSpan>) -> Result<(Vec<TokenWithSpan>, Stream
                 continue;
             }
         }
-        // `ML_PREDICT(TABLE t, MODEL m, ...)`: drop `TABLE` and `MODEL` so sqlparser sees
-        // `ML_PREDICT(t, m, ...)`.
-        if cursor.word_at(cursor.at).as_deref() == Some("ML_PREDICT") {
+        // Table functions over `TABLE t` (`TUMBLE(TABLE t, ...)`, `ML_PREDICT(TABLE t, MODEL
+        // m, ...)`): drop `TABLE` (and `MODEL`) so sqlparser sees `TUMBLE(t, ...)`.
+        if let Some(function) =
+            cursor.word_at(cursor.at).filter(|w| matches!(w.as_str(), "TUMBLE" | "HOP" | "SESSION" | "CUMULATE" | "ML_PREDICT"))
+        {
             let paren = cursor.next_significant(cursor.at + 1).filter(|&i| tokens[i].token == Token::LParen);
             let table = paren.and_then(|i| cursor.next_significant(i + 1)).filter(|&i| cursor.word_at(i).as_deref() == Some("TABLE"));
             if let (Some(paren), Some(table)) = (paren, table) {
                 out.extend_from_slice(&tokens[cursor.at..=paren]);
                 depth += 1;
                 cursor.at = table + 1;
-                // The table name and the comma after it, then `MODEL`.
-                let name = cursor.next_significant(cursor.at);
-                let comma = name.and_then(|n| cursor.next_significant(n + 1)).filter(|&c| tokens[c].token == Token::Comma);
-                let model = comma.and_then(|c| cursor.next_significant(c + 1)).filter(|&m| cursor.word_at(m).as_deref() == Some("MODEL"));
-                if let (Some(comma), Some(model)) = (comma, model) {
-                    out.extend_from_slice(&tokens[cursor.at..=comma]);
-                    cursor.at = model + 1;
+                if function == "ML_PREDICT" {
+                    // The table name and the comma after it, then `MODEL`.
+                    let name = cursor.next_significant(cursor.at);
+                    let comma = name.and_then(|n| cursor.next_significant(n + 1)).filter(|&c| tokens[c].token == Token::Comma);
+                    let model =
+                        comma.and_then(|c| cursor.next_significant(c + 1)).filter(|&m| cursor.word_at(m).as_deref() == Some("MODEL"));
+                    if let (Some(comma), Some(model)) = (comma, model) {
+                        out.extend_from_slice(&tokens[cursor.at..=comma]);
+                        cursor.at = model + 1;
+                    }
                 }
-                continue;
-            }
-        }
-        // `TUMBLE(TABLE t, ...)`: drop `TABLE` so sqlparser sees `TUMBLE(t, ...)`.
-        if let Some(function) = cursor.word_at(cursor.at).filter(|w| matches!(w.as_str(), "TUMBLE" | "HOP" | "SESSION" | "CUMULATE")) {
-            let paren = cursor.next_significant(cursor.at + 1).filter(|&i| tokens[i].token == Token::LParen);
-            let table = paren.and_then(|i| cursor.next_significant(i + 1)).filter(|&i| cursor.word_at(i).as_deref() == Some("TABLE"));
-            if let (Some(paren), Some(table)) = (paren, table) {
-                out.extend_from_slice(&tokens[cursor.at..=paren]);
-                depth += 1;
-                cursor.at = table + 1;
                 if function == "SESSION" {
                     // Copy the table name, then cut `PARTITION BY a, b` up to DESCRIPTOR.
                     if let Some(name) = cursor.next_significant(cursor.at) {
