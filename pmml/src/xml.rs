@@ -68,9 +68,15 @@ impl Element {
     }
 }
 
+/// The deepest nesting of elements accepted. Compiling walks the tree recursively; a
+/// real model (scikit-learn trees are rarely 60 deep) stays far below it, and a document built to
+/// exhaust the stack is refused.
+pub const MAX_DEPTH: usize = 300;
+
 /// Parses `text` into its root element.
 ///
-/// Errors: the XML is not well formed, or holds no element.
+/// Errors: the XML is not well formed, holds no element, or nests deeper than
+/// [`MAX_DEPTH`].
 pub fn parse(text: &str) -> Result<Element> {
     let mut reader = Reader::from_str(text);
     // Lines are counted on from the last position asked for (positions only grow, but
@@ -94,7 +100,13 @@ pub fn parse(text: &str) -> Result<Element> {
         let position = reader.buffer_position();
         let event = reader.read_event().map_err(|e| PmmlError::Xml { line: line_at(reader.error_position()), message: e.to_string() })?;
         match event {
-            Event::Start(start) if root.is_none() => stack.push(element(&start, line_at(tag_start(reader.buffer_position())))?),
+            Event::Start(start) if root.is_none() => {
+                let line = line_at(tag_start(reader.buffer_position()));
+                if stack.len() >= MAX_DEPTH {
+                    return Err(PmmlError::Invalid { message: format!("elements are nested more than {MAX_DEPTH} deep"), line });
+                }
+                stack.push(element(&start, line)?)
+            }
             Event::Empty(start) if root.is_none() => {
                 let e = element(&start, line_at(tag_start(reader.buffer_position())))?;
                 close(&mut stack, &mut root, e);
@@ -186,6 +198,15 @@ mod tests {
         assert_eq!(doc.children[2].line, 5);
         assert!(doc.children[2].children.is_empty());
         Ok(())
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = format!("<PMML>{}{}</PMML>", "<Node>".repeat(MAX_DEPTH), "</Node>".repeat(MAX_DEPTH));
+        let e = parse(&deep).err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(e, format!("elements are nested more than {MAX_DEPTH} deep (line 1)"));
+        let fine = format!("<PMML>{}{}</PMML>", "<Node>".repeat(100), "</Node>".repeat(100));
+        assert!(parse(&fine).is_ok());
     }
 
     #[test]

@@ -167,3 +167,33 @@ fn card_fraud_scores_the_scenario_cases() {
     }
     assert!(got.value(0) >= 0.9 && got.value(1) < 0.9, "case (a) is blocked, (b) is not");
 }
+
+/// A tree nested as deep as the parser allows compiles and scores on a 2 MiB stack (a
+/// tokio worker's), so a hostile document cannot overflow it.
+#[test]
+fn the_deepest_tree_fits_a_worker_stack() {
+    let depth = 290;
+    let mut doc = String::from(
+        "<PMML version=\"4.4\"><DataDictionary><DataField name=\"x\" optype=\"continuous\" dataType=\"double\"/></DataDictionary>\
+         <TreeModel functionName=\"regression\" noTrueChildStrategy=\"returnLastPrediction\"><MiningSchema><MiningField name=\"x\"/></MiningSchema><Node score=\"0\"><True/>",
+    );
+    for i in 0..depth {
+        doc.push_str(&format!("<Node score=\"{i}\"><SimplePredicate field=\"x\" operator=\"greaterThan\" value=\"{i}\"/>"));
+    }
+    doc.push_str(&"</Node>".repeat(depth + 1));
+    doc.push_str("</TreeModel></PMML>");
+    let scored = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let pmml = Pmml::parse(&doc).unwrap_or_else(|e| panic!("{e}"));
+            let x: ArrayRef = Arc::new(arrow::array::Float64Array::from(vec![5000.0, 10.5]));
+            match pmml.evaluate(&[("x", x)], 2).unwrap_or_else(|e| panic!("{e}")).predicted {
+                Values::Num(a) => a.iter().collect::<Vec<_>>(),
+                Values::Str(_) => Vec::new(),
+            }
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+        .join()
+        .unwrap_or_else(|_| panic!("the deep tree overflowed the stack"));
+    assert_eq!(scored, vec![Some(289.0), Some(10.0)]);
+}
