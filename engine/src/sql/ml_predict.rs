@@ -142,13 +142,19 @@ pub fn rewrite(query: &Query, catalog: &Catalog) -> Result<Option<(Query, String
     });
     if let SetExpr::Select(select) = query.body.as_mut() {
         for item in select.projection.iter_mut() {
-            if let SelectItem::UnnamedExpr(Expr::Identifier(i)) = item {
-                // Keep the column's name for the sink.
-                let name = normalize_ident(i);
-                if let Some((_, call)) = outputs.iter().find(|(o, _)| *o == name) {
-                    *item = SelectItem::ExprWithAlias { expr: call.clone(), alias: Ident::with_quote('"', name) };
-                    continue;
+            // A selected output column keeps its name (`probability`, `m.probability`).
+            let named = match item {
+                SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(normalize_ident(i)),
+                SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts))
+                    if parts.len() == 2 && alias_name.as_deref() == Some(normalize_ident(&parts[0]).as_str()) =>
+                {
+                    Some(normalize_ident(&parts[1]))
                 }
+                _ => None,
+            };
+            if let Some((name, call)) = named.and_then(|n| outputs.iter().find(|(o, _)| *o == n)) {
+                *item = SelectItem::ExprWithAlias { expr: call.clone(), alias: Ident::with_quote('"', name.clone()) };
+                continue;
             }
             let _ = item.visit(&mut rewriter);
         }
