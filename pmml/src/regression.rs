@@ -119,16 +119,20 @@ impl RegressionModel {
             }
         }
         for (name, value, coefficient) in &table.categorical {
-            let v = env.get(name)?;
+            // Borrowed text, no allocation per row; a number compares as a number.
+            let column = crate::predicate::Column::of(env.get(name)?);
+            let number: Option<f64> = value.trim().parse().ok();
             for (i, s) in sum.iter_mut().enumerate() {
-                match v.text(i) {
-                    None => *s = None,
-                    Some(t) if same_value(&t, value) => {
-                        if let Some(s) = s {
-                            *s += coefficient;
-                        }
-                    }
-                    Some(_) => {}
+                if column.is_missing(i) {
+                    *s = None;
+                    continue;
+                }
+                let matches = match column {
+                    crate::predicate::Column::Str(a) => a.value(i) == value || (number.is_some() && same_value(a.value(i), value)),
+                    crate::predicate::Column::Num(..) => number.is_some_and(|n| column.num(i) == Some(n)),
+                };
+                if let (true, Some(s)) = (matches, s.as_mut()) {
+                    *s += coefficient;
                 }
             }
         }
