@@ -2,13 +2,13 @@
 
 use async_trait::async_trait;
 use eddy_engine::catalog::Relation;
-use eddy_engine::connector::{ConnectorFactory, QueryContext, Sink, Source};
+use eddy_engine::connector::{ConnectorFactory, LookupTable, QueryContext, Sink, Source};
 use eddy_engine::options::{ConnectorOptions, DeadLetterTarget, ErrorPolicy, Format, KafkaOptions, StartupMode};
 
 use crate::error::{ConnectorError, Result};
 use crate::file::{FileSink, FileSource};
 use crate::kafka::{delete_topic, ensure_topic, list_topics, KafkaConfig, KafkaSink, KafkaSource};
-use crate::postgres::PostgresSink;
+use crate::postgres::{PostgresLookup, PostgresSink};
 use crate::print::{BlackholeSink, PrintSink};
 use crate::sandbox::Sandbox;
 use crate::webhook::WebhookSink;
@@ -163,6 +163,20 @@ impl ConnectorFactory for Connectors {
                 Ok(Box::new(PostgresSink::dead_letters(&url, table, query, self.connect_timeout).await?))
             }
         }
+    }
+
+    async fn lookup_table(&self, relation: &Relation, key: &[String], query: &QueryContext) -> eddy_engine::Result<Box<dyn LookupTable>> {
+        self.check(relation)?;
+        let ConnectorOptions::Postgres(p) = &relation.connector else {
+            return Err(ConnectorError::Config(format!("\"{}\" is not a PostgreSQL table: it cannot be looked up", relation.name)).into());
+        };
+        let url = p.url.clone().or_else(|| self.postgres_url.clone()).ok_or_else(|| {
+            ConnectorError::Config(format!(
+                "no PostgreSQL URL for \"{}\": set 'url' in WITH, --postgres-url or EDDY_POSTGRES_URL",
+                relation.name
+            ))
+        })?;
+        Ok(Box::new(PostgresLookup::new(&url, p, relation, key, query, self.connect_timeout)?))
     }
 
     async fn sink(&self, relation: &Relation, query: &QueryContext) -> eddy_engine::Result<Box<dyn Sink>> {

@@ -161,6 +161,23 @@ pub trait Sink: Send {
     }
 }
 
+/// Reads the rows of a table by key, for a lookup join (Flink's `LookupTableSource`).
+///
+/// A connection lost while reading is the implementation's to retry, with backoff and
+/// the query shown `RETRYING` meanwhile (the join waits, so the source pauses and no row
+/// is lost); only errors a retry cannot fix reach the caller.
+#[async_trait]
+pub trait LookupTable: Send {
+    /// The rows of the table whose key columns equal one of the rows of `keys`: one
+    /// column per key column, named and typed as in the table's relation, no NULLs, no
+    /// two rows alike. Returns rows with the relation's schema (every column
+    /// nullable), in any order; a key may have no row or several.
+    ///
+    /// Errors: the table or a column is missing, a value does not convert to its
+    /// declared type, permission denied.
+    async fn lookup(&mut self, keys: &RecordBatch) -> Result<RecordBatch>;
+}
+
 /// Creates sources and sinks for relations; implemented by `eddy-connectors`.
 #[async_trait]
 pub trait ConnectorFactory: Send + Sync {
@@ -185,6 +202,14 @@ pub trait ConnectorFactory: Send + Sync {
     /// Errors: the topic or table cannot be created, or this factory has no such connector.
     async fn dead_letter_sink(&self, source: &Relation, _target: &DeadLetterTarget, _query: &QueryContext) -> Result<Box<dyn Sink>> {
         Err(crate::error::EngineError::Configuration(format!("\"{}\": dead letters are not supported here", source.name)))
+    }
+
+    /// A reader of `relation`'s rows by its `key` columns, for a lookup join.
+    ///
+    /// Errors: the database cannot be reached or refuses (a query starting retries), the
+    /// relation's connector cannot be looked up, or its host is not allowed.
+    async fn lookup_table(&self, relation: &Relation, _key: &[String], _query: &QueryContext) -> Result<Box<dyn LookupTable>> {
+        Err(crate::error::EngineError::Configuration(format!("\"{}\" cannot be looked up here", relation.name)))
     }
 
     /// The bytes of a local file a statement names (a model's PMML document), read as

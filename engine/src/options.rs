@@ -219,6 +219,30 @@ pub struct PostgresOptions {
     pub username: Option<String>,
     /// `password`, overriding the URL's.
     pub password: Option<String>,
+    /// How a lookup join caches the rows it read (Flink's `'lookup.cache'` options).
+    pub lookup_cache: LookupCache,
+}
+
+/// The cache of a lookup join (Flink's JDBC `'lookup.cache'='PARTIAL'` with
+/// `'lookup.partial-cache.*'`, or the older `'lookup.cache.max-rows'` and
+/// `'lookup.cache.ttl'`). Rows found and keys not found are both cached (Flink's
+/// `'lookup.partial-cache.cache-missing-key'`, default true).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum LookupCache {
+    /// Every micro-batch asks the database for its keys (`'lookup.cache'='NONE'`, the default).
+    #[default]
+    None,
+    /// Keys and their rows are kept in memory.
+    Partial {
+        /// Keys kept at most; the oldest-written is evicted first.
+        max_rows: usize,
+        /// A key is read again this long (ms) after it was written to the cache.
+        expire_after_write_ms: Option<u64>,
+        /// A key is read again when it was not used for this long (ms).
+        expire_after_access_ms: Option<u64>,
+        /// Whether keys the table does not have are cached too.
+        cache_missing_key: bool,
+    },
 }
 
 /// The connector of a stream or table, with its validated options.
@@ -434,7 +458,23 @@ fn file_keys() -> Vec<&'static str> {
     FILE_ONLY_KEYS.iter().chain(SOURCE_KEYS).copied().collect()
 }
 
-const POSTGRES_KEYS: &[&str] = &["connector", "url", "table-name", "username", "password"];
+const POSTGRES_KEYS: &[&str] = &[
+    "connector",
+    "url",
+    "table-name",
+    "username",
+    "password",
+    "driver",
+    "lookup.cache",
+    "lookup.partial-cache.max-rows",
+    "lookup.partial-cache.expire-after-write",
+    "lookup.partial-cache.expire-after-access",
+    "lookup.partial-cache.cache-missing-key",
+    "lookup.cache.max-rows",
+    "lookup.cache.ttl",
+    "lookup.cache.caching-missing-key",
+    "lookup.max-retries",
+];
 
 fn unknown_option(o: &WithOption, connector: &str, known: &[&str]) -> SqlError {
     let hint = match closest(&o.key, known.iter().copied()) {
@@ -1021,12 +1061,69 @@ fn postgres_options(name: &str, options: &[WithOption]) -> Result<PostgresOption
         }
     };
     let table = find(options, &["table-name"]).map(|o| o.value.clone()).unwrap_or_else(|| name.to_string());
+    if let Some(o) = find(options, &["driver"]).filter(|o| o.value != "org.postgresql.Driver") {
+        return Err(SqlError::new(format!("unsupported JDBC driver '{}'", o.value))
+            .at(o.value_position)
+            .hint("Eddy speaks PostgreSQL's protocol itself: remove 'driver' or write 'org.postgresql.Driver'"));
+    }
+    if let Some(o) = find(options, &["lookup.max-retries"]) {
+        parse_int::<u32>(o, "a number of retries")?;
+    }
     Ok(PostgresOptions {
         url,
         table,
         username: find(options, &["username"]).map(|o| o.value.clone()),
         password: find(options, &["password"]).map(|o| o.value.clone()),
+        lookup_cache: lookup_cache(options)?,
     })
+}
+
+/// Flink's JDBC lookup cache options: `'lookup.cache'` = `'NONE'` | `'PARTIAL'` with
+/// `'lookup.partial-cache.max-rows'` (required), `'...expire-after-write'`,
+/// `'...expire-after-access'` and `'...cache-missing-key'`; or the options before
+/// Flink 1.16, `'lookup.cache.max-rows'` with `'lookup.cache.ttl'`.
+fn lookup_cache(options: &[WithOption]) -> Result<LookupCache, SqlError> {
+    let duration = |key: &str| -> Result<Option<u64>, SqlError> {
+        find(options, &[key]).map(|o| crate::session::parse_duration_ms(&o.value).map_err(|e| e.at(o.value_position))).transpose()
+    };
+    let boolean = |keys: &[&str]| -> Result<bool, SqlError> {
+        match find(options, keys) {
+            None => Ok(true),
+            Some(o) if o.value.eq_ignore_ascii_case("true") => Ok(true),
+            Some(o) if o.value.eq_ignore_ascii_case("false") => Ok(false),
+            Some(o) => Err(SqlError::new(format!("'{}' is 'true' or 'false', not '{}'", o.key, o.value)).at(o.value_position)),
+        }
+    };
+    let partial = |max_rows: &WithOption, write: Option<u64>, access: Option<u64>, missing: bool| -> Result<LookupCache, SqlError> {
+        let max_rows = parse_int::<usize>(max_rows, "a number of rows")?;
+        if max_rows == 0 {
+            return Ok(LookupCache::None);
+        }
+        Ok(LookupCache::Partial { max_rows, expire_after_write_ms: write, expire_after_access_ms: access, cache_missing_key: missing })
+    };
+    match find(options, &["lookup.cache"]) {
+        Some(o) if o.value.eq_ignore_ascii_case("NONE") => Ok(LookupCache::None),
+        Some(o) if o.value.eq_ignore_ascii_case("PARTIAL") => {
+            let Some(max_rows) = find(options, &["lookup.partial-cache.max-rows"]) else {
+                return Err(SqlError::new("'lookup.cache'='PARTIAL' needs 'lookup.partial-cache.max-rows'")
+                    .at(o.key_position)
+                    .hint("add e.g. 'lookup.partial-cache.max-rows'='10000'"));
+            };
+            partial(
+                max_rows,
+                duration("lookup.partial-cache.expire-after-write")?,
+                duration("lookup.partial-cache.expire-after-access")?,
+                boolean(&["lookup.partial-cache.cache-missing-key"])?,
+            )
+        }
+        Some(o) => Err(SqlError::new(format!("unsupported 'lookup.cache' '{}'", o.value))
+            .at(o.value_position)
+            .hint("write 'NONE' or 'PARTIAL' (a FULL cache, which reloads the whole table, is not supported)")),
+        None => match find(options, &["lookup.cache.max-rows"]) {
+            Some(max_rows) => partial(max_rows, duration("lookup.cache.ttl")?, None, boolean(&["lookup.cache.caching-missing-key"])?),
+            None => Ok(LookupCache::None),
+        },
+    }
 }
 
 #[cfg(test)]

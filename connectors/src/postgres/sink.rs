@@ -37,7 +37,7 @@ use eddy_engine::metrics::QueryMetrics;
 use eddy_engine::options::PostgresOptions;
 use futures::pin_mut;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::{Client, Config, NoTls, Statement, Transaction};
+use tokio_postgres::{Client, Config, Statement, Transaction};
 
 use super::columns::PgColumn;
 use super::{pg_type_name, quote_ident};
@@ -106,7 +106,13 @@ impl PostgresSink {
     ///
     /// Errors: as [`PostgresSink::connect`].
     pub async fn dead_letters(url: &str, table: &str, query: &QueryContext, connect_timeout: std::time::Duration) -> Result<Self> {
-        let options = PostgresOptions { url: Some(url.to_string()), table: table.to_string(), username: None, password: None };
+        let options = PostgresOptions {
+            url: Some(url.to_string()),
+            table: table.to_string(),
+            username: None,
+            password: None,
+            lookup_cache: Default::default(),
+        };
         Self::open(url, &options, eddy_engine::record::dead_letter_schema(), Vec::new(), query, connect_timeout).await
     }
 
@@ -118,19 +124,7 @@ impl PostgresSink {
         query: &QueryContext,
         connect_timeout: std::time::Duration,
     ) -> Result<Self> {
-        let mut config: Config = url.parse().map_err(|e| ConnectorError::Config(format!("bad PostgreSQL URL: {e}")))?;
-        if let Some(u) = &options.username {
-            config.user(u);
-        }
-        if let Some(p) = &options.password {
-            config.password(p);
-        }
-        config.application_name("eddy");
-        // A dead network shows as an error to retry, not as a write that hangs forever.
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(connect_timeout);
-        }
-        config.keepalives_idle(std::time::Duration::from_secs(30));
+        let config = super::config(url, options, connect_timeout)?;
         let mut sink = PostgresSink {
             config,
             client: None,
@@ -175,33 +169,7 @@ impl PostgresSink {
     async fn client(&mut self) -> Result<&mut Client> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
             self.statements.clear();
-            // tokio-postgres bounds the TCP connect only; a server that accepts and then
-            // never answers the startup handshake is bounded here.
-            let limit = self.config.get_connect_timeout().copied().unwrap_or(crate::DEFAULT_CONNECT_TIMEOUT);
-            let (client, connection) = match tokio::time::timeout(limit, self.config.connect(NoTls)).await {
-                Ok(connected) => connected?,
-                Err(_) => {
-                    let hosts: Vec<String> = self
-                        .config
-                        .get_hosts()
-                        .iter()
-                        .map(|h| match h {
-                            tokio_postgres::config::Host::Tcp(name) => name.clone(),
-                            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
-                        })
-                        .collect();
-                    return Err(ConnectorError::TimedOut {
-                        system: "postgres",
-                        what: format!("connecting to {}", hosts.join(",")),
-                        after: limit,
-                    });
-                }
-            };
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::warn!(error = %e, "postgres connection ended");
-                }
-            });
+            let client = super::connect(&self.config).await?;
             self.client = Some(client);
         }
         self.client.as_mut().ok_or_else(|| ConnectorError::Config("no PostgreSQL connection".into()))

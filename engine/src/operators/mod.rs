@@ -5,6 +5,7 @@ mod decode;
 mod filter;
 pub mod having_deletes;
 mod late;
+pub mod lookup_join;
 mod match_recognize;
 mod projection;
 mod state;
@@ -16,6 +17,7 @@ pub use decode::{Decode, MetaColumns, META_KEY, META_OFFSET, META_PARTITION, MET
 pub use filter::Filter;
 pub use having_deletes::HavingDeletes;
 pub use late::LateRows;
+pub use lookup_join::LookupJoin;
 pub use match_recognize::MatchRecognize;
 pub use projection::Projection;
 pub use watermark::{Watermarks, META_ROWTIME};

@@ -4,6 +4,7 @@
 mod checkpoint;
 pub(crate) mod exchange;
 mod handle;
+mod lookup;
 mod pipeline;
 mod progress;
 mod push;

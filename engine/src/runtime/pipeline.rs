@@ -52,7 +52,8 @@ use crate::error::{EngineError, Result};
 use crate::metrics::QueryMetrics;
 use crate::operator::{Collector, Message, Operator, Timestamp, PROCESSING_TIME_INTERVAL_MS};
 use crate::operators::{
-    Changelog, Decode, Filter, HavingDeletes, MatchRecognize, MetaColumns, Projection, Watermarks, WindowAggregate, META_ROWTIME,
+    Changelog, Decode, Filter, HavingDeletes, LookupJoin, MatchRecognize, MetaColumns, Projection, Watermarks, WindowAggregate,
+    META_ROWTIME,
 };
 use crate::options::{ConnectorOptions, ErrorPolicy};
 use crate::record::RawColumn;
@@ -130,6 +131,18 @@ pub(super) async fn open(
         Some(sink) => sink,
         None => factory.sink(&plan.sink, &ctx).await?,
     };
+    let lookup_table = match &plan.lookup_join {
+        Some(j) => match factory.lookup_table(&j.table, &j.table_keys, &ctx).await {
+            Ok(t) => Some(t),
+            Err(e) => {
+                if transient {
+                    *given = Some(sink);
+                }
+                return Err(e);
+            }
+        },
+        None => None,
+    };
     let opened = open_source(&plan, factory, ctx, &mut sink, checkpointing, stateful).await;
     let Opened { source, restore, checkpoints, snapshots, late_sink, dead_letter_sink, resume_watermark } = match opened {
         Ok(o) => o,
@@ -158,7 +171,25 @@ pub(super) async fn open(
 
     // Each task's place in the operator chain, for its snapshots and their restore.
     let task = |first_op: usize, worker: usize, workers: usize| TaskState { board: board.clone(), first_op, worker, workers };
-    if workers == 1 {
+    if let (Some(j), Some(table)) = (&plan.lookup_join, lookup_table) {
+        // source -> decode .. watermark -> lookup join -> filter .. project -> sink (stateless).
+        let (front, input_schema) = front_operators(&plan, &metrics, &partitions)?;
+        let join = LookupJoin::new(j, &input_schema, plan.source.schema.fields().len())?;
+        let back = back_operators(&plan, &metrics, &join.output_schema())?;
+        let (front_tx, front_rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let (join_tx, join_rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let (back_tx, back_rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let first_back = front.len();
+        tasks.push(tokio::spawn(run_source(source, Downstream::One(Outlet::new(front_tx, 0)), ack_rx, stop_rx, metrics.clone(), resume)));
+        tasks.push(tokio::spawn(run_operators(front, Inputs::new(front_rx, 1), Downstream::One(Outlet::new(join_tx, 0)), task(0, 0, 1))));
+        tasks.push(tokio::spawn(super::lookup::run_lookup(join, table, Inputs::new(join_rx, 1), Downstream::One(Outlet::new(back_tx, 0)))));
+        tasks.push(tokio::spawn(run_operators(
+            back,
+            Inputs::new(back_rx, 1),
+            Downstream::One(Outlet::new(sink_tx.clone(), 0)),
+            task(first_back, 0, 1),
+        )));
+    } else if workers == 1 {
         let (front, input_schema) = front_operators(&plan, &metrics, &partitions)?;
         let mut ops = front;
         ops.extend(back_operators(&plan, &metrics, &input_schema)?);
@@ -375,16 +406,21 @@ fn front_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[
         schema = watermarks.output_schema();
         ops.push(Box::new(watermarks));
     }
-    if let (Some(filter), None) = (&plan.filter, &plan.match_recognize) {
+    if let (Some(filter), None, None) = (&plan.filter, &plan.match_recognize, &plan.lookup_join) {
         ops.push(Box::new(Filter::new(filter.expr.clone())));
     }
     Ok((ops, schema))
 }
 
-/// The operators after the key exchange: [match_recognize -> [filter]] or [window
-/// aggregate -> [having]], then project.
+/// The operators after the key exchange (or after a lookup join): [filter] (after a
+/// lookup join), [match_recognize -> [filter]] or [window aggregate -> [having]], then
+/// project.
 fn back_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, input: &SchemaRef) -> Result<Vec<Box<dyn Operator>>> {
     let mut ops: Vec<Box<dyn Operator>> = Vec::new();
+    if let (Some(filter), Some(_)) = (&plan.filter, &plan.lookup_join) {
+        // WHERE reads the joined rows.
+        ops.push(Box::new(Filter::new(filter.expr.clone())));
+    }
     if let Some(m) = &plan.match_recognize {
         let mut matcher = MatchRecognize::new(m, input, metrics.clone())?;
         if matches!(plan.source.connector, ConnectorOptions::Filesystem(_)) {

@@ -481,6 +481,9 @@ pub struct StreamClauses {
     /// Flink's `WITHIN INTERVAL '5' MINUTE` after a MATCH_RECOGNIZE `PATTERN (...)`: the
     /// longest time (ms) from a match's first row to its last, with where it was written.
     pub within: Option<(i64, Option<Position>)>,
+    /// Flink's `FOR SYSTEM_TIME AS OF o.proc_time` after a joined table: the time
+    /// column's name parts (`["o", "proc_time"]`, normalized), with where it was written.
+    pub system_time: Option<(Vec<String>, Option<Position>)>,
 }
 
 impl fmt::Display for StreamClauses {
@@ -497,6 +500,9 @@ impl fmt::Display for StreamClauses {
         }
         if let Some((ms, _)) = self.within {
             write!(f, " within={}", duration(ms))?;
+        }
+        if let Some((column, _)) = &self.system_time {
+            write!(f, " system_time_as_of={}", column.join("."))?;
         }
         if !self.session_partition_by.is_empty() {
             let names: Vec<&str> = self.session_partition_by.iter().map(|n| n.value.as_str()).collect();

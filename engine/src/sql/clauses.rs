@@ -7,7 +7,9 @@
 //! - the `TABLE` keyword of Flink's window table functions, `TUMBLE(TABLE t, ...)`, and
 //!   `SESSION(TABLE t PARTITION BY k, ...)`'s partition list;
 //! - Flink's `WITHIN INTERVAL '5' MINUTE` after a MATCH_RECOGNIZE `PATTERN (...)`
-//!   (`WITHIN GROUP` of ordered-set aggregates is left alone).
+//!   (`WITHIN GROUP` of ordered-set aggregates is left alone);
+//! - Flink's `FOR SYSTEM_TIME AS OF o.proc_time` after the table of a lookup join
+//!   (sqlparser reads it in the BigQuery and MsSql dialects only).
 //!
 //! The remaining tokens keep their positions, so sqlparser's errors still point at the
 //! user's text.
@@ -56,6 +58,33 @@ pub fn extract(tokens: Vec<TokenWithSpan>) -> Result<(Vec<TokenWithSpan>, Stream
                 }
                 cursor.at = next.map(|i| i + 1).unwrap_or(tokens.len());
                 clauses.within = Some((parse_within(&mut cursor)?, position));
+                continue;
+            }
+        }
+        if cursor.word_at(cursor.at).as_deref() == Some("FOR") {
+            // `FOR SYSTEM_TIME AS OF`: the significant tokens after FOR.
+            let mut at = cursor.at;
+            let mut last = cursor.at;
+            let mut keywords = Vec::with_capacity(3);
+            for _ in 0..3 {
+                match cursor.next_significant(at + 1) {
+                    Some(i) => {
+                        keywords.push(cursor.word_at(i));
+                        at = i;
+                        last = i;
+                    }
+                    None => break,
+                }
+            }
+            if keywords == [Some("SYSTEM_TIME".to_string()), Some("AS".to_string()), Some("OF".to_string())] {
+                let position = Position::from_location(token.span.start);
+                if clauses.system_time.is_some() {
+                    return Err(SqlError::new("a query has one FOR SYSTEM_TIME AS OF (one lookup join)")
+                        .at(position)
+                        .hint("enrich in two steps: write the first join's rows to a stream, and join that"));
+                }
+                cursor.at = last + 1;
+                clauses.system_time = Some((parse_time_column(&mut cursor)?, position));
                 continue;
             }
         }
@@ -282,6 +311,26 @@ fn parse_window(cursor: &mut Cursor<'_>, kind: &str, position: Option<Position>)
         }
     }
     Ok(KsqlWindow { kind: window, grace, position })
+}
+
+/// After `FOR SYSTEM_TIME AS OF`: a column, `proc_time` or `o.proc_time`, as its
+/// normalized name parts.
+fn parse_time_column(cursor: &mut Cursor<'_>) -> Result<Vec<String>, SqlError> {
+    const EXAMPLE: &str = "write FOR SYSTEM_TIME AS OF o.proc_time, where proc_time is declared `proc_time AS PROCTIME()`";
+    let mut parts = Vec::new();
+    loop {
+        let position = cursor.position();
+        match cursor.advance().map(|t| t.token.clone()) {
+            Some(Token::Word(w)) => parts.push(if w.quote_style.is_some() { w.value } else { w.value.to_lowercase() }),
+            other => return Err(found("expected a time column", other).at(position).hint(EXAMPLE)),
+        }
+        match cursor.peek().map(|t| &t.token) {
+            Some(Token::Period) => {
+                cursor.advance();
+            }
+            _ => return Ok(parts),
+        }
+    }
 }
 
 /// After `WITHIN INTERVAL`: `'5' MINUTE`, `'5 MINUTES'` or `'300' SECONDS`, in ms.

@@ -15,11 +15,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::common::{DFSchema, TableReference};
+use datafusion::common::{DFSchema, ExprSchema, TableReference};
 use datafusion::error::DataFusionError;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion::logical_expr::{Cast, Expr, LogicalPlan};
+use datafusion::logical_expr::{Cast, Expr, ExprSchemable, LogicalPlan};
 use datafusion::optimizer::analyzer::type_coercion::TypeCoercion;
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::physical_expr::aggregate::{AggregateFunctionExpr, LoweredAggregateBuilder};
@@ -122,6 +122,10 @@ pub struct QueryPlan {
     /// `FROM source MATCH_RECOGNIZE (...)`: row pattern recognition between the source
     /// and the filter.
     pub match_recognize: Option<MatchRecognizePlan>,
+    /// A lookup join of each source row with a PostgreSQL table, before the filter: the
+    /// filter and the projection then read the joined rows (the source's columns, then
+    /// the table's).
+    pub lookup_join: Option<super::lookup_join::LookupJoinPlan>,
     /// The aggregation, if the query has GROUP BY or aggregate functions.
     pub aggregate: Option<AggregatePlan>,
     /// HAVING, over the aggregation's output schema.
@@ -157,6 +161,9 @@ impl fmt::Display for QueryPlan {
         }
         if let Some(m) = &self.match_recognize {
             writeln!(f, "  {m}")?;
+        }
+        if let Some(j) = &self.lookup_join {
+            writeln!(f, "  {j}")?;
         }
         if let Some(filter) = &self.filter {
             writeln!(f, "  filter: {}", filter.display)?;
@@ -742,8 +749,26 @@ impl<'a> Planner<'a> {
             }
             None => query,
         };
+        // A lookup join: the stream read, a PostgreSQL table looked up per row.
+        let joined = match &recognized {
+            Some(_) => None,
+            None => super::lookup_join::joined_relations(query, &base)?,
+        };
+        let time_column = match (&clauses.system_time, &joined) {
+            (Some((parts, position)), Some(j)) => Some(super::lookup_join::check_time_column(parts, *position, j)?),
+            (Some((_, position)), None) => {
+                return Err(SqlError::new("FOR SYSTEM_TIME AS OF belongs to the table of a lookup join")
+                    .at(*position)
+                    .hint("write FROM stream AS s JOIN table FOR SYSTEM_TIME AS OF s.proc_time AS t ON s.key = t.key"))
+            }
+            (None, _) => None,
+        };
         let normalized = normalize(query, clauses, &base)?;
         let query = &normalized.query;
+        if let (Some(j), true) = (&joined, normalized.window.is_some() || normalized.emit == Emit::Final) {
+            return Err(SqlError::new(format!("a window over the lookup join with \"{}\" is not supported yet", j.table.name))
+                .hint("write the joined rows to a stream (CREATE STREAM ... AS SELECT ... JOIN ...), and aggregate that"));
+        }
         // Plan against the source plus the window columns when windowed.
         let mut planning = base.clone();
         let declared_source = check_query_source(query, &base)?;
@@ -780,7 +805,10 @@ impl<'a> Planner<'a> {
             relation.schema = Arc::new(Schema::new(fields));
             planning.insert(Arc::new(relation));
         }
-        let (select, _) = check_query(query, &planning)?;
+        let select = match (&joined, query.body.as_ref()) {
+            (Some(_), sqlparser::ast::SetExpr::Select(select)) => select.as_ref(),
+            _ => check_query(query, &planning)?.0,
+        };
         let source = match &recognized {
             Some(r) => r.source.clone(),
             None => declared_source,
@@ -815,6 +843,7 @@ impl<'a> Planner<'a> {
         let mut having = None;
         let mut aggregate_node = None;
         let mut predicate = None;
+        let mut join_node = None;
         loop {
             match node {
                 LogicalPlan::Filter(f) if aggregate_node.is_none() && matches!(f.input.as_ref(), LogicalPlan::Aggregate(_)) => {
@@ -831,6 +860,10 @@ impl<'a> Planner<'a> {
                 }
                 LogicalPlan::SubqueryAlias(a) => node = a.input.as_ref(),
                 LogicalPlan::TableScan(_) => break,
+                LogicalPlan::Join(j) if joined.is_some() && join_node.is_none() => {
+                    join_node = Some(j);
+                    break;
+                }
                 other => {
                     return Err(SqlError::new(format!("{} is not supported in a persistent query yet", other.display()))
                         .hint("a persistent query is SELECT ... FROM one stream [WHERE ...] [GROUP BY ...]"))
@@ -843,6 +876,19 @@ impl<'a> Planner<'a> {
                 Some(self.physical("where", expr, &schema)?)
             }
             None => None,
+        };
+        let lookup_join = match (join_node, joined) {
+            (Some(j), Some(joined)) => {
+                if aggregate_node.is_some() {
+                    return Err(SqlError::new(format!(
+                        "GROUP BY over the lookup join with \"{}\" is not supported yet",
+                        joined.table.name
+                    ))
+                    .hint("write the joined rows to a stream (CREATE STREAM ... AS SELECT ... JOIN ...), and aggregate that"));
+                }
+                Some(self.plan_lookup_join(j, joined, time_column)?)
+            }
+            _ => None,
         };
         if aggregate_node.is_some() && recognized.is_some() {
             return Err(SqlError::new("GROUP BY over the rows of MATCH_RECOGNIZE is not supported")
@@ -919,11 +965,19 @@ impl<'a> Planner<'a> {
         }
         let projection_input = Arc::new(projection_input.as_arrow().clone());
         let match_recognize = recognized.map(|r| r.plan);
+        if target.is_none() {
+            let mut seen = BTreeSet::new();
+            if let Some(dup) = exprs.iter().find(|e| !seen.insert(e.name.as_str())) {
+                return Err(SqlError::new(format!("the query returns two columns named \"{}\"", dup.name))
+                    .hint(format!("rename one of them: ... AS other_{}", dup.name)));
+            }
+        }
         Ok(SelectPlan {
             models,
             source,
             filter,
             match_recognize,
+            lookup_join,
             aggregate,
             having,
             projection: exprs,
@@ -1037,6 +1091,50 @@ impl<'a> Planner<'a> {
         Ok((plan, canonical, key_columns))
     }
 
+    /// Lowers DataFusion's join of a stream with a PostgreSQL table: the lookup keys
+    /// over the stream (cast to the table columns' types), the rest of the ON clause
+    /// over the joined row.
+    fn plan_lookup_join(
+        &self,
+        join: &datafusion::logical_expr::Join,
+        joined: super::lookup_join::JoinedRelations,
+        time_column: Option<String>,
+    ) -> Result<super::lookup_join::LookupJoinPlan, SqlError> {
+        use super::lookup_join::{LookupJoinKind, LookupJoinPlan};
+        let (keys, rest) = super::lookup_join::lower(join, &joined.table.name)?;
+        let mut stream_keys = Vec::with_capacity(keys.len());
+        let mut table_keys = Vec::with_capacity(keys.len());
+        for (expr, column) in keys {
+            let want = join.right.schema().field_from_column(&column).map_err(df_error)?.data_type().clone();
+            let have = expr.to_field(join.left.schema()).map_err(df_error)?.1.data_type().clone();
+            let expr = if have == want {
+                expr
+            } else if arrow::compute::can_cast_types(&have, &want) {
+                Expr::Cast(Cast::new(Box::new(expr), want.clone()))
+            } else {
+                return Err(SqlError::new(format!(
+                    "{expr} is {} but {}.{} is {}",
+                    sql_name(&have),
+                    joined.table.name,
+                    column.name,
+                    sql_name(&want)
+                ))
+                .hint(format!("CAST the stream's side to {}", sql_name(&want))));
+            };
+            stream_keys.push(self.physical(&column.name, expr, join.left.schema())?);
+            table_keys.push(column.name.clone());
+        }
+        let condition = match rest {
+            Some(rest) => Some(self.physical("on", rest, join.schema.as_ref())?),
+            None => None,
+        };
+        let kind = match join.join_type {
+            datafusion::logical_expr::JoinType::Left => LookupJoinKind::Left,
+            _ => joined.kind,
+        };
+        Ok(LookupJoinPlan { table: joined.table, kind, stream_keys, table_keys, condition, time_column })
+    }
+
     fn physical(&self, name: &str, expr: Expr, schema: &DFSchema) -> Result<PlannedExpr, SqlError> {
         let display = expr.to_string();
         let expr = self.state.create_physical_expr(expr, schema).map_err(df_error)?;
@@ -1079,6 +1177,8 @@ struct SelectPlan {
     projection_input: SchemaRef,
     /// Output columns that carry the group keys and `window_start` (the upsert key).
     key_outputs: Vec<String>,
+    /// A lookup join between the source and the filter.
+    lookup_join: Option<super::lookup_join::LookupJoinPlan>,
     /// The output column that carries `window_start`, if selected.
     window_start_output: Option<String>,
 }
@@ -1105,6 +1205,7 @@ impl SelectPlan {
             models: self.models,
             filter: self.filter,
             match_recognize: self.match_recognize,
+            lookup_join: self.lookup_join,
             aggregate: self.aggregate,
             having: self.having,
             projection: self.projection,

@@ -7,14 +7,17 @@
 //!   record when the column is the event time.
 //! - `SQRT`, `LN`, `LOG10`, `EXP`, `CBRT` with Java's semantics ([`JavaMath`]).
 //! - `SUBSTRING`/`SUBSTR`, `INSTR` and ksqlDB's `INITCAP` with ksqlDB's indexing ([`strings`]).
+//! - Flink's `PROCTIME()`, the processing time of a row ([`ProcTime`]).
 //! - ksqlDB's `LATEST_BY_OFFSET` / `EARLIEST_BY_OFFSET` with a count of values ([`ByOffsetN`]).
 
 mod by_offset;
 mod java_math;
+mod proctime;
 pub mod strings;
 
 pub use by_offset::ByOffsetN;
 pub use java_math::JavaMath;
+pub use proctime::ProcTime;
 
 /// Plans a ksqlDB statement's (`CREATE ... AS SELECT`, a push query) functions that share
 /// a name with a Flink function of other semantics under the ksqlDB version's name:

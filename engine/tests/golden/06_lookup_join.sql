@@ -1,0 +1,52 @@
+CREATE TABLE orders (
+  order_id VARCHAR, customer_id VARCHAR, amount DOUBLE, order_time TIMESTAMP(3),
+  proc_time AS PROCTIME(),
+  WATERMARK FOR order_time AS order_time - INTERVAL '5' SECOND
+) WITH ('connector'='kafka', 'topic'='orders', 'format'='json');
+CREATE TABLE customers (id VARCHAR, name VARCHAR, tier INT, PRIMARY KEY (id) NOT ENFORCED)
+WITH ('connector'='jdbc', 'url'='jdbc:postgresql://127.0.0.1:5432/shop', 'table-name'='customers', 'username'='postgres',
+      'lookup.cache'='PARTIAL', 'lookup.partial-cache.max-rows'='10000', 'lookup.partial-cache.expire-after-write'='10 min');
+CREATE TABLE enriched (order_id VARCHAR, amount DOUBLE, name VARCHAR, tier INT) WITH ('connector'='postgres');
+CREATE TABLE tiers (tier INT, label VARCHAR) WITH ('connector'='postgres')
+----
+INSERT INTO enriched
+SELECT o.order_id, o.amount, c.name, c.tier
+FROM orders AS o
+LEFT JOIN customers FOR SYSTEM_TIME AS OF o.proc_time AS c ON o.customer_id = c.id
+----
+INSERT INTO enriched
+SELECT o.order_id, o.amount * 2, UPPER(c.name), c.tier
+FROM orders o JOIN customers c ON c.id = LOWER(o.customer_id) AND c.tier > 1
+WHERE o.amount > 10
+----
+CREATE STREAM big_orders WITH (kafka_topic='big-orders', value_format='json') AS
+SELECT o.order_id, c.name AS customer, o.amount FROM orders o JOIN customers FOR SYSTEM_TIME AS OF o.proc_time c ON o.customer_id = c.id
+----
+INSERT INTO enriched
+SELECT o.order_id, o.amount, c.name, c.tier FROM orders o JOIN customers c ON o.amount > c.tier
+----
+INSERT INTO enriched
+SELECT o.order_id, o.amount, c.name, c.tier FROM orders o JOIN customers FOR SYSTEM_TIME AS OF o.order_time AS c ON o.customer_id = c.id
+----
+INSERT INTO enriched
+SELECT o.order_id, o.amount, c.name, c.tier FROM orders o JOIN customers FOR SYSTEM_TIME AS OF c.proc_time AS c ON o.customer_id = c.id
+----
+INSERT INTO enriched SELECT order_id, amount, customer_id, 1 FROM orders FOR SYSTEM_TIME AS OF proc_time
+----
+INSERT INTO enriched
+SELECT o.order_id, o.amount, c.name, c.tier FROM orders o RIGHT JOIN customers c ON o.customer_id = c.id
+----
+INSERT INTO enriched
+SELECT o.order_id, o.amount, c.name, c.tier FROM orders o JOIN customers c ON o.customer_id = c.id JOIN tiers t ON t.tier = c.tier
+----
+INSERT INTO enriched
+SELECT o.order_id, o.amount, o.customer_id, 1 FROM orders o JOIN orders p ON o.order_id = p.order_id
+----
+CREATE TABLE spend WITH ('connector'='kafka', 'topic'='spend', 'format'='json') AS
+SELECT c.name, SUM(o.amount) AS total FROM orders o JOIN customers c ON o.customer_id = c.id GROUP BY c.name
+----
+CREATE STREAM everything WITH (kafka_topic='everything', value_format='json') AS
+SELECT * FROM orders o JOIN customers c ON o.customer_id = c.id
+----
+CREATE STREAM twice WITH (kafka_topic='twice', value_format='json') AS
+SELECT o.order_id, c.name AS order_id FROM orders o JOIN customers c ON o.customer_id = c.id
