@@ -605,6 +605,16 @@ impl<'a> Planner<'a> {
                 .unwrap_or_else(|| "create it first with CREATE TABLE ... WITH ('connector'=...)".to_string());
             SqlError::new(format!("unknown stream or table \"{}\"", insert.target.value)).at(insert.target.position).hint(hint)
         })?;
+        // Computed columns are not written (Flink): the query gives the physical ones,
+        // and a reader of the sink computes the rest.
+        let sink = if sink.computed.is_empty() {
+            sink
+        } else {
+            let mut physical = sink.as_ref().clone();
+            physical.schema = physical.physical_schema();
+            physical.computed.clear();
+            Arc::new(physical)
+        };
         let mut select = self.plan_select(&insert.query, &insert.clauses, Some(&sink))?;
         settle_session_emit(&mut select, Some(&sink), &insert.clauses)?;
         if select.source.name == sink.name {

@@ -50,3 +50,7 @@ SELECT * FROM orders o JOIN customers c ON o.customer_id = c.id
 ----
 CREATE STREAM twice WITH (kafka_topic='twice', value_format='json') AS
 SELECT o.order_id, c.name AS order_id FROM orders o JOIN customers c ON o.customer_id = c.id
+----
+CREATE TABLE order_copies (order_id VARCHAR, amount DOUBLE, seen_at AS PROCTIME())
+WITH ('connector'='kafka', 'topic'='order-copies', 'format'='json');
+INSERT INTO order_copies SELECT order_id, amount FROM orders
