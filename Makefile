@@ -62,3 +62,4 @@ check: build
 	target/debug/eddy run --check queries/fraud
 	target/debug/eddy run --check queries/revenue
 	target/debug/eddy run --check queries/banking
+	EDDY_POSTGRES_URL=$${EDDY_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres} target/debug/eddy run --check queries/notify

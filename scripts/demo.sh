@@ -8,7 +8,11 @@
 # Then the windowed pipelines of SCENARIOS.md §2 and §3 (queries/revenue, queries/banking)
 # on generated, out-of-order events: revenue per 3-second window to Kafka and PostgreSQL,
 # suspicious customers per 10-hour window to a CSV file and PostgreSQL; a few windows of
-# each are printed. Finally the services this script started are stopped.
+# each are printed. Then the card-testing pipeline of SCENARIOS.md §4 (queries/notify):
+# generated card payments with planted attempts, detected, enriched from the PostgreSQL
+# table card_profiles, scored by the PMML model and acted on: blocked cards are POSTed to
+# a small receiver (scripts/block_card_receiver.py) that prints them. Finally the services
+# this script started are stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +30,9 @@ if ! scripts/services.sh status 2>/dev/null; then
   started_services=1
 fi
 EDDY_PID=
+RECEIVER_PID=
 cleanup() {
+  if [ -n "$RECEIVER_PID" ]; then kill "$RECEIVER_PID" 2>/dev/null || true; fi
   if [ -n "$EDDY_PID" ] && kill -0 "$EDDY_PID" 2>/dev/null; then
     kill -TERM "$EDDY_PID" 2>/dev/null || true
     wait "$EDDY_PID" 2>/dev/null || true
@@ -145,4 +151,41 @@ for q in json.load(open(sys.argv[1]))["queries"]:
 PY
 echo "== stopping eddy"
 kill -TERM $EDDY_PID && wait $EDDY_PID && EDDY_PID=
-echo "done: logs in $OUT/eddy.log and $OUT/windows.log"
+
+# ---- detect, score, act: card-testing attempts (§4) ----
+CARD_COUNT=${EDDY_DEMO_CARD_COUNT:-20000}
+for t in card-payments card-attempts card-features blocked-cards; do
+  $EDDY topics delete "$t" >/dev/null 2>&1 || true
+done
+echo "== card profiles in PostgreSQL (scripts/card_profiles.sql), the bank's receiver on :8099"
+psql "$PG/$DB" -q -f scripts/card_profiles.sql
+python3 scripts/block_card_receiver.py 8099 >"$OUT/blocked-cards.log" 2>&1 &
+RECEIVER_PID=$!
+echo "== eddy run queries/notify/"
+$EDDY run --checkpoint-interval 1s --status-file "$OUT/notify-status.json" queries/notify/ >"$OUT/notify.log" 2>&1 &
+EDDY_PID=$!
+echo "== producing $CARD_COUNT card payments (100 ms apart) with planted card-testing attempts"
+$EDDY gen card-payments --topic card-payments --count "$CARD_COUNT" --seed 4 --start-ts 1767225600 --step-ms 100 --partitions 2
+echo "== waiting for the scored attempts to settle"
+start=$(date +%s); last=-1; stable=0
+while :; do
+  n=$(psql "$PG/$DB" -tAc "SELECT count(*) FROM card_testing_attempts" 2>/dev/null || echo 0)
+  printf '\r   %s attempts scored' "$n"
+  if [ "$n" = "$last" ] && [ "$n" -gt 0 ]; then stable=$((stable + 1)); else stable=0; fi
+  [ $stable -ge 5 ] && break
+  last=$n
+  kill -0 $EDDY_PID || { echo; cat "$OUT/notify.log"; exit 1; }
+  [ $(( $(date +%s) - start )) -gt 300 ] && { echo; echo "timed out"; exit 1; }
+  sleep 1
+done
+echo
+echo "== scored attempts (PostgreSQL table card_testing_attempts): the five most likely, the five least"
+psql "$PG/$DB" -c "SELECT count(*) AS attempts, count(*) FILTER (WHERE probability >= 0.9) AS blocked, count(*) FILTER (WHERE home_country IS NULL) AS without_profile FROM card_testing_attempts"
+psql "$PG/$DB" -c "(SELECT card_id, payment_id, small_count, large_amount, merchant_country, home_country, round(probability::numeric, 4) AS probability FROM card_testing_attempts ORDER BY probability DESC LIMIT 5) UNION ALL (SELECT card_id, payment_id, small_count, large_amount, merchant_country, home_country, round(probability::numeric, 4) FROM card_testing_attempts ORDER BY probability LIMIT 5)"
+echo "== blocked cards on Kafka (topic blocked-cards): first 3"
+timeout 20 $EDDY topics tail blocked-cards --count 3 2>/dev/null | sed 's/^/   /' || true
+echo "== the bank's receiver printed $(grep -c '^BLOCK' "$OUT/blocked-cards.log" || true) blocked cards; the first 5:"
+head -5 "$OUT/blocked-cards.log" | sed 's/^/   /'
+echo "== stopping eddy"
+kill -TERM $EDDY_PID && wait $EDDY_PID && EDDY_PID=
+echo "done: logs in $OUT/eddy.log, $OUT/windows.log and $OUT/notify.log"

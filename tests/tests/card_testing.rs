@@ -146,11 +146,8 @@ async fn attempts_are_detected_enriched_scored_and_acted_on() {
         .unwrap_or_else(|e| panic!("{e}"));
     let got: Vec<(String, String, i64, f64, String, Option<String>, f64)> =
         rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6))).collect();
-    let want = [
-        ("c-a-large", "c-a", "US", Some("NL"), P_A),
-        ("c-b-large", "c-b", "NL", Some("NL"), P_B),
-        ("c-f-large", "c-f", "US", None, P_F),
-    ];
+    let want =
+        [("c-a-large", "c-a", "US", Some("NL"), P_A), ("c-b-large", "c-b", "NL", Some("NL"), P_B), ("c-f-large", "c-f", "US", None, P_F)];
     assert_eq!(got.len(), want.len(), "{got:?}");
     for (g, w) in got.iter().zip(want) {
         assert_eq!((g.0.as_str(), g.1.as_str(), g.2, g.3, g.4.as_str(), g.5.as_deref()), (w.0, w.1, 3, 900.0, w.2, w.3), "{got:?}");
