@@ -149,3 +149,20 @@ impl Pmml {
         self.model.evaluate(&env)
     }
 }
+
+#[cfg(test)]
+impl Pmml {
+    /// This document without its fast paths: every tree walks its arena row by row and
+    /// every forest combines its trees' predictions (the reference the fast paths are
+    /// tested against).
+    pub(crate) fn general(mut self) -> Pmml {
+        self.model.drop_fast_paths();
+        self
+    }
+
+    /// Whether the document's model is scored as a forest.
+    pub(crate) fn has_forest(&self) -> bool {
+        matches!(&self.model, crate::model::Model::Mining(m) if m.has_forest())
+    }
+}
+

@@ -18,6 +18,9 @@
 mod document;
 pub mod error;
 mod expr;
+mod flat;
+#[cfg(test)]
+mod flat_tests;
 mod mining;
 mod model;
 mod predicate;

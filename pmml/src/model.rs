@@ -185,6 +185,16 @@ impl Model {
         }
     }
 
+    /// Forgets the fast paths of this model and the models inside it (tests).
+    #[cfg(test)]
+    pub(crate) fn drop_fast_paths(&mut self) {
+        match self {
+            Model::Regression(_) => {}
+            Model::Tree(t) => t.drop_fast_path(),
+            Model::Mining(m) => m.drop_fast_paths(),
+        }
+    }
+
     /// Scores the rows of `env`.
     ///
     /// Errors: a field the document uses has no values.
@@ -241,6 +251,17 @@ fn mask(prediction: Prediction, invalid: &[bool]) -> Prediction {
 }
 
 impl Common {
+    /// Whether preparing this model's inputs changes nothing and it computes no output:
+    /// no missing value replacement or validity check (a nested model's inputs were
+    /// checked around it), no LocalTransformations, Targets or Output. A forest scores
+    /// such trees without preparing each one.
+    pub fn is_passthrough(&self) -> bool {
+        self.local.is_empty()
+            && self.rescale.is_none()
+            && self.outputs.is_empty()
+            && self.inputs.iter().all(|f| f.replacement.is_none() && f.valid.is_none())
+    }
+
     /// The active input fields of the model's MiningSchema, in its order.
     pub fn input_names(&self) -> Vec<&str> {
         self.inputs.iter().map(|f| f.name.as_str()).collect()

@@ -13,7 +13,7 @@ use crate::values::{format_number, Values};
 use crate::xml::Element;
 
 /// A compiled predicate. Field references are slots into the evaluator's column list.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Predicate {
     True,
     False,
@@ -67,7 +67,8 @@ pub struct Slots {
 }
 
 impl Slots {
-    fn slot(&mut self, name: &str) -> usize {
+    /// The slot of `name`, given one if it has none.
+    pub fn slot(&mut self, name: &str) -> usize {
         match self.names.iter().position(|n| n == name) {
             Some(i) => i,
             None => {
@@ -199,6 +200,28 @@ impl Predicate {
                 }
             }
             other => return Err(element.unsupported(other)),
+        })
+    }
+
+    /// This predicate with each slot `s` renumbered to `map(s)`; `None` where `map` has
+    /// no slot for one.
+    pub fn with_slots(&self, map: &mut dyn FnMut(usize) -> Option<usize>) -> Option<Predicate> {
+        let all = |parts: &[Predicate], map: &mut dyn FnMut(usize) -> Option<usize>| -> Option<Vec<Predicate>> {
+            parts.iter().map(|p| p.with_slots(map)).collect()
+        };
+        Some(match self {
+            Predicate::True => Predicate::True,
+            Predicate::False => Predicate::False,
+            Predicate::Num { slot, op, value } => Predicate::Num { slot: map(*slot)?, op: *op, value: *value },
+            Predicate::Str { slot, op, value, number } => {
+                Predicate::Str { slot: map(*slot)?, op: *op, value: value.clone(), number: *number }
+            }
+            Predicate::IsMissing { slot, missing } => Predicate::IsMissing { slot: map(*slot)?, missing: *missing },
+            Predicate::InSet { slot, values, is_in } => Predicate::InSet { slot: map(*slot)?, values: values.clone(), is_in: *is_in },
+            Predicate::And(p) => Predicate::And(all(p, map)?),
+            Predicate::Or(p) => Predicate::Or(all(p, map)?),
+            Predicate::Xor(p) => Predicate::Xor(all(p, map)?),
+            Predicate::Surrogate(p) => Predicate::Surrogate(all(p, map)?),
         })
     }
 

@@ -8,6 +8,7 @@
 use arrow::array::Float64Array;
 
 use crate::error::Result;
+use crate::flat::{Features, FlatTree};
 use crate::expr::{same_value, Scope};
 use crate::model::{Common, Function, Prediction};
 use crate::predicate::{child_predicate, Column, Predicate, Slots};
@@ -23,6 +24,9 @@ pub struct TreeModel {
     missing: MissingStrategy,
     no_true_child: NoTrueChild,
     categories: Vec<String>,
+    /// The nodes laid out for the fast walk, with the features they compare (`None`:
+    /// a predicate only the general walk evaluates).
+    flat: Option<(Features, FlatTree)>,
 }
 
 #[derive(Debug, Clone)]
@@ -76,9 +80,75 @@ impl TreeModel {
         if common.function == Function::Classification && categories.is_empty() {
             collect_categories(root, &mut categories);
         }
-        let mut tree = TreeModel { common, nodes: Vec::new(), slots: Slots::default(), missing, no_true_child, categories };
+        let mut tree = TreeModel { common, nodes: Vec::new(), slots: Slots::default(), missing, no_true_child, categories, flat: None };
         tree.add(root, scope)?;
+        let mut features = Features::default();
+        tree.flat = tree.flatten(&mut features).map(|f| (features, f));
         Ok(tree)
+    }
+
+    /// The tree laid out for the fast walk, its features added to `features` (shared
+    /// by the trees of a forest); `None` when a predicate is compound or a surrogate.
+    pub(crate) fn flatten(&self, features: &mut Features) -> Option<FlatTree> {
+        FlatTree::build(
+            self.nodes.len(),
+            |k| &self.nodes[k].predicate,
+            |k| self.nodes[k].children.as_slice(),
+            &self.slots.names,
+            self.no_true_child == NoTrueChild::ReturnLast,
+            features,
+        )
+    }
+
+    /// The node each row of `env` ends at: by `flat` over the feature `matrix` (rows x
+    /// `width`) where no feature of the row is UNKNOWN, by the general walk elsewhere.
+    ///
+    /// Errors: a field of a predicate has no values.
+    pub(crate) fn leaves(&self, env: &Env, flat: &FlatTree, matrix: &[f64], width: usize, unknown: &[bool]) -> Result<Vec<Option<usize>>> {
+        let mut leaves = vec![None; env.rows];
+        flat.walk_each(matrix, width, env.rows, |i, leaf| leaves[i] = leaf);
+        if unknown.iter().any(|u| *u) {
+            let rows = || (0..env.rows).filter(|i| unknown[*i]);
+            for (i, leaf) in rows().zip(self.leaves_of(env, rows())?) {
+                leaves[i] = leaf;
+            }
+        }
+        Ok(leaves)
+    }
+
+    /// The node each of `rows` ends at by the general walk.
+    ///
+    /// Errors: a field of a predicate has no values.
+    pub(crate) fn leaves_of(&self, env: &Env, rows: impl Iterator<Item = usize>) -> Result<Vec<Option<usize>>> {
+        let values = self.slots.names.iter().map(|n| env.get(n)).collect::<Result<Vec<_>>>()?;
+        let columns: Vec<Column<'_>> = values.iter().map(|v| Column::of(v)).collect();
+        Ok(rows.map(|i| self.walk(&columns, i)).collect())
+    }
+
+    /// Forgets the flat layout (tests).
+    #[cfg(test)]
+    pub(crate) fn drop_fast_path(&mut self) {
+        self.flat = None;
+    }
+
+    /// Nodes in the tree's arena.
+    pub(crate) fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// A regression leaf's score.
+    pub(crate) fn leaf_value(&self, node: usize) -> Option<f64> {
+        self.nodes[node].value
+    }
+
+    /// A classification leaf's probabilities, by [`TreeModel::categories`].
+    pub(crate) fn leaf_probabilities(&self, node: usize) -> Option<&[f64]> {
+        self.nodes[node].probabilities.as_deref()
+    }
+
+    /// The target's categories, in the order of the leaves' probabilities.
+    pub(crate) fn categories(&self) -> &[String] {
+        &self.categories
     }
 
     fn add(&mut self, element: &Element, scope: &Scope) -> Result<usize> {
@@ -184,9 +254,17 @@ impl TreeModel {
     ///
     /// Errors: a field of a predicate has no values.
     pub fn evaluate(&self, env: &Env) -> Result<Prediction> {
-        let values = self.slots.names.iter().map(|n| env.get(n)).collect::<Result<Vec<_>>>()?;
-        let columns: Vec<Column<'_>> = values.iter().map(|v| Column::of(v)).collect();
-        let leaves: Vec<Option<usize>> = (0..env.rows).map(|i| self.walk(&columns, i)).collect();
+        let leaves: Vec<Option<usize>> = match &self.flat {
+            Some((features, flat)) => {
+                let (matrix, unknown) = features.matrix(env)?;
+                self.leaves(env, flat, &matrix, features.width(), &unknown)?
+            }
+            None => {
+                let values = self.slots.names.iter().map(|n| env.get(n)).collect::<Result<Vec<_>>>()?;
+                let columns: Vec<Column<'_>> = values.iter().map(|v| Column::of(v)).collect();
+                (0..env.rows).map(|i| self.walk(&columns, i)).collect()
+            }
+        };
         if self.common.function == Function::Regression {
             let y: Float64Array = leaves.iter().map(|l| l.and_then(|l| self.nodes[l].value)).collect();
             return Ok(Prediction { predicted: Values::Num(y), probabilities: Vec::new(), outputs: Vec::new() });
