@@ -41,10 +41,11 @@ lint:
 ## Throughput figures (release build; needs the services for the I/O part). The window
 ## and MATCH_RECOGNIZE benchmarks generate 10M-row files under target/bench on first use;
 ## the services part measures the control plane (SHOW QUERIES, a push query's first row) and
-## ends with the fraud alerts' latency on the Kafka path.
+## ends with the fraud alerts' latency on the Kafka path; the webhook sink's throughput with
+## batches of 1 and 500 rows; the PMML models' scoring speed (examples/bench).
 bench: services
 	$(CARGO) build --release --workspace --bins --examples
-	target/release/eddy-bench --services --windows --checkpoints
+	target/release/eddy-bench --services --windows --checkpoints --webhook
 	target/release/examples/bench
 
 ## /healthcheck and SHOW STREAMS answer times while hostile requests run (issue 15).

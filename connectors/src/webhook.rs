@@ -10,6 +10,8 @@
 //! **Requests.** `'sink.batch.max-rows'` rows per request: with 1 (the default) the body
 //! is the row's JSON object; with more, a JSON array of objects. `Content-Type:
 //! application/json`, the statement's `'headers'`, and an `Idempotency-Key` (below).
+//! `'sink.requests.max-inflight'` (Flink's async sink option; default 1) requests are
+//! sent at once: with 1 the receiver gets the rows in order, with more in any order.
 //!
 //! **Answers.** 2xx: delivered. 408, 429, 5xx, a refused or broken connection, or no
 //! answer within `'sink.request-timeout'`: retried with exponential backoff and jitter
@@ -42,6 +44,7 @@ use eddy_engine::connector::{Progress, Sink};
 use eddy_engine::format::ValueEncoder;
 use eddy_engine::metrics::QueryMetrics;
 use eddy_engine::options::{Format, WebhookOptions};
+use futures::StreamExt;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -121,10 +124,9 @@ impl WebhookSink {
         hex(&key.finalize()[..16])
     }
 
-    /// Sends `rows` as one request until it is delivered or refused; a refusal goes to
-    /// the dead letters, or fails the query without them.
-    async fn deliver(&mut self, rows: &[(Vec<u8>, String)]) -> eddy_engine::Result<()> {
-        let (body, key) = match rows {
+    /// The body and idempotency key of one request of `rows`.
+    fn request(&self, rows: &[(Vec<u8>, String)]) -> (Bytes, String) {
+        match rows {
             [(row, key)] if self.options.batch_max_rows == 1 => (Bytes::from(row.clone()), key.clone()),
             _ => {
                 let mut body = Vec::with_capacity(rows.iter().map(|(r, _)| r.len() + 1).sum::<usize>() + 2);
@@ -140,35 +142,7 @@ impl WebhookSink {
                 body.push(b']');
                 (Bytes::from(body), hex(&digest.finalize()[..16]))
             }
-        };
-        let mut backoff = Backoff::default();
-        loop {
-            match send_once(&self.client, &self.uri, &self.options, &body, &key).await {
-                Outcome::Delivered => break,
-                Outcome::Retry(why) => {
-                    let delay = backoff.next_delay();
-                    let message = format!(
-                        "webhook {} {}: {why} (attempt {}, next in {} ms)",
-                        self.options.method,
-                        self.options.url,
-                        backoff.attempts(),
-                        delay.as_millis()
-                    );
-                    tracing::warn!(query = %self.query_id, "{message}");
-                    self.metrics.set_retrying(Some(message));
-                    tokio::time::sleep(delay).await;
-                }
-                Outcome::Refused(why) => {
-                    self.refused(rows, &why).await?;
-                    break;
-                }
-            }
         }
-        if backoff.attempts() > 0 {
-            tracing::info!(query = %self.query_id, attempts = backoff.attempts(), "webhook deliveries resumed");
-            self.metrics.set_retrying(None);
-        }
-        Ok(())
     }
 
     /// Routes refused rows to the dead letters (written and flushed at once), or fails.
@@ -216,8 +190,31 @@ impl Sink for WebhookSink {
     async fn flush(&mut self) -> eddy_engine::Result<()> {
         let pending = std::mem::take(&mut self.pending);
         let size = self.options.batch_max_rows.max(1);
-        for (i, rows) in pending.chunks(size).enumerate() {
-            if let Err(e) = self.deliver(rows).await {
+        // Up to `max_inflight` requests at once; their answers are taken in order, so
+        // refused rows reach the dead letters in the order they were written. Without
+        // dead letters the first refusal stops the sending (the query fails with it).
+        let requests: Vec<(Bytes, String)> = pending.chunks(size).map(|rows| self.request(rows)).collect();
+        let stop_at_refusal = self.dead_letters.is_none();
+        let mut refusals: Vec<(usize, String)> = Vec::new();
+        {
+            let sender =
+                Sender { client: &self.client, uri: &self.uri, options: &self.options, metrics: &self.metrics, query_id: &self.query_id };
+            let sends: Vec<_> = requests.iter().map(|(body, key)| sender.send(body, key)).collect();
+            let mut answers = futures::stream::iter(sends).buffered(self.options.max_inflight.max(1));
+            let mut i = 0;
+            while let Some(answer) = answers.next().await {
+                if let Some(why) = answer {
+                    refusals.push((i, why));
+                    if stop_at_refusal {
+                        break;
+                    }
+                }
+                i += 1;
+            }
+        }
+        for (i, why) in refusals {
+            let rows = &pending[i * size..((i + 1) * size).min(pending.len())];
+            if let Err(e) = self.refused(rows, &why).await {
                 // Not delivered: kept (the query fails; nothing after it is sent).
                 self.pending = pending[i * size..].to_vec();
                 return Err(e);
@@ -240,6 +237,48 @@ impl Sink for WebhookSink {
         self.anchor = from.map_or(0, |p| p.checkpoint_id);
         self.occurrences.clear();
         Ok(())
+    }
+}
+
+/// What sending needs of a [`WebhookSink`], shared by its requests in flight (the sink
+/// itself holds the dead letter sink, which is not `Sync`).
+struct Sender<'a> {
+    client: &'a Client<HttpConnector, Full<Bytes>>,
+    uri: &'a hyper::Uri,
+    options: &'a WebhookOptions,
+    metrics: &'a QueryMetrics,
+    query_id: &'a str,
+}
+
+impl Sender<'_> {
+    /// Sends `body` until it is delivered (`None`) or refused (`Some(why)`), retrying
+    /// with backoff meanwhile (the query shows RETRYING).
+    async fn send(&self, body: &Bytes, key: &str) -> Option<String> {
+        let mut backoff = Backoff::default();
+        let refused = loop {
+            match send_once(self.client, &self.uri, self.options, body, key).await {
+                Outcome::Delivered => break None,
+                Outcome::Retry(why) => {
+                    let delay = backoff.next_delay();
+                    let message = format!(
+                        "webhook {} {}: {why} (attempt {}, next in {} ms)",
+                        self.options.method,
+                        self.options.url,
+                        backoff.attempts(),
+                        delay.as_millis()
+                    );
+                    tracing::warn!(query = %self.query_id, "{message}");
+                    self.metrics.set_retrying(Some(message));
+                    tokio::time::sleep(delay).await;
+                }
+                Outcome::Refused(why) => break Some(why),
+            }
+        };
+        if backoff.attempts() > 0 {
+            tracing::info!(query = %self.query_id, attempts = backoff.attempts(), "webhook deliveries resumed");
+            self.metrics.set_retrying(None);
+        }
+        refused
     }
 }
 
@@ -326,6 +365,7 @@ mod tests {
             headers: vec![],
             batch_max_rows: 1,
             request_timeout_ms: 1000,
+            max_inflight: 1,
             dead_letter: None,
         };
         WebhookSink::new(&options, "q1", Arc::new(QueryMetrics::default()), None).unwrap_or_else(|e| panic!("{e}"))

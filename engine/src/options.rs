@@ -280,6 +280,9 @@ pub struct WebhookOptions {
     /// `'sink.request-timeout'`: how long one request may take before it is retried
     /// (ms; default 10 s).
     pub request_timeout_ms: u64,
+    /// `'sink.requests.max-inflight'` (Flink's async sinks): requests sent at once, at
+    /// least 1 (default 1: one after the other, so rows arrive in order).
+    pub max_inflight: usize,
     /// `'dead-letter.topic'` / `'dead-letter.table'`: where the rows of a request the
     /// receiver refuses (4xx other than 408 and 429) go; without one, such a refusal
     /// fails the query.
@@ -389,6 +392,7 @@ const WEBHOOK_KEYS: &[&str] = &[
     "format",
     "sink.batch.max-rows",
     "sink.request-timeout",
+    "sink.requests.max-inflight",
     "dead-letter.topic",
     "dead-letter.table",
     "dead-letter.url",
@@ -951,7 +955,11 @@ fn webhook_options(name: &str, options: &[WithOption]) -> Result<WebhookOptions,
         }
         (None, None) => None,
     };
-    Ok(WebhookOptions { url, method, headers, batch_max_rows, request_timeout_ms, dead_letter })
+    let max_inflight = match find(options, &["sink.requests.max-inflight"]) {
+        Some(o) => parse_int::<usize>(o, "a number of requests")?.clamp(1, 1000),
+        None => 1,
+    };
+    Ok(WebhookOptions { url, method, headers, batch_max_rows, request_timeout_ms, max_inflight, dead_letter })
 }
 
 fn file_options(name: &str, options: &[WithOption]) -> Result<FileOptions, SqlError> {
@@ -1153,6 +1161,7 @@ mod tests {
             ("headers.X-Env", "prod"),
             ("sink.batch.max-rows", "500"),
             ("sink.request-timeout", "2 s"),
+            ("sink.requests.max-inflight", "8"),
             ("dead-letter.topic", "refused"),
         ]);
         assert_eq!(
@@ -1163,6 +1172,7 @@ mod tests {
                 headers: vec![("Authorization".into(), "Bearer t".into()), ("X-Env".into(), "prod".into())],
                 batch_max_rows: 500,
                 request_timeout_ms: 2000,
+                max_inflight: 8,
                 dead_letter: Some(DeadLetterTarget::Topic("refused".into())),
             })
         );

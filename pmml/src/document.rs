@@ -165,4 +165,3 @@ impl Pmml {
         matches!(&self.model, crate::model::Model::Mining(m) if m.has_forest())
     }
 }
-

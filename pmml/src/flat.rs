@@ -175,7 +175,6 @@ pub struct FlatTree {
 const TRUE: FlatPredicate = FlatPredicate { feature: 0, lo: f64::NEG_INFINITY, hi: f64::INFINITY };
 const FALSE: FlatPredicate = FlatPredicate { feature: 0, lo: f64::INFINITY, hi: f64::NEG_INFINITY };
 
-
 impl FlatTree {
     /// Lays out the tree of `count` nodes (node 0 the root) whose node `k` has
     /// `predicate(k)` over the slots named `names` and `children(k)`, adding its features

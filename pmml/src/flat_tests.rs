@@ -109,11 +109,8 @@ fn inputs() -> (Vec<(&'static str, ArrayRef)>, usize) {
             _ => Some("purple"),
         });
     }
-    let columns: Vec<(&str, ArrayRef)> = vec![
-        ("x", Arc::new(Float64Array::from(x))),
-        ("y", Arc::new(Float64Array::from(y))),
-        ("color", Arc::new(StringArray::from(color))),
-    ];
+    let columns: Vec<(&str, ArrayRef)> =
+        vec![("x", Arc::new(Float64Array::from(x))), ("y", Arc::new(Float64Array::from(y))), ("color", Arc::new(StringArray::from(color)))];
     (columns, n)
 }
 

@@ -214,7 +214,13 @@ impl MiningModel {
             let positions = tree
                 .categories()
                 .iter()
-                .map(|c| self.common.categories.iter().position(|d| d == c).or_else(|| self.common.categories.iter().position(|d| same_value(c, d))))
+                .map(|c| {
+                    self.common
+                        .categories
+                        .iter()
+                        .position(|d| d == c)
+                        .or_else(|| self.common.categories.iter().position(|d| same_value(c, d)))
+                })
                 .collect::<Option<Vec<usize>>>()?;
             let k = self.common.categories.len();
             let mut payload = Payload::default();

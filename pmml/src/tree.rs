@@ -8,8 +8,8 @@
 use arrow::array::Float64Array;
 
 use crate::error::Result;
-use crate::flat::{Features, FlatTree};
 use crate::expr::{same_value, Scope};
+use crate::flat::{Features, FlatTree};
 use crate::model::{Common, Function, Prediction};
 use crate::predicate::{child_predicate, Column, Predicate, Slots};
 use crate::values::{Env, Values};

@@ -131,6 +131,38 @@ async fn rows_reach_the_receiver_once_with_stable_keys_and_refusals_are_dead_let
     db.drop_db().await;
 }
 
+/// Requests in flight at once (`'sink.requests.max-inflight'`): every row arrives once,
+/// in any order, under its own key; the refused one is dead-lettered.
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_in_flight_together_deliver_every_row_once() {
+    let (port, seen) = receiver(0).await;
+    let dir = scratch_dir("eddy-webhook-inflight");
+    let dead = unique("webhook-inflight-refused");
+    let sql = statements(&dir, port, &format!(", 'sink.requests.max-inflight'='4', 'dead-letter.topic'='{dead}'"));
+    let mut eddy = Eddy::run(&dir, &[&sql], &[]);
+    wait_exit(&mut eddy).await;
+    let log = eddy.log_text();
+    let seen = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut bodies: Vec<(u16, &str)> = seen.iter().map(|s| (s.0, s.3.as_str())).collect();
+    bodies.sort_by_key(|b| b.1);
+    assert_eq!(
+        bodies,
+        vec![
+            (200, r#"{"id":1,"kind":"a"}"#),
+            (200, r#"{"id":2,"kind":"b"}"#),
+            (400, r#"{"id":3,"kind":"bad"}"#),
+            (200, r#"{"id":4,"kind":"c"}"#)
+        ],
+        "{log}"
+    );
+    let mut keys: Vec<&str> = seen.iter().map(|s| s.1.as_str()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 4, "{seen:?}");
+    let refused = consume(&dead, 1, Duration::from_secs(30)).await;
+    assert_eq!(refused.len(), 1, "{log}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refusal_without_dead_letters_fails_the_query_with_the_answer() {
     let (port, seen) = receiver(0).await;

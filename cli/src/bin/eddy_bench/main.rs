@@ -19,9 +19,12 @@
 //! Checkpoints (`--checkpoints`, broker needed): the throughput of Q1 and Q3 read from
 //! Kafka without and with a checkpoint every second, and the recovery of a query with
 //! 100,000 open windows (see `checkpoints.rs`).
+//! Webhook (`--webhook`, no services): the webhook sink's rows per second to a local
+//! receiver with batches of 1 and 500 rows (see `webhook.rs`).
 //! Build with `--release` for meaningful numbers (`make bench` does).
 
 mod checkpoints;
+mod webhook;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -86,6 +89,12 @@ struct Args {
     /// Events for the checkpoint benchmarks.
     #[arg(long, default_value_t = 1_000_000)]
     checkpoint_events: usize,
+    /// Run the webhook sink benchmark.
+    #[arg(long)]
+    webhook: bool,
+    /// Rows for the webhook benchmark.
+    #[arg(long, default_value_t = 20_000)]
+    webhook_rows: usize,
     /// Events per second produced by the alert-latency benchmark.
     #[arg(long, default_value_t = 2_000)]
     alert_rate: u64,
@@ -689,6 +698,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.windows {
         windows(&args)?;
+    }
+    if args.webhook {
+        webhook::webhook(&args.data_dir, args.webhook_rows).await?;
     }
     if args.checkpoints {
         std::fs::create_dir_all(&args.data_dir)?;
