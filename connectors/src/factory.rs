@@ -33,6 +33,13 @@ pub struct Connectors {
     pub connect_timeout: std::time::Duration,
 }
 
+/// The largest file a statement may read ([`ConnectorFactory::read_file`]: a model's
+/// PMML document): 256 MiB.
+pub const MAX_READ_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// How long reading such a file may take: 30 s.
+pub const READ_FILE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// [`Connectors::connect_timeout`] when Eddy is not told otherwise: 10 s.
 pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -133,7 +140,34 @@ impl ConnectorFactory for Connectors {
             Some(sandbox) => sandbox.source_path(path)?,
             None => std::path::PathBuf::from(path),
         };
-        Ok(tokio::fs::read(&resolved).await.map_err(|source| ConnectorError::File { path: path.to_string(), source })?)
+        // Only a regular file of bounded size, read within a bounded time: a statement
+        // naming a FIFO, a device or a huge file must not hold the engine (or its memory).
+        let io = |source: std::io::Error| ConnectorError::File { path: path.to_string(), source };
+        let meta = tokio::fs::metadata(&resolved).await.map_err(io)?;
+        if !meta.is_file() {
+            return Err(ConnectorError::Config(format!("{path} is not a regular file")).into());
+        }
+        if meta.len() > MAX_READ_FILE_BYTES {
+            return Err(ConnectorError::Config(format!(
+                "{path} has {} bytes, more than the {MAX_READ_FILE_BYTES} a statement may read",
+                meta.len()
+            ))
+            .into());
+        }
+        let read = async {
+            use tokio::io::AsyncReadExt;
+            let file = tokio::fs::File::open(&resolved).await.map_err(io)?;
+            let mut bytes = Vec::with_capacity(meta.len() as usize);
+            file.take(MAX_READ_FILE_BYTES + 1).read_to_end(&mut bytes).await.map_err(io)?;
+            if bytes.len() as u64 > MAX_READ_FILE_BYTES {
+                return Err(ConnectorError::Config(format!("{path} grew past the {MAX_READ_FILE_BYTES} bytes a statement may read")));
+            }
+            Ok(bytes)
+        };
+        match tokio::time::timeout(READ_FILE_TIMEOUT, read).await {
+            Ok(bytes) => Ok(bytes?),
+            Err(_) => Err(ConnectorError::TimedOut { system: "file", what: format!("reading {path}"), after: READ_FILE_TIMEOUT }.into()),
+        }
     }
 
     async fn dead_letter_sink(

@@ -41,6 +41,12 @@ async fn models_are_created_checked_used_and_restored() {
     // Outside --allow-path, unsupported, not fitting: refused with the reason.
     let outside = repo_root().join("tests/models/logistic_regression.pmml");
     assert!(refused(create(&outside, MODEL)).contains("is not allowed on this server"));
+    // A FIFO inside it would hold the engine until someone writes to it: refused at once.
+    let fifo = models.join("fifo.pmml");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", fifo.display());
+    let answer = refused(create(&fifo, MODEL));
+    assert!(answer.contains("fifo.pmml is not a regular file"), "{answer}");
     assert_eq!(
         refused(create(&neural, "INPUT (x DOUBLE) OUTPUT (y DOUBLE)")),
         format!("NeuralNetwork is not supported ({}:5)", neural.display())
