@@ -156,10 +156,13 @@ impl LookupJoin {
         let Pending { batch, keys, null_key, to_read } = pending;
         // The rows read, by key; every key asked for gets an entry (none found: empty).
         let mut fresh: HashMap<Vec<u8>, Vec<OwnedRow>> = HashMap::new();
+        // The keys in the order they were asked for: the order they enter the cache.
+        let mut asked_order: Vec<Vec<u8>> = Vec::new();
         if let Some(asked) = &to_read {
             let asked_rows = self.key_converter.convert_columns(asked.columns())?;
             for key in asked_rows.iter() {
                 fresh.insert(key.as_ref().to_vec(), Vec::new());
+                asked_order.push(key.as_ref().to_vec());
             }
             if let Some(read) = read.filter(|r| r.num_rows() > 0) {
                 if read.schema().fields().len() != self.table_schema.fields().len() {
@@ -212,8 +215,10 @@ impl LookupJoin {
             }
         }
         // Cached only now: a put may evict a key this batch found in the cache.
-        for (key, rows) in &fresh {
-            self.cache.put(key, rows, now);
+        for key in &asked_order {
+            if let Some(rows) = fresh.get(key) {
+                self.cache.put(key, rows, now);
+            }
         }
         let table_columns = self.row_converter.convert_rows(table_rows.iter().map(|r| r.row()))?;
         let candidates = self.assemble(&batch, &stream_index, &table_columns, &table_index)?;
