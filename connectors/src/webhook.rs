@@ -256,7 +256,7 @@ impl Sender<'_> {
     async fn send(&self, body: &Bytes, key: &str) -> Option<String> {
         let mut backoff = Backoff::default();
         let refused = loop {
-            match send_once(self.client, &self.uri, self.options, body, key).await {
+            match send_once(self.client, self.uri, self.options, body, key).await {
                 Outcome::Delivered => break None,
                 Outcome::Retry(why) => {
                     let delay = backoff.next_delay();

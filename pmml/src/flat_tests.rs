@@ -100,7 +100,7 @@ fn inputs() -> (Vec<(&'static str, ArrayRef)>, usize) {
     for i in 0..n {
         // Every 17th x and every 13th y missing; x on a grid of halves, so equalities occur.
         x.push((i % 17 != 0).then(|| (next() * 20.0).floor() / 2.0));
-        y.push((i % 13 != 0).then(|| next()));
+        y.push((i % 13 != 0).then(&mut next));
         color.push(match i % 5 {
             0 => None,
             1 => Some("red"),

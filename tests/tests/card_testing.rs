@@ -61,6 +61,10 @@ fn payments() -> Vec<(String, String)> {
     all
 }
 
+/// A row of card_testing_attempts: payment, card, small payments, large amount,
+/// merchant country, home country, probability.
+type Scored = (String, String, i64, f64, String, Option<String>, f64);
+
 /// One request the receiver saw: the status it answered, the idempotency key, the body.
 type Seen = (u16, String, String);
 
@@ -144,8 +148,7 @@ async fn attempts_are_detected_enriched_scored_and_acted_on() {
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let got: Vec<(String, String, i64, f64, String, Option<String>, f64)> =
-        rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6))).collect();
+    let got: Vec<Scored> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6))).collect();
     let want =
         [("c-a-large", "c-a", "US", Some("NL"), P_A), ("c-b-large", "c-b", "NL", Some("NL"), P_B), ("c-f-large", "c-f", "US", None, P_F)];
     assert_eq!(got.len(), want.len(), "{got:?}");

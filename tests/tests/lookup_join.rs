@@ -144,9 +144,9 @@ async fn orders_are_enriched_with_the_customer_row_current_when_processed() {
     wait_until("two matched orders", Duration::from_secs(30), || async { db.scalar("SELECT count(*) FROM matched").await == 2 }).await;
     assert_eq!(rows(&db, "SELECT order_id, name FROM matched ORDER BY order_id").await, ["o2|Grace", "o6|Ada L."]);
 
-    let (_, explain) = server.ksql(&format!(
-        "EXPLAIN INSERT INTO enriched SELECT o.order_id, o.amount, c.name, c.tier FROM orders AS o LEFT JOIN customers FOR SYSTEM_TIME AS OF o.proc_time AS c ON o.customer_id = c.id;"
-    ));
+    let (_, explain) = server.ksql(
+        "EXPLAIN INSERT INTO enriched SELECT o.order_id, o.amount, c.name, c.tier FROM orders AS o LEFT JOIN customers FOR SYSTEM_TIME AS OF o.proc_time AS c ON o.customer_id = c.id;",
+    );
     assert!(
         explain.to_string().contains("lookup join: LEFT customers (postgres table=customers) on [o.customer_id = customers.id]"),
         "{explain}"

@@ -10,6 +10,7 @@ mod progress;
 mod push;
 pub mod snapshot;
 mod start;
+pub mod table_state;
 
 pub use checkpoint::{newest, Checkpoint, CheckpointStore, Checkpointing, DEFAULT_CHECKPOINT_INTERVAL_MS, RETAINED_CHECKPOINTS};
 pub use handle::{started, QueryHandle, QueryStatus, QueryStopper};

@@ -132,7 +132,7 @@ pub(super) async fn open(
         None => factory.sink(&plan.sink, &ctx).await?,
     };
     let lookup_table = match &plan.lookup_join {
-        Some(j) => match factory.lookup_table(&j.table, &j.table_keys, &ctx).await {
+        Some(j) => match open_lookup_table(factory, &j.table, &j.table_keys, &ctx).await {
             Ok(t) => Some(t),
             Err(e) => {
                 if transient {
@@ -244,6 +244,23 @@ pub(super) async fn open(
     Ok(tasks)
 }
 
+/// The table of a lookup join: a Kafka TABLE materialized from its topic
+/// ([`super::table_state`]), or the connector's reader by key (PostgreSQL).
+///
+/// Errors: the table cannot be opened.
+async fn open_lookup_table(
+    factory: &dyn ConnectorFactory,
+    table: &crate::catalog::Relation,
+    key: &[String],
+    ctx: &QueryContext,
+) -> Result<Box<dyn crate::connector::LookupTable>> {
+    if table.is_changelog() {
+        Ok(Box::new(super::table_state::MaterializedTable::open(factory, table, ctx).await?))
+    } else {
+        factory.lookup_table(table, key, ctx).await
+    }
+}
+
 /// What [`open`] opened besides the sink.
 struct Opened {
     source: Box<dyn Source>,
@@ -352,31 +369,7 @@ fn front_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[
         true => MetaColumns::Position,
     };
     let physical = source.physical_schema();
-    let mut decode = Decode::new(format, physical.clone(), metrics.clone(), policy, plan.id.clone()).with_meta(meta);
-    if let crate::options::ConnectorOptions::Kafka(k) = &source.connector {
-        if k.record_key && !source.key.is_empty() {
-            decode = decode.with_record_key(format, k.key_format, &source.key)?;
-        }
-        let keys: &[String] = if k.record_key { &source.key } else { &[] };
-        let unwrapped = !k.wrap_single_value && matches!(format, crate::options::Format::Json);
-        if unwrapped {
-            if let Some(value) = physical.fields().iter().find(|f| !keys.contains(f.name())) {
-                decode = decode.with_unwrapped_value(value.name());
-            }
-        }
-        if changelog {
-            // A tombstone decodes as a row of NULLs; the changelog deletes its key.
-            let placeholder = match format {
-                crate::options::Format::Json if unwrapped => b"null".to_vec(),
-                crate::options::Format::Json => b"{}".to_vec(),
-                crate::options::Format::Delimited { delimiter, .. } => {
-                    let values = physical.fields().iter().filter(|f| !keys.contains(f.name())).count();
-                    vec![delimiter; values.saturating_sub(1)]
-                }
-            };
-            decode = decode.with_tombstones(placeholder);
-        }
-    }
+    let decode = decode_operator(source, format, metrics, meta, changelog, &plan.id)?;
     let mut ops: Vec<Box<dyn Operator>> = vec![Box::new(decode)];
     let mut schema: SchemaRef = meta.extend(&physical);
     if !source.computed.is_empty() {
@@ -410,6 +403,49 @@ fn front_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[
         ops.push(Box::new(Filter::new(filter.expr.clone())));
     }
     Ok((ops, schema))
+}
+
+/// The Decode operator of `source` (in `format`): its record key, an unwrapped single
+/// value, and, for a `changelog` (a TABLE's topic), tombstones decoded as rows of NULLs
+/// whose `__value` (with `meta` = Record) tells them apart.
+///
+/// Errors: the record key columns cannot be decoded in the key format.
+pub(super) fn decode_operator(
+    source: &crate::catalog::Relation,
+    format: crate::options::Format,
+    metrics: &Arc<QueryMetrics>,
+    meta: MetaColumns,
+    changelog: bool,
+    query_id: &str,
+) -> Result<Decode> {
+    let physical = source.physical_schema();
+    let policy = source.connector.error_policy();
+    let mut decode = Decode::new(format, physical.clone(), metrics.clone(), policy, query_id.to_string()).with_meta(meta);
+    if let crate::options::ConnectorOptions::Kafka(k) = &source.connector {
+        if k.record_key && !source.key.is_empty() {
+            decode = decode.with_record_key(format, k.key_format, &source.key)?;
+        }
+        let keys: &[String] = if k.record_key { &source.key } else { &[] };
+        let unwrapped = !k.wrap_single_value && matches!(format, crate::options::Format::Json);
+        if unwrapped {
+            if let Some(value) = physical.fields().iter().find(|f| !keys.contains(f.name())) {
+                decode = decode.with_unwrapped_value(value.name());
+            }
+        }
+        if changelog {
+            // A tombstone decodes as a row of NULLs; the changelog deletes its key.
+            let placeholder = match format {
+                crate::options::Format::Json if unwrapped => b"null".to_vec(),
+                crate::options::Format::Json => b"{}".to_vec(),
+                crate::options::Format::Delimited { delimiter, .. } => {
+                    let values = physical.fields().iter().filter(|f| !keys.contains(f.name())).count();
+                    vec![delimiter; values.saturating_sub(1)]
+                }
+            };
+            decode = decode.with_tombstones(placeholder);
+        }
+    }
+    Ok(decode)
 }
 
 /// The operators after the key exchange (or after a lookup join): [filter] (after a

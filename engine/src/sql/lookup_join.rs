@@ -1,6 +1,8 @@
 //! Lookup joins (Flink's JDBC lookup join): each row of a stream is joined with the rows
 //! of a PostgreSQL table whose key columns equal the row's values, read from the
-//! database when the row is processed.
+//! database when the row is processed. The same plan joins a stream with a Kafka TABLE
+//! (ksqlDB's stream–table join, on the table's primary key): the table is materialized
+//! from its topic (`crate::runtime::table_state`) and looked up the same way.
 //!
 //! ```sql
 //! SELECT o.id, c.name
@@ -77,7 +79,8 @@ impl fmt::Display for LookupJoinPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let keys: Vec<String> =
             self.stream_keys.iter().zip(&self.table_keys).map(|(s, t)| format!("{} = {}.{t}", s.display, self.table.name)).collect();
-        write!(f, "lookup join: {} {} ({}) on [{}]", self.kind, self.table.name, self.table.connector, keys.join(", "))?;
+        let what = if self.table.is_changelog() { "table join" } else { "lookup join" };
+        write!(f, "{what}: {} {} ({}) on [{}]", self.kind, self.table.name, self.table.connector, keys.join(", "))?;
         if let Some(c) = &self.condition {
             write!(f, " condition {}", c.display)?;
         }
@@ -107,6 +110,13 @@ pub struct JoinedRelations {
     pub kind: LookupJoinKind,
 }
 
+/// A relation named in FROM: the relation, its alias, where its name was written.
+type Named = (Arc<Relation>, Option<String>, Option<Position>);
+
+/// Lookup keys (an expression over the stream, a column of the table) and the rest of
+/// an ON clause.
+pub type LoweredOn = (Vec<(Expr, Column)>, Option<Expr>);
+
 /// The relations of `query`'s join, when its FROM is `stream [AS s] [LEFT] JOIN table
 /// [AS t] ON ...`; `None` when the query has no join.
 ///
@@ -117,7 +127,7 @@ pub fn joined_relations(query: &Query, catalog: &Catalog) -> Result<Option<Joine
     let SetExpr::Select(select) = query.body.as_ref() else { return Ok(None) };
     let [from] = select.from.as_slice() else { return Ok(None) };
     let Some(join) = from.joins.first() else { return Ok(None) };
-    let table_name = |factor: &TableFactor| -> Result<(Arc<Relation>, Option<String>, Option<Position>), SqlError> {
+    let table_name = |factor: &TableFactor| -> Result<Named, SqlError> {
         match factor {
             TableFactor::Table { name, alias, args: None, .. } => {
                 let name = object_name(name)?;
@@ -158,15 +168,20 @@ pub fn joined_relations(query: &Query, catalog: &Catalog) -> Result<Option<Joine
             table.name
         )));
     }
-    if !matches!(table.connector, ConnectorOptions::Postgres(_)) {
+    if table.is_changelog() && !table.computed.is_empty() {
+        return Err(SqlError::new(format!("joining \"{}\", a table with computed columns, is not supported yet", table.name))
+            .at(table_position)
+            .hint("join a table declared with its stored columns only"));
+    }
+    if !matches!(table.connector, ConnectorOptions::Postgres(_)) && !table.is_changelog() {
         let what = match &table.connector {
-            ConnectorOptions::Kafka(_) if table.is_changelog() => "a Kafka table",
+            ConnectorOptions::Kafka(_) if table.kind == crate::sql::ast::ObjectKind::Table => "a Kafka table without a primary key",
             ConnectorOptions::Kafka(_) => "a Kafka stream",
             other => other.name(),
         };
         return Err(SqlError::new(format!("joining \"{}\" ({what}) is not supported yet", table.name))
             .at(table_position)
-            .hint("joins read a PostgreSQL table by key (a lookup join): declare the table with 'connector'='jdbc' or 'postgres'"));
+            .hint("a stream joins a table by key: a Kafka TABLE with a PRIMARY KEY (ksqlDB), or a PostgreSQL table ('connector'='jdbc' or 'postgres'); joins of two streams are not supported yet"));
     }
     if !stream.connector.is_source() || matches!(stream.connector, ConnectorOptions::Postgres(_)) {
         return Err(SqlError::new(format!("\"{}\" cannot be read as the stream of a join", stream.name))
@@ -219,7 +234,7 @@ pub fn check_time_column(parts: &[String], position: Option<Position>, joined: &
 /// two inputs' schemas.
 ///
 /// Errors: the ON clause has no equality between a table column and the stream.
-pub fn lower(join: &Join, table_name: &str) -> Result<(Vec<(Expr, Column)>, Option<Expr>), SqlError> {
+pub fn lower(join: &Join, table_name: &str) -> Result<LoweredOn, SqlError> {
     let stream = join.left.schema();
     let table = join.right.schema();
     let mut keys: Vec<(Expr, Column)> = Vec::new();

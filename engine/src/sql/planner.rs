@@ -1134,6 +1134,24 @@ impl<'a> Planner<'a> {
             stream_keys.push(self.physical(&column.name, expr, join.left.schema())?);
             table_keys.push(column.name.clone());
         }
+        // A Kafka table is kept by its primary key: the join must name exactly that key.
+        if joined.table.is_changelog() {
+            let mut named = table_keys.clone();
+            named.sort();
+            named.dedup();
+            let mut key = joined.table.key.clone();
+            key.sort();
+            if named.len() != table_keys.len() || named != key {
+                let key: Vec<String> = joined.table.key.iter().map(|k| joined.table.display_name(k)).collect();
+                return Err(SqlError::new(format!(
+                    "a join with the table \"{}\" must be on its primary key ({}), not on {}",
+                    joined.table.display_name(&joined.table.name),
+                    key.join(", "),
+                    table_keys.iter().map(|k| joined.table.display_name(k)).collect::<Vec<_>>().join(", ")
+                ))
+                .hint("join on the table's key, or re-key the table with a CREATE TABLE ... AS SELECT ... GROUP BY"));
+            }
+        }
         let condition = match rest {
             Some(rest) => Some(self.physical("on", rest, join.schema.as_ref())?),
             None => None,

@@ -54,3 +54,12 @@ SELECT o.order_id, c.name AS order_id FROM orders o JOIN customers c ON o.custom
 CREATE TABLE order_copies (order_id VARCHAR, amount DOUBLE, seen_at AS PROCTIME())
 WITH ('connector'='kafka', 'topic'='order-copies', 'format'='json');
 INSERT INTO order_copies SELECT order_id, amount FROM orders
+----
+CREATE TABLE users (id VARCHAR PRIMARY KEY, name VARCHAR, region VARCHAR) WITH (kafka_topic='users', value_format='json', partitions=1);
+CREATE STREAM clicks (user_id VARCHAR, page VARCHAR) WITH (kafka_topic='clicks', value_format='json', partitions=1)
+----
+CREATE STREAM enriched_clicks AS
+SELECT c.user_id, c.page, u.name, u.region FROM clicks c LEFT JOIN users u ON c.user_id = u.id EMIT CHANGES
+----
+CREATE STREAM by_region AS
+SELECT c.user_id, u.name FROM clicks c JOIN users u ON c.page = u.region
