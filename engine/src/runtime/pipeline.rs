@@ -15,7 +15,13 @@
 //!        --by key--> n x back (window aggregate [having] | match_recognize [filter] .. project) --> sink
 //! ```
 //!
-//! `front_operators` and `back_operators` build the two halves.
+//! `front_operators` and `back_operators` build the two halves. A query with a lookup
+//! join (stateless, so one worker) has the join as a stage of its own between them,
+//! since reading the table is asynchronous ([`super::lookup`]):
+//!
+//! ```text
+//! source --> decode .. watermark --> lookup join --> filter .. project --> sink
+//! ```
 //!
 //! The source records the positions of every micro-batch in the [`ProgressLedger`] under
 //! the id of the next barrier, and sends a `Barrier(id)`: after every micro-batch for a
