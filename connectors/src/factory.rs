@@ -268,6 +268,7 @@ fn dead_letter_kafka_options(topic: &str) -> KafkaOptions {
         record_key: false,
         windowed_key: None,
         session_key: false,
+        window_size_ms: None,
         ignore_null_fields: false,
         wrap_single_value: true,
     }

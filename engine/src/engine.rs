@@ -79,6 +79,9 @@ pub struct Engine {
     /// The settings Eddy runs with, as `SHOW PROPERTIES` lists them (ksqlDB's server
     /// properties): name to value.
     pub(crate) server_properties: std::collections::BTreeMap<String, String>,
+    /// Tables materialized for pull queries, by name: the relation read, and its state
+    /// once its topic is read (see `handler::pull_query`).
+    pub(crate) materialized: std::collections::HashMap<String, crate::handler::Materialized>,
 }
 
 impl Engine {
@@ -99,6 +102,7 @@ impl Engine {
             checkpointing: Checkpointing::default(),
             prepared: Default::default(),
             server_properties: Default::default(),
+            materialized: Default::default(),
         }
     }
 

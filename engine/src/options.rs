@@ -199,6 +199,9 @@ pub struct KafkaOptions {
     /// session-windowed key: the key bytes, then the window end and the window start,
     /// 8 bytes of ms each, big-endian.
     pub session_key: bool,
+    /// With `windowed_key` of a tumbling or hopping window: the window length (ms), so
+    /// that a reader of the table computes the window end the key leaves out.
+    pub window_size_ms: Option<i64>,
     /// Flink's `'json.encode.ignore-null-fields'`: a JSON value leaves NULL fields out
     /// (default `false`: they are written as `null`, as Flink and ksqlDB write them).
     pub ignore_null_fields: bool,
@@ -752,6 +755,7 @@ fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, Sql
         record_key: false,
         windowed_key: None,
         session_key: false,
+        window_size_ms: None,
         ignore_null_fields: parse_ignore_null_fields(options)?,
         wrap_single_value: match find(options, &["wrap_single_value"]) {
             None => true,

@@ -49,6 +49,7 @@ impl Engine {
             q.request_stop();
         }
         self.catalog.remove(&relation.name);
+        self.forget_materialized(&relation.name);
         self.log_command(text, None, session)?;
         Ok(StatementResult::Dropped { kind, name: relation.name.clone(), topic_deleted })
     }

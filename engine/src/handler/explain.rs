@@ -38,6 +38,10 @@ impl Engine {
                 let mut query_ids = self.query_ids.clone();
                 let mut planner = Planner::new(&mut catalog, &self.state, &mut query_ids);
                 let statements = match &inner.statement {
+                    Statement::Query(q, clauses) if clauses.emit.is_none() => {
+                        let pull = planner.plan_pull(q, &inner)?;
+                        return Ok(StatementResult::Explain { query_id: None, plan: pull.to_string(), query: None });
+                    }
                     Statement::Query(q, clauses) => {
                         vec![PlannedStatement::StartQuery(std::sync::Arc::new(planner.plan_push(q, clauses, &inner)?.0))]
                     }

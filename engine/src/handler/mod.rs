@@ -1,7 +1,7 @@
 //! Statement execution (docs/DESIGN.md, control plane): [`Engine::execute`] runs the
 //! statements of one request in order, whichever front sent it, one handler per
 //! statement kind (`show.rs`, `describe.rs`, `explain.rs`, `terminate.rs`, `drop.rs`,
-//! `set.rs`, `run_script.rs`, `push_query.rs`, `create.rs`, `model.rs`), in the manner of
+//! `set.rs`, `run_script.rs`, `push_query.rs`, `pull_query.rs`, `create.rs`, `model.rs`), in the manner of
 //! RisingWave's one-file-per-statement handlers. `replay.rs` rebuilds the engine from
 //! the command log.
 
@@ -13,6 +13,8 @@ pub(crate) mod insert_values;
 mod model;
 pub(crate) use model::{compile_model, model_path};
 pub(crate) mod preflight;
+mod pull_query;
+pub(crate) use pull_query::Materialized;
 mod push_query;
 mod replay;
 mod run_script;
@@ -74,6 +76,7 @@ impl Engine {
             Statement::CreateSource(_) | Statement::CreateAs(_) | Statement::InsertInto(_) | Statement::InsertValues(_) => {
                 self.execute_create(p, session).await
             }
+            Statement::Query(query, clauses) if clauses.emit.is_none() => Ok(vec![self.execute_pull_query(query, p).await?]),
             Statement::Query(query, clauses) => Ok(vec![self.execute_push_query(query, clauses, p, session).await?]),
             Statement::Show { what, extended } => Ok(vec![self.execute_show(*what, *extended, session).await?]),
             Statement::Describe { name, extended } => Ok(vec![self.execute_describe(name, *extended)?]),

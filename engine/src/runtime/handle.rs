@@ -60,6 +60,13 @@ pub struct QueryHandle {
 pub struct QueryStopper(pub(super) Arc<watch::Sender<bool>>);
 
 impl QueryStopper {
+    /// A stopper of a task that is not a query's pipeline (a pull query), and what it
+    /// watches.
+    pub(crate) fn detached() -> (QueryStopper, watch::Receiver<bool>) {
+        let (tx, rx) = watch::channel(false);
+        (QueryStopper(Arc::new(tx)), rx)
+    }
+
     /// Asks the query to stop; returns at once.
     pub fn stop(&self) {
         let _ = self.0.send(true);

@@ -17,6 +17,7 @@ pub(crate) mod navigation;
 pub mod parser;
 pub(crate) mod pattern;
 pub mod planner;
+pub mod pull_query;
 pub(crate) mod retraction;
 pub(crate) mod types;
 pub(crate) mod vars;

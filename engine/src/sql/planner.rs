@@ -256,9 +256,9 @@ impl fmt::Display for PlannedStatement {
 /// Plans statements against a catalog, applying DDL to it as it goes so later
 /// statements see earlier ones.
 pub struct Planner<'a> {
-    catalog: &'a mut Catalog,
-    state: &'a SessionState,
-    query_ids: &'a mut BTreeSet<String>,
+    pub(super) catalog: &'a mut Catalog,
+    pub(super) state: &'a SessionState,
+    pub(super) query_ids: &'a mut BTreeSet<String>,
 }
 
 /// Runs `plan`, turning a panic inside it into an error on `parsed` (the statement's
@@ -358,7 +358,7 @@ impl<'a> Planner<'a> {
     /// same pipeline as a persistent query, with a sink that hands rows to the client.
     /// Returns the plan (its sink a placeholder named after the query) and the LIMIT.
     ///
-    /// Errors: no `EMIT CHANGES` (pull queries are not supported), a LIMIT that is not a
+    /// Errors: no `EMIT CHANGES` (that is a pull query, [`Self::plan_pull`]), a LIMIT that is not a
     /// non-negative integer, and every error of a persistent query's SELECT.
     pub fn plan_push(
         &mut self,
@@ -378,34 +378,10 @@ impl<'a> Planner<'a> {
         if clauses.emit.is_none() {
             return Err(SqlError::new("a SELECT on a stream must end with EMIT CHANGES")
                 .at(Some(parsed.position))
-                .hint("add EMIT CHANGES to stream its results as they arrive (a push query); pull queries are not supported"));
+                .hint("add EMIT CHANGES to stream its results as they arrive (a push query); a pull query reads a TABLE"));
         }
         let mut query = query.clone();
-        let limit = match query.limit_clause.take() {
-            None => None,
-            Some(sqlparser::ast::LimitClause::LimitOffset { limit: Some(expr), offset: None, limit_by }) if limit_by.is_empty() => {
-                match &expr {
-                    sqlparser::ast::Expr::Value(v) => match &v.value {
-                        sqlparser::ast::Value::Number(n, _) => Some(n.parse::<usize>().map_err(|_| {
-                            SqlError::new(format!("LIMIT must be a non-negative integer, found {n}"))
-                                .at(Position::from_location(v.span.start))
-                        })?),
-                        other => {
-                            return Err(SqlError::new(format!("LIMIT must be a non-negative integer, found {other}"))
-                                .at(Position::from_location(v.span.start)))
-                        }
-                    },
-                    other => {
-                        return Err(SqlError::new(format!("LIMIT must be a non-negative integer, found {other}")).at(Some(parsed.position)))
-                    }
-                }
-            }
-            Some(other) => {
-                return Err(SqlError::new(format!("unsupported limit clause: {other}"))
-                    .at(Some(parsed.position))
-                    .hint("a push query takes LIMIT n only"))
-            }
-        };
+        let limit = take_limit(&mut query, parsed)?;
         super::names::ksql_column_aliases(&mut query);
         super::functions::use_ksql_functions(&mut query);
         if let Ok(source) = check_query_source(&query, self.catalog) {
@@ -698,6 +674,10 @@ impl<'a> Planner<'a> {
                     select.aggregate.as_ref().and_then(|a| a.window.as_ref()).map(|w| w.kind),
                     Some(super::ast::WindowKind::Session { .. })
                 );
+                k.window_size_ms = match select.aggregate.as_ref().and_then(|a| a.window.as_ref()).map(|w| w.kind) {
+                    Some(super::ast::WindowKind::Tumbling { size } | super::ast::WindowKind::Hopping { size, .. }) => Some(size),
+                    _ => None,
+                };
                 let plain: Vec<String> = key.iter().filter(|n| Some(*n) != select.window_start_output.as_ref()).cloned().collect();
                 check_key_format(k.key_format, &plain, &fields_of_query).map_err(|e| e.at(c.name.position))?;
             }
@@ -742,7 +722,7 @@ impl<'a> Planner<'a> {
     /// Plans `SELECT ... FROM source [WHERE ...] [GROUP BY ... [HAVING ...]]` (any window
     /// syntax), casting the output to `target`'s columns when given (by position, as SQL
     /// INSERT does).
-    fn plan_select(&self, query: &Query, clauses: &StreamClauses, target: Option<&Relation>) -> Result<SelectPlan, SqlError> {
+    pub(super) fn plan_select(&self, query: &Query, clauses: &StreamClauses, target: Option<&Relation>) -> Result<SelectPlan, SqlError> {
         // ML_PREDICT: the table read, the model's outputs computed from its columns.
         let predicted = super::ml_predict::rewrite(query, self.catalog)?;
         let (query, models) = match &predicted {
@@ -1192,29 +1172,60 @@ fn key_fields(options: &[WithOption], fields: &[Field], declared: Option<&str>) 
     Ok(Some(name))
 }
 
+/// Takes `LIMIT n` off `query` (a push or pull query's row limit).
+///
+/// Errors: a LIMIT that is not a non-negative integer, or an OFFSET or LIMIT BY.
+pub(super) fn take_limit(query: &mut Query, parsed: &ParsedStatement) -> Result<Option<usize>, SqlError> {
+    let limit = match query.limit_clause.take() {
+        None => None,
+        Some(sqlparser::ast::LimitClause::LimitOffset { limit: Some(expr), offset: None, limit_by }) if limit_by.is_empty() => {
+            match &expr {
+                sqlparser::ast::Expr::Value(v) => match &v.value {
+                    sqlparser::ast::Value::Number(n, _) => Some(n.parse::<usize>().map_err(|_| {
+                        SqlError::new(format!("LIMIT must be a non-negative integer, found {n}")).at(Position::from_location(v.span.start))
+                    })?),
+                    other => {
+                        return Err(SqlError::new(format!("LIMIT must be a non-negative integer, found {other}"))
+                            .at(Position::from_location(v.span.start)))
+                    }
+                },
+                other => {
+                    return Err(SqlError::new(format!("LIMIT must be a non-negative integer, found {other}")).at(Some(parsed.position)))
+                }
+            }
+        }
+        Some(other) => {
+            return Err(SqlError::new(format!("unsupported limit clause: {other}"))
+                .at(Some(parsed.position))
+                .hint("a query takes LIMIT n only"))
+        }
+    };
+    Ok(limit)
+}
+
 /// A planned SELECT.
-struct SelectPlan {
-    source: Arc<Relation>,
-    models: Vec<String>,
-    filter: Option<PlannedExpr>,
-    match_recognize: Option<MatchRecognizePlan>,
-    aggregate: Option<AggregatePlan>,
-    having: Option<PlannedExpr>,
-    projection: Vec<PlannedExpr>,
+pub(super) struct SelectPlan {
+    pub(super) source: Arc<Relation>,
+    pub(super) models: Vec<String>,
+    pub(super) filter: Option<PlannedExpr>,
+    pub(super) match_recognize: Option<MatchRecognizePlan>,
+    pub(super) aggregate: Option<AggregatePlan>,
+    pub(super) having: Option<PlannedExpr>,
+    pub(super) projection: Vec<PlannedExpr>,
     /// The schema `projection` evaluates over.
-    projection_input: SchemaRef,
+    pub(super) projection_input: SchemaRef,
     /// Output columns that carry the group keys and `window_start` (the upsert key).
-    key_outputs: Vec<String>,
+    pub(super) key_outputs: Vec<String>,
     /// A lookup join between the source and the filter.
-    lookup_join: Option<super::lookup_join::LookupJoinPlan>,
+    pub(super) lookup_join: Option<super::lookup_join::LookupJoinPlan>,
     /// The output column that carries `window_start`, if selected.
-    window_start_output: Option<String>,
+    pub(super) window_start_output: Option<String>,
 }
 
 impl SelectPlan {
     /// The schema of the rows the SELECT list produces (every column nullable), for a
     /// sink created from the query (`CREATE ... AS SELECT`, a push query's client).
-    fn output_schema(&self) -> Result<SchemaRef, SqlError> {
+    pub(super) fn output_schema(&self) -> Result<SchemaRef, SqlError> {
         let fields: Vec<Field> = self
             .projection
             .iter()
@@ -1246,7 +1257,7 @@ impl SelectPlan {
 
 /// The relation a query reads, for building the planning catalog (names are checked
 /// again, fully, by [`check_query`]).
-fn check_query_source(query: &Query, catalog: &Catalog) -> Result<Arc<Relation>, SqlError> {
+pub(super) fn check_query_source(query: &Query, catalog: &Catalog) -> Result<Arc<Relation>, SqlError> {
     use sqlparser::ast::{SetExpr, TableFactor};
     if let SetExpr::Select(select) = query.body.as_ref() {
         if let Some(TableFactor::Table { name, .. }) = select.from.first().map(|f| &f.relation) {

@@ -11,4 +11,5 @@ mod decode_robustness;
 mod fuzz;
 mod golden;
 mod match_recognize_state;
+mod pull_query_plan;
 mod window_operator;
