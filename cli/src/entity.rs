@@ -73,6 +73,8 @@ pub fn entity(result: &StatementResult, statement: &str, sequence: i64) -> Value
         }
         StatementResult::ModelCreated { name } => status(format!("model/`{name}`/create"), "Model created".into(), None, vec![]),
         StatementResult::ModelDropped { name } => status(format!("model/`{name}`/drop"), result.to_string(), None, vec![]),
+        StatementResult::ViewCreated { name } => status(format!("view/`{name}`/create"), "View created".into(), None, vec![]),
+        StatementResult::ViewDropped { name } => status(format!("view/`{name}`/drop"), result.to_string(), None, vec![]),
         StatementResult::Models(models) => {
             json!({"@type": "models", "statementText": statement, "models": models.iter().map(model_entry).collect::<Vec<_>>(), "warnings": []})
         }

@@ -243,6 +243,7 @@ impl Model {
 pub struct Catalog {
     relations: BTreeMap<String, Arc<Relation>>,
     models: BTreeMap<String, Arc<Model>>,
+    views: BTreeMap<String, Arc<crate::sql::views::View>>,
 }
 
 impl Catalog {
@@ -259,6 +260,26 @@ impl Catalog {
     /// Removes a relation; returns it if it was there.
     pub fn remove(&mut self, name: &str) -> Option<Arc<Relation>> {
         self.relations.remove(name)
+    }
+
+    /// The view called `name` (`CREATE VIEW`).
+    pub fn view(&self, name: &str) -> Option<&Arc<crate::sql::views::View>> {
+        self.views.get(name)
+    }
+
+    /// Adds or replaces a view.
+    pub fn insert_view(&mut self, view: Arc<crate::sql::views::View>) {
+        self.views.insert(view.name.clone(), view);
+    }
+
+    /// Removes a view; returns it if it was there.
+    pub fn remove_view(&mut self, name: &str) -> Option<Arc<crate::sql::views::View>> {
+        self.views.remove(name)
+    }
+
+    /// Every view, by name.
+    pub fn views(&self) -> impl Iterator<Item = &Arc<crate::sql::views::View>> {
+        self.views.values()
     }
 
     /// Every relation's name, sorted.

@@ -255,6 +255,8 @@ impl Engine {
                 PlannedStatement::Noop(why) => results.push(StatementResult::Noop(why)),
                 PlannedStatement::CreateModel(model) => results.push(StatementResult::ModelCreated { name: model.name.clone() }),
                 PlannedStatement::DropModel(name) => results.push(StatementResult::ModelDropped { name }),
+                PlannedStatement::CreateView(view) => results.push(StatementResult::ViewCreated { name: view.name.clone() }),
+                PlannedStatement::DropView(name) => results.push(StatementResult::ViewDropped { name }),
                 PlannedStatement::InsertRows { relation, batch } => {
                     let rows = batch.num_rows();
                     let step = crate::handler::preflight::Step::InsertRows(relation.as_ref().clone(), batch.clone());

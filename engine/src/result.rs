@@ -112,6 +112,16 @@ pub enum StatementResult {
         /// The property.
         property: String,
     },
+    /// `CREATE VIEW`: the view was stored.
+    ViewCreated {
+        /// The view.
+        name: String,
+    },
+    /// `DROP VIEW`: the view was forgotten.
+    ViewDropped {
+        /// The view.
+        name: String,
+    },
     /// A transient push query started: its rows arrive on `push.rows`.
     PushQuery(PushQuery),
 }
@@ -306,6 +316,8 @@ impl fmt::Display for StatementResult {
             StatementResult::PropertySet { property, value, .. } => write!(f, "Property '{property}' set to '{value}'"),
             StatementResult::PropertyUnset { property } => write!(f, "Property '{property}' unset"),
             StatementResult::PushQuery(p) => write!(f, "Push query {} started", p.id),
+            StatementResult::ViewCreated { name } => write!(f, "View {name} created"),
+            StatementResult::ViewDropped { name } => write!(f, "View {name} dropped"),
         }
     }
 }

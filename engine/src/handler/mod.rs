@@ -73,9 +73,12 @@ impl Engine {
     /// Runs one parsed statement.
     pub(crate) async fn execute_statement(&mut self, p: &ParsedStatement, session: &mut Session) -> Result<Vec<StatementResult>> {
         match &p.statement {
-            Statement::CreateSource(_) | Statement::CreateAs(_) | Statement::InsertInto(_) | Statement::InsertValues(_) => {
-                self.execute_create(p, session).await
-            }
+            Statement::CreateSource(_)
+            | Statement::CreateAs(_)
+            | Statement::InsertInto(_)
+            | Statement::InsertValues(_)
+            | Statement::CreateView(_)
+            | Statement::DropView { .. } => self.execute_create(p, session).await,
             Statement::Query(query, clauses) if clauses.emit.is_none() => Ok(vec![self.execute_pull_query(query, p).await?]),
             Statement::Query(query, clauses) => Ok(vec![self.execute_push_query(query, clauses, p, session).await?]),
             Statement::Show { what, extended } => Ok(vec![self.execute_show(*what, *extended, session).await?]),

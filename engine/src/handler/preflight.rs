@@ -122,7 +122,11 @@ impl Engine {
                         match s {
                             PlannedStatement::CreateRelation(r) => preflight.steps.push(Step::Prepare(r.as_ref().clone())),
                             PlannedStatement::StartQuery(q) => planned.push((q.id.clone(), q.source.name.clone(), q.sink.name.clone())),
-                            PlannedStatement::Noop(_) | PlannedStatement::CreateModel(_) | PlannedStatement::DropModel(_) => {}
+                            PlannedStatement::Noop(_)
+                            | PlannedStatement::CreateModel(_)
+                            | PlannedStatement::DropModel(_)
+                            | PlannedStatement::CreateView(_)
+                            | PlannedStatement::DropView(_) => {}
                             PlannedStatement::InsertRows { relation, batch } => {
                                 preflight.steps.push(Step::InsertRows(relation.as_ref().clone(), batch))
                             }

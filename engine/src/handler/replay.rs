@@ -34,7 +34,11 @@ impl Engine {
             };
             for p in parsed {
                 match &p.statement {
-                    Statement::CreateSource(_) | Statement::CreateAs(_) | Statement::InsertInto(_) => {
+                    Statement::CreateSource(_)
+                    | Statement::CreateAs(_)
+                    | Statement::InsertInto(_)
+                    | Statement::CreateView(_)
+                    | Statement::DropView { .. } => {
                         let planned = Planner::new(&mut self.catalog, &self.state, &mut self.query_ids).plan(&p);
                         match planned {
                             Ok(statements) => {

@@ -224,6 +224,31 @@ pub enum Statement {
     },
     /// `DESCRIBE MODEL name`.
     DescribeModel(Name),
+    /// `CREATE [OR REPLACE] [TEMPORARY] VIEW [IF NOT EXISTS] name [(columns)] AS query` (Flink).
+    CreateView(CreateView),
+    /// `DROP [TEMPORARY] VIEW [IF EXISTS] name` (Flink).
+    DropView {
+        /// The view.
+        name: Name,
+        /// `IF EXISTS`.
+        if_exists: bool,
+    },
+}
+
+/// `CREATE [OR REPLACE] VIEW [IF NOT EXISTS] name [(columns)] AS query` (Flink): a named
+/// query that later queries read as if it were a stream ([`crate::sql::views`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateView {
+    /// `OR REPLACE`.
+    pub or_replace: bool,
+    /// `IF NOT EXISTS`.
+    pub if_not_exists: bool,
+    /// The view's name.
+    pub name: Name,
+    /// The declared column names, if any.
+    pub columns: Vec<sqlparser::ast::Ident>,
+    /// The query.
+    pub query: Box<Query>,
 }
 
 /// `CREATE [OR REPLACE] MODEL [IF NOT EXISTS] name INPUT (col type, ...) OUTPUT (col
@@ -388,6 +413,23 @@ impl fmt::Display for Statement {
             }
             Statement::DropModel { name, if_exists } => write!(f, "DROP MODEL {}{name}", if *if_exists { "IF EXISTS " } else { "" }),
             Statement::DescribeModel(name) => write!(f, "DESCRIBE MODEL {name}"),
+            Statement::CreateView(v) => {
+                write!(f, "CREATE ")?;
+                if v.or_replace {
+                    write!(f, "OR REPLACE ")?;
+                }
+                write!(f, "VIEW")?;
+                if v.if_not_exists {
+                    write!(f, " IF NOT EXISTS")?;
+                }
+                write!(f, " {}", v.name)?;
+                if !v.columns.is_empty() {
+                    let names: Vec<String> = v.columns.iter().map(|c| c.to_string()).collect();
+                    write!(f, " ({})", names.join(", "))?;
+                }
+                write!(f, " AS {}", v.query)
+            }
+            Statement::DropView { name, if_exists } => write!(f, "DROP VIEW{} {name}", if *if_exists { " IF EXISTS" } else { "" }),
         }
     }
 }

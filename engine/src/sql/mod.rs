@@ -21,4 +21,5 @@ pub mod pull_query;
 pub(crate) mod retraction;
 pub(crate) mod types;
 pub(crate) mod vars;
+pub mod views;
 pub(crate) mod window;

@@ -365,6 +365,25 @@ impl StreamParser<'_> {
                 Ok(Statement::InsertInto(InsertInto { target, query, clauses }))
             }
             sqlparser::ast::Statement::Query(query) => Ok(Statement::Query(query, self.clauses.take().unwrap_or_default())),
+            sqlparser::ast::Statement::CreateView(view) => {
+                if view.materialized {
+                    return Err(SqlError::new("CREATE MATERIALIZED VIEW is not supported")
+                        .at(start)
+                        .hint("write CREATE TABLE name AS SELECT ... to keep a query's result"));
+                }
+                if self.clauses.take().is_some_and(|c| c != StreamClauses::default()) {
+                    return Err(SqlError::new("a view cannot hold EMIT, WINDOW, WITHIN or FOR SYSTEM_TIME AS OF")
+                        .at(start)
+                        .hint("put them in the query that reads the view"));
+                }
+                Ok(Statement::CreateView(CreateView {
+                    or_replace: view.or_replace,
+                    if_not_exists: view.if_not_exists,
+                    name: object_name(&view.name)?,
+                    columns: view.columns.iter().map(|c| c.name.clone()).collect(),
+                    query: view.query,
+                }))
+            }
             other => {
                 let kind = other.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ");
                 Err(SqlError::new(format!("unsupported statement: {kind}"))
@@ -407,6 +426,17 @@ impl StreamParser<'_> {
                 self.parser.next_token();
                 self.parser.next_token();
                 Statement::DescribeModel(object_name(&self.parser.parse_object_name(false).map_err(parser_error)?)?)
+            }
+            Some("DROP")
+                if self.peek_word(1).as_deref() == Some("VIEW")
+                    || (self.peek_word(1).as_deref() == Some("TEMPORARY") && self.peek_word(2).as_deref() == Some("VIEW")) =>
+            {
+                self.parser.next_token();
+                self.parse_word("TEMPORARY");
+                self.parser.next_token();
+                let if_exists = self.parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+                let name = object_name(&self.parser.parse_object_name(false).map_err(parser_error)?)?;
+                Statement::DropView { name, if_exists }
             }
             Some("DROP") if self.peek_word(1).as_deref() == Some("MODEL") => {
                 self.parser.next_token();

@@ -204,6 +204,10 @@ pub enum PlannedStatement {
     CreateModel(Arc<crate::catalog::Model>),
     /// Forget a model (`DROP MODEL`).
     DropModel(String),
+    /// Register a view (`CREATE VIEW`), its query checked.
+    CreateView(Arc<super::views::View>),
+    /// Forget a view (`DROP VIEW`).
+    DropView(String),
     /// Write rows to a relation (`INSERT INTO ... VALUES`): `batch` has its schema.
     InsertRows {
         /// The stream or table written.
@@ -248,6 +252,15 @@ impl fmt::Display for PlannedStatement {
             PlannedStatement::Noop(why) => write!(f, "noop: {why}"),
             PlannedStatement::CreateModel(m) => write!(f, "create model {} ({} {})", m.name, m.provider, m.kind),
             PlannedStatement::DropModel(name) => write!(f, "drop model {name}"),
+            PlannedStatement::CreateView(v) => {
+                write!(f, "create view {}", v.name)?;
+                if !v.columns.is_empty() {
+                    let names: Vec<String> = v.columns.iter().map(|c| c.to_string()).collect();
+                    write!(f, " ({})", names.join(", "))?;
+                }
+                write!(f, " as {}", v.query)
+            }
+            PlannedStatement::DropView(name) => write!(f, "drop view {name}"),
             PlannedStatement::InsertRows { relation, batch } => write!(f, "insert {} row(s) into {}", batch.num_rows(), relation.name),
         }
     }
@@ -311,6 +324,16 @@ impl<'a> Planner<'a> {
                 }
                 Ok(vec![PlannedStatement::DropModel(name.value.clone())])
             }
+            Statement::CreateView(create) => self.plan_create_view(create, &parsed.text),
+            Statement::DropView { name, if_exists } => {
+                if self.catalog.remove_view(&name.value).is_none() {
+                    if *if_exists {
+                        return Ok(vec![PlannedStatement::Noop(format!("view {} does not exist", name.value))]);
+                    }
+                    return Err(SqlError::new(format!("unknown view \"{}\"", name.value)).at(name.position));
+                }
+                Ok(vec![PlannedStatement::DropView(name.value.clone())])
+            }
             Statement::Query(..) => Err(SqlError::new("a SELECT on its own is a transient push query, which `eddy run` does not run")
                 .at(Some(parsed.position))
                 .hint("write INSERT INTO sink SELECT ..., or CREATE STREAM name AS SELECT ...; run push queries in `eddy shell`")),
@@ -321,6 +344,39 @@ impl<'a> Planner<'a> {
                     .hint("run it in `eddy shell` or send it to `eddy server`"))
             }
         }
+    }
+
+    /// `CREATE VIEW`: the query is merged and planned as a push query would be (so a
+    /// view that cannot be read fails here), then the view is stored as written.
+    fn plan_create_view(&mut self, create: &super::ast::CreateView, sql: &str) -> Result<Vec<PlannedStatement>, SqlError> {
+        let name = &create.name;
+        if self.catalog.get(&name.value).is_some() {
+            return Err(SqlError::new(format!("a stream or table named \"{}\" already exists", name.value))
+                .at(name.position)
+                .hint("choose another name for the view"));
+        }
+        if self.catalog.view(&name.value).is_some() && !create.or_replace {
+            if create.if_not_exists {
+                return Ok(vec![PlannedStatement::Noop(format!("view \"{}\" already exists", name.value))]);
+            }
+            return Err(SqlError::new(format!("view \"{}\" already exists", name.value))
+                .at(name.position)
+                .hint("use CREATE OR REPLACE VIEW, or IF NOT EXISTS"));
+        }
+        let view = Arc::new(super::views::View {
+            name: name.value.clone(),
+            query: create.query.as_ref().clone(),
+            columns: create.columns.clone(),
+            sql: sql.to_string(),
+        });
+        // Reading the view checks it: `SELECT * FROM view` with the view in place.
+        let mut check = self.catalog.clone();
+        check.insert_view(view.clone());
+        let probe = super::views::expand(&view_probe(&name.value)?, &check)?;
+        let planner = Planner { catalog: &mut check, state: self.state, query_ids: &mut *self.query_ids };
+        planner.plan_select(&probe, &StreamClauses::default(), None)?;
+        self.catalog.insert_view(view.clone());
+        Ok(vec![PlannedStatement::CreateView(view)])
     }
 
     /// `CREATE MODEL` in a script (`eddy run`): the file is read here, from the local
@@ -380,7 +436,7 @@ impl<'a> Planner<'a> {
                 .at(Some(parsed.position))
                 .hint("add EMIT CHANGES to stream its results as they arrive (a push query); a pull query reads a TABLE"));
         }
-        let mut query = query.clone();
+        let mut query = super::views::expand(query, self.catalog)?;
         let limit = take_limit(&mut query, parsed)?;
         super::names::ksql_column_aliases(&mut query);
         super::functions::use_ksql_functions(&mut query);
@@ -409,6 +465,11 @@ impl<'a> Planner<'a> {
     }
 
     fn check_new_name(&self, kind: ObjectKind, name: &super::ast::Name, or_replace: bool, if_not_exists: bool) -> Result<bool, SqlError> {
+        if self.catalog.view(&name.value).is_some() {
+            return Err(SqlError::new(format!("a view named \"{}\" already exists", name.value))
+                .at(name.position)
+                .hint(format!("choose another name, or DROP VIEW {} first", name.value)));
+        }
         if self.catalog.get(&name.value).is_some() && !or_replace {
             if if_not_exists {
                 return Ok(false);
@@ -591,7 +652,8 @@ impl<'a> Planner<'a> {
             physical.computed.clear();
             Arc::new(physical)
         };
-        let mut select = self.plan_select(&insert.query, &insert.clauses, Some(&sink))?;
+        let query = super::views::expand(&insert.query, self.catalog)?;
+        let mut select = self.plan_select(&query, &insert.clauses, Some(&sink))?;
         settle_session_emit(&mut select, Some(&sink), &insert.clauses)?;
         if select.source.name == sink.name {
             return Err(SqlError::new(format!("\"{}\" cannot be both read and written by one query", sink.name)).at(insert.target.position));
@@ -609,7 +671,8 @@ impl<'a> Planner<'a> {
             return Ok(vec![PlannedStatement::Noop(format!("\"{}\" already exists", c.name))]);
         }
         // ksqlDB's column names and windowed key (CREATE ... AS SELECT is ksqlDB's form).
-        let mut query = super::window::with_window_columns(&c.query, &c.clauses).unwrap_or_else(|| c.query.as_ref().clone());
+        let expanded = super::views::expand(&c.query, self.catalog)?;
+        let mut query = super::window::with_window_columns(&expanded, &c.clauses).unwrap_or(expanded);
         super::names::ksql_column_aliases(&mut query);
         super::functions::use_ksql_functions(&mut query);
         if let Ok(source) = check_query_source(&query, self.catalog) {
@@ -1170,6 +1233,16 @@ fn key_fields(options: &[WithOption], fields: &[Field], declared: Option<&str>) 
         }
     }
     Ok(Some(name))
+}
+
+/// `SELECT * FROM "name"`, parsed.
+fn view_probe(name: &str) -> Result<Query, SqlError> {
+    let sql = format!("SELECT * FROM \"{}\"", name.replace('"', "\"\""));
+    sqlparser::parser::Parser::new(&sqlparser::dialect::GenericDialect {})
+        .try_with_sql(&sql)
+        .and_then(|mut p| p.parse_query())
+        .map(|q| *q)
+        .map_err(|e| SqlError::new(format!("cannot read the view \"{name}\": {e}")))
 }
 
 /// Takes `LIMIT n` off `query` (a push or pull query's row limit).

@@ -69,7 +69,7 @@ impl Planner<'_> {
     /// a Kafka table with a primary key; the query aggregates, joins or uses
     /// MATCH_RECOGNIZE; and every error of a SELECT.
     pub fn plan_pull(&mut self, query: &Query, parsed: &ParsedStatement) -> Result<PullPlan, SqlError> {
-        let mut query = query.clone();
+        let mut query = super::views::expand(query, self.catalog)?;
         let limit = take_limit(&mut query, parsed)?;
         super::names::ksql_column_aliases(&mut query);
         super::functions::use_ksql_functions(&mut query);
