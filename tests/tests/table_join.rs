@@ -64,3 +64,45 @@ async fn clicks_are_enriched_from_the_users_table_as_it_stands() {
     );
     drop(server);
 }
+
+/// A table fed by a query (ksqlDB's `CREATE TABLE ... AS SELECT ... GROUP BY`) is joined
+/// like a declared one: its topic is read into the join's state as the aggregation writes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_joins_a_table_its_own_query_aggregates() {
+    let orders = unique("orders-stream");
+    let payments = unique("payments-stream");
+    let out = unique("orders-with-totals");
+    let state = scratch_dir("eddy-table-join-ctas").join("state");
+    let app = unique("table-join-ctas");
+    let server = Server::start(&state, &[("EDDY_APPLICATION_ID", app.as_str())]);
+    let (status, answer) = server.ksql(&format!(
+        "CREATE STREAM payments (ACCOUNT VARCHAR, AMOUNT BIGINT) WITH (kafka_topic='{payments}', value_format='json', partitions=1);
+         CREATE STREAM orders (ACCOUNT VARCHAR, ITEM VARCHAR) WITH (kafka_topic='{orders}', value_format='json', partitions=1);
+         CREATE TABLE paid WITH (kafka_topic='{payments}-paid') AS SELECT ACCOUNT, SUM(AMOUNT) AS TOTAL, COUNT(*) AS N FROM payments GROUP BY ACCOUNT EMIT CHANGES;"
+    ));
+    assert_eq!(status, 200, "{answer}");
+    produce(&payments, &[(None, r#"{"ACCOUNT":"a","AMOUNT":10}"#), (None, r#"{"ACCOUNT":"a","AMOUNT":5}"#), (None, r#"{"ACCOUNT":"b","AMOUNT":7}"#)]).await;
+    // The aggregation has written both accounts' latest totals.
+    wait_until("the totals in the table's topic", Duration::from_secs(60), || async {
+        let records = consume(&format!("{payments}-paid"), usize::MAX, Duration::from_secs(2)).await;
+        records.iter().any(|(k, v)| k.as_deref() == Some("a") && v.contains("\"TOTAL\":15"))
+            && records.iter().any(|(k, _)| k.as_deref() == Some("b"))
+    })
+    .await;
+    let (status, answer) = server.ksql(&format!(
+        "CREATE STREAM with_totals WITH (kafka_topic='{out}', value_format='json') AS
+           SELECT o.ACCOUNT, o.ITEM, p.TOTAL, p.N FROM orders o LEFT JOIN paid p ON o.ACCOUNT = p.ACCOUNT EMIT CHANGES;"
+    ));
+    assert_eq!(status, 200, "{answer}");
+    produce(&orders, &[(None, r#"{"ACCOUNT":"a","ITEM":"book"}"#), (None, r#"{"ACCOUNT":"b","ITEM":"pen"}"#), (None, r#"{"ACCOUNT":"c","ITEM":"cup"}"#)]).await;
+    let got: Vec<serde_json::Value> =
+        consume(&out, 3, Duration::from_secs(60)).await.iter().map(|(_, v)| serde_json::from_str(v).unwrap_or_default()).collect();
+    assert_eq!(
+        got,
+        [
+            serde_json::json!({"ACCOUNT": "a", "ITEM": "book", "TOTAL": 15, "N": 2}),
+            serde_json::json!({"ACCOUNT": "b", "ITEM": "pen", "TOTAL": 7, "N": 1}),
+            serde_json::json!({"ACCOUNT": "c", "ITEM": "cup", "TOTAL": null, "N": null}),
+        ]
+    );
+}
