@@ -81,7 +81,11 @@ async fn a_stream_joins_a_table_its_own_query_aggregates() {
          CREATE TABLE paid WITH (kafka_topic='{payments}-paid') AS SELECT ACCOUNT, SUM(AMOUNT) AS TOTAL, COUNT(*) AS N FROM payments GROUP BY ACCOUNT EMIT CHANGES;"
     ));
     assert_eq!(status, 200, "{answer}");
-    produce(&payments, &[(None, r#"{"ACCOUNT":"a","AMOUNT":10}"#), (None, r#"{"ACCOUNT":"a","AMOUNT":5}"#), (None, r#"{"ACCOUNT":"b","AMOUNT":7}"#)]).await;
+    produce(
+        &payments,
+        &[(None, r#"{"ACCOUNT":"a","AMOUNT":10}"#), (None, r#"{"ACCOUNT":"a","AMOUNT":5}"#), (None, r#"{"ACCOUNT":"b","AMOUNT":7}"#)],
+    )
+    .await;
     // The aggregation has written both accounts' latest totals.
     wait_until("the totals in the table's topic", Duration::from_secs(60), || async {
         let records = consume(&format!("{payments}-paid"), usize::MAX, Duration::from_secs(2)).await;
@@ -94,7 +98,11 @@ async fn a_stream_joins_a_table_its_own_query_aggregates() {
            SELECT o.ACCOUNT, o.ITEM, p.TOTAL, p.N FROM orders o LEFT JOIN paid p ON o.ACCOUNT = p.ACCOUNT EMIT CHANGES;"
     ));
     assert_eq!(status, 200, "{answer}");
-    produce(&orders, &[(None, r#"{"ACCOUNT":"a","ITEM":"book"}"#), (None, r#"{"ACCOUNT":"b","ITEM":"pen"}"#), (None, r#"{"ACCOUNT":"c","ITEM":"cup"}"#)]).await;
+    produce(
+        &orders,
+        &[(None, r#"{"ACCOUNT":"a","ITEM":"book"}"#), (None, r#"{"ACCOUNT":"b","ITEM":"pen"}"#), (None, r#"{"ACCOUNT":"c","ITEM":"cup"}"#)],
+    )
+    .await;
     let got: Vec<serde_json::Value> =
         consume(&out, 3, Duration::from_secs(60)).await.iter().map(|(_, v)| serde_json::from_str(v).unwrap_or_default()).collect();
     assert_eq!(

@@ -3,6 +3,10 @@
 //!
 //! - `progress.json`: the checkpoint id, the next offset of every source partition, the
 //!   watermark ([`Progress`] as JSON);
+//! - `plan.txt`: what the operator state depends on (the query's decode, watermark and
+//!   stateful operators as EXPLAIN prints them): a restart into a changed query
+//!   compares it and refuses to restore state taken of another plan (Flink's operator
+//!   uid rule), naming the change and the way out;
 //! - one Arrow IPC file per state batch of every stateful operator of every worker
 //!   (`op<op>-<name>-w<worker>of<workers>-<n>.arrow`, see [`super::snapshot`]): open
 //!   windows and their accumulators, MATCH_RECOGNIZE's sort buffer, held rows and
@@ -54,13 +58,27 @@ impl Default for Checkpointing {
 #[derive(Debug, Clone)]
 pub struct CheckpointStore {
     dir: PathBuf,
+    /// What the query's operator state depends on ([`crate::sql::planner::QueryPlan::state_fingerprint`]),
+    /// written with each checkpoint and compared on restore.
+    plan: Option<String>,
 }
 
 impl CheckpointStore {
     /// The store of the query reading under consumer group `group_id`, below `root`.
     pub fn new(root: &Path, group_id: &str) -> Self {
         let name: String = group_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
-        CheckpointStore { dir: root.join(name) }
+        CheckpointStore { dir: root.join(name), plan: None }
+    }
+
+    /// The store, writing `plan` (the query's state fingerprint) with each checkpoint.
+    pub fn with_plan(mut self, plan: String) -> Self {
+        self.plan = Some(plan);
+        self
+    }
+
+    /// The state fingerprint this store writes, if any.
+    pub fn plan(&self) -> Option<&str> {
+        self.plan.as_deref()
     }
 
     /// The directory holding this query's checkpoints.
@@ -96,8 +114,10 @@ impl CheckpointStore {
             Ok(_) | Err(_) => return Ok(None),
         };
         if !path.is_dir() {
-            return Ok(Some(Checkpoint { progress, states: Vec::new(), with_state: false }));
+            return Ok(Some(Checkpoint { progress, states: Vec::new(), with_state: false, plan: None }));
         }
+        // Checkpoints of earlier versions have no plan file: they restore unchecked.
+        let plan = std::fs::read_to_string(path.join(PLAN_FILE)).ok();
         let io = |e: std::io::Error| EngineError::io("checkpoint", &path, e);
         let mut files: Vec<(usize, String, usize, usize, usize, PathBuf)> = Vec::new();
         for entry in std::fs::read_dir(&path).map_err(io)? {
@@ -116,7 +136,7 @@ impl CheckpointStore {
                 _ => states.push(StateEntry { op, name, worker, workers, state: OperatorState { batches: vec![batch] } }),
             }
         }
-        Ok(Some(Checkpoint { progress, states, with_state: true }))
+        Ok(Some(Checkpoint { progress, states, with_state: true, plan }))
     }
 
     /// Writes a checkpoint of `progress` and the operator `states` atomically (see the
@@ -137,6 +157,11 @@ impl CheckpointStore {
             for (n, batch) in entry.state.batches.iter().enumerate() {
                 write_ipc(&tmp.join(entry.file_name(n)), batch)?;
             }
+        }
+        if let Some(plan) = &self.plan {
+            let mut file = std::fs::File::create(tmp.join(PLAN_FILE)).map_err(io)?;
+            file.write_all(plan.as_bytes()).map_err(io)?;
+            file.sync_all().map_err(io)?;
         }
         let mut file = std::fs::File::create(tmp.join(PROGRESS_FILE)).map_err(io)?;
         file.write_all(encode(progress).as_bytes()).map_err(io)?;
@@ -189,10 +214,17 @@ pub struct Checkpoint {
     pub states: Vec<StateEntry>,
     /// Whether operator states were taken with it (false for the old one-file form).
     pub with_state: bool,
+    /// The state fingerprint of the plan it was taken with (`None`: written by an
+    /// earlier version).
+    pub plan: Option<String>,
 }
 
 /// The progress file inside a checkpoint directory.
 const PROGRESS_FILE: &str = "progress.json";
+
+/// The file inside a checkpoint directory holding the state fingerprint of the plan it
+/// was taken with (text, one line per stateful part of the plan).
+pub const PLAN_FILE: &str = "plan.txt";
 
 /// The progress of the checkpoint at `path` (directory or old one-file form).
 fn read_progress(path: &Path) -> std::result::Result<Progress, String> {

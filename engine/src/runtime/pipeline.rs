@@ -295,7 +295,7 @@ async fn open_source(
     // Checkpoints are kept for queries over Kafka; a file is read whole on every run.
     let store = match checkpointing {
         Some(c) if !ctx.transient && matches!(plan.source.connector, ConnectorOptions::Kafka(_)) => {
-            Some(CheckpointStore::new(&c.dir, &ctx.group_id))
+            Some(CheckpointStore::new(&c.dir, &ctx.group_id).with_plan(plan.state_fingerprint()))
         }
         _ => None,
     };
@@ -641,6 +641,11 @@ fn choose_restore(store: &CheckpointStore, committed: Option<Progress>, snapshot
         };
         match checkpoint {
             Some(c) if c.with_state => {
+                if let (Some(taken), Some(now)) = (c.plan.as_deref(), store.plan()) {
+                    if taken != now {
+                        return Err(changed_plan(query, c.progress.checkpoint_id, taken, now, store.dir()));
+                    }
+                }
                 tracing::info!(
                     query,
                     checkpoint = c.progress.checkpoint_id,
@@ -668,6 +673,22 @@ fn choose_restore(store: &CheckpointStore, committed: Option<Progress>, snapshot
         tracing::info!(query, checkpoint = p.checkpoint_id, "resuming from {from}");
     }
     Ok(Restore { progress, states: None })
+}
+
+/// The error of a checkpoint whose state was taken of another plan: the first line that
+/// differs, and the ways out.
+fn changed_plan(query: &str, checkpoint: u64, taken: &str, now: &str, dir: &std::path::Path) -> EngineError {
+    let (was, is) = taken
+        .lines()
+        .zip(now.lines().chain(std::iter::repeat("")))
+        .find(|(a, b)| a != b)
+        .unwrap_or_else(|| ("", now.lines().nth(taken.lines().count()).unwrap_or("")));
+    EngineError::State(format!(
+        "query {query} changed since its checkpoint {checkpoint} was taken, so its operator state cannot be restored: the checkpoint has `{}` where the query now has `{}`; run the statement the checkpoint was taken with, or delete {} to start the query without state (it resumes from the consumer group's committed offsets)",
+        was.trim(),
+        is.trim(),
+        dir.display()
+    ))
 }
 
 /// An operator task's place in the query: where it leaves its snapshots, and which
@@ -1008,6 +1029,41 @@ mod tests {
             });
         }
         assert_eq!(seen, ["batch 1", "batch 1", "watermark 42", "end"]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_checkpoint_of_another_plan_is_refused_naming_the_change() -> Result<()> {
+        let dir = std::env::temp_dir().join(format!("eddy-changed-plan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let taken = "  decode: json [k VARCHAR]\n  window aggregate: tumbling(size=1min), grace 0s, emit FINAL\n";
+        let now = "  decode: json [k VARCHAR]\n  window aggregate: tumbling(size=2min), grace 0s, emit FINAL\n";
+        let old = CheckpointStore::new(&dir, "app-q").with_plan(taken.to_string());
+        let progress = Progress { checkpoint_id: 7, positions: Vec::new(), watermark: None };
+        let state = StateEntry {
+            op: 3,
+            name: "window-aggregate".into(),
+            worker: 0,
+            workers: 1,
+            state: crate::operator::OperatorState { batches: Vec::new() },
+        };
+        old.write(&progress, &[state])?;
+        // The same plan restores; another is refused with the line that changed.
+        let same = CheckpointStore::new(&dir, "app-q").with_plan(taken.to_string());
+        assert!(choose_restore(&same, None, true, "q")?.states.is_some());
+        let changed = CheckpointStore::new(&dir, "app-q").with_plan(now.to_string());
+        let err = match choose_restore(&changed, None, true, "q") {
+            Err(e) => e.to_string(),
+            Ok(_) => String::from("restored"),
+        };
+        assert_eq!(
+            err,
+            format!(
+                "query q changed since its checkpoint 7 was taken, so its operator state cannot be restored: the checkpoint has `window aggregate: tumbling(size=1min), grace 0s, emit FINAL` where the query now has `window aggregate: tumbling(size=2min), grace 0s, emit FINAL`; run the statement the checkpoint was taken with, or delete {} to start the query without state (it resumes from the consumer group's committed offsets)",
+                changed.dir().display()
+            )
+        );
+        let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }
 }

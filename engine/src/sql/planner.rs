@@ -191,6 +191,21 @@ impl fmt::Display for QueryPlan {
     }
 }
 
+impl QueryPlan {
+    /// What the query's operator state depends on: the plan as EXPLAIN prints it
+    /// without the parts that keep no state (the query id, the source's connector
+    /// options, computed columns, lookup joins, the filter, the projection, the sink).
+    /// A checkpoint keeps it; restoring the checkpoint into a plan with another one is
+    /// refused (a changed window, key, aggregate, pattern or input schema would read
+    /// the state wrongly).
+    pub fn state_fingerprint(&self) -> String {
+        let skipped = ["query ", "  source:", "  computed:", "  lookup join:", "  table join:", "  filter:", "  project:", "  sink:"];
+        let text = self.to_string();
+        let kept: Vec<&str> = text.lines().filter(|l| !skipped.iter().any(|p| l.starts_with(p))).collect();
+        kept.join("\n") + "\n"
+    }
+}
+
 /// What a statement does once planned.
 #[derive(Debug, Clone)]
 pub enum PlannedStatement {
