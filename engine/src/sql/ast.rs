@@ -526,6 +526,37 @@ pub struct StreamClauses {
     /// Flink's `FOR SYSTEM_TIME AS OF o.proc_time` after a joined table: the time
     /// column's name parts (`["o", "proc_time"]`, normalized), with where it was written.
     pub system_time: Option<(Vec<String>, Option<Position>)>,
+    /// ksqlDB's `JOIN b WITHIN 1 HOUR [GRACE PERIOD 10 MINUTES]` (or `WITHIN (1 HOUR, 2
+    /// HOURS)`, before and after): the time bound of a join of two streams, with where
+    /// it was written.
+    pub join_within: Option<(JoinWithin, Option<Position>)>,
+}
+
+/// The time bound of ksqlDB's stream–stream join (ms): a row of the right stream joins
+/// a row of the left whose time is at most `before` earlier and `after` later; `grace`
+/// is how long after that a late row is still joined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinWithin {
+    /// How far the right row may be before the left one (ms).
+    pub before_ms: i64,
+    /// How far the right row may be after the left one (ms).
+    pub after_ms: i64,
+    /// `GRACE PERIOD` (ms), if given.
+    pub grace_ms: Option<i64>,
+}
+
+impl fmt::Display for JoinWithin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.before_ms == self.after_ms {
+            write!(f, "WITHIN {}", duration(self.before_ms))?;
+        } else {
+            write!(f, "WITHIN ({}, {})", duration(self.before_ms), duration(self.after_ms))?;
+        }
+        if let Some(g) = self.grace_ms {
+            write!(f, " GRACE PERIOD {}", duration(g))?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for StreamClauses {
@@ -545,6 +576,9 @@ impl fmt::Display for StreamClauses {
         }
         if let Some((column, _)) = &self.system_time {
             write!(f, " system_time_as_of={}", column.join("."))?;
+        }
+        if let Some((w, _)) = &self.join_within {
+            write!(f, " join={w}")?;
         }
         if !self.session_partition_by.is_empty() {
             let names: Vec<&str> = self.session_partition_by.iter().map(|n| n.value.as_str()).collect();

@@ -61,6 +61,20 @@ pub fn extract(tokens: Vec<TokenWithSpan>) -> Result<(Vec<TokenWithSpan>, Stream
                 continue;
             }
         }
+        // ksqlDB's stream-stream join bound: `WITHIN 1 HOUR`, `WITHIN (1 HOUR, 2 HOURS)`,
+        // each optionally followed by `GRACE PERIOD 10 MINUTES`.
+        if depth == 0 && cursor.word_at(cursor.at).as_deref() == Some("WITHIN") {
+            let next = cursor.next_significant(cursor.at + 1);
+            if next.is_some_and(|i| matches!(tokens[i].token, Token::Number(..) | Token::LParen)) {
+                let position = Position::from_location(token.span.start);
+                if clauses.join_within.is_some() {
+                    return Err(SqlError::new("WITHIN is given twice").at(position));
+                }
+                cursor.at = next.unwrap_or(tokens.len());
+                clauses.join_within = Some((parse_join_within(&mut cursor)?, position));
+                continue;
+            }
+        }
         if cursor.word_at(cursor.at).as_deref() == Some("FOR") {
             // `FOR SYSTEM_TIME AS OF`: the significant tokens after FOR.
             let mut at = cursor.at;
@@ -359,6 +373,30 @@ fn parse_within(cursor: &mut Cursor<'_>) -> Result<i64, SqlError> {
     };
     let ms = unit_ms(&unit).ok_or_else(|| SqlError::new(format!("unknown time unit {unit}")).at(position).hint(UNITS_HINT))?;
     number.checked_mul(ms).ok_or_else(|| SqlError::new("WITHIN is too large").at(position))
+}
+
+/// After ksqlDB's join `WITHIN`: `1 HOUR` or `(1 HOUR, 2 HOURS)`, then `[GRACE PERIOD n UNIT]`.
+fn parse_join_within(cursor: &mut Cursor<'_>) -> Result<super::ast::JoinWithin, SqlError> {
+    const EXAMPLE: &str = "write JOIN b WITHIN 1 HOUR [GRACE PERIOD 10 MINUTES] ON a.id = b.id, or WITHIN (1 HOUR, 2 HOURS)";
+    let (before_ms, after_ms) = if cursor.peek().is_some_and(|t| t.token == Token::LParen) {
+        cursor.advance();
+        let before = cursor.duration(EXAMPLE)?;
+        cursor.expect(Token::Comma, EXAMPLE)?;
+        let after = cursor.duration(EXAMPLE)?;
+        cursor.expect(Token::RParen, EXAMPLE)?;
+        (before, after)
+    } else {
+        let d = cursor.duration(EXAMPLE)?;
+        (d, d)
+    };
+    let grace_ms = if cursor.next_significant(cursor.at).and_then(|i| cursor.word_at(i)).as_deref() == Some("GRACE") {
+        cursor.advance();
+        cursor.expect_word("PERIOD", EXAMPLE)?;
+        Some(cursor.duration("GRACE PERIOD takes a duration such as 10 MINUTES")?)
+    } else {
+        None
+    };
+    Ok(super::ast::JoinWithin { before_ms, after_ms, grace_ms })
 }
 
 /// After `SESSION(TABLE t`: `PARTITION BY a, b` up to (not including) the comma

@@ -123,7 +123,11 @@ pub type LoweredOn = (Vec<(Expr, Column)>, Option<Expr>);
 /// Errors: a join this engine cannot run, each with the way out: more than one join, a
 /// join of two streams, RIGHT/FULL/CROSS joins, `USING`/`NATURAL`, a subquery on either
 /// side, or a table that is not in PostgreSQL.
-pub fn joined_relations(query: &Query, catalog: &Catalog) -> Result<Option<JoinedRelations>, SqlError> {
+pub fn joined_relations(
+    query: &Query,
+    catalog: &Catalog,
+    within: Option<&(crate::sql::ast::JoinWithin, Option<crate::error::Position>)>,
+) -> Result<Option<JoinedRelations>, SqlError> {
     let SetExpr::Select(select) = query.body.as_ref() else { return Ok(None) };
     let [from] = select.from.as_slice() else { return Ok(None) };
     let Some(join) = from.joins.first() else { return Ok(None) };
@@ -145,6 +149,25 @@ pub fn joined_relations(query: &Query, catalog: &Catalog) -> Result<Option<Joine
     };
     let (stream, stream_alias, _) = table_name(&from.relation)?;
     let (table, _, table_position) = table_name(&join.relation)?;
+    let two_streams = matches!(table.connector, ConnectorOptions::Kafka(_)) && !table.is_changelog();
+    match (within, two_streams) {
+        (Some((w, at)), true) => {
+            return Err(SqlError::new(format!(
+                "joins of two streams are not supported yet (\"{}\" {w} \"{}\")",
+                stream.name, table.name
+            ))
+            .at(*at)
+            .hint("a stream joins a table by key: a Kafka TABLE with a PRIMARY KEY, or a PostgreSQL table"))
+        }
+        // ksqlDB's words for a bound on a stream-table join.
+        (Some((_, at)), false) => {
+            return Err(SqlError::new(
+                "A window definition was provided for a Stream-Table join. These joins are not windowed. Please drop the window definition (i.e. the WITHIN clause) and try to rerun your query.",
+            )
+            .at(*at))
+        }
+        (None, _) => {}
+    }
     if from.joins.len() > 1 {
         return Err(SqlError::new("a query joins one table at most")
             .at(table_position)
@@ -181,7 +204,11 @@ pub fn joined_relations(query: &Query, catalog: &Catalog) -> Result<Option<Joine
         };
         return Err(SqlError::new(format!("joining \"{}\" ({what}) is not supported yet", table.name))
             .at(table_position)
-            .hint("a stream joins a table by key: a Kafka TABLE with a PRIMARY KEY (ksqlDB), or a PostgreSQL table ('connector'='jdbc' or 'postgres'); joins of two streams are not supported yet"));
+            .hint(if two_streams {
+                "a stream joins a table by key: a Kafka TABLE with a PRIMARY KEY (ksqlDB), or a PostgreSQL table ('connector'='jdbc' or 'postgres'); a join of two streams needs a time bound (ksqlDB's JOIN ... WITHIN 1 HOUR, Flink's a.ts BETWEEN b.ts - INTERVAL '1' HOUR AND b.ts), and such joins are not supported yet"
+            } else {
+                "a stream joins a table by key: a Kafka TABLE with a PRIMARY KEY (ksqlDB), or a PostgreSQL table ('connector'='jdbc' or 'postgres')"
+            }));
     }
     if !stream.connector.is_source() || matches!(stream.connector, ConnectorOptions::Postgres(_)) {
         return Err(SqlError::new(format!("\"{}\" cannot be read as the stream of a join", stream.name))

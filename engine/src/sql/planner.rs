@@ -820,8 +820,13 @@ impl<'a> Planner<'a> {
         // A lookup join: the stream read, a PostgreSQL table looked up per row.
         let joined = match &recognized {
             Some(_) => None,
-            None => super::lookup_join::joined_relations(query, &base)?,
+            None => super::lookup_join::joined_relations(query, &base, clauses.join_within.as_ref())?,
         };
+        if let (Some((_, at)), None) = (&clauses.join_within, &joined) {
+            return Err(SqlError::new("WITHIN belongs to a join of two streams")
+                .at(*at)
+                .hint("write FROM a JOIN b WITHIN 1 HOUR ON a.id = b.id, or drop WITHIN"));
+        }
         let time_column = match (&clauses.system_time, &joined) {
             (Some((parts, position)), Some(j)) => Some(super::lookup_join::check_time_column(parts, *position, j)?),
             (Some((_, position)), None) => {

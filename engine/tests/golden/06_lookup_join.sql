@@ -63,3 +63,16 @@ SELECT c.user_id, c.page, u.name, u.region FROM clicks c LEFT JOIN users u ON c.
 ----
 CREATE STREAM by_region AS
 SELECT c.user_id, u.name FROM clicks c JOIN users u ON c.page = u.region
+----
+CREATE STREAM click_events (user_id VARCHAR, page VARCHAR) WITH (kafka_topic='click-events', value_format='json', partitions=1);
+CREATE STREAM page_views (user_id VARCHAR, ms BIGINT) WITH (kafka_topic='views', value_format='json', partitions=1)
+----
+CREATE STREAM j AS SELECT c.user_id, v.ms FROM click_events c JOIN page_views v WITHIN 1 HOUR ON c.user_id = v.user_id
+----
+CREATE STREAM j AS SELECT c.user_id, v.ms FROM click_events c JOIN page_views v WITHIN (1 HOUR, 2 HOURS) GRACE PERIOD 10 MINUTES ON c.user_id = v.user_id
+----
+CREATE STREAM j AS SELECT c.user_id, v.ms FROM click_events c JOIN page_views v ON c.user_id = v.user_id
+----
+CREATE STREAM j AS SELECT o.order_id, c.name FROM orders o JOIN customers c WITHIN 1 HOUR ON o.customer_id = c.id
+----
+CREATE STREAM j AS SELECT user_id FROM click_events WITHIN 1 HOUR
