@@ -137,7 +137,8 @@ pub fn is_complete(text: &str) -> bool {
             c => last_significant = Some(c),
         }
     }
-    last_significant == Some(';')
+    // A statement set (`EXECUTE STATEMENT SET BEGIN ...; ...; END;`) ends at its END.
+    last_significant == Some(';') && !eddy_engine::split_statements(text).is_err_and(|e| e.message == "the statement set is not closed")
 }
 
 /// Words that complete without `;`: the shell's own commands.
@@ -207,6 +208,8 @@ mod tests {
     #[test]
     fn complete_only_at_a_semicolon_outside_strings_and_comments() {
         assert!(is_complete("SELECT 1;"));
+        assert!(!is_complete("EXECUTE STATEMENT SET\nBEGIN\n  INSERT INTO a SELECT * FROM s;"));
+        assert!(is_complete("EXECUTE STATEMENT SET\nBEGIN\n  INSERT INTO a SELECT * FROM s;\nEND;"));
         assert!(is_complete("SELECT 1; -- done"));
         assert!(!is_complete("SELECT 'a;"));
         assert!(!is_complete("SELECT 'a;' FROM s"));

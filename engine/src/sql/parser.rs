@@ -31,7 +31,19 @@ pub fn parse_sql(sql: &str) -> Result<Vec<ParsedStatement>, SqlError> {
     })?;
     let mut out = Vec::new();
     let mut offsets = OffsetCursor::new(sql);
+    // Inside Flink's statement set (`EXECUTE STATEMENT SET BEGIN ...; ...; END;`): where
+    // it began.
+    let mut statement_set: Option<Position> = None;
     for chunk in split_statements(tokens) {
+        let (chunk, set) = statement_set_edges(chunk, statement_set.is_some());
+        match set {
+            SetEdge::Begin(at) => statement_set = Some(at),
+            SetEdge::End => {
+                statement_set = None;
+                continue;
+            }
+            SetEdge::None => {}
+        }
         let Some(first) = chunk.iter().find(|t| !matches!(t.token, Token::Whitespace(_))).cloned() else { continue };
         check_complexity(&chunk, &first)?;
         check_identifiers(&chunk)?;
@@ -53,9 +65,62 @@ pub fn parse_sql(sql: &str) -> Result<Vec<ParsedStatement>, SqlError> {
         let end_offset = offsets.byte_offset(end);
         let text = sql.get(begin..end_offset).unwrap_or_default().trim().to_string();
         let position = Position::from_location(first.span.start).unwrap_or_default();
+        if statement_set.is_some() && !matches!(statement, Statement::InsertInto(_)) {
+            return Err(SqlError::new("a statement set holds INSERT INTO ... SELECT statements only")
+                .at(Some(position))
+                .hint("move this statement before EXECUTE STATEMENT SET BEGIN"));
+        }
         out.push(ParsedStatement { statement, text, position });
     }
+    if let Some(at) = statement_set {
+        return Err(SqlError::new("the statement set is not closed").at(Some(at)).hint("end it with END;"));
+    }
     Ok(out)
+}
+
+/// Where a chunk opens or closes a statement set.
+enum SetEdge {
+    None,
+    /// `EXECUTE STATEMENT SET BEGIN` (its first statement follows in the same chunk) or
+    /// `BEGIN STATEMENT SET` (a chunk of its own, older Flink SQL client syntax).
+    Begin(Position),
+    /// `END`.
+    End,
+}
+
+/// Cuts a statement set's opening words off `chunk` (Flink: `EXECUTE STATEMENT SET BEGIN
+/// INSERT ...;`, `BEGIN STATEMENT SET;`), recognizes its closing `END`, and drops the
+/// `EXECUTE` of a single `EXECUTE INSERT INTO ...`. The statements of a set run as
+/// separate queries.
+fn statement_set_edges(chunk: Vec<TokenWithSpan>, inside: bool) -> (Vec<TokenWithSpan>, SetEdge) {
+    let significant: Vec<usize> =
+        chunk.iter().enumerate().filter(|(_, t)| !matches!(t.token, Token::Whitespace(_))).map(|(i, _)| i).collect();
+    let word = |n: usize| -> Option<String> {
+        significant.get(n).and_then(|&i| match &chunk[i].token {
+            Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_uppercase()),
+            _ => None,
+        })
+    };
+    let at = |n: usize| significant.get(n).and_then(|&i| Position::from_location(chunk[i].span.start)).unwrap_or_default();
+    let words: Vec<Option<String>> = (0..4).map(word).collect();
+    let is = |n: usize, w: &str| words.get(n).and_then(|x| x.as_deref()) == Some(w);
+    if inside && is(0, "END") && significant.len() == 1 {
+        return (Vec::new(), SetEdge::End);
+    }
+    if !inside && is(0, "BEGIN") && is(1, "STATEMENT") && is(2, "SET") && significant.len() == 3 {
+        let position = at(0);
+        return (Vec::new(), SetEdge::Begin(position));
+    }
+    if !inside && is(0, "EXECUTE") && is(1, "STATEMENT") && is(2, "SET") && is(3, "BEGIN") {
+        let position = at(0);
+        let cut = significant.get(4).copied().unwrap_or(chunk.len());
+        return (chunk.into_iter().skip(cut).collect(), SetEdge::Begin(position));
+    }
+    if is(0, "EXECUTE") && is(1, "INSERT") {
+        let cut = significant[1];
+        return (chunk.into_iter().skip(cut).collect(), SetEdge::None);
+    }
+    (chunk, SetEdge::None)
 }
 
 /// Most operators one statement may hold (arithmetic, comparison, `AND`/`OR`, `::`, ...).

@@ -56,3 +56,17 @@ MATCH_RECOGNIZE (
     DEFINE A AS A.event_type = 'login', N AS N.event_type <> 'log-out',
            B AS B.event_type = 'login' AND B.location_country <> A.location_country
 )
+----
+EXECUTE STATEMENT SET
+BEGIN
+  INSERT INTO a SELECT * FROM s;
+  INSERT INTO b SELECT x FROM s WHERE x > 1;
+END;
+----
+BEGIN STATEMENT SET; INSERT INTO a SELECT * FROM s; END;
+----
+EXECUTE INSERT INTO a SELECT * FROM s
+----
+EXECUTE STATEMENT SET BEGIN INSERT INTO a SELECT * FROM s; CREATE STREAM x (a INT) WITH (kafka_topic='x'); END;
+----
+EXECUTE STATEMENT SET BEGIN INSERT INTO a SELECT * FROM s;
