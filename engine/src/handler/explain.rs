@@ -30,9 +30,46 @@ impl Engine {
                 let query = Some(explained(&q.plan, false));
                 Ok(StatementResult::Explain { query_id: Some(info.id), plan, query })
             }
+            ExplainTarget::Dot(inner) => {
+                let plan = match inner.as_ref() {
+                    ExplainTarget::Query(id) => {
+                        let Some(i) = self.find_query(&id.value) else { return Err(self.unknown_query(id).into()) };
+                        self.queries[i].plan.clone()
+                    }
+                    ExplainTarget::Statement(statement) => {
+                        let inner =
+                            ParsedStatement { statement: statement.as_ref().clone(), text: explained_text(&p.text), position: p.position };
+                        let mut catalog = self.catalog.clone();
+                        let mut query_ids = self.query_ids.clone();
+                        let mut planner = Planner::new(&mut catalog, &self.state, &mut query_ids);
+                        let planned = match &inner.statement {
+                            Statement::Query(q, clauses) if clauses.emit.is_some() => {
+                                vec![PlannedStatement::StartQuery(std::sync::Arc::new(planner.plan_push(q, clauses, &inner)?.0))]
+                            }
+                            Statement::CreateAs(_) | Statement::InsertInto(_) => planner.plan(&inner)?,
+                            _ => Vec::new(),
+                        };
+                        let found = planned.into_iter().find_map(|s| match s {
+                            PlannedStatement::StartQuery(q) => Some(super::with_session(q, session)),
+                            _ => None,
+                        });
+                        let Some(q) = found else {
+                            return Err(SqlError::new("EXPLAIN (FORMAT DOT) draws a query: a CREATE ... AS SELECT, an INSERT ... SELECT, a push query or a query id")
+                                .at(Some(p.position))
+                                .hint("write EXPLAIN (FORMAT DOT) INSERT INTO sink SELECT ..., or EXPLAIN (FORMAT DOT) <query id>")
+                                .into());
+                        };
+                        q
+                    }
+                    ExplainTarget::Dot(_) => {
+                        return Err(SqlError::new("FORMAT is given twice").at(Some(p.position)).into());
+                    }
+                };
+                let graph = crate::runtime::PlanGraph::of(&plan);
+                Ok(StatementResult::Explain { query_id: None, plan: graph.to_dot(), query: Some(explained(&plan, false)) })
+            }
             ExplainTarget::Statement(inner) => {
-                let text = p.text.trim_start();
-                let text = text.get("EXPLAIN".len()..).unwrap_or_default().trim().to_string();
+                let text = explained_text(&p.text);
                 let inner = ParsedStatement { statement: inner.as_ref().clone(), text, position: p.position };
                 let mut catalog = self.catalog.clone();
                 let mut query_ids = self.query_ids.clone();
@@ -65,6 +102,8 @@ impl Engine {
                             let q = super::with_session(q, session);
                             query = Some(explained(&q, push));
                             let _ = write!(plan, "{q}\n  parallelism: {}", parallelism(&q));
+                            let _ =
+                                write!(plan, "\n  graph:\n    {}", crate::runtime::PlanGraph::of(&q).to_string().replace('\n', "\n    "));
                         }
                         other => {
                             let _ = write!(plan, "{other}");
@@ -75,6 +114,16 @@ impl Engine {
             }
         }
     }
+}
+
+/// The statement after `EXPLAIN [(FORMAT ...)]`.
+fn explained_text(text: &str) -> String {
+    let rest = text.trim_start().get("EXPLAIN".len()..).unwrap_or_default().trim_start();
+    let rest = match rest.strip_prefix('(') {
+        Some(options) => options.split_once(')').map_or("", |(_, after)| after),
+        None => rest,
+    };
+    rest.trim().to_string()
 }
 
 /// The `queryDescription` parts of a planned query.

@@ -3,6 +3,7 @@
 
 mod checkpoint;
 pub(crate) mod exchange;
+pub mod graph;
 mod handle;
 mod lookup;
 mod pipeline;
@@ -13,6 +14,7 @@ mod start;
 pub mod table_state;
 
 pub use checkpoint::{newest, Checkpoint, CheckpointStore, Checkpointing, DEFAULT_CHECKPOINT_INTERVAL_MS, RETAINED_CHECKPOINTS};
+pub use graph::PlanGraph;
 pub use handle::{started, QueryHandle, QueryStatus, QueryStopper};
 pub use pipeline::parallelism;
 pub use push::PushSink;

@@ -307,6 +307,8 @@ pub enum ExplainTarget {
     Statement(Box<Statement>),
     /// A running query, by id.
     Query(Name),
+    /// `EXPLAIN (FORMAT DOT) ...`: the target's operator graph as Graphviz DOT.
+    Dot(Box<ExplainTarget>),
 }
 
 /// A statement with its text and where it starts in the input.
@@ -382,6 +384,7 @@ impl fmt::Display for Statement {
             Statement::Describe { name, extended } => write!(f, "DESCRIBE{} {name}", if *extended { " EXTENDED" } else { "" }),
             Statement::Explain(ExplainTarget::Statement(s)) => write!(f, "EXPLAIN [{s}]"),
             Statement::Explain(ExplainTarget::Query(id)) => write!(f, "EXPLAIN QUERY {id}"),
+            Statement::Explain(ExplainTarget::Dot(t)) => write!(f, "EXPLAIN (FORMAT DOT) {}", Statement::Explain(t.as_ref().clone())),
             Statement::Terminate(Some(id)) => write!(f, "TERMINATE {id}"),
             Statement::Terminate(None) => write!(f, "TERMINATE ALL"),
             Statement::Drop { kind, name, if_exists, delete_topic } => write!(

@@ -518,11 +518,40 @@ impl StreamParser<'_> {
             }
             Some("EXPLAIN") => {
                 self.parser.next_token();
-                if matches!(self.parser.peek_token().token, Token::Word(_)) && self.parser.peek_nth_token(1).token == Token::EOF {
-                    Statement::Explain(ExplainTarget::Query(name_of(&self.parser.parse_identifier().map_err(parser_error)?)))
-                } else {
-                    Statement::Explain(ExplainTarget::Statement(Box::new(self.parse_statement()?)))
+                // `(FORMAT DOT|TEXT)`, PostgreSQL's option list.
+                let mut dot = false;
+                if self.parser.peek_token().token == Token::LParen {
+                    self.parser.next_token();
+                    let position = self.position();
+                    let hint = "write EXPLAIN (FORMAT DOT) <statement or query id>, or EXPLAIN (FORMAT TEXT) ...";
+                    if !self.parse_word("FORMAT") {
+                        return Err(SqlError::new(format!("syntax error: expected FORMAT, found {}", self.parser.peek_token().token))
+                            .at(position)
+                            .hint(hint));
+                    }
+                    let position = self.position();
+                    dot = match self.peek_word(0).as_deref() {
+                        Some("DOT") => true,
+                        Some("TEXT") => false,
+                        _ => {
+                            return Err(SqlError::new(format!(
+                                "syntax error: expected DOT or TEXT, found {}",
+                                self.parser.peek_token().token
+                            ))
+                            .at(position)
+                            .hint(hint))
+                        }
+                    };
+                    self.parser.next_token();
+                    self.parser.expect_token(&Token::RParen).map_err(|e| parser_error(e).hint(hint))?;
                 }
+                let target =
+                    if matches!(self.parser.peek_token().token, Token::Word(_)) && self.parser.peek_nth_token(1).token == Token::EOF {
+                        ExplainTarget::Query(name_of(&self.parser.parse_identifier().map_err(parser_error)?))
+                    } else {
+                        ExplainTarget::Statement(Box::new(self.parse_statement()?))
+                    };
+                Statement::Explain(if dot { ExplainTarget::Dot(Box::new(target)) } else { target })
             }
             Some("TERMINATE") => {
                 self.parser.next_token();

@@ -8,6 +8,7 @@ mod common;
 
 mod checkpoint_restore;
 mod decode_robustness;
+mod explain_graph;
 mod fuzz;
 mod golden;
 mod match_recognize_state;
