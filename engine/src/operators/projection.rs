@@ -22,6 +22,11 @@ impl Projection {
     pub fn new(exprs: Vec<Arc<dyn PhysicalExpr>>, schema: SchemaRef) -> Self {
         Projection { exprs, schema }
     }
+
+    /// The schema of the rows it emits.
+    pub fn output_schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
 }
 
 impl Operator for Projection {

@@ -66,6 +66,24 @@ impl PlanGraph {
             nodes.push(Node { id, kind, detail, parallelism, state });
         };
         let source = &plan.source;
+        if let Some(j) = &plan.interval_join {
+            // Both topics in one source; each stream decoded and timed inside the join.
+            add(
+                "source",
+                format!("{} + {} ({} + {})", source.name, j.right.name, source.connector, j.right.connector),
+                1,
+                Some("positions"),
+                String::new(),
+            );
+            add("interval join", j.to_string(), 1, Some("each stream's rows within the bound, per-partition watermarks"), "forward".into());
+            if let Some(f) = &plan.filter {
+                add("filter", f.display.clone(), 1, None, "forward".into());
+            }
+            let exprs: Vec<String> = plan.projection.iter().map(|p| format!("{} := {}", p.name, p.display)).collect();
+            add("project", exprs.join(", "), 1, None, "forward".into());
+            add("sink", format!("{} ({})", plan.sink.name, plan.sink.connector), 1, None, "forward".into());
+            return PlanGraph { query: plan.id.clone(), nodes, edges };
+        }
         add("source", format!("{} ({})", source.name, source.connector), 1, Some("positions"), String::new());
         let format = source.connector.format().map_or_else(|| source.connector.name().to_string(), |f| f.to_string());
         add("decode", format, workers, None, if workers > 1 { "by partition".into() } else { "forward".into() });

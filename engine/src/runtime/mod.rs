@@ -12,6 +12,7 @@ mod push;
 pub mod snapshot;
 mod start;
 pub mod table_state;
+pub mod union_source;
 
 pub use checkpoint::{newest, Checkpoint, CheckpointStore, Checkpointing, DEFAULT_CHECKPOINT_INTERVAL_MS, RETAINED_CHECKPOINTS};
 pub use graph::PlanGraph;

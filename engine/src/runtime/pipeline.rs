@@ -58,8 +58,8 @@ use crate::error::{EngineError, Result};
 use crate::metrics::QueryMetrics;
 use crate::operator::{Collector, Message, Operator, Timestamp, PROCESSING_TIME_INTERVAL_MS};
 use crate::operators::{
-    Changelog, Decode, Filter, HavingDeletes, LookupJoin, MatchRecognize, MetaColumns, Projection, Watermarks, WindowAggregate,
-    META_ROWTIME,
+    Changelog, Decode, Filter, HavingDeletes, IntervalJoin, JoinSide, LookupJoin, MatchRecognize, MetaColumns, Projection, Watermarks,
+    WindowAggregate, META_ROWTIME,
 };
 use crate::options::{ConnectorOptions, ErrorPolicy};
 use crate::record::RawColumn;
@@ -113,7 +113,7 @@ pub(super) async fn open(
 ) -> Result<Vec<JoinHandle<Result<()>>>> {
     let plan = plan.clone();
     let metrics = metrics.clone();
-    let stateful = plan.aggregate.is_some() || plan.match_recognize.is_some();
+    let stateful = plan.aggregate.is_some() || plan.match_recognize.is_some() || plan.interval_join.is_some();
     let keyed = plan.aggregate.as_ref().is_some_and(|a| !a.keys.is_empty())
         || plan.match_recognize.as_ref().is_some_and(|m| !m.partition_by.is_empty());
     // Decoding runs on n workers for any stateful query; the state needs keys to split on.
@@ -195,6 +195,18 @@ pub(super) async fn open(
             Downstream::One(Outlet::new(sink_tx.clone(), 0)),
             task(first_back, 0, 1),
         )));
+    } else if let Some(j) = &plan.interval_join {
+        // source (both topics) -> interval join (each stream decoded by its own chain)
+        // -> filter .. project -> sink, one task.
+        let join = interval_join_operator(&plan, j, &metrics, &partitions)?;
+        let schema = join.output_schema();
+        let mut ops: Vec<Box<dyn Operator>> = vec![Box::new(join)];
+        ops.extend(back_operators(&plan, &metrics, &schema)?);
+        let me = task(0, 0, 1);
+        me.restore(&mut ops, &states)?;
+        let (ops_tx, ops_rx) = mpsc::channel(CHANNEL_CAPACITY);
+        tasks.push(tokio::spawn(run_source(source, Downstream::One(Outlet::new(ops_tx, 0)), ack_rx, stop_rx, metrics.clone(), resume)));
+        tasks.push(tokio::spawn(run_operators(ops, Inputs::new(ops_rx, 1), Downstream::One(Outlet::new(sink_tx.clone(), 0)), me)));
     } else if workers == 1 {
         let (front, input_schema) = front_operators(&plan, &metrics, &partitions)?;
         let mut ops = front;
@@ -327,9 +339,24 @@ async fn open_source(
     // replays from the resume position with the watermark rebuilt from the rows; a
     // match completed again is suppressed by a Kafka sink (`Sink::resume`) or upserted
     // by a keyed table. With restored state, the operators restore their own watermarks.
-    let restore_watermark = plan.match_recognize.is_none() && restore.states.is_none();
+    let restore_watermark = plan.match_recognize.is_none() && plan.interval_join.is_none() && restore.states.is_none();
     let restored_watermark = restore.progress.as_ref().and_then(|r| r.watermark).filter(|_| restore_watermark);
-    let source = factory.source(&plan.source, &ctx).await?;
+    let source = match &plan.interval_join {
+        // Both streams as one source; their consumers report no lag (their partition
+        // numbers would collide in the query's counters).
+        Some(j) => {
+            let mut sub = ctx.clone();
+            sub.metrics = Arc::new(QueryMetrics::default());
+            let topic = |r: &crate::catalog::Relation| match &r.connector {
+                ConnectorOptions::Kafka(k) => k.topic.clone(),
+                _ => r.name.clone(),
+            };
+            let left = factory.source(&plan.source, &sub).await?;
+            let right = factory.source(&j.right, &sub).await?;
+            Box::new(super::union_source::UnionSource::new(vec![(topic(&plan.source), left), (topic(&j.right), right)])) as Box<dyn Source>
+        }
+        None => factory.source(&plan.source, &ctx).await?,
+    };
     let late_sink = match (stateful, &plan.source.event_time.late_rows_topic) {
         (true, Some(topic)) => Some(factory.raw_sink(&plan.source, topic, &ctx).await?),
         _ => None,
@@ -374,26 +401,12 @@ fn front_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[
         true if source.event_time.late_rows_topic.is_some() || changelog => MetaColumns::Record,
         true => MetaColumns::Position,
     };
-    let physical = source.physical_schema();
     let decode = decode_operator(source, format, metrics, meta, changelog, &plan.id)?;
     let mut ops: Vec<Box<dyn Operator>> = vec![Box::new(decode)];
-    let mut schema: SchemaRef = meta.extend(&physical);
-    if !source.computed.is_empty() {
-        // Every declared column in order (computed ones evaluated), then the meta columns.
-        let mut exprs: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
-        for field in source.schema.fields() {
-            match source.computed.iter().find(|c| &c.name == field.name()) {
-                Some(c) => exprs.push(c.expr.clone()),
-                None => exprs.push(Arc::new(Column::new(field.name(), physical.index_of(field.name())?))),
-            }
-        }
-        for (j, f) in meta.fields().iter().enumerate() {
-            exprs.push(Arc::new(Column::new(f.name(), physical.fields().len() + j)));
-        }
-        let mut fields: Vec<Field> = source.schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
-        fields.extend(meta.fields());
-        schema = Arc::new(Schema::new(fields));
-        ops.push(Box::new(Projection::new(exprs, schema.clone())));
+    let mut schema: SchemaRef = meta.extend(&source.physical_schema());
+    if let Some(computed) = computed_columns(source, meta)? {
+        schema = computed.output_schema();
+        ops.push(Box::new(computed));
     }
     if changelog {
         let op = Changelog::new(&schema, source.schema.fields().len(), &source.key)?;
@@ -405,10 +418,93 @@ fn front_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[
         schema = watermarks.output_schema();
         ops.push(Box::new(watermarks));
     }
-    if let (Some(filter), None, None) = (&plan.filter, &plan.match_recognize, &plan.lookup_join) {
+    if let (Some(filter), None, None, None) = (&plan.filter, &plan.match_recognize, &plan.lookup_join, &plan.interval_join) {
         ops.push(Box::new(Filter::new(filter.expr.clone())));
     }
     Ok((ops, schema))
+}
+
+/// The projection that evaluates `source`'s computed columns after decoding: every
+/// declared column in order (computed ones evaluated), then the `meta` columns; `None`
+/// when it has none.
+///
+/// Errors: a declared column is missing from the physical schema.
+fn computed_columns(source: &crate::catalog::Relation, meta: MetaColumns) -> Result<Option<Projection>> {
+    if source.computed.is_empty() {
+        return Ok(None);
+    }
+    let physical = source.physical_schema();
+    let mut exprs: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
+    for field in source.schema.fields() {
+        match source.computed.iter().find(|c| &c.name == field.name()) {
+            Some(c) => exprs.push(c.expr.clone()),
+            None => exprs.push(Arc::new(Column::new(field.name(), physical.index_of(field.name())?))),
+        }
+    }
+    for (j, f) in meta.fields().iter().enumerate() {
+        exprs.push(Arc::new(Column::new(f.name(), physical.fields().len() + j)));
+    }
+    let mut fields: Vec<Field> = source.schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+    fields.extend(meta.fields());
+    Ok(Some(Projection::new(exprs, Arc::new(Schema::new(fields)))))
+}
+
+/// The interval join of `plan`: each stream's chain (decode, computed columns,
+/// watermark over its own partitions of the union source, `partitions` being the
+/// union's renumbered ones) and the join.
+///
+/// Errors: a stream cannot be decoded, or the join cannot be built.
+fn interval_join_operator(
+    plan: &QueryPlan,
+    join: &crate::sql::interval_join::IntervalJoinPlan,
+    metrics: &Arc<QueryMetrics>,
+    partitions: &[i32],
+) -> Result<IntervalJoin> {
+    let side = |relation: &crate::catalog::Relation, i: usize, keys: &[crate::sql::planner::PlannedExpr]| -> Result<JoinSide> {
+        let Some(format) = relation.connector.format() else {
+            return Err(EngineError::statement(format!("\"{}\" cannot be read", relation.name)));
+        };
+        let meta = MetaColumns::Position;
+        let decode = decode_operator(relation, format, metrics, meta, false, &plan.id)?;
+        let mut chain: Vec<Box<dyn Operator>> = vec![Box::new(decode)];
+        let mut schema: SchemaRef = meta.extend(&relation.physical_schema());
+        if let Some(computed) = computed_columns(relation, meta)? {
+            schema = computed.output_schema();
+            chain.push(Box::new(computed));
+        }
+        let mine: Vec<i32> = partitions.iter().copied().filter(|p| p.rem_euclid(2) as usize == i).collect();
+        let policy = relation.connector.error_policy();
+        let watermarks = Watermarks::new(&relation.event_time, &schema, &mine, now_ms(), metrics.clone(), policy, plan.id.clone())?;
+        schema = watermarks.output_schema();
+        chain.push(Box::new(watermarks));
+        Ok(JoinSide {
+            topic: match &relation.connector {
+                ConnectorOptions::Kafka(k) => k.topic.clone(),
+                _ => {
+                    return Err(EngineError::statement(format!(
+                        "\"{}\" is not a Kafka stream: an interval join reads two topics",
+                        relation.name
+                    )))
+                }
+            },
+            chain,
+            schema,
+            columns: relation.schema.fields().len(),
+            keys: keys.iter().map(|k| k.expr.clone()).collect(),
+        })
+    };
+    let left = side(&plan.source, 0, &join.left_keys)?;
+    let right = side(&join.right, 1, &join.right_keys)?;
+    IntervalJoin::new(
+        left,
+        right,
+        join.kind,
+        join.before_ms,
+        join.after_ms,
+        join.grace_ms,
+        join.condition.as_ref().map(|c| c.expr.clone()),
+        metrics.clone(),
+    )
 }
 
 /// The Decode operator of `source` (in `format`): its record key, an unwrapped single
@@ -459,7 +555,7 @@ pub(super) fn decode_operator(
 /// project.
 fn back_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, input: &SchemaRef) -> Result<Vec<Box<dyn Operator>>> {
     let mut ops: Vec<Box<dyn Operator>> = Vec::new();
-    if let (Some(filter), Some(_)) = (&plan.filter, &plan.lookup_join) {
+    if let (Some(filter), true) = (&plan.filter, plan.lookup_join.is_some() || plan.interval_join.is_some()) {
         // WHERE reads the joined rows.
         ops.push(Box::new(Filter::new(filter.expr.clone())));
     }

@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use datafusion::common::{Column, DFSchema};
 use datafusion::logical_expr::utils::split_conjunction;
-use datafusion::logical_expr::{BinaryExpr, Expr, Join, JoinType, Operator};
+use datafusion::logical_expr::{BinaryExpr, Expr, Join, Operator};
 use sqlparser::ast::{JoinConstraint, JoinOperator, Query, SetExpr, TableFactor};
 
 use super::parser::{normalize_ident, object_name};
@@ -108,6 +108,9 @@ pub struct JoinedRelations {
     pub table: Arc<Relation>,
     /// INNER or LEFT.
     pub kind: LookupJoinKind,
+    /// Set when the right side is a stream too: an interval join of this kind, with
+    /// ksqlDB's `WITHIN` bound when written (Flink's is in the ON clause).
+    pub streams: Option<(crate::operators::IntervalJoinKind, Option<crate::sql::ast::JoinWithin>)>,
 }
 
 /// A relation named in FROM: the relation, its alias, where its name was written.
@@ -150,28 +153,51 @@ pub fn joined_relations(
     let (stream, stream_alias, _) = table_name(&from.relation)?;
     let (table, _, table_position) = table_name(&join.relation)?;
     let two_streams = matches!(table.connector, ConnectorOptions::Kafka(_)) && !table.is_changelog();
-    match (within, two_streams) {
-        (Some((w, at)), true) => {
-            return Err(SqlError::new(format!(
-                "joins of two streams are not supported yet (\"{}\" {w} \"{}\")",
-                stream.name, table.name
-            ))
-            .at(*at)
-            .hint("a stream joins a table by key: a Kafka TABLE with a PRIMARY KEY, or a PostgreSQL table"))
-        }
+    if let (Some((_, at)), false) = (within, two_streams) {
         // ksqlDB's words for a bound on a stream-table join.
-        (Some((_, at)), false) => {
-            return Err(SqlError::new(
-                "A window definition was provided for a Stream-Table join. These joins are not windowed. Please drop the window definition (i.e. the WITHIN clause) and try to rerun your query.",
-            )
-            .at(*at))
-        }
-        (None, _) => {}
+        return Err(SqlError::new(
+            "A window definition was provided for a Stream-Table join. These joins are not windowed. Please drop the window definition (i.e. the WITHIN clause) and try to rerun your query.",
+        )
+        .at(*at));
     }
-    if from.joins.len() > 1 {
-        return Err(SqlError::new("a query joins one table at most")
-            .at(table_position)
-            .hint("enrich in steps: write the first join's rows to a stream, and join that with the next table"));
+    if two_streams {
+        if !matches!(stream.connector, ConnectorOptions::Kafka(_)) || stream.is_changelog() {
+            return Err(SqlError::new(format!(
+                "\"{}\" cannot be the left stream of a join of two streams: it is not a Kafka stream",
+                stream.name
+            ))
+            .at(table_position));
+        }
+        if from.joins.len() > 1 {
+            return Err(SqlError::new("a query joins two streams at most").at(table_position));
+        }
+        let (kind, constraint) = match &join.join_operator {
+            JoinOperator::Join(c) | JoinOperator::Inner(c) => (crate::operators::IntervalJoinKind::Inner, c),
+            JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (crate::operators::IntervalJoinKind::Left, c),
+            JoinOperator::Right(c) | JoinOperator::RightOuter(c) => (crate::operators::IntervalJoinKind::Right, c),
+            JoinOperator::FullOuter(c) => (crate::operators::IntervalJoinKind::Full, c),
+            _ => return Err(SqlError::new("a join of two streams is [INNER], LEFT, RIGHT or FULL [OUTER] JOIN ... ON").at(table_position)),
+        };
+        if !matches!(constraint, JoinConstraint::On(_)) {
+            return Err(SqlError::new("a join needs an ON clause").at(table_position));
+        }
+        for (r, what) in [(&stream, "left"), (&table, "right")] {
+            if !r.computed.is_empty() && r.computed.iter().any(|c| c.display.to_lowercase().starts_with("proctime(")) {
+                return Err(SqlError::new(format!(
+                    "the {what} stream \"{}\" has a processing-time column: an interval join is in event time",
+                    r.name
+                ))
+                .at(table_position));
+            }
+        }
+        let stream_alias = stream_alias.unwrap_or_else(|| stream.name.clone());
+        return Ok(Some(JoinedRelations {
+            stream,
+            stream_alias,
+            table,
+            kind: LookupJoinKind::Inner,
+            streams: Some((kind, within.map(|(w, _)| *w))),
+        }));
     }
     let (kind, constraint) = match &join.join_operator {
         JoinOperator::Join(c) | JoinOperator::Inner(c) => (LookupJoinKind::Inner, c),
@@ -219,7 +245,7 @@ pub fn joined_relations(
             .hint("join the stream the table is built from"));
     }
     let stream_alias = stream_alias.unwrap_or_else(|| stream.name.clone());
-    Ok(Some(JoinedRelations { stream, stream_alias, table, kind }))
+    Ok(Some(JoinedRelations { stream, stream_alias, table, kind, streams: None }))
 }
 
 /// Checks `FOR SYSTEM_TIME AS OF column`: it must be a processing-time column of the
@@ -293,7 +319,6 @@ pub fn lower(join: &Join, table_name: &str) -> Result<LoweredOn, SqlError> {
         return Err(SqlError::new(format!("a lookup join needs an equality between a column of \"{table_name}\" and the stream"))
             .hint(format!("write ON s.key = {table_name}.key_column; other conditions may follow with AND")));
     }
-    debug_assert!(matches!(join.join_type, JoinType::Inner | JoinType::Left));
     let rest = rest.into_iter().reduce(|a, b| a.and(b));
     Ok((keys, rest))
 }

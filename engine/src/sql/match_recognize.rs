@@ -318,6 +318,7 @@ pub fn plan(query: &Query, clauses: &StreamClauses, catalog: &Catalog, state: &S
         })?;
         let logical = coerce(logical, schema)?;
         let display = logical.to_string();
+        let logical = super::planner::simplified(logical, schema)?;
         let physical = state.create_physical_expr(logical, schema).map_err(df_error)?;
         Ok(PlannedExpr { name: name.to_string(), display, expr: physical })
     };

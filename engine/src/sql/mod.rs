@@ -9,6 +9,7 @@ pub(crate) mod context;
 pub(crate) mod event_time;
 pub(crate) mod functions;
 pub(crate) mod insert_values;
+pub mod interval_join;
 pub(crate) mod lookup_join;
 pub(crate) mod match_recognize;
 pub(crate) mod ml_predict;

@@ -126,6 +126,9 @@ pub struct QueryPlan {
     /// filter and the projection then read the joined rows (the source's columns, then
     /// the table's).
     pub lookup_join: Option<super::lookup_join::LookupJoinPlan>,
+    /// An interval join with a second stream, before the filter: the filter and the
+    /// projection then read the joined rows (the left stream's columns, then the right's).
+    pub interval_join: Option<super::interval_join::IntervalJoinPlan>,
     /// The aggregation, if the query has GROUP BY or aggregate functions.
     pub aggregate: Option<AggregatePlan>,
     /// HAVING, over the aggregation's output schema.
@@ -163,6 +166,9 @@ impl fmt::Display for QueryPlan {
             writeln!(f, "  {m}")?;
         }
         if let Some(j) = &self.lookup_join {
+            writeln!(f, "  {j}")?;
+        }
+        if let Some(j) = &self.interval_join {
             writeln!(f, "  {j}")?;
         }
         if let Some(filter) = &self.filter {
@@ -950,7 +956,16 @@ impl<'a> Planner<'a> {
             }
             None => None,
         };
+        let mut interval_join = None;
         let lookup_join = match (join_node, joined) {
+            (Some(j), Some(joined)) if joined.streams.is_some() => {
+                if aggregate_node.is_some() {
+                    return Err(SqlError::new(format!("GROUP BY over the join with \"{}\" is not supported yet", joined.table.name))
+                        .hint("write the joined rows to a stream (CREATE STREAM ... AS SELECT ... JOIN ...), and aggregate that"));
+                }
+                interval_join = Some(self.plan_interval_join(j, joined)?);
+                None
+            }
             (Some(j), Some(joined)) => {
                 if aggregate_node.is_some() {
                     return Err(SqlError::new(format!(
@@ -1051,6 +1066,7 @@ impl<'a> Planner<'a> {
             filter,
             match_recognize,
             lookup_join,
+            interval_join,
             aggregate,
             having,
             projection: exprs,
@@ -1226,8 +1242,61 @@ impl<'a> Planner<'a> {
         Ok(LookupJoinPlan { table: joined.table, kind, stream_keys, table_keys, condition, time_column })
     }
 
+    /// Lowers a join of two streams into an interval join: the equalities of the ON
+    /// clause become keys (the left's cast to the right's types), the bound comes from
+    /// WITHIN or the ON clause ([`super::interval_join::bound`]), the rest is checked on
+    /// each pair.
+    fn plan_interval_join(
+        &self,
+        join: &datafusion::logical_expr::Join,
+        joined: super::lookup_join::JoinedRelations,
+    ) -> Result<super::interval_join::IntervalJoinPlan, SqlError> {
+        let Some((kind, within)) = joined.streams else {
+            return Err(SqlError::new("not a join of two streams"));
+        };
+        let (keys, rest) = super::lookup_join::lower(join, &joined.table.name)?;
+        let (before_ms, after_ms, grace_ms) = super::interval_join::bound(
+            within,
+            rest.as_ref(),
+            &joined.stream,
+            &joined.table,
+            (join.left.schema().as_ref(), join.right.schema().as_ref()),
+        )?;
+        let mut left_keys = Vec::with_capacity(keys.len());
+        let mut right_keys = Vec::with_capacity(keys.len());
+        for (expr, column) in keys {
+            let want = join.right.schema().field_from_column(&column).map_err(df_error)?.data_type().clone();
+            let have = expr.to_field(join.left.schema()).map_err(df_error)?.1.data_type().clone();
+            let expr = if have == want {
+                expr
+            } else if arrow::compute::can_cast_types(&have, &want) {
+                Expr::Cast(Cast::new(Box::new(expr), want.clone()))
+            } else {
+                return Err(SqlError::new(format!("{expr} is {} but {} is {}", sql_name(&have), column, sql_name(&want)))
+                    .hint(format!("CAST the left side to {}", sql_name(&want))));
+            };
+            left_keys.push(self.physical(&column.name, expr, join.left.schema())?);
+            right_keys.push(self.physical(&column.name, Expr::Column(column.clone()), join.right.schema())?);
+        }
+        let condition = match rest {
+            Some(rest) => Some(self.physical("on", rest, join.schema.as_ref())?),
+            None => None,
+        };
+        Ok(super::interval_join::IntervalJoinPlan {
+            right: joined.table,
+            kind,
+            left_keys,
+            right_keys,
+            condition,
+            before_ms,
+            after_ms,
+            grace_ms,
+        })
+    }
+
     fn physical(&self, name: &str, expr: Expr, schema: &DFSchema) -> Result<PlannedExpr, SqlError> {
         let display = expr.to_string();
+        let expr = simplified(expr, schema)?;
         let expr = self.state.create_physical_expr(expr, schema).map_err(df_error)?;
         Ok(PlannedExpr { name: name.to_string(), display, expr })
     }
@@ -1253,6 +1322,26 @@ fn key_fields(options: &[WithOption], fields: &[Field], declared: Option<&str>) 
         }
     }
     Ok(Some(name))
+}
+
+/// `expr` with the functions DataFusion only runs after its optimizer rewrote them
+/// (`COALESCE`, `NVL`, `NVL2`, `IFNULL` become CASE): simplified as the optimizer would.
+/// Other expressions are left as planned (the simplifier would fold stable functions
+/// such as `NOW()` into the planning time, which a query that runs for days must not).
+///
+/// Errors: the simplifier fails.
+pub(super) fn simplified(expr: Expr, schema: &DFSchema) -> Result<Expr, SqlError> {
+    use datafusion::common::tree_node::TreeNode;
+    let needs = expr
+        .exists(|e| {
+            Ok(matches!(e, Expr::ScalarFunction(f) if matches!(f.name().to_lowercase().as_str(), "coalesce" | "nvl" | "nvl2" | "ifnull")))
+        })
+        .unwrap_or(false);
+    if !needs {
+        return Ok(expr);
+    }
+    let context = datafusion::logical_expr::simplify::SimplifyContext::builder().with_schema(Arc::new(schema.clone())).build();
+    datafusion::optimizer::simplify_expressions::ExprSimplifier::new(context).simplify(expr).map_err(df_error)
 }
 
 /// `SELECT * FROM "name"`, parsed.
@@ -1311,6 +1400,8 @@ pub(super) struct SelectPlan {
     pub(super) key_outputs: Vec<String>,
     /// A lookup join between the source and the filter.
     pub(super) lookup_join: Option<super::lookup_join::LookupJoinPlan>,
+    /// An interval join with a second stream between the source and the filter.
+    pub(super) interval_join: Option<super::interval_join::IntervalJoinPlan>,
     /// The output column that carries `window_start`, if selected.
     pub(super) window_start_output: Option<String>,
 }
@@ -1338,6 +1429,7 @@ impl SelectPlan {
             filter: self.filter,
             match_recognize: self.match_recognize,
             lookup_join: self.lookup_join,
+            interval_join: self.interval_join,
             aggregate: self.aggregate,
             having: self.having,
             projection: self.projection,

@@ -91,6 +91,9 @@ fn expand_query(
             ctes.insert(normalize_ident(&cte.alias.name), (expanded, columns));
         }
     }
+    if let SetExpr::Select(select) = query.body.as_mut() {
+        super::interval_join::comma_join(select);
+    }
     let SetExpr::Select(select) = query.body.as_mut() else {
         if ctes.len() > outer_ctes.len() || matches!(query.body.as_ref(), SetExpr::SetOperation { .. }) {
             return Err(SqlError::new(format!("{} is not supported yet", set_kind(&query.body)))

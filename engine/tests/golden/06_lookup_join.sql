@@ -69,10 +69,31 @@ CREATE STREAM page_views (user_id VARCHAR, ms BIGINT) WITH (kafka_topic='views',
 ----
 CREATE STREAM j AS SELECT c.user_id, v.ms FROM click_events c JOIN page_views v WITHIN 1 HOUR ON c.user_id = v.user_id
 ----
-CREATE STREAM j AS SELECT c.user_id, v.ms FROM click_events c JOIN page_views v WITHIN (1 HOUR, 2 HOURS) GRACE PERIOD 10 MINUTES ON c.user_id = v.user_id
+CREATE STREAM j2 AS SELECT c.user_id, v.ms FROM click_events c JOIN page_views v WITHIN (1 HOUR, 2 HOURS) GRACE PERIOD 10 MINUTES ON c.user_id = v.user_id
 ----
-CREATE STREAM j AS SELECT c.user_id, v.ms FROM click_events c JOIN page_views v ON c.user_id = v.user_id
+CREATE STREAM j3 AS SELECT c.user_id, v.ms FROM click_events c JOIN page_views v ON c.user_id = v.user_id
 ----
-CREATE STREAM j AS SELECT o.order_id, c.name FROM orders o JOIN customers c WITHIN 1 HOUR ON o.customer_id = c.id
+CREATE STREAM j4 AS SELECT o.order_id, c.name FROM orders o JOIN customers c WITHIN 1 HOUR ON o.customer_id = c.id
 ----
-CREATE STREAM j AS SELECT user_id FROM click_events WITHIN 1 HOUR
+CREATE STREAM j5 AS SELECT user_id FROM click_events WITHIN 1 HOUR
+----
+CREATE TABLE impressions (ad_id VARCHAR, shown_at TIMESTAMP(3), WATERMARK FOR shown_at AS shown_at - INTERVAL '5' SECOND)
+WITH ('connector'='kafka', 'topic'='impressions', 'format'='json');
+CREATE TABLE ad_clicks (ad_id VARCHAR, clicked_at TIMESTAMP(3), WATERMARK FOR clicked_at AS clicked_at - INTERVAL '5' SECOND)
+WITH ('connector'='kafka', 'topic'='ad-clicks', 'format'='json');
+CREATE TABLE clicked (ad_id VARCHAR, shown_at TIMESTAMP(3), clicked_at TIMESTAMP(3)) WITH ('connector'='postgres')
+----
+INSERT INTO clicked
+SELECT i.ad_id, i.shown_at, c.clicked_at FROM impressions i JOIN ad_clicks c
+ON i.ad_id = c.ad_id AND c.clicked_at BETWEEN i.shown_at AND i.shown_at + INTERVAL '10' MINUTE
+----
+INSERT INTO clicked
+SELECT i.ad_id, i.shown_at, c.clicked_at FROM impressions i LEFT JOIN ad_clicks c
+ON i.ad_id = c.ad_id AND i.shown_at >= c.clicked_at - INTERVAL '1' HOUR AND i.shown_at <= c.clicked_at
+----
+INSERT INTO clicked
+SELECT i.ad_id, i.shown_at, c.clicked_at FROM impressions i, ad_clicks c
+WHERE i.ad_id = c.ad_id AND c.clicked_at BETWEEN i.shown_at AND i.shown_at + INTERVAL '10' MINUTE
+----
+INSERT INTO clicked
+SELECT i.ad_id, i.shown_at, c.clicked_at FROM impressions i FULL JOIN ad_clicks c ON i.ad_id = c.ad_id
