@@ -29,6 +29,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMi
 use arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
 
+use super::chain::{run_chain, tick_chain};
 use super::state;
 use super::watermark::META_ROWTIME;
 use crate::error::{EngineError, Result};
@@ -502,51 +503,4 @@ impl Operator for IntervalJoin {
         }
         Ok(())
     }
-}
-
-/// Processing time for every operator of the chain, each one's output run through the
-/// operators after it.
-fn tick_chain(chain: &mut [Box<dyn Operator>], now: Timestamp) -> Result<Vec<Message>> {
-    let mut all = Vec::new();
-    for i in 0..chain.len() {
-        let (head, rest) = chain.split_at_mut(i + 1);
-        let mut collector = Collector::default();
-        head[i].on_processing_time(now, &mut collector)?;
-        let mut messages = collector.take();
-        for op in rest.iter_mut() {
-            messages = forward(op.as_mut(), messages)?;
-        }
-        all.extend(messages);
-    }
-    Ok(all)
-}
-
-/// `messages` through `op`.
-fn forward(op: &mut dyn Operator, messages: Vec<Message>) -> Result<Vec<Message>> {
-    let mut next = Collector::default();
-    for m in messages {
-        match m {
-            Message::Batch(b) => op.on_batch(b, &mut next)?,
-            Message::Watermark(w) => op.on_watermark(w, &mut next)?,
-            Message::Idle => next.idle(),
-            Message::LateRows(b) => next.late_rows(b),
-            Message::DeadLetters(b) => next.dead_letters(b),
-            Message::Barrier(id) => next.barrier(id),
-            Message::End => {}
-        }
-    }
-    Ok(next.take())
-}
-
-/// Runs `first` on the chain's first operator, then every message through the rest, as
-/// `run_operators` does within a task; returns what the last operator emitted.
-fn run_chain(chain: &mut [Box<dyn Operator>], first: impl FnOnce(&mut dyn Operator, &mut Collector) -> Result<()>) -> Result<Vec<Message>> {
-    let Some((head, rest)) = chain.split_first_mut() else { return Ok(Vec::new()) };
-    let mut collector = Collector::default();
-    first(head.as_mut(), &mut collector)?;
-    let mut messages = collector.take();
-    for op in rest.iter_mut() {
-        messages = forward(op.as_mut(), messages)?;
-    }
-    Ok(messages)
 }

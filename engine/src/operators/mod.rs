@@ -1,5 +1,6 @@
 //! The operators, one per file.
 
+mod chain;
 pub mod changelog;
 mod decode;
 mod filter;
@@ -10,6 +11,7 @@ pub mod lookup_join;
 mod match_recognize;
 mod projection;
 mod state;
+pub mod union_all;
 pub mod watermark;
 mod window_aggregate;
 
@@ -22,5 +24,6 @@ pub use late::LateRows;
 pub use lookup_join::LookupJoin;
 pub use match_recognize::MatchRecognize;
 pub use projection::Projection;
+pub use union_all::{UnionAll, UnionBranchChain};
 pub use watermark::{Watermarks, META_ROWTIME};
 pub use window_aggregate::WindowAggregate;

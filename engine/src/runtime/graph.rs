@@ -84,6 +84,13 @@ impl PlanGraph {
             add("sink", format!("{} ({})", plan.sink.name, plan.sink.connector), 1, None, "forward".into());
             return PlanGraph { query: plan.id.clone(), nodes, edges };
         }
+        if !plan.union.is_empty() {
+            let names: Vec<&str> = std::iter::once(source.name.as_str()).chain(plan.union.iter().map(|b| b.source.name.as_str())).collect();
+            add("source", names.join(" + "), 1, Some("positions"), String::new());
+            add("union all", format!("{} branches, each decoded, filtered and projected", names.len()), 1, None, "forward".into());
+            add("sink", format!("{} ({})", plan.sink.name, plan.sink.connector), 1, None, "forward".into());
+            return PlanGraph { query: plan.id.clone(), nodes, edges };
+        }
         add("source", format!("{} ({})", source.name, source.connector), 1, Some("positions"), String::new());
         let format = source.connector.format().map_or_else(|| source.connector.name().to_string(), |f| f.to_string());
         add("decode", format, workers, None, if workers > 1 { "by partition".into() } else { "forward".into() });

@@ -58,8 +58,8 @@ use crate::error::{EngineError, Result};
 use crate::metrics::QueryMetrics;
 use crate::operator::{Collector, Message, Operator, Timestamp, PROCESSING_TIME_INTERVAL_MS};
 use crate::operators::{
-    Changelog, Decode, Filter, HavingDeletes, IntervalJoin, JoinSide, LookupJoin, MatchRecognize, MetaColumns, Projection, Watermarks,
-    WindowAggregate, META_ROWTIME,
+    Changelog, Decode, Filter, HavingDeletes, IntervalJoin, JoinSide, LookupJoin, MatchRecognize, MetaColumns, Projection, UnionAll,
+    UnionBranchChain, Watermarks, WindowAggregate, META_ROWTIME,
 };
 use crate::options::{ConnectorOptions, ErrorPolicy};
 use crate::record::RawColumn;
@@ -194,6 +194,19 @@ pub(super) async fn open(
             Inputs::new(back_rx, 1),
             Downstream::One(Outlet::new(sink_tx.clone(), 0)),
             task(first_back, 0, 1),
+        )));
+    } else if !plan.union.is_empty() {
+        // source (every branch's topic) -> union (each branch decoded, filtered and
+        // projected by its own chain) -> sink, one task.
+        let union = union_operator(&plan, &metrics, &partitions)?;
+        let ops: Vec<Box<dyn Operator>> = vec![Box::new(union)];
+        let (ops_tx, ops_rx) = mpsc::channel(CHANNEL_CAPACITY);
+        tasks.push(tokio::spawn(run_source(source, Downstream::One(Outlet::new(ops_tx, 0)), ack_rx, stop_rx, metrics.clone(), resume)));
+        tasks.push(tokio::spawn(run_operators(
+            ops,
+            Inputs::new(ops_rx, 1),
+            Downstream::One(Outlet::new(sink_tx.clone(), 0)),
+            task(0, 0, 1),
         )));
     } else if let Some(j) = &plan.interval_join {
         // source (both topics) -> interval join (each stream decoded by its own chain)
@@ -341,21 +354,21 @@ async fn open_source(
     // by a keyed table. With restored state, the operators restore their own watermarks.
     let restore_watermark = plan.match_recognize.is_none() && plan.interval_join.is_none() && restore.states.is_none();
     let restored_watermark = restore.progress.as_ref().and_then(|r| r.watermark).filter(|_| restore_watermark);
-    let source = match &plan.interval_join {
-        // Both streams as one source; their consumers report no lag (their partition
-        // numbers would collide in the query's counters).
-        Some(j) => {
-            let mut sub = ctx.clone();
-            sub.metrics = Arc::new(QueryMetrics::default());
-            let topic = |r: &crate::catalog::Relation| match &r.connector {
-                ConnectorOptions::Kafka(k) => k.topic.clone(),
-                _ => r.name.clone(),
-            };
-            let left = factory.source(&plan.source, &sub).await?;
-            let right = factory.source(&j.right, &sub).await?;
-            Box::new(super::union_source::UnionSource::new(vec![(topic(&plan.source), left), (topic(&j.right), right)])) as Box<dyn Source>
+    // An interval join's right stream, or UNION ALL's other branches, read by the same
+    // source; their consumers report no lag (their partition numbers would collide in
+    // the query's counters).
+    let others: Vec<&crate::catalog::Relation> =
+        plan.interval_join.iter().map(|j| j.right.as_ref()).chain(plan.union.iter().map(|b| b.source.as_ref())).collect();
+    let source = if others.is_empty() {
+        factory.source(&plan.source, &ctx).await?
+    } else {
+        let mut sub = ctx.clone();
+        sub.metrics = Arc::new(QueryMetrics::default());
+        let mut sources = Vec::with_capacity(others.len() + 1);
+        for relation in std::iter::once(plan.source.as_ref()).chain(others) {
+            sources.push((topic_of(relation), factory.source(relation, &sub).await?));
         }
-        None => factory.source(&plan.source, &ctx).await?,
+        Box::new(super::union_source::UnionSource::new(sources)) as Box<dyn Source>
     };
     let late_sink = match (stateful, &plan.source.event_time.late_rows_topic) {
         (true, Some(topic)) => Some(factory.raw_sink(&plan.source, topic, &ctx).await?),
@@ -447,6 +460,61 @@ fn computed_columns(source: &crate::catalog::Relation, meta: MetaColumns) -> Res
     let mut fields: Vec<Field> = source.schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
     fields.extend(meta.fields());
     Ok(Some(Projection::new(exprs, Arc::new(Schema::new(fields)))))
+}
+
+/// The topic a relation's records carry (its name where it has none).
+fn topic_of(relation: &crate::catalog::Relation) -> String {
+    match &relation.connector {
+        ConnectorOptions::Kafka(k) => k.topic.clone(),
+        _ => relation.name.clone(),
+    }
+}
+
+/// UNION ALL of `plan`: each branch's chain (decode, computed columns, [watermark when
+/// the rows go to Kafka, for their timestamps], [filter], its projection), over its
+/// partitions of the union source (`partitions`, renumbered).
+///
+/// Errors: a stream cannot be decoded, or a column is missing.
+fn union_operator(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[i32]) -> Result<UnionAll> {
+    let timed = matches!(plan.sink.connector, ConnectorOptions::Kafka(_));
+    let mut fields: Vec<Field> = plan.output_schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+    if timed {
+        fields.push(Field::new(META_ROWTIME, DataType::Timestamp(TimeUnit::Millisecond, None), true));
+    }
+    let output = Arc::new(Schema::new(fields));
+    let n = plan.union.len() + 1;
+    let first = (plan.source.as_ref(), plan.filter.as_ref(), plan.projection.as_slice());
+    let rest = plan.union.iter().map(|b| (b.source.as_ref(), b.filter.as_ref(), b.projection.as_slice()));
+    let mut branches = Vec::with_capacity(n);
+    for (i, (relation, filter, projection)) in std::iter::once(first).chain(rest).enumerate() {
+        let Some(format) = relation.connector.format() else {
+            return Err(EngineError::statement(format!("\"{}\" cannot be read", relation.name)));
+        };
+        let meta = if timed { MetaColumns::Position } else { MetaColumns::None };
+        let mut chain: Vec<Box<dyn Operator>> = vec![Box::new(decode_operator(relation, format, metrics, meta, false, &plan.id)?)];
+        let mut schema: SchemaRef = meta.extend(&relation.physical_schema());
+        if let Some(computed) = computed_columns(relation, meta)? {
+            schema = computed.output_schema();
+            chain.push(Box::new(computed));
+        }
+        if timed {
+            let mine: Vec<i32> = partitions.iter().copied().filter(|p| p.rem_euclid(n as i32) as usize == i).collect();
+            let policy = relation.connector.error_policy();
+            let watermarks = Watermarks::new(&relation.event_time, &schema, &mine, now_ms(), metrics.clone(), policy, plan.id.clone())?;
+            schema = watermarks.output_schema();
+            chain.push(Box::new(watermarks));
+        }
+        if let Some(f) = filter {
+            chain.push(Box::new(Filter::new(f.expr.clone())));
+        }
+        let mut exprs: Vec<Arc<dyn PhysicalExpr>> = projection.iter().map(|p| p.expr.clone()).collect();
+        if timed {
+            exprs.push(Arc::new(Column::new(META_ROWTIME, schema.index_of(META_ROWTIME)?)));
+        }
+        chain.push(Box::new(Projection::new(exprs, output.clone())));
+        branches.push(UnionBranchChain { topic: topic_of(relation), chain });
+    }
+    Ok(UnionAll::new(branches, output))
 }
 
 /// The interval join of `plan`: each stream's chain (decode, computed columns,

@@ -129,6 +129,9 @@ pub struct QueryPlan {
     /// An interval join with a second stream, before the filter: the filter and the
     /// projection then read the joined rows (the left stream's columns, then the right's).
     pub interval_join: Option<super::interval_join::IntervalJoinPlan>,
+    /// `UNION ALL`: the other branches, each a stream filtered and projected to the
+    /// output's columns like the first (this plan's source, filter and projection).
+    pub union: Vec<UnionBranch>,
     /// The aggregation, if the query has GROUP BY or aggregate functions.
     pub aggregate: Option<AggregatePlan>,
     /// HAVING, over the aggregation's output schema.
@@ -171,6 +174,14 @@ impl fmt::Display for QueryPlan {
         if let Some(j) = &self.interval_join {
             writeln!(f, "  {j}")?;
         }
+        for b in &self.union {
+            let exprs: Vec<String> = b.projection.iter().map(|p| format!("{} := {}", p.name, p.display)).collect();
+            write!(f, "  union all: {} ({})", b.source.name, b.source.connector)?;
+            if let Some(filter) = &b.filter {
+                write!(f, " filter {}", filter.display)?;
+            }
+            writeln!(f, " project {}", exprs.join(", "))?;
+        }
         if let Some(filter) = &self.filter {
             writeln!(f, "  filter: {}", filter.display)?;
         }
@@ -210,6 +221,18 @@ impl QueryPlan {
         let kept: Vec<&str> = text.lines().filter(|l| !skipped.iter().any(|p| l.starts_with(p))).collect();
         kept.join("\n") + "\n"
     }
+}
+
+/// A branch of `UNION ALL` after the first: a stream, its WHERE and its SELECT list
+/// (over the stream's columns, cast to the output's types).
+#[derive(Debug, Clone)]
+pub struct UnionBranch {
+    /// The stream read.
+    pub source: Arc<Relation>,
+    /// WHERE.
+    pub filter: Option<PlannedExpr>,
+    /// One expression per output column.
+    pub projection: Vec<PlannedExpr>,
 }
 
 /// What a statement does once planned.
@@ -807,6 +830,9 @@ impl<'a> Planner<'a> {
     /// syntax), casting the output to `target`'s columns when given (by position, as SQL
     /// INSERT does).
     pub(super) fn plan_select(&self, query: &Query, clauses: &StreamClauses, target: Option<&Relation>) -> Result<SelectPlan, SqlError> {
+        if matches!(query.body.as_ref(), sqlparser::ast::SetExpr::SetOperation { .. }) {
+            return self.plan_union(query, clauses, target);
+        }
         // ML_PREDICT: the table read, the model's outputs computed from its columns.
         let predicted = super::ml_predict::rewrite(query, self.catalog)?;
         let (query, models) = match &predicted {
@@ -1067,6 +1093,7 @@ impl<'a> Planner<'a> {
             match_recognize,
             lookup_join,
             interval_join,
+            union: Vec::new(),
             aggregate,
             having,
             projection: exprs,
@@ -1242,6 +1269,77 @@ impl<'a> Planner<'a> {
         Ok(LookupJoinPlan { table: joined.table, kind, stream_keys, table_keys, condition, time_column })
     }
 
+    /// `SELECT ... FROM a [WHERE ...] UNION ALL SELECT ... FROM b [WHERE ...] ...`: each
+    /// branch planned as a SELECT of its own, the first as the plan, the others as its
+    /// [`UnionBranch`]es.
+    ///
+    /// Errors: UNION without ALL, INTERSECT or EXCEPT; a branch that aggregates, joins or
+    /// uses MATCH_RECOGNIZE, reads a table or a stream another branch reads; branches
+    /// whose columns differ in number or type.
+    fn plan_union(&self, query: &Query, clauses: &StreamClauses, target: Option<&Relation>) -> Result<SelectPlan, SqlError> {
+        use sqlparser::ast::{SetExpr, SetOperator, SetQuantifier};
+        fn branches<'q>(body: &'q SetExpr, out: &mut Vec<&'q SetExpr>) -> Result<(), SqlError> {
+            match body {
+                SetExpr::SetOperation { op: SetOperator::Union, set_quantifier: SetQuantifier::All, left, right } => {
+                    branches(left, out)?;
+                    branches(right, out)
+                }
+                SetExpr::SetOperation { op, set_quantifier, .. } => {
+                    Err(SqlError::new(format!("{op} {set_quantifier} is not supported").replace("  ", " ").trim().to_string())
+                        .hint("UNION ALL is: a stream has no end, so UNION's duplicate removal, INTERSECT and EXCEPT would keep every row"))
+                }
+                SetExpr::Query(q) => branches(&q.body, out),
+                other => {
+                    out.push(other);
+                    Ok(())
+                }
+            }
+        }
+        let mut bodies = Vec::new();
+        branches(&query.body, &mut bodies)?;
+        let mut plans = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            let mut q = query.clone();
+            *q.body = body.clone();
+            q.order_by = None;
+            q.limit_clause = None;
+            let plan = self.plan_select(&q, clauses, target)?;
+            if plan.aggregate.is_some() || plan.match_recognize.is_some() || plan.lookup_join.is_some() || plan.interval_join.is_some() {
+                return Err(SqlError::new("a branch of UNION ALL reads, filters and projects one stream")
+                    .hint("aggregate, join or match in a query of its own (CREATE STREAM ... AS SELECT), and union its stream"));
+            }
+            if !matches!(plan.source.connector, ConnectorOptions::Kafka(_)) || plan.source.is_changelog() {
+                return Err(SqlError::new(format!("UNION ALL reads Kafka streams: \"{}\" is not one", plan.source.name)));
+            }
+            if plans.iter().any(|p: &SelectPlan| p.source.name == plan.source.name) {
+                return Err(SqlError::new(format!("\"{}\" is read by two branches of UNION ALL", plan.source.name))
+                    .hint("read it once: combine the two branches' WHERE clauses with OR"));
+            }
+            plans.push(plan);
+        }
+        let first = plans.remove(0);
+        let schema = first.output_schema()?;
+        let mut union = Vec::with_capacity(plans.len());
+        for (i, plan) in plans.into_iter().enumerate() {
+            let theirs = plan.output_schema()?;
+            let same = theirs.fields().len() == schema.fields().len()
+                && theirs.fields().iter().zip(schema.fields()).all(|(a, b)| a.data_type() == b.data_type());
+            if !same {
+                let cols = |s: &arrow::datatypes::Schema| {
+                    s.fields().iter().map(|f| format!("{} {}", f.name(), sql_name(f.data_type()))).collect::<Vec<_>>().join(", ")
+                };
+                return Err(SqlError::new(format!(
+                    "the branches of UNION ALL return different columns: ({}) and ({})",
+                    cols(&schema),
+                    cols(&theirs)
+                ))
+                .hint(format!("make branch {} return the first branch's columns, CASTing where the types differ", i + 2)));
+            }
+            union.push(UnionBranch { source: plan.source, filter: plan.filter, projection: plan.projection });
+        }
+        Ok(SelectPlan { union, ..first })
+    }
+
     /// Lowers a join of two streams into an interval join: the equalities of the ON
     /// clause become keys (the left's cast to the right's types), the bound comes from
     /// WITHIN or the ON clause ([`super::interval_join::bound`]), the rest is checked on
@@ -1402,6 +1500,8 @@ pub(super) struct SelectPlan {
     pub(super) lookup_join: Option<super::lookup_join::LookupJoinPlan>,
     /// An interval join with a second stream between the source and the filter.
     pub(super) interval_join: Option<super::interval_join::IntervalJoinPlan>,
+    /// The other branches of UNION ALL.
+    pub(super) union: Vec<UnionBranch>,
     /// The output column that carries `window_start`, if selected.
     pub(super) window_start_output: Option<String>,
 }
@@ -1430,6 +1530,7 @@ impl SelectPlan {
             match_recognize: self.match_recognize,
             lookup_join: self.lookup_join,
             interval_join: self.interval_join,
+            union: self.union,
             aggregate: self.aggregate,
             having: self.having,
             projection: self.projection,

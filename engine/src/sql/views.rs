@@ -17,7 +17,10 @@
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{BinaryOperator, Expr, GroupByExpr, Ident, Query, Select, SelectItem, SetExpr, Spanned, TableFactor, TableWithJoins};
+use sqlparser::ast::{
+    BinaryOperator, Expr, GroupByExpr, Ident, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, Spanned, TableFactor,
+    TableWithJoins,
+};
 
 use super::parser::normalize_ident;
 use crate::catalog::Catalog;
@@ -94,10 +97,20 @@ fn expand_query(
     if let SetExpr::Select(select) = query.body.as_mut() {
         super::interval_join::comma_join(select);
     }
+    let empty = query.clone_without_body();
+    if let SetExpr::SetOperation { op: SetOperator::Union, set_quantifier: SetQuantifier::All, left, right } = query.body.as_mut() {
+        // UNION ALL: each branch on its own.
+        for branch in [left, right] {
+            let mut q = query_of(branch.as_ref().clone(), &empty);
+            q = expand_query(&q, catalog, &ctes, depth + 1)?;
+            **branch = *q.body;
+        }
+        return Ok(query);
+    }
     let SetExpr::Select(select) = query.body.as_mut() else {
         if ctes.len() > outer_ctes.len() || matches!(query.body.as_ref(), SetExpr::SetOperation { .. }) {
             return Err(SqlError::new(format!("{} is not supported yet", set_kind(&query.body)))
-                .hint("write each SELECT as its own INSERT INTO the same sink"));
+                .hint("UNION ALL is; write each SELECT as its own INSERT INTO the same sink otherwise"));
         }
         return Ok(query);
     };
@@ -185,6 +198,31 @@ fn retarget_window_tvf(factor: &mut TableFactor, view: &str, inner_from: &TableW
         }
     }
     Ok(())
+}
+
+/// A query of `body` alone (no WITH, ORDER BY or LIMIT).
+fn query_of(body: SetExpr, empty: &Query) -> Query {
+    let mut q = empty.clone();
+    q.body = Box::new(body);
+    q
+}
+
+/// Methods on sqlparser's `Query` this module needs.
+trait QueryExt {
+    /// The query with an empty SELECT body and no WITH, ORDER BY, LIMIT or FETCH.
+    fn clone_without_body(&self) -> Query;
+}
+
+impl QueryExt for Query {
+    fn clone_without_body(&self) -> Query {
+        let mut q = self.clone();
+        q.with = None;
+        q.order_by = None;
+        q.limit_clause = None;
+        q.fetch = None;
+        q.body = Box::new(SetExpr::Values(sqlparser::ast::Values { explicit_row: false, value_keyword: false, rows: Vec::new() }));
+        q
+    }
 }
 
 fn set_kind(body: &SetExpr) -> String {

@@ -45,10 +45,26 @@ CREATE TABLE big (x INT) WITH ('connector'='postgres')
 ----
 CREATE VIEW IF NOT EXISTS big AS SELECT account_id FROM payments
 ----
-INSERT INTO big_payments SELECT account_id, amount FROM payments UNION ALL SELECT account_id, amount FROM payments
+INSERT INTO big_payments SELECT account_id, amount FROM payments EXCEPT SELECT account_id, amount FROM payments
 ----
 DROP VIEW renamed
 ----
 DROP VIEW renamed
 ----
 DROP VIEW IF EXISTS renamed
+----
+CREATE TABLE refunds (account_id VARCHAR, amount DOUBLE, refunded_at TIMESTAMP(3)) WITH ('connector'='kafka', 'topic'='refunds', 'format'='json');
+CREATE TABLE movements (account_id VARCHAR, cents DOUBLE) WITH ('connector'='kafka', 'topic'='movements', 'format'='json')
+----
+INSERT INTO movements
+SELECT account_id, amount * 100 FROM payments WHERE amount > 0
+UNION ALL
+SELECT account_id, -amount * 100 FROM refunds
+----
+INSERT INTO movements SELECT account_id, amount FROM payments UNION SELECT account_id, amount FROM refunds
+----
+INSERT INTO movements SELECT account_id, amount FROM payments UNION ALL SELECT account_id, refunded_at FROM refunds
+----
+INSERT INTO movements SELECT account_id, amount FROM payments UNION ALL SELECT account_id, amount * 2 FROM payments
+----
+INSERT INTO movements SELECT account_id, COUNT(*) FROM payments GROUP BY account_id UNION ALL SELECT account_id, amount FROM refunds

@@ -1,0 +1,121 @@
+//! `SELECT ... FROM a [WHERE ...] UNION ALL SELECT ... FROM b [WHERE ...]` (both dialects):
+//! the rows of several streams as one stream.
+//!
+//! The streams arrive in one sequence of raw records (the query's source reads every
+//! topic, [`crate::runtime::union_source`]); each record goes to its branch's own chain:
+//! decode, computed columns, [watermark], [filter], and the branch's projection to the
+//! union's columns (with `__rowtime` last when the rows go to Kafka). The union's
+//! watermark is the lowest of the branches' (an idle branch does not hold it back), as
+//! where Flink's inputs merge.
+
+use arrow::array::{AsArray, BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::SchemaRef;
+
+use super::chain::{run_chain, tick_chain};
+use crate::error::Result;
+use crate::operator::{Collector, Message, Operator, Timestamp};
+use crate::record::RawColumn;
+
+/// One branch of the union.
+pub struct UnionBranchChain {
+    /// The topic its records come from (the raw `topic` column).
+    pub topic: String,
+    /// Raw records to the union's rows.
+    pub chain: Vec<Box<dyn Operator>>,
+}
+
+struct Branch {
+    topic: String,
+    chain: Vec<Box<dyn Operator>>,
+    watermark: Option<Timestamp>,
+    idle: bool,
+}
+
+/// The union (see the module docs).
+pub struct UnionAll {
+    branches: Vec<Branch>,
+    output: SchemaRef,
+    watermark: Timestamp,
+}
+
+impl UnionAll {
+    /// The union of `branches`, each emitting rows of `output`.
+    pub fn new(branches: Vec<UnionBranchChain>, output: SchemaRef) -> Self {
+        let branches = branches.into_iter().map(|b| Branch { topic: b.topic, chain: b.chain, watermark: None, idle: false }).collect();
+        UnionAll { branches, output, watermark: Timestamp::MIN }
+    }
+
+    /// The schema of the rows it emits.
+    pub fn output_schema(&self) -> SchemaRef {
+        self.output.clone()
+    }
+
+    fn on_branch_messages(&mut self, b: usize, messages: Vec<Message>, out: &mut Collector) {
+        for m in messages {
+            match m {
+                Message::Batch(rows) => {
+                    self.branches[b].idle = false;
+                    out.emit(rows);
+                }
+                Message::Watermark(w) => {
+                    let branch = &mut self.branches[b];
+                    branch.idle = false;
+                    branch.watermark = Some(branch.watermark.map_or(w, |c| c.max(w)));
+                }
+                Message::Idle => self.branches[b].idle = true,
+                Message::LateRows(rows) => out.late_rows(rows),
+                Message::DeadLetters(rows) => out.dead_letters(rows),
+                Message::Barrier(_) | Message::End => {}
+            }
+        }
+        let active: Vec<Option<Timestamp>> = self.branches.iter().filter(|b| !b.idle).map(|b| b.watermark).collect();
+        let next = if active.is_empty() {
+            self.branches.iter().filter_map(|b| b.watermark).max()
+        } else if active.iter().all(Option::is_some) {
+            active.iter().flatten().min().copied()
+        } else {
+            None
+        };
+        if let Some(next) = next.filter(|w| *w > self.watermark) {
+            self.watermark = next;
+            out.watermark(next);
+        }
+    }
+}
+
+impl Operator for UnionAll {
+    fn name(&self) -> &'static str {
+        "union-all"
+    }
+
+    fn on_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> Result<()> {
+        let topics = batch.column(RawColumn::Topic as usize).as_string::<i32>().clone();
+        for b in 0..self.branches.len() {
+            let mine: BooleanArray = topics.iter().map(|t| Some(t == Some(self.branches[b].topic.as_str()))).collect();
+            if mine.true_count() == 0 {
+                continue;
+            }
+            let part = if mine.true_count() == batch.num_rows() { batch.clone() } else { filter_record_batch(&batch, &mine)? };
+            let messages = run_chain(&mut self.branches[b].chain, |op, c| op.on_batch(part, c))?;
+            self.on_branch_messages(b, messages, out);
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: Timestamp, out: &mut Collector) -> Result<()> {
+        for b in 0..self.branches.len() {
+            let messages = run_chain(&mut self.branches[b].chain, |op, c| op.on_watermark(watermark, c))?;
+            self.on_branch_messages(b, messages, out);
+        }
+        Ok(())
+    }
+
+    fn on_processing_time(&mut self, now: Timestamp, out: &mut Collector) -> Result<()> {
+        for b in 0..self.branches.len() {
+            let messages = tick_chain(&mut self.branches[b].chain, now)?;
+            self.on_branch_messages(b, messages, out);
+        }
+        Ok(())
+    }
+}
