@@ -66,16 +66,18 @@ impl PlanGraph {
             nodes.push(Node { id, kind, detail, parallelism, state });
         };
         let source = &plan.source;
-        if let Some(j) = &plan.interval_join {
-            // Both topics in one source; each stream decoded and timed inside the join.
-            add(
-                "source",
-                format!("{} + {} ({} + {})", source.name, j.right.name, source.connector, j.right.connector),
-                1,
-                Some("positions"),
-                String::new(),
-            );
-            add("interval join", j.to_string(), 1, Some("each stream's rows within the bound, per-partition watermarks"), "forward".into());
+        let two_inputs = match (&plan.interval_join, &plan.temporal_join) {
+            (Some(j), _) => {
+                Some((&j.right, "interval join", j.to_string(), "each stream's rows within the bound, per-partition watermarks"))
+            }
+            (None, Some(j)) => Some((&j.table, "temporal join", j.to_string(), "stream rows waiting for the watermark, table versions")),
+            (None, None) => None,
+        };
+        if let Some((other, kind, detail, state)) = two_inputs {
+            // Both topics in one source; each input decoded and timed inside the join.
+            let names = format!("{} + {} ({} + {})", source.name, other.name, source.connector, other.connector);
+            add("source", names, 1, Some("positions"), String::new());
+            add(kind, detail, 1, Some(state), "forward".into());
             if let Some(f) = &plan.filter {
                 add("filter", f.display.clone(), 1, None, "forward".into());
             }

@@ -113,7 +113,8 @@ pub(super) async fn open(
 ) -> Result<Vec<JoinHandle<Result<()>>>> {
     let plan = plan.clone();
     let metrics = metrics.clone();
-    let stateful = plan.aggregate.is_some() || plan.match_recognize.is_some() || plan.interval_join.is_some();
+    let stateful =
+        plan.aggregate.is_some() || plan.match_recognize.is_some() || plan.interval_join.is_some() || plan.temporal_join.is_some();
     let keyed = plan.aggregate.as_ref().is_some_and(|a| !a.keys.is_empty())
         || plan.match_recognize.as_ref().is_some_and(|m| !m.partition_by.is_empty());
     // Decoding runs on n workers for any stateful query; the state needs keys to split on.
@@ -208,6 +209,17 @@ pub(super) async fn open(
             Downstream::One(Outlet::new(sink_tx.clone(), 0)),
             task(0, 0, 1),
         )));
+    } else if let Some(j) = &plan.temporal_join {
+        // source (stream and table topic) -> temporal join -> filter .. project -> sink.
+        let join = temporal_join_operator(&plan, j, &metrics, &partitions)?;
+        let schema = join.output_schema();
+        let mut ops: Vec<Box<dyn Operator>> = vec![Box::new(join)];
+        ops.extend(back_operators(&plan, &metrics, &schema)?);
+        let me = task(0, 0, 1);
+        me.restore(&mut ops, &states)?;
+        let (ops_tx, ops_rx) = mpsc::channel(CHANNEL_CAPACITY);
+        tasks.push(tokio::spawn(run_source(source, Downstream::One(Outlet::new(ops_tx, 0)), ack_rx, stop_rx, metrics.clone(), resume)));
+        tasks.push(tokio::spawn(run_operators(ops, Inputs::new(ops_rx, 1), Downstream::One(Outlet::new(sink_tx.clone(), 0)), me)));
     } else if let Some(j) = &plan.interval_join {
         // source (both topics) -> interval join (each stream decoded by its own chain)
         // -> filter .. project -> sink, one task.
@@ -352,13 +364,27 @@ async fn open_source(
     // replays from the resume position with the watermark rebuilt from the rows; a
     // match completed again is suppressed by a Kafka sink (`Sink::resume`) or upserted
     // by a keyed table. With restored state, the operators restore their own watermarks.
-    let restore_watermark = plan.match_recognize.is_none() && plan.interval_join.is_none() && restore.states.is_none();
+    let restore_watermark =
+        plan.match_recognize.is_none() && plan.interval_join.is_none() && plan.temporal_join.is_none() && restore.states.is_none();
     let restored_watermark = restore.progress.as_ref().and_then(|r| r.watermark).filter(|_| restore_watermark);
     // An interval join's right stream, or UNION ALL's other branches, read by the same
     // source; their consumers report no lag (their partition numbers would collide in
     // the query's counters).
-    let others: Vec<&crate::catalog::Relation> =
-        plan.interval_join.iter().map(|j| j.right.as_ref()).chain(plan.union.iter().map(|b| b.source.as_ref())).collect();
+    // A versioned table is read from the start of its topic, whatever it says.
+    let versioned = plan.temporal_join.as_ref().map(|j| {
+        let mut table = j.table.as_ref().clone();
+        if let ConnectorOptions::Kafka(k) = &mut table.connector {
+            k.startup = crate::options::StartupMode::Earliest;
+        }
+        table
+    });
+    let others: Vec<&crate::catalog::Relation> = plan
+        .interval_join
+        .iter()
+        .map(|j| j.right.as_ref())
+        .chain(plan.union.iter().map(|b| b.source.as_ref()))
+        .chain(versioned.iter())
+        .collect();
     let source = if others.is_empty() {
         factory.source(&plan.source, &ctx).await?
     } else {
@@ -431,7 +457,8 @@ fn front_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[
         schema = watermarks.output_schema();
         ops.push(Box::new(watermarks));
     }
-    if let (Some(filter), None, None, None) = (&plan.filter, &plan.match_recognize, &plan.lookup_join, &plan.interval_join) {
+    let joined = plan.lookup_join.is_some() || plan.interval_join.is_some() || plan.temporal_join.is_some();
+    if let (Some(filter), None, false) = (&plan.filter, &plan.match_recognize, joined) {
         ops.push(Box::new(Filter::new(filter.expr.clone())));
     }
     Ok((ops, schema))
@@ -517,6 +544,57 @@ fn union_operator(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[i
     Ok(UnionAll::new(branches, output))
 }
 
+/// A join input's chain: decode (`changelog`: tombstones as rows whose `__value` is
+/// NULL), computed columns, watermark over its partitions of a two-topic source (input
+/// `i` of 2; `partitions` renumbered).
+///
+/// Errors: the relation cannot be decoded, or a column is missing.
+fn join_input(
+    plan: &QueryPlan,
+    relation: &crate::catalog::Relation,
+    i: usize,
+    keys: &[crate::sql::planner::PlannedExpr],
+    changelog: bool,
+    metrics: &Arc<QueryMetrics>,
+    partitions: &[i32],
+) -> Result<JoinSide> {
+    let Some(format) = relation.connector.format() else {
+        return Err(EngineError::statement(format!("\"{}\" cannot be read", relation.name)));
+    };
+    let meta = if changelog { MetaColumns::Record } else { MetaColumns::Position };
+    let mut chain: Vec<Box<dyn Operator>> = vec![Box::new(decode_operator(relation, format, metrics, meta, changelog, &plan.id)?)];
+    let mut schema: SchemaRef = meta.extend(&relation.physical_schema());
+    if let Some(computed) = computed_columns(relation, meta)? {
+        schema = computed.output_schema();
+        chain.push(Box::new(computed));
+    }
+    let mine: Vec<i32> = partitions.iter().copied().filter(|p| p.rem_euclid(2) as usize == i).collect();
+    let policy = relation.connector.error_policy();
+    let watermarks = Watermarks::new(&relation.event_time, &schema, &mine, now_ms(), metrics.clone(), policy, plan.id.clone())?;
+    schema = watermarks.output_schema();
+    chain.push(Box::new(watermarks));
+    Ok(JoinSide {
+        topic: topic_of(relation),
+        chain,
+        schema,
+        columns: relation.schema.fields().len(),
+        keys: keys.iter().map(|k| k.expr.clone()).collect(),
+    })
+}
+
+/// The event-time temporal join of `plan`: the stream's chain, the versioned table's
+/// (its changelog), and the join.
+fn temporal_join_operator(
+    plan: &QueryPlan,
+    join: &crate::sql::temporal_join::TemporalJoinPlan,
+    metrics: &Arc<QueryMetrics>,
+    partitions: &[i32],
+) -> Result<crate::operators::TemporalJoin> {
+    let stream = join_input(plan, &plan.source, 0, &join.stream_keys, false, metrics, partitions)?;
+    let table = join_input(plan, &join.table, 1, &join.table_keys, true, metrics, partitions)?;
+    crate::operators::TemporalJoin::new(stream, table, join.left_outer, join.condition.as_ref().map(|c| c.expr.clone()))
+}
+
 /// The interval join of `plan`: each stream's chain (decode, computed columns,
 /// watermark over its own partitions of the union source, `partitions` being the
 /// union's renumbered ones) and the join.
@@ -528,41 +606,8 @@ fn interval_join_operator(
     metrics: &Arc<QueryMetrics>,
     partitions: &[i32],
 ) -> Result<IntervalJoin> {
-    let side = |relation: &crate::catalog::Relation, i: usize, keys: &[crate::sql::planner::PlannedExpr]| -> Result<JoinSide> {
-        let Some(format) = relation.connector.format() else {
-            return Err(EngineError::statement(format!("\"{}\" cannot be read", relation.name)));
-        };
-        let meta = MetaColumns::Position;
-        let decode = decode_operator(relation, format, metrics, meta, false, &plan.id)?;
-        let mut chain: Vec<Box<dyn Operator>> = vec![Box::new(decode)];
-        let mut schema: SchemaRef = meta.extend(&relation.physical_schema());
-        if let Some(computed) = computed_columns(relation, meta)? {
-            schema = computed.output_schema();
-            chain.push(Box::new(computed));
-        }
-        let mine: Vec<i32> = partitions.iter().copied().filter(|p| p.rem_euclid(2) as usize == i).collect();
-        let policy = relation.connector.error_policy();
-        let watermarks = Watermarks::new(&relation.event_time, &schema, &mine, now_ms(), metrics.clone(), policy, plan.id.clone())?;
-        schema = watermarks.output_schema();
-        chain.push(Box::new(watermarks));
-        Ok(JoinSide {
-            topic: match &relation.connector {
-                ConnectorOptions::Kafka(k) => k.topic.clone(),
-                _ => {
-                    return Err(EngineError::statement(format!(
-                        "\"{}\" is not a Kafka stream: an interval join reads two topics",
-                        relation.name
-                    )))
-                }
-            },
-            chain,
-            schema,
-            columns: relation.schema.fields().len(),
-            keys: keys.iter().map(|k| k.expr.clone()).collect(),
-        })
-    };
-    let left = side(&plan.source, 0, &join.left_keys)?;
-    let right = side(&join.right, 1, &join.right_keys)?;
+    let left = join_input(plan, &plan.source, 0, &join.left_keys, false, metrics, partitions)?;
+    let right = join_input(plan, &join.right, 1, &join.right_keys, false, metrics, partitions)?;
     IntervalJoin::new(
         left,
         right,
@@ -623,7 +668,8 @@ pub(super) fn decode_operator(
 /// project.
 fn back_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, input: &SchemaRef) -> Result<Vec<Box<dyn Operator>>> {
     let mut ops: Vec<Box<dyn Operator>> = Vec::new();
-    if let (Some(filter), true) = (&plan.filter, plan.lookup_join.is_some() || plan.interval_join.is_some()) {
+    if let (Some(filter), true) = (&plan.filter, plan.lookup_join.is_some() || plan.interval_join.is_some() || plan.temporal_join.is_some())
+    {
         // WHERE reads the joined rows.
         ops.push(Box::new(Filter::new(filter.expr.clone())));
     }

@@ -20,6 +20,7 @@ pub(crate) mod pattern;
 pub mod planner;
 pub mod pull_query;
 pub(crate) mod retraction;
+pub mod temporal_join;
 pub(crate) mod types;
 pub(crate) mod vars;
 pub mod views;

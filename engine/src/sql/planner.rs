@@ -132,6 +132,8 @@ pub struct QueryPlan {
     /// `UNION ALL`: the other branches, each a stream filtered and projected to the
     /// output's columns like the first (this plan's source, filter and projection).
     pub union: Vec<UnionBranch>,
+    /// An event-time temporal join with a versioned table, before the filter.
+    pub temporal_join: Option<super::temporal_join::TemporalJoinPlan>,
     /// The aggregation, if the query has GROUP BY or aggregate functions.
     pub aggregate: Option<AggregatePlan>,
     /// HAVING, over the aggregation's output schema.
@@ -172,6 +174,9 @@ impl fmt::Display for QueryPlan {
             writeln!(f, "  {j}")?;
         }
         if let Some(j) = &self.interval_join {
+            writeln!(f, "  {j}")?;
+        }
+        if let Some(j) = &self.temporal_join {
             writeln!(f, "  {j}")?;
         }
         for b in &self.union {
@@ -859,7 +864,12 @@ impl<'a> Planner<'a> {
                 .at(*at)
                 .hint("write FROM a JOIN b WITHIN 1 HOUR ON a.id = b.id, or drop WITHIN"));
         }
+        let temporal = match (&clauses.system_time, &joined) {
+            (Some((parts, _)), Some(j)) => super::temporal_join::event_time_column(parts, j),
+            _ => None,
+        };
         let time_column = match (&clauses.system_time, &joined) {
+            (Some(_), Some(_)) if temporal.is_some() => None,
             (Some((parts, position)), Some(j)) => Some(super::lookup_join::check_time_column(parts, *position, j)?),
             (Some((_, position)), None) => {
                 return Err(SqlError::new("FOR SYSTEM_TIME AS OF belongs to the table of a lookup join")
@@ -983,7 +993,42 @@ impl<'a> Planner<'a> {
             None => None,
         };
         let mut interval_join = None;
+        let mut temporal_join = None;
         let lookup_join = match (join_node, joined) {
+            (Some(j), Some(joined)) if temporal.is_some() => {
+                if aggregate_node.is_some() {
+                    return Err(SqlError::new(format!(
+                        "GROUP BY over the temporal join with \"{}\" is not supported yet",
+                        joined.table.name
+                    ))
+                    .hint("write the joined rows to a stream (CREATE STREAM ... AS SELECT ... JOIN ...), and aggregate that"));
+                }
+                let time = temporal.clone().unwrap_or_default();
+                let lookup = self.plan_lookup_join(j, joined, None)?;
+                let table_keys = lookup
+                    .table_keys
+                    .iter()
+                    .map(|k| {
+                        let column = j
+                            .right
+                            .schema()
+                            .columns()
+                            .into_iter()
+                            .find(|c| &c.name == k)
+                            .ok_or_else(|| SqlError::new(format!("no column {k}")))?;
+                        self.physical(k, Expr::Column(column), j.right.schema())
+                    })
+                    .collect::<Result<Vec<_>, SqlError>>()?;
+                temporal_join = Some(super::temporal_join::TemporalJoinPlan {
+                    table: lookup.table,
+                    left_outer: lookup.kind == super::lookup_join::LookupJoinKind::Left,
+                    stream_keys: lookup.stream_keys,
+                    table_keys,
+                    condition: lookup.condition,
+                    time_column: time,
+                });
+                None
+            }
             (Some(j), Some(joined)) if joined.streams.is_some() => {
                 if aggregate_node.is_some() {
                     return Err(SqlError::new(format!("GROUP BY over the join with \"{}\" is not supported yet", joined.table.name))
@@ -1094,6 +1139,7 @@ impl<'a> Planner<'a> {
             lookup_join,
             interval_join,
             union: Vec::new(),
+            temporal_join,
             aggregate,
             having,
             projection: exprs,
@@ -1502,6 +1548,8 @@ pub(super) struct SelectPlan {
     pub(super) interval_join: Option<super::interval_join::IntervalJoinPlan>,
     /// The other branches of UNION ALL.
     pub(super) union: Vec<UnionBranch>,
+    /// An event-time temporal join between the source and the filter.
+    pub(super) temporal_join: Option<super::temporal_join::TemporalJoinPlan>,
     /// The output column that carries `window_start`, if selected.
     pub(super) window_start_output: Option<String>,
 }
@@ -1531,6 +1579,7 @@ impl SelectPlan {
             lookup_join: self.lookup_join,
             interval_join: self.interval_join,
             union: self.union,
+            temporal_join: self.temporal_join,
             aggregate: self.aggregate,
             having: self.having,
             projection: self.projection,

@@ -1,0 +1,58 @@
+//! Flink's event-time temporal join through the broker: orders joined with the rate that
+//! was current at each order's event time, from a versioned table (a Kafka TABLE with a
+//! primary key and an event time), even when the rates arrive after the orders.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use eddy_e2e::*;
+use serde_json::Value;
+
+/// 2023-11-14T22:14:00Z (ms).
+const T0: i64 = 1_700_000_040_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_order_gets_the_rate_of_its_time() {
+    let rates = unique("rates");
+    let orders = unique("orders-tj");
+    let out = unique("priced");
+    let state = scratch_dir("eddy-temporal-join").join("state");
+    let server = Server::start(&state, &[("EDDY_APPLICATION_ID", unique("temporal-join").as_str())]);
+    let (status, answer) = server.ksql(&format!(
+        "CREATE TABLE rates (CURRENCY VARCHAR PRIMARY KEY, RATE DOUBLE, TS BIGINT) WITH (kafka_topic='{rates}', value_format='json', partitions=1, timestamp='TS');
+         CREATE STREAM orders (ID VARCHAR, CURRENCY VARCHAR, AMOUNT DOUBLE, TS BIGINT) WITH (kafka_topic='{orders}', value_format='json', partitions=1, timestamp='TS');
+         CREATE STREAM priced WITH (kafka_topic='{out}', value_format='json') AS
+           SELECT o.ID AS ID, o.AMOUNT * r.RATE AS EUR FROM orders o
+           LEFT JOIN rates FOR SYSTEM_TIME AS OF o.TS AS r ON o.CURRENCY = r.CURRENCY;"
+    ));
+    assert_eq!(status, 200, "{answer}");
+    let order = |id: &str, currency: &str, at: i64| format!(r#"{{"ID": "{id}", "CURRENCY": "{currency}", "AMOUNT": 100.0, "TS": {at}}}"#);
+    let rate = |r: f64, at: i64| format!(r#"{{"RATE": {r}, "TS": {at}}}"#);
+    // The orders first: each waits until both inputs' watermarks pass its time.
+    let os =
+        [order("o0", "USD", T0 - 5_000), order("o1", "USD", T0 + 5_000), order("o2", "USD", T0 + 12_000), order("o3", "JPY", T0 + 6_000)];
+    produce(&orders, &os.iter().map(|o| (None, o.as_str())).collect::<Vec<_>>()).await;
+    let (r1, r2) = (rate(1.0, T0), rate(2.0, T0 + 10_000));
+    produce_changelog(&rates, &[("USD", Some(r1.as_str())), ("USD", Some(r2.as_str()))]).await;
+    // Later rows on both inputs move the watermark past every order above (to o9's).
+    let (r9, o9) = (rate(5.0, T0 + 60_000), order("o9", "CHF", T0 + 60_000));
+    produce_changelog(&rates, &[("CHF", Some(r9.as_str()))]).await;
+    produce(&orders, &[(None, o9.as_str())]).await;
+    let got: BTreeSet<String> = consume(&out, 5, Duration::from_secs(60))
+        .await
+        .into_iter()
+        .map(|(_, v)| serde_json::from_str::<Value>(&v).unwrap_or_default().to_string())
+        .collect();
+    let want: BTreeSet<String> = [
+        r#"{"ID":"o0","EUR":null}"#,
+        r#"{"ID":"o1","EUR":100.0}"#,
+        r#"{"ID":"o2","EUR":200.0}"#,
+        r#"{"ID":"o3","EUR":null}"#,
+        // The watermarks (no delay) reach o9's own time: CHF's rate of that time.
+        r#"{"ID":"o9","EUR":500.0}"#,
+    ]
+    .iter()
+    .map(|s| serde_json::from_str::<Value>(s).unwrap_or_default().to_string())
+    .collect();
+    assert_eq!(got, want, "{}", server.log_text());
+}
