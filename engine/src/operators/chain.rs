@@ -2,8 +2,23 @@
 //! them within a task: the interval join and UNION ALL run each input stream's own chain
 //! (decode, computed columns, watermark, ...) on the records of its topic.
 
+use arrow::array::{AsArray, BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
+
 use crate::error::Result;
 use crate::operator::{Collector, Message, Operator, Timestamp};
+use crate::record::RawColumn;
+
+/// The raw records of `batch` from `topic` (the raw `topic` column); `None` if none is.
+pub(crate) fn records_of(batch: &RecordBatch, topic: &str) -> Result<Option<RecordBatch>> {
+    let topics = batch.column(RawColumn::Topic as usize).as_string::<i32>();
+    let mine: BooleanArray = topics.iter().map(|t| Some(t == Some(topic))).collect();
+    Ok(match mine.true_count() {
+        0 => None,
+        n if n == batch.num_rows() => Some(batch.clone()),
+        _ => Some(filter_record_batch(batch, &mine)?),
+    })
+}
 
 /// Processing time for every operator of the chain, each one's output run through the
 /// operators after it.

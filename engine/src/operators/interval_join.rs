@@ -29,13 +29,12 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMi
 use arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::chain::{run_chain, tick_chain};
+use super::chain::{records_of, run_chain, tick_chain};
 use super::state;
 use super::watermark::META_ROWTIME;
 use crate::error::{EngineError, Result};
 use crate::metrics::QueryMetrics;
 use crate::operator::{Collector, Message, Operator, OperatorState, Shard, Timestamp};
-use crate::record::RawColumn;
 
 /// Which rows of an interval join are kept without a partner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -408,13 +407,8 @@ impl Operator for IntervalJoin {
 
     /// Takes raw records of both topics; each goes through its side's chain.
     fn on_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> Result<()> {
-        let topics = batch.column(RawColumn::Topic as usize).as_string::<i32>().clone();
         for s in [LEFT, RIGHT] {
-            let mine: BooleanArray = topics.iter().map(|t| Some(t == Some(self.sides[s].topic.as_str()))).collect();
-            if mine.true_count() == 0 {
-                continue;
-            }
-            let part = if mine.true_count() == batch.num_rows() { batch.clone() } else { filter_record_batch(&batch, &mine)? };
+            let Some(part) = records_of(&batch, &self.sides[s].topic)? else { continue };
             let messages = run_chain(&mut self.sides[s].chain, |op, c| op.on_batch(part.clone(), c))?;
             self.on_side_messages(s, messages, out)?;
         }

@@ -24,14 +24,13 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMi
 use arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::chain::{run_chain, tick_chain};
+use super::chain::{records_of, run_chain, tick_chain};
 use super::state;
 use super::watermark::META_ROWTIME;
 use super::JoinSide;
 use crate::error::{EngineError, Result};
 use crate::operator::{Collector, Message, Operator, OperatorState, Shard, Timestamp};
 use crate::operators::META_VALUE;
-use crate::record::RawColumn;
 
 const STREAM: usize = 0;
 const TABLE: usize = 1;
@@ -305,13 +304,8 @@ impl Operator for TemporalJoin {
     }
 
     fn on_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> Result<()> {
-        let topics = batch.column(RawColumn::Topic as usize).as_string::<i32>().clone();
         for i in [TABLE, STREAM] {
-            let mine: BooleanArray = topics.iter().map(|t| Some(t == Some(self.inputs[i].topic.as_str()))).collect();
-            if mine.true_count() == 0 {
-                continue;
-            }
-            let part = if mine.true_count() == batch.num_rows() { batch.clone() } else { filter_record_batch(&batch, &mine)? };
+            let Some(part) = records_of(&batch, &self.inputs[i].topic)? else { continue };
             let messages = run_chain(&mut self.inputs[i].chain, |op, c| op.on_batch(part, c))?;
             self.on_messages(i, messages, out)?;
         }

@@ -8,14 +8,12 @@
 //! watermark is the lowest of the branches' (an idle branch does not hold it back), as
 //! where Flink's inputs merge.
 
-use arrow::array::{AsArray, BooleanArray, RecordBatch};
-use arrow::compute::filter_record_batch;
+use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::chain::{run_chain, tick_chain};
+use super::chain::{records_of, run_chain, tick_chain};
 use crate::error::Result;
 use crate::operator::{Collector, Message, Operator, Timestamp};
-use crate::record::RawColumn;
 
 /// One branch of the union.
 pub struct UnionBranchChain {
@@ -90,13 +88,8 @@ impl Operator for UnionAll {
     }
 
     fn on_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> Result<()> {
-        let topics = batch.column(RawColumn::Topic as usize).as_string::<i32>().clone();
         for b in 0..self.branches.len() {
-            let mine: BooleanArray = topics.iter().map(|t| Some(t == Some(self.branches[b].topic.as_str()))).collect();
-            if mine.true_count() == 0 {
-                continue;
-            }
-            let part = if mine.true_count() == batch.num_rows() { batch.clone() } else { filter_record_batch(&batch, &mine)? };
+            let Some(part) = records_of(&batch, &self.branches[b].topic)? else { continue };
             let messages = run_chain(&mut self.branches[b].chain, |op, c| op.on_batch(part, c))?;
             self.on_branch_messages(b, messages, out);
         }

@@ -209,23 +209,23 @@ pub(super) async fn open(
             Downstream::One(Outlet::new(sink_tx.clone(), 0)),
             task(0, 0, 1),
         )));
-    } else if let Some(j) = &plan.temporal_join {
-        // source (stream and table topic) -> temporal join -> filter .. project -> sink.
-        let join = temporal_join_operator(&plan, j, &metrics, &partitions)?;
-        let schema = join.output_schema();
-        let mut ops: Vec<Box<dyn Operator>> = vec![Box::new(join)];
-        ops.extend(back_operators(&plan, &metrics, &schema)?);
-        let me = task(0, 0, 1);
-        me.restore(&mut ops, &states)?;
-        let (ops_tx, ops_rx) = mpsc::channel(CHANNEL_CAPACITY);
-        tasks.push(tokio::spawn(run_source(source, Downstream::One(Outlet::new(ops_tx, 0)), ack_rx, stop_rx, metrics.clone(), resume)));
-        tasks.push(tokio::spawn(run_operators(ops, Inputs::new(ops_rx, 1), Downstream::One(Outlet::new(sink_tx.clone(), 0)), me)));
-    } else if let Some(j) = &plan.interval_join {
-        // source (both topics) -> interval join (each stream decoded by its own chain)
+    } else if plan.temporal_join.is_some() || plan.interval_join.is_some() {
+        // source (both topics) -> the join (each input decoded by its own chain)
         // -> filter .. project -> sink, one task.
-        let join = interval_join_operator(&plan, j, &metrics, &partitions)?;
-        let schema = join.output_schema();
-        let mut ops: Vec<Box<dyn Operator>> = vec![Box::new(join)];
+        let (join, schema): (Box<dyn Operator>, SchemaRef) = match (&plan.temporal_join, &plan.interval_join) {
+            (Some(j), _) => {
+                let join = temporal_join_operator(&plan, j, &metrics, &partitions)?;
+                let schema = join.output_schema();
+                (Box::new(join), schema)
+            }
+            (None, Some(j)) => {
+                let join = interval_join_operator(&plan, j, &metrics, &partitions)?;
+                let schema = join.output_schema();
+                (Box::new(join), schema)
+            }
+            (None, None) => return Err(EngineError::Internal("a join without its plan".into())),
+        };
+        let mut ops: Vec<Box<dyn Operator>> = vec![join];
         ops.extend(back_operators(&plan, &metrics, &schema)?);
         let me = task(0, 0, 1);
         me.restore(&mut ops, &states)?;
