@@ -75,6 +75,12 @@ pub struct JoinSide {
     pub keys: Vec<Arc<dyn PhysicalExpr>>,
 }
 
+/// Approximate bytes a kept row takes: its row and key (kept twice: by key and in the
+/// expiry index) and the entries' fixed parts.
+fn kept_bytes(key: &[u8], row: &[u8]) -> usize {
+    row.len() + 2 * key.len() + 64
+}
+
 /// One kept row.
 #[derive(Debug, Clone)]
 struct Kept {
@@ -311,17 +317,7 @@ impl IntervalJoin {
                 }
                 continue;
             }
-            self.seq += 1;
-            let time = times.value(i);
-            let key = keys.row(i).as_ref().to_vec();
-            let side = &mut self.sides[s];
-            side.expiry.insert((time, self.seq), key.clone());
-            side.kept.entry(key).or_default().push(Kept {
-                time,
-                seq: self.seq,
-                row: encoded.row(i).as_ref().to_vec(),
-                matched: matched[i],
-            });
+            self.keep(s, keys.row(i).as_ref().to_vec(), times.value(i), encoded.row(i).as_ref().to_vec(), matched[i]);
         }
         if !padded.is_empty() {
             let indices = UInt32Array::from(padded);
@@ -374,6 +370,7 @@ impl IntervalJoin {
                 if let Some(kept) = side.kept.get_mut(&key) {
                     if let Some(at) = kept.iter().position(|k| k.seq == seq) {
                         let k = kept.remove(at);
+                        self.metrics.adjust_state(0, -(kept_bytes(&key, &k.row) as i64));
                         if !k.matched {
                             expired.push((k.time, k.row));
                         }
@@ -392,6 +389,16 @@ impl IntervalJoin {
         }
         out.watermark(next);
         Ok(())
+    }
+
+    /// Keeps a row of side `s` (its key and declared columns, row-encoded), counting its
+    /// bytes in the query's state.
+    fn keep(&mut self, s: usize, key: Vec<u8>, time: Timestamp, row: Vec<u8>, matched: bool) {
+        self.seq += 1;
+        self.metrics.adjust_state(0, kept_bytes(&key, &row) as i64);
+        let side = &mut self.sides[s];
+        side.expiry.insert((time, self.seq), key.clone());
+        side.kept.entry(key).or_default().push(Kept { time, seq: self.seq, row, matched });
     }
 
     /// Kept rows (tests, metrics).
@@ -481,17 +488,7 @@ impl Operator for IntervalJoin {
                 let keys = self.sides[side].key_rows.convert_columns(&key_columns)?;
                 let encoded = self.sides[side].rows.convert_columns(rows_batch.columns())?;
                 for i in 0..n {
-                    self.seq += 1;
-                    let key = keys.row(i).as_ref().to_vec();
-                    let time = times.value(i);
-                    let s = &mut self.sides[side];
-                    s.expiry.insert((time, self.seq), key.clone());
-                    s.kept.entry(key).or_default().push(Kept {
-                        time,
-                        seq: self.seq,
-                        row: encoded.row(i).as_ref().to_vec(),
-                        matched: matched.value(i),
-                    });
+                    self.keep(side, keys.row(i).as_ref().to_vec(), times.value(i), encoded.row(i).as_ref().to_vec(), matched.value(i));
                 }
             }
         }

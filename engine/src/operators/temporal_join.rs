@@ -29,6 +29,7 @@ use super::state;
 use super::watermark::META_ROWTIME;
 use super::JoinSide;
 use crate::error::{EngineError, Result};
+use crate::metrics::QueryMetrics;
 use crate::operator::{Collector, Message, Operator, OperatorState, Shard, Timestamp};
 use crate::operators::META_VALUE;
 
@@ -71,6 +72,13 @@ pub struct TemporalJoin {
     versions: HashMap<Vec<u8>, Versions>,
     watermark: Timestamp,
     seq: u64,
+    metrics: Arc<QueryMetrics>,
+}
+
+/// Approximate bytes of a waiting row or a kept version: its row, its key and the
+/// entry's fixed parts.
+fn entry_bytes(key: Option<&[u8]>, row: Option<&[u8]>) -> i64 {
+    (key.map_or(0, <[u8]>::len) + row.map_or(0, <[u8]>::len) + 48) as i64
 }
 
 impl TemporalJoin {
@@ -80,7 +88,13 @@ impl TemporalJoin {
     ///
     /// Errors: a chain emits no `__rowtime`, the table's no `__value`, or a type has no
     /// row format.
-    pub fn new(stream: JoinSide, table: JoinSide, left_outer: bool, condition: Option<Arc<dyn PhysicalExpr>>) -> Result<Self> {
+    pub fn new(
+        stream: JoinSide,
+        table: JoinSide,
+        left_outer: bool,
+        condition: Option<Arc<dyn PhysicalExpr>>,
+        metrics: Arc<QueryMetrics>,
+    ) -> Result<Self> {
         let input = |s: JoinSide| -> Result<Input> {
             let rowtime = s.schema.index_of(META_ROWTIME)?;
             let rows = RowConverter::new(s.schema.fields()[..s.columns].iter().map(|f| SortField::new(f.data_type().clone())).collect())?;
@@ -120,6 +134,7 @@ impl TemporalJoin {
             versions: HashMap::new(),
             watermark: Timestamp::MIN,
             seq: 0,
+            metrics,
         })
     }
 
@@ -177,8 +192,7 @@ impl TemporalJoin {
             if time <= self.watermark {
                 now.push((time, waiting));
             } else {
-                self.seq += 1;
-                self.waiting.insert((time, self.seq), waiting);
+                self.wait(time, waiting);
             }
         }
         if !now.is_empty() {
@@ -196,11 +210,24 @@ impl TemporalJoin {
             if *is_null || times.is_null(r) {
                 continue;
             }
-            self.seq += 1;
             let version = (!deletes.is_null(r)).then(|| encoded.row(r).as_ref().to_vec());
-            self.versions.entry(keys.row(r).as_ref().to_vec()).or_default().insert((times.value(r), self.seq), version);
+            self.add_version(keys.row(r).as_ref().to_vec(), times.value(r), version);
         }
         Ok(())
+    }
+
+    /// Keeps a stream row until the watermark reaches `time`.
+    fn wait(&mut self, time: Timestamp, waiting: Waiting) {
+        self.seq += 1;
+        self.metrics.adjust_state(0, entry_bytes(waiting.key.as_deref(), Some(&waiting.row)));
+        self.waiting.insert((time, self.seq), waiting);
+    }
+
+    /// Keeps a version of the table row of `key` (`None`: a delete).
+    fn add_version(&mut self, key: Vec<u8>, time: Timestamp, version: Option<Vec<u8>>) {
+        self.seq += 1;
+        self.metrics.adjust_state(0, entry_bytes(Some(&key), version.as_deref()));
+        self.versions.entry(key).or_default().insert((time, self.seq), version);
     }
 
     /// Joins stream rows (with their times) with the versions current at those times.
@@ -279,20 +306,26 @@ impl TemporalJoin {
         let later = self.waiting.split_off(&(next.saturating_add(1), 0));
         let ready = std::mem::replace(&mut self.waiting, later);
         if !ready.is_empty() {
+            let released: i64 = ready.values().map(|w| entry_bytes(w.key.as_deref(), Some(&w.row))).sum();
+            self.metrics.adjust_state(0, -released);
             let rows: Vec<(Timestamp, Waiting)> = ready.into_iter().map(|((t, _), w)| (t, w)).collect();
             out.emit(self.join(rows)?);
         }
         // Keep, per key, the latest version at or before the watermark and those after.
-        self.versions.retain(|_, v| {
+        let mut dropped = 0i64;
+        self.versions.retain(|key, v| {
             if let Some(&latest) = v.range(..=(next, u64::MAX)).next_back().map(|(k, _)| k) {
                 let rest = v.split_off(&latest);
+                dropped += v.values().map(|r| entry_bytes(Some(key), r.as_deref())).sum::<i64>();
                 *v = rest;
                 if v.len() == 1 && v.values().next().is_some_and(Option::is_none) {
+                    dropped += entry_bytes(Some(key), None);
                     return false;
                 }
             }
             !v.is_empty()
         });
+        self.metrics.adjust_state(0, -dropped);
         out.watermark(next);
         Ok(())
     }
@@ -381,15 +414,14 @@ impl Operator for TemporalJoin {
                     self.keys_of(i, &rows).map_err(|e| EngineError::State(format!("the temporal join's state cannot be keyed: {e}")))?;
                 let encoded = self.inputs[i].rows.convert_columns(rows.columns())?;
                 for (r, is_null) in null.iter().enumerate() {
-                    self.seq += 1;
                     let time = times.value(r);
                     if i == STREAM {
                         let key = (!is_null).then(|| keys.row(r).as_ref().to_vec());
-                        self.waiting.insert((time, self.seq), Waiting { key, row: encoded.row(r).as_ref().to_vec() });
+                        self.wait(time, Waiting { key, row: encoded.row(r).as_ref().to_vec() });
                     } else {
                         let deleted = batch.column(columns + 1).as_boolean().value(r);
                         let version = (!deleted).then(|| encoded.row(r).as_ref().to_vec());
-                        self.versions.entry(keys.row(r).as_ref().to_vec()).or_default().insert((time, self.seq), version);
+                        self.add_version(keys.row(r).as_ref().to_vec(), time, version);
                     }
                 }
             }

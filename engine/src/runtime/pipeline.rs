@@ -592,7 +592,7 @@ fn temporal_join_operator(
 ) -> Result<crate::operators::TemporalJoin> {
     let stream = join_input(plan, &plan.source, 0, &join.stream_keys, false, metrics, partitions)?;
     let table = join_input(plan, &join.table, 1, &join.table_keys, true, metrics, partitions)?;
-    crate::operators::TemporalJoin::new(stream, table, join.left_outer, join.condition.as_ref().map(|c| c.expr.clone()))
+    crate::operators::TemporalJoin::new(stream, table, join.left_outer, join.condition.as_ref().map(|c| c.expr.clone()), metrics.clone())
 }
 
 /// The interval join of `plan`: each stream's chain (decode, computed columns,
@@ -1380,6 +1380,7 @@ mod tests {
             assert_eq!(streamed.len(), batch.len(), "seed {seed}");
             assert_eq!(streamed, batch, "seed {seed}");
             assert_eq!(op.kept_rows(), 0, "seed {seed}: every row expired at the final watermark");
+            assert_eq!(metrics.snapshot().state_bytes, 0, "seed {seed}: the state bytes counted in and out balance");
         }
         Ok(())
     }
