@@ -56,9 +56,12 @@ impl ShellArgs {
 
 const HELP: &str = "Statements end with ';' and may span lines.
   SHOW STREAMS | TABLES | QUERIES | TOPICS | PROPERTIES;
-  DESCRIBE [EXTENDED] name;            EXPLAIN <statement> | <query id>;
+  DESCRIBE [EXTENDED] name;            EXPLAIN [(FORMAT DOT)] <statement> | <query id>;
   CREATE STREAM|TABLE ...;             CREATE STREAM name AS SELECT ...;
   INSERT INTO name SELECT ...;         SELECT ... EMIT CHANGES [LIMIT n];  (Ctrl-C stops it)
+  SELECT ... FROM table WHERE key = ...;  (a pull query: the table's current rows)
+  CREATE VIEW name AS SELECT ...;      DROP VIEW [IF EXISTS] name;
+  EXECUTE STATEMENT SET BEGIN INSERT ...; INSERT ...; END;
   TERMINATE <query id> | ALL;          DROP STREAM|TABLE [IF EXISTS] name [DELETE TOPIC];
   SET 'auto.offset.reset'='earliest';  UNSET 'auto.offset.reset';
   RUN SCRIPT 'file.sql';               exit, or Ctrl-D, leaves.";
