@@ -75,6 +75,10 @@ pub fn entity(result: &StatementResult, statement: &str, sequence: i64) -> Value
         StatementResult::ModelDropped { name } => status(format!("model/`{name}`/drop"), result.to_string(), None, vec![]),
         StatementResult::ViewCreated { name } => status(format!("view/`{name}`/create"), "View created".into(), None, vec![]),
         StatementResult::ViewDropped { name } => status(format!("view/`{name}`/drop"), result.to_string(), None, vec![]),
+        StatementResult::Views(views) => {
+            let list: Vec<Value> = views.iter().map(|(name, sql)| json!({"name": name, "statementText": sql})).collect();
+            json!({"@type": "views", "statementText": statement, "views": list, "warnings": []})
+        }
         StatementResult::Models(models) => {
             json!({"@type": "models", "statementText": statement, "models": models.iter().map(model_entry).collect::<Vec<_>>(), "warnings": []})
         }

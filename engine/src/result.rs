@@ -122,6 +122,8 @@ pub enum StatementResult {
         /// The view.
         name: String,
     },
+    /// `SHOW VIEWS`: each view's name and the statement that created it, by name.
+    Views(Vec<(String, String)>),
     /// A transient push query started: its rows arrive on `push.rows`.
     PushQuery(PushQuery),
 }
@@ -317,6 +319,7 @@ impl fmt::Display for StatementResult {
             StatementResult::PropertyUnset { property } => write!(f, "Property '{property}' unset"),
             StatementResult::PushQuery(p) => write!(f, "Push query {} started", p.id),
             StatementResult::ViewCreated { name } => write!(f, "View {name} created"),
+            StatementResult::Views(v) => write!(f, "{} views", v.len()),
             StatementResult::ViewDropped { name } => write!(f, "View {name} dropped"),
         }
     }

@@ -1,7 +1,7 @@
 //! Flink's views over `eddy server`, through the broker: a query reading a view reads the
 //! view's stream with the view's filter and columns; a push query reads it too; the view
 //! survives a restart (its statement is replayed from the command log before the queries
-//! that read it), and DROP VIEW forgets it.
+//! that read it), SHOW VIEWS lists it, and DROP VIEW forgets it.
 
 use std::time::Duration;
 
@@ -58,6 +58,15 @@ async fn queries_read_views_as_their_streams() {
     let out = consume(&format!("{topic}-big"), 2, WAIT).await;
     assert_eq!(out.len(), 2, "{out:?}");
     assert_eq!(serde_json::from_str::<Value>(&out[1].1).unwrap_or(Value::Null), json!({"ACCOUNT": "d", "CENTS": 2000.0}));
+
+    // SHOW VIEWS lists it, with its statement (replayed after the restart).
+    let (status, answer) = server.ksql("SHOW VIEWS;");
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer[0],
+        json!({"@type": "views", "statementText": "SHOW VIEWS", "warnings": [],
+               "views": [{"name": "big", "statementText": "CREATE VIEW big AS SELECT ACCOUNT, AMOUNT * 100 AS CENTS FROM pay WHERE AMOUNT > 10"}]})
+    );
 
     // DROP VIEW forgets it; a statement reading it then fails.
     let (status, answer) = server.ksql("DROP VIEW big;");

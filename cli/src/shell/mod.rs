@@ -55,7 +55,7 @@ impl ShellArgs {
 }
 
 const HELP: &str = "Statements end with ';' and may span lines.
-  SHOW STREAMS | TABLES | QUERIES | TOPICS | PROPERTIES;
+  SHOW STREAMS | TABLES | QUERIES | TOPICS | PROPERTIES | MODELS | VIEWS;
   DESCRIBE [EXTENDED] name;            EXPLAIN [(FORMAT DOT)] <statement> | <query id>;
   CREATE STREAM|TABLE ...;             CREATE STREAM name AS SELECT ...;
   INSERT INTO name SELECT ...;         SELECT ... EMIT CHANGES [LIMIT n];  (Ctrl-C stops it)

@@ -99,6 +99,13 @@ pub fn render(entity: &Value) -> String {
             }
             t.to_string()
         }
+        "views" => {
+            let mut t = table(&["View Name", "Statement"]);
+            for v in entity["views"].as_array().into_iter().flatten() {
+                t.add_row(vec![text(&v["name"]), text(&v["statementText"])]);
+            }
+            t.to_string()
+        }
         "models" => {
             let mut t = table(&["Model Name", "Provider", "Type", "Path"]);
             for m in entity["models"].as_array().into_iter().flatten() {

@@ -25,6 +25,7 @@ impl Engine {
                 StatementResult::Properties { server: self.server_properties.clone(), session: session.properties.clone() }
             }
             ShowKind::Models => self.show_models(),
+            ShowKind::Views => StatementResult::Views(self.catalog.views().map(|v| (v.name.clone(), v.sql.clone())).collect()),
         })
     }
 

@@ -285,6 +285,8 @@ pub enum ShowKind {
     Properties,
     /// `SHOW MODELS` (Flink).
     Models,
+    /// `SHOW VIEWS` (Flink).
+    Views,
 }
 
 impl fmt::Display for ShowKind {
@@ -296,6 +298,7 @@ impl fmt::Display for ShowKind {
             ShowKind::Topics => "TOPICS",
             ShowKind::Properties => "PROPERTIES",
             ShowKind::Models => "MODELS",
+            ShowKind::Views => "VIEWS",
         })
     }
 }

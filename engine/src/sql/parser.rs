@@ -474,13 +474,14 @@ impl StreamParser<'_> {
                     Some("TOPICS") => ShowKind::Topics,
                     Some("PROPERTIES") => ShowKind::Properties,
                     Some("MODELS") => ShowKind::Models,
+                    Some("VIEWS") => ShowKind::Views,
                     _ => {
                         return Err(SqlError::new(format!(
-                            "syntax error: expected STREAMS, TABLES, QUERIES, TOPICS, PROPERTIES or MODELS, found {}",
+                            "syntax error: expected STREAMS, TABLES, QUERIES, TOPICS, PROPERTIES, MODELS or VIEWS, found {}",
                             self.parser.peek_token().token
                         ))
                         .at(position)
-                        .hint("write SHOW STREAMS, SHOW TABLES, SHOW QUERIES, SHOW TOPICS, SHOW PROPERTIES or SHOW MODELS"))
+                        .hint("write SHOW STREAMS, SHOW TABLES, SHOW QUERIES, SHOW TOPICS, SHOW PROPERTIES, SHOW MODELS or SHOW VIEWS"))
                     }
                 };
                 self.parser.next_token();
@@ -934,7 +935,7 @@ mod tests {
         assert_eq!(one("RUN SCRIPT '/tmp/x.sql'"), "RUN SCRIPT '/tmp/x.sql'");
         assert_eq!(
             err("SHOW STREAM"),
-            "syntax error: expected STREAMS, TABLES, QUERIES, TOPICS, PROPERTIES or MODELS, found STREAM (line 1, column 6); write SHOW STREAMS, SHOW TABLES, SHOW QUERIES, SHOW TOPICS, SHOW PROPERTIES or SHOW MODELS"
+            "syntax error: expected STREAMS, TABLES, QUERIES, TOPICS, PROPERTIES, MODELS or VIEWS, found STREAM (line 1, column 6); write SHOW STREAMS, SHOW TABLES, SHOW QUERIES, SHOW TOPICS, SHOW PROPERTIES, SHOW MODELS or SHOW VIEWS"
         );
         // Flink 2.1's model statements.
         assert_eq!(
