@@ -1267,22 +1267,7 @@ impl<'a> Planner<'a> {
         let mut stream_keys = Vec::with_capacity(keys.len());
         let mut table_keys = Vec::with_capacity(keys.len());
         for (expr, column) in keys {
-            let want = join.right.schema().field_from_column(&column).map_err(df_error)?.data_type().clone();
-            let have = expr.to_field(join.left.schema()).map_err(df_error)?.1.data_type().clone();
-            let expr = if have == want {
-                expr
-            } else if arrow::compute::can_cast_types(&have, &want) {
-                Expr::Cast(Cast::new(Box::new(expr), want.clone()))
-            } else {
-                return Err(SqlError::new(format!(
-                    "{expr} is {} but {}.{} is {}",
-                    sql_name(&have),
-                    joined.table.name,
-                    column.name,
-                    sql_name(&want)
-                ))
-                .hint(format!("CAST the stream's side to {}", sql_name(&want))));
-            };
+            let expr = join_key(join, expr, &column, &joined.table.name)?;
             stream_keys.push(self.physical(&column.name, expr, join.left.schema())?);
             table_keys.push(column.name.clone());
         }
@@ -1409,16 +1394,7 @@ impl<'a> Planner<'a> {
         let mut left_keys = Vec::with_capacity(keys.len());
         let mut right_keys = Vec::with_capacity(keys.len());
         for (expr, column) in keys {
-            let want = join.right.schema().field_from_column(&column).map_err(df_error)?.data_type().clone();
-            let have = expr.to_field(join.left.schema()).map_err(df_error)?.1.data_type().clone();
-            let expr = if have == want {
-                expr
-            } else if arrow::compute::can_cast_types(&have, &want) {
-                Expr::Cast(Cast::new(Box::new(expr), want.clone()))
-            } else {
-                return Err(SqlError::new(format!("{expr} is {} but {} is {}", sql_name(&have), column, sql_name(&want)))
-                    .hint(format!("CAST the left side to {}", sql_name(&want))));
-            };
+            let expr = join_key(join, expr, &column, &joined.table.name)?;
             left_keys.push(self.physical(&column.name, expr, join.left.schema())?);
             right_keys.push(self.physical(&column.name, Expr::Column(column.clone()), join.right.schema())?);
         }
@@ -1443,6 +1419,23 @@ impl<'a> Planner<'a> {
         let expr = simplified(expr, schema)?;
         let expr = self.state.create_physical_expr(expr, schema).map_err(df_error)?;
         Ok(PlannedExpr { name: name.to_string(), display, expr })
+    }
+}
+
+/// A join key's left side `expr`, cast to the type of the right side's `column` (of
+/// `table`).
+///
+/// Errors: the types cannot be cast, with the CAST to write.
+fn join_key(join: &datafusion::logical_expr::Join, expr: Expr, column: &datafusion::common::Column, table: &str) -> Result<Expr, SqlError> {
+    let want = join.right.schema().field_from_column(column).map_err(df_error)?.data_type().clone();
+    let have = expr.to_field(join.left.schema()).map_err(df_error)?.1.data_type().clone();
+    if have == want {
+        Ok(expr)
+    } else if arrow::compute::can_cast_types(&have, &want) {
+        Ok(Expr::Cast(Cast::new(Box::new(expr), want)))
+    } else {
+        Err(SqlError::new(format!("{expr} is {} but {table}.{} is {}", sql_name(&have), column.name, sql_name(&want)))
+            .hint(format!("CAST the stream's side to {}", sql_name(&want))))
     }
 }
 
