@@ -240,10 +240,13 @@ impl ConnectorFactory for Connectors {
             ConnectorOptions::Print => Ok(Box::new(PrintSink)),
             ConnectorOptions::Blackhole => Ok(Box::new(BlackholeSink)),
             // Sandboxed, a sink appends unless its statement asks to truncate.
-            ConnectorOptions::Filesystem(f) => Ok(Box::new(match &self.sandbox {
-                Some(sandbox) => FileSink::create_path(&sandbox.sink_path(&f.path)?, f, f.truncate.unwrap_or(false)).await?,
-                None => FileSink::create(f).await?,
-            })),
+            ConnectorOptions::Filesystem(f) => Ok(Box::new(
+                match &self.sandbox {
+                    Some(sandbox) => FileSink::create_path(&sandbox.sink_path(&f.path)?, f, f.truncate.unwrap_or(false)).await?,
+                    None => FileSink::create(f).await?,
+                }
+                .with_ltz_columns(relation.ltz_columns.clone()),
+            )),
         }
     }
 }
@@ -270,6 +273,7 @@ fn dead_letter_kafka_options(topic: &str) -> KafkaOptions {
         session_key: false,
         window_size_ms: None,
         ignore_null_fields: false,
+        timestamp_iso: false,
         wrap_single_value: true,
     }
 }

@@ -20,7 +20,7 @@ use arrow::array::{ArrayRef, BinaryArray, Int32Array, Int64Array, StringArray, T
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use eddy_engine::connector::{PartitionOffset, Sink, Source, SourceBatch};
-use eddy_engine::format::ValueEncoder;
+use eddy_engine::format::{TimestampStyle, ValueEncoder};
 use eddy_engine::options::FileOptions;
 use eddy_engine::record::raw_schema;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -256,6 +256,7 @@ pub struct FileSink {
     file: tokio::io::BufWriter<tokio::fs::File>,
     path: String,
     encoder: ValueEncoder,
+    timestamps: TimestampStyle,
 }
 
 impl FileSink {
@@ -265,6 +266,12 @@ impl FileSink {
     /// Errors: the directory or file cannot be created.
     pub async fn create(options: &FileOptions) -> Result<Self> {
         Self::create_path(std::path::Path::new(&options.path), options, options.truncate.unwrap_or(true)).await
+    }
+
+    /// Writes the columns named in `ltz` as Flink writes a TIMESTAMP_LTZ (with a `Z`).
+    pub fn with_ltz_columns(mut self, ltz: Vec<String>) -> Self {
+        self.encoder = self.encoder.with_timestamps(self.timestamps, ltz);
+        self
     }
 
     /// Creates `path` (the resolved path of `options`) and its directory, or opens it:
@@ -279,10 +286,15 @@ impl FileSink {
         }
         let file =
             tokio::fs::OpenOptions::new().create(true).write(true).truncate(truncate).append(!truncate).open(path).await.map_err(err)?;
+        // Flink's filesystem connector: its json and csv formats' dates and times.
+        let timestamps = TimestampStyle::of_sink(false, options.timestamp_iso);
         Ok(FileSink {
             file: tokio::io::BufWriter::new(file),
             path: options.path.clone(),
-            encoder: ValueEncoder::new(options.format).ignoring_null_fields(options.ignore_null_fields),
+            encoder: ValueEncoder::new(options.format)
+                .ignoring_null_fields(options.ignore_null_fields)
+                .with_timestamps(timestamps, Vec::new()),
+            timestamps,
         })
     }
 }

@@ -104,6 +104,9 @@ pub struct Relation {
     /// ksqlDB spells unquoted identifiers, upper-cased ([`ksql_name`]): JSON field names,
     /// DESCRIBE, push query headers, the default topic name.
     pub ksql_names: bool,
+    /// The columns declared `TIMESTAMP_LTZ` (Flink): Arrow's `Timestamp(ms)` like
+    /// TIMESTAMP, but written with a `Z` by Flink's formats ([`crate::format::TimestampStyle`]).
+    pub ltz_columns: Vec<String>,
 }
 
 /// ksqlDB's spelling of a normalized name: an unquoted identifier (stored lower-case)

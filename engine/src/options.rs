@@ -205,6 +205,10 @@ pub struct KafkaOptions {
     /// Flink's `'json.encode.ignore-null-fields'`: a JSON value leaves NULL fields out
     /// (default `false`: they are written as `null`, as Flink and ksqlDB write them).
     pub ignore_null_fields: bool,
+    /// Flink's `'json.timestamp-format.standard' = 'ISO-8601'`: a sink writes timestamps
+    /// with a `T` (`2020-12-30T12:13:14.123`); default `SQL`, with a space. ksqlDB's
+    /// relations write numbers either way ([`crate::format::TimestampStyle`]).
+    pub timestamp_iso: bool,
     /// ksqlDB's `WRAP_SINGLE_VALUE`: `false` means the one value column is the whole
     /// JSON value (`5`, not `{"N": 5}`), read and written so. Default (`true`): wrapped.
     pub wrap_single_value: bool,
@@ -311,6 +315,8 @@ pub struct FileOptions {
     pub truncate: Option<bool>,
     /// Flink's `'json.encode.ignore-null-fields'` (see [`KafkaOptions::ignore_null_fields`]).
     pub ignore_null_fields: bool,
+    /// Flink's `'json.timestamp-format.standard'` (see [`KafkaOptions::timestamp_iso`]).
+    pub timestamp_iso: bool,
 }
 
 impl ConnectorOptions {
@@ -757,6 +763,7 @@ fn kafka_options(name: &str, options: &[WithOption]) -> Result<KafkaOptions, Sql
         session_key: false,
         window_size_ms: None,
         ignore_null_fields: parse_ignore_null_fields(options)?,
+        timestamp_iso: timestamp_iso(options),
         wrap_single_value: match find(options, &["wrap_single_value"]) {
             None => true,
             Some(o) => match o.value.to_lowercase().as_str() {
@@ -991,7 +998,16 @@ fn file_options(name: &str, options: &[WithOption]) -> Result<FileOptions, SqlEr
         },
     };
     let ignore_null_fields = parse_ignore_null_fields(options)?;
-    Ok(FileOptions { path, format, error_policy, dead_letter, batch_max_rows: parse_max_rows(options)?, truncate, ignore_null_fields })
+    Ok(FileOptions {
+        path,
+        format,
+        error_policy,
+        dead_letter,
+        batch_max_rows: parse_max_rows(options)?,
+        truncate,
+        ignore_null_fields,
+        timestamp_iso: timestamp_iso(options),
+    })
 }
 
 /// A filesystem `'path'` as a local path: Flink writes URIs (`file:///data/x.csv`,
@@ -1020,11 +1036,6 @@ fn local_path(o: &WithOption) -> Result<String, SqlError> {
     Ok(path.to_string())
 }
 
-/// Flink's `'json.timestamp-format.standard'`: `SQL` (`2020-12-30 12:13:14.123`, the
-/// default) or `ISO-8601` (`2020-12-30T12:13:14.123`). Eddy's JSON decoder reads both
-/// forms whichever is set.
-///
-/// Errors: another value (Flink's own message names the two).
 /// Flink's json options Eddy takes with Flink's meaning: `'json.fail-on-missing-field'`
 /// `false` (Flink's default: a missing field is NULL) and the encoding options, which
 /// describe what Eddy writes anyway (plain decimals; maps never have NULL keys here).
@@ -1044,6 +1055,11 @@ fn check_json_options(options: &[WithOption]) -> Result<(), SqlError> {
     Ok(())
 }
 
+/// Flink's `'json.timestamp-format.standard'`: `SQL` (`2020-12-30 12:13:14.123`, the
+/// default) or `ISO-8601` (`2020-12-30T12:13:14.123`). Eddy's JSON decoder reads both
+/// forms whichever is set; a sink writes the one chosen ([`timestamp_iso`]).
+///
+/// Errors: another value (Flink's own message names the two).
 fn check_timestamp_standard(options: &[WithOption]) -> Result<(), SqlError> {
     match find(options, &["json.timestamp-format.standard"]) {
         Some(o) if !(o.value.eq_ignore_ascii_case("SQL") || o.value.eq_ignore_ascii_case("ISO-8601")) => {
@@ -1053,6 +1069,11 @@ fn check_timestamp_standard(options: &[WithOption]) -> Result<(), SqlError> {
         }
         _ => Ok(()),
     }
+}
+
+/// Whether `'json.timestamp-format.standard'` is `ISO-8601`.
+fn timestamp_iso(options: &[WithOption]) -> bool {
+    find(options, &["json.timestamp-format.standard"]).is_some_and(|o| o.value.eq_ignore_ascii_case("ISO-8601"))
 }
 
 fn postgres_options(name: &str, options: &[WithOption]) -> Result<PostgresOptions, SqlError> {

@@ -102,7 +102,7 @@ async fn run(delivery: Delivery) {
             "account_id": 9726,
             "prev_country": "RU",
             "current_country": "IN",
-            "alert_time": "2020-10-03T14:44:43.000"
+            "alert_time": "2020-10-03 14:44:43"
         }),
         "{delivery:?}"
     );

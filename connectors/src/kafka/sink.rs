@@ -14,7 +14,7 @@ use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use eddy_engine::catalog::Relation;
 use eddy_engine::connector::{Progress, Sink};
-use eddy_engine::format::{encode_keys, ValueEncoder};
+use eddy_engine::format::{encode_keys, TimestampStyle, ValueEncoder};
 use eddy_engine::metrics::QueryMetrics;
 use eddy_engine::options::DeliveryGuarantee;
 use eddy_engine::options::KafkaOptions;
@@ -72,6 +72,10 @@ pub struct KafkaSink {
     transactional: bool,
     /// Names written as ksqlDB spells them (JSON keys with several columns).
     ksql_names: bool,
+    /// How dates and times are written: the sink's dialect ([`TimestampStyle::of_sink`]).
+    timestamps: TimestampStyle,
+    /// The sink's TIMESTAMP_LTZ columns (Flink writes them with a `Z`).
+    ltz: Vec<String>,
     /// JSON values are the one value column's bare value (`WRAP_SINGLE_VALUE = false`).
     unwrap_single_value: bool,
 }
@@ -159,8 +163,12 @@ impl KafkaSink {
         };
         let mut sink = Self::with_mode(config, options, &options.topic, mode, metrics)?;
         sink.ksql_names = relation.ksql_names;
-        sink.encoder =
-            ValueEncoder::new(options.format).ignoring_null_fields(options.ignore_null_fields).with_ksql_names(relation.ksql_names);
+        sink.timestamps = TimestampStyle::of_sink(relation.ksql_names, options.timestamp_iso);
+        sink.ltz = relation.ltz_columns.clone();
+        sink.encoder = ValueEncoder::new(options.format)
+            .ignoring_null_fields(options.ignore_null_fields)
+            .with_ksql_names(relation.ksql_names)
+            .with_timestamps(sink.timestamps, relation.ltz_columns.clone());
         if options.delivery == DeliveryGuarantee::ExactlyOnce {
             let id = options.transactional_id_prefix.clone().or_else(|| query.clone()).unwrap_or_else(|| format!("eddy-{}", options.topic));
             sink.begin_transactions(&id)?;
@@ -224,6 +232,8 @@ impl KafkaSink {
             suppression: Suppression::default(),
             transactional: false,
             ksql_names: false,
+            timestamps: TimestampStyle::Iso,
+            ltz: Vec::new(),
             unwrap_single_value: !options.wrap_single_value && matches!(options.format, eddy_engine::options::Format::Json),
         })
     }
@@ -401,7 +411,7 @@ impl Sink for KafkaSink {
                 if self.ksql_names {
                     key_batch = eddy_engine::format::with_ksql_names(&key_batch)?;
                 }
-                let keys = eddy_engine::format::encode_record_keys(k.format, &key_batch, &window)?;
+                let keys = eddy_engine::format::encode_record_keys(k.format, &key_batch, &window, self.timestamps)?;
                 (keys, values)
             }
             Mode::Rows(indices) => {
@@ -411,7 +421,10 @@ impl Sink for KafkaSink {
                 }
                 let keys = match indices.as_slice() {
                     [] => vec![None; values.len()],
-                    [i] => encode_keys(batch.column(*i))?,
+                    [i] => {
+                        let zone = self.ltz.iter().any(|n| n == batch.schema().field(*i).name());
+                        encode_keys(batch.column(*i), self.timestamps, zone)?
+                    }
                     several => self.encoder.encode(&batch.project(several)?)?.into_iter().map(Some).collect(),
                 };
                 (keys, values)

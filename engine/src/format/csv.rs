@@ -1,7 +1,10 @@
 //! DELIMITED / CSV values to Arrow with arrow-csv (no header, fields in column order).
 
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, TimestampMillisecondArray};
 use arrow::csv::ReaderBuilder;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
 use super::{decode_with_fallback, reason, Decoded, ValueDecoder};
@@ -10,9 +13,12 @@ use crate::error::Result;
 /// Decodes DELIMITED values: one record per value, `schema.fields().len()` fields
 /// separated by `delimiter`, RFC 4180 quoting. Wrong field counts, unparsable numbers,
 /// booleans or timestamps, invalid UTF-8 and empty values are malformed records.
+/// A TIMESTAMP is text (`2020-10-03 14:44:42.5`, ISO-8601 with or without a zone: Flink's
+/// csv format) or a whole number of milliseconds since the epoch (ksqlDB's DELIMITED,
+/// KLIP-43).
 pub struct CsvDecoder {
     schema: SchemaRef,
-    /// `schema` with BYTES read as base64 text ([`super::bytes`]).
+    /// `schema` with BYTES read as base64 text ([`super::bytes`]) and TIMESTAMP as text.
     read_schema: SchemaRef,
     delimiter: u8,
     quote: u8,
@@ -23,7 +29,17 @@ pub struct CsvDecoder {
 impl CsvDecoder {
     /// A decoder for rows of `schema`.
     pub fn new(schema: SchemaRef, delimiter: u8) -> Self {
-        CsvDecoder { read_schema: super::bytes::text_schema(&schema), schema, delimiter, quote: b'"', escape: None, comment: None }
+        let read_schema = Arc::new(Schema::new(
+            super::bytes::text_schema(&schema)
+                .fields()
+                .iter()
+                .map(|f| match f.data_type() {
+                    DataType::Timestamp(TimeUnit::Millisecond, None) => f.as_ref().clone().with_data_type(DataType::Utf8),
+                    _ => f.as_ref().clone(),
+                })
+                .collect::<Vec<_>>(),
+        ));
+        CsvDecoder { read_schema, schema, delimiter, quote: b'"', escape: None, comment: None }
     }
 
     /// With Flink's `'csv.quote-character'`, `'csv.escape-character'` and
@@ -57,12 +73,48 @@ impl CsvDecoder {
             offset += n;
         }
         decoder.decode(&[]).map_err(|e| reason(&e))?;
-        let batch = decoder.flush().map_err(|e| reason(&e))?;
+        let batch = decoder.flush().map_err(|e| reason(&e))?.map(|b| timestamps_from_text(b, &self.schema)).transpose()?;
         match batch {
             Some(b) if super::bytes::has_binary(&self.schema) => super::bytes::from_base64(b, &self.schema).map(Some),
             other => Ok(other),
         }
     }
+}
+
+/// A batch read with TIMESTAMP columns as text, those columns parsed: a whole number is
+/// milliseconds since the epoch (ksqlDB), anything else a date and time as arrow-csv reads
+/// it (UTC unless it names a zone). Errors naming the column and the value that is neither.
+fn timestamps_from_text(batch: RecordBatch, schema: &SchemaRef) -> std::result::Result<RecordBatch, String> {
+    if !schema.fields().iter().any(|f| matches!(f.data_type(), DataType::Timestamp(..))) {
+        return Ok(batch);
+    }
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if !matches!(field.data_type(), DataType::Timestamp(..)) {
+            columns.push(column.clone());
+            continue;
+        }
+        let text = column.as_string::<i32>();
+        let mut values = Vec::with_capacity(text.len());
+        for v in text.iter() {
+            values.push(match v {
+                None => None,
+                Some(s) => Some(parse_timestamp(s).ok_or_else(|| format!("column {}: '{s}' is not a timestamp", field.name()))?),
+            });
+        }
+        columns.push(Arc::new(TimestampMillisecondArray::from(values)));
+    }
+    // BYTES are still base64 text here ([`super::bytes::from_base64`] follows).
+    RecordBatch::try_new(super::bytes::text_schema(schema), columns).map_err(|e| reason(&e))
+}
+
+/// Milliseconds since the epoch of `s`: a whole number as it is, else a date and time.
+fn parse_timestamp(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().ok();
+    }
+    arrow::compute::kernels::cast_utils::string_to_datetime(&chrono::Utc, s).ok().map(|t| t.timestamp_millis())
 }
 
 impl ValueDecoder for CsvDecoder {
@@ -165,6 +217,22 @@ mod tests {
         let decoded = CsvDecoder::new(schema(), b',').decode(&values)?;
         assert_eq!(decoded.rows, vec![1]);
         assert_eq!(decoded.malformed.len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn timestamps_are_ksql_milliseconds_or_flink_text() -> Result<()> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, true),
+            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+        ]));
+        let values: Vec<Option<&[u8]>> =
+            vec![Some(b"a,10"), Some(b"b,2020-10-03 14:44:42.5"), Some(b"c,2020-10-03T14:44:42Z"), Some(b"d,soon"), Some(b"e,")];
+        let decoded = CsvDecoder::new(schema, b',').decode(&values)?;
+        assert_eq!(decoded.rows, vec![0, 1, 2, 4]);
+        let ts = decoded.batch.column(1).as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+        assert_eq!(ts.iter().collect::<Vec<_>>(), vec![Some(10), Some(1_601_736_282_500), Some(1_601_736_282_000), None]);
+        assert_eq!(decoded.malformed[0].reason, "column ts: 'soon' is not a timestamp");
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
+use super::temporal::TimestampStyle;
 use crate::error::Result;
 use crate::options::Format;
 
@@ -21,13 +22,25 @@ pub struct ValueEncoder {
     /// JSON: whether a NULL is written as `"col": null` (Flink's and ksqlDB's default)
     /// or left out (Flink's `'json.encode.ignore-null-fields' = 'true'`).
     explicit_nulls: bool,
+    /// How DATE, TIME and TIMESTAMP values are written ([`TimestampStyle`]).
+    timestamps: TimestampStyle,
+    /// The columns declared TIMESTAMP_LTZ (Flink writes them with a `Z`).
+    ltz: Vec<String>,
 }
 
 impl ValueEncoder {
     /// An encoder for `format`; each batch is encoded with its own schema. JSON writes
     /// NULLs as `null`.
     pub fn new(format: Format) -> Self {
-        ValueEncoder { format, explicit_nulls: true, ksql_names: false }
+        ValueEncoder { format, explicit_nulls: true, ksql_names: false, timestamps: TimestampStyle::Iso, ltz: Vec::new() }
+    }
+
+    /// DATE, TIME and TIMESTAMP values written in `style` (default: Eddy's ISO-8601);
+    /// `ltz` names the TIMESTAMP_LTZ columns ([`crate::catalog::Relation::ltz_columns`]).
+    pub fn with_timestamps(mut self, style: TimestampStyle, ltz: Vec<String>) -> Self {
+        self.timestamps = style;
+        self.ltz = ltz;
+        self
     }
 
     /// JSON field names upper-cased as ksqlDB writes unquoted ones, when `ksql`
@@ -51,7 +64,7 @@ impl ValueEncoder {
         if batch.num_rows() == 0 {
             return Ok(Vec::new());
         }
-        let batch = &super::bytes::to_base64(batch)?;
+        let batch = &self.timestamps.apply(&super::bytes::to_base64(batch)?, &self.ltz)?;
         let renamed;
         let batch = if self.ksql_names && matches!(self.format, Format::Json) {
             renamed = with_ksql_names(batch)?;
@@ -248,8 +261,11 @@ fn has_line_breaks(batch: &RecordBatch) -> bool {
     })
 }
 
-/// The record key of each row: the column's value as text (`None` for null).
-pub fn encode_keys(column: &ArrayRef) -> Result<Vec<Option<Vec<u8>>>> {
+/// The record key of each row: the column's value as text (`None` for null), a DATE,
+/// TIME or TIMESTAMP in `style` (`zone`: a TIMESTAMP_LTZ).
+pub fn encode_keys(column: &ArrayRef, style: TimestampStyle, zone: bool) -> Result<Vec<Option<Vec<u8>>>> {
+    let restyled = style.column(column, zone);
+    let column = restyled.as_ref().unwrap_or(column);
     if let DataType::Utf8 = column.data_type() {
         return Ok(column.as_string::<i32>().iter().map(|v| v.map(|s| s.as_bytes().to_vec())).collect());
     }
@@ -288,7 +304,7 @@ mod tests {
         assert_eq!(unwrap_single_value(br#"{"N":3}"#.to_vec()), b"3".to_vec());
         assert_eq!(unwrap_single_value(br#"{"a\"b":"x:y"}"#.to_vec()), br#""x:y""#.to_vec());
         assert_eq!(unwrap_single_value(b"{}".to_vec()), b"null".to_vec());
-        let keys = encode_keys(b.column(1))?;
+        let keys = encode_keys(b.column(1), TimestampStyle::FlinkSql, false)?;
         assert_eq!(keys, vec![Some(b"1".to_vec()), Some(b"2".to_vec()), Some(b"3".to_vec())]);
         Ok(())
     }

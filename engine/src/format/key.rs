@@ -177,8 +177,13 @@ fn eight(b: &[u8]) -> [u8; 8] {
 /// `window` (Timestamp(ms) columns), the windowed key: the key bytes, then each window
 /// column's ms as 8 bytes, big-endian, in the order given (Kafka Streams: the start for a
 /// time window; the end, then the start, for a session). A row whose key columns are all
-/// null has no key.
-pub fn encode_record_keys(format: KeyFormat, keys: &RecordBatch, window: &[ArrayRef]) -> Result<Vec<Option<Vec<u8>>>> {
+/// null has no key. Dates and times in a JSON or DELIMITED key are written in `style`.
+pub fn encode_record_keys(
+    format: KeyFormat,
+    keys: &RecordBatch,
+    window: &[ArrayRef],
+    style: super::TimestampStyle,
+) -> Result<Vec<Option<Vec<u8>>>> {
     let n = keys.num_rows();
     let mut out: Vec<Option<Vec<u8>>> = match format {
         KeyFormat::None => vec![None; n],
@@ -190,7 +195,7 @@ pub fn encode_record_keys(format: KeyFormat, keys: &RecordBatch, window: &[Array
                 DataType::Int64 => c.as_primitive::<Int64Type>().iter().map(|v| v.map(|x| x.to_be_bytes().to_vec())).collect(),
                 DataType::Float64 => c.as_primitive::<Float64Type>().iter().map(|v| v.map(|x| x.to_be_bytes().to_vec())).collect(),
                 DataType::Binary => c.as_binary::<i32>().iter().map(|v| v.map(<[u8]>::to_vec)).collect(),
-                _ => super::encode_keys(c)?,
+                _ => super::encode_keys(c, super::TimestampStyle::Iso, false)?,
             }
         }
         KeyFormat::Kafka | KeyFormat::Json if keys.num_columns() == 1 && plain_json(keys.column(0).data_type()) => {
@@ -206,7 +211,7 @@ pub fn encode_record_keys(format: KeyFormat, keys: &RecordBatch, window: &[Array
             }
         }
         KeyFormat::Kafka | KeyFormat::Json => {
-            let rows = ValueEncoder::new(Format::Json).encode(keys)?;
+            let rows = ValueEncoder::new(Format::Json).with_timestamps(style, Vec::new()).encode(keys)?;
             if keys.num_columns() == 1 {
                 // One other column (a date, a nested value): the bare value, not an object.
                 let name = keys.schema().field(0).name().clone();
@@ -222,7 +227,9 @@ pub fn encode_record_keys(format: KeyFormat, keys: &RecordBatch, window: &[Array
                 rows.into_iter().map(Some).collect()
             }
         }
-        KeyFormat::Delimited { delimiter } => ValueEncoder::new(Format::delimited(delimiter)).encode(keys)?.into_iter().map(Some).collect(),
+        KeyFormat::Delimited { delimiter } => {
+            ValueEncoder::new(Format::delimited(delimiter)).with_timestamps(style, Vec::new()).encode(keys)?.into_iter().map(Some).collect()
+        }
     };
     let times: Vec<_> = window.iter().filter_map(|c| c.as_primitive_opt::<TimestampMillisecondType>()).collect();
     if !times.is_empty() {
@@ -253,6 +260,7 @@ mod tests {
     use arrow::datatypes::Field;
 
     use super::*;
+    use crate::format::TimestampStyle;
 
     fn binary(keys: &[Option<&[u8]>]) -> BinaryArray {
         keys.iter().copied().collect()
@@ -266,7 +274,7 @@ mod tests {
         assert_eq!(columns[0].as_primitive::<Int32Type>(), &Int32Array::from(vec![Some(7), None, None]));
         assert_eq!(malformed, vec![Malformed { index: 2, reason: "key: expected 4 bytes for INT, found 2".into() }]);
         let batch = RecordBatch::try_new(schema, vec![Arc::new(Int32Array::from(vec![Some(7), None])) as ArrayRef])?;
-        assert_eq!(encode_record_keys(KeyFormat::Kafka, &batch, &[])?, vec![Some(vec![0, 0, 0, 7]), None]);
+        assert_eq!(encode_record_keys(KeyFormat::Kafka, &batch, &[], TimestampStyle::Iso)?, vec![Some(vec![0, 0, 0, 7]), None]);
         Ok(())
     }
 
@@ -278,16 +286,16 @@ mod tests {
         assert_eq!(columns[0].as_primitive::<Int64Type>(), &Int64Array::from(vec![Some(12), Some(13), None]));
         assert_eq!(malformed.iter().map(|m| m.index).collect::<Vec<_>>(), vec![2]);
         let batch = RecordBatch::try_new(one, vec![Arc::new(Int64Array::from(vec![12])) as ArrayRef])?;
-        assert_eq!(encode_record_keys(KeyFormat::Json, &batch, &[])?, vec![Some(b"12".to_vec())]);
+        assert_eq!(encode_record_keys(KeyFormat::Json, &batch, &[], TimestampStyle::Iso)?, vec![Some(b"12".to_vec())]);
         let text = Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, true)]));
         let batch = RecordBatch::try_new(text, vec![Arc::new(StringArray::from(vec![Some("a\"b"), None])) as ArrayRef])?;
-        assert_eq!(encode_record_keys(KeyFormat::Json, &batch, &[])?, vec![Some(br#""a\"b""#.to_vec()), None]);
+        assert_eq!(encode_record_keys(KeyFormat::Json, &batch, &[], TimestampStyle::Iso)?, vec![Some(br#""a\"b""#.to_vec()), None]);
         let two = Arc::new(Schema::new(vec![Field::new("a", DataType::Utf8, true), Field::new("b", DataType::Int32, true)]));
         let batch = RecordBatch::try_new(
             two,
             vec![Arc::new(StringArray::from(vec!["x"])) as ArrayRef, Arc::new(Int32Array::from(vec![1])) as ArrayRef],
         )?;
-        assert_eq!(encode_record_keys(KeyFormat::Json, &batch, &[])?, vec![Some(br#"{"a":"x","b":1}"#.to_vec())]);
+        assert_eq!(encode_record_keys(KeyFormat::Json, &batch, &[], TimestampStyle::Iso)?, vec![Some(br#"{"a":"x","b":1}"#.to_vec())]);
         Ok(())
     }
 
@@ -297,13 +305,13 @@ mod tests {
         let batch = RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(vec!["a"])) as ArrayRef])?;
         let start: ArrayRef = Arc::new(arrow::array::TimestampMillisecondArray::from(vec![1_000]));
         assert_eq!(
-            encode_record_keys(KeyFormat::Kafka, &batch, std::slice::from_ref(&start))?,
+            encode_record_keys(KeyFormat::Kafka, &batch, std::slice::from_ref(&start), TimestampStyle::Iso)?,
             vec![Some(vec![b'a', 0, 0, 0, 0, 0, 0, 3, 232])]
         );
         // A session (Kafka Streams' SessionKeySchema): the end, then the start.
         let end: ArrayRef = Arc::new(arrow::array::TimestampMillisecondArray::from(vec![2_000]));
         assert_eq!(
-            encode_record_keys(KeyFormat::Kafka, &batch, &[end, start])?,
+            encode_record_keys(KeyFormat::Kafka, &batch, &[end, start], TimestampStyle::Iso)?,
             vec![Some(vec![b'a', 0, 0, 0, 0, 0, 0, 7, 208, 0, 0, 0, 0, 0, 0, 3, 232])]
         );
         Ok(())

@@ -13,6 +13,7 @@ mod encode;
 mod json;
 mod json_names;
 mod key;
+mod temporal;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -22,6 +23,7 @@ pub use self::csv::CsvDecoder;
 pub use self::encode::{encode_keys, unwrap_single_value, with_ksql_names, ValueEncoder};
 pub use self::json::JsonDecoder;
 pub use self::key::{check_kafka_key, encode_record_keys, key_schema, KeyDecoder};
+pub use self::temporal::TimestampStyle;
 use crate::error::Result;
 use crate::options::Format;
 

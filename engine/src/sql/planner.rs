@@ -509,6 +509,7 @@ impl<'a> Planner<'a> {
             parallelism: None,
             sql: parsed.text.clone(),
             ksql_names: select.source.ksql_names,
+            ltz_columns: Vec::new(),
         });
         Ok((select.into_query(id, &parsed.text, schema, sink), limit))
     }
@@ -644,6 +645,12 @@ impl<'a> Planner<'a> {
             sql: sql.to_string(),
             // ksqlDB's form: its topic option, and no Flink key option beside it.
             ksql_names: c.options.iter().any(|o| o.key == "kafka_topic") && !c.options.iter().any(|o| o.key == "key.fields"),
+            ltz_columns: c
+                .columns
+                .iter()
+                .filter(|col| matches!(col.data_type, Some(super::column_type::ColumnType::TimestampLtz(_))))
+                .map(|col| col.name.value.clone())
+                .collect(),
         });
         self.catalog.insert(relation.clone());
         Ok(vec![PlannedStatement::CreateRelation(relation)])
@@ -808,6 +815,7 @@ impl<'a> Planner<'a> {
             parallelism: None,
             sql: sql.to_string(),
             ksql_names,
+            ltz_columns: Vec::new(),
         });
         settle_session_emit(&mut select, Some(&relation), &c.clauses)?;
         if let Some(aggregate) = &select.aggregate {
