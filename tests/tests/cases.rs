@@ -9,13 +9,15 @@
 //!
 //! They need neither the broker nor PostgreSQL (`make test-engine` runs them). Adding a
 //! case is adding a directory; `cargo test --test cases -- windows::session` runs one.
+//! `EDDY_UPDATE_CASES=1` writes what a case gave (at parallelism 1) to its `expected.csv`
+//! instead of comparing: for a deliberate change of output, reviewed in the diff.
 
 use std::path::Path;
 
 use eddy_e2e::{read_file, repo_root, run_file_case};
 use libtest_mimic::{Arguments, Failed, Trial};
 
-const SUITES: [&str; 4] = ["windows", "match_recognize", "types", "functions"];
+const SUITES: [&str; 5] = ["windows", "match_recognize", "types", "functions", "joins"];
 
 fn main() {
     let args = Arguments::from_args();
@@ -44,8 +46,12 @@ fn worker_counts(case: &Path) -> Vec<usize> {
 }
 
 fn run_case(suite: &'static str, case: &str, parallelism: &[usize]) -> Result<(), Failed> {
-    let expected = read_file(&repo_root().join("tests").join(suite).join(case).join("expected.csv"));
+    let expected_path = repo_root().join("tests").join(suite).join(case).join("expected.csv");
     let got = std::panic::catch_unwind(|| run_file_case(suite, case, 1)).map_err(panic_text)?;
+    if std::env::var_os("EDDY_UPDATE_CASES").is_some() {
+        std::fs::write(&expected_path, &got).map_err(|e| format!("{}: {e}", expected_path.display()))?;
+    }
+    let expected = read_file(&expected_path);
     if got != expected {
         return Err(format!("{suite}/{case}: rows differ\n--- expected\n{expected}--- got\n{got}").into());
     }

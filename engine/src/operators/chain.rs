@@ -1,18 +1,33 @@
 //! Running a chain of operators inside another operator, as `runtime::pipeline` runs
 //! them within a task: the interval join and UNION ALL run each input stream's own chain
-//! (decode, computed columns, watermark, ...) on the records of its topic.
+//! (decode, computed columns, watermark, ...) on the records of its own source.
 
 use arrow::array::{AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
+use arrow::datatypes::Int32Type;
 
 use crate::error::Result;
 use crate::operator::{Collector, Message, Operator, Timestamp};
 use crate::record::RawColumn;
 
-/// The raw records of `batch` from `topic` (the raw `topic` column); `None` if none is.
-pub(crate) fn records_of(batch: &RecordBatch, topic: &str) -> Result<Option<RecordBatch>> {
-    let topics = batch.column(RawColumn::Topic as usize).as_string::<i32>();
-    let mine: BooleanArray = topics.iter().map(|t| Some(t == Some(topic))).collect();
+/// Which source of a union source ([`crate::runtime::union_source`]) an input reads:
+/// source `index` of `of`. Its records are those whose renumbered partition is `index`
+/// modulo `of`, so a stream joined with itself, or two files, stay apart (their topics
+/// may be the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnionInput {
+    /// The source's place in the union source (0: the query's FROM relation).
+    pub index: usize,
+    /// The union source's number of sources.
+    pub of: usize,
+}
+
+/// The raw records of `batch` that `input` reads (by the raw `partition` column); `None`
+/// if none is.
+pub(crate) fn records_of(batch: &RecordBatch, input: UnionInput) -> Result<Option<RecordBatch>> {
+    let partitions = batch.column(RawColumn::Partition as usize).as_primitive::<Int32Type>();
+    let (index, of) = (input.index as i32, input.of.max(1) as i32);
+    let mine: BooleanArray = partitions.iter().map(|p| Some(p.is_some_and(|p| p.rem_euclid(of) == index))).collect();
     Ok(match mine.true_count() {
         0 => None,
         n if n == batch.num_rows() => Some(batch.clone()),

@@ -29,7 +29,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMi
 use arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::chain::{records_of, run_chain, tick_chain};
+use super::chain::{records_of, run_chain, tick_chain, UnionInput};
 use super::state;
 use super::watermark::META_ROWTIME;
 use crate::error::{EngineError, Result};
@@ -62,8 +62,8 @@ impl std::fmt::Display for IntervalJoinKind {
 
 /// One input stream of the join, as the pipeline builds it.
 pub struct JoinSide {
-    /// The Kafka topic (or file path) its records come from (the raw `topic` column).
-    pub topic: String,
+    /// Its source in the query's union source (its records' renumbered partitions).
+    pub input: UnionInput,
     /// Its operators from raw records to rows with `__rowtime`: decode, computed
     /// columns, watermark.
     pub chain: Vec<Box<dyn Operator>>,
@@ -93,7 +93,7 @@ struct Kept {
 
 /// A side's chain and kept rows.
 struct Side {
-    topic: String,
+    input: UnionInput,
     chain: Vec<Box<dyn Operator>>,
     schema: SchemaRef,
     columns: usize,
@@ -152,7 +152,7 @@ impl IntervalJoin {
                 s.keys.iter().map(|k| k.data_type(&s.schema).map(SortField::new)).collect::<datafusion::error::Result<_>>()?;
             let row_types: Vec<SortField> = s.schema.fields()[..s.columns].iter().map(|f| SortField::new(f.data_type().clone())).collect();
             Ok(Side {
-                topic: s.topic,
+                input: s.input,
                 chain: s.chain,
                 schema: s.schema,
                 columns: s.columns,
@@ -415,7 +415,7 @@ impl Operator for IntervalJoin {
     /// Takes raw records of both topics; each goes through its side's chain.
     fn on_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> Result<()> {
         for s in [LEFT, RIGHT] {
-            let Some(part) = records_of(&batch, &self.sides[s].topic)? else { continue };
+            let Some(part) = records_of(&batch, self.sides[s].input)? else { continue };
             let messages = run_chain(&mut self.sides[s].chain, |op, c| op.on_batch(part.clone(), c))?;
             self.on_side_messages(s, messages, out)?;
         }

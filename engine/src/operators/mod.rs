@@ -16,6 +16,7 @@ pub mod union_all;
 pub mod watermark;
 mod window_aggregate;
 
+pub use chain::UnionInput;
 pub use changelog::Changelog;
 pub use decode::{Decode, MetaColumns, META_KEY, META_OFFSET, META_PARTITION, META_TIMESTAMP, META_TOPIC, META_VALUE};
 pub use filter::Filter;

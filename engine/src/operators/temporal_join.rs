@@ -24,7 +24,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMi
 use arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::chain::{records_of, run_chain, tick_chain};
+use super::chain::{records_of, run_chain, tick_chain, UnionInput};
 use super::state;
 use super::watermark::META_ROWTIME;
 use super::JoinSide;
@@ -37,7 +37,7 @@ const STREAM: usize = 0;
 const TABLE: usize = 1;
 
 struct Input {
-    topic: String,
+    input: UnionInput,
     chain: Vec<Box<dyn Operator>>,
     schema: SchemaRef,
     columns: usize,
@@ -99,7 +99,7 @@ impl TemporalJoin {
             let rowtime = s.schema.index_of(META_ROWTIME)?;
             let rows = RowConverter::new(s.schema.fields()[..s.columns].iter().map(|f| SortField::new(f.data_type().clone())).collect())?;
             Ok(Input {
-                topic: s.topic,
+                input: s.input,
                 chain: s.chain,
                 schema: s.schema,
                 columns: s.columns,
@@ -338,7 +338,7 @@ impl Operator for TemporalJoin {
 
     fn on_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> Result<()> {
         for i in [TABLE, STREAM] {
-            let Some(part) = records_of(&batch, &self.inputs[i].topic)? else { continue };
+            let Some(part) = records_of(&batch, self.inputs[i].input)? else { continue };
             let messages = run_chain(&mut self.inputs[i].chain, |op, c| op.on_batch(part, c))?;
             self.on_messages(i, messages, out)?;
         }

@@ -11,20 +11,20 @@
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::chain::{records_of, run_chain, tick_chain};
+use super::chain::{records_of, run_chain, tick_chain, UnionInput};
 use crate::error::Result;
 use crate::operator::{Collector, Message, Operator, Timestamp};
 
 /// One branch of the union.
 pub struct UnionBranchChain {
-    /// The topic its records come from (the raw `topic` column).
-    pub topic: String,
+    /// Its source in the query's union source (its records' renumbered partitions).
+    pub input: UnionInput,
     /// Raw records to the union's rows.
     pub chain: Vec<Box<dyn Operator>>,
 }
 
 struct Branch {
-    topic: String,
+    input: UnionInput,
     chain: Vec<Box<dyn Operator>>,
     watermark: Option<Timestamp>,
     idle: bool,
@@ -40,7 +40,7 @@ pub struct UnionAll {
 impl UnionAll {
     /// The union of `branches`, each emitting rows of `output`.
     pub fn new(branches: Vec<UnionBranchChain>, output: SchemaRef) -> Self {
-        let branches = branches.into_iter().map(|b| Branch { topic: b.topic, chain: b.chain, watermark: None, idle: false }).collect();
+        let branches = branches.into_iter().map(|b| Branch { input: b.input, chain: b.chain, watermark: None, idle: false }).collect();
         UnionAll { branches, output, watermark: Timestamp::MIN }
     }
 
@@ -89,7 +89,7 @@ impl Operator for UnionAll {
 
     fn on_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> Result<()> {
         for b in 0..self.branches.len() {
-            let Some(part) = records_of(&batch, &self.branches[b].topic)? else { continue };
+            let Some(part) = records_of(&batch, self.branches[b].input)? else { continue };
             let messages = run_chain(&mut self.branches[b].chain, |op, c| op.on_batch(part, c))?;
             self.on_branch_messages(b, messages, out);
         }

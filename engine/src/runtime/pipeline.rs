@@ -59,7 +59,7 @@ use crate::metrics::QueryMetrics;
 use crate::operator::{Collector, Message, Operator, Timestamp, PROCESSING_TIME_INTERVAL_MS};
 use crate::operators::{
     Changelog, Decode, Filter, HavingDeletes, IntervalJoin, JoinSide, LookupJoin, MatchRecognize, MetaColumns, Projection, UnionAll,
-    UnionBranchChain, Watermarks, WindowAggregate, META_ROWTIME,
+    UnionBranchChain, UnionInput, Watermarks, WindowAggregate, META_ROWTIME,
 };
 use crate::options::{ConnectorOptions, ErrorPolicy};
 use crate::record::RawColumn;
@@ -539,7 +539,7 @@ fn union_operator(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[i
             exprs.push(Arc::new(Column::new(META_ROWTIME, schema.index_of(META_ROWTIME)?)));
         }
         chain.push(Box::new(Projection::new(exprs, output.clone())));
-        branches.push(UnionBranchChain { topic: topic_of(relation), chain });
+        branches.push(UnionBranchChain { input: UnionInput { index: i, of: n }, chain });
     }
     Ok(UnionAll::new(branches, output))
 }
@@ -574,7 +574,7 @@ fn join_input(
     schema = watermarks.output_schema();
     chain.push(Box::new(watermarks));
     Ok(JoinSide {
-        topic: topic_of(relation),
+        input: UnionInput { index: i, of: 2 },
         chain,
         schema,
         columns: relation.schema.fields().len(),

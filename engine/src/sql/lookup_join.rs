@@ -152,7 +152,13 @@ pub fn joined_relations(
     };
     let (stream, stream_alias, _) = table_name(&from.relation)?;
     let (table, _, table_position) = table_name(&join.relation)?;
-    let two_streams = matches!(table.connector, ConnectorOptions::Kafka(_)) && !table.is_changelog();
+    // Two streams: two Kafka streams, or two files (Flink's filesystem sources, bounded).
+    let plain_stream = |r: &Relation| match r.connector {
+        ConnectorOptions::Kafka(_) => !r.is_changelog(),
+        ConnectorOptions::Filesystem(_) => true,
+        _ => false,
+    };
+    let two_streams = plain_stream(&table);
     if let (Some((_, at)), false) = (within, two_streams) {
         // ksqlDB's words for a bound on a stream-table join.
         return Err(SqlError::new(
@@ -161,10 +167,10 @@ pub fn joined_relations(
         .at(*at));
     }
     if two_streams {
-        if !matches!(stream.connector, ConnectorOptions::Kafka(_)) || stream.is_changelog() {
+        if !plain_stream(&stream) || stream.connector.name() != table.connector.name() {
             return Err(SqlError::new(format!(
-                "\"{}\" cannot be the left stream of a join of two streams: it is not a Kafka stream",
-                stream.name
+                "\"{}\" cannot be the left stream of a join with \"{}\": a join of two streams reads two Kafka streams or two files",
+                stream.name, table.name
             ))
             .at(table_position));
         }
