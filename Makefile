@@ -42,10 +42,11 @@ lint:
 ## and MATCH_RECOGNIZE benchmarks generate 10M-row files under target/bench on first use;
 ## the services part measures the control plane (SHOW QUERIES, a push query's first row) and
 ## ends with the fraud alerts' latency on the Kafka path; the webhook sink's throughput with
-## batches of 1 and 500 rows; the PMML models' scoring speed (examples/bench).
+## batches of 1 and 500 rows; the joins (stream–table, PostgreSQL lookup, interval) over the
+## 10M-row transactions file; the PMML models' scoring speed (examples/bench).
 bench: services
 	$(CARGO) build --release --workspace --bins --examples
-	target/release/eddy-bench --services --windows --checkpoints --webhook
+	target/release/eddy-bench --services --windows --checkpoints --webhook --joins
 	target/release/examples/bench
 
 ## /healthcheck and SHOW STREAMS answer times while hostile requests run (issue 15).

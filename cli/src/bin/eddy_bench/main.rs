@@ -21,9 +21,13 @@
 //! 100,000 open windows (see `checkpoints.rs`).
 //! Webhook (`--webhook`, no services): the webhook sink's rows per second to a local
 //! receiver with batches of 1 and 500 rows (see `webhook.rs`).
+//! Joins (`--joins`, broker and PostgreSQL needed): a stream–table join against a
+//! 100,000-row Kafka table, a PostgreSQL lookup join with a 95% cache hit rate, and an
+//! interval join, over the 10M-row transactions file (see `joins.rs`).
 //! Build with `--release` for meaningful numbers (`make bench` does).
 
 mod checkpoints;
+mod joins;
 mod webhook;
 
 use std::sync::Arc;
@@ -92,6 +96,9 @@ struct Args {
     /// Run the webhook sink benchmark.
     #[arg(long)]
     webhook: bool,
+    /// Run the join benchmarks (broker and PostgreSQL needed; see `joins.rs`).
+    #[arg(long)]
+    joins: bool,
     /// Rows for the webhook benchmark.
     #[arg(long, default_value_t = 20_000)]
     webhook_rows: usize,
@@ -701,6 +708,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.webhook {
         webhook::webhook(&args.data_dir, args.webhook_rows).await?;
+    }
+    if args.joins {
+        joins::joins(&args.data_dir, args.window_events, &args.bootstrap_servers, &args.postgres).await?;
     }
     if args.checkpoints {
         std::fs::create_dir_all(&args.data_dir)?;
