@@ -42,6 +42,10 @@ pub struct Command {
     /// decide where a new query starts reading.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub properties: std::collections::BTreeMap<String, String>,
+    /// The Flink statement set it was part of (the set's first query id), so that its
+    /// replayed queries share their reads again ([`crate::runtime::shared_read`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement_set: Option<String>,
 }
 
 /// Where the valid prefix of a damaged log ends.
@@ -125,12 +129,25 @@ impl CommandLog {
         properties: std::collections::BTreeMap<String, String>,
         accepted_at_ms: i64,
     ) -> Result<Command> {
+        self.append_command(statement, query_id, properties, accepted_at_ms, None)
+    }
+
+    /// [`CommandLog::append_with`] for a statement of the statement set tagged `set`.
+    pub fn append_command(
+        &mut self,
+        statement: &str,
+        query_id: Option<&str>,
+        properties: std::collections::BTreeMap<String, String>,
+        accepted_at_ms: i64,
+        statement_set: Option<&str>,
+    ) -> Result<Command> {
         let command = Command {
             sequence: self.next_sequence,
             statement: statement.to_string(),
             query_id: query_id.map(str::to_string),
             accepted_at_ms,
             properties,
+            statement_set: statement_set.map(str::to_string),
         };
         let payload = serde_json::to_vec(&command).map_err(|e| EngineError::Internal(format!("command log: {e}")))?;
         let length = u32::try_from(payload.len())

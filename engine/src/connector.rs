@@ -40,7 +40,7 @@ pub struct Progress {
 }
 
 /// One micro-batch from a source.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SourceBatch {
     /// Raw records with [`crate::record::raw_schema`].
     pub records: RecordBatch,

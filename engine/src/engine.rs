@@ -14,7 +14,7 @@ pub use crate::result::StatementResult;
 use crate::runtime::{start_query, Checkpointing, QueryHandle, QueryStatus};
 use crate::sql::context::new_session_state;
 use crate::sql::parser::parse_sql;
-use crate::sql::planner::{PlannedStatement, Planner};
+use crate::sql::planner::{PlannedStatement, Planner, QueryPlan};
 
 /// A named piece of SQL text: a `.sql` file or one request.
 #[derive(Debug, Clone)]
@@ -223,6 +223,13 @@ impl Engine {
         self.catalog = plan.catalog;
         self.query_ids = plan.query_ids;
         let mut results = Vec::with_capacity(plan.statements.len());
+        // The queries of a statement set that read one source share one read of it.
+        let queries: Vec<&Arc<QueryPlan>> =
+            plan.statements.iter().filter_map(|s| if let PlannedStatement::StartQuery(q) = s { Some(q) } else { None }).collect();
+        let shared = match &self.factory {
+            Some(factory) => crate::runtime::shared_read::shared_factories(&queries, factory, &format!("{}-", self.application_id)),
+            None => Default::default(),
+        };
         for statement in plan.statements {
             match statement {
                 PlannedStatement::CreateRelation(relation) => {
@@ -244,6 +251,7 @@ impl Engine {
                     };
                     tracing::info!(query = %plan.id, "starting query\n{plan}");
                     // Returns at once: the query opens its connectors in its own task.
+                    let factory = shared.get(&plan.id).unwrap_or(factory);
                     let handle = start_query(plan.clone(), factory.clone(), &self.application_id, &self.checkpointing);
                     let warning = plan.match_recognize.as_ref().and_then(|m| m.warning.clone());
                     if let Some(w) = &warning {

@@ -45,4 +45,43 @@ impl Engine {
         }
         Ok(results)
     }
+
+    /// Runs the INSERTs of one Flink statement set together: each is planned (a
+    /// statement that does not plan runs none of them), then all start in one step, so
+    /// those reading the same source share one read of it
+    /// ([`crate::runtime::shared_read`]); each is logged as its own command, tagged with the
+    /// set (its first query id), so that a restart shares the reads again.
+    pub(crate) async fn execute_statement_set(&mut self, set: &[ParsedStatement], session: &Session) -> Result<Vec<StatementResult>> {
+        let mut catalog = self.catalog.clone();
+        let mut query_ids = self.query_ids.clone();
+        let mut statements = Vec::new();
+        let mut logged: Vec<(String, Option<String>)> = Vec::new();
+        for p in set {
+            let planned = Planner::new(&mut catalog, &self.state, &mut query_ids).plan(p)?;
+            let mut id = None;
+            for s in planned {
+                statements.push(match s {
+                    PlannedStatement::StartQuery(plan) => {
+                        id = Some(plan.id.clone());
+                        PlannedStatement::StartQuery(with_session(plan, session))
+                    }
+                    other => other,
+                });
+            }
+            logged.push((p.text.clone(), id));
+        }
+        let tag = logged.iter().find_map(|(_, id)| id.clone());
+        let before = (self.catalog.clone(), self.query_ids.clone());
+        let results = match self.apply(Plan::new(catalog, query_ids, statements)).await {
+            Ok(r) => r,
+            Err(e) => {
+                (self.catalog, self.query_ids) = before;
+                return Err(e);
+            }
+        };
+        for (text, id) in &logged {
+            self.log_command_in_set(text, id.as_deref(), session, tag.as_deref())?;
+        }
+        Ok(results)
+    }
 }

@@ -37,8 +37,12 @@ impl Engine {
                         self.queries[i].plan.clone()
                     }
                     ExplainTarget::Statement(statement) => {
-                        let inner =
-                            ParsedStatement { statement: statement.as_ref().clone(), text: explained_text(&p.text), position: p.position };
+                        let inner = ParsedStatement {
+                            statement: statement.as_ref().clone(),
+                            text: explained_text(&p.text),
+                            position: p.position,
+                            statement_set: None,
+                        };
                         let mut catalog = self.catalog.clone();
                         let mut query_ids = self.query_ids.clone();
                         let mut planner = Planner::new(&mut catalog, &self.state, &mut query_ids);
@@ -70,7 +74,7 @@ impl Engine {
             }
             ExplainTarget::Statement(inner) => {
                 let text = explained_text(&p.text);
-                let inner = ParsedStatement { statement: inner.as_ref().clone(), text, position: p.position };
+                let inner = ParsedStatement { statement: inner.as_ref().clone(), text, position: p.position, statement_set: None };
                 let mut catalog = self.catalog.clone();
                 let mut query_ids = self.query_ids.clone();
                 let mut planner = Planner::new(&mut catalog, &self.state, &mut query_ids);

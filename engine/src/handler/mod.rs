@@ -61,9 +61,23 @@ impl Engine {
         let parsed =
             parse_sql(sql).map_err(|e| StatementError { statement: sql.trim().to_string(), error: e.into(), applied: Vec::new() })?;
         let mut results = Vec::new();
-        for statement in &parsed {
-            match self.execute_statement(statement, session).await {
-                Ok(r) => results.push(Executed { statement: statement.text.clone(), results: r }),
+        let mut rest = parsed.as_slice();
+        while let Some(statement) = rest.first() {
+            // A statement set runs as one: its INSERTs start together, sharing reads.
+            let n = match statement.statement_set {
+                Some(set) => rest.iter().take_while(|p| p.statement_set == Some(set)).count(),
+                None => 1,
+            };
+            let (now, later) = rest.split_at(n);
+            rest = later;
+            let outcome = match statement.statement_set {
+                Some(_) => self.execute_statement_set(now, session).await,
+                None => self.execute_statement(statement, session).await,
+            };
+            match outcome {
+                Ok(r) => {
+                    results.push(Executed { statement: now.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join(";\n"), results: r })
+                }
                 Err(error) => return Err(StatementError { statement: statement.text.clone(), error, applied: results }),
             }
         }
@@ -99,8 +113,19 @@ impl Engine {
 
     /// Records a catalog change in the command log (when there is one), fsynced.
     pub(crate) fn log_command(&mut self, statement: &str, query_id: Option<&str>, session: &Session) -> Result<()> {
+        self.log_command_in_set(statement, query_id, session, None)
+    }
+
+    /// [`Engine::log_command`] for a statement of the statement set tagged `set`.
+    pub(crate) fn log_command_in_set(
+        &mut self,
+        statement: &str,
+        query_id: Option<&str>,
+        session: &Session,
+        set: Option<&str>,
+    ) -> Result<()> {
         if let Some(log) = self.command_log.as_mut() {
-            log.append_with(statement, query_id, session.properties.clone(), chrono::Utc::now().timestamp_millis())?;
+            log.append_command(statement, query_id, session.properties.clone(), chrono::Utc::now().timestamp_millis(), set)?;
         }
         Ok(())
     }

@@ -23,7 +23,11 @@ impl Engine {
     pub async fn restore(&mut self, commands: &[Command]) -> Vec<String> {
         let mut warnings = Vec::new();
         let mut live: Vec<Arc<QueryPlan>> = Vec::new();
+        // Each statement set's tag, as the id its replayed queries share.
+        let mut sets: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
         for command in commands {
+            let set =
+                command.statement_set.as_ref().map(|tag| *sets.entry(tag.clone()).or_insert_with(crate::sql::parser::new_statement_set));
             let session = Session { properties: command.properties.clone() };
             let parsed = match parse_sql(&command.statement) {
                 Ok(p) => p,
@@ -45,6 +49,14 @@ impl Engine {
                                 for s in statements {
                                     if let PlannedStatement::StartQuery(plan) = s {
                                         let plan = with_recorded_id(with_session(plan, &session), command.query_id.as_deref());
+                                        let plan = match set {
+                                            Some(set) => {
+                                                let mut p = Arc::unwrap_or_clone(plan);
+                                                p.statement_set = Some(set);
+                                                Arc::new(p)
+                                            }
+                                            None => plan,
+                                        };
                                         self.query_ids.insert(plan.id.clone());
                                         live.push(plan);
                                     }
@@ -74,9 +86,12 @@ impl Engine {
         // Each query opens its connectors in its own task: they wait on their broker and
         // database round trips side by side, and a query that cannot open yet retries
         // there (RETRYING) rather than holding up the others.
+        let plans: Vec<&Arc<QueryPlan>> = live.iter().collect();
+        let shared = crate::runtime::shared_read::shared_factories(&plans, &factory, &format!("{}-", self.application_id));
         for plan in live {
             tracing::info!(query = %plan.id, "query resumed from the command log");
-            self.queries.push(start_query(plan, factory.clone(), &self.application_id, &self.checkpointing));
+            let factory = shared.get(&plan.id).unwrap_or(&factory).clone();
+            self.queries.push(start_query(plan, factory, &self.application_id, &self.checkpointing));
         }
         warnings
     }

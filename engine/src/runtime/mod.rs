@@ -9,6 +9,7 @@ mod lookup;
 mod pipeline;
 mod progress;
 mod push;
+pub mod shared_read;
 pub mod snapshot;
 mod start;
 pub mod table_state;

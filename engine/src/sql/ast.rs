@@ -323,6 +323,9 @@ pub struct ParsedStatement {
     pub text: String,
     /// Where it starts in the input.
     pub position: Position,
+    /// The Flink statement set (`EXECUTE STATEMENT SET BEGIN ... END`) it belongs to: an
+    /// id unique in this process, the same for every statement of one set.
+    pub statement_set: Option<u64>,
 }
 
 fn write_options(f: &mut fmt::Formatter<'_>, options: &[WithOption]) -> fmt::Result {

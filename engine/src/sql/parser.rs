@@ -32,12 +32,12 @@ pub fn parse_sql(sql: &str) -> Result<Vec<ParsedStatement>, SqlError> {
     let mut out = Vec::new();
     let mut offsets = OffsetCursor::new(sql);
     // Inside Flink's statement set (`EXECUTE STATEMENT SET BEGIN ...; ...; END;`): where
-    // it began.
-    let mut statement_set: Option<Position> = None;
+    // it began, and its id.
+    let mut statement_set: Option<(Position, u64)> = None;
     for chunk in split_statements(tokens) {
         let (chunk, set) = statement_set_edges(chunk, statement_set.is_some());
         match set {
-            SetEdge::Begin(at) => statement_set = Some(at),
+            SetEdge::Begin(at) => statement_set = Some((at, NEXT_STATEMENT_SET.fetch_add(1, std::sync::atomic::Ordering::Relaxed))),
             SetEdge::End => {
                 statement_set = None;
                 continue;
@@ -70,12 +70,20 @@ pub fn parse_sql(sql: &str) -> Result<Vec<ParsedStatement>, SqlError> {
                 .at(Some(position))
                 .hint("move this statement before EXECUTE STATEMENT SET BEGIN"));
         }
-        out.push(ParsedStatement { statement, text, position });
+        out.push(ParsedStatement { statement, text, position, statement_set: statement_set.map(|(_, id)| id) });
     }
-    if let Some(at) = statement_set {
+    if let Some((at, _)) = statement_set {
         return Err(SqlError::new("the statement set is not closed").at(Some(at)).hint("end it with END;"));
     }
     Ok(out)
+}
+
+/// The id of the next statement set parsed in this process ([`ParsedStatement::statement_set`]).
+static NEXT_STATEMENT_SET: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A fresh statement set id (for a set replayed from the command log).
+pub fn new_statement_set() -> u64 {
+    NEXT_STATEMENT_SET.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Where a chunk opens or closes a statement set.
@@ -91,7 +99,8 @@ enum SetEdge {
 /// Cuts a statement set's opening words off `chunk` (Flink: `EXECUTE STATEMENT SET BEGIN
 /// INSERT ...;`, `BEGIN STATEMENT SET;`), recognizes its closing `END`, and drops the
 /// `EXECUTE` of a single `EXECUTE INSERT INTO ...`. The statements of a set run as
-/// separate queries.
+/// queries of their own that share one read of each source they have in common
+/// ([`crate::runtime::shared_read`]).
 fn statement_set_edges(chunk: Vec<TokenWithSpan>, inside: bool) -> (Vec<TokenWithSpan>, SetEdge) {
     let significant: Vec<usize> =
         chunk.iter().enumerate().filter(|(_, t)| !matches!(t.token, Token::Whitespace(_))).map(|(i, _)| i).collect();

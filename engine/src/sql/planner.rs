@@ -148,6 +148,10 @@ pub struct QueryPlan {
     /// `'execution.checkpointing.interval'` of the session that created the query (ms);
     /// `None`: the engine's default.
     pub checkpoint_interval_ms: Option<u64>,
+    /// The Flink statement set the query's INSERT belongs to
+    /// ([`super::ast::ParsedStatement::statement_set`]): the queries of one set that read
+    /// the same source share one read of it ([`crate::runtime::shared_read`]).
+    pub statement_set: Option<u64>,
 }
 
 impl fmt::Display for QueryPlan {
@@ -354,7 +358,19 @@ impl<'a> Planner<'a> {
     /// (DataFusion has had index panics on odd GROUP BYs) is caught and becomes an
     /// internal error on this statement, never the end of the process or connection.
     pub fn plan(&mut self, parsed: &ParsedStatement) -> Result<Vec<PlannedStatement>, SqlError> {
-        guarded(parsed, || self.plan_unguarded(parsed))
+        let planned = guarded(parsed, || self.plan_unguarded(parsed))?;
+        let Some(set) = parsed.statement_set else { return Ok(planned) };
+        Ok(planned
+            .into_iter()
+            .map(|s| match s {
+                PlannedStatement::StartQuery(plan) => {
+                    let mut plan = Arc::unwrap_or_clone(plan);
+                    plan.statement_set = Some(set);
+                    PlannedStatement::StartQuery(Arc::new(plan))
+                }
+                other => other,
+            })
+            .collect())
     }
 
     fn plan_unguarded(&mut self, parsed: &ParsedStatement) -> Result<Vec<PlannedStatement>, SqlError> {
@@ -1587,6 +1603,7 @@ impl SelectPlan {
             output_schema,
             sink,
             checkpoint_interval_ms: None,
+            statement_set: None,
         }
     }
 }
