@@ -169,12 +169,23 @@ impl Engine {
         let mut catalog = self.catalog.clone();
         let mut query_ids = self.query_ids.clone();
         let mut statements = Vec::new();
+        // `SET` lines (as in a Flink SQL script) apply to the statements after them.
+        let mut session = crate::session::Session::default();
         for script in scripts {
             let err = |error: SqlError| ScriptError { script: script.name.clone(), error };
             let parsed = parse_sql(&script.sql).map_err(err)?;
-            let mut planner = Planner::new(&mut catalog, &self.state, &mut query_ids);
             for statement in &parsed {
-                statements.extend(planner.plan(statement).map_err(err)?);
+                if set_in_script(&mut session, statement).map_err(err)? {
+                    continue;
+                }
+                let planned = Planner::new(&mut catalog, &self.state, &mut query_ids)
+                    .with_state_ttl(session.state_ttl_ms())
+                    .plan(statement)
+                    .map_err(err)?;
+                statements.extend(planned.into_iter().map(|s| match s {
+                    PlannedStatement::StartQuery(q) => PlannedStatement::StartQuery(crate::handler::with_session(q, &session)),
+                    other => other,
+                }));
             }
         }
         Ok(Plan { catalog, query_ids, statements })
@@ -189,6 +200,7 @@ impl Engine {
         let mut query_ids = self.query_ids.clone();
         let mut errors = Vec::new();
         let mut planned = 0;
+        let mut session = crate::session::Session::default();
         for script in scripts {
             let err = |error: SqlError| ScriptError { script: script.name.clone(), error };
             let parsed = match parse_sql(&script.sql) {
@@ -199,8 +211,16 @@ impl Engine {
                 }
             };
             for statement in &parsed {
+                match set_in_script(&mut session, statement) {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => {
+                        errors.push(err(e));
+                        continue;
+                    }
+                }
                 let before = (catalog.clone(), query_ids.clone());
-                let mut planner = Planner::new(&mut catalog, &self.state, &mut query_ids);
+                let mut planner = Planner::new(&mut catalog, &self.state, &mut query_ids).with_state_ttl(session.state_ttl_ms());
                 match planner.plan(statement) {
                     Ok(_) => planned += 1,
                     Err(e) => {
@@ -296,5 +316,29 @@ impl Engine {
             q.wait().await;
         }
         out
+    }
+}
+
+/// Applies a script's `SET 'property' = 'value'` or `UNSET 'property'` to `session`;
+/// returns whether `statement` was one (a Flink SQL script's `SET` lines configure the
+/// statements after them).
+///
+/// Errors: an unknown property or a value it does not allow.
+fn set_in_script(
+    session: &mut crate::session::Session,
+    statement: &crate::sql::ast::ParsedStatement,
+) -> std::result::Result<bool, SqlError> {
+    match &statement.statement {
+        crate::sql::ast::Statement::Set { property, value } => {
+            if let Some(warning) = session.set(property, value).map_err(|e| e.at(Some(statement.position)))? {
+                tracing::warn!("{warning}");
+            }
+            Ok(true)
+        }
+        crate::sql::ast::Statement::Unset { property } => {
+            session.unset(property);
+            Ok(true)
+        }
+        _ => Ok(false),
     }
 }

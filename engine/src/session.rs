@@ -15,9 +15,14 @@ pub const AUTO_OFFSET_RESET: &str = "auto.offset.reset";
 /// a checkpoint (Flink's option): `10s`, `500 ms`, `1 min`, or milliseconds.
 pub const CHECKPOINT_INTERVAL: &str = "execution.checkpointing.interval";
 
-/// The properties `SET` accepts, with the values each allows (`None`: any; the
-/// checkpoint interval is checked by [`parse_duration_ms`]).
-const KNOWN: &[(&str, Option<&[&str]>)] = &[(AUTO_OFFSET_RESET, Some(&["earliest", "latest"])), (CHECKPOINT_INTERVAL, None)];
+/// `table.exec.state.ttl`: how long a join of two streams without a time bound keeps a
+/// row (Flink's option; `1 h`, `30 min`, or milliseconds). Without it such a join is refused.
+pub const STATE_TTL: &str = "table.exec.state.ttl";
+
+/// The properties `SET` accepts, with the values each allows (`None`: any; durations are
+/// checked by [`parse_duration_ms`]).
+const KNOWN: &[(&str, Option<&[&str]>)] =
+    &[(AUTO_OFFSET_RESET, Some(&["earliest", "latest"])), (CHECKPOINT_INTERVAL, None), (STATE_TTL, None)];
 
 /// Properties ksqlDB and Kafka Streams know that Eddy has no use for: `SET` accepts
 /// them with a warning, as ksqlDB's clients and scripts send them. Besides these, every
@@ -108,7 +113,7 @@ impl Session {
             return Err(SqlError::new(format!("unknown property '{property}'")).hint(hint));
         };
         let value = value.trim();
-        if property == CHECKPOINT_INTERVAL {
+        if property == CHECKPOINT_INTERVAL || property == STATE_TTL {
             parse_duration_ms(value)?;
         }
         if let Some(allowed) = allowed {
@@ -133,6 +138,11 @@ impl Session {
     /// The checkpoint interval `execution.checkpointing.interval` asks for (ms), if set.
     pub fn checkpoint_interval_ms(&self) -> Option<u64> {
         self.properties.get(CHECKPOINT_INTERVAL).and_then(|v| parse_duration_ms(v).ok())
+    }
+
+    /// The state TTL `table.exec.state.ttl` asks for (ms), if set.
+    pub fn state_ttl_ms(&self) -> Option<u64> {
+        self.properties.get(STATE_TTL).and_then(|v| parse_duration_ms(v).ok())
     }
 
     /// The startup mode `auto.offset.reset` asks for, if set.

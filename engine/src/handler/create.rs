@@ -17,7 +17,7 @@ impl Engine {
     pub(crate) async fn execute_create(&mut self, p: &ParsedStatement, session: &Session) -> Result<Vec<StatementResult>> {
         let mut catalog = self.catalog.clone();
         let mut query_ids = self.query_ids.clone();
-        let planned = Planner::new(&mut catalog, &self.state, &mut query_ids).plan(p)?;
+        let planned = Planner::new(&mut catalog, &self.state, &mut query_ids).with_state_ttl(session.state_ttl_ms()).plan(p)?;
         let statements: Vec<PlannedStatement> = planned
             .into_iter()
             .map(|s| match s {
@@ -57,7 +57,7 @@ impl Engine {
         let mut statements = Vec::new();
         let mut logged: Vec<(String, Option<String>)> = Vec::new();
         for p in set {
-            let planned = Planner::new(&mut catalog, &self.state, &mut query_ids).plan(p)?;
+            let planned = Planner::new(&mut catalog, &self.state, &mut query_ids).with_state_ttl(session.state_ttl_ms()).plan(p)?;
             let mut id = None;
             for s in planned {
                 statements.push(match s {

@@ -45,7 +45,7 @@ impl Engine {
                         };
                         let mut catalog = self.catalog.clone();
                         let mut query_ids = self.query_ids.clone();
-                        let mut planner = Planner::new(&mut catalog, &self.state, &mut query_ids);
+                        let mut planner = Planner::new(&mut catalog, &self.state, &mut query_ids).with_state_ttl(session.state_ttl_ms());
                         let planned = match &inner.statement {
                             Statement::Query(q, clauses) if clauses.emit.is_some() => {
                                 vec![PlannedStatement::StartQuery(std::sync::Arc::new(planner.plan_push(q, clauses, &inner)?.0))]
@@ -77,7 +77,7 @@ impl Engine {
                 let inner = ParsedStatement { statement: inner.as_ref().clone(), text, position: p.position, statement_set: None };
                 let mut catalog = self.catalog.clone();
                 let mut query_ids = self.query_ids.clone();
-                let mut planner = Planner::new(&mut catalog, &self.state, &mut query_ids);
+                let mut planner = Planner::new(&mut catalog, &self.state, &mut query_ids).with_state_ttl(session.state_ttl_ms());
                 let statements = match &inner.statement {
                     Statement::Query(q, clauses) if clauses.emit.is_none() => {
                         let pull = planner.plan_pull(q, &inner)?;

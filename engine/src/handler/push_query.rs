@@ -45,7 +45,9 @@ impl Engine {
         session: &Session,
     ) -> Result<StatementResult> {
         let mut catalog = self.catalog.clone();
-        let (plan, limit) = Planner::new(&mut catalog, &self.state, &mut self.query_ids).plan_push(query, clauses, p)?;
+        let (plan, limit) = Planner::new(&mut catalog, &self.state, &mut self.query_ids)
+            .with_state_ttl(session.state_ttl_ms())
+            .plan_push(query, clauses, p)?;
         let id = plan.id.clone();
         let plan = with_startup(Arc::new(plan), Some(session.startup().unwrap_or(StartupMode::Latest)));
         let plan = with_short_linger(plan);

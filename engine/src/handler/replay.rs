@@ -43,7 +43,9 @@ impl Engine {
                     | Statement::InsertInto(_)
                     | Statement::CreateView(_)
                     | Statement::DropView { .. } => {
-                        let planned = Planner::new(&mut self.catalog, &self.state, &mut self.query_ids).plan(&p);
+                        let planned = Planner::new(&mut self.catalog, &self.state, &mut self.query_ids)
+                            .with_state_ttl(session.state_ttl_ms())
+                            .plan(&p);
                         match planned {
                             Ok(statements) => {
                                 for s in statements {

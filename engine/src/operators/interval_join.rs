@@ -14,6 +14,11 @@
 //! emits them when the window closes, after the grace period). A row older than the
 //! watermark minus the grace period is late: it is dropped and counted.
 //!
+//! A regular join (Flink's join of two streams without a time bound, under
+//! `table.exec.state.ttl`) is this join with unbounded times and no late rows: each row
+//! joins every row of the other side with its key, and is kept for the TTL in processing
+//! time from when it arrived (Flink's state TTL, updated on write) ([`IntervalJoin::with_state_ttl`]).
+//!
 //! Output rows: the left stream's declared columns, the right's (all nullable), then
 //! `__rowtime`, the later of the two rows' times (ksqlDB's ROWTIME of a join), or the
 //! padded row's own. Keys compare in Arrow's row format; a NULL key joins nothing.
@@ -124,6 +129,10 @@ pub struct IntervalJoin {
     watermark: Timestamp,
     seq: u64,
     metrics: Arc<QueryMetrics>,
+    /// A regular join's state TTL (ms of processing time).
+    state_ttl_ms: Option<i64>,
+    /// A regular join's kept rows in arrival order: (arrived at, side, event time, seq, key).
+    arrivals: std::collections::VecDeque<(Timestamp, usize, Timestamp, u64, Vec<u8>)>,
 }
 
 const LEFT: usize = 0;
@@ -185,6 +194,8 @@ impl IntervalJoin {
             watermark: Timestamp::MIN,
             seq: 0,
             metrics,
+            state_ttl_ms: None,
+            arrivals: std::collections::VecDeque::new(),
         })
     }
 
@@ -396,9 +407,41 @@ impl IntervalJoin {
     fn keep(&mut self, s: usize, key: Vec<u8>, time: Timestamp, row: Vec<u8>, matched: bool) {
         self.seq += 1;
         self.metrics.adjust_state(0, kept_bytes(&key, &row) as i64);
+        if self.state_ttl_ms.is_some() {
+            self.arrivals.push_back((chrono::Utc::now().timestamp_millis(), s, time, self.seq, key.clone()));
+        }
         let side = &mut self.sides[s];
         side.expiry.insert((time, self.seq), key.clone());
         side.kept.entry(key).or_default().push(Kept { time, seq: self.seq, row, matched });
+    }
+
+    /// A regular join (the bounds unbounded): each row is kept `ttl_ms` of processing
+    /// time after it arrived, then dropped (Flink's `table.exec.state.ttl`).
+    pub fn with_state_ttl(mut self, ttl_ms: Option<i64>) -> Self {
+        self.state_ttl_ms = ttl_ms;
+        self
+    }
+
+    /// Drops a regular join's rows that arrived more than the TTL before `now`.
+    fn expire_ttl(&mut self, now: Timestamp) {
+        let Some(ttl) = self.state_ttl_ms else { return };
+        while let Some(&(arrived, s, time, seq, _)) = self.arrivals.front() {
+            if arrived.saturating_add(ttl) > now {
+                break;
+            }
+            let Some((_, _, _, _, key)) = self.arrivals.pop_front() else { break };
+            let side = &mut self.sides[s];
+            side.expiry.remove(&(time, seq));
+            if let Some(kept) = side.kept.get_mut(&key) {
+                if let Some(at) = kept.iter().position(|k| k.seq == seq) {
+                    let k = kept.remove(at);
+                    self.metrics.adjust_state(0, -(kept_bytes(&key, &k.row) as i64));
+                }
+                if kept.is_empty() {
+                    side.kept.remove(&key);
+                }
+            }
+        }
     }
 
     /// Kept rows (tests, metrics).
@@ -436,6 +479,7 @@ impl Operator for IntervalJoin {
             let messages = tick_chain(&mut self.sides[s].chain, now)?;
             self.on_side_messages(s, messages, out)?;
         }
+        self.expire_ttl(now);
         Ok(())
     }
 

@@ -618,6 +618,7 @@ fn interval_join_operator(
         join.condition.as_ref().map(|c| c.expr.clone()),
         metrics.clone(),
     )
+    .map(|j| j.with_state_ttl(join.state_ttl_ms))
 }
 
 /// The Decode operator of `source` (in `format`): its record key, an unwrapped single
@@ -1382,6 +1383,101 @@ mod tests {
             assert_eq!(op.kept_rows(), 0, "seed {seed}: every row expired at the final watermark");
             assert_eq!(metrics.snapshot().state_bytes, 0, "seed {seed}: the state bytes counted in and out balance");
         }
+        Ok(())
+    }
+
+    /// Flink's regular join (no time bound, `table.exec.state.ttl`) against DataFusion's
+    /// batch INNER join of the same random rows, however far apart their times; then the
+    /// TTL in processing time empties the state.
+    #[tokio::test]
+    async fn regular_join_equals_the_batch_join_and_its_ttl_empties_the_state() -> Result<()> {
+        use datafusion::prelude::SessionContext;
+        use rand::{Rng, SeedableRng};
+        let engine = crate::engine::Engine::new(None, "differential");
+        let sql = "SET 'table.exec.state.ttl' = '1 h';
+            CREATE STREAM l (K VARCHAR, V INT, TS BIGINT) WITH (kafka_topic='l', value_format='json', partitions=1, timestamp='TS');
+            CREATE STREAM r (K VARCHAR, W INT, TS BIGINT) WITH (kafka_topic='r', value_format='json', partitions=1, timestamp='TS');
+            CREATE STREAM j AS SELECT l.K AS LK, l.V, r.W FROM l JOIN r ON l.K = r.K AND l.V <= r.W;";
+        let planned = engine
+            .plan(&[crate::engine::Script { name: "j".into(), sql: sql.into() }])
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
+        let Some(plan) = planned.statements.iter().find_map(|s| match s {
+            crate::sql::planner::PlannedStatement::StartQuery(q) => Some(q.clone()),
+            _ => None,
+        }) else {
+            return Err(EngineError::Internal("no query".into()));
+        };
+        let Some(join) = &plan.interval_join else { return Err(EngineError::Internal("no join".into())) };
+        assert_eq!(join.state_ttl_ms, Some(3_600_000));
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        // Times anywhere in a day, in no order: a regular join ignores them.
+        let mut rows = |n: usize| -> Vec<(String, i32, i64)> {
+            (0..n)
+                .map(|_| {
+                    let k = ["a", "b", "c", "d", "e"][rng.random_range(0..5)].to_string();
+                    (k, rng.random_range(0..10), 1_700_000_000_000 + rng.random_range(0..86_400_000))
+                })
+                .collect()
+        };
+        let (left, right) = (rows(120), rows(120));
+        let metrics = Arc::new(QueryMetrics::default());
+        let mut op = interval_join_operator(&plan, join, &metrics, &[0, 1])?;
+        let mut out = Collector::default();
+        for (i, chunk) in left.chunks(7).zip(right.chunks(5)).enumerate() {
+            for (rows, value, topic, partition) in [(chunk.0, "V", "l", 0), (chunk.1, "W", "r", 1)] {
+                let values: Vec<Vec<u8>> =
+                    rows.iter().map(|(k, v, t)| format!(r#"{{"K":"{k}","{value}":{v},"TS":{t}}}"#).into_bytes()).collect();
+                let slice: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
+                op.on_batch(crate::record::raw_batch(&slice, topic, partition, i as i64 * 10)?, &mut out)?;
+            }
+        }
+        let render = |b: &RecordBatch| -> Vec<String> {
+            (0..b.num_rows())
+                .map(|i| {
+                    (0..3)
+                        .map(|c| arrow::util::display::array_value_to_string(b.column(c), i).unwrap_or_default())
+                        .collect::<Vec<_>>()
+                        .join("|")
+                })
+                .collect()
+        };
+        // The join's output columns: l's K, V, TS, then r's K, W, TS; compare K, V, W.
+        let mut streamed: Vec<String> = out
+            .take_batches()
+            .iter()
+            .flat_map(|b| {
+                let picked = RecordBatch::try_new(
+                    Arc::new(Schema::new(vec![b.schema().field(0).clone(), b.schema().field(1).clone(), b.schema().field(4).clone()])),
+                    vec![b.column(0).clone(), b.column(1).clone(), b.column(4).clone()],
+                );
+                picked.map(|p| render(&p)).unwrap_or_default()
+            })
+            .collect();
+        streamed.sort();
+        let ctx = SessionContext::new();
+        let table = |rows: &[(String, i32, i64)], value: &str| -> Result<RecordBatch> {
+            let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, true), Field::new(value, DataType::Int32, true)]));
+            Ok(RecordBatch::try_new(
+                schema,
+                vec![
+                    Arc::new(arrow::array::StringArray::from_iter_values(rows.iter().map(|r| r.0.as_str()))),
+                    Arc::new(arrow::array::Int32Array::from_iter_values(rows.iter().map(|r| r.1))),
+                ],
+            )?)
+        };
+        let used = left.len().min(7 * 18);
+        ctx.register_batch("l", table(&left[..used], "v")?)?;
+        ctx.register_batch("r", table(&right[..right.len().min(5 * 18)], "w")?)?;
+        let batches = ctx.sql("SELECT l.k, l.v, r.w FROM l JOIN r ON l.k = r.k AND l.v <= r.w").await?.collect().await?;
+        let mut batch: Vec<String> = batches.iter().flat_map(render).collect();
+        batch.sort();
+        assert!(!batch.is_empty());
+        assert_eq!(streamed, batch);
+        assert!(op.kept_rows() > 0);
+        // An hour of processing time later, every row has outlived the TTL.
+        op.on_processing_time(now_ms() + 3_600_001, &mut out)?;
+        assert_eq!(op.kept_rows(), 0, "the TTL emptied the state");
+        assert_eq!(metrics.snapshot().state_bytes, 0);
         Ok(())
     }
 }

@@ -3,8 +3,10 @@
 //! BETWEEN b.ts - INTERVAL '1' HOUR AND b.ts` (also written with `>=`/`<=`), INNER, LEFT,
 //! RIGHT and FULL. The equalities become the join keys; the bound says how far the right
 //! row's event time may be from the left row's; the rest of the ON clause is checked on
-//! each pair. A join of two streams without a bound is refused: it would keep every row
-//! forever.
+//! each pair. A join of two streams without a bound is refused (it would keep every row
+//! forever) unless the session sets Flink's `table.exec.state.ttl`: then it is Flink's
+//! regular join, INNER only (an outer one retracts its padded rows), each row kept for the
+//! TTL in processing time.
 //!
 //! The bound compares the streams' event times (ksqlDB: each stream's ROWTIME or
 //! `timestamp` column; Flink: the columns of their WATERMARK declarations).
@@ -25,6 +27,10 @@ use crate::operators::IntervalJoinKind;
 /// ksqlDB's grace period of a stream-stream join without `GRACE PERIOD` (ms): 24 hours.
 pub const DEFAULT_GRACE_MS: i64 = 24 * 3_600_000;
 
+/// The bound (and grace period) of a join of two streams without a time bound, whose
+/// rows are kept for the session's `table.exec.state.ttl` instead (Flink's regular join).
+pub const UNBOUNDED: i64 = i64::MAX;
+
 /// A planned interval join.
 #[derive(Debug, Clone)]
 pub struct IntervalJoinPlan {
@@ -44,12 +50,30 @@ pub struct IntervalJoinPlan {
     pub after_ms: i64,
     /// How long after the bound a late row is still joined (ms).
     pub grace_ms: i64,
+    /// A regular join (Flink's, no time bound; the bounds are [`UNBOUNDED`]): how long
+    /// each row is kept, in processing time (ms), from `table.exec.state.ttl`.
+    pub state_ttl_ms: Option<i64>,
 }
 
 impl fmt::Display for IntervalJoinPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let keys: Vec<String> =
             self.left_keys.iter().zip(&self.right_keys).map(|(l, r)| format!("{} = {}", l.display, r.display)).collect();
+        if let Some(ttl) = self.state_ttl_ms {
+            write!(
+                f,
+                "regular join: {} {} ({}) on [{}], rows kept {} (table.exec.state.ttl)",
+                self.kind,
+                self.right.name,
+                self.right.connector,
+                keys.join(", "),
+                super::ast::duration(ttl)
+            )?;
+            if let Some(c) = &self.condition {
+                write!(f, " condition {}", c.display)?;
+            }
+            return Ok(());
+        }
         write!(
             f,
             "interval join: {} {} ({}) on [{}] right time within [left time - {}, left time + {}], grace {}",
@@ -70,30 +94,35 @@ impl fmt::Display for IntervalJoinPlan {
 
 /// The bound of a join of `left` and `right`: ksqlDB's `within` if written, else the
 /// first BETWEEN (or pair of `>=`/`<=`) in `rest` comparing the two streams' event-time
-/// columns. Returns (before, after, grace) in ms.
+/// columns. Returns (before, after, grace) in ms; with no bound and a state TTL
+/// (`ttl_ms`, Flink's `table.exec.state.ttl`), [`UNBOUNDED`] for all three.
 ///
-/// Errors: no bound (naming what to add), or a bound over other columns.
+/// Errors: no bound and no TTL (naming what to add), or a bound over other columns.
 pub fn bound(
     within: Option<JoinWithin>,
     rest: Option<&Expr>,
     left: &Relation,
     right: &Relation,
     schemas: (&DFSchema, &DFSchema),
+    ttl_ms: Option<u64>,
 ) -> Result<(i64, i64, i64), SqlError> {
     if let Some(w) = within {
         return Ok((w.before_ms, w.after_ms, w.grace_ms.unwrap_or(DEFAULT_GRACE_MS)));
     }
-    let refuse = || {
+    let refuse = || -> Result<(i64, i64, i64), SqlError> {
+        if ttl_ms.is_some() {
+            return Ok((UNBOUNDED, UNBOUNDED, UNBOUNDED));
+        }
         let lt = left.event_time.column.clone().unwrap_or_else(|| "ROWTIME".into());
         let rt = right.event_time.column.clone().unwrap_or_else(|| "ROWTIME".into());
-        SqlError::new(format!("a join of two streams needs a time bound (\"{}\" with \"{}\")", left.name, right.name)).hint(format!(
-            "add one: ksqlDB's JOIN {r} WITHIN 1 HOUR ON ..., or Flink's ON ... AND {l}.{lt} BETWEEN {r}.{rt} - INTERVAL '1' HOUR AND {r}.{rt} (the streams' event-time columns); without one every row would be kept forever",
+        Err(SqlError::new(format!("a join of two streams needs a time bound (\"{}\" with \"{}\")", left.name, right.name)).hint(format!(
+            "add one: ksqlDB's JOIN {r} WITHIN 1 HOUR ON ..., or Flink's ON ... AND {l}.{lt} BETWEEN {r}.{rt} - INTERVAL '1' HOUR AND {r}.{rt} (the streams' event-time columns); or bound the state with Flink's SET 'table.exec.state.ttl' = '1 h' (each row is kept that long); without either every row would be kept forever",
             l = left.name,
             r = right.name
-        ))
+        )))
     };
-    let (Some(lt), Some(rt)) = (&left.event_time.column, &right.event_time.column) else { return Err(refuse()) };
-    let Some(rest) = rest else { return Err(refuse()) };
+    let (Some(lt), Some(rt)) = (&left.event_time.column, &right.event_time.column) else { return refuse() };
+    let Some(rest) = rest else { return refuse() };
     // Constraints on the right row's time relative to the left's: tr >= tl - before,
     // tr <= tl + after.
     let mut before: Option<i64> = None;
@@ -156,7 +185,7 @@ pub fn bound(
         (Some(_), Some(_)) => {
             Err(SqlError::new("the join's time bound is empty: no pair of rows can meet it").hint("check the order of BETWEEN's bounds"))
         }
-        _ => Err(refuse()),
+        _ => refuse(),
     }
 }
 

@@ -237,7 +237,7 @@ pub fn joined_relations(
         return Err(SqlError::new(format!("joining \"{}\" ({what}) is not supported yet", table.name))
             .at(table_position)
             .hint(if two_streams {
-                "a stream joins a table by key: a Kafka TABLE with a PRIMARY KEY (ksqlDB), or a PostgreSQL table ('connector'='jdbc' or 'postgres'); a join of two streams needs a time bound (ksqlDB's JOIN ... WITHIN 1 HOUR, Flink's a.ts BETWEEN b.ts - INTERVAL '1' HOUR AND b.ts), and such joins are not supported yet"
+                "a stream joins a table by key: a Kafka TABLE with a PRIMARY KEY (ksqlDB), or a PostgreSQL table ('connector'='jdbc' or 'postgres'); a join of two streams needs a time bound (ksqlDB's JOIN ... WITHIN 1 HOUR, Flink's a.ts BETWEEN b.ts - INTERVAL '1' HOUR AND b.ts)"
             } else {
                 "a stream joins a table by key: a Kafka TABLE with a PRIMARY KEY (ksqlDB), or a PostgreSQL table ('connector'='jdbc' or 'postgres')"
             }));

@@ -325,6 +325,9 @@ pub struct Planner<'a> {
     pub(super) catalog: &'a mut Catalog,
     pub(super) state: &'a SessionState,
     pub(super) query_ids: &'a mut BTreeSet<String>,
+    /// Flink's `table.exec.state.ttl` in the session (ms): a join of two streams without
+    /// a time bound keeps each row this long instead of being refused.
+    pub(super) state_ttl_ms: Option<u64>,
 }
 
 /// Runs `plan`, turning a panic inside it into an error on `parsed` (the statement's
@@ -349,7 +352,13 @@ fn guarded<T>(parsed: &ParsedStatement, plan: impl FnOnce() -> Result<T, SqlErro
 impl<'a> Planner<'a> {
     /// A planner over `catalog` (changed by DDL) that allocates ids not in `query_ids`.
     pub fn new(catalog: &'a mut Catalog, state: &'a SessionState, query_ids: &'a mut BTreeSet<String>) -> Self {
-        Planner { catalog, state, query_ids }
+        Planner { catalog, state, query_ids, state_ttl_ms: None }
+    }
+
+    /// With the session's `table.exec.state.ttl` ([`crate::session::Session::state_ttl_ms`]).
+    pub fn with_state_ttl(mut self, ttl_ms: Option<u64>) -> Self {
+        self.state_ttl_ms = ttl_ms;
+        self
     }
 
     /// Plans one statement. DDL updates the catalog; queries get a fresh id.
@@ -438,7 +447,7 @@ impl<'a> Planner<'a> {
         let mut check = self.catalog.clone();
         check.insert_view(view.clone());
         let probe = super::views::expand(&view_probe(&name.value)?, &check)?;
-        let planner = Planner { catalog: &mut check, state: self.state, query_ids: &mut *self.query_ids };
+        let planner = Planner { catalog: &mut check, state: self.state, query_ids: &mut *self.query_ids, state_ttl_ms: self.state_ttl_ms };
         planner.plan_select(&probe, &StreamClauses::default(), None)?;
         self.catalog.insert_view(view.clone());
         Ok(vec![PlannedStatement::CreateView(view)])
@@ -1414,7 +1423,16 @@ impl<'a> Planner<'a> {
             &joined.stream,
             &joined.table,
             (join.left.schema().as_ref(), join.right.schema().as_ref()),
+            self.state_ttl_ms,
         )?;
+        let state_ttl_ms = (before_ms == super::interval_join::UNBOUNDED).then_some(self.state_ttl_ms).flatten();
+        if let (Some(_), false) = (state_ttl_ms, kind == crate::operators::IntervalJoinKind::Inner) {
+            return Err(SqlError::new(format!(
+                "a {kind} join of two streams without a time bound (\"{}\" with \"{}\") updates the rows it wrote, which an append-only sink cannot take",
+                joined.stream.name, joined.table.name
+            ))
+            .hint("add a time bound (an interval join emits its padded rows once), or join with INNER JOIN"));
+        }
         let mut left_keys = Vec::with_capacity(keys.len());
         let mut right_keys = Vec::with_capacity(keys.len());
         for (expr, column) in keys {
@@ -1435,6 +1453,7 @@ impl<'a> Planner<'a> {
             before_ms,
             after_ms,
             grace_ms,
+            state_ttl_ms: state_ttl_ms.map(|t| t as i64),
         })
     }
 

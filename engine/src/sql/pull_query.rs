@@ -94,7 +94,7 @@ impl Planner<'_> {
         }
         let mut catalog = self.catalog.clone();
         catalog.insert(Arc::new(relation));
-        let planner = Planner { catalog: &mut catalog, state: self.state, query_ids: &mut *self.query_ids };
+        let planner = Planner { catalog: &mut catalog, state: self.state, query_ids: &mut *self.query_ids, state_ttl_ms: None };
         let select = planner.plan_select(&query, &StreamClauses::default(), None)?;
         if select.aggregate.is_some() {
             return Err(SqlError::new("a pull query cannot aggregate")

@@ -102,3 +102,10 @@ CREATE TABLE fx (currency VARCHAR PRIMARY KEY, rate DOUBLE, ts BIGINT) WITH (kaf
 CREATE STREAM purchases (id VARCHAR, currency VARCHAR, amount DOUBLE, ts BIGINT) WITH (kafka_topic='purchases', value_format='json', partitions=1, timestamp='ts')
 ----
 CREATE STREAM priced AS SELECT p.id, p.amount * f.rate AS eur FROM purchases p JOIN fx FOR SYSTEM_TIME AS OF p.ts AS f ON p.currency = f.currency WHERE p.amount > 1
+----
+SET 'table.exec.state.ttl' = '1 h';
+INSERT INTO clicked
+SELECT i.ad_id, i.shown_at, c.clicked_at FROM impressions i JOIN ad_clicks c ON i.ad_id = c.ad_id
+----
+INSERT INTO clicked
+SELECT i.ad_id, i.shown_at, c.clicked_at FROM impressions i LEFT JOIN ad_clicks c ON i.ad_id = c.ad_id
