@@ -63,10 +63,27 @@ struct Opened {
     restored_watermark: Option<i64>,
 }
 
+impl State {
+    /// Claims the start of the read, once: when every branch has asked, or will never ask
+    /// (and at least one has). Returns whether the caller is to start it.
+    fn claim_start(&mut self) -> bool {
+        let ready = self.asked.iter().zip(&self.gone).all(|(a, g)| a.is_some() || *g) && self.asked.iter().any(Option::is_some);
+        if ready && !self.started {
+            self.started = true;
+            return true;
+        }
+        false
+    }
+}
+
 #[derive(Default)]
 struct State {
     /// Per branch: what it asked for, until the read starts.
     asked: Vec<Option<Ask>>,
+    /// Per branch: it will never ask (its query failed to start or was stopped first).
+    gone: Vec<bool>,
+    /// The shared relation, as the first branch to ask gave it.
+    relation: Option<Relation>,
     started: bool,
     /// The attempt at opening the real source that the branches asking now wait for
     /// (a failed attempt lets every branch ask again).
@@ -94,7 +111,7 @@ impl SharedRead {
     /// `inner` under consumer group `group_id`.
     pub fn new(inner: Arc<dyn ConnectorFactory>, relation: &str, group_id: String, branches: usize) -> Arc<Self> {
         let (opened, _) = watch::channel((0, None));
-        let state = State { asked: (0..branches).map(|_| None).collect(), ..Default::default() };
+        let state = State { asked: (0..branches).map(|_| None).collect(), gone: vec![false; branches], ..Default::default() };
         Arc::new(SharedRead { inner, relation: relation.to_string(), group_id, state: Mutex::new(state), opened })
     }
 
@@ -122,12 +139,12 @@ impl SharedRead {
                 return Err(EngineError::Internal(format!("statement set branch {index} out of range")));
             };
             *slot = Some(Ask { ctx: ctx.clone(), batches: tx });
-            (state.asked.iter().all(Option::is_some), state.attempt)
+            state.relation.get_or_insert_with(|| relation.clone());
+            (state.claim_start(), state.attempt)
         };
         if all_asked {
             let me = self.clone();
-            let relation = relation.clone();
-            tokio::spawn(async move { me.read(relation).await });
+            tokio::spawn(async move { me.read().await });
         }
         let mut opened = self.opened.subscribe();
         let result = opened.wait_for(|(a, r)| *a == attempt && r.is_some()).await.map_err(|_| EngineError::ChannelClosed)?.1.clone();
@@ -145,13 +162,14 @@ impl SharedRead {
 
     /// The read task: opens the real source where every branch can start, then hands
     /// each micro-batch to every live branch until the source ends or no branch is left.
-    async fn read(self: Arc<Self>, relation: Relation) {
-        let (ctx, mut outlets, attempt) = {
+    async fn read(self: Arc<Self>) {
+        let (ctx, mut outlets, attempt, relation) = {
             let mut state = self.state();
-            state.started = true;
-            let asks: Vec<Ask> = state.asked.iter_mut().filter_map(Option::take).collect();
-            state.live = (0..asks.len()).collect();
-            (self.start_context(&asks), asks.into_iter().enumerate().map(|(i, a)| (i, a.batches)).collect::<Vec<_>>(), state.attempt)
+            let Some(relation) = state.relation.clone() else { return };
+            let asks: Vec<(usize, Ask)> = state.asked.iter_mut().enumerate().filter_map(|(i, a)| a.take().map(|a| (i, a))).collect();
+            state.live = asks.iter().map(|(i, _)| *i).collect();
+            let ctx = self.start_context(&asks.iter().map(|(_, a)| &a.ctx).collect::<Vec<_>>());
+            (ctx, asks.into_iter().map(|(i, a)| (i, a.batches)).collect::<Vec<_>>(), state.attempt, relation)
         };
         let mut source = match self.inner.source(&relation, &ctx).await {
             Ok(s) => s,
@@ -219,14 +237,23 @@ impl SharedRead {
     /// The real source's context: the first branch's, under the set's consumer group,
     /// as many splits as the most parallel branch, from the lowest resume position of
     /// every partition that all branches resume from.
-    fn start_context(&self, asks: &[Ask]) -> QueryContext {
-        let mut ctx = asks[0].ctx.clone();
+    fn start_context(&self, asks: &[&QueryContext]) -> QueryContext {
+        let mut ctx = asks.first().map(|c| (*c).clone()).unwrap_or_else(|| QueryContext {
+            query_id: String::new(),
+            group_id: String::new(),
+            metrics: Default::default(),
+            parallelism: 1,
+            transient: false,
+            resume_from: Vec::new(),
+            resume_exact: false,
+            state_dir: None,
+        });
         ctx.group_id = self.group_id.clone();
-        ctx.parallelism = asks.iter().map(|a| a.ctx.parallelism).max().unwrap_or(1);
-        ctx.resume_exact = asks.iter().any(|a| a.ctx.resume_exact);
+        ctx.parallelism = asks.iter().map(|a| a.parallelism).max().unwrap_or(1);
+        ctx.resume_exact = asks.iter().any(|a| a.resume_exact);
         let mut lowest: HashMap<(String, i32), (i64, usize)> = HashMap::new();
         for a in asks {
-            for p in &a.ctx.resume_from {
+            for p in &a.resume_from {
                 let e = lowest.entry((p.topic.clone(), p.partition)).or_insert((p.next_offset, 0));
                 e.0 = e.0.min(p.next_offset);
                 e.1 += 1;
@@ -402,6 +429,26 @@ impl ConnectorFactory for SharedReadFactory {
 
     async fn delete_topic(&self, relation: &Relation) -> Result<()> {
         self.inner.delete_topic(relation).await
+    }
+}
+
+impl Drop for SharedReadFactory {
+    /// A branch whose query ends before it asked for its source (it failed to start, or
+    /// was stopped while starting) will never ask: the others stop waiting for it.
+    fn drop(&mut self) {
+        let ready = {
+            let mut state = self.shared.state();
+            if state.started || state.asked.get(self.index).is_none_or(Option::is_some) {
+                return;
+            }
+            if let Some(g) = state.gone.get_mut(self.index) {
+                *g = true;
+            }
+            state.claim_start()
+        };
+        if let (true, Ok(runtime)) = (ready, tokio::runtime::Handle::try_current()) {
+            runtime.spawn(self.shared.clone().read());
+        }
     }
 }
 
