@@ -269,17 +269,17 @@ impl IntervalJoin {
             self.sides[s].keys.iter().map(|k| k.evaluate(&rows).and_then(|v| v.into_array(n))).collect::<datafusion::error::Result<_>>()?;
         let null_key: Vec<bool> = (0..n).map(|i| key_columns.iter().any(|c| c.is_null(i))).collect();
         let keys = self.sides[s].key_rows.convert_columns(&key_columns)?;
-        // Candidate pairs: (row of this batch, key, index among the other side's kept rows).
+        // Candidate pairs: (row of this batch, index among the other side's kept rows of
+        // the row's key); the key itself is the row's own (`keys`), never copied per pair.
         let mut mine: Vec<u32> = Vec::new();
-        let mut theirs: Vec<(Vec<u8>, usize)> = Vec::new();
+        let mut theirs: Vec<usize> = Vec::new();
         for (i, _) in null_key.iter().enumerate().filter(|(_, null)| !**null) {
-            let key = keys.row(i);
-            let Some(kept) = self.sides[o].kept.get(key.as_ref()) else { continue };
+            let Some(kept) = self.sides[o].kept.get(keys.row(i).as_ref()) else { continue };
             let (lo, hi) = self.partner_range(s, times.value(i));
             for (j, k) in kept.iter().enumerate() {
                 if k.time >= lo && k.time <= hi {
                     mine.push(i as u32);
-                    theirs.push((key.as_ref().to_vec(), j));
+                    theirs.push(j);
                 }
             }
         }
@@ -289,10 +289,20 @@ impl IntervalJoin {
             let own: Vec<ArrayRef> =
                 rows.columns()[..self.sides[s].columns].iter().map(|c| take(c, &indices, None)).collect::<std::result::Result<_, _>>()?;
             let parser = self.sides[o].rows.parser();
-            let other_rows: Vec<&[u8]> = theirs.iter().map(|(k, j)| self.sides[o].kept[k][*j].row.as_slice()).collect();
-            let other = self.sides[o].rows.convert_rows(other_rows.iter().map(|r| parser.parse(r)))?;
+            let partners: Vec<&Kept> = mine
+                .iter()
+                .zip(&theirs)
+                .map(|(&i, &j)| {
+                    self.sides[o]
+                        .kept
+                        .get(keys.row(i as usize).as_ref())
+                        .and_then(|kept| kept.get(j))
+                        .ok_or_else(|| EngineError::Internal("interval join: a kept row vanished".into()))
+                })
+                .collect::<Result<_>>()?;
+            let other = self.sides[o].rows.convert_rows(partners.iter().map(|k| parser.parse(&k.row)))?;
             let rowtimes: TimestampMillisecondArray =
-                mine.iter().zip(&theirs).map(|(&i, (k, j))| Some(times.value(i as usize).max(self.sides[o].kept[k][*j].time))).collect();
+                mine.iter().zip(&partners).map(|(&i, k)| Some(times.value(i as usize).max(k.time))).collect();
             let (left, right) = if s == LEFT { (own, other) } else { (other, own) };
             let mut columns = left;
             columns.extend(right);
@@ -306,11 +316,11 @@ impl IntervalJoin {
                 }
                 None => BooleanArray::from(vec![true; pairs]),
             };
-            for (p, (&i, (k, j))) in mine.iter().zip(&theirs).enumerate() {
+            for (p, (&i, &j)) in mine.iter().zip(&theirs).enumerate() {
                 if keep.value(p) {
                     matched[i as usize] = true;
-                    if let Some(kept) = self.sides[o].kept.get_mut(k) {
-                        kept[*j].matched = true;
+                    if let Some(k) = self.sides[o].kept.get_mut(keys.row(i as usize).as_ref()).and_then(|kept| kept.get_mut(j)) {
+                        k.matched = true;
                     }
                 }
             }
