@@ -32,14 +32,7 @@ impl Engine {
         // Inserted rows are data, not a catalog change: not logged, not replayed (ksqlDB's
         // command topic does not hold INSERT ... VALUES either).
         let changes = statements.iter().any(|s| !matches!(s, PlannedStatement::Noop(_) | PlannedStatement::InsertRows { .. }));
-        let before = (self.catalog.clone(), self.query_ids.clone());
-        let results = match self.apply(Plan::new(catalog, query_ids, statements)).await {
-            Ok(r) => r,
-            Err(e) => {
-                (self.catalog, self.query_ids) = before;
-                return Err(e);
-            }
-        };
+        let results = self.apply_or_restore(Plan::new(catalog, query_ids, statements)).await?;
         if changes {
             self.log_command(&p.text, query_id.as_deref(), session)?;
         }
@@ -71,17 +64,22 @@ impl Engine {
             logged.push((p.text.clone(), id));
         }
         let tag = logged.iter().find_map(|(_, id)| id.clone());
-        let before = (self.catalog.clone(), self.query_ids.clone());
-        let results = match self.apply(Plan::new(catalog, query_ids, statements)).await {
-            Ok(r) => r,
-            Err(e) => {
-                (self.catalog, self.query_ids) = before;
-                return Err(e);
-            }
-        };
+        let results = self.apply_or_restore(Plan::new(catalog, query_ids, statements)).await?;
         for (text, id) in &logged {
             self.log_command_in_set(text, id.as_deref(), session, tag.as_deref())?;
         }
         Ok(results)
+    }
+
+    /// Applies `plan`; when that fails, the catalog and query ids are as they were.
+    async fn apply_or_restore(&mut self, plan: Plan) -> Result<Vec<StatementResult>> {
+        let before = (self.catalog.clone(), self.query_ids.clone());
+        match self.apply(plan).await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                (self.catalog, self.query_ids) = before;
+                Err(e)
+            }
+        }
     }
 }

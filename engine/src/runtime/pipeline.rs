@@ -1278,6 +1278,22 @@ mod tests {
         Ok(())
     }
 
+    /// The first query `sql` plans (no connectors).
+    fn first_query(sql: &str) -> Result<Arc<QueryPlan>> {
+        let engine = crate::engine::Engine::new(None, "differential");
+        let planned = engine
+            .plan(&[crate::engine::Script { name: "j".into(), sql: sql.into() }])
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
+        planned
+            .statements
+            .iter()
+            .find_map(|s| match s {
+                crate::sql::planner::PlannedStatement::StartQuery(q) => Some(q.clone()),
+                _ => None,
+            })
+            .ok_or_else(|| EngineError::Internal("no query".into()))
+    }
+
     /// The interval join against DataFusion's batch join of the same rows: random keys,
     /// times and values on both streams, interleaved in random micro-batches (each
     /// stream in time order, so no row is late), a FULL join with a bound of 5 s before
@@ -1287,20 +1303,12 @@ mod tests {
     async fn interval_join_equals_the_batch_join() -> Result<()> {
         use datafusion::prelude::SessionContext;
         use rand::{Rng, SeedableRng};
-        let engine = crate::engine::Engine::new(None, "differential");
-        let sql = "CREATE STREAM l (K VARCHAR, V INT, TS BIGINT) WITH (kafka_topic='l', value_format='json', partitions=1, timestamp='TS');
+        let plan = first_query(
+            "CREATE STREAM l (K VARCHAR, V INT, TS BIGINT) WITH (kafka_topic='l', value_format='json', partitions=1, timestamp='TS');
             CREATE STREAM r (K VARCHAR, W INT, TS BIGINT) WITH (kafka_topic='r', value_format='json', partitions=1, timestamp='TS');
             CREATE STREAM j AS SELECT l.K AS LK, l.V, l.TS AS LT, r.K AS RK, r.W, r.TS AS RT FROM l FULL JOIN r
-              WITHIN (5 SECONDS, 10 SECONDS) GRACE PERIOD 0 SECONDS ON l.K = r.K AND l.V <= r.W;";
-        let planned = engine
-            .plan(&[crate::engine::Script { name: "j".into(), sql: sql.into() }])
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
-        let Some(plan) = planned.statements.iter().find_map(|s| match s {
-            crate::sql::planner::PlannedStatement::StartQuery(q) => Some(q.clone()),
-            _ => None,
-        }) else {
-            return Err(EngineError::Internal("no query".into()));
-        };
+              WITHIN (5 SECONDS, 10 SECONDS) GRACE PERIOD 0 SECONDS ON l.K = r.K AND l.V <= r.W;",
+        )?;
         let Some(join) = &plan.interval_join else { return Err(EngineError::Internal("no interval join".into())) };
         for seed in 0..5u64 {
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -1393,20 +1401,12 @@ mod tests {
     async fn regular_join_equals_the_batch_join_and_its_ttl_empties_the_state() -> Result<()> {
         use datafusion::prelude::SessionContext;
         use rand::{Rng, SeedableRng};
-        let engine = crate::engine::Engine::new(None, "differential");
-        let sql = "SET 'table.exec.state.ttl' = '1 h';
+        let plan = first_query(
+            "SET 'table.exec.state.ttl' = '1 h';
             CREATE STREAM l (K VARCHAR, V INT, TS BIGINT) WITH (kafka_topic='l', value_format='json', partitions=1, timestamp='TS');
             CREATE STREAM r (K VARCHAR, W INT, TS BIGINT) WITH (kafka_topic='r', value_format='json', partitions=1, timestamp='TS');
-            CREATE STREAM j AS SELECT l.K AS LK, l.V, r.W FROM l JOIN r ON l.K = r.K AND l.V <= r.W;";
-        let planned = engine
-            .plan(&[crate::engine::Script { name: "j".into(), sql: sql.into() }])
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
-        let Some(plan) = planned.statements.iter().find_map(|s| match s {
-            crate::sql::planner::PlannedStatement::StartQuery(q) => Some(q.clone()),
-            _ => None,
-        }) else {
-            return Err(EngineError::Internal("no query".into()));
-        };
+            CREATE STREAM j AS SELECT l.K AS LK, l.V, r.W FROM l JOIN r ON l.K = r.K AND l.V <= r.W;",
+        )?;
         let Some(join) = &plan.interval_join else { return Err(EngineError::Internal("no join".into())) };
         assert_eq!(join.state_ttl_ms, Some(3_600_000));
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
