@@ -52,8 +52,11 @@ pub struct SharedRead {
     state: Mutex<State>,
     /// The outcome of each attempt at opening the real source, by attempt: the source's
     /// shape, or why it failed (and whether trying again can help).
-    opened: watch::Sender<(u64, Option<std::result::Result<Opened, (String, bool)>>)>,
+    opened: watch::Sender<(u64, Option<OpenOutcome>)>,
 }
+
+/// How opening the real source went: its shape, or why not (and whether a retry can help).
+type OpenOutcome = std::result::Result<Opened, (String, bool)>;
 
 /// What every branch learns when the real source has opened.
 #[derive(Clone)]
@@ -476,7 +479,9 @@ pub fn shared_factories(
     factory: &Arc<dyn ConnectorFactory>,
     group_prefix: &str,
 ) -> HashMap<String, Arc<dyn ConnectorFactory>> {
-    let mut groups: Vec<((u64, String), Vec<&Arc<crate::sql::planner::QueryPlan>>)> = Vec::new();
+    // (statement set, source) -> its queries, in statement order.
+    type Group<'a> = ((u64, String), Vec<&'a Arc<crate::sql::planner::QueryPlan>>);
+    let mut groups: Vec<Group> = Vec::new();
     for plan in plans {
         let Some(set) = plan.statement_set else { continue };
         if !plan.union.is_empty() || plan.interval_join.is_some() || plan.temporal_join.is_some() {
