@@ -504,3 +504,137 @@ pub fn shared_factories(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+
+    use tokio::sync::Notify;
+
+    use super::*;
+
+    /// (partition, next offset) pairs.
+    type Positions = Vec<(i32, i64)>;
+
+    /// One batch (partition 0, offsets 0..4), then the end once the test opens the gate;
+    /// records what it is asked to commit.
+    struct FakeSource {
+        batch: Option<SourceBatch>,
+        gate: Arc<Notify>,
+        commits: Arc<StdMutex<Vec<Positions>>>,
+    }
+
+    #[async_trait]
+    impl Source for FakeSource {
+        async fn next_batch(&mut self) -> Result<Option<SourceBatch>> {
+            if let Some(b) = self.batch.take() {
+                return Ok(Some(b));
+            }
+            self.gate.notified().await;
+            Ok(None)
+        }
+
+        async fn commit(&mut self, positions: &[PartitionOffset], _watermark: Option<i64>) -> Result<()> {
+            let mut got: Positions = positions.iter().map(|p| (p.partition, p.next_offset)).collect();
+            got.sort_unstable();
+            self.commits.lock().unwrap_or_else(|p| p.into_inner()).push(got);
+            Ok(())
+        }
+    }
+
+    struct FakeFactory {
+        source: StdMutex<Option<FakeSource>>,
+        /// Each opening: the consumer group and the resume positions.
+        opened_with: StdMutex<Vec<(String, Positions)>>,
+    }
+
+    #[async_trait]
+    impl ConnectorFactory for FakeFactory {
+        async fn prepare(&self, _relation: &Relation) -> Result<()> {
+            Ok(())
+        }
+
+        async fn source(&self, _relation: &Relation, query: &QueryContext) -> Result<Box<dyn Source>> {
+            let from = query.resume_from.iter().map(|p| (p.partition, p.next_offset)).collect();
+            self.opened_with.lock().unwrap_or_else(|p| p.into_inner()).push((query.group_id.clone(), from));
+            let source = self.source.lock().unwrap_or_else(|p| p.into_inner()).take();
+            source.map(|s| Box::new(s) as Box<dyn Source>).ok_or_else(|| EngineError::Internal("opened twice".into()))
+        }
+
+        async fn sink(&self, _relation: &Relation, _query: &QueryContext) -> Result<Box<dyn Sink>> {
+            Ok(Box::new(DiscardSink))
+        }
+
+        async fn raw_sink(&self, _source: &Relation, _topic: &str, _query: &QueryContext) -> Result<Box<dyn Sink>> {
+            Ok(Box::new(DiscardSink))
+        }
+    }
+
+    fn context(query: &str, resume_from: Vec<PartitionOffset>) -> QueryContext {
+        QueryContext {
+            query_id: query.into(),
+            group_id: format!("app-{query}"),
+            metrics: Default::default(),
+            parallelism: 1,
+            transient: false,
+            resume_from,
+            resume_exact: false,
+            state_dir: None,
+        }
+    }
+
+    fn at(next_offset: i64) -> Vec<PartitionOffset> {
+        vec![PartitionOffset { topic: "t".into(), partition: 0, next_offset }]
+    }
+
+    fn offsets(batch: &SourceBatch) -> Vec<i64> {
+        batch.records.column(RawColumn::Offset as usize).as_primitive::<Int64Type>().values().to_vec()
+    }
+
+    #[tokio::test]
+    async fn one_read_from_the_lowest_position_each_branch_from_its_own_and_commits_the_lowest() -> Result<()> {
+        let planned = crate::engine::Engine::new(None, "t")
+            .plan(&[crate::engine::Script {
+                name: "s".into(),
+                sql: "CREATE TABLE s (v STRING) WITH ('connector'='kafka', 'topic'='t', 'format'='json');".into(),
+            }])
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
+        let Some(crate::sql::planner::PlannedStatement::CreateRelation(relation)) = planned.statements.first() else {
+            return Err(EngineError::Internal("no relation".into()));
+        };
+        let values: Vec<&[u8]> = vec![b"{}"; 4];
+        let batch = SourceBatch { records: crate::record::raw_batch(&values, "t", 0, 0)?, positions: at(4) };
+        let gate = Arc::new(Notify::new());
+        let commits = Arc::new(StdMutex::new(Vec::new()));
+        let fake = Arc::new(FakeFactory {
+            source: StdMutex::new(Some(FakeSource { batch: Some(batch), gate: gate.clone(), commits: commits.clone() })),
+            opened_with: StdMutex::new(Vec::new()),
+        });
+        let inner: Arc<dyn ConnectorFactory> = fake.clone();
+        let shared = SharedRead::new(inner.clone(), "s", "app-q1-set".into(), 2);
+        let (first, second) = (SharedReadFactory::new(inner.clone(), shared.clone(), 0), SharedReadFactory::new(inner, shared, 1));
+        // The first branch's sink had written up to offset 2 before a restart; the second's, 1.
+        let (c1, c2) = (context("q1", at(2)), context("q2", at(1)));
+        let (a, b) = tokio::join!(first.source(relation, &c1), second.source(relation, &c2));
+        let (mut a, mut b) = (a?, b?);
+        assert_eq!(fake.opened_with.lock().unwrap_or_else(|p| p.into_inner()).clone(), vec![("app-q1-set".to_string(), vec![(0, 1)])]);
+        // Each branch from its own position.
+        assert_eq!(a.next_batch().await?.map(|b| offsets(&b)), Some(vec![2, 3]));
+        assert_eq!(b.next_batch().await?.map(|b| offsets(&b)), Some(vec![1, 2, 3]));
+        // The set commits the lowest durable position.
+        a.commit(&at(4), None).await?;
+        b.commit(&at(3), None).await?;
+        gate.notify_one();
+        assert!(a.next_batch().await?.is_none());
+        assert!(b.next_batch().await?.is_none());
+        tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while commits.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .map_err(|_| EngineError::Internal("no commit".into()))?;
+        assert_eq!(commits.lock().unwrap_or_else(|p| p.into_inner()).clone(), vec![vec![(0, 3)]]);
+        Ok(())
+    }
+}
