@@ -587,21 +587,27 @@ mod tests {
         vec![PartitionOffset { topic: "t".into(), partition: 0, next_offset }]
     }
 
-    fn offsets(batch: &SourceBatch) -> Vec<i64> {
-        batch.records.column(RawColumn::Offset as usize).as_primitive::<Int64Type>().values().to_vec()
-    }
-
-    #[tokio::test]
-    async fn one_read_from_the_lowest_position_each_branch_from_its_own_and_commits_the_lowest() -> Result<()> {
+    /// The relation `s` over the Kafka topic `t`.
+    fn kafka_relation() -> Result<Relation> {
         let planned = crate::engine::Engine::new(None, "t")
             .plan(&[crate::engine::Script {
                 name: "s".into(),
                 sql: "CREATE TABLE s (v STRING) WITH ('connector'='kafka', 'topic'='t', 'format'='json');".into(),
             }])
             .map_err(|e| EngineError::Internal(e.to_string()))?;
-        let Some(crate::sql::planner::PlannedStatement::CreateRelation(relation)) = planned.statements.first() else {
-            return Err(EngineError::Internal("no relation".into()));
-        };
+        match planned.statements.first() {
+            Some(crate::sql::planner::PlannedStatement::CreateRelation(r)) => Ok(r.as_ref().clone()),
+            _ => Err(EngineError::Internal("no relation".into())),
+        }
+    }
+
+    fn offsets(batch: &SourceBatch) -> Vec<i64> {
+        batch.records.column(RawColumn::Offset as usize).as_primitive::<Int64Type>().values().to_vec()
+    }
+
+    #[tokio::test]
+    async fn one_read_from_the_lowest_position_each_branch_from_its_own_and_commits_the_lowest() -> Result<()> {
+        let relation = &kafka_relation()?;
         let values: Vec<&[u8]> = vec![b"{}"; 4];
         let batch = SourceBatch { records: crate::record::raw_batch(&values, "t", 0, 0)?, positions: at(4) };
         let gate = Arc::new(Notify::new());
@@ -635,6 +641,35 @@ mod tests {
         .await
         .map_err(|_| EngineError::Internal("no commit".into()))?;
         assert_eq!(commits.lock().unwrap_or_else(|p| p.into_inner()).clone(), vec![vec![(0, 3)]]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_branch_that_never_asks_does_not_hold_the_others() -> Result<()> {
+        let relation = &kafka_relation()?;
+        let values: Vec<&[u8]> = vec![b"{}"; 2];
+        let batch = SourceBatch { records: crate::record::raw_batch(&values, "t", 0, 0)?, positions: at(2) };
+        let gate = Arc::new(Notify::new());
+        let fake = Arc::new(FakeFactory {
+            source: StdMutex::new(Some(FakeSource { batch: Some(batch), gate, commits: Default::default() })),
+            opened_with: StdMutex::new(Vec::new()),
+        });
+        let inner: Arc<dyn ConnectorFactory> = fake.clone();
+        let shared = SharedRead::new(inner.clone(), "s", "app-q1-set".into(), 2);
+        let first = SharedReadFactory::new(inner.clone(), shared.clone(), 0);
+        let relation = relation.clone();
+        let asking = tokio::spawn(async move {
+            let c = context("q1", Vec::new());
+            let mut source = first.source(&relation, &c).await?;
+            source.next_batch().await.map(|b| b.map(|b| offsets(&b)))
+        });
+        // The second query fails to start: its factory goes without asking.
+        drop(SharedReadFactory::new(inner, shared, 1));
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), asking)
+            .await
+            .map_err(|_| EngineError::Internal("the first branch still waits".into()))?
+            .map_err(|e| EngineError::Internal(e.to_string()))??;
+        assert_eq!(got, Some(vec![0, 1]));
         Ok(())
     }
 }
