@@ -390,11 +390,27 @@ async fn open_source(
     } else {
         let mut sub = ctx.clone();
         sub.metrics = Arc::new(QueryMetrics::default());
-        let mut sources = Vec::with_capacity(others.len() + 1);
+        // A topic read by two inputs (a stream joined with itself) is read once.
+        let mut sources: Vec<(String, Box<dyn Source>)> = Vec::with_capacity(others.len() + 1);
+        let mut read: Vec<(Option<String>, String)> = Vec::with_capacity(others.len() + 1);
+        let mut inputs = Vec::with_capacity(others.len() + 1);
         for relation in std::iter::once(plan.source.as_ref()).chain(others) {
-            sources.push((topic_of(relation), factory.source(relation, &sub).await?));
+            // The same topic on the same cluster.
+            let cluster = match &relation.connector {
+                ConnectorOptions::Kafka(k) => k.bootstrap_servers.clone(),
+                _ => None,
+            };
+            let key = (cluster, topic_of(relation));
+            match read.iter().position(|r| *r == key) {
+                Some(r) => inputs.push(r),
+                None => {
+                    inputs.push(sources.len());
+                    sources.push((key.1.clone(), factory.source(relation, &sub).await?));
+                    read.push(key);
+                }
+            }
         }
-        Box::new(super::union_source::UnionSource::new(sources)) as Box<dyn Source>
+        Box::new(super::union_source::UnionSource::new(sources, inputs)) as Box<dyn Source>
     };
     let late_sink = match (stateful, &plan.source.event_time.late_rows_topic) {
         (true, Some(topic)) => Some(factory.raw_sink(&plan.source, topic, &ctx).await?),

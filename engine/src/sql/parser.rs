@@ -37,7 +37,7 @@ pub fn parse_sql(sql: &str) -> Result<Vec<ParsedStatement>, SqlError> {
     for chunk in split_statements(tokens) {
         let (chunk, set) = statement_set_edges(chunk, statement_set.is_some());
         match set {
-            SetEdge::Begin(at) => statement_set = Some((at, NEXT_STATEMENT_SET.fetch_add(1, std::sync::atomic::Ordering::Relaxed))),
+            SetEdge::Begin(at) => statement_set = Some((at, new_statement_set())),
             SetEdge::End => {
                 statement_set = None;
                 continue;
@@ -81,7 +81,7 @@ pub fn parse_sql(sql: &str) -> Result<Vec<ParsedStatement>, SqlError> {
 /// The id of the next statement set parsed in this process ([`ParsedStatement::statement_set`]).
 static NEXT_STATEMENT_SET: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// A fresh statement set id (for a set replayed from the command log).
+/// A fresh statement set id (a set parsed, or one replayed from the command log).
 pub fn new_statement_set() -> u64 {
     NEXT_STATEMENT_SET.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
