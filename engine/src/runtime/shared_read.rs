@@ -39,6 +39,32 @@ use crate::error::{EngineError, Result};
 use crate::options::DeadLetterTarget;
 use crate::record::RawColumn;
 
+/// What the read hands a branch: a micro-batch, the end of a bounded source (`None`), or
+/// the source's failure (why, and whether a retry can help), which fails every branch.
+type Delivery = std::result::Result<Option<SourceBatch>, Failure>;
+
+/// A source's error as every branch gets it: its system, its message, whether a retry can
+/// help (an [`EngineError`] is not `Clone`).
+#[derive(Debug, Clone)]
+struct Failure {
+    system: &'static str,
+    message: String,
+    transient: bool,
+}
+
+impl Failure {
+    fn of(e: &EngineError) -> Self {
+        match e {
+            EngineError::External { system, transient, source } => Failure { system, message: source.to_string(), transient: *transient },
+            other => Failure { system: "source", message: other.to_string(), transient: other.is_transient() },
+        }
+    }
+
+    fn error(self) -> EngineError {
+        EngineError::External { system: self.system, transient: self.transient, source: self.message.into() }
+    }
+}
+
 /// Micro-batches buffered for each branch.
 const BRANCH_CAPACITY: usize = 4;
 
@@ -56,7 +82,7 @@ pub struct SharedRead {
 }
 
 /// How opening the real source went: its shape, or why not (and whether a retry can help).
-type OpenOutcome = std::result::Result<Opened, (String, bool)>;
+type OpenOutcome = std::result::Result<Opened, Failure>;
 
 /// What every branch learns when the real source has opened.
 #[derive(Clone)]
@@ -106,7 +132,7 @@ struct State {
 /// A branch's request for the shared source.
 struct Ask {
     ctx: QueryContext,
-    batches: mpsc::Sender<Option<SourceBatch>>,
+    batches: mpsc::Sender<Delivery>,
 }
 
 impl SharedRead {
@@ -153,9 +179,7 @@ impl SharedRead {
         let result = opened.wait_for(|(a, r)| *a == attempt && r.is_some()).await.map_err(|_| EngineError::ChannelClosed)?.1.clone();
         let opened = match result {
             Some(Ok(o)) => o,
-            Some(Err((message, transient))) => {
-                return Err(EngineError::External { system: "source", transient, source: message.into() });
-            }
+            Some(Err(failure)) => return Err(failure.error()),
             None => return Err(EngineError::ChannelClosed),
         };
         // The first records this branch takes: its own resume position per partition.
@@ -184,7 +208,7 @@ impl SharedRead {
                     state.started = false;
                     state.attempt += 1;
                 }
-                self.opened.send_replace((attempt, Some(Err((e.to_string(), e.is_transient())))));
+                self.opened.send_replace((attempt, Some(Err(Failure::of(&e)))));
                 return;
             }
         };
@@ -203,14 +227,11 @@ impl SharedRead {
                     tracing::warn!(relation = %self.relation, error = %e, "shared read: commit failed");
                 }
             }
-            let batch = match source.next_batch().await {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!(relation = %self.relation, error = %e, "shared read: the source failed");
-                    break;
-                }
-            };
-            let ended = batch.is_none();
+            let batch: Delivery = source.next_batch().await.map_err(|e| {
+                tracing::error!(relation = %self.relation, error = %e, "shared read: the source failed");
+                Failure::of(&e)
+            });
+            let ended = !matches!(batch, Ok(Some(_)));
             let mut live = Vec::with_capacity(outlets.len());
             for (i, tx) in outlets {
                 if tx.send(batch.clone()).await.is_ok() {
@@ -322,7 +343,7 @@ impl SharedRead {
 pub struct BranchSource {
     shared: Arc<SharedRead>,
     index: usize,
-    batches: mpsc::Receiver<Option<SourceBatch>>,
+    batches: mpsc::Receiver<Delivery>,
     /// Per partition: this branch's first offset (records before it are dropped).
     from: HashMap<i32, i64>,
     opened: Opened,
@@ -331,7 +352,13 @@ pub struct BranchSource {
 #[async_trait]
 impl Source for BranchSource {
     async fn next_batch(&mut self) -> Result<Option<SourceBatch>> {
-        let Some(batch) = self.batches.recv().await.flatten() else { return Ok(None) };
+        let batch = match self.batches.recv().await {
+            Some(Ok(Some(batch))) => batch,
+            Some(Ok(None)) => return Ok(None),
+            Some(Err(failure)) => return Err(failure.error()),
+            // The read stopped without saying why: not an end of the input.
+            None => return Err(EngineError::Internal(format!("the statement set's read of \"{}\" stopped", self.shared.relation))),
+        };
         if self.from.is_empty() || batch.records.num_rows() == 0 {
             return Ok(Some(batch));
         }
@@ -522,6 +549,8 @@ mod tests {
         batch: Option<SourceBatch>,
         gate: Arc<Notify>,
         commits: Arc<StdMutex<Vec<Positions>>>,
+        /// Fail (a broker that refuses) instead of ending, once the gate opens.
+        fail: bool,
     }
 
     #[async_trait]
@@ -531,6 +560,9 @@ mod tests {
                 return Ok(Some(b));
             }
             self.gate.notified().await;
+            if self.fail {
+                return Err(EngineError::External { system: "kafka", transient: false, source: "topic authorization failed".into() });
+            }
             Ok(None)
         }
 
@@ -613,7 +645,7 @@ mod tests {
         let gate = Arc::new(Notify::new());
         let commits = Arc::new(StdMutex::new(Vec::new()));
         let fake = Arc::new(FakeFactory {
-            source: StdMutex::new(Some(FakeSource { batch: Some(batch), gate: gate.clone(), commits: commits.clone() })),
+            source: StdMutex::new(Some(FakeSource { batch: Some(batch), gate: gate.clone(), commits: commits.clone(), fail: false })),
             opened_with: StdMutex::new(Vec::new()),
         });
         let inner: Arc<dyn ConnectorFactory> = fake.clone();
@@ -651,7 +683,7 @@ mod tests {
         let batch = SourceBatch { records: crate::record::raw_batch(&values, "t", 0, 0)?, positions: at(2) };
         let gate = Arc::new(Notify::new());
         let fake = Arc::new(FakeFactory {
-            source: StdMutex::new(Some(FakeSource { batch: Some(batch), gate, commits: Default::default() })),
+            source: StdMutex::new(Some(FakeSource { batch: Some(batch), gate, commits: Default::default(), fail: false })),
             opened_with: StdMutex::new(Vec::new()),
         });
         let inner: Arc<dyn ConnectorFactory> = fake.clone();
@@ -670,6 +702,32 @@ mod tests {
             .map_err(|_| EngineError::Internal("the first branch still waits".into()))?
             .map_err(|e| EngineError::Internal(e.to_string()))??;
         assert_eq!(got, Some(vec![0, 1]));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_failing_source_fails_every_branch() -> Result<()> {
+        let relation = &kafka_relation()?;
+        let values: Vec<&[u8]> = vec![b"{}"; 1];
+        let batch = SourceBatch { records: crate::record::raw_batch(&values, "t", 0, 0)?, positions: at(1) };
+        let gate = Arc::new(Notify::new());
+        let fake = Arc::new(FakeFactory {
+            source: StdMutex::new(Some(FakeSource { batch: Some(batch), gate: gate.clone(), commits: Default::default(), fail: true })),
+            opened_with: StdMutex::new(Vec::new()),
+        });
+        let inner: Arc<dyn ConnectorFactory> = fake;
+        let shared = SharedRead::new(inner.clone(), "s", "app-q1-set".into(), 2);
+        let (first, second) = (SharedReadFactory::new(inner.clone(), shared.clone(), 0), SharedReadFactory::new(inner, shared, 1));
+        let (c1, c2) = (context("q1", Vec::new()), context("q2", Vec::new()));
+        let (a, b) = tokio::join!(first.source(relation, &c1), second.source(relation, &c2));
+        let (mut a, mut b) = (a?, b?);
+        assert!(a.next_batch().await?.is_some());
+        assert!(b.next_batch().await?.is_some());
+        gate.notify_one();
+        for branch in [&mut a, &mut b] {
+            let e = branch.next_batch().await.err().map(|e| e.to_string());
+            assert_eq!(e.as_deref(), Some("kafka: topic authorization failed"));
+        }
         Ok(())
     }
 }
