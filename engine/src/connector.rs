@@ -176,6 +176,29 @@ pub trait LookupTable: Send {
     /// Errors: the table or a column is missing, a value does not convert to its
     /// declared type, permission denied.
     async fn lookup(&mut self, keys: &RecordBatch) -> Result<RecordBatch>;
+
+    /// The table's rows in this process's memory, when it holds them (a Kafka TABLE
+    /// materialized from its topic): the join then reads them in place per micro-batch,
+    /// with no read to await and no cache. `None` (the default) for a table read over a
+    /// connection.
+    fn resident(&self) -> Option<&dyn ResidentTable> {
+        None
+    }
+}
+
+/// A table held in memory, row-encoded by primary key (see [`LookupTable::resident`]).
+pub trait ResidentTable: Send + Sync {
+    /// The primary key's columns, in the order the keys given to [`Self::rows_of`] are
+    /// encoded.
+    fn key_columns(&self) -> &[String];
+
+    /// For each of `keys` (Arrow's row format of the key columns, each typed as the
+    /// table's) not marked in `skip`, the table's row of that key if it holds one.
+    /// Returns the indices into `keys` of the keys found, ascending, and the rows found
+    /// as the table's columns (its relation's schema), one row per index.
+    ///
+    /// Errors: the table cannot be read (its topic failed), or a row does not convert.
+    fn rows_of(&self, keys: &arrow::row::Rows, skip: &[bool]) -> Result<(Vec<u32>, Vec<arrow::array::ArrayRef>)>;
 }
 
 /// Creates sources and sinks for relations; implemented by `eddy-connectors`.

@@ -9,6 +9,11 @@
 //!    row of its key that meets the rest of the ON clause; a LEFT join pads a row that has
 //!    none with NULLs. Rows keep their order.
 //!
+//! A table held in this process's memory (a Kafka TABLE materialized from its topic,
+//! [`ResidentTable`]) takes one step instead, [`LookupJoin::join_resident`]: its stored
+//! row bytes are found per stream row and converted to columns once, with no read, no
+//! cache and no copy of a row per stream row.
+//!
 //! Output rows: the stream's declared columns, the table's columns, then the stream's
 //! meta columns (`__rowtime` and the like), so that the planner's expressions over
 //! "stream columns, then table columns" read them by position.
@@ -28,6 +33,7 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 use datafusion::physical_expr::PhysicalExpr;
 
+use crate::connector::ResidentTable;
 use crate::error::{EngineError, Result};
 use crate::options::{ConnectorOptions, LookupCache};
 use crate::sql::lookup_join::{LookupJoinKind, LookupJoinPlan};
@@ -116,17 +122,46 @@ impl LookupJoin {
         self.cache.entries.len()
     }
 
+    /// The table's key columns, in the order this join encodes keys (the ON clause's).
+    pub fn table_keys(&self) -> Vec<&str> {
+        self.key_schema.fields().iter().map(|f| f.name().as_str()).collect()
+    }
+
+    /// Each row's key columns (cast to the table's key types), and whether it has a NULL.
+    fn key_columns(&self, batch: &RecordBatch) -> Result<(Vec<ArrayRef>, Vec<bool>)> {
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.stream_keys.len());
+        for (expr, field) in self.stream_keys.iter().zip(self.key_schema.fields()) {
+            let array = expr.evaluate(batch)?.into_array(batch.num_rows())?;
+            let array = if array.data_type() == field.data_type() { array } else { cast(&array, field.data_type())? };
+            columns.push(array);
+        }
+        let null_key: Vec<bool> = match columns.iter().filter(|c| c.null_count() > 0).collect::<Vec<_>>() {
+            with_nulls if with_nulls.is_empty() => vec![false; batch.num_rows()],
+            with_nulls => (0..batch.num_rows()).map(|i| with_nulls.iter().any(|c| c.is_null(i))).collect(),
+        };
+        Ok((columns, null_key))
+    }
+
+    /// The join of `batch` with a table held in memory ([`ResidentTable`]): steps 1 and
+    /// 2 at once, with no cache (the table is its own) and no copy of its rows but the
+    /// one into the output's columns. `table` must encode keys in [`Self::table_keys`]'s
+    /// order.
+    ///
+    /// Errors: a key expression or the ON condition fails on a row; the table cannot
+    /// be read.
+    pub fn join_resident(&mut self, batch: RecordBatch, table: &dyn ResidentTable) -> Result<RecordBatch> {
+        let (columns, null_key) = self.key_columns(&batch)?;
+        let keys = self.key_converter.convert_columns(&columns)?;
+        let (stream_index, table_columns) = table.rows_of(&keys, &null_key)?;
+        let table_index: Vec<Option<u32>> = (0..stream_index.len() as u32).map(Some).collect();
+        self.finish(&batch, stream_index, &table_columns, table_index)
+    }
+
     /// Step 1: the batch's keys, and those to read from the table (see [`Pending`]).
     ///
     /// Errors: a key expression fails on a row.
     pub fn keys_to_read(&mut self, batch: RecordBatch, now: Instant) -> Result<Pending> {
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.stream_keys.len());
-        for (expr, field) in self.stream_keys.iter().zip(self.key_schema.fields()) {
-            let array = expr.evaluate(&batch)?.into_array(batch.num_rows())?;
-            let array = if array.data_type() == field.data_type() { array } else { cast(&array, field.data_type())? };
-            columns.push(array);
-        }
-        let null_key: Vec<bool> = (0..batch.num_rows()).map(|i| columns.iter().any(|c| c.is_null(i))).collect();
+        let (columns, null_key) = self.key_columns(&batch)?;
         let keys = self.key_converter.convert_columns(&columns)?;
         let mut wanted: Vec<u32> = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -221,7 +256,20 @@ impl LookupJoin {
             }
         }
         let table_columns = self.row_converter.convert_rows(table_rows.iter().map(|r| r.row()))?;
-        let candidates = self.assemble(&batch, &stream_index, &table_columns, &table_index)?;
+        self.finish(&batch, stream_index, &table_columns, table_index)
+    }
+
+    /// The joined rows from the candidates: `batch`'s row `stream_index[j]` (ascending)
+    /// with the table's row `table_index[j]` of `table_columns`; the ON condition's
+    /// rest keeps those that pass, and a LEFT join pads each stream row left without one.
+    fn finish(
+        &self,
+        batch: &RecordBatch,
+        stream_index: Vec<u32>,
+        table_columns: &[ArrayRef],
+        table_index: Vec<Option<u32>>,
+    ) -> Result<RecordBatch> {
+        let candidates = self.assemble(batch, &stream_index, table_columns, &table_index)?;
         let passed: Vec<bool> = match &self.condition {
             Some(condition) if candidates.num_rows() > 0 => {
                 let mask = condition.evaluate(&candidates)?.into_array(candidates.num_rows())?;
@@ -255,29 +303,37 @@ impl LookupJoin {
                 out_table.push(None);
             }
         }
-        self.assemble(&batch, &out_stream, &table_columns, &out_table)
+        self.assemble(batch, &out_stream, table_columns, &out_table)
     }
 
     /// The joined rows: `batch`'s rows at `stream_index` next to the table rows at
     /// `table_index` (NULLs where `None`).
     fn assemble(&self, batch: &RecordBatch, stream_index: &[u32], table: &[ArrayRef], table_index: &[Option<u32>]) -> Result<RecordBatch> {
+        let rows = stream_index.len();
+        // Every stream row once, in order (an INNER join where each row found its
+        // key): the stream's columns as they are.
+        let all_stream = rows == batch.num_rows() && stream_index.iter().enumerate().all(|(j, &i)| i as usize == j);
+        let all_table = table.first().is_some_and(|c| c.len() == rows) && table_index.iter().enumerate().all(|(j, &t)| t == Some(j as u32));
         let stream_index = UInt32Array::from(stream_index.to_vec());
         let table_index = UInt32Array::from(table_index.to_vec());
+        let stream_take = |c: &ArrayRef| if all_stream { Ok(c.clone()) } else { take(c.as_ref(), &stream_index, None) };
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.output_schema.fields().len());
         for c in &batch.columns()[..self.stream_columns] {
-            columns.push(take(c.as_ref(), &stream_index, None)?);
+            columns.push(stream_take(c)?);
         }
         for (c, f) in table.iter().zip(self.table_schema.fields()) {
             if c.is_empty() {
-                columns.push(arrow::array::new_null_array(f.data_type(), table_index.len()));
+                columns.push(arrow::array::new_null_array(f.data_type(), rows));
+            } else if all_table {
+                columns.push(c.clone());
             } else {
                 columns.push(take(c.as_ref(), &table_index, None)?);
             }
         }
         for c in &batch.columns()[self.stream_columns..] {
-            columns.push(take(c.as_ref(), &stream_index, None)?);
+            columns.push(stream_take(c)?);
         }
-        let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(stream_index.len()));
+        let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
         Ok(RecordBatch::try_new_with_options(self.output_schema.clone(), columns, &options)?)
     }
 }

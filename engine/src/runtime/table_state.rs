@@ -33,7 +33,7 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 
 use crate::catalog::Relation;
-use crate::connector::{ConnectorFactory, LookupTable, QueryContext, Source};
+use crate::connector::{ConnectorFactory, LookupTable, QueryContext, ResidentTable, Source};
 use crate::error::{EngineError, Result};
 use crate::metrics::QueryMetrics;
 use crate::operator::{Collector, Message, Operator};
@@ -384,5 +384,35 @@ fn apply(state: &mut Rows, columns: &[ArrayRef], tombstones: &ArrayRef, key_indi
 impl LookupTable for MaterializedTable {
     async fn lookup(&mut self, keys: &RecordBatch) -> Result<RecordBatch> {
         self.get(keys)
+    }
+
+    fn resident(&self) -> Option<&dyn ResidentTable> {
+        Some(self)
+    }
+}
+
+impl ResidentTable for MaterializedTable {
+    fn key_columns(&self) -> &[String] {
+        &self.key
+    }
+
+    /// One lock, one hash probe per key, and one conversion of the rows found to
+    /// columns: the stored row bytes are never copied out one by one.
+    fn rows_of(&self, keys: &arrow::row::Rows, skip: &[bool]) -> Result<(Vec<u32>, Vec<ArrayRef>)> {
+        let state = self.lock()?;
+        let mut found: Vec<u32> = Vec::with_capacity(keys.num_rows());
+        let mut rows: Vec<&[u8]> = Vec::with_capacity(keys.num_rows());
+        for (i, key) in keys.iter().enumerate() {
+            if skip.get(i).copied().unwrap_or(false) {
+                continue;
+            }
+            if let Some(row) = state.current.get(key.as_ref()) {
+                found.push(i as u32);
+                rows.push(row);
+            }
+        }
+        let parser = state.rows.parser();
+        let columns = state.rows.convert_rows(rows.iter().map(|r| parser.parse(r)))?;
+        Ok((found, columns))
     }
 }
