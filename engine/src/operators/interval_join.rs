@@ -3,13 +3,13 @@
 //! `r` of the right join when their keys are equal, `l.t - before <= r.t <= l.t + after`
 //! (event times, ms) and the rest of the ON clause holds.
 //!
-//! Both streams arrive in one sequence of raw records (the query's source reads both
-//! topics, [`crate::runtime::union_source`]); each record goes to its side's own chain
-//! (decode, computed columns, watermark), so each side keeps its own format, schema and
-//! event time. Each side's rows are kept by key until no row of the other side can join
-//! them any more: a left row until the watermark passes `l.t + after + grace`, a right
-//! row until it passes `r.t + before + grace`, the watermark being the lower of the two
-//! sides' (Flink's rule where inputs merge). A kept row that never joined is emitted
+//! Each stream's rows arrive decoded by its own chain in the join's front
+//! ([`super::join_front`]), tagged with their side, and, at parallelism n, routed by key
+//! to one of n join workers; the watermark is the lower of the two sides' (Flink's rule
+//! where inputs merge), as the front and the exchange compute it. Each side's rows are
+//! kept by key until no row of the other side can join them any more: a left row until
+//! the watermark passes `l.t + after + grace`, a right row until it passes
+//! `r.t + before + grace`. A kept row that never joined is emitted
 //! padded with NULLs then, for the outer sides of a LEFT, RIGHT or FULL join (ksqlDB
 //! emits them when the window closes, after the grace period). A row older than the
 //! watermark minus the grace period is late: it is dropped and counted.
@@ -34,12 +34,13 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMi
 use arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::chain::{records_of, run_chain, tick_chain, UnionInput};
+use super::chain::UnionInput;
+use super::join_front::side_of;
 use super::state;
 use super::watermark::META_ROWTIME;
 use crate::error::{EngineError, Result};
 use crate::metrics::QueryMetrics;
-use crate::operator::{Collector, Message, Operator, OperatorState, Shard, Timestamp};
+use crate::operator::{Collector, Operator, OperatorState, Shard, Timestamp};
 
 /// Which rows of an interval join are kept without a partner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,18 +97,14 @@ struct Kept {
     matched: bool,
 }
 
-/// A side's chain and kept rows.
+/// A side's rows' shape and kept rows.
 struct Side {
-    input: UnionInput,
-    chain: Vec<Box<dyn Operator>>,
     schema: SchemaRef,
     columns: usize,
     rowtime: usize,
     keys: Vec<Arc<dyn PhysicalExpr>>,
     key_rows: RowConverter,
     rows: RowConverter,
-    watermark: Option<Timestamp>,
-    idle: bool,
     kept: HashMap<Vec<u8>, Vec<Kept>>,
     /// (time, seq) -> key, to find the rows that expire first.
     expiry: BTreeMap<(Timestamp, u64), Vec<u8>>,
@@ -141,7 +138,9 @@ const RIGHT: usize = 1;
 impl IntervalJoin {
     /// The join of `left` and `right` with the bound `[l.t - before_ms, l.t + after_ms]`
     /// for the right row's time, `grace_ms` of allowed lateness, and `condition` (over
-    /// the left's declared columns then the right's).
+    /// the left's declared columns then the right's). The sides' chains are not run here
+    /// (they belong to the front, [`super::join_front::JoinFront::take_chains`]): the join
+    /// takes rows tagged with their side, and one watermark.
     ///
     /// Errors: a chain emits no `__rowtime`, or a column type has no row format.
     #[allow(clippy::too_many_arguments)]
@@ -161,16 +160,12 @@ impl IntervalJoin {
                 s.keys.iter().map(|k| k.data_type(&s.schema).map(SortField::new)).collect::<datafusion::error::Result<_>>()?;
             let row_types: Vec<SortField> = s.schema.fields()[..s.columns].iter().map(|f| SortField::new(f.data_type().clone())).collect();
             Ok(Side {
-                input: s.input,
-                chain: s.chain,
                 schema: s.schema,
                 columns: s.columns,
                 rowtime,
                 keys: s.keys,
                 key_rows: RowConverter::new(key_types)?,
                 rows: RowConverter::new(row_types)?,
-                watermark: None,
-                idle: false,
                 kept: HashMap::new(),
                 expiry: BTreeMap::new(),
             })
@@ -221,28 +216,6 @@ impl IntervalJoin {
     /// The last time a row of side `s` at `t` can still find a partner.
     fn last_partner_time(&self, s: usize, t: Timestamp) -> Timestamp {
         self.partner_range(s, t).1
-    }
-
-    /// Runs a side's messages: rows are joined and kept, watermarks and idleness noted.
-    fn on_side_messages(&mut self, s: usize, messages: Vec<Message>, out: &mut Collector) -> Result<()> {
-        for m in messages {
-            match m {
-                Message::Batch(rows) => {
-                    self.sides[s].idle = false;
-                    self.on_rows(s, rows, out)?;
-                }
-                Message::Watermark(w) => {
-                    self.sides[s].idle = false;
-                    let side = &mut self.sides[s];
-                    side.watermark = Some(side.watermark.map_or(w, |c| c.max(w)));
-                }
-                Message::Idle => self.sides[s].idle = true,
-                Message::LateRows(b) => out.late_rows(b),
-                Message::DeadLetters(b) => out.dead_letters(b),
-                Message::Barrier(_) | Message::End => {}
-            }
-        }
-        self.advance(out)
     }
 
     /// Joins `rows` of side `s` with the other side's kept rows, then keeps them.
@@ -363,19 +336,13 @@ impl IntervalJoin {
         Ok(RecordBatch::try_new_with_options(self.output.clone(), columns, &options)?)
     }
 
-    /// Moves the join's watermark to the lower of the sides' (an idle side does not
-    /// hold it back), drops the rows that can no longer join (padding the outer ones),
+    /// Moves the join's watermark to `next` (the lower of the sides', as the front
+    /// computed it), drops the rows that can no longer join (padding the outer ones),
     /// and forwards the watermark.
-    fn advance(&mut self, out: &mut Collector) -> Result<()> {
-        let active: Vec<Option<Timestamp>> = self.sides.iter().filter(|s| !s.idle).map(|s| s.watermark).collect();
-        let next = if active.is_empty() {
-            self.sides.iter().filter_map(|s| s.watermark).max()
-        } else if active.iter().all(Option::is_some) {
-            active.iter().flatten().min().copied()
-        } else {
-            None
-        };
-        let Some(next) = next.filter(|w| *w > self.watermark) else { return Ok(()) };
+    fn advance(&mut self, next: Timestamp, out: &mut Collector) -> Result<()> {
+        if next <= self.watermark {
+            return Ok(());
+        }
         self.watermark = next;
         let floor = next.saturating_sub(self.grace_ms);
         for s in [LEFT, RIGHT] {
@@ -465,30 +432,19 @@ impl Operator for IntervalJoin {
         "interval-join"
     }
 
-    /// Takes raw records of both topics; each goes through its side's chain.
+    /// Takes one side's rows, tagged by the front ([`side_of`]).
     fn on_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> Result<()> {
-        for s in [LEFT, RIGHT] {
-            let Some(part) = records_of(&batch, self.sides[s].input)? else { continue };
-            let messages = run_chain(&mut self.sides[s].chain, |op, c| op.on_batch(part.clone(), c))?;
-            self.on_side_messages(s, messages, out)?;
-        }
-        Ok(())
+        let s = side_of(&batch).ok_or_else(|| EngineError::Internal("interval join: a batch without its side".into()))?;
+        self.on_rows(s, batch, out)
     }
 
-    /// A bounded source's final watermark: through both chains, then the rows left.
+    /// The join's watermark: rows that can no longer join are dropped (outer ones
+    /// padded), then it is forwarded.
     fn on_watermark(&mut self, watermark: Timestamp, out: &mut Collector) -> Result<()> {
-        for s in [LEFT, RIGHT] {
-            let messages = run_chain(&mut self.sides[s].chain, |op, c| op.on_watermark(watermark, c))?;
-            self.on_side_messages(s, messages, out)?;
-        }
-        Ok(())
+        self.advance(watermark, out)
     }
 
-    fn on_processing_time(&mut self, now: Timestamp, out: &mut Collector) -> Result<()> {
-        for s in [LEFT, RIGHT] {
-            let messages = tick_chain(&mut self.sides[s].chain, now)?;
-            self.on_side_messages(s, messages, out)?;
-        }
+    fn on_processing_time(&mut self, now: Timestamp, _out: &mut Collector) -> Result<()> {
         self.expire_ttl(now);
         Ok(())
     }
@@ -514,7 +470,9 @@ impl Operator for IntervalJoin {
         Ok(OperatorState { batches })
     }
 
-    fn restore(&mut self, states: Vec<OperatorState>, _shard: Option<Shard>) -> Result<()> {
+    /// Keeps the rows whose key routes to `shard` (all of them when `shard` is `None`),
+    /// by the exchange's routing of that side's keys.
+    fn restore(&mut self, states: Vec<OperatorState>, shard: Option<Shard>) -> Result<()> {
         for s in states {
             let [watermark, left, right] = s.batches.as_slice() else { return Err(state::layout_error(self.name())) };
             self.watermark = self.watermark.max(state::read_scalar(watermark, "watermark")?);
@@ -541,7 +499,8 @@ impl Operator for IntervalJoin {
                     .map_err(|e| EngineError::State(format!("the interval join's kept rows cannot be keyed: {e}")))?;
                 let keys = self.sides[side].key_rows.convert_columns(&key_columns)?;
                 let encoded = self.sides[side].rows.convert_columns(rows_batch.columns())?;
-                for i in 0..n {
+                let mine = state::shard_rows(&key_columns, n, shard)?;
+                for i in (0..n).filter(|&i| mine[i]) {
                     self.keep(side, keys.row(i).as_ref().to_vec(), times.value(i), encoded.row(i).as_ref().to_vec(), matched.value(i));
                 }
             }

@@ -6,6 +6,7 @@ mod decode;
 mod filter;
 pub mod having_deletes;
 pub mod interval_join;
+pub mod join_front;
 mod late;
 pub mod lookup_join;
 mod match_recognize;
@@ -22,6 +23,7 @@ pub use decode::{Decode, MetaColumns, META_KEY, META_OFFSET, META_PARTITION, MET
 pub use filter::Filter;
 pub use having_deletes::HavingDeletes;
 pub use interval_join::{IntervalJoin, IntervalJoinKind, JoinSide};
+pub use join_front::JoinFront;
 pub use late::LateRows;
 pub use lookup_join::LookupJoin;
 pub use match_recognize::MatchRecognize;

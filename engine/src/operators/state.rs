@@ -58,3 +58,12 @@ pub fn keep_shard(batch: &RecordBatch, keys: &[ArrayRef], shard: Option<Shard>) 
     let keep = BooleanArray::from_iter(route.iter().map(|&w| Some(w == shard.index)));
     Ok(arrow::compute::filter_record_batch(batch, &keep)?)
 }
+
+/// Whether each of `rows` rows, keyed by `keys`, routes to `shard` (all `true` when
+/// `shard` is `None`): a keyed state's rows a worker restores.
+///
+/// Errors: the keys cannot be hashed.
+pub fn shard_rows(keys: &[ArrayRef], rows: usize, shard: Option<Shard>) -> Result<Vec<bool>> {
+    let Some(shard) = shard else { return Ok(vec![true; rows]) };
+    Ok(route_by_key(keys, rows, shard.count)?.into_iter().map(|w| w == shard.index).collect())
+}

@@ -3,9 +3,10 @@
 //! key that was current at the stream row's event time, the latest version whose time is
 //! at most the row's, as long as that version is not a delete.
 //!
-//! The stream and the table's changelog topic arrive in one sequence of raw records
-//! ([`crate::runtime::union_source`]); each goes through its own chain (decode, [computed
-//! columns], watermark; the table's decodes tombstones as deletes). A stream row waits
+//! The stream's rows and the table's changelog arrive decoded by their own chains in the
+//! join's front ([`super::join_front`]; the table's decodes tombstones as deletes),
+//! tagged with their side, and, at parallelism n, routed by key to one of n join
+//! workers, with the lower of the two inputs' watermarks. A stream row waits
 //! until the watermark (the lower of the two inputs') reaches its time, so every version
 //! up to it has arrived, however out of order; then it is joined and emitted (INNER drops
 //! a row without a version, LEFT pads it with NULLs). Versions older than the latest one
@@ -24,28 +25,24 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMi
 use arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::chain::{records_of, run_chain, tick_chain, UnionInput};
+use super::join_front::side_of;
 use super::state;
 use super::watermark::META_ROWTIME;
 use super::JoinSide;
 use crate::error::{EngineError, Result};
 use crate::metrics::QueryMetrics;
-use crate::operator::{Collector, Message, Operator, OperatorState, Shard, Timestamp};
+use crate::operator::{Collector, Operator, OperatorState, Shard, Timestamp};
 use crate::operators::META_VALUE;
 
 const STREAM: usize = 0;
 const TABLE: usize = 1;
 
 struct Input {
-    input: UnionInput,
-    chain: Vec<Box<dyn Operator>>,
     schema: SchemaRef,
     columns: usize,
     rowtime: usize,
     keys: Vec<Arc<dyn PhysicalExpr>>,
     rows: RowConverter,
-    watermark: Option<Timestamp>,
-    idle: bool,
 }
 
 /// One key's table versions: (version time, seq) -> the row, `None` for a delete.
@@ -84,7 +81,9 @@ fn entry_bytes(key: Option<&[u8]>, row: Option<&[u8]>) -> i64 {
 impl TemporalJoin {
     /// The join of `stream` with the versioned `table` (its chain decodes its changelog:
     /// rows with `__value`, NULL for a delete); LEFT when `left_outer`; `condition` over
-    /// the stream's declared columns then the table's.
+    /// the stream's declared columns then the table's. The inputs' chains are not run
+    /// here (they belong to the front, [`super::join_front::JoinFront::take_chains`]):
+    /// the join takes rows tagged with their side, and one watermark.
     ///
     /// Errors: a chain emits no `__rowtime`, the table's no `__value`, or a type has no
     /// row format.
@@ -98,17 +97,7 @@ impl TemporalJoin {
         let input = |s: JoinSide| -> Result<Input> {
             let rowtime = s.schema.index_of(META_ROWTIME)?;
             let rows = RowConverter::new(s.schema.fields()[..s.columns].iter().map(|f| SortField::new(f.data_type().clone())).collect())?;
-            Ok(Input {
-                input: s.input,
-                chain: s.chain,
-                schema: s.schema,
-                columns: s.columns,
-                rowtime,
-                keys: s.keys,
-                rows,
-                watermark: None,
-                idle: false,
-            })
+            Ok(Input { schema: s.schema, columns: s.columns, rowtime, keys: s.keys, rows })
         };
         let inputs = [input(stream)?, input(table)?];
         inputs[TABLE].schema.index_of(META_VALUE)?;
@@ -148,41 +137,18 @@ impl TemporalJoin {
         (self.waiting.len(), self.versions.values().map(BTreeMap::len).sum())
     }
 
-    fn keys_of(&self, i: usize, rows: &RecordBatch) -> Result<(arrow::row::Rows, Vec<bool>)> {
+    /// Input `i`'s keys of `rows`: row-encoded, whether each has a NULL, and the key
+    /// columns.
+    fn keys_of(&self, i: usize, rows: &RecordBatch) -> Result<(arrow::row::Rows, Vec<bool>, Vec<ArrayRef>)> {
         let n = rows.num_rows();
         let columns: Vec<ArrayRef> =
             self.inputs[i].keys.iter().map(|k| k.evaluate(rows).and_then(|v| v.into_array(n))).collect::<datafusion::error::Result<_>>()?;
         let null: Vec<bool> = (0..n).map(|r| columns.iter().any(|c| c.is_null(r))).collect();
-        Ok((self.key_rows.convert_columns(&columns)?, null))
-    }
-
-    fn on_messages(&mut self, i: usize, messages: Vec<Message>, out: &mut Collector) -> Result<()> {
-        for m in messages {
-            match m {
-                Message::Batch(rows) => {
-                    self.inputs[i].idle = false;
-                    if i == STREAM {
-                        self.on_stream(rows, out)?;
-                    } else {
-                        self.on_table(rows)?;
-                    }
-                }
-                Message::Watermark(w) => {
-                    let input = &mut self.inputs[i];
-                    input.idle = false;
-                    input.watermark = Some(input.watermark.map_or(w, |c| c.max(w)));
-                }
-                Message::Idle => self.inputs[i].idle = true,
-                Message::LateRows(b) => out.late_rows(b),
-                Message::DeadLetters(b) => out.dead_letters(b),
-                Message::Barrier(_) | Message::End => {}
-            }
-        }
-        self.advance(out)
+        Ok((self.key_rows.convert_columns(&columns)?, null, columns))
     }
 
     fn on_stream(&mut self, rows: RecordBatch, out: &mut Collector) -> Result<()> {
-        let (keys, null) = self.keys_of(STREAM, &rows)?;
+        let (keys, null, _) = self.keys_of(STREAM, &rows)?;
         let times = rows.column(self.inputs[STREAM].rowtime).as_primitive::<TimestampMillisecondType>().clone();
         let encoded = self.inputs[STREAM].rows.convert_columns(&rows.columns()[..self.inputs[STREAM].columns])?;
         let mut now: Vec<(Timestamp, Waiting)> = Vec::new();
@@ -202,7 +168,7 @@ impl TemporalJoin {
     }
 
     fn on_table(&mut self, rows: RecordBatch) -> Result<()> {
-        let (keys, null) = self.keys_of(TABLE, &rows)?;
+        let (keys, null, _) = self.keys_of(TABLE, &rows)?;
         let times = rows.column(self.inputs[TABLE].rowtime).as_primitive::<TimestampMillisecondType>().clone();
         let deletes = rows.column(rows.schema().index_of(META_VALUE)?).clone();
         let encoded = self.inputs[TABLE].rows.convert_columns(&rows.columns()[..self.inputs[TABLE].columns])?;
@@ -290,18 +256,13 @@ impl TemporalJoin {
         }
     }
 
-    /// Moves the watermark to the lower of the inputs', joins the stream rows it reached,
-    /// drops the versions no row can ask for any more, and forwards it.
-    fn advance(&mut self, out: &mut Collector) -> Result<()> {
-        let active: Vec<Option<Timestamp>> = self.inputs.iter().filter(|i| !i.idle).map(|i| i.watermark).collect();
-        let next = if active.is_empty() {
-            self.inputs.iter().filter_map(|i| i.watermark).max()
-        } else if active.iter().all(Option::is_some) {
-            active.iter().flatten().min().copied()
-        } else {
-            None
-        };
-        let Some(next) = next.filter(|w| *w > self.watermark) else { return Ok(()) };
+    /// Moves the watermark to `next` (the lower of the inputs', as the front computed
+    /// it), joins the stream rows it reached, drops the versions no row can ask for any
+    /// more, and forwards it.
+    fn advance(&mut self, next: Timestamp, out: &mut Collector) -> Result<()> {
+        if next <= self.watermark {
+            return Ok(());
+        }
         self.watermark = next;
         let later = self.waiting.split_off(&(next.saturating_add(1), 0));
         let ready = std::mem::replace(&mut self.waiting, later);
@@ -336,29 +297,17 @@ impl Operator for TemporalJoin {
         "temporal-join"
     }
 
+    /// Takes the stream's or the table's rows, tagged by the front ([`side_of`]).
     fn on_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> Result<()> {
-        for i in [TABLE, STREAM] {
-            let Some(part) = records_of(&batch, self.inputs[i].input)? else { continue };
-            let messages = run_chain(&mut self.inputs[i].chain, |op, c| op.on_batch(part, c))?;
-            self.on_messages(i, messages, out)?;
+        match side_of(&batch) {
+            Some(STREAM) => self.on_stream(batch, out),
+            Some(TABLE) => self.on_table(batch),
+            _ => Err(EngineError::Internal("temporal join: a batch without its side".into())),
         }
-        Ok(())
     }
 
     fn on_watermark(&mut self, watermark: Timestamp, out: &mut Collector) -> Result<()> {
-        for i in [TABLE, STREAM] {
-            let messages = run_chain(&mut self.inputs[i].chain, |op, c| op.on_watermark(watermark, c))?;
-            self.on_messages(i, messages, out)?;
-        }
-        Ok(())
-    }
-
-    fn on_processing_time(&mut self, now: Timestamp, out: &mut Collector) -> Result<()> {
-        for i in [TABLE, STREAM] {
-            let messages = tick_chain(&mut self.inputs[i].chain, now)?;
-            self.on_messages(i, messages, out)?;
-        }
-        Ok(())
+        self.advance(watermark, out)
     }
 
     /// Three batches: the watermark (`watermark Int64`, one row); the waiting stream rows
@@ -398,7 +347,9 @@ impl Operator for TemporalJoin {
         Ok(OperatorState { batches: vec![state::scalar("watermark", self.watermark)?, waiting, versions] })
     }
 
-    fn restore(&mut self, states: Vec<OperatorState>, _shard: Option<Shard>) -> Result<()> {
+    /// Keeps the rows and versions whose key routes to `shard` (all of them when `shard`
+    /// is `None`), by the exchange's routing of that input's keys.
+    fn restore(&mut self, states: Vec<OperatorState>, shard: Option<Shard>) -> Result<()> {
         for s in states {
             let [watermark, waiting, versions] = s.batches.as_slice() else { return Err(state::layout_error(self.name())) };
             self.watermark = self.watermark.max(state::read_scalar(watermark, "watermark")?);
@@ -410,10 +361,11 @@ impl Operator for TemporalJoin {
                     &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
                 )?;
                 let times = state::column::<arrow::datatypes::Int64Type>(batch, "__time")?.clone();
-                let (keys, null) =
+                let (keys, null, key_columns) =
                     self.keys_of(i, &rows).map_err(|e| EngineError::State(format!("the temporal join's state cannot be keyed: {e}")))?;
                 let encoded = self.inputs[i].rows.convert_columns(rows.columns())?;
-                for (r, is_null) in null.iter().enumerate() {
+                let mine = state::shard_rows(&key_columns, rows.num_rows(), shard)?;
+                for (r, is_null) in null.iter().enumerate().filter(|(r, _)| mine[*r]) {
                     let time = times.value(r);
                     if i == STREAM {
                         let key = (!is_null).then(|| keys.row(r).as_ref().to_vec());

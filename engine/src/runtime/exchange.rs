@@ -50,14 +50,31 @@ pub enum Downstream {
     /// One next stage.
     One(Outlet),
     /// Raw record batches split by source partition: partition `p` goes to worker
-    /// `p mod n`, so each partition is read, in order, by one worker.
-    ByPartition(Vec<Outlet>),
+    /// `(p / sources) mod n`, so each partition is read, in order, by one worker. A
+    /// union source of `sources` inputs numbers partition `q` of input `i` as
+    /// `q * sources + i` ([`super::union_source`]): each worker then gets its share of
+    /// every input's partitions, not one input's all.
+    ByPartition {
+        /// One outlet per worker.
+        outlets: Vec<Outlet>,
+        /// Inputs of the source (1 unless it is a union source).
+        sources: usize,
+    },
     /// Rows split by the hash of the group key, so each key lives on one worker.
     ByKey {
         /// One outlet per worker.
         outlets: Vec<Outlet>,
         /// The group key expressions.
         keys: Vec<Arc<dyn PhysicalExpr>>,
+    },
+    /// A two-input join's rows (tagged with their side by the join's front,
+    /// [`crate::operators::join_front::side_of`]) split by the hash of that side's key:
+    /// both sides' keys have the same types, so equal keys meet on one worker.
+    ByJoinKey {
+        /// One outlet per worker.
+        outlets: Vec<Outlet>,
+        /// Each side's key expressions.
+        keys: [Vec<Arc<dyn PhysicalExpr>>; 2],
     },
 }
 
@@ -67,10 +84,11 @@ impl Downstream {
     pub async fn send(&self, message: Message) -> Result<()> {
         match (self, message) {
             (Downstream::One(o), m) => o.send(m).await,
-            (Downstream::ByPartition(outlets), Message::Batch(batch)) => {
+            (Downstream::ByPartition { outlets, sources }, Message::Batch(batch)) => {
                 let n = outlets.len();
+                let sources = (*sources).max(1) as i32;
                 let partitions = batch.column(RawColumn::Partition as usize).as_primitive::<Int32Type>();
-                let worker = |p: i32| p.rem_euclid(n as i32) as usize;
+                let worker = |p: i32| p.div_euclid(sources).rem_euclid(n as i32) as usize;
                 let route: Vec<usize> = partitions.values().iter().map(|&p| worker(p)).collect();
                 send_split(outlets, &batch, &route).await
             }
@@ -86,15 +104,23 @@ impl Downstream {
                 let route = route_by_key(&arrays, rows, outlets.len())?;
                 send_split(outlets, &batch, &route).await
             }
+            (Downstream::ByJoinKey { outlets, keys }, Message::Batch(batch)) => {
+                let side = crate::operators::join_front::side_of(&batch)
+                    .ok_or_else(|| EngineError::Internal("a join's row batch without its side reached the key exchange".into()))?;
+                let rows = batch.num_rows();
+                let arrays = keys[side].iter().map(|k| k.evaluate(&batch)?.into_array(rows)).collect::<Result<Vec<_>, _>>()?;
+                let route = route_by_key(&arrays, rows, outlets.len())?;
+                send_split(outlets, &batch, &route).await
+            }
             // Side outputs go to one worker only: the sink writes each row once.
             (
-                Downstream::ByPartition(outlets) | Downstream::ByKey { outlets, .. },
+                Downstream::ByPartition { outlets, .. } | Downstream::ByKey { outlets, .. } | Downstream::ByJoinKey { outlets, .. },
                 m @ (Message::LateRows(_) | Message::DeadLetters(_)),
             ) => match outlets.first() {
                 Some(o) => o.send(m).await,
                 None => Ok(()),
             },
-            (Downstream::ByPartition(outlets) | Downstream::ByKey { outlets, .. }, m) => {
+            (Downstream::ByPartition { outlets, .. } | Downstream::ByKey { outlets, .. } | Downstream::ByJoinKey { outlets, .. }, m) => {
                 for o in outlets {
                     o.send(m.clone()).await?;
                 }

@@ -6,7 +6,8 @@
 //!
 //! The shapes are those of `runtime::pipeline` (see its module docs): the operators
 //! before the key exchange run once per source partition group, the keyed ones once
-//! per worker, a lookup join in a stage of its own.
+//! per worker, a lookup join in a stage of its own; a two-input join's front decodes
+//! both inputs per partition group and the join runs once per worker, by key.
 
 use std::fmt::Write;
 
@@ -68,22 +69,45 @@ impl PlanGraph {
         let source = &plan.source;
         let two_inputs = match (&plan.interval_join, &plan.temporal_join) {
             (Some(j), _) => {
-                Some((&j.right, "interval join", j.to_string(), "each stream's rows within the bound, per-partition watermarks"))
+                Some((&j.right, "interval join", j.to_string(), "each stream's rows within the bound", [&j.left_keys, &j.right_keys]))
             }
-            (None, Some(j)) => Some((&j.table, "temporal join", j.to_string(), "stream rows waiting for the watermark, table versions")),
+            (None, Some(j)) => Some((
+                &j.table,
+                "temporal join",
+                j.to_string(),
+                "stream rows waiting for the watermark, table versions",
+                [&j.stream_keys, &j.table_keys],
+            )),
             (None, None) => None,
         };
-        if let Some((other, kind, detail, state)) = two_inputs {
-            // Both topics in one source; each input decoded and timed inside the join.
+        if let Some((other, kind, detail, state, [keys, other_keys])) = two_inputs {
+            // Both topics in one source; each input decoded and timed by the join's front,
+            // on each worker's share of the partitions; rows routed by key to the join.
             let names = format!("{} + {} ({} + {})", source.name, other.name, source.connector, other.connector);
             add("source", names, 1, Some("positions"), String::new());
-            add(kind, detail, 1, Some(state), "forward".into());
+            let by_partition = if workers > 1 { "by partition" } else { "forward" };
+            add(
+                "join front",
+                "each input decoded, computed and timed".into(),
+                workers,
+                Some("per-partition watermarks"),
+                by_partition.into(),
+            );
+            let backs = if keys.is_empty() { 1 } else { workers };
+            let exchange = if backs > 1 {
+                let side = |k: &Vec<crate::sql::planner::PlannedExpr>| k.iter().map(|e| e.display.clone()).collect::<Vec<_>>().join(", ");
+                format!("hash [{}] / [{}]", side(keys), side(other_keys))
+            } else {
+                "forward".to_string()
+            };
+            add(kind, detail, backs, Some(state), exchange);
             if let Some(f) = &plan.filter {
-                add("filter", f.display.clone(), 1, None, "forward".into());
+                add("filter", f.display.clone(), backs, None, "forward".into());
             }
             let exprs: Vec<String> = plan.projection.iter().map(|p| format!("{} := {}", p.name, p.display)).collect();
-            add("project", exprs.join(", "), 1, None, "forward".into());
-            add("sink", format!("{} ({})", plan.sink.name, plan.sink.connector), 1, None, "forward".into());
+            add("project", exprs.join(", "), backs, None, "forward".into());
+            let merge = if backs > 1 { "merge" } else { "forward" };
+            add("sink", format!("{} ({})", plan.sink.name, plan.sink.connector), 1, None, merge.into());
             return PlanGraph { query: plan.id.clone(), nodes, edges };
         }
         if !plan.union.is_empty() {

@@ -15,7 +15,16 @@
 //!        --by key--> n x back (window aggregate [having] | match_recognize [filter] .. project) --> sink
 //! ```
 //!
-//! `front_operators` and `back_operators` build the two halves. A query with a lookup
+//! `front_operators` and `back_operators` build the two halves. A two-input join (interval,
+//! event-time temporal) has the same shape: the front runs each input's chain on its
+//! share of both inputs' partitions ([`crate::operators::JoinFront`]), and the exchange
+//! routes each side's rows by that side's key, so equal keys meet on one join worker:
+//!
+//! ```text
+//! source (both topics) --by partition--> n x join front --by key--> n x (join [filter] .. project) --> sink
+//! ```
+//!
+//! A query with a lookup
 //! join (stateless, so one worker) has the join as a stage of its own between them,
 //! since reading the table is asynchronous ([`super::lookup`]):
 //!
@@ -58,8 +67,8 @@ use crate::error::{EngineError, Result};
 use crate::metrics::QueryMetrics;
 use crate::operator::{Collector, Message, Operator, Timestamp, PROCESSING_TIME_INTERVAL_MS};
 use crate::operators::{
-    Changelog, Decode, Filter, HavingDeletes, IntervalJoin, JoinSide, LookupJoin, MatchRecognize, MetaColumns, Projection, UnionAll,
-    UnionBranchChain, UnionInput, Watermarks, WindowAggregate, META_ROWTIME,
+    Changelog, Decode, Filter, HavingDeletes, IntervalJoin, JoinFront, JoinSide, LookupJoin, MatchRecognize, MetaColumns, Projection,
+    UnionAll, UnionBranchChain, UnionInput, Watermarks, WindowAggregate, META_ROWTIME,
 };
 use crate::options::{ConnectorOptions, ErrorPolicy};
 use crate::record::RawColumn;
@@ -69,9 +78,11 @@ use crate::sql::planner::QueryPlan;
 pub const CHANNEL_CAPACITY: usize = 4;
 
 /// Workers of a query's stateful stages: the source's `'parallelism'`, else one per
-/// core, for an aggregation or MATCH_RECOGNIZE; 1 for a stateless query.
+/// core, for an aggregation, MATCH_RECOGNIZE or a two-input join (interval, temporal);
+/// 1 for a stateless query (a lookup join included).
 pub fn parallelism(plan: &QueryPlan) -> usize {
-    let stateful = plan.aggregate.is_some() || plan.match_recognize.is_some();
+    let stateful =
+        plan.aggregate.is_some() || plan.match_recognize.is_some() || plan.interval_join.is_some() || plan.temporal_join.is_some();
     if stateful {
         plan.source.parallelism.unwrap_or_else(default_parallelism).max(1)
     } else {
@@ -116,7 +127,9 @@ pub(super) async fn open(
     let stateful =
         plan.aggregate.is_some() || plan.match_recognize.is_some() || plan.interval_join.is_some() || plan.temporal_join.is_some();
     let keyed = plan.aggregate.as_ref().is_some_and(|a| !a.keys.is_empty())
-        || plan.match_recognize.as_ref().is_some_and(|m| !m.partition_by.is_empty());
+        || plan.match_recognize.as_ref().is_some_and(|m| !m.partition_by.is_empty())
+        || plan.interval_join.as_ref().is_some_and(|j| !j.left_keys.is_empty())
+        || plan.temporal_join.as_ref().is_some_and(|j| !j.stream_keys.is_empty());
     // Decoding runs on n workers for any stateful query; the state needs keys to split on.
     let workers = parallelism(&plan);
     let backs = if keyed { workers } else { 1 };
@@ -209,29 +222,56 @@ pub(super) async fn open(
             Downstream::One(Outlet::new(sink_tx.clone(), 0)),
             task(0, 0, 1),
         )));
-    } else if plan.temporal_join.is_some() || plan.interval_join.is_some() {
-        // source (both topics) -> the join (each input decoded by its own chain)
-        // -> filter .. project -> sink, one task.
-        let (join, schema): (Box<dyn Operator>, SchemaRef) = match (&plan.temporal_join, &plan.interval_join) {
-            (Some(j), _) => {
-                let join = temporal_join_operator(&plan, j, &metrics, &partitions)?;
-                let schema = join.output_schema();
-                (Box::new(join), schema)
-            }
-            (None, Some(j)) => {
-                let join = interval_join_operator(&plan, j, &metrics, &partitions)?;
-                let schema = join.output_schema();
-                (Box::new(join), schema)
-            }
-            (None, None) => return Err(EngineError::Internal("a join without its plan".into())),
-        };
-        let mut ops: Vec<Box<dyn Operator>> = vec![join];
-        ops.extend(back_operators(&plan, &metrics, &schema)?);
+    } else if workers == 1 && (plan.temporal_join.is_some() || plan.interval_join.is_some()) {
+        // source (both topics) -> join front (each input decoded by its own chain) ->
+        // join -> filter .. project -> sink, one task.
+        let parts = join_operators(&plan, &metrics, &partitions)?;
+        let mut ops: Vec<Box<dyn Operator>> = vec![Box::new(parts.front), parts.join];
+        ops.extend(back_operators(&plan, &metrics, &parts.schema)?);
         let me = task(0, 0, 1);
         me.restore(&mut ops, &states)?;
         let (ops_tx, ops_rx) = mpsc::channel(CHANNEL_CAPACITY);
         tasks.push(tokio::spawn(run_source(source, Downstream::One(Outlet::new(ops_tx, 0)), ack_rx, stop_rx, metrics.clone(), resume)));
         tasks.push(tokio::spawn(run_operators(ops, Inputs::new(ops_rx, 1), Downstream::One(Outlet::new(sink_tx.clone(), 0)), me)));
+    } else if plan.temporal_join.is_some() || plan.interval_join.is_some() {
+        // source --by partition--> n x join front --by key--> n x [join .. project] -> sink.
+        let mut back_txs = Vec::with_capacity(backs);
+        for i in 0..backs {
+            // Join worker i: the keys that hash to i, fed by every front worker.
+            let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY * workers);
+            back_txs.push(tx);
+            let parts = join_operators(&plan, &metrics, &[])?;
+            let mut ops: Vec<Box<dyn Operator>> = vec![parts.join];
+            ops.extend(back_operators(&plan, &metrics, &parts.schema)?);
+            let me = task(1, i, backs);
+            me.restore(&mut ops, &states)?;
+            tasks.push(tokio::spawn(run_operators(ops, Inputs::new(rx, workers), Downstream::One(Outlet::new(sink_tx.clone(), i)), me)));
+        }
+        let mut front_txs = Vec::with_capacity(workers);
+        for i in 0..workers {
+            // Front worker i: each input's partitions q with q mod n = i.
+            let mine: Vec<i32> = partitions.iter().copied().filter(|p| p.div_euclid(2).rem_euclid(workers as i32) as usize == i).collect();
+            let parts = join_operators(&plan, &metrics, &mine)?;
+            let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+            front_txs.push(Outlet::new(tx, 0));
+            let outlets: Vec<Outlet> = back_txs.iter().map(|t| Outlet::new(t.clone(), i)).collect();
+            let ops: Vec<Box<dyn Operator>> = vec![Box::new(parts.front)];
+            tasks.push(tokio::spawn(run_operators(
+                ops,
+                Inputs::new(rx, 1),
+                Downstream::ByJoinKey { outlets, keys: parts.keys },
+                task(0, i, workers),
+            )));
+        }
+        drop(back_txs);
+        tasks.push(tokio::spawn(run_source(
+            source,
+            Downstream::ByPartition { outlets: front_txs, sources: 2 },
+            ack_rx,
+            stop_rx,
+            metrics.clone(),
+            resume,
+        )));
     } else if workers == 1 {
         let (front, input_schema) = front_operators(&plan, &metrics, &partitions)?;
         let mut ops = front;
@@ -277,7 +317,14 @@ pub(super) async fn open(
             tasks.push(tokio::spawn(run_operators(ops, Inputs::new(rx, 1), Downstream::ByKey { outlets, keys: keys.clone() }, me)));
         }
         drop(back_txs);
-        tasks.push(tokio::spawn(run_source(source, Downstream::ByPartition(front_txs), ack_rx, stop_rx, metrics.clone(), resume)));
+        tasks.push(tokio::spawn(run_source(
+            source,
+            Downstream::ByPartition { outlets: front_txs, sources: 1 },
+            ack_rx,
+            stop_rx,
+            metrics.clone(),
+            resume,
+        )));
     }
     drop(sink_tx);
     let side = SideSinks { late: late_sink, dead_letters: dead_letter_sink };
@@ -598,43 +645,74 @@ fn join_input(
     })
 }
 
-/// The event-time temporal join of `plan`: the stream's chain, the versioned table's
-/// (its changelog), and the join.
-fn temporal_join_operator(
-    plan: &QueryPlan,
-    join: &crate::sql::temporal_join::TemporalJoinPlan,
-    metrics: &Arc<QueryMetrics>,
-    partitions: &[i32],
-) -> Result<crate::operators::TemporalJoin> {
-    let stream = join_input(plan, &plan.source, 0, &join.stream_keys, false, metrics, partitions)?;
-    let table = join_input(plan, &join.table, 1, &join.table_keys, true, metrics, partitions)?;
-    crate::operators::TemporalJoin::new(stream, table, join.left_outer, join.condition.as_ref().map(|c| c.expr.clone()), metrics.clone())
+/// A two-input join's operators for one worker: the front (each input's chain over
+/// `partitions`, the union source's renumbered partitions this worker reads), the join,
+/// its output schema, and each side's key expressions for the exchange.
+struct JoinParts {
+    front: JoinFront,
+    join: Box<dyn Operator>,
+    schema: SchemaRef,
+    keys: [Vec<Arc<dyn PhysicalExpr>>; 2],
 }
 
-/// The interval join of `plan`: each stream's chain (decode, computed columns,
-/// watermark over its own partitions of the union source, `partitions` being the
-/// union's renumbered ones) and the join.
+/// The interval or event-time temporal join of `plan` (see [`JoinParts`]): the temporal
+/// join's stream is side 0 and its versioned table (its changelog) side 1, the table
+/// read first in each micro-batch; the interval join's left stream side 0.
+///
+/// Errors: an input cannot be decoded, or the join cannot be built.
+fn join_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[i32]) -> Result<JoinParts> {
+    match (&plan.temporal_join, &plan.interval_join) {
+        (Some(j), _) => {
+            let mut stream = join_input(plan, &plan.source, 0, &j.stream_keys, false, metrics, partitions)?;
+            let mut table = join_input(plan, &j.table, 1, &j.table_keys, true, metrics, partitions)?;
+            let front = JoinFront::take_chains([&mut stream, &mut table], [1, 0]);
+            let keys = [stream.keys.clone(), table.keys.clone()];
+            let join = crate::operators::TemporalJoin::new(
+                stream,
+                table,
+                j.left_outer,
+                j.condition.as_ref().map(|c| c.expr.clone()),
+                metrics.clone(),
+            )?;
+            let schema = join.output_schema();
+            Ok(JoinParts { front, join: Box::new(join), schema, keys })
+        }
+        (None, Some(j)) => {
+            let (front, join, keys) = interval_join_operator(plan, j, metrics, partitions)?;
+            let schema = join.output_schema();
+            Ok(JoinParts { front, join: Box::new(join), schema, keys })
+        }
+        (None, None) => Err(EngineError::Internal("a join without its plan".into())),
+    }
+}
+
+/// The interval join of `plan` for one worker: its front, the join, and each side's key
+/// expressions (see [`JoinParts`]).
 ///
 /// Errors: a stream cannot be decoded, or the join cannot be built.
+#[allow(clippy::type_complexity)]
 fn interval_join_operator(
     plan: &QueryPlan,
-    join: &crate::sql::interval_join::IntervalJoinPlan,
+    j: &crate::sql::interval_join::IntervalJoinPlan,
     metrics: &Arc<QueryMetrics>,
     partitions: &[i32],
-) -> Result<IntervalJoin> {
-    let left = join_input(plan, &plan.source, 0, &join.left_keys, false, metrics, partitions)?;
-    let right = join_input(plan, &join.right, 1, &join.right_keys, false, metrics, partitions)?;
-    IntervalJoin::new(
+) -> Result<(JoinFront, IntervalJoin, [Vec<Arc<dyn PhysicalExpr>>; 2])> {
+    let mut left = join_input(plan, &plan.source, 0, &j.left_keys, false, metrics, partitions)?;
+    let mut right = join_input(plan, &j.right, 1, &j.right_keys, false, metrics, partitions)?;
+    let front = JoinFront::take_chains([&mut left, &mut right], [0, 1]);
+    let keys = [left.keys.clone(), right.keys.clone()];
+    let join = IntervalJoin::new(
         left,
         right,
-        join.kind,
-        join.before_ms,
-        join.after_ms,
-        join.grace_ms,
-        join.condition.as_ref().map(|c| c.expr.clone()),
+        j.kind,
+        j.before_ms,
+        j.after_ms,
+        j.grace_ms,
+        j.condition.as_ref().map(|c| c.expr.clone()),
         metrics.clone(),
-    )
-    .map(|j| j.with_state_ttl(join.state_ttl_ms))
+    )?
+    .with_state_ttl(j.state_ttl_ms);
+    Ok((front, join, keys))
 }
 
 /// The Decode operator of `source` (in `format`): its record key, an unwrapped single
@@ -1310,6 +1388,71 @@ mod tests {
             .ok_or_else(|| EngineError::Internal("no query".into()))
     }
 
+    /// An interval join's front and join, driven as one task drives them; with a shard,
+    /// the join gets only the rows whose key the exchange routes to that worker.
+    struct FrontAndJoin(JoinFront, IntervalJoin, [Vec<Arc<dyn PhysicalExpr>>; 2], Option<crate::operator::Shard>);
+
+    impl FrontAndJoin {
+        fn of(plan: &QueryPlan, join: &crate::sql::interval_join::IntervalJoinPlan, metrics: &Arc<QueryMetrics>) -> Result<Self> {
+            Self::worker(plan, join, metrics, None)
+        }
+
+        fn worker(
+            plan: &QueryPlan,
+            join: &crate::sql::interval_join::IntervalJoinPlan,
+            metrics: &Arc<QueryMetrics>,
+            shard: Option<crate::operator::Shard>,
+        ) -> Result<Self> {
+            let (front, join, keys) = interval_join_operator(plan, join, metrics, &[0, 1])?;
+            Ok(FrontAndJoin(front, join, keys, shard))
+        }
+
+        /// The rows of `b` that the exchange routes to this worker.
+        fn mine(&self, b: RecordBatch) -> Result<RecordBatch> {
+            let Some(shard) = self.3 else { return Ok(b) };
+            let side = crate::operators::join_front::side_of(&b).ok_or_else(|| EngineError::Internal("untagged".into()))?;
+            let keys = self.2[side].iter().map(|k| k.evaluate(&b)?.into_array(b.num_rows())).collect::<std::result::Result<Vec<_>, _>>()?;
+            let route = crate::partitioning::route_by_key(&keys, b.num_rows(), shard.count)?;
+            let keep: arrow::array::BooleanArray = route.iter().map(|&w| Some(w == shard.index)).collect();
+            Ok(arrow::compute::filter_record_batch(&b, &keep)?)
+        }
+
+        /// The front's messages through the join.
+        fn feed(&mut self, mut front: Collector, out: &mut Collector) -> Result<()> {
+            for m in front.take() {
+                match m {
+                    Message::Batch(b) => {
+                        let b = self.mine(b)?;
+                        self.1.on_batch(b, out)?
+                    }
+                    Message::Watermark(w) => self.1.on_watermark(w, out)?,
+                    _ => {}
+                }
+            }
+            Ok(())
+        }
+
+        fn on_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> Result<()> {
+            let mut front = Collector::default();
+            self.0.on_batch(batch, &mut front)?;
+            self.feed(front, out)
+        }
+
+        fn on_watermark(&mut self, watermark: Timestamp, out: &mut Collector) -> Result<()> {
+            let mut front = Collector::default();
+            self.0.on_watermark(watermark, &mut front)?;
+            self.feed(front, out)
+        }
+
+        fn on_processing_time(&mut self, now: Timestamp, out: &mut Collector) -> Result<()> {
+            self.1.on_processing_time(now, out)
+        }
+
+        fn kept_rows(&self) -> usize {
+            self.1.kept_rows()
+        }
+    }
+
     /// The interval join against DataFusion's batch join of the same rows: random keys,
     /// times and values on both streams, interleaved in random micro-batches (each
     /// stream in time order, so no row is late), a FULL join with a bound of 5 s before
@@ -1346,7 +1489,7 @@ mod tests {
             };
             let (lj, rj) = (json(&left, "V"), json(&right, "W"));
             let metrics = Arc::new(QueryMetrics::default());
-            let mut op = interval_join_operator(&plan, join, &metrics, &[0, 1])?;
+            let mut op = FrontAndJoin::of(&plan, join, &metrics)?;
             let mut out = Collector::default();
             let (mut li, mut ri) = (0usize, 0usize);
             let mut chunk = rand::rngs::StdRng::seed_from_u64(seed + 100);
@@ -1410,6 +1553,94 @@ mod tests {
         Ok(())
     }
 
+    /// A join's state checkpointed by one worker and restored on two: each kept row goes
+    /// to the worker its key routes to (none twice, none lost), and the two workers then
+    /// give exactly the rows the one would have given.
+    #[tokio::test]
+    async fn interval_join_state_restored_at_another_parallelism_is_split_by_key() -> Result<()> {
+        use crate::operator::Shard;
+        let plan = first_query(
+            "CREATE STREAM l (K VARCHAR, V INT, TS BIGINT) WITH (kafka_topic='l', value_format='json', partitions=1, timestamp='TS');
+            CREATE STREAM r (K VARCHAR, W INT, TS BIGINT) WITH (kafka_topic='r', value_format='json', partitions=1, timestamp='TS');
+            CREATE STREAM j AS SELECT l.K AS LK, l.V, l.TS AS LT, r.K AS RK, r.W, r.TS AS RT FROM l FULL JOIN r
+              WITHIN (5 SECONDS, 10 SECONDS) GRACE PERIOD 0 SECONDS ON l.K = r.K;",
+        )?;
+        let Some(join) = &plan.interval_join else { return Err(EngineError::Internal("no interval join".into())) };
+        let keys = ["a", "b", "c", "d", "e", "f"];
+        // Row i of each side: one of six keys, one second apart, the right side half a second
+        // later; every tenth row's key only one side has (its rows end padded).
+        let batch = |side: usize, from: usize, to: usize| -> Result<RecordBatch> {
+            let (topic, value) = if side == 0 { ("l", "V") } else { ("r", "W") };
+            let values: Vec<Vec<u8>> = (from..to)
+                .map(|i| {
+                    let t = 1_700_000_000_000i64 + i as i64 * 1_000 + side as i64 * 500;
+                    let key = match (i % 10, side) {
+                        (3, 0) => "only-left",
+                        (8, 1) => "only-right",
+                        _ => keys[(i * 7 + side) % keys.len()],
+                    };
+                    format!(r#"{{"K":"{key}","{value}":{i},"TS":{t}}}"#).into_bytes()
+                })
+                .collect();
+            let slice: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
+            crate::record::raw_batch(&slice, topic, side as i32, from as i64)
+        };
+        let render = |batches: Vec<RecordBatch>| -> Vec<String> {
+            let mut rows: Vec<String> = batches
+                .iter()
+                .flat_map(|b| {
+                    (0..b.num_rows())
+                        .map(|i| {
+                            (0..6)
+                                .map(|c| arrow::util::display::array_value_to_string(b.column(c), i).unwrap_or_default())
+                                .collect::<Vec<_>>()
+                                .join("|")
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            rows.sort();
+            rows
+        };
+        let metrics = Arc::new(QueryMetrics::default());
+        let mut one = FrontAndJoin::of(&plan, join, &metrics)?;
+        let mut out = Collector::default();
+        for (from, to) in [(0, 20), (20, 40)] {
+            one.on_batch(batch(0, from, to)?, &mut out)?;
+            one.on_batch(batch(1, from, to)?, &mut out)?;
+        }
+        let state = one.1.snapshot()?;
+        let kept = one.kept_rows();
+        assert!(kept > 10, "rows are kept at the checkpoint: {kept}");
+        out.take();
+        let rest = |op: &mut FrontAndJoin, out: &mut Collector| -> Result<()> {
+            op.on_batch(batch(0, 40, 60)?, out)?;
+            op.on_batch(batch(1, 40, 60)?, out)?;
+            op.on_watermark(Timestamp::MAX, out)
+        };
+        rest(&mut one, &mut out)?;
+        let expected = render(out.take_batches());
+        assert!(expected.iter().any(|r| r.ends_with("|||")) && expected.iter().any(|r| r.starts_with("|||")), "padded rows: {expected:?}");
+
+        let mut restored = Vec::new();
+        let mut split = 0;
+        let mut got = Vec::new();
+        for index in 0..2 {
+            let shard = Shard { index, count: 2 };
+            let mut worker = FrontAndJoin::worker(&plan, join, &Arc::new(QueryMetrics::default()), Some(shard))?;
+            worker.1.restore(vec![state.clone()], Some(shard))?;
+            restored.push(worker.kept_rows());
+            split += worker.kept_rows();
+            let mut out = Collector::default();
+            rest(&mut worker, &mut out)?;
+            got.extend(out.take_batches());
+        }
+        assert_eq!(split, kept, "every kept row restored once: {restored:?}");
+        assert!(restored.iter().all(|&n| n > 0), "both workers hold keys: {restored:?}");
+        assert_eq!(render(got), expected);
+        Ok(())
+    }
+
     /// Flink's regular join (no time bound, `table.exec.state.ttl`) against DataFusion's
     /// batch INNER join of the same random rows, however far apart their times; then the
     /// TTL in processing time empties the state.
@@ -1437,7 +1668,7 @@ mod tests {
         };
         let (left, right) = (rows(120), rows(120));
         let metrics = Arc::new(QueryMetrics::default());
-        let mut op = interval_join_operator(&plan, join, &metrics, &[0, 1])?;
+        let mut op = FrontAndJoin::of(&plan, join, &metrics)?;
         let mut out = Collector::default();
         for (i, chunk) in left.chunks(7).zip(right.chunks(5)).enumerate() {
             for (rows, value, topic, partition) in [(chunk.0, "V", "l", 0), (chunk.1, "W", "r", 1)] {

@@ -67,3 +67,23 @@ async fn explain_format_dot_draws_the_graph() {
         .await
         .starts_with("error: syntax error: expected DOT or TEXT, found JSON"));
 }
+
+#[tokio::test]
+async fn a_join_runs_its_front_by_partition_and_the_join_by_key() {
+    let plan = explain(
+        "CREATE STREAM refunds (ACCOUNT VARCHAR, AMOUNT DOUBLE) WITH (kafka_topic='refunds', value_format='json', partitions=4);
+        EXPLAIN CREATE STREAM pairs AS SELECT p.ACCOUNT, p.AMOUNT, r.AMOUNT AS REFUNDED FROM pay p
+          JOIN refunds r WITHIN 1 HOUR ON p.ACCOUNT = r.ACCOUNT WHERE r.AMOUNT > 0;",
+    )
+    .await;
+    let graph = plan.split("  graph:\n").nth(1).unwrap_or_else(|| panic!("{plan}"));
+    assert_eq!(
+        graph,
+        "    n0 source x1 state: positions
+    n1 join front x2 <- n0 (by partition) state: per-partition watermarks
+    n2 interval join x2 <- n1 (hash [p.account] / [r.account]) state: each stream's rows within the bound
+    n3 filter x2 <- n2 (forward)
+    n4 project x2 <- n3 (forward)
+    n5 sink x1 <- n4 (merge)"
+    );
+}

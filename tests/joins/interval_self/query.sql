@@ -9,7 +9,8 @@
 -- The line that is not JSON is malformed on each side: counted twice.
 CREATE TABLE payments (user_id STRING, amount DOUBLE, paid_at STRING, ts AS TO_TIMESTAMP_LTZ(paid_at),
                        WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
-WITH ('connector'='filesystem', 'path'='file://${CASES}/payments.json', 'format'='json');
+WITH ('connector'='filesystem', 'path'='file://${CASES}/payments.json', 'format'='json',
+      'parallelism'='${PARALLELISM:-1}');
 CREATE TABLE out (user_id STRING, amount DOUBLE, earlier DOUBLE, earlier_at TIMESTAMP(3))
 WITH ('connector'='filesystem', 'path'='${OUT}', 'format'='csv');
 INSERT INTO out

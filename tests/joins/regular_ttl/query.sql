@@ -8,7 +8,8 @@
 SET 'table.exec.state.ttl' = '1 h';
 CREATE TABLE orders (order_id STRING, item STRING, ordered_at STRING, ts AS TO_TIMESTAMP_LTZ(ordered_at),
                      WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
-WITH ('connector'='filesystem', 'path'='file://${CASES}/orders.json', 'format'='json');
+WITH ('connector'='filesystem', 'path'='file://${CASES}/orders.json', 'format'='json',
+      'parallelism'='${PARALLELISM:-1}');
 CREATE TABLE shipments (order_id STRING, carrier STRING)
 WITH ('connector'='filesystem', 'path'='file://${CASES}/shipments.json', 'format'='json');
 CREATE TABLE out (order_id STRING, item STRING, carrier STRING)
