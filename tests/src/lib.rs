@@ -316,11 +316,20 @@ pub async fn produce_bytes(topic: &str, records: &[(Option<&[u8]>, &str)]) {
 /// Produces `(key, value)` records where a `None` value is a tombstone (a TABLE's
 /// delete), and waits for every acknowledgement.
 pub async fn produce_changelog(topic: &str, records: &[(&str, Option<&str>)]) {
+    let records: Vec<(&str, Option<&str>, Option<i64>)> = records.iter().map(|(k, v)| (*k, *v, None)).collect();
+    produce_changelog_at(topic, &records).await;
+}
+
+/// [`produce_changelog`] with each record's timestamp (ms; `None`: the producer's clock).
+pub async fn produce_changelog_at(topic: &str, records: &[(&str, Option<&str>, Option<i64>)]) {
     let producer = producer();
-    for (key, value) in records {
+    for (key, value, timestamp) in records {
         let mut record = FutureRecord::<str, str>::to(topic).key(key);
         if let Some(v) = value {
             record = record.payload(v);
+        }
+        if let Some(t) = timestamp {
+            record = record.timestamp(*t);
         }
         producer.send(record, Timeout::After(Duration::from_secs(30))).await.unwrap_or_else(|(e, _)| panic!("produce: {e}"));
     }

@@ -57,6 +57,48 @@ async fn each_order_gets_the_rate_of_its_time() {
     assert_eq!(got, want, "{}", server.log_text());
 }
 
+/// A tombstone in the versioned table's topic deletes its key from the tombstone's
+/// time on: with no value, its event time (a value column here) is the Kafka record's
+/// timestamp. An order before the delete gets the rate, one after it none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tombstone_deletes_the_rate_from_its_record_time() {
+    let rates = unique("rates-del");
+    let orders = unique("orders-del");
+    let out = unique("priced-del");
+    let state = scratch_dir("eddy-temporal-delete").join("state");
+    let server = Server::start(&state, &[("EDDY_APPLICATION_ID", unique("temporal-delete").as_str())]);
+    let (status, answer) = server.ksql(&format!(
+        "CREATE TABLE rates (CURRENCY VARCHAR PRIMARY KEY, RATE DOUBLE, TS BIGINT) WITH (kafka_topic='{rates}', value_format='json', partitions=1, timestamp='TS');
+         CREATE STREAM orders (ID VARCHAR, CURRENCY VARCHAR, AMOUNT DOUBLE, TS BIGINT) WITH (kafka_topic='{orders}', value_format='json', partitions=1, timestamp='TS');
+         CREATE STREAM priced WITH (kafka_topic='{out}', value_format='json') AS
+           SELECT o.ID AS ID, o.AMOUNT * r.RATE AS EUR FROM orders o
+           LEFT JOIN rates FOR SYSTEM_TIME AS OF o.TS AS r ON o.CURRENCY = r.CURRENCY;"
+    ));
+    assert_eq!(status, 200, "{answer}");
+    let order = |id: &str, currency: &str, at: i64| format!(r#"{{"ID": "{id}", "CURRENCY": "{currency}", "AMOUNT": 100.0, "TS": {at}}}"#);
+    let rate = |r: f64, at: i64| format!(r#"{{"RATE": {r}, "TS": {at}}}"#);
+    let (o1, o2) = (order("o1", "USD", T0 + 5_000), order("o2", "USD", T0 + 15_000));
+    produce(&orders, &[(None, o1.as_str()), (None, o2.as_str())]).await;
+    let (r1, r9) = (rate(1.0, T0), rate(5.0, T0 + 60_000));
+    produce_changelog_at(
+        &rates,
+        &[("USD", Some(r1.as_str()), Some(T0)), ("USD", None, Some(T0 + 10_000)), ("CHF", Some(r9.as_str()), Some(T0 + 60_000))],
+    )
+    .await;
+    let o9 = order("o9", "CHF", T0 + 60_000);
+    produce(&orders, &[(None, o9.as_str())]).await;
+    let got: BTreeSet<String> = consume(&out, 3, Duration::from_secs(60))
+        .await
+        .into_iter()
+        .map(|(_, v)| serde_json::from_str::<Value>(&v).unwrap_or_default().to_string())
+        .collect();
+    let want: BTreeSet<String> = [r#"{"ID":"o1","EUR":100.0}"#, r#"{"ID":"o2","EUR":null}"#, r#"{"ID":"o9","EUR":500.0}"#]
+        .iter()
+        .map(|s| serde_json::from_str::<Value>(s).unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(got, want, "{}", server.log_text());
+}
+
 /// SIGKILL while orders wait for the watermark, then a restart: the waiting orders and
 /// the kept versions come back from the checkpoint, and each order still gets the rate
 /// of its time, once.

@@ -67,6 +67,10 @@ pub struct TemporalJoin {
     waiting: BTreeMap<(Timestamp, u64), Waiting>,
     /// key -> (version time, seq) -> the table row, `None` for a delete.
     versions: HashMap<Vec<u8>, Versions>,
+    /// (version time, seq) -> key, for each version that, once the watermark reaches it,
+    /// makes older versions of its key droppable (or, a delete, the key): the watermark
+    /// visits only these keys, never every key.
+    superseding: BTreeMap<(Timestamp, u64), Vec<u8>>,
     watermark: Timestamp,
     seq: u64,
     metrics: Arc<QueryMetrics>,
@@ -121,6 +125,7 @@ impl TemporalJoin {
             output: Arc::new(Schema::new(fields)),
             waiting: BTreeMap::new(),
             versions: HashMap::new(),
+            superseding: BTreeMap::new(),
             watermark: Timestamp::MIN,
             seq: 0,
             metrics,
@@ -193,7 +198,28 @@ impl TemporalJoin {
     fn add_version(&mut self, key: Vec<u8>, time: Timestamp, version: Option<Vec<u8>>) {
         self.seq += 1;
         self.metrics.adjust_state(0, entry_bytes(Some(&key), version.as_deref()));
-        self.versions.entry(key).or_default().insert((time, self.seq), version);
+        let delete = version.is_none();
+        let versions = self.versions.entry(key.clone()).or_default();
+        versions.insert((time, self.seq), version);
+        if delete || versions.len() > 1 {
+            self.superseding.insert((time, self.seq), key);
+        }
+    }
+
+    /// Drops the versions of `key` no stream row can ask for at watermark `watermark`:
+    /// those older than the latest at or before it, and the key itself when that one is a
+    /// delete with nothing after it. Returns the bytes freed.
+    fn drop_superseded(&mut self, key: &[u8], watermark: Timestamp) -> i64 {
+        let Some(v) = self.versions.get_mut(key) else { return 0 };
+        let Some(&latest) = v.range(..=(watermark, u64::MAX)).next_back().map(|(k, _)| k) else { return 0 };
+        let rest = v.split_off(&latest);
+        let mut dropped: i64 = v.values().map(|r| entry_bytes(Some(key), r.as_deref())).sum();
+        *v = rest;
+        if v.len() == 1 && v.values().next().is_some_and(Option::is_none) {
+            dropped += entry_bytes(Some(key), None);
+            self.versions.remove(key);
+        }
+        dropped
     }
 
     /// Joins stream rows (with their times) with the versions current at those times.
@@ -272,20 +298,14 @@ impl TemporalJoin {
             let rows: Vec<(Timestamp, Waiting)> = ready.into_iter().map(|((t, _), w)| (t, w)).collect();
             out.emit(self.join(rows)?);
         }
-        // Keep, per key, the latest version at or before the watermark and those after.
+        // Keep, per key, the latest version at or before the watermark and those after:
+        // only the keys with a version the watermark just reached can have more.
+        let later = self.superseding.split_off(&(next.saturating_add(1), 0));
+        let due = std::mem::replace(&mut self.superseding, later);
         let mut dropped = 0i64;
-        self.versions.retain(|key, v| {
-            if let Some(&latest) = v.range(..=(next, u64::MAX)).next_back().map(|(k, _)| k) {
-                let rest = v.split_off(&latest);
-                dropped += v.values().map(|r| entry_bytes(Some(key), r.as_deref())).sum::<i64>();
-                *v = rest;
-                if v.len() == 1 && v.values().next().is_some_and(Option::is_none) {
-                    dropped += entry_bytes(Some(key), None);
-                    return false;
-                }
-            }
-            !v.is_empty()
-        });
+        for key in due.into_values() {
+            dropped += self.drop_superseded(&key, next);
+        }
         self.metrics.adjust_state(0, -dropped);
         out.watermark(next);
         Ok(())

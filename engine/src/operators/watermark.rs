@@ -70,6 +70,9 @@ pub struct Watermarks {
     policy: ErrorPolicy,
     query_id: String,
     idle_announced: bool,
+    /// A TABLE's changelog: (`__value`, `__timestamp`) columns, so a tombstone, whose
+    /// value columns are all NULL, takes its record's timestamp as its event time.
+    tombstones: Option<(usize, usize)>,
 }
 
 impl Watermarks {
@@ -118,7 +121,20 @@ impl Watermarks {
             policy,
             query_id,
             idle_announced: false,
+            tombstones: None,
         })
+    }
+
+    /// For a TABLE's changelog (its rows with `__value` and `__timestamp`, as
+    /// [`super::MetaColumns::Record`] appends them): a tombstone has no value, so an event
+    /// time read from a value column is missing; it takes the Kafka record's timestamp
+    /// instead of being dropped as malformed (a delete must reach the versioned table).
+    ///
+    /// Errors: `input` lacks `__value` or `__timestamp`.
+    pub fn with_tombstone_time(mut self, input: &Schema) -> Result<Self> {
+        let index = |name: &str| input.index_of(name).map_err(|_| EngineError::Internal(format!("no column \"{name}\" in the input")));
+        self.tombstones = Some((index(super::META_VALUE)?, index(META_TIMESTAMP)?));
+        Ok(self)
     }
 
     /// The schema of the batches this operator emits.
@@ -126,8 +142,26 @@ impl Watermarks {
         self.output.clone()
     }
 
-    /// Event time (ms) of every row; NULL where it cannot be read.
+    /// Event time (ms) of every row; NULL where it cannot be read. A tombstone of a
+    /// changelog takes its record's timestamp ([`Self::with_tombstone_time`]).
     fn event_times(&self, batch: &RecordBatch) -> Result<Int64Array> {
+        let times = self.value_times(batch)?;
+        let Some((value, timestamp)) = self.tombstones.filter(|_| times.null_count() > 0) else { return Ok(times) };
+        let values = batch.column(value);
+        let records = arrow::compute::cast(batch.column(timestamp), &DataType::Int64)?;
+        let records = records.as_primitive::<Int64Type>();
+        Ok((0..times.len())
+            .map(|i| match times.is_valid(i) {
+                true => Some(times.value(i)),
+                false if values.is_null(i) && records.is_valid(i) => Some(records.value(i)),
+                false => None,
+            })
+            .collect())
+    }
+
+    /// Event time (ms) of every row as its event-time column says; NULL where it cannot
+    /// be read.
+    fn value_times(&self, batch: &RecordBatch) -> Result<Int64Array> {
         Ok(match &self.source {
             TimeSource::Timestamp(i) | TimeSource::Record(i) => {
                 let column = batch.column(*i);

@@ -633,7 +633,10 @@ fn join_input(
     }
     let mine: Vec<i32> = partitions.iter().copied().filter(|p| p.rem_euclid(2) as usize == i).collect();
     let policy = relation.connector.error_policy();
-    let watermarks = Watermarks::new(&relation.event_time, &schema, &mine, now_ms(), metrics.clone(), policy, plan.id.clone())?;
+    let mut watermarks = Watermarks::new(&relation.event_time, &schema, &mine, now_ms(), metrics.clone(), policy, plan.id.clone())?;
+    if changelog {
+        watermarks = watermarks.with_tombstone_time(&schema)?;
+    }
     schema = watermarks.output_schema();
     chain.push(Box::new(watermarks));
     Ok(JoinSide {
