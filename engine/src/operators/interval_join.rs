@@ -23,7 +23,7 @@
 //! `__rowtime`, the later of the two rows' times (ksqlDB's ROWTIME of a join), or the
 //! padded row's own. Keys compare in Arrow's row format; a NULL key joins nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -32,6 +32,7 @@ use arrow::array::{
 use arrow::compute::{filter_record_batch, take};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
 use arrow::row::{RowConverter, SortField};
+use datafusion::common::HashMap;
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::chain::UnionInput;
@@ -81,11 +82,15 @@ pub struct JoinSide {
     pub keys: Vec<Arc<dyn PhysicalExpr>>,
 }
 
-/// Approximate bytes a kept row takes: its row and key (kept twice: by key and in the
-/// expiry index) and the entries' fixed parts.
+/// Approximate bytes a kept row takes: its row and key (one copy, shared by the map by
+/// key and the expiry index) and the entries' fixed parts.
 fn kept_bytes(key: &[u8], row: &[u8]) -> usize {
-    row.len() + 2 * key.len() + 64
+    row.len() + key.len() + 80
 }
+
+/// A join key in row format, held once for every kept row of the key and the expiry
+/// index entries that name it.
+type Key = Arc<[u8]>;
 
 /// One kept row.
 #[derive(Debug, Clone)]
@@ -105,9 +110,9 @@ struct Side {
     keys: Vec<Arc<dyn PhysicalExpr>>,
     key_rows: RowConverter,
     rows: RowConverter,
-    kept: HashMap<Vec<u8>, Vec<Kept>>,
+    kept: HashMap<Key, Vec<Kept>>,
     /// (time, seq) -> key, to find the rows that expire first.
-    expiry: BTreeMap<(Timestamp, u64), Vec<u8>>,
+    expiry: BTreeMap<(Timestamp, u64), Key>,
 }
 
 /// The interval join (see the module docs).
@@ -129,7 +134,7 @@ pub struct IntervalJoin {
     /// A regular join's state TTL (ms of processing time).
     state_ttl_ms: Option<i64>,
     /// A regular join's kept rows in arrival order: (arrived at, side, event time, seq, key).
-    arrivals: std::collections::VecDeque<(Timestamp, usize, Timestamp, u64, Vec<u8>)>,
+    arrivals: std::collections::VecDeque<(Timestamp, usize, Timestamp, u64, Key)>,
 }
 
 const LEFT: usize = 0;
@@ -311,7 +316,7 @@ impl IntervalJoin {
                 }
                 continue;
             }
-            self.keep(s, keys.row(i).as_ref().to_vec(), times.value(i), encoded.row(i).as_ref().to_vec(), matched[i]);
+            self.keep(s, keys.row(i).as_ref(), times.value(i), encoded.row(i).as_ref().to_vec(), matched[i]);
         }
         if !padded.is_empty() {
             let indices = UInt32Array::from(padded);
@@ -349,12 +354,12 @@ impl IntervalJoin {
             let mut expired: Vec<(Timestamp, Vec<u8>)> = Vec::new();
             loop {
                 let side = &self.sides[s];
-                let Some((&(time, seq), _)) = side.expiry.iter().next() else { break };
+                let Some((&(time, seq), _)) = side.expiry.first_key_value() else { break };
                 if self.last_partner_time(s, time) >= floor {
                     break;
                 }
                 let side = &mut self.sides[s];
-                let Some(key) = side.expiry.remove(&(time, seq)) else { break };
+                let Some((_, key)) = side.expiry.pop_first() else { break };
                 if let Some(kept) = side.kept.get_mut(&key) {
                     if let Some(at) = kept.iter().position(|k| k.seq == seq) {
                         let k = kept.remove(at);
@@ -381,14 +386,19 @@ impl IntervalJoin {
 
     /// Keeps a row of side `s` (its key and declared columns, row-encoded), counting its
     /// bytes in the query's state.
-    fn keep(&mut self, s: usize, key: Vec<u8>, time: Timestamp, row: Vec<u8>, matched: bool) {
+    fn keep(&mut self, s: usize, key: &[u8], time: Timestamp, row: Vec<u8>, matched: bool) {
         self.seq += 1;
-        self.metrics.adjust_state(0, kept_bytes(&key, &row) as i64);
+        self.metrics.adjust_state(0, kept_bytes(key, &row) as i64);
+        let side = &mut self.sides[s];
+        // The key's one copy: the one its kept rows already have, else a new one.
+        let key: Key = match side.kept.get_key_value(key) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(key),
+        };
+        side.expiry.insert((time, self.seq), key.clone());
         if self.state_ttl_ms.is_some() {
             self.arrivals.push_back((chrono::Utc::now().timestamp_millis(), s, time, self.seq, key.clone()));
         }
-        let side = &mut self.sides[s];
-        side.expiry.insert((time, self.seq), key.clone());
         side.kept.entry(key).or_default().push(Kept { time, seq: self.seq, row, matched });
     }
 
@@ -501,7 +511,7 @@ impl Operator for IntervalJoin {
                 let encoded = self.sides[side].rows.convert_columns(rows_batch.columns())?;
                 let mine = state::shard_rows(&key_columns, n, shard)?;
                 for i in (0..n).filter(|&i| mine[i]) {
-                    self.keep(side, keys.row(i).as_ref().to_vec(), times.value(i), encoded.row(i).as_ref().to_vec(), matched.value(i));
+                    self.keep(side, keys.row(i).as_ref(), times.value(i), encoded.row(i).as_ref().to_vec(), matched.value(i));
                 }
             }
         }

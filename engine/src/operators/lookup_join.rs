@@ -23,7 +23,7 @@
 //! The cache (`'lookup.cache'='PARTIAL'`) keeps each key's rows (none, for a key the table
 //! lacks) until it expires or is the oldest written when the cache is full.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,7 @@ use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{cast, filter_record_batch, take};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
+use datafusion::common::{HashMap, HashSet};
 use datafusion::physical_expr::PhysicalExpr;
 
 use crate::connector::ResidentTable;
@@ -164,7 +165,7 @@ impl LookupJoin {
         let (columns, null_key) = self.key_columns(&batch)?;
         let keys = self.key_converter.convert_columns(&columns)?;
         let mut wanted: Vec<u32> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         for (i, key) in keys.iter().enumerate() {
             if null_key[i] || !seen.insert(key) {
                 continue;
@@ -173,6 +174,7 @@ impl LookupJoin {
                 wanted.push(i as u32);
             }
         }
+        drop(seen);
         let to_read = if wanted.is_empty() {
             None
         } else {

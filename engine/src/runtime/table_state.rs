@@ -21,7 +21,6 @@
 //! whose byte order is the key columns' order); it is not checkpointed: a restarted
 //! query reads the topic again.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -30,6 +29,7 @@ use arrow::datatypes::{Int32Type, Int64Type, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
 use async_trait::async_trait;
+use datafusion::common::HashMap;
 use tokio::sync::watch;
 
 use crate::catalog::Relation;
