@@ -35,6 +35,21 @@ pub(crate) fn records_of(batch: &RecordBatch, input: UnionInput) -> Result<Optio
     })
 }
 
+/// The watermark where inputs merge, from each input's `(watermark, idle)`: the lowest
+/// of the inputs that are not idle, once each of them has one (Flink's rule: an idle
+/// input does not hold it back); when every input is idle, the highest any has. `None`
+/// while it is not known.
+pub(crate) fn merged_watermark(inputs: &[(Option<Timestamp>, bool)]) -> Option<Timestamp> {
+    let active: Vec<Option<Timestamp>> = inputs.iter().filter(|(_, idle)| !idle).map(|(w, _)| *w).collect();
+    if active.is_empty() {
+        inputs.iter().filter_map(|(w, _)| *w).max()
+    } else if active.iter().all(Option::is_some) {
+        active.iter().flatten().min().copied()
+    } else {
+        None
+    }
+}
+
 /// Processing time for every operator of the chain, each one's output run through the
 /// operators after it.
 pub(crate) fn tick_chain(chain: &mut [Box<dyn Operator>], now: Timestamp) -> Result<Vec<Message>> {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
 
-use super::chain::{records_of, run_chain, tick_chain, UnionInput};
+use super::chain::{merged_watermark, records_of, run_chain, tick_chain, UnionInput};
 use super::interval_join::JoinSide;
 use crate::error::Result;
 use crate::operator::{Collector, Message, Operator, Timestamp};
@@ -103,15 +103,8 @@ impl JoinFront {
     /// Emits the join's watermark when it moved: the lower of the inputs' (an idle one
     /// not holding it back; both idle: the higher), and says when both inputs are idle.
     fn advance(&mut self, out: &mut Collector) {
-        let active: Vec<Option<Timestamp>> = self.inputs.iter().filter(|i| !i.idle).map(|i| i.watermark).collect();
-        let next = if active.is_empty() {
-            self.inputs.iter().filter_map(|i| i.watermark).max()
-        } else if active.iter().all(Option::is_some) {
-            active.iter().flatten().min().copied()
-        } else {
-            None
-        };
-        if let Some(next) = next.filter(|w| *w > self.watermark) {
+        let inputs: Vec<(Option<Timestamp>, bool)> = self.inputs.iter().map(|i| (i.watermark, i.idle)).collect();
+        if let Some(next) = merged_watermark(&inputs).filter(|w| *w > self.watermark) {
             self.watermark = next;
             out.watermark(next);
             self.idle_announced = false;

@@ -11,7 +11,7 @@
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::chain::{records_of, run_chain, tick_chain, UnionInput};
+use super::chain::{merged_watermark, records_of, run_chain, tick_chain, UnionInput};
 use crate::error::Result;
 use crate::operator::{Collector, Message, Operator, Timestamp};
 
@@ -67,15 +67,8 @@ impl UnionAll {
                 Message::Barrier(_) | Message::End => {}
             }
         }
-        let active: Vec<Option<Timestamp>> = self.branches.iter().filter(|b| !b.idle).map(|b| b.watermark).collect();
-        let next = if active.is_empty() {
-            self.branches.iter().filter_map(|b| b.watermark).max()
-        } else if active.iter().all(Option::is_some) {
-            active.iter().flatten().min().copied()
-        } else {
-            None
-        };
-        if let Some(next) = next.filter(|w| *w > self.watermark) {
+        let inputs: Vec<(Option<Timestamp>, bool)> = self.branches.iter().map(|b| (b.watermark, b.idle)).collect();
+        if let Some(next) = merged_watermark(&inputs).filter(|w| *w > self.watermark) {
             self.watermark = next;
             out.watermark(next);
         }
