@@ -34,7 +34,7 @@
 //! restore each key's search starts again at that row over the same held rows and
 //! reaches the same partial matches.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Weak};
 
 use arrow::array::{
@@ -42,7 +42,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMillisecondType, UInt64Type};
 use arrow::row::{RowConverter, SortField};
-use datafusion::common::ScalarValue;
+use datafusion::common::{HashMap, HashSet, ScalarValue};
 
 use super::decode::{META_OFFSET, META_PARTITION};
 use super::late::LateRows;
@@ -253,7 +253,7 @@ impl MatchRecognize {
                     .map(|k| k.expr.evaluate(&released.batch).and_then(|v| v.into_array(n)))
                     .collect::<std::result::Result<Vec<_>, _>>()?;
                 let rows = converter.convert_columns(&arrays)?;
-                let mut seen: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
+                let mut seen: HashSet<&[u8]> = HashSet::new();
                 for row in 0..n {
                     let bytes: &[u8] = rows.row(row).data();
                     let state = match self.keys.get_mut(bytes) {
@@ -448,7 +448,7 @@ impl MatchRecognize {
             Some(released) => self.distribute(&released)?,
             None => Vec::new(),
         };
-        let fresh: std::collections::HashSet<Box<[u8]>> = keys.iter().cloned().collect();
+        let fresh: HashSet<Box<[u8]>> = keys.iter().cloned().collect();
         keys.extend(self.active.iter().filter(|k| !fresh.contains(*k)).cloned());
         let mut found = Vec::new();
         for key in keys {

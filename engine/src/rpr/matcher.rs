@@ -14,7 +14,7 @@
 //! fed again from the caller's buffer: [`PartitionState::first_needed`] says which rows
 //! must still be kept).
 
-use std::collections::HashSet;
+use datafusion::common::HashSet;
 
 use super::nfa::{Inst, Program};
 
