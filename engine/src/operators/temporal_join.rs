@@ -199,11 +199,18 @@ impl TemporalJoin {
     fn add_version(&mut self, key: Vec<u8>, time: Timestamp, version: Option<Vec<u8>>) {
         self.seq += 1;
         self.metrics.adjust_state(0, entry_bytes(Some(&key), version.as_deref()));
+        let at = (time, self.seq);
         let delete = version.is_none();
         let versions = self.versions.entry(key.clone()).or_default();
-        versions.insert((time, self.seq), version);
+        versions.insert(at, version);
+        // The new version supersedes those before it once the watermark reaches it; one
+        // that arrived out of order is superseded by the next version after it.
+        let next = versions.range(at..).nth(1).map(|(k, _)| *k);
         if delete || versions.len() > 1 {
-            self.superseding.insert((time, self.seq), key);
+            if let Some(next) = next {
+                self.superseding.insert(next, key.clone());
+            }
+            self.superseding.insert(at, key);
         }
     }
 

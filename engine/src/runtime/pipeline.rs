@@ -666,17 +666,7 @@ struct JoinParts {
 fn join_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[i32]) -> Result<JoinParts> {
     match (&plan.temporal_join, &plan.interval_join) {
         (Some(j), _) => {
-            let mut stream = join_input(plan, &plan.source, 0, &j.stream_keys, false, metrics, partitions)?;
-            let mut table = join_input(plan, &j.table, 1, &j.table_keys, true, metrics, partitions)?;
-            let front = JoinFront::take_chains([&mut stream, &mut table], [1, 0]);
-            let keys = [stream.keys.clone(), table.keys.clone()];
-            let join = crate::operators::TemporalJoin::new(
-                stream,
-                table,
-                j.left_outer,
-                j.condition.as_ref().map(|c| c.expr.clone()),
-                metrics.clone(),
-            )?;
+            let (front, join, keys) = temporal_join_operator(plan, j, metrics, partitions)?;
             let schema = join.output_schema();
             Ok(JoinParts { front, join: Box::new(join), schema, keys })
         }
@@ -687,6 +677,26 @@ fn join_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[i
         }
         (None, None) => Err(EngineError::Internal("a join without its plan".into())),
     }
+}
+
+/// The event-time temporal join of `plan` for one worker: its front, the join, and each
+/// side's key expressions (see [`JoinParts`]).
+///
+/// Errors: an input cannot be decoded, or the join cannot be built.
+#[allow(clippy::type_complexity)]
+fn temporal_join_operator(
+    plan: &QueryPlan,
+    j: &crate::sql::temporal_join::TemporalJoinPlan,
+    metrics: &Arc<QueryMetrics>,
+    partitions: &[i32],
+) -> Result<(JoinFront, crate::operators::TemporalJoin, [Vec<Arc<dyn PhysicalExpr>>; 2])> {
+    let mut stream = join_input(plan, &plan.source, 0, &j.stream_keys, false, metrics, partitions)?;
+    let mut table = join_input(plan, &j.table, 1, &j.table_keys, true, metrics, partitions)?;
+    let front = JoinFront::take_chains([&mut stream, &mut table], [1, 0]);
+    let keys = [stream.keys.clone(), table.keys.clone()];
+    let join =
+        crate::operators::TemporalJoin::new(stream, table, j.left_outer, j.condition.as_ref().map(|c| c.expr.clone()), metrics.clone())?;
+    Ok((front, join, keys))
 }
 
 /// The interval join of `plan` for one worker: its front, the join, and each side's key
@@ -1781,6 +1791,55 @@ mod tests {
             assert!(streamed.iter().any(|r| r.ends_with('|')) && streamed.iter().any(|r| !r.ends_with('|')), "seed {seed}: {streamed:?}");
             assert_eq!(streamed, batch, "seed {seed}");
         }
+        Ok(())
+    }
+
+    /// A table version that arrives after a newer one of its key, while the stream holds
+    /// the watermark back, is dropped once the watermark reaches the newer one: only the
+    /// versions a stream row can still ask for stay.
+    #[tokio::test]
+    async fn temporal_join_drops_a_version_that_arrived_after_a_newer_one() -> Result<()> {
+        let plan = first_query(
+            "CREATE TABLE rates (CURRENCY VARCHAR PRIMARY KEY, RATE DOUBLE, TS BIGINT) WITH (kafka_topic='rates', value_format='json', partitions=1, timestamp='TS');
+            CREATE STREAM orders (ID VARCHAR, CURRENCY VARCHAR, TS BIGINT) WITH (kafka_topic='orders', value_format='json', partitions=1, timestamp='TS');
+            CREATE STREAM priced AS SELECT o.ID AS ID, r.RATE AS RATE FROM orders o
+              JOIN rates FOR SYSTEM_TIME AS OF o.TS AS r ON o.CURRENCY = r.CURRENCY;",
+        )?;
+        let Some(j) = &plan.temporal_join else { return Err(EngineError::Internal("no temporal join".into())) };
+        let (mut front, mut join, _) = temporal_join_operator(&plan, j, &Arc::new(QueryMetrics::default()), &[0, 1])?;
+        let mut out = Collector::default();
+        let rate = |t: i64, offset: i64| -> Result<RecordBatch> {
+            let value = format!(r#"{{"RATE":1.5,"TS":{t}}}"#);
+            let columns: Vec<arrow::array::ArrayRef> = vec![
+                Arc::new(arrow::array::BinaryArray::from_iter_values([b"USD".as_slice()])),
+                Arc::new(arrow::array::BinaryArray::from_iter_values([value.as_bytes()])),
+                Arc::new(arrow::array::StringArray::from_iter_values(["rates"])),
+                Arc::new(arrow::array::Int32Array::from(vec![1])),
+                Arc::new(Int64Array::from(vec![offset])),
+                Arc::new(arrow::array::TimestampMillisecondArray::from(vec![t])),
+            ];
+            Ok(RecordBatch::try_new(crate::record::raw_schema(), columns)?)
+        };
+        let order = |t: i64, offset: i64| -> Result<RecordBatch> {
+            let value = format!(r#"{{"ID":"o{offset}","CURRENCY":"USD","TS":{t}}}"#);
+            crate::record::raw_batch(&[value.as_bytes()], "orders", 0, offset)
+        };
+        // Rates at 10 s, then (late) at 5 s; the orders hold the watermark at 7 s, then 20 s.
+        for batch in [rate(10_000, 0)?, rate(5_000, 1)?, order(7_000, 0)?, order(20_000, 1)?] {
+            let mut c = Collector::default();
+            front.on_batch(batch, &mut c)?;
+            for m in c.take() {
+                match m {
+                    Message::Batch(b) => join.on_batch(b, &mut out)?,
+                    Message::Watermark(w) => join.on_watermark(w, &mut out)?,
+                    _ => {}
+                }
+            }
+        }
+        // The order at 7 s got the 5 s rate; the watermark (10 s) reached the 10 s rate,
+        // so the 5 s one can no longer be asked for.
+        assert_eq!(out.take_batches().iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
+        assert_eq!(join.kept(), (1, 1), "the order at 20 s waits; one version is kept");
         Ok(())
     }
 
