@@ -633,6 +633,20 @@ mod tests {
         }
     }
 
+    /// A factory whose one source gives `rows` records (partition 0, offsets `0..rows`),
+    /// then ends (or fails, with `fail`) once the returned gate opens; with what it is
+    /// asked to commit.
+    #[allow(clippy::type_complexity)]
+    fn fake(rows: usize, fail: bool) -> Result<(Arc<FakeFactory>, Arc<Notify>, Arc<StdMutex<Vec<Positions>>>)> {
+        let values: Vec<&[u8]> = vec![b"{}"; rows];
+        let batch = SourceBatch { records: crate::record::raw_batch(&values, "t", 0, 0)?, positions: at(rows as i64) };
+        let gate = Arc::new(Notify::new());
+        let commits = Arc::new(StdMutex::new(Vec::new()));
+        let source = FakeSource { batch: Some(batch), gate: gate.clone(), commits: commits.clone(), fail };
+        let factory = Arc::new(FakeFactory { source: StdMutex::new(Some(source)), opened_with: StdMutex::new(Vec::new()) });
+        Ok((factory, gate, commits))
+    }
+
     fn offsets(batch: &SourceBatch) -> Vec<i64> {
         batch.records.column(RawColumn::Offset as usize).as_primitive::<Int64Type>().values().to_vec()
     }
@@ -640,14 +654,7 @@ mod tests {
     #[tokio::test]
     async fn one_read_from_the_lowest_position_each_branch_from_its_own_and_commits_the_lowest() -> Result<()> {
         let relation = &kafka_relation()?;
-        let values: Vec<&[u8]> = vec![b"{}"; 4];
-        let batch = SourceBatch { records: crate::record::raw_batch(&values, "t", 0, 0)?, positions: at(4) };
-        let gate = Arc::new(Notify::new());
-        let commits = Arc::new(StdMutex::new(Vec::new()));
-        let fake = Arc::new(FakeFactory {
-            source: StdMutex::new(Some(FakeSource { batch: Some(batch), gate: gate.clone(), commits: commits.clone(), fail: false })),
-            opened_with: StdMutex::new(Vec::new()),
-        });
+        let (fake, gate, commits) = fake(4, false)?;
         let inner: Arc<dyn ConnectorFactory> = fake.clone();
         let shared = SharedRead::new(inner.clone(), "s", "app-q1-set".into(), 2);
         let (first, second) = (SharedReadFactory::new(inner.clone(), shared.clone(), 0), SharedReadFactory::new(inner, shared, 1));
@@ -679,14 +686,8 @@ mod tests {
     #[tokio::test]
     async fn a_branch_that_never_asks_does_not_hold_the_others() -> Result<()> {
         let relation = &kafka_relation()?;
-        let values: Vec<&[u8]> = vec![b"{}"; 2];
-        let batch = SourceBatch { records: crate::record::raw_batch(&values, "t", 0, 0)?, positions: at(2) };
-        let gate = Arc::new(Notify::new());
-        let fake = Arc::new(FakeFactory {
-            source: StdMutex::new(Some(FakeSource { batch: Some(batch), gate, commits: Default::default(), fail: false })),
-            opened_with: StdMutex::new(Vec::new()),
-        });
-        let inner: Arc<dyn ConnectorFactory> = fake.clone();
+        let (fake, _gate, _) = fake(2, false)?;
+        let inner: Arc<dyn ConnectorFactory> = fake;
         let shared = SharedRead::new(inner.clone(), "s", "app-q1-set".into(), 2);
         let first = SharedReadFactory::new(inner.clone(), shared.clone(), 0);
         let relation = relation.clone();
@@ -708,13 +709,7 @@ mod tests {
     #[tokio::test]
     async fn a_failing_source_fails_every_branch() -> Result<()> {
         let relation = &kafka_relation()?;
-        let values: Vec<&[u8]> = vec![b"{}"; 1];
-        let batch = SourceBatch { records: crate::record::raw_batch(&values, "t", 0, 0)?, positions: at(1) };
-        let gate = Arc::new(Notify::new());
-        let fake = Arc::new(FakeFactory {
-            source: StdMutex::new(Some(FakeSource { batch: Some(batch), gate: gate.clone(), commits: Default::default(), fail: true })),
-            opened_with: StdMutex::new(Vec::new()),
-        });
+        let (fake, gate, _) = fake(1, true)?;
         let inner: Arc<dyn ConnectorFactory> = fake;
         let shared = SharedRead::new(inner.clone(), "s", "app-q1-set".into(), 2);
         let (first, second) = (SharedReadFactory::new(inner.clone(), shared.clone(), 0), SharedReadFactory::new(inner, shared, 1));
