@@ -260,6 +260,8 @@ fn arrow_blame(e: &arrow::error::ArrowError) -> Blame {
 pub fn lowercase_first(s: &str) -> String {
     let mut chars = s.chars();
     match chars.next() {
+        // A name in capitals (`TO_TIMESTAMP reads ...`, `SQL ...`) stays as written.
+        Some(c) if s.chars().nth(1).is_some_and(|n| n.is_uppercase() || n == '_') => c.to_string() + chars.as_str(),
         Some(c) => c.to_lowercase().chain(chars).collect(),
         None => String::new(),
     }

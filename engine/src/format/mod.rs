@@ -10,6 +10,7 @@
 mod bytes;
 mod csv;
 mod encode;
+pub mod java_time;
 mod json;
 mod json_names;
 mod key;

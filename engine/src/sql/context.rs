@@ -20,6 +20,7 @@ pub fn new_session_state() -> SessionState {
     let mut state = SessionStateBuilder::new().with_default_features().build();
     // Registering into a fresh registry cannot collide; the previous entry (none) is dropped.
     let _ = state.register_udf(Arc::new(super::functions::ToTimestampLtz::udf()));
+    let _ = state.register_udf(Arc::new(super::functions::ToTimestamp::udf()));
     let _ = state.register_udf(Arc::new(super::functions::ProcTime::udf()));
     // Java's math (NaN, infinities) in place of DataFusion's, which fails some rows.
     for udf in super::functions::JavaMath::udfs() {

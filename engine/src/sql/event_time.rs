@@ -136,7 +136,7 @@ pub fn plan_event_time(watermark: Option<&WatermarkSpec>, options: &[WithOption]
                         .at(f.key_position)
                         .hint("remove timestamp_format, or declare the column VARCHAR"));
                 }
-                crate::operators::watermark::java_to_chrono(&f.value).map_err(|e| SqlError::new(e).at(f.value_position))?;
+                crate::format::java_time::java_to_chrono(&f.value).map_err(|e| SqlError::new(e).at(f.value_position))?;
                 event_time.format = Some(f.value.clone());
             }
             event_time.column = Some(name);

@@ -74,3 +74,7 @@ CREATE STREAM s18 (a INT) WITH (kafka_topic='x', value_format='json', 'sink.deli
 ----
 INSERT INTO server_log
 SELECT * FROM server_logs MATCH_RECOGNIZE (PARTITION BY account_id ORDER BY event_ts MEASURES A.event_id AS e PATTERN (A B) WITHIN INTERVAL '5' MINUTE DEFINE A AS A.event_type = 'login')
+----
+INSERT INTO server_log SELECT event_id, account_id, event_type, location_country, TO_TIMESTAMP(event_id, 'yyyy-QQ') FROM server_logs
+----
+INSERT INTO server_log SELECT event_id, account_id, event_type, location_country, TO_TIMESTAMP(account_id > 3) FROM server_logs

@@ -5,6 +5,8 @@
 //!   ISO-8601 (`2026-01-01T10:00:00Z`, offsets allowed). NULL in, NULL out; a string
 //!   that does not parse gives NULL, which the watermark step reports as a malformed
 //!   record when the column is the event time.
+//! - Flink's `TO_TIMESTAMP(string [, pattern])` with Java patterns, NULL for a value it
+//!   cannot read ([`ToTimestamp`]; DataFusion's reads chrono patterns and fails the query).
 //! - `SQRT`, `LN`, `LOG10`, `EXP`, `CBRT` with Java's semantics ([`JavaMath`]).
 //! - `SUBSTRING`/`SUBSTR`, `INSTR` and ksqlDB's `INITCAP` with ksqlDB's indexing ([`strings`]).
 //! - Flink's `PROCTIME()`, the processing time of a row ([`ProcTime`]).
@@ -14,10 +16,12 @@ mod by_offset;
 mod java_math;
 mod proctime;
 pub mod strings;
+mod to_timestamp;
 
 pub use by_offset::ByOffsetN;
 pub use java_math::JavaMath;
 pub use proctime::ProcTime;
+pub use to_timestamp::ToTimestamp;
 
 /// Plans a ksqlDB statement's (`CREATE ... AS SELECT`, a push query) functions that share
 /// a name with a Flink function of other semantics under the ksqlDB version's name:
