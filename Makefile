@@ -53,10 +53,13 @@ bench: services
 bench-attacks: services build
 	python3 scripts/bench_attacks.py target/debug/eddy
 
-## Eddy, Flink SQL (PyFlink) and DuckDB side by side on the window benchmark files
-## (needs `pip install duckdb apache-flink` in target/bench/venv and Java 17).
+## Eddy, Flink SQL (PyFlink) and DuckDB side by side on the window benchmark files, with
+## the machine's state beside each figure (Java 17 for Flink; DuckDB and PyFlink are
+## installed from PyPI into target/bench/venv on first use).
 bench-compare:
 	$(CARGO) build --release --workspace --bins
+	test -x target/bench/venv/bin/python || python3 -m venv target/bench/venv
+	target/bench/venv/bin/python -c 'import duckdb, pyflink' 2>/dev/null || target/bench/venv/bin/pip install duckdb apache-flink
 	target/bench/venv/bin/python scripts/bench_compare.py
 
 ## Parse and plan the shipped pipelines without running them.

@@ -88,6 +88,10 @@ pub struct GenArgs {
     /// starts with digit i mod 10, which still sets its amount.
     #[arg(long, default_value_t = 10)]
     users: u32,
+    /// Distinct accounts of `server-logs` (ids 0 to this minus one; 9,999 by default, as
+    /// the benchmark files have always had).
+    #[arg(long, default_value_t = 9999)]
+    accounts: u32,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -147,8 +151,9 @@ pub struct Event {
     pub value: String,
 }
 
-/// Generates an event of `kind` at `ts_ms` (`users` distinct users for transactions).
-fn event(kind: Kind, rng: &mut StdRng, ts_ms: i64, users: u32, planted: &mut Planted) -> Event {
+/// Generates an event of `kind` at `ts_ms` (`users` distinct users for transactions,
+/// `accounts` for server logs).
+fn event(kind: Kind, rng: &mut StdRng, ts_ms: i64, (users, accounts): (u32, u32), planted: &mut Planted) -> Event {
     match kind {
         Kind::CardPayments => {
             let (card, amount, country) = planted.next(rng);
@@ -164,7 +169,7 @@ fn event(kind: Kind, rng: &mut StdRng, ts_ms: i64, users: u32, planted: &mut Pla
             let mut bytes = [0u8; 16];
             rng.fill_bytes(&mut bytes);
             let id = uuid::Builder::from_random_bytes(bytes).into_uuid().to_string();
-            let account = rng.random_range(0..9999);
+            let account = rng.random_range(0..accounts.max(1));
             let event_type = EVENT_TYPES[rng.random_range(0..EVENT_TYPES.len())];
             let country = COUNTRIES[rng.random_range(0..COUNTRIES.len())];
             let value = format!("{id},{account},{event_type},{country},{}", ts_ms.div_euclid(1000));
@@ -266,7 +271,7 @@ pub async fn gen(settings: &Settings, args: GenArgs) -> anyhow::Result<()> {
             }
         }
         let ts_ms = event_time(&args, i);
-        let e = event(args.kind, &mut rng, ts_ms, args.users, &mut planted);
+        let e = event(args.kind, &mut rng, ts_ms, (args.users, args.accounts), &mut planted);
         for e in disorder.push(ts_ms, e) {
             send(&producer, &topic, &e, &mut pending).await?;
             progress.inc(1);
@@ -308,7 +313,7 @@ fn gen_file(args: &GenArgs, rng: &mut StdRng, path: &std::path::Path) -> anyhow:
     };
     for i in 0..args.count {
         let ts_ms = event_time(args, i);
-        let e = event(args.kind, rng, ts_ms, args.users, &mut planted);
+        let e = event(args.kind, rng, ts_ms, (args.users, args.accounts), &mut planted);
         for e in disorder.push(ts_ms, e) {
             write(&mut out, e)?;
         }
@@ -412,8 +417,8 @@ mod tests {
     fn seeded_events_repeat_and_parse() {
         let mut a = StdRng::seed_from_u64(7);
         let mut b = StdRng::seed_from_u64(7);
-        let ea = event(Kind::ServerLogs, &mut a, 1_601_736_282_500, 10, &mut Planted::default());
-        let eb = event(Kind::ServerLogs, &mut b, 1_601_736_282_500, 10, &mut Planted::default());
+        let ea = event(Kind::ServerLogs, &mut a, 1_601_736_282_500, (10, 9999), &mut Planted::default());
+        let eb = event(Kind::ServerLogs, &mut b, 1_601_736_282_500, (10, 9999), &mut Planted::default());
         assert_eq!(ea.value, eb.value);
         let fields: Vec<&str> = ea.value.split(',').collect();
         assert_eq!(fields.len(), 5);
@@ -427,7 +432,7 @@ mod tests {
     fn transactions_pay_ten_times_the_leading_digit() {
         let mut rng = StdRng::seed_from_u64(1);
         for _ in 0..50 {
-            let e = event(Kind::Transactions, &mut rng, 0, 10, &mut Planted::default());
+            let e = event(Kind::Transactions, &mut rng, 0, (10, 9999), &mut Planted::default());
             let v: serde_json::Value = serde_json::from_str(&e.value).unwrap_or_default();
             let digit = v["user_id"].as_str().and_then(|u| u.chars().next()).and_then(|c| c.to_digit(10)).unwrap_or(99);
             let want = if digit == 0 { 100 } else { 10 * digit as i64 };
@@ -440,7 +445,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(3);
         let mut planted = Planted::default();
         let events: Vec<serde_json::Value> = (0..20_000)
-            .map(|i| event(Kind::CardPayments, &mut rng, i * 1000, 10, &mut planted))
+            .map(|i| event(Kind::CardPayments, &mut rng, i * 1000, (10, 9999), &mut planted))
             .map(|e| serde_json::from_str(&e.value).unwrap_or_default())
             .collect();
         assert_eq!(events[0]["payment_id"], "p-1");

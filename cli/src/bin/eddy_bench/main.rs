@@ -24,10 +24,17 @@
 //! Joins (`--joins`, broker and PostgreSQL needed): a stream–table join against a
 //! 100,000-row Kafka table, a PostgreSQL lookup join with a 95% cache hit rate, and an
 //! interval join, over the 10M-row transactions file (see `joins.rs`).
+//! Scaling (`--scaling`, no services): Q2 per user with 10, 100,000 and 10M users and Q3
+//! with 10,000 and 1M accounts, with the state per open group (see `scaling.rs`).
+//! Mock Kafka (`--mock-kafka`, no services): Kafka -> fraud alerts -> Kafka on rdkafka's
+//! MockCluster beside a bare consumer, and the alert latency at 100,000 events/s (see
+//! `mock_kafka.rs`).
 //! Build with `--release` for meaningful numbers (`make bench` does).
 
 mod checkpoints;
 mod joins;
+mod mock_kafka;
+mod scaling;
 mod webhook;
 
 use std::sync::Arc;
@@ -105,6 +112,18 @@ struct Args {
     /// Events per second produced by the alert-latency benchmark.
     #[arg(long, default_value_t = 2_000)]
     alert_rate: u64,
+    /// Run the Kafka path on rdkafka's MockCluster (no services; see `mock_kafka.rs`).
+    #[arg(long)]
+    mock_kafka: bool,
+    /// Events for the MockCluster benchmark.
+    #[arg(long, default_value_t = 2_000_000)]
+    mock_events: u64,
+    /// Events per second of the MockCluster alert-latency run.
+    #[arg(long, default_value_t = 100_000)]
+    mock_rate: u64,
+    /// Run the cost-as-work-grows benchmark (no services; see `scaling.rs`).
+    #[arg(long)]
+    scaling: bool,
 }
 
 const BATCH: usize = 8192;
@@ -335,7 +354,7 @@ async fn services(args: &Args) -> anyhow::Result<()> {
     println!("  Kafka -> PostgreSQL is {:.0}% of the bare consumer's rate", 100.0 * eddy / bare);
 
     admin.batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)")).await?;
-    alert_latency(args, &factory, &suffix).await
+    alert_latency(&args.bootstrap_servers, args.alert_rate, &factory, &suffix).await
 }
 
 /// Writes `records` (key, value) to `topic` (created with 4 partitions if missing) as fast
@@ -409,13 +428,13 @@ async fn running(handle: eddy_engine::runtime::QueryHandle) -> anyhow::Result<ed
     }
 }
 
-async fn alert_latency(args: &Args, factory: &Connectors, suffix: &str) -> anyhow::Result<()> {
-    let rate = args.alert_rate.max(1);
+async fn alert_latency(bootstrap: &str, rate: u64, factory: &Connectors, suffix: &str) -> anyhow::Result<()> {
+    let rate = rate.max(1);
     const SECONDS: u64 = 30;
     const DELAY: Duration = Duration::from_secs(5);
     let topic = format!("bench-latency-logs-{suffix}");
     let alerts = format!("bench-latency-alerts-{suffix}");
-    let config = KafkaConfig { bootstrap_servers: args.bootstrap_servers.clone(), properties: Default::default() };
+    let config = KafkaConfig { bootstrap_servers: bootstrap.to_string(), properties: Default::default() };
     ensure_topic(&config, &topic, 4, 1).await?;
     ensure_topic(&config, &alerts, 4, 1).await?;
     let mut handle = running(eddy_engine::runtime::start_query(
@@ -427,7 +446,7 @@ async fn alert_latency(args: &Args, factory: &Connectors, suffix: &str) -> anyho
     .await?;
 
     let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &args.bootstrap_servers)
+        .set("bootstrap.servers", bootstrap)
         .set("group.id", format!("bench-latency-{suffix}"))
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "10")
@@ -458,7 +477,7 @@ async fn alert_latency(args: &Args, factory: &Connectors, suffix: &str) -> anyho
     // A bare consumer of the input topic on the same broker: how long an event takes
     // from the producer to any consumer, the floor under the alert latency.
     let bare: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &args.bootstrap_servers)
+        .set("bootstrap.servers", bootstrap)
         .set("group.id", format!("bench-latency-bare-{suffix}"))
         .set("auto.offset.reset", "earliest")
         .create()?;
@@ -476,7 +495,7 @@ async fn alert_latency(args: &Args, factory: &Connectors, suffix: &str) -> anyho
         })
     };
 
-    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &args.bootstrap_servers).set("linger.ms", "5").create()?;
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", bootstrap).set("linger.ms", "5").create()?;
     let mut sent: std::collections::HashMap<String, Instant> = std::collections::HashMap::new();
     let start = Instant::now();
     // Events keep coming for the watermark delay and 2 s more after the measured ones,
@@ -569,12 +588,24 @@ fn eddy_bin() -> anyhow::Result<std::path::PathBuf> {
 
 /// Generates `file` with `eddy gen ... --output` unless it exists.
 fn generate(file: &std::path::Path, kind: &str, count: u64, users: u32) -> anyhow::Result<()> {
+    generate_with(file, kind, count, &["--users", &users.to_string()])
+}
+
+/// Generates the server-log file `file` with `accounts` distinct accounts unless it exists.
+fn generate_logs(file: &std::path::Path, count: u64, accounts: u32) -> anyhow::Result<()> {
+    generate_with(file, "server-logs", count, &["--accounts", &accounts.to_string()])
+}
+
+/// `eddy gen <kind>` into `file` (seed 1, from 2026-01-01 00:00 UTC, 1 ms apart) with
+/// `extra` arguments, unless `file` exists.
+fn generate_with(file: &std::path::Path, kind: &str, count: u64, extra: &[&str]) -> anyhow::Result<()> {
     if file.exists() {
         return Ok(());
     }
     let status = std::process::Command::new(eddy_bin()?)
         .args(["gen", kind, "--count", &count.to_string(), "--seed", "1", "--start-ts", "1767225600", "--step-ms", "1"])
-        .args(["--users", &users.to_string(), "--output"])
+        .args(extra)
+        .arg("--output")
         .arg(file)
         .status()?;
     anyhow::ensure!(status.success(), "eddy gen {kind} failed");
@@ -584,33 +615,83 @@ fn generate(file: &std::path::Path, kind: &str, count: u64, users: u32) -> anyho
 /// Runs `eddy run` on `sql` (a file pipeline) and returns the wall time and the peak
 /// resident set size (bytes) of the process.
 fn run_pipeline(sql: &str, dir: &std::path::Path) -> anyhow::Result<(Duration, u64)> {
+    let run = run_measured(sql, dir)?;
+    Ok((run.elapsed, run.peak_rss))
+}
+
+/// What one `eddy run` of a file pipeline measured.
+#[derive(Debug, Default, Clone, Copy)]
+struct Measured {
+    /// From the process's start to its exit.
+    elapsed: Duration,
+    /// Peak resident set size (bytes, the kernel's VmHWM).
+    peak_rss: u64,
+    /// The largest `state_bytes` of the query seen in its status file (written every second).
+    peak_state_bytes: u64,
+    /// `open_windows` (window groups) and `partial_matches` at that moment.
+    open_windows_at_peak: u64,
+    partial_matches_at_peak: u64,
+    /// Rows the sink wrote, from the last status file (written at exit).
+    rows_out: u64,
+}
+
+/// Runs `eddy run --status-file` on `sql` and samples its RSS (every 20 ms) and its
+/// status file: see [`Measured`].
+fn run_measured(sql: &str, dir: &std::path::Path) -> anyhow::Result<Measured> {
     let file = dir.join("bench.sql");
+    let status_file = dir.join("bench-status.json");
+    let _ = std::fs::remove_file(&status_file);
     std::fs::write(&file, sql)?;
     let start = Instant::now();
     let mut child = std::process::Command::new(eddy_bin()?)
         .arg("run")
         .arg(&file)
+        .arg("--status-file")
+        .arg(&status_file)
         .env("EDDY_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()?;
     let status_path = format!("/proc/{}/status", child.id());
-    let mut peak = 0u64;
+    let mut measured = Measured::default();
+    let mut tick = 0u64;
+    let read_status = |m: &mut Measured| {
+        let Some(q) = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["queries"].get(0).cloned())
+        else {
+            return;
+        };
+        let field = |name: &str| q[name].as_u64().unwrap_or(0);
+        if field("state_bytes") > m.peak_state_bytes {
+            m.peak_state_bytes = field("state_bytes");
+            m.open_windows_at_peak = field("open_windows");
+            m.partial_matches_at_peak = field("partial_matches");
+        }
+        m.rows_out = field("rows_out");
+    };
     loop {
         if let Ok(text) = std::fs::read_to_string(&status_path) {
             if let Some(kb) =
                 text.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok())
             {
-                peak = peak.max(kb * 1024);
+                measured.peak_rss = measured.peak_rss.max(kb * 1024);
             }
         }
         if let Some(status) = child.try_wait()? {
+            measured.elapsed = start.elapsed();
             anyhow::ensure!(status.success(), "eddy run failed: {status}");
+            read_status(&mut measured);
             break;
+        }
+        tick += 1;
+        if tick % 10 == 0 {
+            read_status(&mut measured);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Ok((start.elapsed(), peak))
+    Ok(measured)
 }
 
 fn windows(args: &Args) -> anyhow::Result<()> {
@@ -630,13 +711,6 @@ fn windows(args: &Args) -> anyhow::Result<()> {
          WITH ('connector'='filesystem', 'path'='{}', 'format'='csv');\n",
         logs.display()
     );
-    let tx_table = |path: &std::path::Path| {
-        format!(
-            "CREATE TABLE tx (user_id VARCHAR, amount DOUBLE, paid_at VARCHAR, ts AS TO_TIMESTAMP_LTZ(paid_at), \
-             WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) WITH ('connector'='filesystem', 'path'='{}', 'format'='json');\n",
-            path.display()
-        )
-    };
     let cases: Vec<(&str, String)> = vec![
         (
             "Q1 server logs, 1 min tumbling per event_type, COUNT + COUNT DISTINCT",
@@ -665,6 +739,15 @@ fn windows(args: &Args) -> anyhow::Result<()> {
         println!("  peak RSS {:.0} MB", peak as f64 / 1_048_576.0);
     }
     Ok(())
+}
+
+/// Q2's source: the transactions file at `path` (JSON lines), 5 s watermark.
+fn tx_table(path: &std::path::Path) -> String {
+    format!(
+        "CREATE TABLE tx (user_id VARCHAR, amount DOUBLE, paid_at VARCHAR, ts AS TO_TIMESTAMP_LTZ(paid_at), \
+         WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) WITH ('connector'='filesystem', 'path'='{}', 'format'='json');\n",
+        path.display()
+    )
 }
 
 /// Q3's source: the server-log file (10,000 accounts, 8 event types, 15 countries,
@@ -712,6 +795,12 @@ async fn main() -> anyhow::Result<()> {
     if args.joins {
         joins::joins(&args.data_dir, args.window_events, &args.bootstrap_servers, &args.postgres).await?;
     }
+    if args.scaling {
+        scaling::scaling(&args.data_dir, args.window_events)?;
+    }
+    if args.mock_kafka {
+        mock_kafka::mock_kafka(&args.data_dir, args.mock_events, args.mock_rate).await?;
+    }
     if args.checkpoints {
         std::fs::create_dir_all(&args.data_dir)?;
         checkpoints::checkpoints(&args.bootstrap_servers, &args.data_dir, args.checkpoint_events).await?;
@@ -729,7 +818,7 @@ async fn main() -> anyhow::Result<()> {
             sandbox: None,
             connect_timeout: eddy_connectors::DEFAULT_CONNECT_TIMEOUT,
         };
-        alert_latency(&args, &factory, &format!("{:08x}", rand::random::<u32>())).await?;
+        alert_latency(&args.bootstrap_servers, args.alert_rate, &factory, &format!("{:08x}", rand::random::<u32>())).await?;
     }
     Ok(())
 }

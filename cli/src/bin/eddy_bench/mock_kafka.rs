@@ -1,0 +1,147 @@
+//! The Kafka path where the broker is not the limit (`--mock-kafka`, no services).
+//!
+//! The local broker (Tansu) takes about 50,000 records/s, so the `--services` figures
+//! measure it, not Eddy. Here the broker is rdkafka's `MockCluster`: librdkafka's own
+//! in-process broker, which speaks the Kafka protocol on a loopback port and keeps the
+//! topics in memory. Eddy talks to it exactly as to Apache Kafka (the same source and
+//! sink, the same rdkafka client).
+//!
+//! 1. The server-log file (`events` rows, 10,000 accounts) is produced to a 4-partition
+//!    topic, keyed by event_id, then one row per partition a day later in event time (an
+//!    `other` event, which no pattern variable takes), so the watermark passes every
+//!    real row.
+//! 2. A bare rdkafka `StreamConsumer` (the consumer Eddy's source uses) reads the topic:
+//!    the rate no Kafka consumer on this machine can beat.
+//! 3. The fraud alerts query (queries/fraud 01 and 03: Kafka -> MATCH_RECOGNIZE ->
+//!    Kafka JSON) reads the same topic; it is timed from its first record read to its
+//!    last alert written. The number of alerts must equal `eddy run`'s over the same
+//!    file, so the figure is of a run that lost nothing.
+//! 4. The alert latency at `rate` events/s with the wall clock as event time (see
+//!    `alert_latency` in main.rs), on the same mock broker.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use eddy_connectors::Connectors;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+
+use super::{
+    alert_latency, alerts_plan, generate_logs, logs_table_for_q3, produce, report, run_measured, running, FRAUD_ALERTS_TO_BLACKHOLE,
+};
+
+const TOPIC: &str = "server-logs";
+const ALERTS: &str = "alerts";
+const PARTITIONS: i32 = 4;
+
+/// Runs the mock-broker benchmarks over the first `events` rows of a generated server-log
+/// file under `dir`, then the alert latency at `rate` events/s.
+///
+/// Errors: the mock cluster cannot start, a file cannot be generated or produced, the
+/// query fails or stalls (no progress for 60 s), or it writes a different number of
+/// alerts than `eddy run` over the file.
+pub async fn mock_kafka(dir: &Path, events: u64, rate: u64) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let dir = dir.canonicalize()?;
+    let file = dir.join(format!("server-logs-{events}.csv"));
+    generate_logs(&file, events, 9_999)?;
+    let expected = run_measured(&(logs_table_for_q3(&file) + FRAUD_ALERTS_TO_BLACKHOLE), &dir)?.rows_out;
+
+    let mock = MockCluster::new(1)?;
+    let bootstrap = mock.bootstrap_servers();
+    mock.create_topic(TOPIC, PARTITIONS, 1)?;
+    mock.create_topic(ALERTS, PARTITIONS, 1)?;
+    println!("Kafka path on rdkafka's MockCluster ({bootstrap}), {events} server-log events, {PARTITIONS} partitions");
+
+    let text = std::fs::read_to_string(&file)?;
+    let records: Vec<(String, String)> =
+        text.lines().map(|l| (l.split(',').next().unwrap_or_default().to_string(), l.to_string())).collect();
+    let last_ts: i64 = records.iter().filter_map(|(_, l)| l.rsplit(',').next()?.parse().ok()).max().unwrap_or(0);
+    drop(text);
+    let start = Instant::now();
+    produce(&bootstrap, TOPIC, &records).await?;
+    report("  produced to the mock broker", records.len(), start.elapsed());
+    drop(records);
+    end_of_input(&bootstrap, last_ts + 86_400).await?;
+    let n = events as usize + PARTITIONS as usize;
+
+    // A bare consumer of the same topic.
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", "bench-bare")
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    consumer.subscribe(&[TOPIC])?;
+    let mut seen = 0;
+    let mut first = None;
+    while seen < n {
+        tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await.context("bare consumer stalled")??;
+        first.get_or_insert_with(Instant::now);
+        seen += 1;
+    }
+    let bare = report("bare rdkafka consumer", n, first.map(|s| s.elapsed()).unwrap_or_default());
+    drop(consumer);
+
+    // Kafka -> fraud alerts -> Kafka.
+    let factory = Connectors {
+        bootstrap_servers: bootstrap.clone(),
+        postgres_url: None,
+        kafka_properties: Default::default(),
+        sandbox: None,
+        connect_timeout: eddy_connectors::DEFAULT_CONNECT_TIMEOUT,
+    };
+    let start = Instant::now();
+    let mut handle = running(eddy_engine::runtime::start_query(
+        alerts_plan(TOPIC, ALERTS)?,
+        Arc::new(factory.clone()),
+        "bench-alerts",
+        &eddy_engine::runtime::Checkpointing::default(),
+    ))
+    .await?;
+    let mut first = None;
+    let mut progress = (0, Instant::now());
+    loop {
+        let m = handle.metrics.snapshot();
+        if first.is_none() && m.rows_in > 0 {
+            first = Some(Instant::now());
+        }
+        if m.rows_out >= expected && m.rows_in >= n as u64 {
+            break;
+        }
+        if m.rows_in + m.rows_out != progress.0 {
+            progress = (m.rows_in + m.rows_out, Instant::now());
+        }
+        anyhow::ensure!(
+            progress.1.elapsed() < Duration::from_secs(60),
+            "the alerts query stalled at {} rows read, {} of {expected} alerts",
+            m.rows_in,
+            m.rows_out
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let end = Instant::now();
+    let written = handle.metrics.snapshot().rows_out;
+    handle.stop().await;
+    let first = first.unwrap_or(start);
+    println!("  query startup until the first record: {:.3} s", (first - start).as_secs_f64());
+    let eddy = report("Kafka -> fraud MATCH_RECOGNIZE -> Kafka", n, end - first);
+    println!("  {written} alerts, as `eddy run` over the file ({expected}); {:.2}x the bare consumer's rate", eddy / bare);
+
+    alert_latency(&bootstrap, rate, &factory, "mock").await
+}
+
+/// One `other` event per partition at `ts` (epoch seconds): each partition's watermark
+/// passes every real row, as later traffic would move it on a live topic.
+async fn end_of_input(bootstrap: &str, ts: i64) -> anyhow::Result<()> {
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", bootstrap).create()?;
+    for p in 0..PARTITIONS {
+        let id = format!("00000000-0000-4000-8000-{p:012}");
+        let line = format!("{id},99999,other,O,{ts}");
+        producer.send(FutureRecord::to(TOPIC).partition(p).key(&id).payload(&line), Duration::from_secs(10)).await.map_err(|(e, _)| e)?;
+    }
+    Ok(())
+}
