@@ -24,6 +24,8 @@ pub struct CsvDecoder {
     quote: u8,
     escape: Option<u8>,
     comment: Option<u8>,
+    /// Per column: built (else NULL, [`ValueDecoder::read_only`]); `None` builds all.
+    read: Option<Vec<bool>>,
 }
 
 impl CsvDecoder {
@@ -39,7 +41,7 @@ impl CsvDecoder {
                 })
                 .collect::<Vec<_>>(),
         ));
-        CsvDecoder { read_schema, schema, delimiter, quote: b'"', escape: None, comment: None }
+        CsvDecoder { read_schema, schema, delimiter, quote: b'"', escape: None, comment: None, read: None }
     }
 
     /// With Flink's `'csv.quote-character'`, `'csv.escape-character'` and
@@ -63,6 +65,10 @@ impl CsvDecoder {
         if let Some(c) = self.comment {
             builder = builder.with_comment(c);
         }
+        if let Some(read) = &self.read {
+            // Every field is still split and counted; only the read ones are parsed.
+            builder = builder.with_projection(read.iter().enumerate().filter(|(_, r)| **r).map(|(i, _)| i).collect());
+        }
         let mut decoder = builder.build_decoder();
         let mut offset = 0;
         while offset < bytes.len() {
@@ -73,7 +79,11 @@ impl CsvDecoder {
             offset += n;
         }
         decoder.decode(&[]).map_err(|e| reason(&e))?;
-        let batch = decoder.flush().map_err(|e| reason(&e))?.map(|b| timestamps_from_text(b, &self.schema)).transpose()?;
+        let mut batch = decoder.flush().map_err(|e| reason(&e))?;
+        if let Some(read) = &self.read {
+            batch = batch.map(|b| super::with_unread_as_nulls(b, &self.read_schema, read)).transpose().map_err(|e| reason(&e))?;
+        }
+        let batch = batch.map(|b| timestamps_from_text(b, &self.schema)).transpose()?;
         match batch {
             Some(b) if super::bytes::has_binary(&self.schema) => super::bytes::from_base64(b, &self.schema).map(Some),
             other => Ok(other),
@@ -118,6 +128,10 @@ fn parse_timestamp(s: &str) -> Option<i64> {
 }
 
 impl ValueDecoder for CsvDecoder {
+    fn read_only(&mut self, read: &[bool]) {
+        self.read = super::readable(&self.read_schema, read);
+    }
+
     fn decode(&mut self, values: &[Option<&[u8]>]) -> Result<Decoded> {
         if let Some(c) = self.comment {
             // Comment lines are skipped: neither rows nor malformed records (Flink).
@@ -198,6 +212,26 @@ mod tests {
         assert_eq!(reasons[1], "empty value");
         assert!(reasons[2].contains("notanint"), "{}", reasons[2]);
         assert!(reasons[0].contains("incorrect number of fields"), "{}", reasons[0]);
+        Ok(())
+    }
+
+    #[test]
+    fn unread_columns_are_null_and_not_parsed() -> Result<()> {
+        let values: Vec<Option<&[u8]>> =
+            vec![Some(b"a,1,login,RU,10"), Some(b"b,notanint,click,IN,11"), Some(b"c,3,login"), Some(b"d,4,click,UK,x")];
+        let mut decoder = CsvDecoder::new(schema(), b',');
+        decoder.read_only(&[false, false, true, false, true]);
+        let decoded = decoder.decode(&values)?;
+        // Row 1's bad account_id is never parsed; a missing field or a bad read column
+        // still makes the record malformed.
+        assert_eq!(decoded.rows, vec![0, 1]);
+        assert_eq!(decoded.malformed.iter().map(|m| m.index).collect::<Vec<_>>(), vec![2, 3]);
+        let b = &decoded.batch;
+        assert_eq!(b.schema(), schema());
+        assert_eq!(b.column(0).null_count(), 2);
+        assert_eq!(b.column(1).null_count(), 2);
+        assert_eq!(b.column(2).as_string::<i32>(), &StringArray::from(vec!["login", "click"]));
+        assert_eq!(b.column(4).as_primitive::<arrow::datatypes::Int64Type>(), &Int64Array::from(vec![10, 11]));
         Ok(())
     }
 

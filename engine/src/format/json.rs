@@ -18,12 +18,15 @@ pub struct JsonDecoder {
     /// `schema` with BYTES read as base64 text ([`super::bytes`]).
     read_schema: SchemaRef,
     names: FieldNames,
+    /// Per column: built (else NULL, [`ValueDecoder::read_only`]), and `read_schema`
+    /// with only those columns; `None` builds all.
+    read: Option<(Vec<bool>, SchemaRef)>,
 }
 
 impl JsonDecoder {
     /// A decoder for rows of `schema`.
     pub fn new(schema: SchemaRef) -> Self {
-        JsonDecoder { names: FieldNames::new(&schema), read_schema: super::bytes::text_schema(&schema), schema }
+        JsonDecoder { names: FieldNames::new(&schema), read_schema: super::bytes::text_schema(&schema), schema, read: None }
     }
 
     fn run(&self, bytes: &[u8], rows: usize) -> std::result::Result<Option<RecordBatch>, String> {
@@ -31,8 +34,9 @@ impl JsonDecoder {
             return Err("invalid UTF-8".into());
         }
         let bytes = &*self.names.normalize(bytes);
-        let mut decoder =
-            ReaderBuilder::new(self.read_schema.clone()).with_batch_size(rows.max(1) + 1).build_decoder().map_err(|e| reason(&e))?;
+        // Fields of unread columns are skipped like unknown ones.
+        let built = self.read.as_ref().map_or(&self.read_schema, |(_, s)| s);
+        let mut decoder = ReaderBuilder::new(built.clone()).with_batch_size(rows.max(1) + 1).build_decoder().map_err(|e| reason(&e))?;
         let mut offset = 0;
         while offset < bytes.len() {
             let n = decoder.decode(&bytes[offset..]).map_err(|e| reason(&e))?;
@@ -44,7 +48,10 @@ impl JsonDecoder {
         if offset < bytes.len() {
             return Err("value holds more records than expected".into());
         }
-        let batch = decoder.flush().map_err(|e| reason(&e))?;
+        let mut batch = decoder.flush().map_err(|e| reason(&e))?;
+        if let Some((read, _)) = &self.read {
+            batch = batch.map(|b| super::with_unread_as_nulls(b, &self.read_schema, read)).transpose().map_err(|e| reason(&e))?;
+        }
         match batch {
             Some(b) if super::bytes::has_binary(&self.schema) => super::bytes::from_base64(b, &self.schema).map(Some),
             other => Ok(other),
@@ -53,6 +60,13 @@ impl JsonDecoder {
 }
 
 impl ValueDecoder for JsonDecoder {
+    fn read_only(&mut self, read: &[bool]) {
+        self.read = super::readable(&self.read_schema, read).map(|read| {
+            let fields: Vec<_> = self.read_schema.fields().iter().zip(&read).filter(|(_, r)| **r).map(|(f, _)| f.clone()).collect();
+            (read, std::sync::Arc::new(arrow::datatypes::Schema::new(fields)))
+        });
+    }
+
     fn decode(&mut self, values: &[Option<&[u8]>]) -> Result<Decoded> {
         let schema = self.schema.clone();
         decode_with_fallback(&schema, values, |bytes, rows| self.run(bytes, rows), |value| self.run(value, 1))
@@ -87,6 +101,22 @@ mod tests {
         let b = &decoded.batch;
         assert_eq!(b.column(0).as_string::<i32>(), &StringArray::from(vec!["5a", "0b", "3e"]));
         assert_eq!(b.column(1).as_primitive::<Int64Type>(), &Int64Array::from(vec![Some(50), Some(100), None]));
+        Ok(())
+    }
+
+    #[test]
+    fn unread_columns_are_null_and_not_parsed() -> Result<()> {
+        let schema = Arc::new(Schema::new(vec![Field::new("user_id", DataType::Utf8, true), Field::new("amount", DataType::Int64, true)]));
+        let values: Vec<Option<&[u8]>> =
+            vec![Some(br#"{"user_id": "5a", "amount": 50}"#), Some(br#"{"user_id": 7, "AMOUNT": 8}"#), Some(br#"{"amount": "x"}"#)];
+        let mut decoder = JsonDecoder::new(schema.clone());
+        decoder.read_only(&[false, true]);
+        let decoded = decoder.decode(&values)?;
+        assert_eq!(decoded.rows, vec![0, 1]);
+        assert_eq!(decoded.malformed.iter().map(|m| m.index).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(decoded.batch.schema(), schema);
+        assert_eq!(decoded.batch.column(0).null_count(), 2);
+        assert_eq!(decoded.batch.column(1).as_primitive::<Int64Type>(), &Int64Array::from(vec![50, 8]));
         Ok(())
     }
 

@@ -15,6 +15,9 @@ use std::collections::HashMap;
 
 use arrow::datatypes::{DataType, Fields, Schema};
 
+/// Up to this many fields, a key is matched exactly by comparing it with each name.
+const LINEAR_LOOKUP_FIELDS: usize = 16;
+
 /// The fields of one struct level (a schema's columns or a `STRUCT`'s fields) by exact
 /// and by ASCII-lower-cased name, each with the shape of its value.
 #[derive(Debug, Clone)]
@@ -80,7 +83,12 @@ impl FieldNames {
 
     /// The field a JSON key names, and its spelling when the key must be rewritten.
     fn resolve(&self, key: &[u8]) -> Option<(&Shape, Option<&[u8]>)> {
-        if let Some(&i) = self.exact.get(key) {
+        // Few columns (the usual case): comparing the names beats hashing the key.
+        if self.fields.len() <= LINEAR_LOOKUP_FIELDS {
+            if let Some((_, shape)) = self.fields.iter().find(|(name, _)| name.as_slice() == key) {
+                return Some((shape, None));
+            }
+        } else if let Some(&i) = self.exact.get(key) {
             return Some((&self.fields[i].1, None));
         }
         match self.folded.get(&key.to_ascii_lowercase()) {
@@ -220,8 +228,9 @@ impl Scanner<'_> {
     }
 
     /// A string; returns the offset after its opening quote and whether it holds
-    /// escapes, and leaves the cursor after its closing quote. A raw line break ends the
-    /// scan (JSON strings cannot hold one; the value is malformed).
+    /// escapes, and leaves the cursor after its closing quote. A raw line feed ends the
+    /// scan (JSON strings cannot hold one; the value is malformed, and the values after
+    /// it, one per line, must not be read as part of this string).
     fn string(&mut self) -> Option<(usize, bool)> {
         if self.peek()? != b'"' {
             return None;
@@ -230,6 +239,9 @@ impl Scanner<'_> {
         let start = self.at;
         let mut escaped = false;
         loop {
+            // Jump to the next quote, backslash or line break.
+            let rest = self.bytes.get(self.at..)?;
+            self.at += memchr::memchr3(b'"', b'\\', b'\n', rest).unwrap_or(rest.len());
             match self.peek()? {
                 b'"' => {
                     self.at += 1;
@@ -239,8 +251,7 @@ impl Scanner<'_> {
                     escaped = true;
                     self.at += 2;
                 }
-                b'\n' | b'\r' => return None,
-                _ => self.at += 1,
+                _ => return None,
             }
         }
     }

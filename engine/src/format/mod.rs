@@ -55,6 +55,45 @@ pub trait ValueDecoder: Send {
     /// Never fails because of one bad value: it is returned in [`Decoded::malformed`].
     /// Errors only on internal failures (e.g. concatenating decoded batches).
     fn decode(&mut self, values: &[Option<&[u8]>]) -> Result<Decoded>;
+
+    /// Builds only the columns where `read` (one per schema column) is true and NULLs
+    /// for the others, which the query never reads ([`crate::sql::columns_read`]). The
+    /// schema of the decoded rows does not change. A decoder that cannot skip columns
+    /// keeps building every one.
+    fn read_only(&mut self, read: &[bool]) {
+        let _ = read;
+    }
+}
+
+/// `read` for a decoder of `schema`: a column that cannot hold NULLs is read anyway;
+/// `None` when every column is read.
+pub(crate) fn readable(schema: &SchemaRef, read: &[bool]) -> Option<Vec<bool>> {
+    let read: Vec<bool> =
+        schema.fields().iter().enumerate().map(|(i, f)| read.get(i).copied().unwrap_or(true) || !f.is_nullable()).collect();
+    (!read.iter().all(|r| *r)).then_some(read)
+}
+
+/// `batch` (the columns of `schema` where `read` is true, in order) with a NULL column
+/// of each other field of `schema` put in its place.
+///
+/// Errors: the columns do not fit `schema`.
+pub(crate) fn with_unread_as_nulls(
+    batch: RecordBatch,
+    schema: &SchemaRef,
+    read: &[bool],
+) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+    let rows = batch.num_rows();
+    let mut decoded = batch.columns().iter();
+    let columns: Vec<arrow::array::ArrayRef> = schema
+        .fields()
+        .iter()
+        .zip(read)
+        .map(|(f, r)| match r.then(|| decoded.next()).flatten() {
+            Some(column) => column.clone(),
+            None => arrow::array::new_null_array(f.data_type(), rows),
+        })
+        .collect();
+    RecordBatch::try_new_with_options(schema.clone(), columns, &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows)))
 }
 
 /// A decoder for `format` producing rows of `schema`.
@@ -80,23 +119,21 @@ pub(crate) fn decode_with_fallback(
     let mut malformed = Vec::new();
     let mut candidates = Vec::with_capacity(values.len());
     let mut buffer = Vec::with_capacity(values.iter().map(|v| v.map_or(0, <[u8]>::len) + 1).sum());
-    let mut needs_slow_path = false;
     for (index, value) in values.iter().enumerate() {
         match value {
             None => malformed.push(Malformed { index, reason: "record has no value".into() }),
             Some(v) if v.iter().all(u8::is_ascii_whitespace) => malformed.push(Malformed { index, reason: "empty value".into() }),
             Some(v) => {
-                // A value with its own line breaks could split into several records:
-                // decode it alone so it cannot shift its neighbours.
-                if v.contains(&b'\n') || v.contains(&b'\r') {
-                    needs_slow_path = true;
-                }
                 candidates.push(index);
                 buffer.extend_from_slice(v);
                 buffer.push(b'\n');
             }
         }
     }
+    // A value with its own line breaks could split into several records: then each value
+    // is decoded alone so it cannot shift its neighbours. One vectorized pass over the
+    // joined values finds them (the separators are the only line feeds otherwise).
+    let needs_slow_path = memchr::memchr(b'\r', &buffer).is_some() || memchr::memchr_iter(b'\n', &buffer).count() != candidates.len();
     if candidates.is_empty() {
         return Ok(Decoded { batch: RecordBatch::new_empty(schema.clone()), rows: Vec::new(), malformed });
     }

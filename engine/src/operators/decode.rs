@@ -134,6 +134,14 @@ impl Decode {
         Ok(self)
     }
 
+    /// Builds only the value columns where `read` (one per column of the schema) is
+    /// true, and NULLs for the rest, which the query never reads
+    /// ([`crate::sql::columns_read`]). The output schema does not change.
+    pub fn reading_only(mut self, read: &[bool]) -> Self {
+        self.decoder.read_only(read);
+        self
+    }
+
     /// Appends record metadata to every output row ([`MetaColumns::extend`] of the schema).
     pub fn with_meta(mut self, meta: MetaColumns) -> Self {
         self.output = meta.extend(&self.output);

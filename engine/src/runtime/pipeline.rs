@@ -503,7 +503,10 @@ fn front_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, partitions: &[
         true if source.event_time.late_rows_topic.is_some() || changelog => MetaColumns::Record,
         true => MetaColumns::Position,
     };
-    let decode = decode_operator(source, format, metrics, meta, changelog, &plan.id)?;
+    let mut decode = decode_operator(source, format, metrics, meta, changelog, &plan.id)?;
+    if let Some(read) = crate::sql::columns_read::columns_read(plan) {
+        decode = decode.reading_only(&read);
+    }
     let mut ops: Vec<Box<dyn Operator>> = vec![Box::new(decode)];
     let mut schema: SchemaRef = meta.extend(&source.physical_schema());
     if let Some(computed) = computed_columns(source, meta)? {

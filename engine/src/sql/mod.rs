@@ -4,6 +4,7 @@
 pub(crate) mod ast;
 pub(crate) mod clauses;
 pub(crate) mod column_type;
+pub mod columns_read;
 pub(crate) mod comparisons;
 pub(crate) mod context;
 pub(crate) mod event_time;
