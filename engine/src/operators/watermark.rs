@@ -24,7 +24,7 @@ use super::decode::{META_OFFSET, META_PARTITION, META_TIMESTAMP};
 use super::state;
 use crate::catalog::EventTime;
 use crate::error::{EngineError, Result};
-use crate::format::java_time::{java_to_chrono, parse_with_format};
+use crate::format::java_time::{java_to_chrono, CompiledFormat};
 use crate::metrics::QueryMetrics;
 use crate::operator::{Collector, Operator, OperatorState, Shard, Timestamp};
 use crate::options::ErrorPolicy;
@@ -40,7 +40,7 @@ enum TimeSource {
     /// A BIGINT / INT column of epoch milliseconds (ksqlDB).
     EpochMillis(usize),
     /// A VARCHAR column: ISO-8601, or a chrono format translated from Java's pattern.
-    Text(usize, Option<String>),
+    Text(usize, Option<CompiledFormat>),
     /// The Kafka record timestamp (ksqlDB ROWTIME).
     Record(usize),
 }
@@ -100,7 +100,12 @@ impl Watermarks {
                     DataType::Timestamp(..) => TimeSource::Timestamp(i),
                     DataType::Int64 | DataType::Int32 => TimeSource::EpochMillis(i),
                     DataType::Utf8 => {
-                        let format = event_time.format.as_deref().map(java_to_chrono).transpose().map_err(EngineError::statement)?;
+                        let format = event_time
+                            .format
+                            .as_deref()
+                            .map(|f| java_to_chrono(f).and_then(|f| CompiledFormat::new(&f)))
+                            .transpose()
+                            .map_err(EngineError::statement)?;
                         TimeSource::Text(i, format)
                     }
                     other => return Err(EngineError::statement(format!("event-time column \"{c}\" has unsupported type {other}"))),
@@ -180,7 +185,7 @@ impl Watermarks {
             }
             TimeSource::Text(i, Some(format)) => {
                 let text = batch.column(*i).as_string::<i32>();
-                text.iter().map(|v| v.and_then(|v| parse_with_format(v, format))).collect()
+                text.iter().map(|v| v.and_then(|v| format.parse_ms(v))).collect()
             }
         })
     }

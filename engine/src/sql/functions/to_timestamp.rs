@@ -16,7 +16,7 @@ use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
 use datafusion::common::{exec_err, plan_err, Result as DfResult, ScalarValue};
 use datafusion::logical_expr::{ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
-use crate::format::java_time::{java_to_chrono, parse_with_format};
+use crate::format::java_time::{java_to_chrono, CompiledFormat};
 
 /// Flink's `TO_TIMESTAMP`: `(VARCHAR [, VARCHAR pattern]) -> TIMESTAMP(3)` (ms, no zone).
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -38,10 +38,13 @@ fn is_text(t: &DataType) -> bool {
 /// Milliseconds since the epoch of `value` read as Java's `Timestamp.valueOf` or
 /// `Date.valueOf` would (`2026-1-2 10:00:00.5`, `2026-01-02T10:00:00`, `2026-01-02`).
 fn parse_default(value: &str) -> Option<i64> {
-    let value = value.trim();
-    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d"]
-        .iter()
-        .find_map(|f| parse_with_format(value, f))
+    static FORMATS: std::sync::LazyLock<Vec<CompiledFormat>> = std::sync::LazyLock::new(|| {
+        ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d"]
+            .iter()
+            .filter_map(|f| CompiledFormat::new(f).ok())
+            .collect()
+    });
+    FORMATS.iter().find_map(|f| f.parse_ms(value))
 }
 
 impl ScalarUDFImpl for ToTimestamp {
@@ -98,18 +101,18 @@ impl ScalarUDFImpl for ToTimestamp {
             None => values.iter().map(|v| v.and_then(parse_default)).collect(),
             Some(ColumnarValue::Scalar(s)) => match s.cast_to(&DataType::Utf8)? {
                 ScalarValue::Utf8(Some(pattern)) => {
-                    let format = match java_to_chrono(&pattern) {
+                    let format = match java_to_chrono(&pattern).and_then(|f| CompiledFormat::new(&f)) {
                         Ok(f) => f,
                         Err(e) => return exec_err!("{e} of TO_TIMESTAMP"),
                     };
-                    values.iter().map(|v| v.and_then(|v| parse_with_format(v, &format).or_else(|| parse_default(v)))).collect()
+                    values.iter().map(|v| v.and_then(|v| format.parse_ms(v).or_else(|| parse_default(v)))).collect()
                 }
                 _ => std::iter::repeat_n(None, values.len()).collect(),
             },
             Some(ColumnarValue::Array(patterns)) => {
                 let patterns = arrow::compute::cast(patterns, &DataType::Utf8)?;
                 let patterns = patterns.as_string::<i32>();
-                let mut last: Option<(String, Option<String>)> = None;
+                let mut last: Option<(String, Option<CompiledFormat>)> = None;
                 let mut out = Vec::with_capacity(values.len());
                 for (v, p) in values.iter().zip(patterns.iter()) {
                     let (Some(v), Some(p)) = (v, p) else {
@@ -117,10 +120,10 @@ impl ScalarUDFImpl for ToTimestamp {
                         continue;
                     };
                     if last.as_ref().is_none_or(|(l, _)| l != p) {
-                        last = Some((p.to_string(), java_to_chrono(p).ok()));
+                        last = Some((p.to_string(), java_to_chrono(p).and_then(|f| CompiledFormat::new(&f)).ok()));
                     }
-                    let format = last.as_ref().and_then(|(_, f)| f.as_deref());
-                    out.push(format.and_then(|f| parse_with_format(v, f)).or_else(|| parse_default(v)));
+                    let format = last.as_ref().and_then(|(_, f)| f.as_ref());
+                    out.push(format.and_then(|f| f.parse_ms(v)).or_else(|| parse_default(v)));
                 }
                 out.into_iter().collect()
             }
@@ -135,8 +138,8 @@ mod tests {
 
     #[test]
     fn flink_patterns_and_fallbacks() {
-        let iso = java_to_chrono("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'").unwrap_or_default();
-        assert_eq!(parse_with_format("2026-01-01T00:00:01.500Z", &iso), Some(1_767_225_601_500));
+        let iso = java_to_chrono("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'").and_then(|f| CompiledFormat::new(&f)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(iso.parse_ms("2026-01-01T00:00:01.500Z"), Some(1_767_225_601_500));
         assert_eq!(parse_default("2026-01-01 00:00:01"), Some(1_767_225_601_000));
         assert_eq!(parse_default("2026-1-1 00:00:01.25"), Some(1_767_225_601_250));
         assert_eq!(parse_default("2026-01-01"), Some(1_767_225_600_000));
