@@ -182,14 +182,27 @@ async fn run_queries(engine: &mut Engine, args: &RunArgs) -> anyhow::Result<u8> 
     }
     let mut sigterm = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-    // Every 100 ms: has every query ended? Every second: the status file; every 10 s: the log.
+    // A query's status change (its end) is seen at once, so a run over files exits as
+    // soon as its last query has finished. Every second: the status file; every 10 s: the log.
+    let mut updates: Vec<tokio::sync::watch::Receiver<QueryStatus>> = engine.queries().iter().map(|q| q.status_updates()).collect();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut ticks = 0u64;
     let mut failed = false;
     loop {
+        let changed = async {
+            if updates.is_empty() {
+                std::future::pending::<()>().await;
+            }
+            let any = futures::future::select_all(updates.iter_mut().map(|u| Box::pin(u.changed())));
+            if any.await.0.is_err() {
+                // The query's handle is gone: only the tick looks at it from now on.
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
+            _ = changed => {}
             _ = tick.tick() => {
                 ticks += 1;
                 if ticks.is_multiple_of(10) {
@@ -198,17 +211,17 @@ async fn run_queries(engine: &mut Engine, args: &RunArgs) -> anyhow::Result<u8> 
                 if ticks.is_multiple_of(100) {
                     log_progress(engine);
                 }
-                if engine.queries().iter().any(|q| matches!(q.status(), QueryStatus::Failed(_))) {
-                    failed = true;
-                    break;
-                }
-                // Queries over bounded sources (files) end by themselves; when all
-                // have, the run is complete, like a batch job.
-                if engine.queries().iter().all(|q| !q.is_running()) {
-                    eprintln!("every query has finished its input");
-                    break;
-                }
             }
+        }
+        if engine.queries().iter().any(|q| matches!(q.status(), QueryStatus::Failed(_))) {
+            failed = true;
+            break;
+        }
+        // Queries over bounded sources (files) end by themselves; when all have, the
+        // run is complete, like a batch job.
+        if engine.queries().iter().all(|q| !q.is_running()) {
+            eprintln!("every query has finished its input");
+            break;
         }
     }
     eprintln!("stopping: flushing sinks and committing offsets");

@@ -686,7 +686,7 @@ fn run_measured(sql: &str, dir: &std::path::Path) -> anyhow::Result<Measured> {
             break;
         }
         tick += 1;
-        if tick % 10 == 0 {
+        if tick.is_multiple_of(10) {
             read_status(&mut measured);
         }
         std::thread::sleep(Duration::from_millis(20));
