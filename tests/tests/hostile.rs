@@ -379,7 +379,17 @@ async fn silent_hosts_delay_only_their_own_statements() {
     let (status, body) = creating.join().unwrap_or_else(|_| panic!("the request thread panicked"));
     assert_eq!(status, 500, "{body}");
     let answer: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
-    assert_eq!(answer["message"], "kafka: Admin operation error: OperationTimedOut (Local: Timed out)");
+    // The topic's metadata is asked first: librdkafka gives up on the silent broker with a
+    // timeout or, when the connection attempt itself times out first, a transport failure.
+    let message = answer["message"].as_str().unwrap_or_default();
+    assert!(
+        [
+            "kafka: Meta data fetch error: OperationTimedOut (Local: Timed out)",
+            "kafka: Meta data fetch error: BrokerTransportFailure (Local: Broker transport failure)"
+        ]
+        .contains(&message),
+        "{answer}"
+    );
 
     // Stopping a query that never started is immediate; the running one still runs.
     let (status, answer) = server.ksql(&format!("TERMINATE {insert}; TERMINATE {far};"));

@@ -9,11 +9,16 @@ use super::KafkaConfig;
 use crate::error::{ConnectorError, Result};
 
 /// Creates `topic` with `partitions` partitions and `replicas` replicas unless it exists.
-/// Returns whether it was created.
+/// Returns whether it was created. The cluster's metadata is asked first, so writing to
+/// a topic that exists needs no permission to create topics (managed clusters often
+/// grant none), and works with brokers that do not take CreateTopics requests.
 ///
 /// Errors: the broker is unreachable, or refuses the topic for another reason than that
 /// it already exists.
 pub async fn ensure_topic(config: &KafkaConfig, topic: &str, partitions: i32, replicas: i32) -> Result<bool> {
+    if topic_exists(config, topic).await? {
+        return Ok(false);
+    }
     let admin: AdminClient<DefaultClientContext> = config.client_config().create()?;
     let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replicas));
     let timeout = config.request_timeout();
@@ -27,6 +32,23 @@ pub async fn ensure_topic(config: &KafkaConfig, topic: &str, partitions: i32, re
         Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) | None => Ok(false),
         Some(Err((name, code))) => Err(ConnectorError::Config(format!("cannot create topic {name}: {code}"))),
     }
+}
+
+/// Whether the cluster's metadata lists `topic` with partitions (a metadata request never
+/// creates it: librdkafka's consumers do not ask for auto-creation).
+///
+/// Errors: the metadata cannot be read (the broker is unreachable within the request
+/// timeout).
+async fn topic_exists(config: &KafkaConfig, topic: &str) -> Result<bool> {
+    let consumer: rdkafka::consumer::BaseConsumer = config.client_config().create()?;
+    let (topic, timeout) = (topic.to_string(), config.request_timeout());
+    let metadata = tokio::task::spawn_blocking(move || {
+        rdkafka::consumer::Consumer::fetch_metadata(&consumer, Some(&topic), timeout)
+            .map(|m| m.topics().iter().any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty()))
+    })
+    .await
+    .map_err(|e| ConnectorError::Config(format!("cannot read the topic's metadata: {e}")))?;
+    Ok(metadata?)
 }
 
 /// The topics of the cluster, sorted by name, with partition and replica counts.

@@ -115,8 +115,8 @@ struct Args {
     /// Run the Kafka path on rdkafka's MockCluster (no services; see `mock_kafka.rs`).
     #[arg(long)]
     mock_kafka: bool,
-    /// Events for the MockCluster benchmark.
-    #[arg(long, default_value_t = 2_000_000)]
+    /// Events for the MockCluster benchmark (at most 250,000: see `mock_kafka.rs`).
+    #[arg(long, default_value_t = 250_000)]
     mock_events: u64,
     /// Events per second of the MockCluster alert-latency run.
     #[arg(long, default_value_t = 100_000)]
@@ -462,10 +462,16 @@ async fn alert_latency(bootstrap: &str, rate: u64, factory: &Connectors, suffix:
                 let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
                 let value: serde_json::Value =
                     serde_json::from_slice(rdkafka::Message::payload(&m).unwrap_or_default()).unwrap_or_default();
+                // ksqlDB's JSON writes a TIMESTAMP as epoch milliseconds (KLIP-43); a
+                // Flink-style sink as text.
                 let alert_time = value["alert_time"]
-                    .as_str()
-                    .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.3f").ok())
-                    .map(|t| t.and_utc().timestamp_millis())
+                    .as_i64()
+                    .or_else(|| {
+                        value["alert_time"]
+                            .as_str()
+                            .and_then(|t| chrono::NaiveDateTime::parse_from_str(&t.replace('T', " "), "%Y-%m-%d %H:%M:%S%.f").ok())
+                            .map(|t| t.and_utc().timestamp_millis())
+                    })
                     .unwrap_or(0);
                 if let (Some(id), Ok(mut r)) = (value["event_id"].as_str(), received.lock()) {
                     r.push((id.to_string(), at, wall, alert_time));
@@ -780,9 +786,15 @@ fn per_user(table: &str) -> String {
            FROM TABLE(TUMBLE(TABLE tx, DESCRIPTOR(ts), INTERVAL '3' SECONDS)) GROUP BY window_start, window_end, user_id;\n"
 }
 
+/// The allocator `eddy` runs with, so in-process figures match its own.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // The engine's warnings (a stalled source, a retry) next to the figures.
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(tracing::Level::WARN).init();
     if !args.no_cpu {
         cpu(&args)?;
     }
