@@ -43,10 +43,11 @@ lint:
 ## the services part measures the control plane (SHOW QUERIES, a push query's first row) and
 ## ends with the fraud alerts' latency on the Kafka path; the webhook sink's throughput with
 ## batches of 1 and 500 rows; the joins (stream–table, PostgreSQL lookup, interval) over the
-## 10M-row transactions file; the PMML models' scoring speed (examples/bench).
+## 10M-row transactions file; the cost as work grows (--scaling) and the Kafka path on
+## rdkafka's MockCluster (--mock-kafka); the PMML models' scoring speed (examples/bench).
 bench: services
 	$(CARGO) build --release --workspace --bins --examples
-	target/release/eddy-bench --services --windows --checkpoints --webhook --joins
+	target/release/eddy-bench --services --windows --checkpoints --webhook --joins --scaling --mock-kafka
 	target/release/examples/bench
 
 ## /healthcheck and SHOW STREAMS answer times while hostile requests run (issue 15).

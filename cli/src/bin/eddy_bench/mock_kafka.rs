@@ -36,9 +36,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
-use super::{
-    alert_latency, alerts_plan, generate_logs, logs_table_for_q3, produce, report, run_measured, running, FRAUD_ALERTS_TO_BLACKHOLE,
-};
+use super::{alert_latency, alerts_plan, generate_logs, logs_table_for_q3, report, run_measured, running, FRAUD_ALERTS_TO_BLACKHOLE};
 
 const TOPIC: &str = "server-logs";
 const ALERTS: &str = "alerts";
