@@ -232,6 +232,10 @@ mod tests {
         assert_eq!(b.column(1).null_count(), 2);
         assert_eq!(b.column(2).as_string::<i32>(), &StringArray::from(vec!["login", "click"]));
         assert_eq!(b.column(4).as_primitive::<arrow::datatypes::Int64Type>(), &Int64Array::from(vec![10, 11]));
+        // No column read: the rows are still counted.
+        let mut decoder = CsvDecoder::new(schema(), b',');
+        decoder.read_only(&[false; 5]);
+        assert_eq!(decoder.decode(&values[..2])?.rows, vec![0, 1]);
         Ok(())
     }
 

@@ -117,6 +117,10 @@ mod tests {
         assert_eq!(decoded.batch.schema(), schema);
         assert_eq!(decoded.batch.column(0).null_count(), 2);
         assert_eq!(decoded.batch.column(1).as_primitive::<Int64Type>(), &Int64Array::from(vec![50, 8]));
+        let mut decoder = JsonDecoder::new(schema);
+        decoder.read_only(&[false, false]);
+        let values: Vec<Option<&[u8]>> = vec![Some(br#"{"user_id": "a"}"#), Some(br#"{"amount": "x"}"#)];
+        assert_eq!(decoder.decode(&values)?.rows, vec![0, 1]);
         Ok(())
     }
 

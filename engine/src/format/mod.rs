@@ -65,11 +65,15 @@ pub trait ValueDecoder: Send {
     }
 }
 
-/// `read` for a decoder of `schema`: a column that cannot hold NULLs is read anyway;
+/// `read` for a decoder of `schema`: a column that cannot hold NULLs is read anyway, and
+/// so is the first column when none is (a batch needs a column to count its rows);
 /// `None` when every column is read.
 pub(crate) fn readable(schema: &SchemaRef, read: &[bool]) -> Option<Vec<bool>> {
-    let read: Vec<bool> =
+    let mut read: Vec<bool> =
         schema.fields().iter().enumerate().map(|(i, f)| read.get(i).copied().unwrap_or(true) || !f.is_nullable()).collect();
+    if let (false, Some(first)) = (read.iter().any(|r| *r), read.first_mut()) {
+        *first = true;
+    }
     (!read.iter().all(|r| *r)).then_some(read)
 }
 
