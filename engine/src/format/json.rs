@@ -2,7 +2,7 @@
 //! without regard to ASCII case as ksqlDB does ([`super::json_names`]); unknown fields
 //! ignored, missing fields null).
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::json::ReaderBuilder;
 use arrow::record_batch::RecordBatch;
 
@@ -21,19 +21,39 @@ pub struct JsonDecoder {
     /// Per column: built (else NULL, [`ValueDecoder::read_only`]), and `read_schema`
     /// with only those columns; `None` builds all.
     read: Option<(Vec<bool>, SchemaRef)>,
+    /// No STRUCT anywhere in the schema: field names need matching at the top level only.
+    flat: bool,
 }
 
 impl JsonDecoder {
     /// A decoder for rows of `schema`.
     pub fn new(schema: SchemaRef) -> Self {
-        JsonDecoder { names: FieldNames::new(&schema), read_schema: super::bytes::text_schema(&schema), schema, read: None }
+        let flat = !schema.fields().iter().any(|f| has_struct(f.data_type()));
+        JsonDecoder { names: FieldNames::new(&schema), read_schema: super::bytes::text_schema(&schema), schema, read: None, flat }
     }
 
     fn run(&self, bytes: &[u8], rows: usize) -> std::result::Result<Option<RecordBatch>, String> {
         if std::str::from_utf8(bytes).is_err() {
             return Err("invalid UTF-8".into());
         }
+        if self.flat {
+            // Without respelling first: a key spelled otherwise than its column only
+            // leaves that column NULL (arrow-json skips it as unknown). So a batch without
+            // NULLs, or whose names need no respelling, is the answer already.
+            if let Ok(Some(batch)) = self.decode_exact(bytes, rows) {
+                if batch.columns().iter().all(|c| c.null_count() == 0)
+                    || matches!(self.names.normalize(bytes), std::borrow::Cow::Borrowed(_))
+                {
+                    return self.finish(batch).map(Some);
+                }
+            }
+        }
         let bytes = &*self.names.normalize(bytes);
+        self.decode_exact(bytes, rows)?.map(|b| self.finish(b)).transpose()
+    }
+
+    /// The read columns of `bytes` (`rows` JSON values), field names matched exactly.
+    fn decode_exact(&self, bytes: &[u8], rows: usize) -> std::result::Result<Option<RecordBatch>, String> {
         // Fields of unread columns are skipped like unknown ones.
         let built = self.read.as_ref().map_or(&self.read_schema, |(_, s)| s);
         let mut decoder = ReaderBuilder::new(built.clone()).with_batch_size(rows.max(1) + 1).build_decoder().map_err(|e| reason(&e))?;
@@ -48,14 +68,33 @@ impl JsonDecoder {
         if offset < bytes.len() {
             return Err("value holds more records than expected".into());
         }
-        let mut batch = decoder.flush().map_err(|e| reason(&e))?;
-        if let Some((read, _)) = &self.read {
-            batch = batch.map(|b| super::with_unread_as_nulls(b, &self.read_schema, read)).transpose().map_err(|e| reason(&e))?;
+        decoder.flush().map_err(|e| reason(&e))
+    }
+
+    /// A decoded batch of the read columns as rows of the schema: NULLs for the unread
+    /// columns, BYTES from base64.
+    fn finish(&self, batch: RecordBatch) -> std::result::Result<RecordBatch, String> {
+        let batch = match &self.read {
+            Some((read, _)) => super::with_unread_as_nulls(batch, &self.read_schema, read).map_err(|e| reason(&e))?,
+            None => batch,
+        };
+        match super::bytes::has_binary(&self.schema) {
+            true => super::bytes::from_base64(batch, &self.schema),
+            false => Ok(batch),
         }
-        match batch {
-            Some(b) if super::bytes::has_binary(&self.schema) => super::bytes::from_base64(b, &self.schema).map(Some),
-            other => Ok(other),
-        }
+    }
+}
+
+/// Whether `data_type` holds a struct (whose field names are matched too).
+fn has_struct(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Struct(_) => true,
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) | DataType::Map(f, _) => match f.data_type() {
+            // A map's entries are a struct of key and value: only the value counts.
+            DataType::Struct(kv) if matches!(data_type, DataType::Map(..)) => kv.iter().skip(1).any(|f| has_struct(f.data_type())),
+            other => has_struct(other),
+        },
+        _ => false,
     }
 }
 
