@@ -135,6 +135,12 @@ pub struct MatchRecognize {
     keys: HashMap<Box<[u8]>, KeyState>,
     /// Keys with a search in progress.
     active: BTreeSet<Box<[u8]>>,
+    /// Keys with a search in progress, by the event time (ms) at which WITHIN ends that
+    /// search (its first row's time + WITHIN - 1). A key without new rows can change only
+    /// when the watermark reaches that time, so a watermark visits just the keys it
+    /// reached, not every key with a search (which cost O(keys) per micro-batch). An
+    /// entry may be stale (the key's search moved on): visiting it then changes nothing.
+    deadlines: BTreeSet<(Timestamp, Box<[u8]>)>,
     /// One NULL per input column, read by navigations that find no row.
     nulls: Vec<ArrayRef>,
     watermark: Timestamp,
@@ -176,6 +182,7 @@ impl MatchRecognize {
             next_arrival: 0,
             keys: HashMap::new(),
             active: BTreeSet::new(),
+            deadlines: BTreeSet::new(),
             nulls: input.fields().iter().map(|f| new_null_array(f.data_type(), 1)).collect(),
             watermark: Timestamp::MIN,
             alive: Vec::new(),
@@ -360,6 +367,10 @@ impl MatchRecognize {
         *base_ref = keep_from;
         if matcher.threads() > 0 {
             self.active.insert(key.into());
+            let first = matcher.search_start().and_then(|s| rows.get(s.wrapping_sub(keep_from)));
+            if let (Some(w), Some(first)) = (within, first) {
+                self.deadlines.insert((first.rowtime().saturating_add(w - 1), key.into()));
+            }
         } else {
             self.active.remove(key);
             // A key with nothing in flight is forgotten, unless MATCH_NUMBER() needs its
@@ -448,8 +459,20 @@ impl MatchRecognize {
             Some(released) => self.distribute(&released)?,
             None => Vec::new(),
         };
-        let fresh: HashSet<Box<[u8]>> = keys.iter().cloned().collect();
-        keys.extend(self.active.iter().filter(|k| !fresh.contains(*k)).cloned());
+        let mut seen: HashSet<Box<[u8]>> = keys.iter().cloned().collect();
+        if end {
+            // The input ended: every search ends now.
+            keys.extend(self.active.iter().filter(|k| !seen.contains(*k)).cloned());
+            self.deadlines.clear();
+        } else if let Some(bound) = self.watermark.checked_add(1) {
+            // Keys whose WITHIN the watermark reached (see `deadlines`).
+            let later = self.deadlines.split_off(&(bound, Box::default()));
+            for (_, key) in std::mem::replace(&mut self.deadlines, later) {
+                if self.active.contains(&key) && seen.insert(key.clone()) {
+                    keys.push(key);
+                }
+            }
+        }
         let mut found = Vec::new();
         for key in keys {
             self.match_key(&key, end, &mut found)?;
@@ -726,6 +749,7 @@ impl MatchRecognize {
             if !state.rows.is_empty() {
                 // The search starts again at the next advance.
                 self.active.insert(key.clone());
+                self.deadlines.insert((Timestamp::MIN, key.clone()));
             }
             self.keys.insert(key, state);
         }

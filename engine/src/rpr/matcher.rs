@@ -84,6 +84,12 @@ impl PartitionState {
         self.search.as_ref().map(|s| s.start).unwrap_or(self.next_start)
     }
 
+    /// The first row of the search in progress, if any: WITHIN ends it at that row's
+    /// event time plus WITHIN, and only then can it change without new rows.
+    pub fn search_start(&self) -> Option<usize> {
+        self.search.as_ref().map(|s| s.start)
+    }
+
     /// Partial matches in progress (for state-size reporting).
     pub fn threads(&self) -> usize {
         self.search.as_ref().map(|s| s.threads.len()).unwrap_or(0)
