@@ -36,7 +36,9 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
-use super::{alert_latency, alerts_plan, generate_logs, logs_table_for_q3, report, run_measured, running, FRAUD_ALERTS_TO_BLACKHOLE};
+use super::{
+    alert_latency, alerts_plan, generate_logs, logs_table_for_q3, produce, report, run_measured, running, FRAUD_ALERTS_TO_BLACKHOLE,
+};
 
 const TOPIC: &str = "server-logs";
 const ALERTS: &str = "alerts";
@@ -72,7 +74,7 @@ pub async fn mock_kafka(dir: &Path, events: u64, rate: u64) -> anyhow::Result<()
     let last_ts: i64 = records.iter().filter_map(|(_, l)| l.rsplit(',').next()?.parse().ok()).max().unwrap_or(0);
     drop(text);
     let start = Instant::now();
-    produce_batched(&bootstrap, &records).await?;
+    produce(&bootstrap, TOPIC, &records).await?;
     report("  produced to the mock broker", records.len(), start.elapsed());
     drop(records);
     end_of_input(&bootstrap, last_ts + 86_400).await?;
@@ -155,32 +157,6 @@ pub async fn mock_kafka(dir: &Path, events: u64, rate: u64) -> anyhow::Result<()
     mock.create_topic(&format!("bench-latency-logs-{suffix}"), 4, 1)?;
     mock.create_topic(&format!("bench-latency-alerts-{suffix}"), 4, 1)?;
     alert_latency(&bootstrap, rate, &factory, &suffix).await
-}
-
-/// Writes `records` (key, value) to the topic in large batches (few record batches per
-/// partition, so the mock's 5 MB per partition holds them) and waits for every one.
-async fn produce_batched(bootstrap: &str, records: &[(String, String)]) -> anyhow::Result<()> {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("linger.ms", "20")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()?;
-    let mut deliveries = Vec::with_capacity(records.len());
-    for (k, v) in records {
-        loop {
-            match producer.send_result(FutureRecord::to(TOPIC).key(k.as_str()).payload(v.as_str())) {
-                Ok(d) => {
-                    deliveries.push(d);
-                    break;
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-            }
-        }
-    }
-    for d in deliveries {
-        d.await?.map_err(|(e, _)| anyhow::anyhow!("{e}"))?;
-    }
-    Ok(())
 }
 
 /// One `other` event per partition at `ts` (epoch seconds): each partition's watermark
