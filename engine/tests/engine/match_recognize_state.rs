@@ -184,3 +184,66 @@ fn reference(events: &[Event]) -> BTreeSet<Alert> {
     }
     out
 }
+
+/// A greedy match (`A B+`) is final only when no row can extend it: here when WITHIN
+/// ends it. Account 1 sends a login and two clicks, then nothing; account 2 keeps the
+/// watermark moving. Account 1's match leaves as soon as the watermark passes its
+/// first row's time + 10 s, not at the end of the input, although account 1 sent no
+/// row after it (the operator visits such keys through its index of WITHIN deadlines).
+#[test]
+fn a_match_ended_by_within_leaves_with_the_watermark_without_new_rows_of_its_key() {
+    let plan = plan_query(
+        "CREATE STREAM logs (account_id INT, event_type VARCHAR, country VARCHAR, at BIGINT) \
+         WITH (kafka_topic='logs', value_format='json', timestamp='at');\n\
+         CREATE STREAM runs (account_id INT, first_at BIGINT, clicks BIGINT) WITH (kafka_topic='runs', value_format='json');\n\
+         INSERT INTO runs SELECT account_id, first_at, clicks FROM logs MATCH_RECOGNIZE (\
+           PARTITION BY account_id ORDER BY at \
+           MEASURES A.at AS first_at, COUNT(B.at) AS clicks \
+           AFTER MATCH SKIP PAST LAST ROW \
+           PATTERN (A B+) WITHIN INTERVAL '10' SECOND \
+           DEFINE A AS A.event_type = 'login', B AS B.event_type = 'click');",
+    );
+    let Some(mr) = &plan.match_recognize else { panic!("no MATCH_RECOGNIZE in the plan") };
+    let schema = input_schema(&plan);
+    let mut op = MatchRecognize::new(mr, &schema, Arc::new(QueryMetrics::default())).unwrap_or_else(|e| panic!("{e}"));
+    let rows = |rows: &[(i32, &str, i64)], first_offset: i64| -> RecordBatch {
+        let n = rows.len();
+        let at: Vec<i64> = rows.iter().map(|r| r.2).collect();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int32Array::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(vec!["DE"; n])),
+            Arc::new(Int64Array::from(at.clone())),
+            Arc::new(Int32Array::from(vec![0; n])),
+            Arc::new(Int64Array::from_iter_values(first_offset..first_offset + n as i64)),
+            Arc::new(TimestampMillisecondArray::from(vec![None; n])),
+            Arc::new(TimestampMillisecondArray::from(at)),
+        ];
+        RecordBatch::try_new(schema.clone(), columns).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let mut out = Collector::default();
+    let mut emitted = |op: &mut MatchRecognize, batch: RecordBatch, watermark: i64| -> Vec<(i32, i64, i64)> {
+        op.on_batch(batch, &mut out).unwrap_or_else(|e| panic!("{e}"));
+        op.on_watermark(watermark, &mut out).unwrap_or_else(|e| panic!("{e}"));
+        out.take_batches()
+            .iter()
+            .flat_map(|b| {
+                let (a, f, c) = (
+                    b.column(0).as_primitive::<Int32Type>(),
+                    b.column(1).as_primitive::<Int64Type>(),
+                    b.column(2).as_primitive::<Int64Type>(),
+                );
+                (0..b.num_rows()).map(|i| (a.value(i), f.value(i), c.value(i))).collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    // Account 1's rows are released (watermark 5 s); its match could still grow.
+    let first = rows(&[(1, "login", 1_000), (1, "click", 2_000), (1, "click", 3_000)], 0);
+    assert_eq!(emitted(&mut op, first, 5_000), vec![]);
+    // Only account 2 sends; at watermark 10.998 s a row at 10.999 s (less than 10 s after
+    // the login, WITHIN being strict) may still come and join, so the match waits.
+    assert_eq!(emitted(&mut op, rows(&[(2, "other", 15_998)], 3), 10_998), vec![]);
+    // At 10.999 s every row that could join has been released: it leaves now, before
+    // the input ends.
+    assert_eq!(emitted(&mut op, rows(&[(2, "other", 15_999)], 4), 10_999), vec![(1, 1_000, 2)]);
+}
