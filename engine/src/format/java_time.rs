@@ -288,6 +288,13 @@ mod tests {
         let date = java_to_chrono("yyyy-MM-dd").unwrap_or_default();
         assert_eq!(parse_with_format("2026-01-01", &date), Some(1_767_225_600_000));
         assert_eq!(parse_with_format("2026-01-0", &date), None);
+        // The fixed-width reader's own answers (no chrono): a leap day's last millisecond,
+        // and a day before 1970.
+        let fixed = CompiledFormat::new("%Y-%m-%d %H:%M:%S.%3f").unwrap_or_else(|e| panic!("{e}"));
+        assert!(fixed.fixed.is_some());
+        assert_eq!(fixed.parse_ms("2024-02-29 23:59:59.999"), Some(1_709_251_199_999));
+        assert_eq!(fixed.parse_ms("1969-12-31 23:59:59.000"), Some(-1_000));
+        assert_eq!(fixed.parse_ms("2023-02-29 00:00:00.000"), None);
         // The compiled format reads what parse_with_format reads.
         for (pattern, value) in [
             ("yyyy-MM-dd'T'HH:mm:ssX", "2026-01-01T10:00:00Z"),

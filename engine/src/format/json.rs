@@ -41,11 +41,13 @@ impl JsonDecoder {
             // leaves that column NULL (arrow-json skips it as unknown). So a batch without
             // NULLs, or whose names need no respelling, is the answer already.
             if let Ok(Some(batch)) = self.decode_exact(bytes, rows) {
-                if batch.columns().iter().all(|c| c.null_count() == 0)
-                    || matches!(self.names.normalize(bytes), std::borrow::Cow::Borrowed(_))
-                {
+                if batch.columns().iter().all(|c| c.null_count() == 0) {
                     return self.finish(batch).map(Some);
                 }
+                return match self.names.normalize(bytes) {
+                    std::borrow::Cow::Borrowed(_) => self.finish(batch).map(Some),
+                    std::borrow::Cow::Owned(respelled) => self.decode_exact(&respelled, rows)?.map(|b| self.finish(b)).transpose(),
+                };
             }
         }
         let bytes = &*self.names.normalize(bytes);
