@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BinaryArray, Int32Array, Int64Array, StringArray, TimestampMillisecondArray};
+use arrow::array::{Array, ArrayRef, Int32Array, Int64Array, StringArray, TimestampMillisecondArray};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use eddy_engine::connector::{PartitionOffset, Sink, Source, SourceBatch};
@@ -47,6 +47,9 @@ pub struct FileSource {
     max_rows: usize,
     splits: i32,
     batches: i64,
+    /// The `topic` column (the file's path) of the largest batch so far, sliced for
+    /// each batch rather than copied row by row.
+    topics: Option<StringArray>,
 }
 
 impl FileSource {
@@ -92,6 +95,7 @@ impl FileSource {
             max_rows: options.batch_max_rows,
             splits: splits.clamp(1, 1024) as i32,
             batches: 0,
+            topics: None,
         })
     }
 
@@ -102,10 +106,9 @@ impl FileSource {
             self.start = 0;
         }
         let Some(file) = self.file.as_mut() else { return Ok(false) };
-        let old = self.buf.len();
-        self.buf.resize(old + READ_CHUNK, 0);
-        let n = file.read(&mut self.buf[old..]).await.map_err(|source| ConnectorError::File { path: self.path.clone(), source })?;
-        self.buf.truncate(old + n);
+        // Read into the spare capacity: no zeroing of a chunk that is overwritten anyway.
+        self.buf.reserve(READ_CHUNK);
+        let n = file.read_buf(&mut self.buf).await.map_err(|source| ConnectorError::File { path: self.path.clone(), source })?;
         Ok(n > 0)
     }
 }
@@ -115,7 +118,7 @@ impl Source for FileSource {
     async fn next_batch(&mut self) -> eddy_engine::Result<Option<SourceBatch>> {
         loop {
             // Up to `max_rows` complete lines from `buf[start..]`: (start, end, line number).
-            let mut lines: Vec<(usize, usize, i64)> = Vec::new();
+            let mut lines: Vec<(usize, usize, i64)> = Vec::with_capacity(self.max_rows.min(1 << 16));
             let mut at = self.start;
             let mut line = self.next_line;
             while lines.len() < self.max_rows {
@@ -145,6 +148,7 @@ impl Source for FileSource {
                 let Some(next) = self.queue.pop_front() else { return Ok(None) };
                 self.file = Some(open_file(&next, self.regular_only).await?);
                 self.path = next.display().to_string();
+                self.topics = None;
                 self.buf.clear();
                 self.start = 0;
                 self.eof = false;
@@ -233,14 +237,26 @@ fn push_line(buf: &[u8], lines: &mut Vec<(usize, usize, i64)>, start: usize, end
 }
 
 impl FileSource {
-    fn batch(&self, lines: &[(usize, usize, i64)], next_line: i64) -> Result<SourceBatch> {
+    fn batch(&mut self, lines: &[(usize, usize, i64)], next_line: i64) -> Result<SourceBatch> {
         let n = lines.len();
+        let topics = match &self.topics {
+            Some(t) if t.len() >= n => t.slice(0, n),
+            _ => {
+                let t = StringArray::from_iter_values(std::iter::repeat_n(self.path.as_str(), n));
+                self.topics = Some(t.clone());
+                t
+            }
+        };
+        let mut values = arrow::array::BinaryBuilder::with_capacity(n, lines.iter().map(|&(s, e, _)| e - s).sum());
+        for &(s, e, _) in lines {
+            values.append_value(&self.buf[s..e]);
+        }
         let partition = (self.batches % i64::from(self.splits)) as i32;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(BinaryArray::from_iter(std::iter::repeat_n(None::<&[u8]>, n))),
-            Arc::new(BinaryArray::from_iter_values(lines.iter().map(|&(s, e, _)| &self.buf[s..e]))),
-            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(self.path.as_str(), n))),
+            arrow::array::new_null_array(&arrow::datatypes::DataType::Binary, n),
+            Arc::new(values.finish()),
+            Arc::new(topics),
             Arc::new(Int32Array::from(vec![partition; n])),
             Arc::new(Int64Array::from_iter_values(lines.iter().map(|l| l.2))),
             Arc::new(TimestampMillisecondArray::from(vec![now; n])),

@@ -262,14 +262,20 @@ impl Operator for Decode {
             out.emit(decoded.batch);
             return Ok(());
         }
-        let indices = arrow::array::UInt32Array::from_iter_values(decoded.rows.iter().map(|&i| i as u32));
+        // Every record decoded: the rows are the raw batch's, in order, and its columns
+        // are taken as they are.
+        let indices = (decoded.rows.len() < batch.num_rows())
+            .then(|| arrow::array::UInt32Array::from_iter_values(decoded.rows.iter().map(|&i| i as u32)));
         let mut columns: Vec<ArrayRef> = decoded.batch.columns().to_vec();
         let mut raw = vec![RawColumn::Partition, RawColumn::Offset, RawColumn::Timestamp];
         if self.meta == MetaColumns::Record {
             raw.extend([RawColumn::Key, RawColumn::Value, RawColumn::Topic]);
         }
         for c in raw {
-            columns.push(arrow::compute::take(batch.column(c as usize), &indices, None)?);
+            columns.push(match &indices {
+                Some(indices) => arrow::compute::take(batch.column(c as usize), indices, None)?,
+                None => batch.column(c as usize).clone(),
+            });
         }
         let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(decoded.rows.len()));
         out.emit(RecordBatch::try_new_with_options(self.output.clone(), columns, &options)?);

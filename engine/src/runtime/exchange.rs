@@ -137,13 +137,28 @@ async fn send_split(outlets: &[Outlet], batch: &RecordBatch, route: &[usize]) ->
             return outlets[first].send(Message::Batch(batch.clone())).await;
         }
     }
-    for (w, outlet) in outlets.iter().enumerate() {
-        let indices: Vec<u32> = route.iter().enumerate().filter(|(_, &r)| r == w).map(|(i, _)| i as u32).collect();
+    // The rows of each worker, in one pass over the route.
+    let mut per_worker: Vec<Vec<u32>> = vec![Vec::with_capacity(route.len() / outlets.len().max(1) + 16); outlets.len()];
+    for (i, &w) in route.iter().enumerate() {
+        if let Some(rows) = per_worker.get_mut(w) {
+            rows.push(i as u32);
+        }
+    }
+    for (outlet, indices) in outlets.iter().zip(per_worker) {
         if indices.is_empty() {
             continue;
         }
         let indices = UInt32Array::from(indices);
-        let columns = batch.columns().iter().map(|c| arrow::compute::take(c, &indices, None)).collect::<Result<Vec<_>, _>>()?;
+        // A column of NULLs (one the query never reads, see `columns_read`) is made anew,
+        // not taken row by row.
+        let columns = batch
+            .columns()
+            .iter()
+            .map(|c| match c.null_count() == c.len() {
+                true => Ok(arrow::array::new_null_array(c.data_type(), indices.len())),
+                false => arrow::compute::take(c, &indices, None),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         outlet.send(Message::Batch(RecordBatch::try_new(batch.schema(), columns)?)).await?;
     }
     Ok(())
