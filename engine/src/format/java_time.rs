@@ -37,6 +37,18 @@ pub struct CompiledFormat {
     /// The format as fixed-width digits and literal text, when it is only that
     /// (`yyyy-MM-dd'T'HH:mm:ss.SSS'Z'` and the like): read without chrono.
     fixed: Option<Vec<Piece>>,
+    /// For `fixed`: the number of pieces up to the last of the year, month, day, hour
+    /// and minute, and the width of their text (what [`DateMemo`] remembers).
+    split: Option<(usize, usize)>,
+}
+
+/// What [`CompiledFormat::parse_ms_memo`] remembers of the value before: the text up to
+/// its minute and the fields read from it. Values of a stream mostly share it (events of
+/// the same minute), so only the seconds and milliseconds are read again.
+#[derive(Debug, Default)]
+pub struct DateMemo {
+    prefix: Vec<u8>,
+    fields: [i64; 7],
 }
 
 /// One piece of a fixed-width format.
@@ -115,11 +127,35 @@ fn days_in_month(year: i64, month: i64) -> i64 {
     }
 }
 
+/// For fixed-width `pieces`: how many pieces lead up to the last date, hour or minute field,
+/// and the width of their text; `None` when there is no such field.
+fn prefix_split(pieces: &[Piece]) -> Option<(usize, usize)> {
+    let mut width = 0;
+    let mut split = None;
+    for (i, piece) in pieces.iter().enumerate() {
+        width += match piece {
+            Piece::Literal(_) => 1,
+            Piece::Digits(_, n) => *n,
+        };
+        if matches!(piece, Piece::Digits(f, _) if !matches!(f, Field::Second | Field::Millis)) {
+            split = Some((i + 1, width));
+        }
+    }
+    split
+}
+
 /// `value` read with fixed-width `pieces`: milliseconds since the epoch (UTC), or `None`
 /// when it does not fit them exactly (the caller then asks chrono).
 fn parse_fixed(pieces: &[Piece], value: &[u8]) -> Option<i64> {
-    let mut fields = [1970i64, 1, 1, 0, 0, 0, 0];
-    let mut at = 0;
+    parse_pieces(pieces, value, 0, UNSET).filter(|(at, _)| *at == value.len()).and_then(|(_, fields)| fixed_ms(fields))
+}
+
+/// The fields before any piece is read: 1970-01-01 00:00:00.000.
+const UNSET: [i64; 7] = [1970, 1, 1, 0, 0, 0, 0];
+
+/// Reads `pieces` from `value[at..]` into `fields`: the offset after them and the fields,
+/// or `None` when a piece is not there.
+fn parse_pieces(pieces: &[Piece], value: &[u8], mut at: usize, mut fields: [i64; 7]) -> Option<(usize, [i64; 7])> {
     for piece in pieces {
         match piece {
             Piece::Literal(b) => {
@@ -142,15 +178,14 @@ fn parse_fixed(pieces: &[Piece], value: &[u8]) -> Option<i64> {
             }
         }
     }
+    Some((at, fields))
+}
+
+/// Milliseconds since the epoch (UTC) of the read `fields`; `None` for a date or time
+/// that does not exist (month 13, Feb 29 of a common year, 24:00).
+fn fixed_ms(fields: [i64; 7]) -> Option<i64> {
     let [year, month, day, hour, minute, second, millis] = fields;
-    if at != value.len()
-        || !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 59 {
         return None;
     }
     Some((days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second) * 1_000 + millis)
@@ -165,7 +200,31 @@ impl CompiledFormat {
             chrono::format::StrftimeItems::new(format).parse_to_owned().map_err(|e| format!("cannot read the format {format}: {e}"))?;
         let offset = format.contains("%#z") || format.contains("%z") || format.contains("%:z");
         let fixed = if offset { None } else { fixed_pieces(format) };
-        Ok(CompiledFormat { items, format: format.to_string(), offset, fixed })
+        let split = fixed.as_deref().and_then(prefix_split);
+        Ok(CompiledFormat { items, format: format.to_string(), offset, fixed, split })
+    }
+
+    /// [`Self::parse_ms`] of a value that likely shares its date, hour and minute with the
+    /// value before (`memo`): the same answer, the shared text compared instead of read.
+    pub fn parse_ms_memo(&self, value: &str, memo: &mut DateMemo) -> Option<i64> {
+        if let (Some(pieces), Some((k, width))) = (self.fixed.as_deref(), self.split) {
+            let bytes = value.trim().as_bytes();
+            let head = bytes.get(..width);
+            let fields = match head == Some(memo.prefix.as_slice()) {
+                true => Some(memo.fields),
+                false => parse_pieces(&pieces[..k], bytes, 0, UNSET).map(|(_, fields)| {
+                    memo.prefix.clear();
+                    memo.prefix.extend_from_slice(&bytes[..width]);
+                    memo.fields = fields;
+                    fields
+                }),
+            };
+            let read = fields.and_then(|f| parse_pieces(&pieces[k..], bytes, width, f));
+            if let Some(ms) = read.filter(|(at, _)| *at == bytes.len()).and_then(|(_, f)| fixed_ms(f)) {
+                return Some(ms);
+            }
+        }
+        self.parse_ms(value)
     }
 
     /// Milliseconds since the epoch of `value`, as [`parse_with_format`] reads it.
@@ -321,5 +380,32 @@ mod tests {
                 assert!(compiled.fixed.is_some(), "{pattern} is read without chrono");
             }
         }
+    }
+
+    #[test]
+    fn a_memo_of_the_minute_before_gives_the_same_answers() {
+        let f = java_to_chrono("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'").unwrap_or_default();
+        let compiled = CompiledFormat::new(&f).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(compiled.split, Some((9, 16)), "the memo keeps `2026-01-01T00:00`");
+        let mut memo = DateMemo::default();
+        let values = [
+            "2026-01-01T00:00:01.500Z",
+            "2026-01-01T00:00:02.000Z",  // same minute: only the seconds read
+            "2026-01-01T00:00:61.000Z",  // same minute, no such second
+            "2026-01-01T00:00:03.25Z",   // same minute, short milliseconds: chrono's answer
+            "2026-01-01T00:01:00.000Z",  // the next minute
+            "2026-02-30T00:01:00.000Z",  // no such day
+            "2026-01-01T00:01:00.000Z",  // after a day that does not exist
+            "2026-01-01T00:0",           // shorter than the memo
+            " 2026-01-01T00:01:59.999Z", // spaces around
+            "2024-02-29T23:59:59.999Z",
+        ];
+        for v in values {
+            assert_eq!(compiled.parse_ms_memo(v, &mut memo), parse_with_format(v, &f), "{v}");
+        }
+        // A format without a date or minute field has no memo and reads as before.
+        let seconds = CompiledFormat::new("%S.%3f").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(seconds.split, None);
+        assert_eq!(seconds.parse_ms_memo("05.250", &mut DateMemo::default()), seconds.parse_ms("05.250"));
     }
 }

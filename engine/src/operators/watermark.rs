@@ -185,7 +185,8 @@ impl Watermarks {
             }
             TimeSource::Text(i, Some(format)) => {
                 let text = batch.column(*i).as_string::<i32>();
-                text.iter().map(|v| v.and_then(|v| format.parse_ms(v))).collect()
+                let mut memo = crate::format::java_time::DateMemo::default();
+                text.iter().map(|v| v.and_then(|v| format.parse_ms_memo(v, &mut memo))).collect()
             }
         })
     }

@@ -16,7 +16,7 @@ use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
 use datafusion::common::{exec_err, plan_err, Result as DfResult, ScalarValue};
 use datafusion::logical_expr::{ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
-use crate::format::java_time::{java_to_chrono, CompiledFormat};
+use crate::format::java_time::{java_to_chrono, CompiledFormat, DateMemo};
 
 /// Flink's `TO_TIMESTAMP`: `(VARCHAR [, VARCHAR pattern]) -> TIMESTAMP(3)` (ms, no zone).
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -105,7 +105,8 @@ impl ScalarUDFImpl for ToTimestamp {
                         Ok(f) => f,
                         Err(e) => return exec_err!("{e} of TO_TIMESTAMP"),
                     };
-                    values.iter().map(|v| v.and_then(|v| format.parse_ms(v).or_else(|| parse_default(v)))).collect()
+                    let mut memo = DateMemo::default();
+                    values.iter().map(|v| v.and_then(|v| format.parse_ms_memo(v, &mut memo).or_else(|| parse_default(v)))).collect()
                 }
                 _ => std::iter::repeat_n(None, values.len()).collect(),
             },
