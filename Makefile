@@ -1,5 +1,5 @@
 # Eddy: the two commands of the README are `make demo` and `make test`.
-.PHONY: build demo test test-engine fmt lint services services-down services-status bench bench-compare bench-attacks check
+.PHONY: build demo test test-engine fmt lint services services-down services-status bench bench-compare bench-attacks flamegraphs check
 
 CARGO ?= cargo
 
@@ -62,6 +62,12 @@ bench-compare:
 	test -x target/bench/venv/bin/python || python3 -m venv target/bench/venv
 	target/bench/venv/bin/python -c 'import duckdb, pyflink' 2>/dev/null || target/bench/venv/bin/pip install duckdb apache-flink
 	target/bench/venv/bin/python scripts/bench_compare.py
+
+## Flame graphs (SVG) of Q1, Q1 without DISTINCT, Q2 global and Q3 into docs/perf, from a
+## profiling build under `perf record --call-graph dwarf` (needs perf and `cargo install inferno`).
+flamegraphs:
+	EDDY_KEEP_SYMBOLS=1 $(CARGO) build --workspace --bins --profile profiling
+	scripts/flamegraphs.sh target/profiling/eddy docs/perf
 
 ## Parse and plan the shipped pipelines without running them.
 check: build

@@ -49,6 +49,9 @@ pub struct CompiledFormat {
 pub struct DateMemo {
     prefix: Vec<u8>,
     fields: [i64; 7],
+    /// Milliseconds since the epoch of the remembered minute; `None` when no such
+    /// minute exists (month 13, Feb 30).
+    minute_ms: Option<i64>,
 }
 
 /// One piece of a fixed-width format.
@@ -216,12 +219,17 @@ impl CompiledFormat {
                     memo.prefix.clear();
                     memo.prefix.extend_from_slice(&bytes[..width]);
                     memo.fields = fields;
+                    let [year, month, day, hour, minute, ..] = fields;
+                    memo.minute_ms = fixed_ms([year, month, day, hour, minute, 0, 0]);
                     fields
                 }),
             };
+            // What follows the minute holds only seconds, milliseconds and literal text.
             let read = fields.and_then(|f| parse_pieces(&pieces[k..], bytes, width, f));
-            if let Some(ms) = read.filter(|(at, _)| *at == bytes.len()).and_then(|(_, f)| fixed_ms(f)) {
-                return Some(ms);
+            if let (Some((at, [.., second, millis])), Some(minute_ms)) = (read, memo.minute_ms) {
+                if at == bytes.len() && second <= 59 {
+                    return Some(minute_ms + second * 1_000 + millis);
+                }
             }
         }
         self.parse_ms(value)
