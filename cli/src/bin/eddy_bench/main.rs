@@ -115,9 +115,12 @@ struct Args {
     /// Run the Kafka path on rdkafka's MockCluster (no services; see `mock_kafka.rs`).
     #[arg(long)]
     mock_kafka: bool,
-    /// Events for the MockCluster benchmark (at most 250,000: see `mock_kafka.rs`).
+    /// Events for the MockCluster benchmark (at most 62,500 per partition: see `mock_kafka.rs`).
     #[arg(long, default_value_t = 250_000)]
     mock_events: u64,
+    /// Partitions of the MockCluster benchmark's topic.
+    #[arg(long, default_value_t = 4)]
+    mock_partitions: i32,
     /// Events per second of the MockCluster alert-latency run.
     #[arg(long, default_value_t = 100_000)]
     mock_rate: u64,
@@ -811,7 +814,7 @@ async fn main() -> anyhow::Result<()> {
         scaling::scaling(&args.data_dir, args.window_events)?;
     }
     if args.mock_kafka {
-        mock_kafka::mock_kafka(&args.data_dir, args.mock_events, args.mock_rate).await?;
+        mock_kafka::mock_kafka(&args.data_dir, args.mock_events, args.mock_partitions, args.mock_rate).await?;
     }
     if args.checkpoints {
         std::fs::create_dir_all(&args.data_dir)?;

@@ -6,10 +6,10 @@
 //! topics in memory. Eddy talks to it exactly as to Apache Kafka (the same source and
 //! sink, the same rdkafka client).
 //!
-//! 1. The server-log file (`events` rows, 10,000 accounts) is produced to a 4-partition
-//!    topic, keyed by account_id, then one row per partition a day later in event time (an
-//!    `other` event, which no pattern variable takes), so the watermark passes every
-//!    real row.
+//! 1. The server-log file (`events` rows, 10,000 accounts) is produced to a topic of
+//!    `--mock-partitions` partitions (4 by default), keyed by account_id, then one row
+//!    per partition a day later in event time (an `other` event, which no pattern
+//!    variable takes), so the watermark passes every real row.
 //! 2. A bare rdkafka `StreamConsumer` (the consumer Eddy's source uses, assigned every
 //!    partition as Eddy's source is) reads the topic:
 //!    the rate no Kafka consumer on this machine can beat.
@@ -42,9 +42,10 @@ use super::{
 
 const TOPIC: &str = "server-logs";
 const ALERTS: &str = "alerts";
-/// Partitions of the filled topic: librdkafka's mock broker keeps at most 5 MB per
-/// partition (older records are dropped), about 60,000 of these 66-byte records.
-const PARTITIONS: i32 = 4;
+/// Records of the filled topic per partition at most: librdkafka's mock broker keeps at
+/// most 5 MB per partition (older records are dropped), about 62,500 of these 66-byte
+/// records.
+const PER_PARTITION: u64 = 62_500;
 
 /// Runs the mock-broker benchmarks over the first `events` rows of a generated server-log
 /// file under `dir`, then the alert latency at `rate` events/s.
@@ -52,8 +53,10 @@ const PARTITIONS: i32 = 4;
 /// Errors: the mock cluster cannot start, a file cannot be generated or produced, the
 /// query fails or stalls (no progress for 60 s), or it writes a different number of
 /// alerts than `eddy run` over the file.
-pub async fn mock_kafka(dir: &Path, events: u64, rate: u64) -> anyhow::Result<()> {
-    anyhow::ensure!(events <= 250_000, "the mock broker keeps 5 MB per partition: at most 250,000 events fit in {PARTITIONS} partitions");
+pub async fn mock_kafka(dir: &Path, events: u64, partitions: i32, rate: u64) -> anyhow::Result<()> {
+    anyhow::ensure!(partitions > 0, "the topic needs a partition");
+    let fit = PER_PARTITION * partitions as u64;
+    anyhow::ensure!(events <= fit, "the mock broker keeps 5 MB per partition: at most {fit} events fit in {partitions} partitions");
     std::fs::create_dir_all(dir)?;
     let dir = dir.canonicalize()?;
     let file = dir.join(format!("server-logs-{events}.csv"));
@@ -62,9 +65,9 @@ pub async fn mock_kafka(dir: &Path, events: u64, rate: u64) -> anyhow::Result<()
 
     let mock = MockCluster::new(1)?;
     let bootstrap = mock.bootstrap_servers();
-    mock.create_topic(TOPIC, PARTITIONS, 1)?;
-    mock.create_topic(ALERTS, PARTITIONS, 1)?;
-    println!("Kafka path on rdkafka's MockCluster ({bootstrap}), {events} server-log events, {PARTITIONS} partitions");
+    mock.create_topic(TOPIC, partitions, 1)?;
+    mock.create_topic(ALERTS, partitions, 1)?;
+    println!("Kafka path on rdkafka's MockCluster ({bootstrap}), {events} server-log events, {partitions} partitions");
 
     let text = std::fs::read_to_string(&file)?;
     // Keyed by account_id, as a fraud topic is: each account's rows stay in one partition
@@ -77,8 +80,8 @@ pub async fn mock_kafka(dir: &Path, events: u64, rate: u64) -> anyhow::Result<()
     produce(&bootstrap, TOPIC, &records).await?;
     report("  produced to the mock broker", records.len(), start.elapsed());
     drop(records);
-    end_of_input(&bootstrap, last_ts + 86_400).await?;
-    let n = events as usize + PARTITIONS as usize;
+    end_of_input(&bootstrap, partitions, last_ts + 86_400).await?;
+    let n = events as usize + partitions as usize;
 
     // A bare consumer of the same topic.
     let consumer: StreamConsumer = ClientConfig::new()
@@ -87,11 +90,11 @@ pub async fn mock_kafka(dir: &Path, events: u64, rate: u64) -> anyhow::Result<()
         .set("auto.offset.reset", "earliest")
         .create()?;
     // Assigned, not subscribed: Eddy's source assigns its partitions too.
-    let mut partitions = rdkafka::TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        partitions.add_partition_offset(TOPIC, p, rdkafka::Offset::Beginning)?;
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        assignment.add_partition_offset(TOPIC, p, rdkafka::Offset::Beginning)?;
     }
-    consumer.assign(&partitions)?;
+    consumer.assign(&assignment)?;
     let mut seen = 0;
     let mut first = None;
     while seen < n {
@@ -161,9 +164,9 @@ pub async fn mock_kafka(dir: &Path, events: u64, rate: u64) -> anyhow::Result<()
 
 /// One `other` event per partition at `ts` (epoch seconds): each partition's watermark
 /// passes every real row, as later traffic would move it on a live topic.
-async fn end_of_input(bootstrap: &str, ts: i64) -> anyhow::Result<()> {
+async fn end_of_input(bootstrap: &str, partitions: i32, ts: i64) -> anyhow::Result<()> {
     let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", bootstrap).create()?;
-    for p in 0..PARTITIONS {
+    for p in 0..partitions {
         let id = format!("00000000-0000-4000-8000-{p:012}");
         let line = format!("{id},99999,other,O,{ts}");
         producer.send(FutureRecord::to(TOPIC).partition(p).key(&id).payload(&line), Duration::from_secs(10)).await.map_err(|(e, _)| e)?;
