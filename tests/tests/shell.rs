@@ -63,6 +63,10 @@ async fn shell_multi_line_errors_push_query_ctrl_c_and_history() {
     ok(p.exp_string("| Query ID"), "history recalled SHOW QUERIES");
     ok(p.send_line("SHOW STREAMS;").map(|_| String::new()), "send");
     ok(p.exp_string("| PTY_IN "), "the catalog survived the restart (ksqlDB spells names upper-case)");
+    // Ctrl-D once the prompt is back, as a user presses it: typed while the terminal is
+    // still in cooked mode (before the editor takes it raw again), the tty keeps it as a
+    // NUL byte, not an end of input, and the shell waits on.
+    ok(p.exp_string("eddy> "), "prompt after SHOW STREAMS");
     p.send_control('d').unwrap_or_else(|e| panic!("ctrl-d: {e}"));
     ok(p.exp_eof(), "Ctrl-D exits");
     let log = read_file(&state.join("eddy.log"));

@@ -118,7 +118,7 @@ struct Args {
     /// Events for the MockCluster benchmark (at most 62,500 per partition: see `mock_kafka.rs`).
     #[arg(long, default_value_t = 250_000)]
     mock_events: u64,
-    /// Partitions of the MockCluster benchmark's topic.
+    /// Partitions of the MockCluster benchmark's topic (see `mock_kafka.rs`).
     #[arg(long, default_value_t = 4)]
     mock_partitions: i32,
     /// Events per second of the MockCluster alert-latency run.
