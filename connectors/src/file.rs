@@ -359,4 +359,61 @@ mod tests {
         let _ = std::fs::remove_dir_all(&root);
         Ok(())
     }
+
+    /// Each micro-batch's rows name their own file (the `topic` column is shared between
+    /// batches of one file, never carried to the next), with the lines as they are and
+    /// offsets counted on across the directory.
+    #[tokio::test]
+    async fn batches_of_a_directory_name_their_file_and_keep_their_lines() -> eddy_engine::Result<()> {
+        use arrow::array::AsArray;
+        let dir = std::env::temp_dir().join(format!("eddy-file-batches-{}", std::process::id()));
+        let io = |source| ConnectorError::File { path: dir.display().to_string(), source };
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        std::fs::write(dir.join("a.csv"), "a1\na2\r\na3\n").map_err(io)?;
+        std::fs::write(dir.join("b.csv"), "b1\n\nb2\nb3\nb4\nb5").map_err(io)?;
+        let options = FileOptions {
+            path: dir.display().to_string(),
+            format: eddy_engine::options::Format::Json,
+            error_policy: eddy_engine::options::ErrorPolicy::Skip,
+            dead_letter: None,
+            batch_max_rows: 2,
+            truncate: None,
+            ignore_null_fields: false,
+            timestamp_iso: false,
+        };
+        let mut source = FileSource::open(&options, 1).await?;
+        let mut rows = Vec::new();
+        while let Some(batch) = source.next_batch().await? {
+            let r = &batch.records;
+            assert_eq!(r.column(0).null_count(), r.num_rows(), "a file line has no key");
+            let values = r.column(1).as_binary::<i32>();
+            let topics = r.column(2).as_string::<i32>();
+            let offsets = r.column(4).as_primitive::<arrow::datatypes::Int64Type>();
+            for i in 0..r.num_rows() {
+                let file = std::path::Path::new(topics.value(i)).file_name().map(|n| n.to_string_lossy().into_owned());
+                rows.push((
+                    r.num_rows(),
+                    String::from_utf8_lossy(values.value(i)).into_owned(),
+                    file.unwrap_or_default(),
+                    offsets.value(i),
+                ));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        let expected: Vec<(usize, String, String, i64)> = [
+            (2, "a1", "a.csv", 0),
+            (2, "a2", "a.csv", 1),
+            (1, "a3", "a.csv", 2),
+            (2, "b1", "b.csv", 3),
+            (2, "b2", "b.csv", 5),
+            (2, "b3", "b.csv", 6),
+            (2, "b4", "b.csv", 7),
+            (1, "b5", "b.csv", 8),
+        ]
+        .into_iter()
+        .map(|(n, v, f, o)| (n, v.to_string(), f.to_string(), o))
+        .collect();
+        assert_eq!(rows, expected, "(rows in the batch, value, file, offset)");
+        Ok(())
+    }
 }

@@ -411,6 +411,9 @@ mod tests {
         for v in values {
             assert_eq!(compiled.parse_ms_memo(v, &mut memo), parse_with_format(v, &f), "{v}");
         }
+        // The memo was read and kept up to date, not passed by for the full reader.
+        assert_eq!(memo.prefix, b"2024-02-29T23:59");
+        assert_eq!(memo.minute_ms, Some(1_709_251_140_000));
         // A format without a date or minute field has no memo and reads as before.
         let seconds = CompiledFormat::new("%S.%3f").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(seconds.split, None);
