@@ -74,18 +74,37 @@ broker_up() {
   log "Tansu $TANSU_VERSION started on $BROKER_HOST:$BROKER_PORT (pid $(cat "$RUN_DIR/tansu.pid"), log $data/broker.log)"
 }
 
+# The tests and the demo connect as postgres@127.0.0.1:5432/postgres without a password.
+postgres_check() {
+  command -v psql >/dev/null || return 0
+  local i
+  for ((i = 0; i < 30; i++)); do  # a server that just opened its port may still be starting
+    psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -Atqc 'SELECT 1' >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  log "PostgreSQL answers on $PG_HOST:$PG_PORT but user postgres cannot connect to database postgres without a password:"
+  psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -Atqc 'SELECT 1' 2>&1 | head -n 3 >&2 || true
+  log "the tests need trust authentication for 127.0.0.1 (pg_hba.conf: host all all 127.0.0.1/32 trust)"
+  return 1
+}
+
 postgres_up() {
-  if port_open "$PG_HOST" "$PG_PORT"; then return; fi
+  if port_open "$PG_HOST" "$PG_PORT"; then postgres_check; return; fi
   log "PostgreSQL is down; starting it"
   if ! command -v pg_ctlcluster >/dev/null; then
     log "PostgreSQL is not installed; installing it from Debian's packages"
     (apt-get update -qq || apt-get update -qq) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+    # A cluster installed here, for tests only: trust local connections, as the tests expect.
+    local hba
+    hba=$(ls /etc/postgresql/*/main/pg_hba.conf | sort -V | tail -n 1)
+    printf 'local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n' >"$hba"
   fi
   local version
   version=$(ls /etc/postgresql | sort -V | tail -n 1)
   pg_ctlcluster --skip-systemctl-redirect "$version" main start
   touch "$RUN_DIR/postgres.started"
   wait_port "$PG_HOST" "$PG_PORT" 30 "PostgreSQL"
+  postgres_check
 }
 
 up() {
