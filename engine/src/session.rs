@@ -19,10 +19,19 @@ pub const CHECKPOINT_INTERVAL: &str = "execution.checkpointing.interval";
 /// row (Flink's option; `1 h`, `30 min`, or milliseconds). Without it such a join is refused.
 pub const STATE_TTL: &str = "table.exec.state.ttl";
 
+/// `table.optimizer.agg-phase-strategy`: whether an aggregation on several workers is
+/// pre-aggregated before its key exchange (Flink's option): `AUTO` and `TWO_PHASE` (where
+/// it can be: not session windows, DISTINCT or a late-rows topic), `ONE_PHASE` (never).
+pub const AGG_PHASE_STRATEGY: &str = "table.optimizer.agg-phase-strategy";
+
 /// The properties `SET` accepts, with the values each allows (`None`: any; durations are
 /// checked by [`parse_duration_ms`]).
-const KNOWN: &[(&str, Option<&[&str]>)] =
-    &[(AUTO_OFFSET_RESET, Some(&["earliest", "latest"])), (CHECKPOINT_INTERVAL, None), (STATE_TTL, None)];
+const KNOWN: &[(&str, Option<&[&str]>)] = &[
+    (AUTO_OFFSET_RESET, Some(&["earliest", "latest"])),
+    (CHECKPOINT_INTERVAL, None),
+    (STATE_TTL, None),
+    (AGG_PHASE_STRATEGY, Some(&["AUTO", "ONE_PHASE", "TWO_PHASE"])),
+];
 
 /// Properties ksqlDB and Kafka Streams know that Eddy has no use for: `SET` accepts
 /// them with a warning, as ksqlDB's clients and scripts send them. Besides these, every
@@ -143,6 +152,12 @@ impl Session {
     /// The state TTL `table.exec.state.ttl` asks for (ms), if set.
     pub fn state_ttl_ms(&self) -> Option<u64> {
         self.properties.get(STATE_TTL).and_then(|v| parse_duration_ms(v).ok())
+    }
+
+    /// Whether `table.optimizer.agg-phase-strategy` is `ONE_PHASE`: no pre-aggregation before
+    /// the key exchange.
+    pub fn one_phase_aggregation(&self) -> bool {
+        self.properties.get(AGG_PHASE_STRATEGY).is_some_and(|v| v == "one_phase")
     }
 
     /// The startup mode `auto.offset.reset` asks for, if set.

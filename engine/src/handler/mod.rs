@@ -195,14 +195,15 @@ impl Engine {
 /// `execution.checkpointing.interval`.
 pub(crate) fn with_session(plan: Arc<QueryPlan>, session: &crate::session::Session) -> Arc<QueryPlan> {
     let plan = with_startup(plan, session.startup());
-    match session.checkpoint_interval_ms() {
-        Some(ms) if plan.checkpoint_interval_ms != Some(ms) => {
-            let mut plan = plan.as_ref().clone();
-            plan.checkpoint_interval_ms = Some(ms);
-            Arc::new(plan)
-        }
-        _ => plan,
+    let interval = session.checkpoint_interval_ms().or(plan.checkpoint_interval_ms);
+    let one_phase = session.one_phase_aggregation();
+    if interval == plan.checkpoint_interval_ms && one_phase == plan.one_phase_aggregation {
+        return plan;
     }
+    let mut plan = plan.as_ref().clone();
+    plan.checkpoint_interval_ms = interval;
+    plan.one_phase_aggregation = one_phase;
+    Arc::new(plan)
 }
 
 /// `plan` reading its Kafka source from `startup` when its consumer group has no

@@ -31,4 +31,4 @@ pub use projection::Projection;
 pub use temporal_join::TemporalJoin;
 pub use union_all::{UnionAll, UnionBranchChain};
 pub use watermark::{Watermarks, META_ROWTIME};
-pub use window_aggregate::WindowAggregate;
+pub use window_aggregate::{LocalAggregate, WindowAggregate};

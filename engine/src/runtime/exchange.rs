@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{EngineError, Result};
 use crate::operator::{Message, Timestamp};
+use crate::operators::LocalAggregate;
 use crate::partitioning::route_by_key;
 use crate::record::RawColumn;
 
@@ -66,6 +67,9 @@ pub enum Downstream {
         outlets: Vec<Outlet>,
         /// The group key expressions.
         keys: Vec<Arc<dyn PhysicalExpr>>,
+        /// A local aggregation's partial states ([`LocalAggregate::is_partial`]) are split
+        /// by these, their key columns (`None`: no local aggregation).
+        partial_keys: Option<Vec<Arc<dyn PhysicalExpr>>>,
     },
     /// A two-input join's rows (tagged with their side by the join's front,
     /// [`crate::operators::join_front::side_of`]) split by the hash of that side's key:
@@ -92,7 +96,11 @@ impl Downstream {
                 let route: Vec<usize> = partitions.values().iter().map(|&p| worker(p)).collect();
                 send_split(outlets, &batch, &route).await
             }
-            (Downstream::ByKey { outlets, keys }, Message::Batch(batch)) => {
+            (Downstream::ByKey { outlets, keys, partial_keys }, Message::Batch(batch)) => {
+                let keys = match partial_keys {
+                    Some(p) if LocalAggregate::is_partial(&batch) => p,
+                    _ => keys,
+                };
                 if outlets.len() == 1 || keys.is_empty() {
                     return match outlets.first() {
                         Some(o) => o.send(Message::Batch(batch)).await,

@@ -145,7 +145,13 @@ impl PlanGraph {
         if let Some(a) = &plan.aggregate {
             let keys: Vec<String> = a.keys.iter().map(|k| k.display.clone()).collect();
             let state = if a.window.is_some() { "open windows and their accumulators" } else { "groups and their accumulators" };
-            add("window aggregate", a.to_string().replace('\n', " "), workers, Some(state), exchange(keys));
+            // Pre-aggregated per batch on the front workers (Flink's local-global
+            // aggregation): partial states cross the exchange.
+            let distribution = match (workers > 1, super::pipeline::local_aggregation(plan)) {
+                (true, true) => format!("{} of local partial aggregates", exchange(keys)),
+                _ => exchange(keys),
+            };
+            add("window aggregate", a.to_string().replace('\n', " "), workers, Some(state), distribution);
             if let Some(h) = &plan.having {
                 add("having", h.display.clone(), workers, None, "forward".into());
             }

@@ -11,11 +11,14 @@
 //! ([`super::exchange`]):
 //!
 //! ```text
-//! source --by partition--> n x front (decode .. watermark .. filter)
+//! source --by partition--> n x front (decode .. watermark .. filter [local aggregate])
 //!        --by key--> n x back (window aggregate [having] | match_recognize [filter] .. project) --> sink
 //! ```
 //!
-//! `front_operators` and `back_operators` build the two halves. A two-input join (interval,
+//! `front_operators` and `back_operators` build the two halves. An aggregation that can
+//! be pre-aggregated ([`local_aggregation`]) ends the front with a
+//! [`crate::operators::LocalAggregate`], and partial states cross the exchange by their
+//! key columns instead of rows (Flink's local-global aggregation). A two-input join (interval,
 //! event-time temporal) has the same shape: the front runs each input's chain on its
 //! share of both inputs' partitions ([`crate::operators::JoinFront`]), and the exchange
 //! routes each side's rows by that side's key, so equal keys meet on one join worker:
@@ -67,8 +70,8 @@ use crate::error::{EngineError, Result};
 use crate::metrics::QueryMetrics;
 use crate::operator::{Collector, Message, Operator, Timestamp, PROCESSING_TIME_INTERVAL_MS};
 use crate::operators::{
-    Changelog, Decode, Filter, HavingDeletes, IntervalJoin, JoinFront, JoinSide, LookupJoin, MatchRecognize, MetaColumns, Projection,
-    UnionAll, UnionBranchChain, UnionInput, Watermarks, WindowAggregate, META_ROWTIME,
+    Changelog, Decode, Filter, HavingDeletes, IntervalJoin, JoinFront, JoinSide, LocalAggregate, LookupJoin, MatchRecognize, MetaColumns,
+    Projection, UnionAll, UnionBranchChain, UnionInput, Watermarks, WindowAggregate, META_ROWTIME,
 };
 use crate::options::{ConnectorOptions, ErrorPolicy};
 use crate::record::RawColumn;
@@ -195,7 +198,7 @@ pub(super) async fn open(
         // source -> decode .. watermark -> lookup join -> filter .. project -> sink (stateless).
         let (front, input_schema) = front_operators(&plan, &metrics, &partitions)?;
         let join = LookupJoin::new(j, &input_schema, plan.source.schema.fields().len())?;
-        let back = back_operators(&plan, &metrics, &join.output_schema())?;
+        let back = back_operators(&plan, &metrics, &join.output_schema(), false)?;
         let (front_tx, front_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (join_tx, join_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (back_tx, back_rx) = mpsc::channel(CHANNEL_CAPACITY);
@@ -227,7 +230,7 @@ pub(super) async fn open(
         // join -> filter .. project -> sink, one task.
         let parts = join_operators(&plan, &metrics, &partitions)?;
         let mut ops: Vec<Box<dyn Operator>> = vec![Box::new(parts.front), parts.join];
-        ops.extend(back_operators(&plan, &metrics, &parts.schema)?);
+        ops.extend(back_operators(&plan, &metrics, &parts.schema, false)?);
         let me = task(0, 0, 1);
         me.restore(&mut ops, &states)?;
         let (ops_tx, ops_rx) = mpsc::channel(CHANNEL_CAPACITY);
@@ -242,7 +245,7 @@ pub(super) async fn open(
             back_txs.push(tx);
             let parts = join_operators(&plan, &metrics, &[])?;
             let mut ops: Vec<Box<dyn Operator>> = vec![parts.join];
-            ops.extend(back_operators(&plan, &metrics, &parts.schema)?);
+            ops.extend(back_operators(&plan, &metrics, &parts.schema, false)?);
             let me = task(1, i, backs);
             me.restore(&mut ops, &states)?;
             tasks.push(tokio::spawn(run_operators(ops, Inputs::new(rx, workers), Downstream::One(Outlet::new(sink_tx.clone(), i)), me)));
@@ -275,7 +278,7 @@ pub(super) async fn open(
     } else if workers == 1 {
         let (front, input_schema) = front_operators(&plan, &metrics, &partitions)?;
         let mut ops = front;
-        ops.extend(back_operators(&plan, &metrics, &input_schema)?);
+        ops.extend(back_operators(&plan, &metrics, &input_schema, false)?);
         let me = task(0, 0, 1);
         me.restore(&mut ops, &states)?;
         let (ops_tx, ops_rx) = mpsc::channel(CHANNEL_CAPACITY);
@@ -296,11 +299,19 @@ pub(super) async fn open(
             back_txs.push(tx);
             back_rxs.push(rx);
         }
+        // An aggregation is pre-aggregated per batch on the front workers (Flink's
+        // local-global aggregation): partial states cross the exchange, routed by their
+        // key columns.
+        let local = local_aggregation(&plan);
+        let partial_keys = match (&plan.aggregate, local) {
+            (Some(a), true) => Some(LocalAggregate::partial_keys(a.keys.len())),
+            _ => None,
+        };
         let mut front_txs = Vec::with_capacity(workers);
         for (i, rx) in back_rxs.into_iter().enumerate() {
             // Back worker i: window aggregate .. project, fed by every front worker.
             let (front, input_schema) = front_operators(&plan, &metrics, &[])?;
-            let mut ops = back_operators(&plan, &metrics, &input_schema)?;
+            let mut ops = back_operators(&plan, &metrics, &input_schema, local)?;
             let me = task(front.len(), i, backs);
             me.restore(&mut ops, &states)?;
             tasks.push(tokio::spawn(run_operators(ops, Inputs::new(rx, workers), Downstream::One(Outlet::new(sink_tx.clone(), i)), me)));
@@ -308,13 +319,23 @@ pub(super) async fn open(
         for i in 0..workers {
             // Front worker i: the partitions p with p mod n = i.
             let mine: Vec<i32> = partitions.iter().copied().filter(|p| p.rem_euclid(workers as i32) as usize == i).collect();
-            let (mut ops, _) = front_operators(&plan, &metrics, &mine)?;
+            let (mut ops, schema) = front_operators(&plan, &metrics, &mine)?;
             let me = task(0, i, workers);
             me.restore(&mut ops, &states)?;
+            if let (Some(a), true) = (&plan.aggregate, local) {
+                // Stateless, after the restore: it takes no place in the checkpoint's
+                // chain of operators, so a query keeps its checkpoints across parallelisms.
+                ops.push(Box::new(LocalAggregate::new(a, &schema)?));
+            }
             let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
             front_txs.push(Outlet::new(tx, 0));
             let outlets: Vec<Outlet> = back_txs.iter().map(|t| Outlet::new(t.clone(), i)).collect();
-            tasks.push(tokio::spawn(run_operators(ops, Inputs::new(rx, 1), Downstream::ByKey { outlets, keys: keys.clone() }, me)));
+            tasks.push(tokio::spawn(run_operators(
+                ops,
+                Inputs::new(rx, 1),
+                Downstream::ByKey { outlets, keys: keys.clone(), partial_keys: partial_keys.clone() },
+                me,
+            )));
         }
         drop(back_txs);
         tasks.push(tokio::spawn(run_source(
@@ -777,7 +798,21 @@ pub(super) fn decode_operator(
 /// The operators after the key exchange (or after a lookup join): [filter] (after a
 /// lookup join), [match_recognize -> [filter]] or [window aggregate -> [having]], then
 /// project.
-fn back_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, input: &SchemaRef) -> Result<Vec<Box<dyn Operator>>> {
+/// Whether an aggregation running on several workers is pre-aggregated before its key
+/// exchange ([`LocalAggregate::applies`]), unless the session's
+/// `table.optimizer.agg-phase-strategy` is `ONE_PHASE`.
+pub fn local_aggregation(plan: &QueryPlan) -> bool {
+    if plan.one_phase_aggregation {
+        return false;
+    }
+    let late_rows_to_topic = plan.source.event_time.late_rows_topic.is_some();
+    plan.aggregate.as_ref().is_some_and(|a| LocalAggregate::applies(a, late_rows_to_topic))
+}
+
+/// The operators behind the key exchange (all of them at parallelism 1), over `input`
+/// (the front's output schema); `partials`: the aggregation merges a
+/// [`LocalAggregate`]'s partial states instead of reading rows.
+fn back_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, input: &SchemaRef, partials: bool) -> Result<Vec<Box<dyn Operator>>> {
     let mut ops: Vec<Box<dyn Operator>> = Vec::new();
     if let (Some(filter), true) = (&plan.filter, plan.lookup_join.is_some() || plan.interval_join.is_some() || plan.temporal_join.is_some())
     {
@@ -800,7 +835,11 @@ fn back_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, input: &SchemaR
     let kafka_sink = matches!(plan.sink.connector, ConnectorOptions::Kafka(_));
     let mut marks_deletes = false;
     if let Some(aggregate) = &plan.aggregate {
-        ops.push(Box::new(WindowAggregate::new(aggregate, input, metrics.clone())?));
+        let mut op = WindowAggregate::new(aggregate, input, metrics.clone())?;
+        if partials {
+            op = op.merging_partials();
+        }
+        ops.push(Box::new(op));
         // Sessions with EMIT CHANGES mark the sessions merges replaced (the planner lets
         // them write to keyed Kafka topics only).
         marks_deletes = aggregate.emit == crate::sql::ast::Emit::Changes

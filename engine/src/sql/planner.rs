@@ -148,6 +148,9 @@ pub struct QueryPlan {
     /// `'execution.checkpointing.interval'` of the session that created the query (ms);
     /// `None`: the engine's default.
     pub checkpoint_interval_ms: Option<u64>,
+    /// The session's `table.optimizer.agg-phase-strategy` is `ONE_PHASE`: an aggregation
+    /// on several workers is not pre-aggregated before its key exchange.
+    pub one_phase_aggregation: bool,
     /// The Flink statement set the query's INSERT belongs to
     /// ([`super::ast::ParsedStatement::statement_set`]): the queries of one set that read
     /// the same source share one read of it ([`crate::runtime::shared_read`]).
@@ -1622,6 +1625,7 @@ impl SelectPlan {
             output_schema,
             sink,
             checkpoint_interval_ms: None,
+            one_phase_aggregation: false,
             statement_set: None,
         }
     }

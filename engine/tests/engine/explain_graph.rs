@@ -32,9 +32,29 @@ async fn explain_lists_the_graph_after_the_operators() {
     n1 decode x2 <- n0 (by partition)
     n2 watermark x2 <- n1 (forward) state: per-partition watermarks
     n3 filter x2 <- n2 (forward)
-    n4 window aggregate x2 <- n3 (hash [pay.account]) state: open windows and their accumulators
+    n4 window aggregate x2 <- n3 (hash [pay.account] of local partial aggregates) state: open windows and their accumulators
     n5 project x2 <- n4 (forward)
     n6 sink x1 <- n5 (merge)"
+    );
+}
+
+/// Flink's `table.optimizer.agg-phase-strategy`: `ONE_PHASE` sends the rows themselves
+/// across the key exchange, no local pre-aggregation.
+#[tokio::test]
+async fn one_phase_aggregation_sends_rows_to_the_exchange() {
+    let plan = explain(
+        "SET 'table.optimizer.agg-phase-strategy' = 'ONE_PHASE';
+         EXPLAIN CREATE TABLE totals AS SELECT ACCOUNT, COUNT(*) AS N FROM pay WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY ACCOUNT EMIT CHANGES;",
+    )
+    .await;
+    assert!(plan.contains("    n3 window aggregate x2 <- n2 (hash [pay.account]) state: open windows"), "{plan}");
+    let two = explain("SET 'table.optimizer.agg-phase-strategy' = 'two_phase';
+         EXPLAIN CREATE TABLE totals AS SELECT ACCOUNT, COUNT(*) AS N FROM pay WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY ACCOUNT EMIT CHANGES;").await;
+    assert!(two.contains("    n3 window aggregate x2 <- n2 (hash [pay.account] of local partial aggregates) state"), "{two}");
+    let bad = explain("SET 'table.optimizer.agg-phase-strategy' = 'THREE_PHASE';").await;
+    assert_eq!(
+        bad,
+        "error: invalid value 'THREE_PHASE' for property 'table.optimizer.agg-phase-strategy' (line 1, column 1); use one of: AUTO, ONE_PHASE, TWO_PHASE"
     );
 }
 

@@ -216,6 +216,25 @@ impl Groups {
         Ok((keys, values))
     }
 
+    /// The key columns of every group and, per aggregate, its state fields, leaving the
+    /// groups empty (DataFusion's tables and accumulators keep their allocations, so the
+    /// next batch reuses them): a local pre-aggregation's output.
+    ///
+    /// Errors: an accumulator cannot give its state.
+    pub(super) fn drain(&mut self) -> Result<(Vec<ArrayRef>, Vec<Vec<ArrayRef>>)> {
+        let states = self.accumulators.iter_mut().map(|a| a.state(EmitTo::All)).collect::<Result<Vec<_>, _>>()?;
+        let keys = match &mut self.keys {
+            Keys::Keyed(k) => k.emit(EmitTo::All)?,
+            Keys::Global { present } => {
+                *present = false;
+                Vec::new()
+            }
+        };
+        self.changed.clear();
+        self.any_changed = false;
+        Ok((keys, states))
+    }
+
     /// For a checkpoint: the key columns of every group and, per aggregate, its state
     /// fields, keeping everything.
     ///
@@ -230,7 +249,25 @@ impl Groups {
     ///
     /// Errors: the state does not fit the accumulators.
     pub(super) fn merge(&mut self, keys: Option<&[ArrayRef]>, rows: usize, states: &[Vec<ArrayRef>]) -> Result<()> {
+        self.merge_marking(keys, rows, states, false)
+    }
+
+    /// Merges `rows` partial aggregates of another worker (as [`Groups::merge`]) and
+    /// marks their groups changed, as rows adding to them would.
+    ///
+    /// Errors: the state does not fit the accumulators.
+    pub(super) fn merge_partial(&mut self, keys: Option<&[ArrayRef]>, rows: usize, states: &[Vec<ArrayRef>]) -> Result<()> {
+        self.merge_marking(keys, rows, states, true)
+    }
+
+    fn merge_marking(&mut self, keys: Option<&[ArrayRef]>, rows: usize, states: &[Vec<ArrayRef>], mark: bool) -> Result<()> {
         let groups = self.intern(keys, rows)?;
+        if mark && rows > 0 {
+            for &g in &groups {
+                self.changed[g] = true;
+            }
+            self.any_changed = true;
+        }
         let total = self.len();
         for (acc, fields) in self.accumulators.iter_mut().zip(states) {
             acc.merge_batch(fields, &groups, total)?;

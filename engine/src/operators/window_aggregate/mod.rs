@@ -24,6 +24,11 @@
 //! Sessions with `EMIT CHANGES` emit each changed session after the batch, after a
 //! retraction of each emitted session a merge replaced (rows end with `__delete`).
 //!
+//! **Two phases.** On several workers an aggregation that allows it is pre-aggregated
+//! per batch before the key exchange ([`LocalAggregate`], `local.rs`); the operator
+//! behind it ([`WindowAggregate::merging_partials`]) merges partial states instead of
+//! adding rows, with the same windows, lateness and emission.
+//!
 //! **Checkpoints.** Barriers pass at once; the state is snapshotted with them (see
 //! [`Operator::snapshot`] for the Arrow layout) and restored on start, so a restart
 //! neither loses the rows of open windows nor counts a row twice. A restore with another
@@ -36,7 +41,10 @@
 //! too). It becomes the Kafka record timestamp, as in ksqlDB.
 
 mod groups;
+mod local;
 mod session;
+
+pub use self::local::LocalAggregate;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -129,6 +137,8 @@ pub struct WindowAggregate {
     /// its last row's time, not the end of its gap (Flink's `window_end`).
     shown_end_offset: i64,
     late: LateRows,
+    /// The input is partial aggregates of a [`LocalAggregate`] (`local.rs`) as well as rows.
+    partials: bool,
     metrics: Arc<QueryMetrics>,
     reported: (i64, i64),
     batches: u64,
@@ -141,35 +151,9 @@ impl WindowAggregate {
     /// Errors: `input` lacks `__rowtime`, or DataFusion cannot group by the key types.
     pub fn new(plan: &AggregatePlan, input: &Schema, metrics: Arc<QueryMetrics>) -> Result<Self> {
         let rowtime = input.index_of(META_ROWTIME).map_err(|_| EngineError::Internal("no __rowtime column".into()))?;
-        let key_schema = if plan.keys.is_empty() {
-            None
-        } else {
-            let fields = plan
-                .keys
-                .iter()
-                .enumerate()
-                .map(|(i, k)| Ok(Field::new(format!("key_{i}"), k.expr.return_field(input)?.data_type().clone(), true)))
-                .collect::<Result<Vec<_>>>()?;
-            Some(Arc::new(Schema::new(fields)))
-        };
+        let key_schema = key_schema(plan, input)?;
         let late = LateRows::new(input, metrics.clone());
-        let mut aggregates: Vec<Aggregate> = plan
-            .aggregates
-            .iter()
-            .map(|a| {
-                let mut inputs = a.function.expressions();
-                inputs.extend(a.function.order_bys().iter().map(|o| o.expr.clone()));
-                Aggregate { function: a.function.clone(), inputs, filter: a.filter.clone() }
-            })
-            .collect();
-        // The row's time of each result: the largest `__rowtime` it aggregates (ksqlDB's,
-        // that is Kafka Streams', rule for an aggregation's record timestamp).
-        let rowtime_input: Arc<dyn PhysicalExpr> = Arc::new(Column::new(META_ROWTIME, rowtime));
-        let max_rowtime = AggregateExprBuilder::new(max_udaf(), vec![rowtime_input.clone()])
-            .schema(Arc::new(input.clone()))
-            .alias(META_ROWTIME)
-            .build()?;
-        aggregates.push(Aggregate { function: Arc::new(max_rowtime), inputs: vec![rowtime_input], filter: None });
+        let aggregates = aggregates(plan, input)?;
         let mut output_fields: Vec<Field> = plan.output_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         output_fields.push(Field::new(META_ROWTIME, DataType::Timestamp(TimeUnit::Millisecond, None), true));
         // Sessions with EMIT CHANGES retract merged sessions: rows carry a delete mark.
@@ -213,35 +197,67 @@ impl WindowAggregate {
                 _ => 0,
             },
             late,
+            partials: false,
             metrics,
             reported: (0, 0),
             batches: 0,
         })
     }
 
-    /// The GROUP BY key columns of `batch`; `None` without GROUP BY keys.
-    fn key_columns(&self, batch: &RecordBatch) -> Result<Option<Vec<ArrayRef>>> {
-        if self.key_schema.is_none() {
-            return Ok(None);
-        }
-        let columns = self.keys.iter().map(|k| k.evaluate(batch)?.into_array(batch.num_rows())).collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(columns))
+    /// The aggregation behind a [`LocalAggregate`]: its input batches are partial
+    /// aggregates (`LocalAggregate`'s output layout), merged into the windows, or rows
+    /// (where the local aggregation passed them on).
+    pub fn merging_partials(mut self) -> Self {
+        self.partials = true;
+        self
     }
 
-    /// Per aggregate: its input arrays and its FILTER mask.
-    fn inputs(&self, batch: &RecordBatch) -> Result<Vec<(Vec<ArrayRef>, Option<BooleanArray>)>> {
+    /// Merges a batch of partial aggregates into the open windows. Rows of one window are
+    /// adjacent. A partial for a window that is already closed is late: the rows it
+    /// stands for whose last window it is (its `__rows`) are counted as late rows, so
+    /// the count is the one the rows themselves would have given.
+    ///
+    /// Errors: the batch is not the partial layout, or its state does not fit.
+    fn merge_partials(&mut self, batch: &RecordBatch, out: &mut Collector) -> Result<()> {
         let n = batch.num_rows();
-        self.aggregates
-            .iter()
-            .map(|a| {
-                let values = a.inputs.iter().map(|e| e.evaluate(batch)?.into_array(n)).collect::<Result<Vec<_>, _>>()?;
-                let filter = match &a.filter {
-                    Some(f) => Some(f.evaluate(batch)?.into_array(n)?.as_boolean().clone()),
-                    None => None,
-                };
-                Ok((values, filter))
-            })
-            .collect()
+        let starts = state::column::<Int64Type>(batch, "window_start")?.clone();
+        let counts = state::column::<Int64Type>(batch, local::PARTIAL_ROWS)?.clone();
+        let (key_columns, agg_columns) = state_columns(batch, self.keys.len(), self.aggregates.len())?;
+        let keyed = self.key_schema.is_some();
+        let timing = self.timing;
+        let mut late = 0i64;
+        let mut from = 0;
+        while from < n {
+            let start = starts.value(from);
+            let mut to = from + 1;
+            while to < n && starts.value(to) == start {
+                to += 1;
+            }
+            let keys: Vec<ArrayRef> = key_columns.iter().map(|c| c.slice(from, to - from)).collect();
+            let states: Vec<Vec<ArrayRef>> = agg_columns.iter().map(|f| f.iter().map(|c| c.slice(from, to - from)).collect()).collect();
+            let keys = keyed.then_some(keys.as_slice());
+            match &mut self.windows {
+                Windows::Table(w) => w.groups.merge_partial(keys, to - from, &states)?,
+                Windows::Fixed { size, open, .. } => {
+                    let size = *size;
+                    if timing.is_closed(start.saturating_add(size)) {
+                        late += counts.values()[from..to].iter().sum::<i64>();
+                    } else {
+                        window_at(open, start, size, self.key_schema.as_ref(), &self.aggregates)?.groups.merge_partial(
+                            keys,
+                            to - from,
+                            &states,
+                        )?;
+                    }
+                }
+                Windows::Session(_) => return Err(EngineError::Internal("session windows are not pre-aggregated".into())),
+            }
+            from = to;
+        }
+        if late > 0 {
+            self.metrics.add_late(late as u64);
+        }
+        self.after_batch(batch, &[], out)
     }
 
     /// Rows of the output schema: key columns, the window bounds (windowed only) and
@@ -409,8 +425,11 @@ impl Operator for WindowAggregate {
         if n == 0 {
             return Ok(());
         }
-        let keys = self.key_columns(&batch)?;
-        let inputs = self.inputs(&batch)?;
+        if self.partials && LocalAggregate::is_partial(&batch) {
+            return self.merge_partials(&batch, out);
+        }
+        let keys = key_columns(&self.keys, self.key_schema.is_some(), &batch)?;
+        let inputs = inputs(&self.aggregates, &batch)?;
         let mut late: Vec<u32> = Vec::new();
         let timing = self.timing;
         match &mut self.windows {
@@ -604,27 +623,7 @@ impl WindowAggregate {
             .column_by_name("fired")
             .and_then(|c| c.as_boolean_opt().cloned())
             .ok_or_else(|| state::layout_error("window-aggregate"))?;
-        let key_columns: Vec<ArrayRef> = (0..self.keys.len()).filter_map(|i| batch.column_by_name(&format!("key_{i}")).cloned()).collect();
-        let mut agg_columns: Vec<Vec<ArrayRef>> = Vec::with_capacity(self.aggregates.len());
-        for i in 0..self.aggregates.len() {
-            let prefix = format!("agg{i}_");
-            let mut cols: Vec<(usize, ArrayRef)> = batch
-                .schema()
-                .fields()
-                .iter()
-                .enumerate()
-                .filter_map(|(c, f)| {
-                    f.name().strip_prefix(&prefix).and_then(|j| j.parse::<usize>().ok()).map(|j| (j, batch.column(c).clone()))
-                })
-                .collect();
-            cols.sort_by_key(|(j, _)| *j);
-            if cols.is_empty() {
-                // A checkpoint written before this aggregate (the hidden MAX of
-                // `__rowtime`) existed, or of another query.
-                return Err(state::layout_error("window-aggregate"));
-            }
-            agg_columns.push(cols.into_iter().map(|(_, c)| c).collect());
-        }
+        let (key_columns, agg_columns) = state_columns(batch, self.keys.len(), self.aggregates.len())?;
         let keyed = self.key_schema.is_some();
         let slice = |cols: &[ArrayRef], from: usize, len: usize| -> Vec<ArrayRef> { cols.iter().map(|c| c.slice(from, len)).collect() };
         match &mut self.windows {
@@ -654,6 +653,101 @@ impl WindowAggregate {
             }
         }
     }
+}
+
+/// The GROUP BY key columns of `batch` (`keys` evaluated); `None` without GROUP BY keys.
+///
+/// Errors: a key expression fails on the batch.
+fn key_columns(keys: &[Arc<dyn PhysicalExpr>], keyed: bool, batch: &RecordBatch) -> Result<Option<Vec<ArrayRef>>> {
+    if !keyed {
+        return Ok(None);
+    }
+    let columns = keys.iter().map(|k| k.evaluate(batch)?.into_array(batch.num_rows())).collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(columns))
+}
+
+/// Per aggregate: its input arrays and its FILTER mask over `batch`.
+///
+/// Errors: an argument or FILTER expression fails on the batch.
+fn inputs(aggregates: &[Aggregate], batch: &RecordBatch) -> Result<Vec<(Vec<ArrayRef>, Option<BooleanArray>)>> {
+    let n = batch.num_rows();
+    aggregates
+        .iter()
+        .map(|a| {
+            let values = a.inputs.iter().map(|e| e.evaluate(batch)?.into_array(n)).collect::<Result<Vec<_>, _>>()?;
+            let filter = match &a.filter {
+                Some(f) => Some(f.evaluate(batch)?.into_array(n)?.as_boolean().clone()),
+                None => None,
+            };
+            Ok((values, filter))
+        })
+        .collect()
+}
+
+/// The `key_<i>` columns of a state or partial batch and, per aggregate, its `agg<i>_<j>`
+/// state fields in order.
+///
+/// Errors: an aggregate has no state fields in the batch (a checkpoint written before
+/// the hidden `MAX` of `__rowtime` existed, or of another query).
+fn state_columns(batch: &RecordBatch, keys: usize, aggregates: usize) -> Result<(Vec<ArrayRef>, Vec<Vec<ArrayRef>>)> {
+    let key_columns: Vec<ArrayRef> = (0..keys).filter_map(|i| batch.column_by_name(&format!("key_{i}")).cloned()).collect();
+    let mut agg_columns: Vec<Vec<ArrayRef>> = Vec::with_capacity(aggregates);
+    for i in 0..aggregates {
+        let prefix = format!("agg{i}_");
+        let mut cols: Vec<(usize, ArrayRef)> = batch
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .filter_map(|(c, f)| f.name().strip_prefix(&prefix).and_then(|j| j.parse::<usize>().ok()).map(|j| (j, batch.column(c).clone())))
+            .collect();
+        cols.sort_by_key(|(j, _)| *j);
+        if cols.is_empty() {
+            return Err(state::layout_error("window-aggregate"));
+        }
+        agg_columns.push(cols.into_iter().map(|(_, c)| c).collect());
+    }
+    Ok((key_columns, agg_columns))
+}
+
+/// The schema of the GROUP BY keys of `plan` over `input`: `key_<i>` typed as the key
+/// expressions; `None` without GROUP BY keys.
+///
+/// Errors: a key expression has no type over `input`.
+fn key_schema(plan: &AggregatePlan, input: &Schema) -> Result<Option<SchemaRef>> {
+    if plan.keys.is_empty() {
+        return Ok(None);
+    }
+    let fields = plan
+        .keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| Ok(Field::new(format!("key_{i}"), k.expr.return_field(input)?.data_type().clone(), true)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(Arc::new(Schema::new(fields))))
+}
+
+/// The query's aggregates with the expressions that feed them, then the hidden `MAX` of
+/// `__rowtime`: the row's time of each result is the largest `__rowtime` it aggregates
+/// (ksqlDB's, that is Kafka Streams', rule for an aggregation's record timestamp).
+///
+/// Errors: `input` lacks `__rowtime`, or DataFusion cannot build the `MAX`.
+fn aggregates(plan: &AggregatePlan, input: &Schema) -> Result<Vec<Aggregate>> {
+    let rowtime = input.index_of(META_ROWTIME).map_err(|_| EngineError::Internal("no __rowtime column".into()))?;
+    let mut aggregates: Vec<Aggregate> = plan
+        .aggregates
+        .iter()
+        .map(|a| {
+            let mut inputs = a.function.expressions();
+            inputs.extend(a.function.order_bys().iter().map(|o| o.expr.clone()));
+            Aggregate { function: a.function.clone(), inputs, filter: a.filter.clone() }
+        })
+        .collect();
+    let rowtime_input: Arc<dyn PhysicalExpr> = Arc::new(Column::new(META_ROWTIME, rowtime));
+    let max_rowtime =
+        AggregateExprBuilder::new(max_udaf(), vec![rowtime_input.clone()]).schema(Arc::new(input.clone())).alias(META_ROWTIME).build()?;
+    aggregates.push(Aggregate { function: Arc::new(max_rowtime), inputs: vec![rowtime_input], filter: None });
+    Ok(aggregates)
 }
 
 /// The window of `open` that starts at `start`, created (with the end `start + size`)
