@@ -12,7 +12,7 @@
 //! Where a batch has almost as many groups as rows, partial states would only add work:
 //! such a batch goes on as rows, and so do the next few, before the next try (as
 //! DataFusion skips its partial aggregation). Behind the exchange both are read: a batch
-//! with a [`PARTIAL_ROWS`] column is partial states, any other is rows.
+//! whose schema is marked [`PARTIAL`] is partial states, any other is rows.
 //!
 //! Nothing is kept between batches, so barriers and watermarks pass at once and there is
 //! no state to checkpoint. Which rows are late is still decided behind the exchange, by
@@ -46,6 +46,10 @@ use crate::sql::planner::AggregatePlan;
 /// exchange a closed window's sum is its late rows: a row is late when its last window is
 /// closed (the earlier ones close first).
 pub const PARTIAL_ROWS: &str = "__rows";
+
+/// The schema metadata key marking a batch of partial states (a column name could be a
+/// user's).
+pub const PARTIAL: &str = "eddy.partial";
 
 /// The local aggregation of a front worker (see the module docs).
 ///
@@ -120,9 +124,9 @@ impl LocalAggregate {
         (0..keys).map(|i| Arc::new(Column::new(&format!("key_{i}"), i)) as Arc<dyn PhysicalExpr>).collect()
     }
 
-    /// Whether `batch` holds partial states (else rows).
+    /// Whether `batch` holds partial states (its schema is marked [`PARTIAL`]), else rows.
     pub fn is_partial(batch: &RecordBatch) -> bool {
-        batch.schema_ref().column_with_name(PARTIAL_ROWS).is_some()
+        batch.schema_ref().metadata().contains_key(PARTIAL)
     }
 
     /// The windows of `batch`'s rows: per `window_start`, the rows in it (`None`: all
@@ -224,7 +228,8 @@ impl Operator for LocalAggregate {
         }
         fields.push(Field::new(PARTIAL_ROWS, DataType::Int64, false));
         columns.push(Arc::new(Int64Array::from(counts)));
-        out.emit(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?);
+        let schema = Schema::new(fields).with_metadata([(PARTIAL.to_string(), "true".to_string())].into_iter().collect());
+        out.emit(RecordBatch::try_new(Arc::new(schema), columns)?);
         Ok(())
     }
 }
