@@ -13,7 +13,7 @@ use rdkafka::ClientConfig;
 
 pub use admin::{cluster_id, delete_topic, ensure_topic, list_topics};
 pub use sink::KafkaSink;
-pub use source::KafkaSource;
+pub use source::{KafkaSource, FETCH_QUEUE_BACKOFF_MS};
 pub use tail::{read_tail, Suppression, HEADER_CHECKPOINT, HEADER_QUERY, MAX_TAIL_RECORDS};
 
 /// Client settings shared by every Kafka client Eddy makes.

@@ -44,6 +44,13 @@ pub struct LagContext {
 /// How often librdkafka reports statistics, and so the consumer lag (ms).
 pub const STATISTICS_INTERVAL_MS: u64 = 2_000;
 
+/// librdkafka's `fetch.queue.backoff.ms` for a source's consumer (ms; a stream's
+/// `properties.fetch.queue.backoff.ms` overrides it): how long a partition whose local
+/// queue is full waits before the next fetch. librdkafka's default, 1 s, stalled a source
+/// reading a backlog for most of each second once it had drained its queue (the Kafka
+/// path on the MockCluster read 0.2M records/s with it, 0.6M with 1 ms).
+pub const FETCH_QUEUE_BACKOFF_MS: &str = "10";
+
 impl rdkafka::client::ClientContext for LagContext {
     fn stats(&self, statistics: rdkafka::Statistics) {
         let Some(metrics) = &self.metrics else { return };
@@ -132,6 +139,11 @@ impl KafkaSource {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
+            // librdkafka stops fetching a partition whose local queue holds more than
+            // `queued.min.messages` (100,000) and waits this long before it looks again
+            // (1 s by default): a source that reads a backlog drains 100,000 records in
+            // well under that and then waits for the rest of the second.
+            .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)
             .set(
                 "auto.offset.reset",
                 match options.startup {

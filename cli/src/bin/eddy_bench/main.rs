@@ -363,13 +363,19 @@ async fn services(args: &Args) -> anyhow::Result<()> {
 /// Writes `records` (key, value) to `topic` (created with 4 partitions if missing) as fast
 /// as the producer takes them, and waits until the broker has every one.
 async fn produce(bootstrap: &str, topic: &str, records: &[(String, String)]) -> anyhow::Result<()> {
+    produce_with(bootstrap, topic, records, &[]).await
+}
+
+/// [`produce`] with producer settings `extra` besides the defaults.
+async fn produce_with(bootstrap: &str, topic: &str, records: &[(String, String)], extra: &[(&str, &str)]) -> anyhow::Result<()> {
     let config = KafkaConfig { bootstrap_servers: bootstrap.to_string(), properties: Default::default() };
     ensure_topic(&config, topic, 4, 1).await?;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("linger.ms", "20")
-        .set("queue.buffering.max.messages", "500000")
-        .create()?;
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", bootstrap).set("linger.ms", "20").set("queue.buffering.max.messages", "500000");
+    for (k, v) in extra {
+        client.set(*k, *v);
+    }
+    let producer: FutureProducer = client.create()?;
     let mut deliveries = Vec::with_capacity(records.len());
     for (k, v) in records {
         loop {
@@ -489,6 +495,7 @@ async fn alert_latency(bootstrap: &str, rate: u64, factory: &Connectors, suffix:
         .set("bootstrap.servers", bootstrap)
         .set("group.id", format!("bench-latency-bare-{suffix}"))
         .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "10")
         .create()?;
     bare.subscribe(&[topic.as_str()])?;
     let bare_seen = Arc::new(std::sync::Mutex::new(Vec::<(String, Instant)>::new()));

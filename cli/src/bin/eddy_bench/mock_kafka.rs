@@ -22,12 +22,20 @@
 //! 4. The alert latency at `rate` events/s with the wall clock as event time (see
 //!    `alert_latency` in main.rs), on the same mock broker.
 //!
-//! The mock is not a fast broker: it keeps at most 5 MB per partition and finds a fetch's
-//! offset by walking its log from the start, so a topic reads slower the longer its
-//! partitions' logs are, and its pace is erratic: a bare consumer of 250,000 records read
-//! 0.23M records/s from 4 partitions, and from 16 partitions 1.46M in two runs but 0.22M
-//! in a third; of 1M records in 64 partitions, 0.40M. Compare Eddy with the bare consumer
-//! of the same run, not with other brokers.
+//! The mock is not a broker built for speed, and two of its shortcuts set the pace unless
+//! the clients work around them, as they do here:
+//!
+//! - it answers a fetch with one producer batch per partition, where a broker sends up
+//!   to `max.partition.fetch.bytes` (1 MB): so the topic is produced in batches of up to
+//!   1 MB;
+//! - it answers a fetch that found no data only after the fetch's whole `MaxWait`, even
+//!   when records arrive meanwhile: so every consumer here waits at most 10 ms
+//!   ([`MOCK_FETCH_WAIT_MS`]; Eddy's own transient queries do too).
+//!
+//! Without both, a bare consumer read 0.22–0.40M records/s in most runs and 1.46M in a
+//! few. It also keeps at most 5 MB per partition and finds a fetch's offset by walking
+//! its log from the start. Compare Eddy with the bare consumer of the same run, not with
+//! other brokers.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -41,7 +49,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
 use super::{
-    alert_latency, alerts_plan, generate_logs, logs_table_for_q3, produce, report, run_measured, running, FRAUD_ALERTS_TO_BLACKHOLE,
+    alert_latency, alerts_plan, generate_logs, logs_table_for_q3, produce_with, report, run_measured, running, FRAUD_ALERTS_TO_BLACKHOLE,
 };
 
 const TOPIC: &str = "server-logs";
@@ -50,6 +58,12 @@ const ALERTS: &str = "alerts";
 /// most 5 MB per partition (older records are dropped), about 62,500 of these 66-byte
 /// records.
 const PER_PARTITION: u64 = 62_500;
+/// `fetch.wait.max.ms` of every consumer of the mock broker. The mock answers a fetch
+/// that found no data only after its whole wait (500 ms by default), even when records
+/// arrive meanwhile, where a broker answers as soon as they do (librdkafka's
+/// `rd_kafka_mock_handle_Fetch`: "this isn't strictly correct"); a consumer that caught
+/// up with one partition would stall on it.
+const MOCK_FETCH_WAIT_MS: &str = "10";
 
 /// Runs the mock-broker benchmarks over the first `events` rows of a generated server-log
 /// file under `dir`, then the alert latency at `rate` events/s.
@@ -81,7 +95,11 @@ pub async fn mock_kafka(dir: &Path, events: u64, partitions: i32, rate: u64) -> 
     let last_ts: i64 = records.iter().filter_map(|(_, l)| l.rsplit(',').next()?.parse().ok()).max().unwrap_or(0);
     drop(text);
     let start = Instant::now();
-    produce(&bootstrap, TOPIC, &records).await?;
+    // The mock answers a fetch with one producer batch per partition (librdkafka's
+    // "FIXME: Multiple messageSets"), where a broker sends up to
+    // `max.partition.fetch.bytes` (1 MB): batches of up to 1 MB make its fetches as large.
+    let batches = [("linger.ms", "200"), ("batch.num.messages", "1000000"), ("batch.size", "1000000")];
+    produce_with(&bootstrap, TOPIC, &records, &batches).await?;
     report("  produced to the mock broker", records.len(), start.elapsed());
     drop(records);
     end_of_input(&bootstrap, partitions, last_ts + 86_400).await?;
@@ -92,6 +110,10 @@ pub async fn mock_kafka(dir: &Path, events: u64, partitions: i32, rate: u64) -> 
         .set("bootstrap.servers", &bootstrap)
         .set("group.id", format!("bench-bare-{:08x}", rand::random::<u32>()))
         .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", MOCK_FETCH_WAIT_MS)
+        // As Eddy's source sets it: librdkafka's 1 s default stalls a consumer whose
+        // local queue filled up (see `FETCH_QUEUE_BACKOFF_MS`).
+        .set("fetch.queue.backoff.ms", eddy_connectors::kafka::FETCH_QUEUE_BACKOFF_MS)
         .create()?;
     // Assigned, not subscribed: Eddy's source assigns its partitions too.
     let mut assignment = rdkafka::TopicPartitionList::new();
@@ -115,7 +137,7 @@ pub async fn mock_kafka(dir: &Path, events: u64, partitions: i32, rate: u64) -> 
     let factory = Connectors {
         bootstrap_servers: bootstrap.clone(),
         postgres_url: None,
-        kafka_properties: Default::default(),
+        kafka_properties: [("fetch.wait.max.ms".to_string(), MOCK_FETCH_WAIT_MS.to_string())].into_iter().collect(),
         sandbox: None,
         connect_timeout: eddy_connectors::DEFAULT_CONNECT_TIMEOUT,
     };
@@ -160,6 +182,7 @@ pub async fn mock_kafka(dir: &Path, events: u64, partitions: i32, rate: u64) -> 
     anyhow::ensure!(written == expected, "the Kafka path wrote {written} alerts, the file run {expected}");
     let first = first.unwrap_or(start);
     println!("  query startup until the first record: {:.3} s", (first - start).as_secs_f64());
+    println!("  the source waited {} ms for the pipeline to take its micro-batches (backpressure)", handle.metrics.source_stalled_ms());
     // Read rate: the consumer's pace through the pipeline, comparable with the bare
     // consumer's. To the last alert: that plus the end of the input's wait (the last
     // micro-batch's linger, the watermark passing the last rows, the sink's delivery).
