@@ -219,22 +219,16 @@ impl WindowAggregate {
     ///
     /// Errors: the batch is not the partial layout, or its state does not fit.
     fn merge_partials(&mut self, batch: &RecordBatch, out: &mut Collector) -> Result<()> {
-        let n = batch.num_rows();
         let starts = state::column::<Int64Type>(batch, "window_start")?.clone();
         let counts = state::column::<Int64Type>(batch, local::PARTIAL_ROWS)?.clone();
         let (key_columns, agg_columns) = state_columns(batch, self.keys.len(), self.aggregates.len())?;
         let keyed = self.key_schema.is_some();
         let timing = self.timing;
         let mut late = 0i64;
-        let mut from = 0;
-        while from < n {
+        for (from, to) in runs(starts.values()) {
             let start = starts.value(from);
-            let mut to = from + 1;
-            while to < n && starts.value(to) == start {
-                to += 1;
-            }
-            let keys: Vec<ArrayRef> = key_columns.iter().map(|c| c.slice(from, to - from)).collect();
-            let states: Vec<Vec<ArrayRef>> = agg_columns.iter().map(|f| f.iter().map(|c| c.slice(from, to - from)).collect()).collect();
+            let keys = slice_columns(&key_columns, from, to - from);
+            let states: Vec<Vec<ArrayRef>> = agg_columns.iter().map(|f| slice_columns(f, from, to - from)).collect();
             let keys = keyed.then_some(keys.as_slice());
             match &mut self.windows {
                 Windows::Table(w) => w.groups.merge_partial(keys, to - from, &states)?,
@@ -252,7 +246,6 @@ impl WindowAggregate {
                 }
                 Windows::Session(_) => return Err(EngineError::Internal("session windows are not pre-aggregated".into())),
             }
-            from = to;
         }
         if late > 0 {
             self.metrics.add_late(late as u64);
@@ -625,29 +618,21 @@ impl WindowAggregate {
             .ok_or_else(|| state::layout_error("window-aggregate"))?;
         let (key_columns, agg_columns) = state_columns(batch, self.keys.len(), self.aggregates.len())?;
         let keyed = self.key_schema.is_some();
-        let slice = |cols: &[ArrayRef], from: usize, len: usize| -> Vec<ArrayRef> { cols.iter().map(|c| c.slice(from, len)).collect() };
         match &mut self.windows {
             Windows::Session(s) => s.restore(starts.values(), ends.values(), &key_columns, &agg_columns, &self.aggregates),
             Windows::Table(w) => {
-                let states: Vec<Vec<ArrayRef>> = agg_columns.iter().map(|c| slice(c, 0, n)).collect();
+                let states: Vec<Vec<ArrayRef>> = agg_columns.iter().map(|c| slice_columns(c, 0, n)).collect();
                 w.fired |= fired.value(0);
                 w.groups.merge(keyed.then_some(key_columns.as_slice()), n, &states)
             }
             Windows::Fixed { open, size, .. } => {
                 // Rows of one window are adjacent (written window by window).
-                let mut from = 0;
-                while from < n {
-                    let start = starts.value(from);
-                    let mut to = from + 1;
-                    while to < n && starts.value(to) == start {
-                        to += 1;
-                    }
-                    let w = window_at(open, start, *size, self.key_schema.as_ref(), &self.aggregates)?;
+                for (from, to) in runs(starts.values()) {
+                    let w = window_at(open, starts.value(from), *size, self.key_schema.as_ref(), &self.aggregates)?;
                     w.fired |= fired.value(from);
-                    let keys = slice(&key_columns, from, to - from);
-                    let states: Vec<Vec<ArrayRef>> = agg_columns.iter().map(|c| slice(c, from, to - from)).collect();
+                    let keys = slice_columns(&key_columns, from, to - from);
+                    let states: Vec<Vec<ArrayRef>> = agg_columns.iter().map(|c| slice_columns(c, from, to - from)).collect();
                     w.groups.merge(keyed.then_some(keys.as_slice()), to - from, &states)?;
-                    from = to;
                 }
                 Ok(())
             }
@@ -765,6 +750,27 @@ fn window_at<'a>(
             e.insert(Window { start, end: start.saturating_add(size), groups: Groups::new(key_schema, aggregates)?, fired: false })
         }
     })
+}
+
+/// The runs of equal values in `values`, as `(from, to)` row ranges (a state or partial
+/// batch has the rows of one window adjacent).
+fn runs(values: &[i64]) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let mut from = 0;
+    while from < values.len() {
+        let mut to = from + 1;
+        while to < values.len() && values[to] == values[from] {
+            to += 1;
+        }
+        runs.push((from, to));
+        from = to;
+    }
+    runs
+}
+
+/// Rows `from..from + len` of each of `columns`.
+fn slice_columns(columns: &[ArrayRef], from: usize, len: usize) -> Vec<ArrayRef> {
+    columns.iter().map(|c| c.slice(from, len)).collect()
 }
 
 /// Concatenates the arrays of one column.
