@@ -116,6 +116,14 @@ pub trait Source: Send {
     fn is_bounded(&self) -> bool {
         false
     }
+
+    /// Per partition that holds records now: the offset after its last record (Kafka's
+    /// high watermark), so a reader knows when it has read what was there when it
+    /// started (a materialized table's catch-up, as Kafka Streams restores a KTable to the
+    /// end offsets it read first). `None`: not known (the reader decides otherwise).
+    async fn end_offsets(&mut self) -> Option<Vec<PartitionOffset>> {
+        None
+    }
 }
 
 /// Writes rows.

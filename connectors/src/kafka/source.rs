@@ -318,6 +318,18 @@ impl Source for KafkaSource {
         self.partition_ids.clone()
     }
 
+    async fn end_offsets(&mut self) -> Option<Vec<PartitionOffset>> {
+        let consumer = &self.consumer;
+        let mut ends = Vec::with_capacity(self.partition_ids.len());
+        for &p in &self.partition_ids {
+            let (low, high) = tokio::task::block_in_place(|| consumer.fetch_watermarks(&self.topic, p, Duration::from_secs(10))).ok()?;
+            if high > low {
+                ends.push(PartitionOffset { topic: self.topic.clone(), partition: p, next_offset: high });
+            }
+        }
+        Some(ends)
+    }
+
     fn restored_watermark(&self) -> Option<i64> {
         self.restored_watermark
     }

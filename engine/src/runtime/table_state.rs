@@ -15,9 +15,11 @@
 //! [`crate::format::key`]), which become the table's window start (and end) columns;
 //! the window end of a tumbling or hopping window is its start plus the window size.
 //!
-//! Readers wait until the table has caught up with its topic (its first poll that finds
-//! nothing new, within [`CATCH_UP_TIMEOUT`]), so rows are not joined against a half-read
-//! table after a restart. State: one row per live key, row-encoded (Arrow's row format,
+//! Readers wait until the table has caught up with its topic (it has read every
+//! partition up to the end offset it had when reading started, as Kafka Streams restores
+//! a KTable; without end offsets, its first poll that finds nothing after
+//! [`CATCH_UP_QUIET`]; at most [`CATCH_UP_TIMEOUT`]), so rows are not joined against a
+//! half-read table, after a restart or while a slow broker answers its first fetch. State: one row per live key, row-encoded (Arrow's row format,
 //! whose byte order is the key columns' order); it is not checkpointed: a restarted
 //! query reads the topic again.
 
@@ -33,7 +35,7 @@ use datafusion::common::HashMap;
 use tokio::sync::watch;
 
 use crate::catalog::Relation;
-use crate::connector::{ConnectorFactory, LookupTable, QueryContext, ResidentTable, Source};
+use crate::connector::{ConnectorFactory, LookupTable, PartitionOffset, QueryContext, ResidentTable, Source};
 use crate::error::{EngineError, Result};
 use crate::metrics::QueryMetrics;
 use crate::operator::{Collector, Message, Operator};
@@ -44,6 +46,10 @@ use crate::record::RawColumn;
 /// How long a reader waits for the table to catch up with the topic before it reads
 /// anyway (a table on a broker that answers slowly is still read meanwhile).
 pub const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where a table's topic gives no end offsets, or one is not reached: the table has
+/// caught up at the first poll that finds nothing after this long.
+const CATCH_UP_QUIET: Duration = Duration::from_secs(2);
 
 /// The live rows of a table by primary key.
 struct Rows {
@@ -303,6 +309,14 @@ impl Reader {
     /// when reading failed: readers then get the reason).
     async fn run(mut self, mut source: Box<dyn Source>, caught_up: watch::Sender<bool>) {
         let mut collector = Collector::default();
+        // The end of each partition when reading starts: caught up once every one is
+        // reached. Without them (or when a partition's end is never reached, e.g. a
+        // transaction marker last), a poll that finds nothing after CATCH_UP_QUIET.
+        let mut behind: Option<Vec<PartitionOffset>> = source.end_offsets().await;
+        let started = tokio::time::Instant::now();
+        if behind.as_ref().is_some_and(|b| b.is_empty()) {
+            let _ = caught_up.send(true);
+        }
         loop {
             let batch = match source.next_batch().await {
                 Ok(Some(b)) => b,
@@ -317,8 +331,16 @@ impl Reader {
                     return;
                 }
             };
+            if let Some(b) = &mut behind {
+                b.retain(|end| !batch.positions.iter().any(|p| p.partition == end.partition && p.next_offset >= end.next_offset));
+                if b.is_empty() {
+                    let _ = caught_up.send(true);
+                }
+            }
             if batch.records.num_rows() == 0 {
-                let _ = caught_up.send(true);
+                if behind.as_ref().is_none_or(|b| b.is_empty()) || started.elapsed() >= CATCH_UP_QUIET {
+                    let _ = caught_up.send(true);
+                }
                 continue;
             }
             if let Err(e) = self.on_records(batch.records, &mut collector) {
@@ -414,5 +436,123 @@ impl ResidentTable for MaterializedTable {
         let parser = state.rows.parser();
         let columns = state.rows.convert_rows(rows.iter().map(|r| parser.parse(r)))?;
         Ok((found, columns))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{BinaryArray, Int32Array, Int64Array, StringArray, TimestampMillisecondArray};
+    use async_trait::async_trait;
+    use tokio::sync::Notify;
+
+    use super::*;
+    use crate::connector::{Sink, SourceBatch};
+
+    /// A topic whose first fetch finds nothing (a broker slow to answer), then, once the
+    /// gate opens, its two records: partition 0, offsets 0 and 1, end offset 2.
+    struct SlowFirstFetch {
+        polls: usize,
+        gate: Arc<Notify>,
+    }
+
+    #[async_trait]
+    impl Source for SlowFirstFetch {
+        async fn next_batch(&mut self) -> Result<Option<SourceBatch>> {
+            self.polls += 1;
+            let rows: Vec<(&str, &str)> = match self.polls {
+                1 => Vec::new(),
+                2 => {
+                    self.gate.notified().await;
+                    vec![("u1", r#"{"NAME":"Ada"}"#), ("u2", r#"{"NAME":"Bo"}"#)]
+                }
+                _ => std::future::pending().await,
+            };
+            let n = rows.len();
+            let records = RecordBatch::try_new(
+                crate::record::raw_schema(),
+                vec![
+                    Arc::new(BinaryArray::from_iter_values(rows.iter().map(|r| r.0.as_bytes()))),
+                    Arc::new(BinaryArray::from_iter_values(rows.iter().map(|r| r.1.as_bytes()))),
+                    Arc::new(StringArray::from(vec!["users"; n])),
+                    Arc::new(Int32Array::from(vec![0; n])),
+                    Arc::new(Int64Array::from_iter_values(0..n as i64)),
+                    Arc::new(TimestampMillisecondArray::from(vec![None; n])),
+                ],
+            )?;
+            let positions =
+                if n == 0 { Vec::new() } else { vec![PartitionOffset { topic: "users".into(), partition: 0, next_offset: n as i64 }] };
+            Ok(Some(SourceBatch { records, positions }))
+        }
+
+        async fn commit(&mut self, _positions: &[PartitionOffset], _watermark: Option<i64>) -> Result<()> {
+            Ok(())
+        }
+
+        async fn end_offsets(&mut self) -> Option<Vec<PartitionOffset>> {
+            Some(vec![PartitionOffset { topic: "users".into(), partition: 0, next_offset: 2 }])
+        }
+    }
+
+    struct OneSource(Mutex<Option<SlowFirstFetch>>);
+
+    #[async_trait]
+    impl ConnectorFactory for OneSource {
+        async fn prepare(&self, _relation: &Relation) -> Result<()> {
+            Ok(())
+        }
+
+        async fn source(&self, _relation: &Relation, _query: &QueryContext) -> Result<Box<dyn Source>> {
+            let source = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+            source.map(|s| Box::new(s) as Box<dyn Source>).ok_or_else(|| EngineError::Internal("opened twice".into()))
+        }
+
+        async fn sink(&self, _relation: &Relation, _query: &QueryContext) -> Result<Box<dyn Sink>> {
+            Err(EngineError::Internal("no sinks here".into()))
+        }
+
+        async fn raw_sink(&self, _source: &Relation, _topic: &str, _query: &QueryContext) -> Result<Box<dyn Sink>> {
+            Err(EngineError::Internal("no sinks here".into()))
+        }
+    }
+
+    /// A first poll that finds nothing is not the end of the topic while a partition has
+    /// not reached the end offset it had: the table opens with both rows (with the rule
+    /// "first empty poll", it opened empty and the stream's rows joined NULLs).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_first_fetch_does_not_open_the_table_half_read() -> Result<()> {
+        let planned = crate::engine::Engine::new(None, "t")
+            .plan(&[crate::engine::Script {
+                name: "s".into(),
+                sql: "CREATE TABLE users (ID VARCHAR PRIMARY KEY, NAME VARCHAR) WITH (kafka_topic='users', value_format='json');".into(),
+            }])
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
+        let Some(crate::sql::planner::PlannedStatement::CreateRelation(table)) = planned.statements.first() else {
+            return Err(EngineError::Internal("no relation".into()));
+        };
+        let gate = Arc::new(Notify::new());
+        let factory = OneSource(Mutex::new(Some(SlowFirstFetch { polls: 0, gate: gate.clone() })));
+        let opener = {
+            let gate = gate.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                gate.notify_one();
+            })
+        };
+        let query = QueryContext {
+            query_id: "q".into(),
+            group_id: "app-q".into(),
+            metrics: Default::default(),
+            parallelism: 1,
+            transient: false,
+            resume_from: Vec::new(),
+            resume_exact: false,
+            state_dir: None,
+        };
+        let opened = MaterializedTable::open(&factory, table, &query).await?;
+        assert_eq!(opened.len(), 2);
+        opener.await.map_err(|e| EngineError::Internal(e.to_string()))?;
+        Ok(())
     }
 }
