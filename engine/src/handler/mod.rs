@@ -191,8 +191,8 @@ impl Engine {
     }
 }
 
-/// `plan` with the session's properties: `auto.offset.reset` (see [`with_startup`]) and
-/// `execution.checkpointing.interval`.
+/// `plan` with the session's properties: `auto.offset.reset` (see [`with_startup`]),
+/// `execution.checkpointing.interval` and `table.optimizer.agg-phase-strategy`.
 pub(crate) fn with_session(plan: Arc<QueryPlan>, session: &crate::session::Session) -> Arc<QueryPlan> {
     let plan = with_startup(plan, session.startup());
     let interval = session.checkpoint_interval_ms().or(plan.checkpoint_interval_ms);

@@ -795,9 +795,6 @@ pub(super) fn decode_operator(
     Ok(decode)
 }
 
-/// The operators after the key exchange (or after a lookup join): [filter] (after a
-/// lookup join), [match_recognize -> [filter]] or [window aggregate -> [having]], then
-/// project.
 /// Whether an aggregation running on several workers is pre-aggregated before its key
 /// exchange ([`LocalAggregate::applies`]), unless the session's
 /// `table.optimizer.agg-phase-strategy` is `ONE_PHASE`.
@@ -809,9 +806,10 @@ pub fn local_aggregation(plan: &QueryPlan) -> bool {
     plan.aggregate.as_ref().is_some_and(|a| LocalAggregate::applies(a, late_rows_to_topic))
 }
 
-/// The operators behind the key exchange (all of them at parallelism 1), over `input`
-/// (the front's output schema); `partials`: the aggregation merges a
-/// [`LocalAggregate`]'s partial states instead of reading rows.
+/// The operators after the key exchange (or after a lookup join): [filter] (after a
+/// lookup join), [match_recognize -> [filter]] or [window aggregate -> [having]], then
+/// project; over `input` (the front's output schema). `partials`: the aggregation merges
+/// a [`LocalAggregate`]'s partial states as well as rows.
 fn back_operators(plan: &QueryPlan, metrics: &Arc<QueryMetrics>, input: &SchemaRef, partials: bool) -> Result<Vec<Box<dyn Operator>>> {
     let mut ops: Vec<Box<dyn Operator>> = Vec::new();
     if let (Some(filter), true) = (&plan.filter, plan.lookup_join.is_some() || plan.interval_join.is_some() || plan.temporal_join.is_some())

@@ -217,8 +217,8 @@ impl Groups {
     }
 
     /// The key columns of every group and, per aggregate, its state fields, leaving the
-    /// groups empty (DataFusion's tables and accumulators keep their allocations, so the
-    /// next batch reuses them): a local pre-aggregation's output.
+    /// groups empty and ready for the next batch (no new `GroupValues` and accumulators to
+    /// create): a local pre-aggregation's output.
     ///
     /// Errors: an accumulator cannot give its state.
     pub(super) fn drain(&mut self) -> Result<(Vec<ArrayRef>, Vec<Vec<ArrayRef>>)> {

@@ -9,7 +9,7 @@
 //! few groups a batch of thousands of rows crosses the exchange as a handful of rows, and
 //! a hot key no longer sends every one of its rows to one worker.
 //!
-//! Where a batch has almost as many groups as rows, partial states would only add work:
+//! Where a batch has more groups than half its rows, partial states would only add work:
 //! such a batch goes on as rows, and so do the next few, before the next try (as
 //! DataFusion skips its partial aggregation). Behind the exchange both are read: a batch
 //! whose schema is marked [`PARTIAL`] is partial states, any other is rows.
@@ -54,8 +54,8 @@ pub const PARTIAL: &str = "eddy.partial";
 /// The local aggregation of a front worker (see the module docs).
 ///
 /// Input: the front's rows (with `__rowtime`). Output, per batch, the batch itself (see
-/// the module docs) or one row per window and group of the batch's rows, windows in order of `window_start`: `key_<i>` (the GROUP BY
-/// key values, typed as its expressions), `window_start Int64` (ms; `i64::MIN` for a
+/// the module docs) or one row per window and group of the batch's rows, windows in
+/// order of `window_start`: `key_<i>` (the GROUP BY key values, typed as its expressions), `window_start Int64` (ms; `i64::MIN` for a
 /// non-windowed GROUP BY), `agg<i>_<j>` (field `j` of aggregate `i`'s accumulator state,
 /// the hidden `MAX(__rowtime)` last, as in [`super::WindowAggregate`]'s checkpoints), and
 /// [`PARTIAL_ROWS`] `Int64`.
@@ -67,11 +67,10 @@ pub struct LocalAggregate {
     key_schema: Option<arrow::datatypes::SchemaRef>,
     aggregates: Vec<Aggregate>,
     rowtime: usize,
-    /// Emptied groups, reused by the next batch's windows (DataFusion's tables keep their
-    /// allocations).
+    /// Emptied groups, reused by the next batch's windows (not created anew per batch).
     pool: Vec<Groups>,
-    /// Batches still to pass on as rows: set when a batch had almost as many groups as
-    /// rows, where a partial state per row would only add work.
+    /// Batches still to pass on as rows: set when a batch had more groups than half its
+    /// rows, where partial states would only add work.
     pass_rows: u32,
 }
 
