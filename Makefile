@@ -21,9 +21,10 @@ services-status:
 demo:
 	scripts/demo.sh
 
-## Unit, golden and end-to-end tests (the end-to-end ones need `make services`).
+## Unit, golden and end-to-end tests (the end-to-end ones need `make services`). Every
+## test binary runs even after one fails, so one run reports every failure.
 test: services build
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --no-fail-fast
 
 ## Format every crate with rustfmt (rustfmt.toml); CI checks it with --check.
 fmt:

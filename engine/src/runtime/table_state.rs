@@ -331,22 +331,24 @@ impl Reader {
                     return;
                 }
             };
+            let empty = batch.records.num_rows() == 0;
+            // Applied before the end offsets are checked: a reader woken by "caught up"
+            // must find the batch that reached them in the state.
+            if !empty {
+                if let Err(e) = self.on_records(batch.records, &mut collector) {
+                    self.fail(e.to_string());
+                    let _ = caught_up.send(true);
+                    return;
+                }
+            }
             if let Some(b) = &mut behind {
                 b.retain(|end| !batch.positions.iter().any(|p| p.partition == end.partition && p.next_offset >= end.next_offset));
                 if b.is_empty() {
                     let _ = caught_up.send(true);
                 }
             }
-            if batch.records.num_rows() == 0 {
-                if behind.as_ref().is_none_or(|b| b.is_empty()) || started.elapsed() >= CATCH_UP_QUIET {
-                    let _ = caught_up.send(true);
-                }
-                continue;
-            }
-            if let Err(e) = self.on_records(batch.records, &mut collector) {
-                self.fail(e.to_string());
+            if empty && (behind.as_ref().is_none_or(|b| b.is_empty()) || started.elapsed() >= CATCH_UP_QUIET) {
                 let _ = caught_up.send(true);
-                return;
             }
         }
     }
