@@ -282,6 +282,8 @@ fn write_status(engine: &Engine, path: Option<&Path>) {
                 "late_rows": m.late_rows,
                 "open_windows": m.open_windows,
                 "partial_matches": m.partial_matches,
+                "match_keys": m.match_keys,
+                "held_rows": m.held_rows,
                 "state_bytes": m.state_bytes,
                 "watermark": m.watermark,
                 "consumer_lag": m.consumer_lag,

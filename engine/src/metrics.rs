@@ -16,6 +16,8 @@ pub struct QueryMetrics {
     late_rows: AtomicU64,
     open_windows: AtomicU64,
     partial_matches: AtomicU64,
+    match_keys: AtomicU64,
+    held_rows: AtomicU64,
     state_bytes: AtomicU64,
     watermark: AtomicI64,
     consumer_lag: AtomicI64,
@@ -49,6 +51,11 @@ pub struct MetricsSnapshot {
     pub open_windows: u64,
     /// MATCH_RECOGNIZE partial matches (NFA threads) held in state now.
     pub partial_matches: u64,
+    /// MATCH_RECOGNIZE partition keys holding rows now.
+    pub match_keys: u64,
+    /// Rows MATCH_RECOGNIZE holds for its partition keys now (not counting the rows
+    /// waiting in its sort buffer for the watermark).
+    pub held_rows: u64,
     /// Approximate bytes of operator state now (accumulators and keys; rows held for
     /// MATCH_RECOGNIZE).
     pub state_bytes: u64,
@@ -78,6 +85,8 @@ impl Default for QueryMetrics {
             late_rows: AtomicU64::new(0),
             open_windows: AtomicU64::new(0),
             partial_matches: AtomicU64::new(0),
+            match_keys: AtomicU64::new(0),
+            held_rows: AtomicU64::new(0),
             state_bytes: AtomicU64::new(0),
             watermark: AtomicI64::new(i64::MIN),
             consumer_lag: AtomicI64::new(-1),
@@ -132,9 +141,11 @@ impl QueryMetrics {
     }
 
     /// Adds to the MATCH_RECOGNIZE gauges (one worker's change; may be negative).
-    pub fn adjust_matches(&self, partial_matches: i64, state_bytes: i64) {
-        add_signed(&self.partial_matches, partial_matches);
-        add_signed(&self.state_bytes, state_bytes);
+    pub fn adjust_matches(&self, change: MatchStateChange) {
+        add_signed(&self.partial_matches, change.partial_matches);
+        add_signed(&self.match_keys, change.keys);
+        add_signed(&self.held_rows, change.held_rows);
+        add_signed(&self.state_bytes, change.state_bytes);
     }
 
     /// Adds time (ms) the source spent waiting to hand records downstream
@@ -211,6 +222,8 @@ impl QueryMetrics {
             late_rows: self.late_rows.load(Ordering::Relaxed),
             open_windows: self.open_windows.load(Ordering::Relaxed),
             partial_matches: self.partial_matches.load(Ordering::Relaxed),
+            match_keys: self.match_keys.load(Ordering::Relaxed),
+            held_rows: self.held_rows.load(Ordering::Relaxed),
             state_bytes: self.state_bytes.load(Ordering::Relaxed),
             watermark: Some(self.watermark.load(Ordering::Relaxed)).filter(|w| *w != i64::MIN),
             consumer_lag: Some(self.consumer_lag.load(Ordering::Relaxed)).filter(|l| *l >= 0),
@@ -219,6 +232,19 @@ impl QueryMetrics {
             last_checkpoint_ms: Some(self.last_checkpoint_ms.load(Ordering::Relaxed)).filter(|l| *l >= 0),
         }
     }
+}
+
+/// One MATCH_RECOGNIZE worker's change of its state gauges (each may be negative).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MatchStateChange {
+    /// Partial matches (NFA threads).
+    pub partial_matches: i64,
+    /// Partition keys holding rows.
+    pub keys: i64,
+    /// Rows held for the partition keys.
+    pub held_rows: i64,
+    /// Approximate bytes.
+    pub state_bytes: i64,
 }
 
 fn add_signed(counter: &AtomicU64, delta: i64) {

@@ -94,6 +94,17 @@ impl PartitionState {
     pub fn threads(&self) -> usize {
         self.search.as_ref().map(|s| s.threads.len()).unwrap_or(0)
     }
+
+    /// Bytes the search in progress holds on the heap: its partial matches and their
+    /// `(row, variable)` pairs, and the best match found so far (state-size reporting).
+    pub fn heap_bytes(&self) -> usize {
+        let pairs = std::mem::size_of::<(usize, usize)>();
+        self.search.as_ref().map_or(0, |s| {
+            s.threads.capacity() * std::mem::size_of::<Thread>()
+                + s.threads.iter().map(|t| t.rows.capacity() * pairs).sum::<usize>()
+                + s.best.as_ref().map_or(0, |b| b.capacity() * pairs)
+        })
+    }
 }
 
 /// What DEFINE can see of a partial match's history, which decides when two partial

@@ -644,9 +644,12 @@ struct Measured {
     peak_rss: u64,
     /// The largest `state_bytes` of the query seen in its status file (written every second).
     peak_state_bytes: u64,
-    /// `open_windows` (window groups) and `partial_matches` at that moment.
+    /// `open_windows` (window groups), `partial_matches`, `match_keys` and `held_rows`
+    /// at that moment.
     open_windows_at_peak: u64,
     partial_matches_at_peak: u64,
+    match_keys_at_peak: u64,
+    held_rows_at_peak: u64,
     /// Rows the sink wrote, from the last status file (written at exit).
     rows_out: u64,
 }
@@ -684,6 +687,8 @@ fn run_measured(sql: &str, dir: &std::path::Path) -> anyhow::Result<Measured> {
             m.peak_state_bytes = field("state_bytes");
             m.open_windows_at_peak = field("open_windows");
             m.partial_matches_at_peak = field("partial_matches");
+            m.match_keys_at_peak = field("match_keys");
+            m.held_rows_at_peak = field("held_rows");
         }
         m.rows_out = field("rows_out");
     };

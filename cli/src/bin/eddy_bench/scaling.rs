@@ -9,8 +9,9 @@
 //!   user_id's bytes plus 32 bytes of aggregate values (SUM f64, COUNT i64, AVG's f64 sum
 //!   and u64 count).
 //! - Q3 (the fraud MATCH_RECOGNIZE) with 10,000 and 1,000,000 accounts. Its state is the
-//!   rows its open matches hold (up to the 5-minute WITHIN) and the per-account matchers:
-//!   reported per partial match, beside the raw size of a row (the decoded columns).
+//!   rows its open searches hold (up to the 5-minute WITHIN), the per-account matchers
+//!   and the rows waiting for the watermark: reported per open key (an account holding
+//!   rows), beside its raw size (the account_id and its held rows' decoded columns).
 
 use std::path::Path;
 
@@ -60,13 +61,22 @@ pub fn scaling(dir: &Path, events: u64) -> anyhow::Result<()> {
         generate_logs(&file, events, if accounts == 10_000 { 9_999 } else { accounts })?;
         let run = run_measured(&(logs_table_for_q3(&file) + FRAUD_ALERTS_TO_BLACKHOLE), &dir)?;
         report(&format!("Q3 fraud MATCH_RECOGNIZE, {accounts} accounts"), events as usize, run.elapsed);
+        // An open key's raw size: its account_id (4 bytes) and the rows it holds.
+        let keys = run.match_keys_at_peak.max(1) as f64;
+        let raw_per_key = 4.0 + run.held_rows_at_peak as f64 / keys * LOG_ROW_BYTES;
+        let per_key = run.peak_state_bytes as f64 / keys;
         println!(
-            "  peak RSS {:.0} MB; {} alerts; state at its largest {:.1} MB for {} partial matches: {:.0} bytes per partial match (a row is about {:.0} bytes decoded)",
+            "  peak RSS {:.0} MB; {} alerts; state at its largest {:.1} MB for {} open keys holding {} rows ({} partial matches): \
+             {:.0} bytes per open key, {:.1}x its raw {:.0} bytes (a row is about {:.0} bytes decoded)",
             run.peak_rss as f64 / 1_048_576.0,
             run.rows_out,
             run.peak_state_bytes as f64 / 1_048_576.0,
+            run.match_keys_at_peak,
+            run.held_rows_at_peak,
             run.partial_matches_at_peak,
-            run.peak_state_bytes as f64 / run.partial_matches_at_peak.max(1) as f64,
+            per_key,
+            per_key / raw_per_key,
+            raw_per_key,
             LOG_ROW_BYTES
         );
     }
