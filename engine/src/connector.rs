@@ -77,6 +77,23 @@ pub struct QueryContext {
     pub state_dir: Option<std::path::PathBuf>,
 }
 
+impl QueryContext {
+    /// The context of query `query_id` reading as consumer group `group_id`: one worker,
+    /// a persistent group, no resume positions, no state directory, fresh counters.
+    pub fn new(query_id: impl Into<String>, group_id: impl Into<String>) -> Self {
+        QueryContext {
+            query_id: query_id.into(),
+            group_id: group_id.into(),
+            metrics: Default::default(),
+            parallelism: 1,
+            transient: false,
+            resume_from: Vec::new(),
+            resume_exact: false,
+            state_dir: None,
+        }
+    }
+}
+
 /// Reads records in micro-batches.
 #[async_trait]
 pub trait Source: Send {

@@ -262,16 +262,7 @@ impl SharedRead {
     /// as many splits as the most parallel branch, from the lowest resume position of
     /// every partition that all branches resume from.
     fn start_context(&self, asks: &[&QueryContext]) -> QueryContext {
-        let mut ctx = asks.first().map(|c| (*c).clone()).unwrap_or_else(|| QueryContext {
-            query_id: String::new(),
-            group_id: String::new(),
-            metrics: Default::default(),
-            parallelism: 1,
-            transient: false,
-            resume_from: Vec::new(),
-            resume_exact: false,
-            state_dir: None,
-        });
+        let mut ctx = asks.first().map(|c| (*c).clone()).unwrap_or_else(|| QueryContext::new("", ""));
         ctx.group_id = self.group_id.clone();
         ctx.parallelism = asks.iter().map(|a| a.parallelism).max().unwrap_or(1);
         ctx.resume_exact = asks.iter().any(|a| a.resume_exact);

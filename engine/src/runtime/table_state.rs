@@ -19,9 +19,10 @@
 //! partition up to the end offset it had when reading started, as Kafka Streams restores
 //! a KTable; without end offsets, its first poll that finds nothing after
 //! [`CATCH_UP_QUIET`]; at most [`CATCH_UP_TIMEOUT`]), so rows are not joined against a
-//! half-read table, after a restart or while a slow broker answers its first fetch. State: one row per live key, row-encoded (Arrow's row format,
-//! whose byte order is the key columns' order); it is not checkpointed: a restarted
-//! query reads the topic again.
+//! half-read table, after a restart or while a slow broker answers its first fetch.
+//!
+//! State: one row per live key, row-encoded (Arrow's row format, whose byte order is the
+//! key columns' order); it is not checkpointed: a restarted query reads the topic again.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -542,16 +543,7 @@ mod tests {
                 gate.notify_one();
             })
         };
-        let query = QueryContext {
-            query_id: "q".into(),
-            group_id: "app-q".into(),
-            metrics: Default::default(),
-            parallelism: 1,
-            transient: false,
-            resume_from: Vec::new(),
-            resume_exact: false,
-            state_dir: None,
-        };
+        let query = QueryContext::new("q", "app-q");
         let opened = MaterializedTable::open(&factory, table, &query).await?;
         assert_eq!(opened.len(), 2);
         opener.await.map_err(|e| EngineError::Internal(e.to_string()))?;
