@@ -55,8 +55,8 @@ pub const PARTIAL: &str = "eddy.partial";
 ///
 /// Input: the front's rows (with `__rowtime`). Output, per batch, the batch itself (see
 /// the module docs) or one row per window and group of the batch's rows, windows in
-/// order of `window_start`: `key_<i>` (the GROUP BY key values, typed as its expressions), `window_start Int64` (ms; `i64::MIN` for a
-/// non-windowed GROUP BY), `agg<i>_<j>` (field `j` of aggregate `i`'s accumulator state,
+/// order of `window_start`: `key_<i>` (the GROUP BY key values, typed as its
+/// expressions), `window_start Int64` (ms; `i64::MIN` for a non-windowed GROUP BY), `agg<i>_<j>` (field `j` of aggregate `i`'s accumulator state,
 /// the hidden `MAX(__rowtime)` last, as in [`super::WindowAggregate`]'s checkpoints), and
 /// [`PARTIAL_ROWS`] `Int64`.
 pub struct LocalAggregate {
