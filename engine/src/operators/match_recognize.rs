@@ -34,6 +34,8 @@
 //! restore each key's search starts again at that row over the same held rows and
 //! reaches the same partial matches.
 
+mod key_table;
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Weak};
 
@@ -44,6 +46,7 @@ use arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema, SchemaRef,
 use arrow::row::{RowConverter, SortField};
 use datafusion::common::{HashMap, HashSet, ScalarValue};
 
+use self::key_table::{KeyTable, Slot};
 use super::decode::{META_OFFSET, META_PARTITION};
 use super::late::LateRows;
 use super::state;
@@ -52,7 +55,7 @@ use crate::error::{EngineError, Result};
 use crate::metrics::{MatchStateChange, QueryMetrics};
 use crate::operator::{Collector, Operator, OperatorState, Shard, Timestamp};
 use crate::partitioning::route_by_key;
-use crate::rpr::matcher::{Match, Matcher, PartitionState};
+use crate::rpr::matcher::{Classified, Match, Matcher, PartitionState, Scratch};
 use crate::rpr::sort::SortBuffer;
 use crate::sql::match_recognize::{MatchRecognizePlan, MeasureAggregate, Navigation};
 
@@ -150,19 +153,20 @@ pub struct MatchRecognize {
     sort: SortBuffer<(), (u64, usize)>,
     waiting: BTreeMap<u64, Waiting>,
     next_arrival: u64,
-    keys: HashMap<Box<[u8]>, KeyState>,
-    /// Keys with a search in progress.
-    active: BTreeSet<Box<[u8]>>,
+    keys: KeyTable<KeyState>,
     /// Keys with a search in progress, by the event time (ms) at which WITHIN ends that
     /// search (its first row's time + WITHIN - 1). A key without new rows can change only
     /// when the watermark reaches that time, so a watermark visits just the keys it
     /// reached, not every key with a search (which cost O(keys) per micro-batch). An
-    /// entry may be stale (the key's search moved on): visiting it then changes nothing.
-    deadlines: BTreeSet<(Timestamp, Box<[u8]>)>,
+    /// entry may be stale (the key's search moved on, or the key was forgotten and its
+    /// slot given to another): visiting it then changes nothing.
+    deadlines: BTreeSet<(Timestamp, Slot)>,
     /// One NULL per input column, read by navigations that find no row.
     nulls: Vec<ArrayRef>,
     watermark: Timestamp,
     alive: Vec<Alive>,
+    /// The matcher's working memory, shared by the keys.
+    scratch: Scratch,
     metrics: Arc<QueryMetrics>,
     reported: MatchStateChange,
 }
@@ -198,12 +202,12 @@ impl MatchRecognize {
             sort: SortBuffer::default(),
             waiting: BTreeMap::new(),
             next_arrival: 0,
-            keys: HashMap::new(),
-            active: BTreeSet::new(),
+            keys: KeyTable::default(),
             deadlines: BTreeSet::new(),
             nulls: input.fields().iter().map(|f| new_null_array(f.data_type(), 1)).collect(),
             watermark: Timestamp::MIN,
             alive: Vec::new(),
+            scratch: Scratch::default(),
             metrics,
             reported: MatchStateChange::default(),
         })
@@ -264,15 +268,18 @@ impl MatchRecognize {
     }
 
     /// Appends released rows to their keys; returns the keys in order of first row.
-    fn distribute(&mut self, released: &Arc<Released>) -> Result<Vec<Box<[u8]>>> {
+    ///
+    /// Errors: a PARTITION BY expression fails, or more than `u32::MAX` keys.
+    fn distribute(&mut self, released: &Arc<Released>) -> Result<Vec<Slot>> {
         let n = released.batch.num_rows();
         let mut touched = Vec::new();
         match &self.converter {
             None => {
-                let key: Box<[u8]> = Box::new([]);
-                let state = self.keys.entry(key.clone()).or_insert_with(KeyState::with_room_for_one_row);
-                state.rows.extend((0..n).map(|row| RowRef { released: released.clone(), row }));
-                touched.push(key);
+                let slot = self.keys.slot_or_insert(&[], KeyState::with_room_for_one_row)?;
+                if let Some(state) = self.keys.get_mut(slot) {
+                    state.rows.extend((0..n).map(|row| RowRef { released: released.clone(), row }));
+                }
+                touched.push(slot);
             }
             Some(converter) => {
                 let arrays = self
@@ -282,17 +289,14 @@ impl MatchRecognize {
                     .map(|k| k.expr.evaluate(&released.batch).and_then(|v| v.into_array(n)))
                     .collect::<std::result::Result<Vec<_>, _>>()?;
                 let rows = converter.convert_columns(&arrays)?;
-                let mut seen: HashSet<&[u8]> = HashSet::new();
                 for row in 0..n {
-                    let bytes: &[u8] = rows.row(row).data();
-                    let state = match self.keys.get_mut(bytes) {
-                        Some(s) => s,
-                        None => self.keys.entry(bytes.into()).or_insert_with(KeyState::with_room_for_one_row),
-                    };
-                    state.rows.push_back(RowRef { released: released.clone(), row });
-                    if seen.insert(bytes) {
-                        touched.push(bytes.into());
+                    let slot = self.keys.slot_or_insert(rows.row(row).data(), KeyState::with_room_for_one_row)?;
+                    let Some(state) = self.keys.get_mut(slot) else { continue };
+                    // A key's first row of this batch: its last held row is older.
+                    if state.rows.back().is_none_or(|r| !Arc::ptr_eq(&r.released, released)) {
+                        touched.push(slot);
                     }
+                    state.rows.push_back(RowRef { released: released.clone(), row });
                 }
             }
         }
@@ -300,12 +304,13 @@ impl MatchRecognize {
     }
 
     /// Runs the matcher over one key's rows; returns its completed matches.
-    fn match_key(&mut self, key: &[u8], end: bool, found: &mut Vec<Found>) -> Result<()> {
+    fn match_key(&mut self, slot: Slot, end: bool, found: &mut Vec<Found>) -> Result<()> {
         let plan = &self.plan;
-        let Some(state) = self.keys.get_mut(key) else { return Ok(()) };
+        let Some(state) = self.keys.get_mut(slot) else { return Ok(()) };
         let watermark = self.watermark;
         let KeyState { rows, base: base_ref, matcher, matches } = state;
         let base = *base_ref;
+        let searching_from = matcher.search_start();
         let available = base + rows.len();
         let within = plan.within_ms;
         let row_at = |i: usize| rows.get(i.wrapping_sub(base));
@@ -316,22 +321,22 @@ impl MatchRecognize {
             }
         };
         let mut failure: Option<EngineError> = None;
-        let mut define = |v: usize, row: usize, before: &[(usize, usize)]| -> bool {
+        let mut define = |v: usize, row: usize, before: Classified<'_>| -> bool {
             let Some(r) = row_at(row) else { return false };
             if let Some(Some(b)) = r.released.defines.get(v) {
                 if !b.is_valid(r.row) || !b.value(r.row) {
                     return false;
                 }
             }
-            if let (Some(w), Some((first, _))) = (within, before.first()) {
-                if let Some(f) = row_at(*first) {
+            if let (Some(w), Some(first)) = (within, before.first_row()) {
+                if let Some(f) = row_at(first) {
                     if r.rowtime().saturating_sub(f.rowtime()) >= w {
                         return false;
                     }
                 }
             }
             let Some(nav) = plan.defines.get(v).and_then(|d| d.navigated.as_ref()) else { return true };
-            let mut classified = before.to_vec();
+            let mut classified = before.rows();
             classified.push((row, v));
             let mut columns: Vec<ArrayRef> = nav
                 .navigations
@@ -365,7 +370,7 @@ impl MatchRecognize {
             }
         };
         let m = Matcher::new(&plan.program, plan.skip).with_history(plan.history);
-        let completed = m.advance(matcher, available, finished, &mut define);
+        let completed = m.advance(matcher, &mut self.scratch, available, finished, &mut define);
         if let Some(e) = failure {
             return Err(e);
         }
@@ -388,18 +393,17 @@ impl MatchRecognize {
         }
         *base_ref = keep_from;
         if matcher.threads() > 0 {
-            self.active.insert(key.into());
-            let first = matcher.search_start().and_then(|s| rows.get(s.wrapping_sub(keep_from)));
+            // A search still running since the last visit has its deadline indexed: it
+            // leaves the index only when the watermark reaches it, which ends the search.
+            let new_search = matcher.search_start().filter(|s| Some(*s) != searching_from);
+            let first = new_search.and_then(|s| rows.get(s.wrapping_sub(keep_from)));
             if let (Some(w), Some(first)) = (within, first) {
-                self.deadlines.insert((first.rowtime().saturating_add(w - 1), key.into()));
+                self.deadlines.insert((first.rowtime().saturating_add(w - 1), slot));
             }
-        } else {
-            self.active.remove(key);
+        } else if rows.is_empty() && !plan.uses_match_number {
             // A key with nothing in flight is forgotten, unless MATCH_NUMBER() needs its
             // count: keys that stop sending cost nothing.
-            if rows.is_empty() && !plan.uses_match_number {
-                self.keys.remove(key);
-            }
+            self.keys.remove(slot);
         }
         Ok(())
     }
@@ -477,27 +481,28 @@ impl MatchRecognize {
     /// Releases what the watermark allows, matches, emits.
     fn advance(&mut self, out: &mut Collector) -> Result<()> {
         let end = self.watermark == Timestamp::MAX;
-        let mut keys: Vec<Box<[u8]>> = match self.release()? {
+        let mut keys: Vec<Slot> = match self.release()? {
             Some(released) => self.distribute(&released)?,
             None => Vec::new(),
         };
-        let mut seen: HashSet<Box<[u8]>> = keys.iter().cloned().collect();
+        let mut seen: HashSet<Slot> = keys.iter().copied().collect();
         if end {
-            // The input ended: every search ends now.
-            keys.extend(self.active.iter().filter(|k| !seen.contains(*k)).cloned());
+            // The input ended: every search ends now (a key restored from a checkpoint
+            // starts its search again first).
+            keys.extend(self.keys.iter().map(|(slot, _, _)| slot).filter(|slot| !seen.contains(slot)));
             self.deadlines.clear();
         } else if let Some(bound) = self.watermark.checked_add(1) {
             // Keys whose WITHIN the watermark reached (see `deadlines`).
-            let later = self.deadlines.split_off(&(bound, Box::default()));
-            for (_, key) in std::mem::replace(&mut self.deadlines, later) {
-                if self.active.contains(&key) && seen.insert(key.clone()) {
-                    keys.push(key);
+            let later = self.deadlines.split_off(&(bound, 0));
+            for (_, slot) in std::mem::replace(&mut self.deadlines, later) {
+                if self.keys.get(slot).is_some() && seen.insert(slot) {
+                    keys.push(slot);
                 }
             }
         }
         let mut found = Vec::new();
-        for key in keys {
-            self.match_key(&key, end, &mut found)?;
+        for slot in keys {
+            self.match_key(slot, end, &mut found)?;
         }
         if !found.is_empty() {
             found.sort_by_key(|f| f.order);
@@ -509,18 +514,16 @@ impl MatchRecognize {
     fn report_state(&mut self) {
         self.alive.retain(|a| a.released.strong_count() > 0);
         // Released batches still referenced, batches waiting for the watermark, and the
-        // keys: the hash table's slots (an entry and a control byte each), then per key
-        // its bytes, its row queue and its search's heap.
-        let slots = self.keys.capacity() * 8 / 7;
-        let (mut keys, mut held) = (slots * (std::mem::size_of::<(Box<[u8]>, KeyState)>() + 1), 0usize);
-        for (k, s) in &self.keys {
+        // keys: the key table, then per key its bytes, its row queue and its search's heap.
+        let (mut keys, mut held, mut partial) = (self.keys.table_bytes(), 0usize, 0usize);
+        for (_, k, s) in self.keys.iter() {
             keys += k.len() + s.rows.capacity() * std::mem::size_of::<RowRef>() + s.matcher.heap_bytes();
             held += s.rows.len();
+            partial += s.matcher.threads();
         }
         let bytes: usize = self.alive.iter().map(|a| a.bytes).sum::<usize>()
             + self.waiting.values().map(|w| w.batch.get_array_memory_size()).sum::<usize>()
             + keys;
-        let partial: usize = self.active.iter().filter_map(|k| self.keys.get(k)).map(|k| k.matcher.threads()).sum();
         let now = MatchStateChange {
             partial_matches: partial as i64,
             keys: self.keys.len() as i64,
@@ -556,11 +559,7 @@ impl MatchRecognize {
     fn compact(&mut self) -> Result<()> {
         // The key table keeps the room of its largest moment (a burst of accounts) unless
         // told: give it back once three quarters of it are empty.
-        if self.keys.is_empty() {
-            self.keys.shrink_to(0);
-        } else if self.keys.capacity() > 4 * self.keys.len().max(64) {
-            self.keys.shrink_to(2 * self.keys.len());
-        }
+        self.keys.shrink();
         self.alive.retain(|a| a.released.strong_count() > 0);
         let mut sources: Vec<Arc<Released>> = Vec::new();
         let mut slots: HashMap<*const Released, usize> = HashMap::new();
@@ -582,7 +581,7 @@ impl MatchRecognize {
             return Ok(());
         }
         let mut indices: Vec<(usize, usize)> = Vec::new();
-        for state in self.keys.values() {
+        for (_, _, state) in self.keys.iter() {
             indices.extend(state.rows.iter().filter_map(|r| slots.get(&Arc::as_ptr(&r.released)).map(|&slot| (slot, r.row))));
         }
         let interleave = |column: &dyn Fn(&Released) -> Option<&dyn Array>| -> Result<Option<ArrayRef>> {
@@ -609,7 +608,7 @@ impl MatchRecognize {
         let copy = Arc::new(Released { batch, rowtime, position, defines });
         self.alive.push(Alive { released: Arc::downgrade(&copy), bytes: copy.batch.get_array_memory_size(), rows: indices.len() });
         let mut next = 0;
-        for state in self.keys.values_mut() {
+        for state in self.keys.states_mut() {
             for r in state.rows.iter_mut() {
                 if slots.contains_key(&Arc::as_ptr(&r.released)) {
                     *r = RowRef { released: copy.clone(), row: next };
@@ -732,7 +731,7 @@ impl Operator for MatchRecognize {
         let mut key_bytes: Vec<&[u8]> = Vec::with_capacity(self.keys.len());
         let (mut bases, mut starts, mut matches, mut counts) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut held: Vec<&RowRef> = Vec::new();
-        let mut ordered: Vec<(&Box<[u8]>, &KeyState)> = self.keys.iter().collect();
+        let mut ordered: Vec<(&[u8], &KeyState)> = self.keys.iter().map(|(_, k, s)| (k, s)).collect();
         ordered.sort_by(|a, b| a.0.cmp(b.0));
         for (key, state) in ordered {
             key_bytes.push(key);
@@ -861,7 +860,7 @@ impl MatchRecognize {
             if shard.is_some_and(|s| *worker != s.index) {
                 continue;
             }
-            let key: Box<[u8]> = encoded.as_ref().map(|e| Box::from(e.row(k).data())).unwrap_or_default();
+            let key: &[u8] = encoded.as_ref().map(|e| e.row(k).data()).unwrap_or_default();
             let n = counts.value(k) as usize;
             let state = KeyState {
                 rows: (row..row + n).map(|r| RowRef { released: released.clone(), row: r }).collect(),
@@ -870,12 +869,12 @@ impl MatchRecognize {
                 matches: matches.value(k),
             };
             row += n;
-            if !state.rows.is_empty() {
+            let held = !state.rows.is_empty();
+            let slot = self.keys.slot_or_insert(key, || state)?;
+            if held {
                 // The search starts again at the next advance.
-                self.active.insert(key.clone());
-                self.deadlines.insert((Timestamp::MIN, key.clone()));
+                self.deadlines.insert((Timestamp::MIN, slot));
             }
-            self.keys.insert(key, state);
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 //! quantifiers) on random rows, under every AFTER MATCH SKIP mode. Both must find the same
 //! matches, row for row. One DEFINE refers to an earlier variable, as the fraud rule does.
 
-use super::matcher::{History, Match, Matcher, PartitionState, Skip};
+use super::matcher::{Classified, History, Match, Matcher, PartitionState, Scratch, Skip};
 use super::nfa::Program;
 use crate::sql::pattern::Pattern;
 use rand::rngs::StdRng;
@@ -146,6 +146,8 @@ fn nfa_matcher_equals_backtracking_on_10000_random_cases() {
     let mut rng = StdRng::seed_from_u64(20261122);
     let mut cases = 0;
     let mut matches = 0;
+    // One working memory for every case, as an operator shares one between its keys.
+    let mut scratch = Scratch::default();
     while cases < 10_000 {
         let pattern = random_pattern(&mut rng, 3);
         let Ok(program) = Program::compile(&pattern) else { continue };
@@ -167,11 +169,11 @@ fn nfa_matcher_equals_backtracking_on_10000_random_cases() {
                 let matcher = Matcher::new(&program, skip).with_history(history);
                 let mut state = PartitionState::default();
                 let mut got = Vec::new();
-                let mut define = |v: usize, row: usize, before: &[(usize, usize)]| define(v, row, before, &input);
+                let mut define = |v: usize, row: usize, before: Classified<'_>| define(v, row, &before.rows(), &input);
                 for available in 1..=input.len() {
-                    got.extend(matcher.advance(&mut state, available, |_| false, &mut define));
+                    got.extend(matcher.advance(&mut state, &mut scratch, available, |_| false, &mut define));
                 }
-                got.extend(matcher.advance(&mut state, input.len(), |_| true, &mut define));
+                got.extend(matcher.advance(&mut state, &mut scratch, input.len(), |_| true, &mut define));
                 assert_eq!(
                     got,
                     want,
@@ -197,14 +199,14 @@ fn fraud_pattern_first_login_from_another_country() {
     let program = Program::compile(&pattern).unwrap_or_else(|e| panic!("{e}"));
     // (event type, country)
     let rows = [("login", "RU"), ("click", "RU"), ("login", "RU"), ("login", "US"), ("login", "DE"), ("log-out", "DE"), ("login", "FR")];
-    let mut define = |v: usize, row: usize, before: &[(usize, usize)]| match program.variables[v].as_str() {
+    let mut define = |v: usize, row: usize, before: Classified<'_>| match program.variables[v].as_str() {
         "a" => rows[row].0 == "login",
         "n" => rows[row].0 != "log-out",
-        _ => rows[row].0 == "login" && before.iter().find(|(_, v)| *v == 0).is_some_and(|(r, _)| rows[*r].1 != rows[row].1),
+        _ => rows[row].0 == "login" && before.rows().iter().find(|(_, v)| *v == 0).is_some_and(|(r, _)| rows[*r].1 != rows[row].1),
     };
     let matcher = Matcher::new(&program, Skip::PastLastRow);
     let mut state = PartitionState::default();
-    let got = matcher.advance(&mut state, rows.len(), |_| true, &mut define);
+    let got = matcher.advance(&mut state, &mut Scratch::default(), rows.len(), |_| true, &mut define);
     // The reluctant N*? stops at the first login from another country: rows 0..=3; the
     // next search starts at 4 (DE), and the log-out at 5 ends it before FR.
     let spans: Vec<(usize, usize)> = got.iter().map(|m| (m.first_row(), m.last_row())).collect();

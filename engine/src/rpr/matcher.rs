@@ -4,7 +4,9 @@
 //! It is a Pike virtual machine whose threads are kept in SQL:2016 preference order
 //! (alternatives left to right, greedy quantifiers preferring more rows, reluctant ones
 //! fewer). Each thread carries the rows it has classified so far, because DEFINE may
-//! refer to earlier variables (`B.country <> A.country`). When a thread accepts, every
+//! refer to earlier variables (`B.country <> A.country`): as a node of its search's
+//! history tree, so threads share their common past and a step copies no history. A
+//! step allocates nothing once its [`Scratch`] is warm. When a thread accepts, every
 //! thread of lower preference is dropped; the match is final once no thread of higher
 //! preference is left. That is exactly the match a backtracking search in preference
 //! order finds first (a differential test checks it), without backtracking over rows.
@@ -14,7 +16,7 @@
 //! fed again from the caller's buffer: [`PartitionState::first_needed`] says which rows
 //! must still be kept).
 
-use datafusion::common::HashSet;
+use datafusion::common::{HashMap, HashSet};
 
 use super::nfa::{Inst, Program};
 
@@ -51,18 +53,77 @@ impl Match {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Thread {
-    pc: usize,
-    rows: Vec<(usize, usize)>,
+/// No node: the empty history (before a search's first row).
+const NO_NODE: u32 = u32::MAX;
+
+/// One classified row of a partial match in its search's history tree: its variable and
+/// the node of the row before it ([`NO_NODE`] at the search's first row). Rows are not
+/// stored: every partial match of a search classifies each row from the search's start
+/// on, so the k-th node of a chain is row `start + k`. Partial matches with a common past
+/// share its nodes, so following one more row costs one node, not a copy of the past.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Node {
+    variable: u32,
+    parent: u32,
 }
 
-#[derive(Debug, Clone)]
+/// A partial match: the instruction it waits at and its last classified row's node.
+#[derive(Debug, Clone, Copy)]
+struct Thread {
+    pc: u32,
+    history: u32,
+}
+
+#[derive(Debug, Clone, Default)]
 struct Search {
     start: usize,
     next_row: usize,
+    /// Partial matches, in preference order.
     threads: Vec<Thread>,
-    best: Option<Vec<(usize, usize)>>,
+    /// The history tree of the search's partial matches (append-only while it runs).
+    nodes: Vec<Node>,
+    /// The preferred match found so far: its last node and last row.
+    best: Option<(u32, usize)>,
+}
+
+impl Search {
+    /// The `(row, variable)` pairs of the history ending at `head`, whose last row is `last`.
+    fn rows(&self, head: u32, last: usize) -> Vec<(usize, usize)> {
+        let mut out = Vec::with_capacity((last + 1).saturating_sub(self.start));
+        let mut node = head;
+        while let Some(n) = self.nodes.get(node as usize) {
+            out.push((last - out.len(), n.variable as usize));
+            node = n.parent;
+        }
+        out.reverse();
+        out
+    }
+}
+
+/// The rows a partial match classified before the row DEFINE is asked about, in row
+/// order: rows `first_row()..` with their variables. Reading them costs a walk of the
+/// history, so the conditions that need only the current row never do.
+#[derive(Debug, Clone, Copy)]
+pub struct Classified<'s> {
+    search: &'s Search,
+    head: u32,
+    /// The row DEFINE is asked about.
+    row: usize,
+}
+
+impl Classified<'_> {
+    /// The partial match's first row (the search's start), if it has classified any.
+    pub fn first_row(&self) -> Option<usize> {
+        (self.row > self.search.start).then_some(self.search.start)
+    }
+
+    /// The classified `(row, variable)` pairs, in row order.
+    pub fn rows(&self) -> Vec<(usize, usize)> {
+        if self.head == NO_NODE {
+            return Vec::new();
+        }
+        self.search.rows(self.head, self.row - 1)
+    }
 }
 
 /// The matcher's state for one partition key.
@@ -96,14 +157,51 @@ impl PartitionState {
     }
 
     /// Bytes the search in progress holds on the heap: its partial matches and their
-    /// `(row, variable)` pairs, and the best match found so far (state-size reporting).
+    /// history tree (8 bytes per node; state-size reporting).
     pub fn heap_bytes(&self) -> usize {
-        let pairs = std::mem::size_of::<(usize, usize)>();
-        self.search.as_ref().map_or(0, |s| {
-            s.threads.capacity() * std::mem::size_of::<Thread>()
-                + s.threads.iter().map(|t| t.rows.capacity() * pairs).sum::<usize>()
-                + s.best.as_ref().map_or(0, |b| b.capacity() * pairs)
-        })
+        self.search
+            .as_ref()
+            .map_or(0, |s| s.threads.capacity() * std::mem::size_of::<Thread>() + s.nodes.capacity() * std::mem::size_of::<Node>())
+    }
+}
+
+/// Working memory of a [`Matcher`], kept between calls so that a step allocates nothing
+/// once warm: one per operator, shared by its partition keys.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// The next step's partial matches.
+    next: Vec<Thread>,
+    /// Instructions a closure has visited: `visited[pc] == stamp`.
+    visited: Vec<u32>,
+    stamp: u32,
+    stack: Vec<u32>,
+    /// The step's `(instruction, history)` pairs already given a partial match.
+    seen: HashSet<(u32, u32)>,
+    /// The step's new nodes by `(variable, parent)`: equal histories get one node, so a
+    /// node number identifies a history within its search.
+    interned: HashMap<Node, u32>,
+    /// Buffers of ended searches, for the next ones.
+    spare: Vec<Search>,
+}
+
+/// Most ended searches whose buffers [`Scratch`] keeps.
+const SPARE_SEARCHES: usize = 8;
+
+impl Scratch {
+    fn new_search(&mut self, start: usize) -> Search {
+        let mut search = self.spare.pop().unwrap_or_default();
+        search.start = start;
+        search.next_row = start;
+        search.best = None;
+        search
+    }
+
+    fn recycle(&mut self, mut search: Search) {
+        if self.spare.len() < SPARE_SEARCHES {
+            search.threads.clear();
+            search.nodes.clear();
+            self.spare.push(search);
+        }
     }
 }
 
@@ -145,14 +243,25 @@ impl<'p> Matcher<'p> {
     /// that are now final. `finished(start)` says that no row after `available` can
     /// extend a search that started at row `start` (the input ended, or WITHIN has
     /// passed for it): such a search ends with the best match it found, if any.
-    /// `define(variable, row, rows_so_far)` says whether `row` may be classified as
+    /// `define(variable, row, classified)` says whether `row` may be classified as
     /// `variable` given the rows the partial match classified before it.
-    pub fn advance<F, E>(&self, state: &mut PartitionState, available: usize, finished: E, define: &mut F) -> Vec<Match>
+    pub fn advance<F, E>(
+        &self,
+        state: &mut PartitionState,
+        scratch: &mut Scratch,
+        available: usize,
+        finished: E,
+        define: &mut F,
+    ) -> Vec<Match>
     where
-        F: FnMut(usize, usize, &[(usize, usize)]) -> bool,
+        F: FnMut(usize, usize, Classified<'_>) -> bool,
         E: Fn(usize) -> bool,
     {
         let mut out = Vec::new();
+        if scratch.visited.len() < self.program.insts.len() {
+            scratch.visited = vec![0; self.program.insts.len()];
+            scratch.stamp = 0;
+        }
         loop {
             let mut search = match state.search.take() {
                 Some(s) => s,
@@ -160,15 +269,16 @@ impl<'p> Matcher<'p> {
                     if state.next_start >= available {
                         break;
                     }
-                    let start = state.next_start;
-                    let mut threads = Vec::new();
-                    let mut best = None;
-                    self.closure(0, Vec::new(), &mut threads, &mut best, &mut HashSet::new());
-                    Search { start, next_row: start, threads, best }
+                    let mut search = scratch.new_search(state.next_start);
+                    let mut threads = std::mem::take(&mut search.threads);
+                    scratch.seen.clear();
+                    self.closure(0, NO_NODE, &mut threads, scratch);
+                    search.threads = threads;
+                    search
                 }
             };
             while search.next_row < available && !search.threads.is_empty() {
-                self.step(&mut search, define);
+                self.step(&mut search, scratch, define);
             }
             let done = search.threads.is_empty() || (search.next_row >= available && finished(search.start));
             if !done {
@@ -176,13 +286,14 @@ impl<'p> Matcher<'p> {
                 break;
             }
             match search.best {
-                Some(rows) => {
-                    let m = Match { rows };
+                Some((head, last)) => {
+                    let m = Match { rows: search.rows(head, last) };
                     state.next_start = self.next_start(search.start, &m);
                     out.push(m);
                 }
                 None => state.next_start = search.start + 1,
             }
+            scratch.recycle(search);
         }
         out
     }
@@ -203,69 +314,86 @@ impl<'p> Matcher<'p> {
     }
 
     /// Consumes row `search.next_row` with every thread, in preference order.
-    fn step<F>(&self, search: &mut Search, define: &mut F)
+    fn step<F>(&self, search: &mut Search, scratch: &mut Scratch, define: &mut F)
     where
-        F: FnMut(usize, usize, &[(usize, usize)]) -> bool,
+        F: FnMut(usize, usize, Classified<'_>) -> bool,
     {
         let row = search.next_row;
-        let mut next = Vec::with_capacity(search.threads.len());
-        let mut seen = HashSet::new();
-        for thread in std::mem::take(&mut search.threads) {
-            let Some(Inst::Row(v)) = self.program.insts.get(thread.pc).copied() else { continue };
-            if !define(v, row, &thread.rows) {
+        let mut next = std::mem::take(&mut scratch.next);
+        scratch.seen.clear();
+        scratch.interned.clear();
+        for i in 0..search.threads.len() {
+            let thread = search.threads[i];
+            let Some(Inst::Row(v)) = self.program.insts.get(thread.pc as usize).copied() else { continue };
+            if !define(v, row, Classified { search, head: thread.history, row }) {
                 continue;
             }
-            let mut rows = thread.rows;
-            rows.push((row, v));
-            let mut accepted = None;
-            self.closure(thread.pc + 1, rows, &mut next, &mut accepted, &mut seen);
-            if accepted.is_some() {
+            let node = Node { variable: v as u32, parent: thread.history };
+            let history = match scratch.interned.get(&node) {
+                Some(&h) => h,
+                None => {
+                    // A search of four billion rows ends there (memory runs out first).
+                    let Ok(h) = u32::try_from(search.nodes.len()) else { break };
+                    if h == NO_NODE {
+                        break;
+                    }
+                    search.nodes.push(node);
+                    scratch.interned.insert(node, h);
+                    h
+                }
+            };
+            if let Some(accepted) = self.closure(thread.pc as usize + 1, history, &mut next, scratch) {
                 // Preferred over everything after it, and over the earlier candidate
                 // (the threads before it had higher preference than that one too).
-                search.best = accepted;
+                search.best = Some((accepted, row));
                 break;
             }
         }
-        search.threads = next;
+        std::mem::swap(&mut search.threads, &mut next);
+        next.clear();
+        scratch.next = next;
         search.next_row += 1;
     }
 
-    /// What tells two partial matches at one instruction apart (see [`History`]).
-    fn history_key(&self, rows: &[(usize, usize)]) -> Vec<(usize, usize)> {
-        match self.history {
-            History::Classified => rows.to_vec(),
-            History::CurrentRow => Vec::new(),
-        }
-    }
-
     /// Follows jumps and splits from `pc` in preference order; threads waiting for a row
-    /// go to `out`; reaching `Accept` records the match and stops (lower preference is cut).
-    fn closure(
-        &self,
-        pc: usize,
-        rows: Vec<(usize, usize)>,
-        out: &mut Vec<Thread>,
-        accepted: &mut Option<Vec<(usize, usize)>>,
-        seen: &mut HashSet<(usize, Vec<(usize, usize)>)>,
-    ) {
-        let mut stack = vec![pc];
-        let mut visited = HashSet::new();
-        while let Some(pc) = stack.pop() {
-            if accepted.is_some() || !visited.insert(pc) {
+    /// go to `out`, unless the step already has one at that instruction with the same
+    /// history (see [`History`]); reaching `Accept` returns the history (lower preference
+    /// is cut).
+    fn closure(&self, pc: usize, history: u32, out: &mut Vec<Thread>, scratch: &mut Scratch) -> Option<u32> {
+        scratch.stamp = scratch.stamp.wrapping_add(1);
+        if scratch.stamp == 0 {
+            scratch.visited.fill(0);
+            scratch.stamp = 1;
+        }
+        let stamp = scratch.stamp;
+        scratch.stack.clear();
+        scratch.stack.push(pc as u32);
+        while let Some(pc) = scratch.stack.pop() {
+            let Some(visited) = scratch.visited.get_mut(pc as usize) else { continue };
+            if *visited == stamp {
                 continue;
             }
-            match self.program.insts.get(pc).copied() {
-                Some(Inst::Row(_)) if seen.insert((pc, self.history_key(&rows))) => out.push(Thread { pc, rows: rows.clone() }),
-                Some(Inst::Row(_)) => {}
-                Some(Inst::Jump(a)) => stack.push(a),
+            *visited = stamp;
+            match self.program.insts.get(pc as usize).copied() {
+                Some(Inst::Row(_)) => {
+                    let key = match self.history {
+                        History::Classified => (pc, history),
+                        History::CurrentRow => (pc, NO_NODE),
+                    };
+                    if scratch.seen.insert(key) {
+                        out.push(Thread { pc, history });
+                    }
+                }
+                Some(Inst::Jump(a)) => scratch.stack.push(a as u32),
                 Some(Inst::Split(a, b)) => {
                     // Pushed in reverse: `a` is explored first.
-                    stack.push(b);
-                    stack.push(a);
+                    scratch.stack.push(b as u32);
+                    scratch.stack.push(a as u32);
                 }
-                Some(Inst::Accept) => *accepted = Some(rows.clone()),
+                Some(Inst::Accept) => return Some(history),
                 None => {}
             }
         }
+        None
     }
 }
